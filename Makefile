@@ -1,0 +1,114 @@
+# dsv: version control for LLM training data.
+#
+#   make            build ./dsv (CUDA parts too when nvcc exists)
+#   make test       install missing packages, build, run every test
+#   make demo       install missing packages, build, run the demo
+#   make bench      run the benchmarks in tests/bench
+#   make fuzz       build the libFuzzer targets (clang) into build/fuzz
+#   make deps       install the Debian packages (as root) or say which
+#   make kernels-test   build and run only kernels/ and its tests (GPU machine)
+#   SANITIZE=address,undefined   build everything with those sanitizers
+
+CC      ?= cc
+SANITIZE ?=
+NVCC    ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=compute_80
+
+B := build$(if $(SANITIZE),-san)
+OPT ?= -O2
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread -fopenmp -I.
+LDLIBS  := -llmdb -lzstd -lgit2 -lxxhash -lcrypto -ljansson -lz -lpcre2-8 -lopenblas -lm -pthread -fopenmp
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+ifneq ($(NVCC),)
+HAVE_CUDA := 1
+CFLAGS  += -DDSV_HAVE_CUDA
+NVFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC -I.
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart_static -ldl -lrt -lstdc++
+endif
+
+STORE_SRC   := $(wildcard store/*.c)
+LINEAGE_SRC := $(wildcard lineage/*.c)
+KERNELS_SRC := $(wildcard kernels/*.c)
+KERNELS_CU  := $(if $(HAVE_CUDA),$(wildcard kernels/*.cu))
+CMD_SRC     := $(wildcard cmd/*.c)
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+KUNIT_SRC   := $(wildcard tests/unit/kernel_*.c)
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+
+obj = $(patsubst %.c,$(B)/%.o,$(1))
+LIBSTORE   := $(B)/libdsvstore.a
+LIBLINEAGE := $(B)/libdsvlineage.a
+LIBKERNELS := $(B)/libdsvkernels.a
+LIBS       := $(LIBLINEAGE) $(LIBSTORE) $(LIBKERNELS)
+UNITS      := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+KUNITS     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(KUNIT_SRC))
+REPLAYS    := $(patsubst tests/fuzz/fuzz_%.c,$(B)/tests/replay_%,$(FUZZ_SRC))
+
+.PHONY: all deps test unit-test kernels-test demo bench fuzz clean
+all: dsv
+
+dsv: $(B)/dsv
+	cp $< $@
+
+$(B)/dsv: $(call obj,$(CMD_SRC)) $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(LDLIBS)
+
+$(B)/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/%.cu.o: %.cu $(wildcard kernels/*.h)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c -o $@ $<
+
+$(LIBSTORE): $(call obj,$(STORE_SRC))
+$(LIBLINEAGE): $(call obj,$(LINEAGE_SRC))
+$(LIBKERNELS): $(call obj,$(KERNELS_SRC)) $(patsubst %.cu,$(B)/%.cu.o,$(KERNELS_CU))
+$(B)/lib%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/tests/test_%: $(B)/tests/unit/test_%.o $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(LDLIBS)
+
+$(B)/tests/kernel_%: $(B)/tests/unit/kernel_%.o $(LIBKERNELS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) -lm -pthread -fopenmp
+
+$(B)/tests/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(LDLIBS)
+
+deps:
+	@sh tests/deps.sh
+
+unit-test: $(UNITS) $(KUNITS) $(REPLAYS)
+	@B=$(B) sh tests/run.sh unit
+
+test: deps
+	@$(MAKE) --no-print-directory all $(UNITS) $(KUNITS) $(REPLAYS)
+	@B=$(B) sh tests/run.sh all
+
+kernels-test: $(KUNITS)
+	@B=$(B) sh tests/run.sh kernels
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/demo.sh
+
+bench: all
+	@for s in tests/bench/*.sh; do echo "== $$s"; sh $$s || exit 1; done
+
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -I. -fsanitize=fuzzer,address,undefined
+fuzz:
+	@mkdir -p build/fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  echo "clang $$n"; \
+	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$n $$f $(STORE_SRC) $(LINEAGE_SRC) $(LDLIBS) || exit 1; done
+
+clean:
+	rm -rf build build-san dsv

@@ -1,0 +1,42 @@
+/* buf.c: a growable byte buffer, the one output type of the record writer and
+ * of every encoder that builds bytes before they are hashed and compressed.
+ */
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int dsv_buf_grow(dsv_buf *b, size_t extra)
+{
+	if (b->cap - b->len >= extra)
+		return 0;
+	size_t cap = b->cap ? b->cap : 4096;
+	while (cap - b->len < extra) {
+		if (cap > SIZE_MAX / 2)
+			return dsv_error_set(DSV_ENOMEM, "buffer too large");
+		cap *= 2;
+	}
+	char *p = dsv_realloc(b->buf, cap);
+	if (!p)
+		return DSV_ENOMEM;
+	b->buf = p;
+	b->cap = cap;
+	return 0;
+}
+
+int dsv_buf_append(dsv_buf *b, const void *p, size_t n)
+{
+	int rc = dsv_buf_grow(b, n);
+	if (rc)
+		return rc;
+	memcpy(b->buf + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+void dsv_buf_free(dsv_buf *b)
+{
+	free(b->buf);
+	b->buf = NULL;
+	b->len = b->cap = 0;
+}

@@ -1,0 +1,353 @@
+/* store.h: the public interface of dsv's content-addressed store.
+ *
+ * Objects (shards, selections, columns, orders, token arrays, weights) are
+ * named by the SHA-256 of their canonical uncompressed encoding and kept under
+ * .dsv/objects as a small header plus zstd frames; an LMDB environment under
+ * .dsv/index caches what the objects say. The on-disk formats are specified in
+ * docs/formats.md. This module depends on neither lineage/ nor kernels/.
+ *
+ * Conventions: fallible functions return 0 or a negative DSV_E* code and leave
+ * a message in the thread-local error (dsv_error_last). `_open`/`_new` hand an
+ * object out through the first parameter; `_free` releases it and accepts NULL.
+ */
+#ifndef DSV_STORE_H
+#define DSV_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- errors (store/error.c) -------------------------------------------- */
+
+enum {
+	DSV_OK = 0,
+	DSV_ENOTFOUND = -1, /* no such object, ref, revision or file */
+	DSV_ECORRUPT = -2,  /* stored bytes do not match their id or format */
+	DSV_EEXISTS = -3,   /* already exists */
+	DSV_EINVAL = -4,    /* bad argument or bad input (the message says where) */
+	DSV_EIO = -5,       /* an operating-system call failed */
+	DSV_ENOGPU = -6,    /* a CUDA path was asked for and no device exists */
+	DSV_ENOMEM = -7,    /* an allocation failed */
+	DSV_ECONFLICT = -8, /* a ref moved under us (compare-and-swap lost) */
+};
+
+/* Records `code` with a printf-style message as this thread's last error and
+ * returns `code`, so callers can write `return dsv_error_set(DSV_EINVAL, ...)`. */
+int dsv_error_set(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Prefixes the current message with "what: " (context added on the way up). */
+int dsv_error_wrap(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* This thread's last message; never NULL; valid until the next dsv_error_set. */
+const char *dsv_error_last(void);
+int dsv_error_code(void);
+void dsv_error_clear(void);
+
+/* ---- fault injection (store/fault.c) ----------------------------------- *
+ * Tests set DSV_FAULT=<kind>:<n> (kind: write, fsync, rename, alloc, any) to
+ * make the n-th such call fail; dsv_fault_hit() is called at each site and
+ * returns nonzero when that call must fail. Off unless the variable is set. */
+enum { DSV_FAULT_WRITE, DSV_FAULT_FSYNC, DSV_FAULT_RENAME, DSV_FAULT_ALLOC };
+int dsv_fault_hit(int kind);
+/* malloc/realloc that honour DSV_FAULT=alloc:n; set the error on failure. */
+void *dsv_malloc(size_t n);
+void *dsv_realloc(void *p, size_t n);
+
+/* ---- object ids (store/oid.c) ------------------------------------------ */
+
+typedef struct {
+	uint8_t b[32];
+} dsv_oid;
+
+#define DSV_OID_HEXLEN 64
+
+/* Parses exactly 64 lowercase or uppercase hex digits (len must be 64);
+ * anything else is DSV_EINVAL. Ids are checked here before touching a path. */
+int dsv_oid_parse(dsv_oid *out, const char *hex, size_t len);
+/* Writes 64 lowercase hex digits and a NUL. */
+void dsv_oid_fmt(char out[DSV_OID_HEXLEN + 1], const dsv_oid *id);
+int dsv_oid_cmp(const dsv_oid *a, const dsv_oid *b);
+int dsv_oid_is_zero(const dsv_oid *id);
+
+/* ---- the repository's store (store/repo.c) ----------------------------- */
+
+typedef struct dsv_store dsv_store;
+
+/* Creates .dsv/{objects,index,tmp} and .dsv/config under `dsv_dir` (the path of
+ * the .dsv directory itself). DSV_EEXISTS if it is already a store. */
+int dsv_store_init(const char *dsv_dir);
+/* Opens the store at `dsv_dir` (objects and LMDB index). */
+int dsv_store_open(dsv_store **out, const char *dsv_dir);
+void dsv_store_free(dsv_store *s);
+/* Path of the .dsv directory; borrowed, lives as long as the store. */
+const char *dsv_store_dir(const dsv_store *s);
+/* Finds the .dsv directory: $DSV_DIR if set, else walks up from the current
+ * directory. Returns a malloc'd path the caller frees, in *out. */
+int dsv_store_find(char **out);
+/* Repository settings from .dsv/config ("key = value" lines): a borrowed
+ * string, or NULL when unset. */
+const char *dsv_store_config(const dsv_store *s, const char *key);
+
+/* Exclusive lock on the repository for writers (flock on .dsv/lock), so two
+ * commits serialise; the lineage still moves refs by compare-and-swap. */
+int dsv_store_lock(dsv_store *s);
+void dsv_store_unlock(dsv_store *s);
+
+/* ---- objects (store/object.c) ------------------------------------------ *
+ * An object is a type and an ordered list of sections. Its id is the SHA-256
+ * of the concatenated raw sections (the canonical encoding; each type's first
+ * section starts with that type's magic). Each section is stored as its own
+ * zstd frame with a content checksum, so one section can be read alone. */
+
+typedef enum {
+	DSV_OBJ_SHARD = 1,
+	DSV_OBJ_SELECTION = 2,
+	DSV_OBJ_COLUMN = 3,
+	DSV_OBJ_ORDER = 4,
+	DSV_OBJ_TOKENS = 5,
+	DSV_OBJ_WEIGHTS = 6,
+	DSV_OBJ_BLOB = 7,
+} dsv_obj_type;
+
+const char *dsv_obj_type_name(dsv_obj_type t);
+
+typedef struct {
+	const void *data;
+	size_t len;
+} dsv_section;
+
+typedef struct {
+	dsv_obj_type type;
+	uint64_t raw_size;    /* sum of raw section sizes */
+	uint64_t stored_size; /* size of the file on disk */
+	uint64_t rows;        /* rows for shards, selections, columns; else 0 */
+} dsv_obj_info;
+
+/* Default zstd level for new objects (overridden by config `compression.level`
+ * and by commands' --level). */
+#define DSV_DEFAULT_LEVEL 3
+
+/* Writes an object: compresses each section (in parallel where it pays),
+ * hashes, writes to .dsv/tmp, fsyncs, renames into objects/ab/cdef..., fsyncs
+ * the directory and records it in the index. If the object already exists
+ * nothing is written and *is_new is 0. `rows` goes into the index. */
+int dsv_obj_write(dsv_store *s, dsv_obj_type type, const dsv_section *secs,
+		  int nsecs, uint64_t rows, int level, dsv_oid *out, int *is_new);
+
+typedef struct dsv_obj dsv_obj;
+
+/* Opens a stored object (reads and checks its header and section table). */
+int dsv_obj_open(dsv_obj **out, dsv_store *s, const dsv_oid *id);
+void dsv_obj_free(dsv_obj *o);
+dsv_obj_type dsv_obj_get_type(const dsv_obj *o);
+int dsv_obj_nsections(const dsv_obj *o);
+uint64_t dsv_obj_section_size(const dsv_obj *o, int i);
+/* Decompresses section i into a malloc'd buffer the caller frees. The frame's
+ * checksum is verified; DSV_ECORRUPT names the object on mismatch. */
+int dsv_obj_read_section(dsv_obj *o, int i, void **out, size_t *len);
+/* Decompresses every section, recomputes the SHA-256 and compares it with the
+ * id. `secs_out` (optional) receives the malloc'd sections (free each and the
+ * array). DSV_ECORRUPT names the object on mismatch. */
+int dsv_obj_read_all(dsv_obj *o, void ***secs_out, size_t **lens_out);
+int dsv_obj_exists(dsv_store *s, const dsv_oid *id);
+/* Path of an object's file; malloc'd. */
+int dsv_obj_path(dsv_store *s, const dsv_oid *id, char **out);
+/* Calls fn for every object file under objects/ (fsck, gc, rebuild-index). */
+int dsv_obj_foreach(dsv_store *s, int (*fn)(const dsv_oid *id, void *ctx),
+		    void *ctx);
+/* Full check of one object: header, every frame, SHA-256 against the id, and
+ * the type's own decoder. */
+int dsv_obj_verify(dsv_store *s, const dsv_oid *id, dsv_obj_info *info);
+
+/* ---- shards (store/shard.c) --------------------------------------------- *
+ * A shard holds records column by column: text bytes, text offsets (u64,
+ * n+1), meta bytes, meta offsets (u64, n+1), a 16-byte XXH3-128 of each
+ * record's text, and a u32 layout word per record (how the record's source
+ * line is rebuilt on export; see store/jsonl.c and docs/formats.md). */
+
+#define DSV_SHARD_TARGET_BYTES (64u << 20)
+
+typedef struct {
+	uint8_t b[16];
+} dsv_rhash;
+
+/* XXH3-128 of the text bytes, stored big-endian (high 64 bits first) so the
+ * hex form reads like xxhsum's. */
+void dsv_rhash_text(dsv_rhash *out, const void *text, size_t len);
+void dsv_rhash_fmt(char out[33], const dsv_rhash *h);
+int dsv_rhash_parse(dsv_rhash *out, const char *hex, size_t len);
+
+typedef struct dsv_shard_builder dsv_shard_builder;
+
+int dsv_shard_builder_new(dsv_shard_builder **out);
+void dsv_shard_builder_free(dsv_shard_builder *b);
+void dsv_shard_builder_reset(dsv_shard_builder *b);
+/* Appends one record; `hash` may be NULL (computed here). */
+int dsv_shard_builder_add(dsv_shard_builder *b, const char *text, size_t tlen,
+			  const char *meta, size_t mlen, uint32_t layout,
+			  const dsv_rhash *hash);
+uint64_t dsv_shard_builder_rows(const dsv_shard_builder *b);
+uint64_t dsv_shard_builder_text_bytes(const dsv_shard_builder *b);
+uint64_t dsv_shard_builder_bytes(const dsv_shard_builder *b); /* text+meta */
+/* Encodes and writes the shard as an object (dsv_obj_write). */
+int dsv_shard_builder_write(dsv_shard_builder *b, dsv_store *s, int level,
+			    dsv_oid *out, int *is_new);
+
+typedef struct dsv_shard dsv_shard;
+
+/* Which columns to decode. Reading every column verifies the SHA-256 against
+ * the id; a partial read is checked by the zstd frame checksums only. */
+enum {
+	DSV_SHARD_TEXT = 1,
+	DSV_SHARD_META = 2,
+	DSV_SHARD_HASH = 4,
+	DSV_SHARD_LAYOUT = 8,
+	DSV_SHARD_ALL = 15,
+};
+
+int dsv_shard_open(dsv_shard **out, dsv_store *s, const dsv_oid *id,
+		   unsigned cols);
+/* Decodes a shard from its raw sections (used by dsv_shard_open, the fuzzer
+ * and fsck); borrows nothing after return. */
+int dsv_shard_decode(dsv_shard **out, void **secs, const size_t *lens,
+		     int nsecs, unsigned cols);
+void dsv_shard_free(dsv_shard *sh);
+uint64_t dsv_shard_rows(const dsv_shard *sh);
+/* Borrowed pointers into the shard, valid until dsv_shard_free. Each column
+ * must have been asked for at open. */
+const char *dsv_shard_text(const dsv_shard *sh, uint64_t row, size_t *len);
+const char *dsv_shard_meta(const dsv_shard *sh, uint64_t row, size_t *len);
+const dsv_rhash *dsv_shard_hash(const dsv_shard *sh, uint64_t row);
+uint32_t dsv_shard_layout(const dsv_shard *sh, uint64_t row);
+
+/* ---- selections (store/selection.c) ------------------------------------ *
+ * A bitmap over one shard's rows: which rows a version keeps. */
+
+typedef struct dsv_selection dsv_selection;
+
+int dsv_selection_new(dsv_selection **out, uint64_t rows);
+void dsv_selection_free(dsv_selection *sel);
+void dsv_selection_set(dsv_selection *sel, uint64_t row, int keep);
+int dsv_selection_get(const dsv_selection *sel, uint64_t row);
+uint64_t dsv_selection_rows(const dsv_selection *sel);
+uint64_t dsv_selection_count(const dsv_selection *sel); /* rows kept */
+int dsv_selection_write(dsv_selection *sel, dsv_store *s, const dsv_oid *shard,
+			dsv_oid *out, int *is_new);
+int dsv_selection_open(dsv_selection **out, dsv_store *s, const dsv_oid *id,
+		       dsv_oid *shard_out);
+int dsv_selection_decode(dsv_selection **out, void **secs, const size_t *lens,
+			 int nsecs, dsv_oid *shard_out);
+
+/* ---- manifests (store/manifest.c) --------------------------------------- *
+ * The ordered list of entries that makes a dataset version; a text file kept
+ * in the lineage tree as MANIFEST, diffable with git. */
+
+typedef struct {
+	char name[64];
+	dsv_oid id;
+} dsv_manifest_col;
+
+typedef struct {
+	dsv_oid shard;
+	uint64_t rows;    /* rows in the shard */
+	int has_sel;
+	dsv_oid sel;      /* selection, when has_sel */
+	uint64_t kept;    /* rows the selection keeps (== rows without one) */
+	uint32_t repeat;  /* repeat count in a mix; 1 otherwise */
+	size_t ncols;
+	dsv_manifest_col *cols;
+} dsv_manifest_entry;
+
+typedef struct {
+	size_t n, cap;
+	dsv_manifest_entry *e;
+	int has_order;
+	dsv_oid order;
+} dsv_manifest;
+
+int dsv_manifest_new(dsv_manifest **out);
+void dsv_manifest_free(dsv_manifest *m);
+/* Appends a copy of `e` (columns are copied too). */
+int dsv_manifest_add(dsv_manifest *m, const dsv_manifest_entry *e);
+/* Parses MANIFEST text; errors name the line ("MANIFEST:3: ..."). */
+int dsv_manifest_parse(dsv_manifest **out, const char *text, size_t len);
+/* Formats into a malloc'd NUL-terminated string. */
+int dsv_manifest_format(const dsv_manifest *m, char **out, size_t *len);
+uint64_t dsv_manifest_records(const dsv_manifest *m); /* sum kept*repeat */
+
+/* ---- index (store/index.c): the LMDB cache ------------------------------ */
+
+typedef struct {
+	uint8_t commit[20]; /* lineage commit (artifact) that first held it */
+	dsv_oid shard;
+	uint64_t row;
+} dsv_record_loc;
+
+int dsv_index_get_object(dsv_store *s, const dsv_oid *id, dsv_obj_info *out);
+int dsv_index_put_object(dsv_store *s, const dsv_oid *id,
+			 const dsv_obj_info *info);
+/* Looks up where a record (by text hash) was first stored. */
+int dsv_index_get_record(dsv_store *s, const dsv_rhash *h, dsv_record_loc *out);
+/* Records first locations for a batch (existing keys are left as they are),
+ * in one write transaction. */
+int dsv_index_put_records(dsv_store *s, const dsv_rhash *hashes,
+			  const dsv_record_loc *locs, size_t n);
+/* Drops every database's contents (for --rebuild-index). */
+int dsv_index_clear(dsv_store *s);
+
+/* ---- record readers (store/reader.c) ------------------------------------ *
+ * Streams records out of .jsonl, .jsonl.gz, .jsonl.zst and text files.
+ * Memory is bounded by the largest record, not by the file. */
+
+enum { DSV_TEXT_FILE, DSV_TEXT_LINE, DSV_TEXT_PARAGRAPH };
+
+typedef struct {
+	const char *text_field; /* default "text" */
+	int text_mode;          /* for plain text files */
+	int skip_bad;           /* skip bad records instead of failing */
+} dsv_reader_opts;
+
+typedef struct {
+	const char *text; /* UTF-8, not NUL-terminated */
+	size_t text_len;
+	const char *meta; /* JSON object text, see the layout word */
+	size_t meta_len;
+	uint32_t layout;  /* how to rebuild the source line (store/jsonl.c) */
+	uint64_t line;    /* 1-based line of the record in its file */
+} dsv_record;
+
+typedef struct dsv_reader dsv_reader;
+
+int dsv_reader_open(dsv_reader **out, const char *path,
+		    const dsv_reader_opts *opts);
+void dsv_reader_free(dsv_reader *r);
+/* Next record: 1 and *rec filled (borrowed until the next call), 0 at end of
+ * input, or a negative code with a message "'file':line:col: what". With
+ * skip_bad, bad records are counted and skipped instead. */
+int dsv_reader_next(dsv_reader *r, dsv_record *rec);
+uint64_t dsv_reader_bad(const dsv_reader *r);          /* records skipped */
+/* The first skipped records' messages (up to 10), borrowed. */
+size_t dsv_reader_bad_list(const dsv_reader *r, const char *const **msgs);
+uint64_t dsv_reader_bytes_in(const dsv_reader *r);     /* bytes read from disk */
+
+/* ---- record writer (store/jsonl.c) --------------------------------------- *
+ * Rebuilds a record's source line from text, meta and layout: byte for byte
+ * the input line when the input used one of the escaping styles the layout
+ * word can name (see docs/formats.md). */
+
+typedef struct {
+	char *buf;
+	size_t len, cap;
+} dsv_buf;
+
+int dsv_buf_grow(dsv_buf *b, size_t extra);
+int dsv_buf_append(dsv_buf *b, const void *p, size_t n);
+void dsv_buf_free(dsv_buf *b);
+
+/* Appends the record as one JSONL line (with its '\n'). */
+int dsv_jsonl_format(dsv_buf *out, const char *text, size_t tlen,
+		     const char *meta, size_t mlen, uint32_t layout);
+/* Appends the record's meta as a JSON object without the text member. */
+int dsv_jsonl_meta(dsv_buf *out, const char *meta, size_t mlen,
+		   uint32_t layout);
+
+#endif

@@ -1,0 +1,52 @@
+#!/bin/sh
+# run.sh: runs dsv's tests and counts them. Every test prints "PASS name",
+# "FAIL name" or "SKIP name: why"; the run ends with "N passed, N failed".
+#   run.sh unit      unit tests and fuzz-corpus replays
+#   run.sh kernels   kernel tests only (no store, no lineage: GPU machines)
+#   run.sh all       all of those and the CLI tests
+# With DSV_RESULTS=FILE the counts are also appended there (for .ci/run).
+set -u
+B=${B:-build}
+mode=${1:-all}
+top=$(cd "$(dirname "$0")/.." && pwd)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+run() { # name, command...
+	name=$1; shift
+	out=$("$@" 2>&1); rc=$?
+	printf '%s\n' "$out" | grep -E '^(PASS|FAIL|SKIP) ' >>"$log"
+	if [ $rc -ne 0 ] && ! printf '%s\n' "$out" | grep -q '^FAIL '; then
+		echo "FAIL $name (exit $rc)" >>"$log"
+	fi
+	if [ $rc -ne 0 ] || printf '%s\n' "$out" | grep -q '^FAIL '; then
+		printf '%s\n' "--- $name" "$out" | tail -n 60
+	else
+		printf '%s\n' "$out" | grep -E '^(SKIP|  seed|  result)' | sed "s|^|$name: |"
+	fi
+}
+
+for t in "$B"/tests/kernel_*; do
+	[ -x "$t" ] && run "$(basename "$t")" "$t"
+done
+if [ "$mode" != kernels ]; then
+	for t in "$B"/tests/test_*; do
+		[ -x "$t" ] && run "$(basename "$t")" "$t"
+	done
+	for t in "$B"/tests/replay_*; do
+		[ -x "$t" ] || continue
+		n=${t##*/replay_}
+		run "replay_$n" "$t" "$top/tests/fuzz/corpus/$n" "$top/tests/fuzz/reject/$n"
+	done
+fi
+if [ "$mode" = all ]; then
+	for t in "$top"/tests/cli/t[0-9]*.sh; do
+		[ -f "$t" ] && run "$(basename "$t")" sh "$t"
+	done
+fi
+
+pass=$(grep -c '^PASS ' "$log"); fail=$(grep -c '^FAIL ' "$log"); skip=$(grep -c '^SKIP ' "$log")
+if [ "$fail" -gt 0 ]; then echo "failed:"; grep '^FAIL ' "$log" | sed 's/^/  /'; fi
+[ -n "${DSV_RESULTS:-}" ] && echo "$pass $fail $skip" >>"$DSV_RESULTS"
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
