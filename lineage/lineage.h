@@ -1,0 +1,381 @@
+/* lineage.h: the public interface of dsv's lineage: artifacts as commits in
+ * the bare git repository .dsv/lineage (through libgit2), the dsv.json
+ * artifact description, the compute meter and the compute audit.
+ *
+ * Conventions are store.h's: fallible functions return 0 or a negative DSV_E*
+ * code with a message in the thread-local error (dsv_error_last); `_open` and
+ * `_new` hand an object out through their first parameter; `_free` releases
+ * it and accepts NULL. libgit2's errors are translated here, with its text.
+ * This module depends on store/ (errors) and never on kernels/ or cmd/.
+ */
+#ifndef DSV_LINEAGE_H
+#define DSV_LINEAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "store/store.h"
+
+#ifndef DSV_VERSION
+#define DSV_VERSION "0.1.0"
+#endif
+
+/* ---- artifact ids (lineage/repo.c) --------------------------------------- *
+ * An artifact is named by its lineage commit's git id (SHA-1). */
+
+typedef struct {
+	uint8_t b[20];
+} dsv_aid;
+
+#define DSV_AID_HEXLEN 40
+#define DSV_AID_SHORTLEN 7
+
+/* Parses exactly 40 hex digits (len must be 40); else DSV_EINVAL. */
+int dsv_aid_parse(dsv_aid *out, const char *hex, size_t len);
+/* Writes 40 lowercase hex digits and a NUL. */
+void dsv_aid_fmt(char out[DSV_AID_HEXLEN + 1], const dsv_aid *id);
+/* Writes the first 7 hex digits and a NUL (for messages and log lines). */
+void dsv_aid_short(char out[DSV_AID_SHORTLEN + 1], const dsv_aid *id);
+int dsv_aid_cmp(const dsv_aid *a, const dsv_aid *b);
+int dsv_aid_is_zero(const dsv_aid *id);
+
+/* ---- the repository (lineage/repo.c) ------------------------------------- */
+
+typedef struct dsv_lineage dsv_lineage;
+
+/* Creates a bare git repository at `path` (normally ".dsv/lineage") whose HEAD
+ * is the unborn branch refs/heads/main. DSV_EEXISTS if one is already there. */
+int dsv_lineage_init(const char *path);
+/* Opens the bare repository at `path`. Initialises libgit2 once per process
+ * (thread-safe) and turns on fsync of the git directory so that a commit that
+ * returned is durable. A handle is used by one thread at a time. */
+int dsv_lineage_open(dsv_lineage **out, const char *path);
+void dsv_lineage_free(dsv_lineage *l);
+/* The path given to open; borrowed, valid until dsv_lineage_free. */
+const char *dsv_lineage_path(const dsv_lineage *l);
+
+/* The author dsv writes: $DSV_AUTHOR ("Name <email>"), else git config
+ * user.name/user.email, else "dsv <dsv@localhost>". Writes a malloc'd
+ * "Name <email>" string to *out. */
+int dsv_lineage_author(char **out);
+
+/* ---- commits (lineage/commit.c) ------------------------------------------ */
+
+/* One file of an artifact's tree: "dsv.json", "MANIFEST", "MODEL",
+ * "METRICS.tsv", "TOKENIZER". Names are plain (no '/'), unique. */
+typedef struct {
+	const char *name;
+	const void *data;
+	size_t len;
+} dsv_tree_file;
+
+typedef struct {
+	const dsv_tree_file *files; /* the tree; at least one file */
+	size_t nfiles;
+	const dsv_aid *parents;     /* the inputs, primary input first */
+	size_t nparents;
+	const char *message;        /* the user's message (a '\n' is appended
+				       when missing) */
+	const char *author;         /* "Name <email>"; NULL: dsv_lineage_author */
+	int64_t time;               /* seconds since the epoch; 0: now, or
+				       $GIT_AUTHOR_DATE when that is an integer */
+	const char *ref;            /* full ref to move ("refs/heads/main",
+				       "refs/tags/v1"); NULL: move no ref */
+	const dsv_aid *expected;    /* the value `ref` must have now; NULL: the
+				       ref must not exist yet */
+} dsv_commit_opts;
+
+/* Writes the blobs, the tree and the commit, then moves `ref` from
+ * `expected` to the new commit by compare-and-swap. If the ref moved in the
+ * meantime it fails with DSV_ECONFLICT ("branch 'main' moved (expected
+ * 1a2b3c4, found 9f8e7d6): another commit landed first; nothing was
+ * recorded") and the ref keeps the other writer's commit. *out receives the
+ * new commit's id. */
+int dsv_lineage_commit(dsv_lineage *l, const dsv_commit_opts *o, dsv_aid *out);
+
+/* ---- refs and revisions (lineage/rev.c) ---------------------------------- */
+
+#define DSV_REV_MAX 256 /* longest revision string accepted */
+
+/* Checks a revision string before libgit2 sees it: 1..DSV_REV_MAX bytes, no
+ * NUL, no control characters, no spaces. DSV_EINVAL with the reason. */
+int dsv_rev_validate(const char *rev, size_t len);
+/* Resolves git revision syntax (`main`, `main~2`, `v1`, `edu-3^2`, id
+ * prefixes, `HEAD`) to a commit. DSV_ENOTFOUND "unknown revision 'xyz'";
+ * DSV_EINVAL for an invalid string or an ambiguous prefix. */
+int dsv_lineage_resolve(dsv_lineage *l, const char *rev, dsv_aid *out);
+
+/* Reads a full ref ("refs/heads/main"); DSV_ENOTFOUND if it does not exist. */
+int dsv_lineage_ref_get(dsv_lineage *l, const char *ref, dsv_aid *out);
+/* Compare-and-swap of a full ref: it must now point at `expected` (NULL: must
+ * not exist) and is set to `target`. DSV_ECONFLICT when it moved.
+ * `logmsg` goes into the reflog (may be NULL). */
+int dsv_lineage_ref_update(dsv_lineage *l, const char *ref,
+			   const dsv_aid *target, const dsv_aid *expected,
+			   const char *logmsg);
+
+/* The current branch's short name ("main") in a malloc'd *out, even when the
+ * branch is unborn (no commit yet). DSV_ENOTFOUND if HEAD is detached. */
+int dsv_lineage_head_branch(dsv_lineage *l, char **out);
+/* The commit HEAD points at; DSV_ENOTFOUND while the branch is unborn. */
+int dsv_lineage_head(dsv_lineage *l, dsv_aid *out);
+/* Makes HEAD the symbolic ref refs/heads/<branch> (the branch must exist
+ * unless the repository has no commits; DSV_ENOTFOUND otherwise). */
+int dsv_lineage_set_head(dsv_lineage *l, const char *branch);
+
+/* Checks a branch or tag short name (git's rules); DSV_EINVAL with why. */
+int dsv_lineage_name_validate(const char *name);
+/* 1 if refs/heads/<name> exists, 0 if not, negative on error. */
+int dsv_lineage_branch_exists(dsv_lineage *l, const char *name);
+/* Creates refs/heads/<name> at `rev` (a revision string). DSV_EEXISTS if the
+ * branch exists and `force` is 0. */
+int dsv_lineage_branch_create(dsv_lineage *l, const char *name,
+			      const char *rev, int force);
+/* Deletes refs/heads/<name>; DSV_EINVAL for the current branch,
+ * DSV_ENOTFOUND when it does not exist. The commits stay. */
+int dsv_lineage_branch_delete(dsv_lineage *l, const char *name);
+
+/* Tags are lightweight refs under refs/tags pointing at the commit. */
+int dsv_lineage_tag_exists(dsv_lineage *l, const char *name);
+int dsv_lineage_tag_create(dsv_lineage *l, const char *name, const char *rev,
+			   int force);
+int dsv_lineage_tag_delete(dsv_lineage *l, const char *name);
+
+typedef struct {
+	char *name;     /* short name: "main", "v1" */
+	dsv_aid target; /* the commit it names */
+} dsv_refinfo;
+
+/* Lists branches or tags, sorted by name, into a malloc'd array the caller
+ * releases with dsv_refinfo_free. */
+int dsv_lineage_branch_list(dsv_lineage *l, dsv_refinfo **out, size_t *n);
+int dsv_lineage_tag_list(dsv_lineage *l, dsv_refinfo **out, size_t *n);
+void dsv_refinfo_free(dsv_refinfo *r, size_t n);
+
+/* ---- reading commits (lineage/commit.c) ---------------------------------- */
+
+/* Reads file `name` of the commit's tree into a malloc'd buffer with a NUL
+ * after the last byte (not counted in *len). DSV_ENOTFOUND if the tree has
+ * no such file. */
+int dsv_lineage_read_file(dsv_lineage *l, const dsv_aid *commit,
+			  const char *name, char **out, size_t *len);
+
+typedef struct {
+	dsv_aid id;
+	size_t nparents;
+	dsv_aid *parents;   /* primary input first */
+	char *message;      /* full message */
+	char *summary;      /* first line */
+	char *author_name;
+	char *author_email;
+	int64_t time;       /* author time, seconds since the epoch */
+	int tz_offset;      /* minutes east of UTC */
+} dsv_commit_info;
+
+/* Reads a commit's header; everything in *out is owned by it. */
+int dsv_commit_info_open(dsv_commit_info **out, dsv_lineage *l,
+			 const dsv_aid *id);
+void dsv_commit_info_free(dsv_commit_info *ci);
+
+/* ---- walking (lineage/walk.c) -------------------------------------------- */
+
+enum {
+	DSV_WALK_FIRST_PARENT = 1, /* follow only each commit's first parent */
+	DSV_WALK_TOPO = 2,         /* no parent before all of its children */
+};
+
+typedef struct dsv_walk dsv_walk;
+
+/* A walk from `starts` over their ancestry, newest first (commit time, like
+ * git log), each commit exactly once however many paths reach it. The walk
+ * borrows `l`, which must outlive it. */
+int dsv_walk_new(dsv_walk **out, dsv_lineage *l, const dsv_aid *starts,
+		 size_t nstarts, unsigned flags);
+/* Next commit: 1 and *id, 0 at the end, or a negative code. */
+int dsv_walk_next(dsv_walk *w, dsv_aid *id);
+void dsv_walk_free(dsv_walk *w);
+
+/* ---- the compute record and meter (lineage/compute.c) -------------------- */
+
+typedef enum {
+	DSV_MODE_INGEST = 0,     /* commit */
+	DSV_MODE_SELECTION,      /* filter, dedup, annotate, score, classify */
+	DSV_MODE_TRANSFORMATION, /* rephrase, map */
+	DSV_MODE_GENERATION,     /* synth */
+	DSV_MODE_TRAINING,       /* train, tokenizer training */
+	DSV_MODE_EVALUATION,     /* eval */
+	DSV_MODE_COUNT
+} dsv_mode;
+
+/* "ingest", "selection", ...; "unknown" out of range. */
+const char *dsv_mode_name(dsv_mode m);
+/* Parses a mode name; DSV_EINVAL if unknown. */
+int dsv_mode_parse(dsv_mode *out, const char *name);
+/* The mode DESIGN.md section 6 gives an op ("commit" -> ingest, "filter" ->
+ * selection, "train" -> training, ...); DSV_EINVAL if the op is unknown. */
+int dsv_mode_for_op(dsv_mode *out, const char *op);
+
+#define DSV_COMPUTE_MAX_DEVICES 8
+#define DSV_DEVICE_NAME_MAX 64
+
+typedef struct {
+	char name[DSV_DEVICE_NAME_MAX]; /* "NVIDIA H100 80GB HBM3" */
+	double gpu_s;                   /* busy seconds on this device */
+} dsv_device_use;
+
+/* What one operation used. Units: seconds, FLOPs, joules, bytes, counts. */
+typedef struct {
+	dsv_mode mode;
+	double wall_s;     /* elapsed (CLOCK_MONOTONIC) */
+	double cpu_s;      /* user + system, self and waited-for children */
+	double user_s, sys_s;
+	double gpu_s;      /* sum over devices */
+	double flops;      /* analytic count the kernels reported; 0: unknown */
+	double energy_j;   /* NVML energy where the driver gives it; 0: unknown */
+	uint64_t bytes_read, bytes_written;
+	uint64_t records_in, records_out;
+	uint64_t tokens_in, tokens_out;
+	char cpu_model[DSV_DEVICE_NAME_MAX]; /* /proc/cpuinfo "model name" */
+	int cpu_cores;     /* online cores */
+	int ranks;         /* processes summed into this record (1, or MPI) */
+	int ndevices;      /* accelerators used */
+	dsv_device_use devices[DSV_COMPUTE_MAX_DEVICES];
+} dsv_compute;
+
+/* Zeroes `c` with mode `mode` and ranks 1. */
+void dsv_compute_init(dsv_compute *c, dsv_mode mode);
+/* Adds `b` into `acc` (MPI ranks, audit totals): times, counts, FLOPs and
+ * energy add; devices merge by name (gpu_s added); the mode stays acc's; the
+ * CPU model is kept when equal, else becomes "mixed". */
+void dsv_compute_add(dsv_compute *acc, const dsv_compute *b);
+/* The "compute" object of dsv.json (new reference, caller owns). */
+int dsv_compute_to_json(json_t **out, const dsv_compute *c);
+/* Reads a "compute" object; errors name the field ("dsv.json: field
+ * 'compute.wall_s' must be a number"). */
+int dsv_compute_from_json(dsv_compute *out, const json_t *obj);
+
+/* The meter: one per artifact-making command. Counter adds are atomic, so
+ * worker threads may add while the command runs. */
+typedef struct dsv_meter dsv_meter;
+
+typedef enum {
+	DSV_METER_BYTES_READ,
+	DSV_METER_BYTES_WRITTEN,
+	DSV_METER_RECORDS_IN,
+	DSV_METER_RECORDS_OUT,
+	DSV_METER_TOKENS_IN,
+	DSV_METER_TOKENS_OUT,
+	DSV_METER_NCOUNTERS
+} dsv_meter_counter;
+
+/* A stopped meter for `mode`; records the CPU model and core count. */
+int dsv_meter_new(dsv_meter **out, dsv_mode mode);
+void dsv_meter_free(dsv_meter *m);
+/* Starts (or restarts) the clocks: CLOCK_MONOTONIC and getrusage(SELF and
+ * CHILDREN). Counters are not reset. */
+void dsv_meter_start(dsv_meter *m);
+/* Stops the clocks; the elapsed times are kept. Calls after the first stop
+ * without a new start do nothing. */
+void dsv_meter_stop(dsv_meter *m);
+void dsv_meter_add(dsv_meter *m, dsv_meter_counter c, uint64_t n);
+void dsv_meter_add_flops(dsv_meter *m, double flops);
+void dsv_meter_add_energy(dsv_meter *m, double joules);
+/* Adds busy seconds on the named accelerator (registered on first use). */
+int dsv_meter_add_gpu(dsv_meter *m, const char *device, double seconds);
+/* Names an accelerator used (with no seconds yet). */
+int dsv_meter_add_device(dsv_meter *m, const char *device);
+/* The record so far (a running meter reports the time up to now). */
+void dsv_meter_read(const dsv_meter *m, dsv_compute *out);
+
+/* ---- dsv.json (lineage/artifact.c) --------------------------------------- */
+
+typedef enum {
+	DSV_KIND_DATASET = 0,
+	DSV_KIND_TOKENIZER,
+	DSV_KIND_MODEL,
+	DSV_KIND_CLASSIFIER,
+	DSV_KIND_COUNT
+} dsv_kind;
+
+const char *dsv_kind_name(dsv_kind k);
+int dsv_kind_parse(dsv_kind *out, const char *name);
+
+#define DSV_ARTIFACT_NAME_MAX 64
+
+typedef struct {
+	char role[DSV_ARTIFACT_NAME_MAX]; /* "input", "model", "prompts", ... */
+	dsv_aid artifact;
+} dsv_artifact_input;
+
+/* The description every artifact commit carries as dsv.json. Fields may be
+ * set directly; params and stats are owned JSON objects (never NULL after
+ * _new/_parse) that callers fill with json_object_set_new. */
+typedef struct {
+	char dsv_version[32];
+	dsv_kind kind;
+	char op[DSV_ARTIFACT_NAME_MAX];   /* "commit", "filter", "train", ... */
+	json_t *params;                   /* object, owned */
+	size_t ninputs;
+	dsv_artifact_input *inputs;       /* owned */
+	json_t *stats;                    /* object, owned */
+	int has_compute;
+	dsv_compute compute;
+} dsv_artifact;
+
+/* A new description with dsv_version DSV_VERSION, empty params and stats,
+ * no inputs and no compute. */
+int dsv_artifact_new(dsv_artifact **out, dsv_kind kind, const char *op);
+void dsv_artifact_free(dsv_artifact *a);
+int dsv_artifact_add_input(dsv_artifact *a, const char *role,
+			   const dsv_aid *id);
+/* Sets stats[key] to an integer or a number. */
+int dsv_artifact_stat_int(dsv_artifact *a, const char *key, int64_t v);
+int dsv_artifact_stat_num(dsv_artifact *a, const char *key, double v);
+/* Copies a compute record in (has_compute = 1). */
+void dsv_artifact_set_compute(dsv_artifact *a, const dsv_compute *c);
+/* Formats dsv.json: indented, keys in a fixed order, ending in '\n'.
+ * *out is malloc'd and NUL-terminated; the caller frees it. */
+int dsv_artifact_format(const dsv_artifact *a, char **out, size_t *len);
+/* Parses and validates dsv.json. DSV_EINVAL with the field named
+ * ("dsv.json: field 'kind' must be one of dataset, tokenizer, model,
+ * classifier"); unknown top-level fields are ignored. */
+int dsv_artifact_parse(dsv_artifact **out, const char *text, size_t len);
+/* Reads and parses dsv.json of a commit. */
+int dsv_artifact_read(dsv_artifact **out, dsv_lineage *l, const dsv_aid *id);
+
+/* ---- audit (lineage/audit.c) --------------------------------------------- */
+
+typedef struct {
+	dsv_aid id;
+	dsv_kind kind;
+	char op[DSV_ARTIFACT_NAME_MAX];
+	int has_compute;     /* 0: no or unreadable dsv.json compute record */
+	dsv_compute compute;
+} dsv_audit_row;
+
+enum { DSV_SHARE_FLOPS = 0, DSV_SHARE_SECONDS = 1 };
+
+typedef struct {
+	size_t nrows;
+	dsv_audit_row *rows;            /* every ancestor once, newest first,
+					   the revision itself included */
+	size_t nmissing;                /* rows without a compute record */
+	dsv_compute by_mode[DSV_MODE_COUNT];
+	dsv_compute total;
+	int share_unit;                 /* DSV_SHARE_FLOPS or _SECONDS */
+	double data_cost;               /* ingest+selection+transformation+
+					   generation, in share_unit */
+	double training_cost;           /* training, in share_unit */
+	double data_share;              /* data / (data + training); 0 if both
+					   are 0 */
+	double training_share;          /* training / (data + training) */
+} dsv_audit;
+
+/* Audits the whole ancestry of `head` (all parents, each commit once). The
+ * rule for the shares is in docs/lineage.md. */
+int dsv_audit_run(dsv_audit **out, dsv_lineage *l, const dsv_aid *head);
+void dsv_audit_free(dsv_audit *a);
+
+#endif
