@@ -34,6 +34,13 @@ step() {
 	printf '\n%s$ %s%s\n' "$B" "$*" "$N"
 	"$@"
 }
+# step_to FILE CMD...: as step, with CMD's output going to FILE.
+step_to() {
+	_f=$1
+	shift
+	printf '\n%s$ %s > %s%s\n' "$B" "$*" "$_f" "$N"
+	"$@" > "$_f"
+}
 say() { printf '\n# %s\n' "$*"; }
 
 say "a new repository: objects, LMDB index and a bare git repository for the lineage"
@@ -71,7 +78,7 @@ step dsv audit main
 
 say "export the first version and compare it byte for byte with the input"
 step dsv export main~1 -o web-a.export.jsonl
-step sh -c 'gzip -dc fixtures/demo/web-a.jsonl.gz > web-a.input.jsonl'
+step_to web-a.input.jsonl gzip -dc fixtures/demo/web-a.jsonl.gz
 step cmp web-a.input.jsonl web-a.export.jsonl
 echo "identical: $(wc -c < web-a.export.jsonl) bytes"
 
