@@ -1,0 +1,178 @@
+/* minhash.cu: the CUDA twin of minhash_cpu. One thread per document
+ * normalises and splits it into words (sequential by nature), then one
+ * block per document hashes its shingles and one thread per permutation
+ * takes the minimum. The per-document code is minhash_impl.h, the same the
+ * CPU path runs, so signatures and band keys are byte-identical.
+ */
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "kernels/device.h"
+#include "kernels/minhash.h"
+#include "kernels/minhash_impl.h"
+
+extern "C" int minhash_check_batch_(const uint8_t *text, const uint64_t *off,
+				    size_t ndocs);
+
+#define CU(call, what)                                                        \
+	do {                                                                  \
+		cudaError_t e_ = (call);                                      \
+		if (e_ != cudaSuccess) {                                      \
+			rc = dsv_kernel_error(e_ == cudaErrorMemoryAllocation \
+						      ? DSV_KERNEL_ENOMEM     \
+						      : DSV_KERNEL_ENOGPU,    \
+					      "minhash: %s: %s", what,        \
+					      cudaGetErrorString(e_));        \
+			goto cleanup;                                         \
+		}                                                             \
+	} while (0)
+
+/* Documents are processed in chunks of at most this much text, so device
+ * scratch (about 17 bytes per text byte) stays bounded. */
+#define CHUNK_BYTES ((uint64_t)128 << 20)
+
+/* Word arrays of document i start at (off[i] - off[0]) + i: it has at most
+ * len/2+1 words, so len+1 slots are always enough. */
+__global__ void mh_words_kernel(const uint8_t *text, const uint64_t *off,
+				uint32_t ndocs, uint8_t *out, uint32_t *ws,
+				uint32_t *we, uint32_t *nw)
+{
+	uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= ndocs)
+		return;
+	uint64_t base = off[i] - off[0];
+	nw[i] = mh_normalize(text + base, off[i + 1] - off[i], out + base,
+			     ws + base + i, we + base + i);
+}
+
+__global__ void mh_sig_kernel(const uint64_t *off, uint32_t ndocs,
+			      const uint8_t *out, const uint32_t *ws,
+			      const uint32_t *we, const uint32_t *nw,
+			      uint64_t *sh, uint32_t ngram, uint32_t nbands,
+			      uint32_t rows, const uint64_t *a, const uint64_t *b,
+			      uint64_t *sig, uint64_t *bands)
+{
+	uint32_t i = blockIdx.x;
+	uint64_t base = off[i] - off[0];
+	uint64_t wbase = base + i;
+	uint32_t n = nw[i], nsh = mh_nshingles(n, ngram);
+	uint32_t nperm = nbands * rows;
+	const uint8_t *o = out + base;
+	for (uint32_t j = threadIdx.x; j < nsh; j += blockDim.x)
+		sh[wbase + j] = mh_mod61(
+			mh_shingle(o, ws + wbase, we + wbase, n, ngram, j));
+	__syncthreads();
+	uint64_t *s = sig + (uint64_t)i * nperm;
+	for (uint32_t k = threadIdx.x; k < nperm; k += blockDim.x) {
+		uint64_t ak = a[k], bk = b[k], m = UINT64_MAX;
+		for (uint32_t j = 0; j < nsh; j++) {
+			uint64_t v = mh_perm(sh[wbase + j], ak, bk);
+			m = v < m ? v : m;
+		}
+		s[k] = m;
+	}
+	__syncthreads();
+	for (uint32_t j = threadIdx.x; j < nbands; j += blockDim.x)
+		bands[(uint64_t)i * nbands + j] =
+			nsh ? mh_band_key(s + (uint64_t)j * rows, rows, j) : 0;
+}
+
+extern "C" int minhash_cuda(const struct dsv_minhash_params *p,
+			    const uint8_t *text, const uint64_t *off,
+			    size_t ndocs, uint64_t *sig, uint64_t *bands)
+{
+	uint64_t *ha = NULL, *hb = NULL, *hoff = NULL;
+	uint8_t *dtext = NULL, *dout = NULL;
+	uint64_t *doff = NULL, *dsh = NULL, *da = NULL, *db = NULL;
+	uint64_t *dsig = NULL, *dbands = NULL;
+	uint32_t *dws = NULL, *dwe = NULL, *dnw = NULL;
+	int rc = 0;
+	if (dsv_device_count() <= 0)
+		return dsv_kernel_error(DSV_KERNEL_ENOGPU,
+					"minhash: no CUDA device");
+	size_t nperm = (size_t)p->nbands * p->rows;
+	ha = (uint64_t *)malloc(nperm * sizeof *ha);
+	hb = (uint64_t *)malloc(nperm * sizeof *hb);
+	hoff = (uint64_t *)malloc((ndocs + 1) * sizeof *hoff);
+	if (!ha || !hb || !hoff) {
+		rc = dsv_kernel_error(DSV_KERNEL_ENOMEM, "minhash: out of memory");
+		goto cleanup;
+	}
+	if ((rc = dsv_minhash_coeffs(p, ha, hb)))
+		goto cleanup;
+	if ((rc = minhash_check_batch_(text, off, ndocs)))
+		goto cleanup;
+	CU(cudaMalloc(&da, nperm * 8), "cudaMalloc");
+	CU(cudaMalloc(&db, nperm * 8), "cudaMalloc");
+	CU(cudaMemcpy(da, ha, nperm * 8, cudaMemcpyHostToDevice), "cudaMemcpy");
+	CU(cudaMemcpy(db, hb, nperm * 8, cudaMemcpyHostToDevice), "cudaMemcpy");
+	for (size_t d0 = 0; d0 < ndocs;) {
+		/* Take documents until the chunk is full (at least one). */
+		size_t d1 = d0 + 1;
+		while (d1 < ndocs && off[d1 + 1] - off[d0] <= CHUNK_BYTES &&
+		       d1 - d0 < (1u << 20))
+			d1++;
+		size_t nd = d1 - d0;
+		uint64_t bytes = off[d1] - off[d0];
+		uint64_t slots = bytes + nd;
+		CU(cudaMalloc(&dtext, bytes + 1), "cudaMalloc text");
+		CU(cudaMalloc(&dout, bytes + 1), "cudaMalloc scratch");
+		CU(cudaMalloc(&doff, (nd + 1) * 8), "cudaMalloc offsets");
+		CU(cudaMalloc(&dws, slots * 4), "cudaMalloc words");
+		CU(cudaMalloc(&dwe, slots * 4), "cudaMalloc words");
+		CU(cudaMalloc(&dnw, nd * 4), "cudaMalloc words");
+		CU(cudaMalloc(&dsh, slots * 8), "cudaMalloc shingles");
+		CU(cudaMalloc(&dsig, nd * nperm * 8), "cudaMalloc signatures");
+		CU(cudaMalloc(&dbands, nd * p->nbands * 8), "cudaMalloc bands");
+		if (bytes)
+			CU(cudaMemcpy(dtext, text + off[d0], bytes,
+				      cudaMemcpyHostToDevice),
+			   "cudaMemcpy text");
+		for (size_t i = 0; i <= nd; i++)
+			hoff[i] = off[d0 + i];
+		CU(cudaMemcpy(doff, hoff, (nd + 1) * 8, cudaMemcpyHostToDevice),
+		   "cudaMemcpy offsets");
+		mh_words_kernel<<<(unsigned)((nd + 127) / 128), 128>>>(
+			dtext, doff, (uint32_t)nd, dout, dws, dwe, dnw);
+		CU(cudaGetLastError(), "words kernel");
+		mh_sig_kernel<<<(unsigned)nd, 128>>>(
+			doff, (uint32_t)nd, dout, dws, dwe, dnw, dsh, p->ngram,
+			p->nbands, p->rows, da, db, dsig, dbands);
+		CU(cudaGetLastError(), "signature kernel");
+		if (sig)
+			CU(cudaMemcpy(sig + d0 * nperm, dsig, nd * nperm * 8,
+				      cudaMemcpyDeviceToHost),
+			   "cudaMemcpy signatures");
+		if (bands)
+			CU(cudaMemcpy(bands + d0 * p->nbands, dbands,
+				      nd * p->nbands * 8, cudaMemcpyDeviceToHost),
+			   "cudaMemcpy bands");
+		cudaFree(dtext), dtext = NULL;
+		cudaFree(dout), dout = NULL;
+		cudaFree(doff), doff = NULL;
+		cudaFree(dws), dws = NULL;
+		cudaFree(dwe), dwe = NULL;
+		cudaFree(dnw), dnw = NULL;
+		cudaFree(dsh), dsh = NULL;
+		cudaFree(dsig), dsig = NULL;
+		cudaFree(dbands), dbands = NULL;
+		d0 = d1;
+	}
+cleanup:
+	cudaFree(dbands);
+	cudaFree(dsig);
+	cudaFree(dsh);
+	cudaFree(dnw);
+	cudaFree(dwe);
+	cudaFree(dws);
+	cudaFree(doff);
+	cudaFree(dout);
+	cudaFree(dtext);
+	cudaFree(db);
+	cudaFree(da);
+	free(hoff);
+	free(hb);
+	free(ha);
+	return rc;
+}
