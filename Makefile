@@ -25,6 +25,13 @@ CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
+# OpenBLAS's cblas_sgemm for the CPU matmuls where its header exists
+# (kernels/matmul_cpu.c has its own blocked sgemm otherwise)
+ifneq ($(wildcard /usr/include/x86_64-linux-gnu/cblas.h /usr/include/cblas.h),)
+CFLAGS  += -DDSV_HAVE_OPENBLAS
+KBLAS   := -lopenblas
+endif
+
 ifneq ($(NVCC),)
 HAVE_CUDA := 1
 CFLAGS  += -DDSV_HAVE_CUDA
@@ -78,7 +85,7 @@ $(B)/tests/test_%: $(B)/tests/unit/test_%.o $(LIBS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(LDLIBS)
 
 $(B)/tests/kernel_%: $(B)/tests/unit/kernel_%.o $(LIBKERNELS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) -lm -pthread -fopenmp
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(KBLAS) -lm -pthread -fopenmp
 
 $(B)/tests/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(LDLIBS)

@@ -1,0 +1,97 @@
+/* matmul_cpu.c: the CPU path's single-precision GEMM. OpenBLAS's cblas_sgemm
+ * when built with DSV_HAVE_OPENBLAS; otherwise (and always as dsv_sgemm_ref,
+ * which the tests compare against) a cache-blocked OpenMP GEMM of our own, so
+ * kernels/ builds on machines without BLAS headers.
+ */
+#include "kernels/gpt.h"
+
+#include <stdlib.h>
+
+#ifdef DSV_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+/* Block sizes: a KC x NC panel of B (256 KiB) stays in L2 while a thread
+ * sweeps MC rows of A over it. */
+#define MC 64
+#define KC 256
+#define NC 256
+
+static void scale_c(int M, int N, float beta, float *C, int ldc)
+{
+	#pragma omp parallel for schedule(static)
+	for (int i = 0; i < M; i++) {
+		float *c = C + (size_t)i * ldc;
+		if (beta == 0.0f)
+			for (int j = 0; j < N; j++)
+				c[j] = 0.0f;
+		else if (beta != 1.0f)
+			for (int j = 0; j < N; j++)
+				c[j] *= beta;
+	}
+}
+
+/* Each C element sums its K products in ascending k, whatever the thread
+ * count: (row block, column block) pairs are independent and the k blocks run
+ * in order inside one thread, so results are bit-reproducible. */
+void dsv_sgemm_ref(int transA, int transB, int M, int N, int K, float alpha,
+		   const float *A, int lda, const float *B, int ldb, float beta,
+		   float *C, int ldc)
+{
+	scale_c(M, N, beta, C, ldc);
+	if (M <= 0 || N <= 0 || K <= 0 || alpha == 0.0f)
+		return;
+	int mb = (M + MC - 1) / MC, nb = (N + NC - 1) / NC;
+
+	#pragma omp parallel
+	{
+		float *ap = malloc(sizeof(float) * MC * KC);
+		float *bp = malloc(sizeof(float) * KC * NC);
+		#pragma omp for collapse(2) schedule(static)
+		for (int ib = 0; ib < mb; ib++) {
+			for (int jb = 0; jb < nb; jb++) {
+				int i0 = ib * MC, j0 = jb * NC;
+				int mc = M - i0 < MC ? M - i0 : MC;
+				int nc = N - j0 < NC ? N - j0 : NC;
+				for (int k0 = 0; k0 < K; k0 += KC) {
+					int kc = K - k0 < KC ? K - k0 : KC;
+					for (int i = 0; i < mc; i++)
+						for (int k = 0; k < kc; k++)
+							ap[i * KC + k] = alpha * (transA
+								? A[(size_t)(k0 + k) * lda + i0 + i]
+								: A[(size_t)(i0 + i) * lda + k0 + k]);
+					for (int k = 0; k < kc; k++)
+						for (int j = 0; j < nc; j++)
+							bp[k * NC + j] = transB
+								? B[(size_t)(j0 + j) * ldb + k0 + k]
+								: B[(size_t)(k0 + k) * ldb + j0 + j];
+					for (int i = 0; i < mc; i++) {
+						float *c = C + (size_t)(i0 + i) * ldc + j0;
+						for (int k = 0; k < kc; k++) {
+							float a = ap[i * KC + k];
+							const float *b = bp + k * NC;
+							#pragma omp simd
+							for (int j = 0; j < nc; j++)
+								c[j] += a * b[j];
+						}
+					}
+				}
+			}
+		}
+		free(ap);
+		free(bp);
+	}
+}
+
+void dsv_sgemm(int transA, int transB, int M, int N, int K, float alpha,
+	       const float *A, int lda, const float *B, int ldb, float beta,
+	       float *C, int ldc)
+{
+#ifdef DSV_HAVE_OPENBLAS
+	cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+		    transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
+		    B, ldb, beta, C, ldc);
+#else
+	dsv_sgemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}

@@ -1,0 +1,431 @@
+/* kernel_gpt.c: tests of the GPT-2 training kernels (kernels/gpt.h): the CPU
+ * reference against finite differences, AdamW training behaviour, bitwise
+ * determinism, per-token losses, and the CUDA twin against the CPU reference
+ * (skipped, saying so, where no CUDA device exists).
+ */
+#include "kernels/gpt.h"
+#include "tests/unit/test.h"
+
+#include <math.h>
+
+#undef CHECK_OK
+#define CHECK_OK(call)                                                       \
+	do {                                                                 \
+		int rc_ = (call);                                            \
+		if (rc_ != 0 && test_failed_checks++ < 5)                    \
+			printf("  %s:%d: %s returned %d: %s\n", __FILE__,    \
+			       __LINE__, #call, rc_, dsv_gpt_error_last());  \
+	} while (0)
+
+static unsigned long seed;
+
+static uint64_t rng_state;
+static uint32_t rnd(void)
+{
+	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(rng_state >> 33);
+}
+static float urand(void) { return rnd() / 2147483648.0f; } /* [0,1) */
+
+/* The tiny grad-check config: V=61 padded to 64, C=16, L=2, NH=2. */
+static const dsv_gpt_config tiny = {
+	.max_seq_len = 8, .vocab_size = 61, .padded_vocab_size = 64,
+	.num_layers = 2, .num_heads = 2, .channels = 16,
+};
+
+static void random_batch(int *inp, int *tgt, int n, int V)
+{
+	for (int i = 0; i < n; i++) {
+		inp[i] = rnd() % V;
+		tgt[i] = rnd() % V;
+	}
+}
+
+static void test_sgemm(void)
+{
+	int M = 70, N = 300, K = 270;
+	float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+	float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
+	for (int ta = 0; ta < 2; ta++)
+		for (int tb = 0; tb < 2; tb++) {
+			for (int i = 0; i < M * K; i++)
+				A[i] = urand() - 0.5f;
+			for (int i = 0; i < K * N; i++)
+				B[i] = urand() - 0.5f;
+			for (int i = 0; i < M * N; i++)
+				C1[i] = C2[i] = urand();
+			int lda = ta ? M : K, ldb = tb ? K : N;
+			dsv_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 1.0f, C1, N);
+			dsv_sgemm_ref(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 1.0f, C2, N);
+			double worst = 0;
+			for (int i = 0; i < M * N; i++)
+				worst = fmax(worst, fabs(C1[i] - C2[i]));
+			CHECK(worst < 1e-4);
+		}
+	/* against a double-precision product from a zero start */
+	for (int i = 0; i < M * N; i++)
+		C2[i] = 7.0f;
+	dsv_sgemm_ref(1, 1, M, N, K, 1.0f, A, M, B, K, 0.0f, C2, N);
+	double worst = 0;
+	for (int i = 0; i < M; i++)
+		for (int j = 0; j < N; j++) {
+			double s = 0;
+			for (int k = 0; k < K; k++)
+				s += (double)A[k * M + i] * B[j * K + k];
+			if (fabs(s - C2[i * N + j]) > worst)
+				worst = fabs(s - C2[i * N + j]);
+		}
+	CHECK(worst < 1e-4);
+	free(A); free(B); free(C1); free(C2);
+}
+
+static float loss_at(dsv_gpt *m, const int *inp, const int *tgt, int B, int T)
+{
+	dsv_gpt_forward(m, inp, tgt, B, T);
+	return m->mean_loss;
+}
+
+/* Central differences, eps 1e-2 on fp32, for up to 24 sampled elements of
+ * every tensor; the parameters are first spread by U(-0.3, 0.3) so that all
+ * gradients are well above fp32 rounding. Per tensor, the relative error
+ * |fd - an| / max(|fd|, |an|) in L2 over the samples must be < 1e-2. */
+static void test_gradcheck(void)
+{
+	enum { B = 2, T = 8 };
+	dsv_gpt *m = NULL;
+	CHECK_OK(dsv_gpt_new(&m, &tiny, B, T, DSV_GPT_CPU));
+	if (!m)
+		return;
+	CHECK_OK(dsv_gpt_init(m, seed));
+	for (size_t i = 0; i < m->offsets[DSV_GPT_WTE] + (size_t)61 * 16; i++)
+		m->params[i] += 0.6f * urand() - 0.3f;
+	for (size_t i = m->offsets[DSV_GPT_WPE]; i < m->num_params; i++)
+		m->params[i] += 0.6f * urand() - 0.3f;
+	int inp[B * T], tgt[B * T];
+	random_batch(inp, tgt, B * T, 61);
+	tgt[5] = -1; /* an ignored target */
+	CHECK_OK(dsv_gpt_forward(m, inp, tgt, B, T));
+	dsv_gpt_zero_grad(m);
+	CHECK_OK(dsv_gpt_backward(m, 1.0f));
+	float *g = malloc(m->num_params * sizeof(float));
+	dsv_gpt_get_grads(m, g);
+	const float eps = 1e-2f;
+	double worst = 0;
+	for (int t = 0; t < DSV_GPT_NTENSORS; t++) {
+		size_t n = t == DSV_GPT_WTE ? (size_t)61 * 16 : m->sizes[t];
+		double num = 0, den_fd = 0, den_an = 0;
+		for (int s = 0; s < 24; s++) {
+			size_t i = m->offsets[t] + (n <= 24 ? (size_t)s % n : rnd() % n);
+			float keep = m->params[i];
+			m->params[i] = keep + eps;
+			double lp = loss_at(m, inp, tgt, B, T);
+			m->params[i] = keep - eps;
+			double lm = loss_at(m, inp, tgt, B, T);
+			m->params[i] = keep;
+			double fd = (lp - lm) / (2 * eps);
+			num += (fd - g[i]) * (fd - g[i]);
+			den_fd += fd * fd;
+			den_an += (double)g[i] * g[i];
+		}
+		double den = sqrt(den_fd > den_an ? den_fd : den_an);
+		double rel = den > 0 ? sqrt(num) / den : sqrt(num);
+		if (rel > worst)
+			worst = rel;
+		printf("  result gradcheck %-24s rel err %.2e (|g| %.2e)\n",
+		       dsv_gpt_tensor_name(t), rel, sqrt(den_an));
+		CHECK(rel < 1e-2);
+	}
+	printf("  result gradcheck worst rel err %.2e (tolerance 1e-2)\n", worst);
+	/* padding rows of wte get no gradient */
+	for (size_t i = (size_t)61 * 16; i < m->sizes[DSV_GPT_WTE]; i++)
+		CHECK(g[m->offsets[DSV_GPT_WTE] + i] == 0.0f);
+	free(g);
+	dsv_gpt_free(m);
+}
+
+static const dsv_gpt_adamw adam = {
+	.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
+	.weight_decay = 0.0f, .grad_clip = 1.0f,
+};
+
+static float train(dsv_gpt *m, const int *inp, const int *tgt, int B, int T,
+		   int steps, const dsv_gpt_adamw *o, float *first)
+{
+	for (int s = 1; s <= steps; s++) {
+		CHECK_OK(dsv_gpt_forward(m, inp, tgt, B, T));
+		if (s == 1 && first)
+			*first = m->mean_loss;
+		dsv_gpt_zero_grad(m);
+		CHECK_OK(dsv_gpt_backward(m, 1.0f));
+		CHECK_OK(dsv_gpt_update(m, o, s, NULL));
+	}
+	CHECK_OK(dsv_gpt_forward(m, inp, tgt, B, T));
+	return m->mean_loss;
+}
+
+/* 10 AdamW steps lower the loss from about ln(61); 150 steps on one fixed
+ * batch overfit it below 0.1. */
+static void test_adamw_overfit(void)
+{
+	enum { B = 2, T = 8 };
+	dsv_gpt_config c = tiny;
+	c.channels = 32;
+	dsv_gpt *m = NULL;
+	CHECK_OK(dsv_gpt_new(&m, &c, B, T, DSV_GPT_CPU));
+	if (!m)
+		return;
+	CHECK_OK(dsv_gpt_init(m, seed));
+	int inp[B * T], tgt[B * T];
+	random_batch(inp, tgt, B * T, 61);
+	float first = 0, l10 = train(m, inp, tgt, B, T, 10, &adam, &first);
+	CHECK(fabsf(first - logf(61.0f)) < 0.3f);
+	CHECK(l10 < first - 0.5f);
+	int steps = 10;
+	float l = l10;
+	while (l >= 0.1f && steps < 300) {
+		dsv_gpt_adamw o = adam;
+		for (int s = 0; s < 10; s++, steps++) {
+			dsv_gpt_forward(m, inp, tgt, B, T);
+			dsv_gpt_zero_grad(m);
+			dsv_gpt_backward(m, 1.0f);
+			dsv_gpt_update(m, &o, steps + 1, NULL);
+		}
+		dsv_gpt_forward(m, inp, tgt, B, T);
+		l = m->mean_loss;
+	}
+	printf("  result overfit: loss %.3f -> %.3f (10 steps) -> %.4f (%d steps)\n",
+	       first, l10, l, steps);
+	CHECK(l < 0.1f);
+	dsv_gpt_free(m);
+}
+
+/* Decoupled weight decay with zero gradients: 2-D weights shrink by exactly
+ * the factor (1 - lr*wd), biases and LayerNorm gains stay. */
+static void test_weight_decay(void)
+{
+	dsv_gpt *m = NULL;
+	CHECK_OK(dsv_gpt_new(&m, &tiny, 1, 8, DSV_GPT_CPU));
+	if (!m)
+		return;
+	CHECK_OK(dsv_gpt_init(m, seed));
+	for (size_t i = 0; i < m->num_params; i++)
+		m->params[i] = 1.0f;
+	dsv_gpt_zero_grad(m);
+	dsv_gpt_adamw o = adam;
+	o.weight_decay = 0.5f;
+	CHECK_OK(dsv_gpt_update(m, &o, 1, NULL));
+	for (int t = 0; t < DSV_GPT_NTENSORS; t++) {
+		float want = dsv_gpt_tensor_decayed(t) ? 1.0f - o.lr * o.weight_decay : 1.0f;
+		CHECK(fabsf(m->params[m->offsets[t]] - want) < 1e-7f);
+		CHECK(fabsf(m->params[m->offsets[t] + m->sizes[t] - 1] - want) < 1e-7f);
+	}
+	dsv_gpt_free(m);
+}
+
+/* Same seed and batches, twice: bit-identical parameters after 8 steps with
+ * weight decay and clipping on (OpenMP with its default thread count). */
+static void test_deterministic(void)
+{
+	enum { B = 4, T = 16 };
+	dsv_gpt_config c = { .max_seq_len = 16, .vocab_size = 100,
+		.padded_vocab_size = 128, .num_layers = 2, .num_heads = 4,
+		.channels = 64 };
+	int inp[B * T], tgt[B * T];
+	random_batch(inp, tgt, B * T, 100);
+	float *p[2] = { NULL, NULL };
+	dsv_gpt_adamw o = adam;
+	o.weight_decay = 0.1f;
+	o.grad_clip = 0.5f;
+	for (int run = 0; run < 2; run++) {
+		dsv_gpt *m = NULL;
+		CHECK_OK(dsv_gpt_new(&m, &c, B, T, DSV_GPT_CPU));
+		if (!m)
+			return;
+		CHECK_OK(dsv_gpt_init(m, seed));
+		train(m, inp, tgt, B, T, 8, &o, NULL);
+		p[run] = malloc(m->num_params * sizeof(float));
+		dsv_gpt_get_params(m, p[run]);
+		if (run)
+			CHECK(memcmp(p[0], p[1], m->num_params * sizeof(float)) == 0);
+		dsv_gpt_free(m);
+	}
+	free(p[0]);
+	free(p[1]);
+}
+
+/* The per-token losses average to mean_loss over the counted targets, are 0
+ * for ignored ones, and equal -log softmax(logits)[target] computed here in
+ * double from the returned logits. */
+static void test_per_token_loss(void)
+{
+	enum { B = 2, T = 8, V = 61 };
+	dsv_gpt *m = NULL;
+	CHECK_OK(dsv_gpt_new(&m, &tiny, B, T, DSV_GPT_CPU));
+	if (!m)
+		return;
+	CHECK_OK(dsv_gpt_init(m, seed));
+	int inp[B * T], tgt[B * T];
+	random_batch(inp, tgt, B * T, V);
+	tgt[0] = tgt[9] = tgt[15] = -1;
+	CHECK_OK(dsv_gpt_forward(m, inp, tgt, B, T));
+	float losses[B * T], *logits = malloc(sizeof(float) * B * T * V);
+	dsv_gpt_get_losses(m, losses);
+	dsv_gpt_get_logits(m, logits);
+	double sum = 0;
+	int n = 0;
+	for (int r = 0; r < B * T; r++) {
+		if (tgt[r] < 0) {
+			CHECK(losses[r] == 0.0f);
+			continue;
+		}
+		double mx = -1e30, s = 0;
+		for (int i = 0; i < V; i++)
+			mx = fmax(mx, logits[r * V + i]);
+		for (int i = 0; i < V; i++)
+			s += exp(logits[r * V + i] - mx);
+		double want = mx + log(s) - logits[r * V + tgt[r]];
+		CHECK(fabs(want - losses[r]) < 1e-5 * (1 + want));
+		sum += losses[r];
+		n++;
+	}
+	CHECK(fabs(sum / n - m->mean_loss) < 1e-6);
+	/* without targets: logits only, no loss, and no backward */
+	CHECK_OK(dsv_gpt_forward(m, inp, NULL, B, T));
+	CHECK(m->mean_loss < 0);
+	CHECK(dsv_gpt_backward(m, 1.0f) == DSV_GPT_EINVAL);
+	free(logits);
+	dsv_gpt_free(m);
+}
+
+static void test_bad_input(void)
+{
+	dsv_gpt *m = NULL;
+	dsv_gpt_config c = tiny;
+	c.channels = 15; /* not a multiple of the heads */
+	CHECK(dsv_gpt_new(&m, &c, 1, 8, DSV_GPT_CPU) == DSV_GPT_EINVAL && !m);
+	CHECK(dsv_gpt_new(&m, &tiny, 1, 9, DSV_GPT_CPU) == DSV_GPT_EINVAL && !m);
+	CHECK_OK(dsv_gpt_new(&m, &tiny, 1, 8, DSV_GPT_CPU));
+	if (!m)
+		return;
+	int inp[8] = {0, 1, 2, 3, 4, 5, 6, 61}, tgt[8] = {0};
+	CHECK(dsv_gpt_forward(m, inp, tgt, 1, 8) == DSV_GPT_EINVAL);
+	inp[7] = 0;
+	tgt[3] = -2;
+	CHECK(dsv_gpt_forward(m, inp, tgt, 1, 8) == DSV_GPT_EINVAL);
+	CHECK(dsv_gpt_forward(m, inp, NULL, 2, 8) == DSV_GPT_EINVAL);
+	dsv_gpt_free(m);
+}
+
+#ifdef DSV_HAVE_CUDA
+/* |ref - x| <= atol + rtol*|ref| elementwise; prints the first mismatches. */
+static int close_enough(const char *what, const float *ref, const float *x,
+			size_t n, float atol, float rtol)
+{
+	int bad = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!(fabsf(ref[i] - x[i]) <= atol + rtol * fabsf(ref[i]))) {
+			if (bad < 5)
+				printf("  %s[%zu]: cpu %.6g gpu %.6g\n", what, i, ref[i], x[i]);
+			bad++;
+		}
+	if (bad)
+		printf("  %s: %d of %zu outside atol %.1e rtol %.1e\n", what, bad, n, atol, rtol);
+	return bad;
+}
+
+/* The CUDA twin against the CPU reference on one random batch: logits
+ * (atol 2e-2, rtol 2e-2: bf16 matmuls), loss (1e-2), every gradient tensor
+ * (atol 2e-2*max|g|, rtol 5e-2, and L2 relative error < 3e-2), and the
+ * parameters after one AdamW step (atol 2*lr at most on 0.1% of them where
+ * tiny gradients flip sign, else 1e-5 + 1e-3*|p|). */
+static void test_gpu_vs_cpu(void)
+{
+	enum { B = 4, T = 32 };
+	dsv_gpt_config c = { .max_seq_len = 32, .vocab_size = 200,
+		.padded_vocab_size = 256, .num_layers = 2, .num_heads = 4,
+		.channels = 64 };
+	dsv_gpt *cm = NULL, *gm = NULL;
+	CHECK_OK(dsv_gpt_new(&cm, &c, B, T, DSV_GPT_CPU));
+	CHECK_OK(dsv_gpt_new(&gm, &c, B, T, DSV_GPT_CUDA));
+	if (!cm || !gm)
+		goto done;
+	CHECK_OK(dsv_gpt_init(cm, seed));
+	CHECK_OK(dsv_gpt_init(gm, seed));
+	int inp[B * T], tgt[B * T];
+	random_batch(inp, tgt, B * T, 200);
+	tgt[7] = -1;
+	size_t nl = (size_t)B * T * 200, np = cm->num_params;
+	float *l1 = malloc(nl * 4), *l2 = malloc(nl * 4);
+	float *g1 = malloc(np * 4), *g2 = malloc(np * 4);
+	CHECK_OK(dsv_gpt_forward(cm, inp, tgt, B, T));
+	CHECK_OK(dsv_gpt_forward(gm, inp, tgt, B, T));
+	dsv_gpt_get_logits(cm, l1);
+	dsv_gpt_get_logits(gm, l2);
+	CHECK(close_enough("logits", l1, l2, nl, 2e-2f, 2e-2f) == 0);
+	printf("  result loss cpu %.6f gpu %.6f\n", cm->mean_loss, gm->mean_loss);
+	CHECK(fabsf(cm->mean_loss - gm->mean_loss) < 1e-2f);
+	dsv_gpt_get_losses(cm, l1);
+	dsv_gpt_get_losses(gm, l2);
+	CHECK(close_enough("losses", l1, l2, (size_t)B * T, 2e-2f, 1e-2f) == 0);
+	dsv_gpt_zero_grad(cm);
+	dsv_gpt_zero_grad(gm);
+	CHECK_OK(dsv_gpt_backward(cm, 1.0f));
+	CHECK_OK(dsv_gpt_backward(gm, 1.0f));
+	dsv_gpt_get_grads(cm, g1);
+	dsv_gpt_get_grads(gm, g2);
+	for (int t = 0; t < DSV_GPT_NTENSORS; t++) {
+		const float *a = g1 + cm->offsets[t], *b = g2 + cm->offsets[t];
+		double num = 0, den = 0, mx = 0;
+		for (size_t i = 0; i < cm->sizes[t]; i++) {
+			num += (double)(a[i] - b[i]) * (a[i] - b[i]);
+			den += (double)a[i] * a[i];
+			mx = fmax(mx, fabsf(a[i]));
+		}
+		double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+		printf("  result grad %-24s gpu/cpu rel err %.2e\n", dsv_gpt_tensor_name(t), rel);
+		CHECK(rel < 3e-2);
+		CHECK(close_enough(dsv_gpt_tensor_name(t), a, b, cm->sizes[t],
+				   (float)(2e-2 * mx), 5e-2f) == 0);
+	}
+	CHECK_OK(dsv_gpt_update(cm, &adam, 1, NULL));
+	CHECK_OK(dsv_gpt_update(gm, &adam, 1, NULL));
+	dsv_gpt_get_params(cm, g1);
+	dsv_gpt_get_params(gm, g2);
+	size_t flips = 0, bad = 0;
+	for (size_t i = 0; i < np; i++) {
+		float d = fabsf(g1[i] - g2[i]);
+		if (d > 1e-5f + 1e-3f * fabsf(g1[i])) {
+			if (d <= 2.0f * adam.lr + 1e-5f)
+				flips++;
+			else if (bad++ < 5)
+				printf("  param[%zu]: cpu %.6g gpu %.6g\n", i, g1[i], g2[i]);
+		}
+	}
+	printf("  result adamw: %zu of %zu params differ by a sign flip\n", flips, np);
+	CHECK(bad == 0 && flips <= np / 1000);
+	free(l1); free(l2); free(g1); free(g2);
+done:
+	dsv_gpt_free(cm);
+	dsv_gpt_free(gm);
+}
+#endif
+
+int main(void)
+{
+	seed = test_seed();
+	rng_state = seed;
+	RUN(test_sgemm);
+	RUN(test_gradcheck);
+	RUN(test_adamw_overfit);
+	RUN(test_weight_decay);
+	RUN(test_deterministic);
+	RUN(test_per_token_loss);
+	RUN(test_bad_input);
+#ifdef DSV_HAVE_CUDA
+	if (gpt_cuda_device_count() > 0)
+		RUN(test_gpu_vs_cpu);
+	else
+#endif
+		SKIP(test_gpu_vs_cpu, "no CUDA device");
+	TEST_EXIT();
+}
