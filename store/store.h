@@ -328,6 +328,10 @@ uint64_t dsv_reader_bad(const dsv_reader *r);          /* records skipped */
 /* The first skipped records' messages (up to 10), borrowed. */
 size_t dsv_reader_bad_list(const dsv_reader *r, const char *const **msgs);
 uint64_t dsv_reader_bytes_in(const dsv_reader *r);     /* bytes read from disk */
+/* Reads records from memory (borrowed until dsv_reader_free) as if from a
+ * file called `name`, whose extension picks the format (the fuzzer, tests). */
+int dsv_reader_open_mem(dsv_reader **out, const char *name, const void *data,
+			size_t len, const dsv_reader_opts *opts);
 
 /* ---- record writer (store/jsonl.c) --------------------------------------- *
  * Rebuilds a record's source line from text, meta and layout: byte for byte
@@ -343,7 +347,17 @@ int dsv_buf_grow(dsv_buf *b, size_t extra);
 int dsv_buf_append(dsv_buf *b, const void *p, size_t n);
 void dsv_buf_free(dsv_buf *b);
 
-/* Appends the record as one JSONL line (with its '\n'). */
+/* The layout word (docs/records.md): bits 0..27 are the byte offset in meta
+ * where the escaped text goes (just after the placeholder's opening quote);
+ * the high bits name the text's escaping style. */
+#define DSV_LAYOUT_OFFSET_MASK 0x0FFFFFFFu
+#define DSV_LAYOUT_ASCII 0x10000000u    /* non-ASCII and DEL as \uxxxx */
+#define DSV_LAYOUT_SLASH 0x20000000u    /* '/' as \/ */
+#define DSV_LAYOUT_PLAIN 0x40000000u    /* from a text file; meta is empty */
+#define DSV_LAYOUT_NONCANON 0x80000000u /* input escaping not reproducible */
+
+/* Appends the record as one JSONL line (with its '\n'). A plain-text record
+ * becomes {"text":"..."}. DSV_ECORRUPT when the layout does not fit meta. */
 int dsv_jsonl_format(dsv_buf *out, const char *text, size_t tlen,
 		     const char *meta, size_t mlen, uint32_t layout);
 /* Appends the record's meta as a JSON object without the text member. */
