@@ -183,13 +183,15 @@ void dsv_commit_info_free(dsv_commit_info *ci);
 
 enum {
 	DSV_WALK_FIRST_PARENT = 1, /* follow only each commit's first parent */
-	DSV_WALK_TOPO = 2,         /* no parent before all of its children */
+	DSV_WALK_TOPO = 2,         /* no parent before all of its children
+				      (always the case now; kept for callers) */
 };
 
 typedef struct dsv_walk dsv_walk;
 
-/* A walk from `starts` over their ancestry, newest first (commit time, like
- * git log), each commit exactly once however many paths reach it. The walk
+/* A walk from `starts` over their ancestry, newest first: never a parent
+ * before one of its children, commit time ordering the rest (git log
+ * --topo-order), each commit exactly once however many paths reach it. The walk
  * borrows `l`, which must outlive it. */
 int dsv_walk_new(dsv_walk **out, dsv_lineage *l, const dsv_aid *starts,
 		 size_t nstarts, unsigned flags);
@@ -377,5 +379,41 @@ typedef struct {
  * rule for the shares is in docs/lineage.md. */
 int dsv_audit_run(dsv_audit **out, dsv_lineage *l, const dsv_aid *head);
 void dsv_audit_free(dsv_audit *a);
+
+/* ---- dataset versions (lineage/dataset.c) -------------------------------- *
+ * What joins the lineage to the store: a dataset artifact's MANIFEST, the
+ * check that everything it names is stored, and the index rebuilt from the
+ * lineage alone. */
+
+/* Reads and parses the MANIFEST of a dataset artifact. */
+int dsv_dataset_manifest(dsv_manifest **out, dsv_lineage *l,
+			 const dsv_aid *id);
+
+/* Calls `fn` once for every commit any branch or tag reaches (each once),
+ * oldest first, so that "first holder" questions have git's answer. */
+int dsv_lineage_foreach(dsv_lineage *l,
+			int (*fn)(const dsv_aid *id, void *ctx), void *ctx);
+
+typedef struct {
+	uint64_t artifacts;      /* commits checked */
+	uint64_t versions;       /* of them, dataset versions */
+	uint64_t missing;        /* object references that do not resolve */
+	uint64_t bad;            /* unreadable dsv.json or MANIFEST, bad refs */
+	/* Called with each problem found ("artifact 1a2b3c4: MANIFEST:2:
+	 * shard 3fa2... is missing"); may be NULL. */
+	void (*report)(void *ctx, const char *msg);
+	void *ctx;
+} dsv_lineage_check;
+
+/* Checks every artifact a ref reaches: dsv.json parses; a dataset's MANIFEST
+ * parses and every shard, selection, column and order object it names exists
+ * with the row count the manifest says. Returns 0 even when problems were
+ * found; they are counted in *c. */
+int dsv_lineage_fsck(dsv_lineage *l, dsv_store *s, dsv_lineage_check *c);
+
+/* Empties the index and rebuilds it from the objects and the lineage: the
+ * objects database from every object file, the records database from every
+ * dataset version, oldest first. */
+int dsv_lineage_rebuild_index(dsv_lineage *l, dsv_store *s);
 
 #endif

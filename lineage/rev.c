@@ -138,7 +138,7 @@ int dsv_lineage_ref_update(dsv_lineage *l, const char *ref,
 	git_oid new_id, old_id;
 	int rc;
 
-	if (!git_reference_name_is_valid(&rc, ref) || !rc)
+	if (git_reference_name_is_valid(&rc, ref) < 0 || !rc)
 		return dsv_error_set(DSV_EINVAL, "invalid ref name '%s'", ref);
 	dsv_aid_to_git(&new_id, target);
 	/* libgit2 takes the ref's lock file, then checks the current value

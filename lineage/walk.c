@@ -14,7 +14,10 @@ int dsv_walk_new(dsv_walk **out, dsv_lineage *l, const dsv_aid *starts,
 		 size_t nstarts, unsigned flags)
 {
 	dsv_walk *w = NULL;
-	unsigned sort = GIT_SORT_TIME;
+	/* Always topological: dsv often records several commits within one
+	 * second, and a time sort alone could then list a parent before its
+	 * child. Time orders the commits the topology leaves free. */
+	unsigned sort = GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME;
 	int rc = 0;
 
 	*out = NULL;
@@ -24,8 +27,6 @@ int dsv_walk_new(dsv_walk **out, dsv_lineage *l, const dsv_aid *starts,
 		rc = dsv_git_error(DSV_EIO, "cannot start a walk");
 		goto cleanup;
 	}
-	if (flags & DSV_WALK_TOPO)
-		sort |= GIT_SORT_TOPOLOGICAL;
 	git_revwalk_sorting(w->rw, sort);
 	if (flags & DSV_WALK_FIRST_PARENT)
 		git_revwalk_simplify_first_parent(w->rw);
