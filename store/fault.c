@@ -17,9 +17,8 @@ static int fault_kind = -1;   /* -1: any kind */
 static long fault_at;
 static atomic_long counter;
 
-static void configure(void)
+static void configure_from(const char *v)
 {
-	const char *v = getenv("DSV_FAULT");
 	const char *colon = v ? strchr(v, ':') : NULL;
 	if (!colon) {
 		atomic_store(&configured, 1);
@@ -34,6 +33,19 @@ static void configure(void)
 		fault_kind = -1;
 	fault_at = strtol(colon + 1, NULL, 10);
 	atomic_store(&configured, fault_kind == -2 || fault_at <= 0 ? 1 : 2);
+}
+
+static void configure(void)
+{
+	configure_from(getenv("DSV_FAULT"));
+}
+
+void dsv_fault_reset(const char *spec)
+{
+	fault_kind = -1;
+	fault_at = 0;
+	atomic_store(&counter, 0);
+	configure_from(spec);
 }
 
 int dsv_fault_hit(int kind)

@@ -48,6 +48,9 @@ void dsv_error_clear(void);
  * returns nonzero when that call must fail. Off unless the variable is set. */
 enum { DSV_FAULT_WRITE, DSV_FAULT_FSYNC, DSV_FAULT_RENAME, DSV_FAULT_ALLOC };
 int dsv_fault_hit(int kind);
+/* Tests only: reconfigures as if DSV_FAULT were `spec` (NULL: off) and restarts
+ * the count. Not safe while other threads call dsv_fault_hit. */
+void dsv_fault_reset(const char *spec);
 /* malloc/realloc that honour DSV_FAULT=alloc:n; set the error on failure. */
 void *dsv_malloc(size_t n);
 void *dsv_realloc(void *p, size_t n);
@@ -188,6 +191,13 @@ int dsv_shard_builder_add(dsv_shard_builder *b, const char *text, size_t tlen,
 uint64_t dsv_shard_builder_rows(const dsv_shard_builder *b);
 uint64_t dsv_shard_builder_text_bytes(const dsv_shard_builder *b);
 uint64_t dsv_shard_builder_bytes(const dsv_shard_builder *b); /* text+meta */
+/* A shard object has this many sections: header, text, text offsets, meta,
+ * meta offsets, hashes, layout words (docs/formats.md). */
+#define DSV_SHARD_NSECS 7
+/* Fills secs with the shard's canonical encoding; the sections are borrowed
+ * from the builder until its next add, reset or free. */
+void dsv_shard_builder_sections(dsv_shard_builder *b,
+				dsv_section secs[DSV_SHARD_NSECS]);
 /* Encodes and writes the shard as an object (dsv_obj_write). */
 int dsv_shard_builder_write(dsv_shard_builder *b, dsv_store *s, int level,
 			    dsv_oid *out, int *is_new);
@@ -207,7 +217,11 @@ enum {
 int dsv_shard_open(dsv_shard **out, dsv_store *s, const dsv_oid *id,
 		   unsigned cols);
 /* Decodes a shard from its raw sections (used by dsv_shard_open, the fuzzer
- * and fsck); borrows nothing after return. */
+ * and fsck); borrows nothing after return. secs[i] must be malloc'd; on
+ * success the shard takes the sections it keeps and sets those secs[i] to
+ * NULL, and the caller frees the rest (on failure, all of them). Sections
+ * that `cols` does not need may be NULL, but lens[i] must still be their
+ * size. DSV_ECORRUPT on any inconsistency. */
 int dsv_shard_decode(dsv_shard **out, void **secs, const size_t *lens,
 		     int nsecs, unsigned cols);
 void dsv_shard_free(dsv_shard *sh);
@@ -234,8 +248,17 @@ int dsv_selection_write(dsv_selection *sel, dsv_store *s, const dsv_oid *shard,
 			dsv_oid *out, int *is_new);
 int dsv_selection_open(dsv_selection **out, dsv_store *s, const dsv_oid *id,
 		       dsv_oid *shard_out);
+/* Decodes a selection from its two raw sections (header, bitmap); copies
+ * what it keeps, so the caller still owns and frees secs. `shard_out` may be
+ * NULL. DSV_ECORRUPT on any inconsistency. */
 int dsv_selection_decode(dsv_selection **out, void **secs, const size_t *lens,
 			 int nsecs, dsv_oid *shard_out);
+/* Fills hdr (DSV_SELECTION_HEADER bytes, caller's) and secs with the
+ * canonical encoding; secs[1] borrows sel's bitmap. */
+#define DSV_SELECTION_HEADER 56
+void dsv_selection_sections(const dsv_selection *sel, const dsv_oid *shard,
+			    uint8_t hdr[DSV_SELECTION_HEADER],
+			    dsv_section secs[2]);
 
 /* ---- manifests (store/manifest.c) --------------------------------------- *
  * The ordered list of entries that makes a dataset version; a text file kept

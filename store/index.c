@@ -1,0 +1,258 @@
+/* index.c: the LMDB cache under .dsv/index (objects, records, tokens, runs).
+ * Everything here can be rebuilt from the objects and the lineage; MDB error
+ * codes are translated at this boundary and never leave store/.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Sparse: the map only reserves address space, so it can be large. */
+#define MAP_SIZE ((size_t)1 << 40)
+#define OBJ_VAL_LEN 32 /* u32 type, u32 zero, u64 raw, u64 stored, u64 rows */
+#define REC_VAL_LEN 60 /* commit[20], shard oid[32], u64 row */
+
+static int mdb_fail(int mrc, const char *what)
+{
+	int code = mrc == MDB_MAP_FULL || mrc == ENOMEM ? DSV_ENOMEM
+		 : mrc == MDB_CORRUPTED || mrc == MDB_INVALID ? DSV_ECORRUPT
+		 : DSV_EIO;
+	return dsv_error_set(code, "index: %s: %s", what, mdb_strerror(mrc));
+}
+
+int dsv_index_open(dsv_store *s)
+{
+	static const char *const names[] = {"objects", "records", "tokens",
+					    "runs"};
+	MDB_dbi *dbis[] = {&s->db_objects, &s->db_records, &s->db_tokens,
+			   &s->db_runs};
+	MDB_txn *txn = NULL;
+	char *path = NULL;
+	int mrc, rc = 0;
+	size_t n = strlen(s->dir) + sizeof "/index";
+
+	if (!(path = dsv_malloc(n)))
+		return DSV_ENOMEM;
+	snprintf(path, n, "%s/index", s->dir);
+	if ((mrc = mdb_env_create(&s->env))) {
+		rc = mdb_fail(mrc, "cannot create environment");
+		goto cleanup;
+	}
+	if ((mrc = mdb_env_set_mapsize(s->env, MAP_SIZE)) ||
+	    (mrc = mdb_env_set_maxdbs(s->env, 8))) {
+		rc = mdb_fail(mrc, "cannot configure environment");
+		goto cleanup;
+	}
+	/* NOTLS: read transactions are not tied to threads, so the commit
+	 * pipeline's workers can share the environment. */
+	if ((mrc = mdb_env_open(s->env, path, MDB_NOTLS, 0666))) {
+		rc = dsv_error_set(DSV_EIO, "index: cannot open '%s': %s", path,
+				   mdb_strerror(mrc));
+		goto cleanup;
+	}
+	if ((mrc = mdb_txn_begin(s->env, NULL, 0, &txn))) {
+		rc = mdb_fail(mrc, "cannot begin transaction");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < 4; i++)
+		if ((mrc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]))) {
+			rc = dsv_error_set(DSV_EIO,
+					   "index: cannot open database '%s': %s",
+					   names[i], mdb_strerror(mrc));
+			goto cleanup;
+		}
+	mrc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (mrc)
+		rc = mdb_fail(mrc, "cannot commit");
+cleanup:
+	if (txn)
+		mdb_txn_abort(txn);
+	if (rc && s->env) {
+		mdb_env_close(s->env);
+		s->env = NULL;
+	}
+	free(path);
+	return rc;
+}
+
+void dsv_index_close(dsv_store *s)
+{
+	if (s && s->env) {
+		mdb_env_close(s->env);
+		s->env = NULL;
+	}
+}
+
+int dsv_index_get_object(dsv_store *s, const dsv_oid *id, dsv_obj_info *out)
+{
+	MDB_txn *txn = NULL;
+	MDB_val k = {sizeof id->b, (void *)id->b}, v;
+	int mrc, rc = 0;
+
+	if ((mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)))
+		return mdb_fail(mrc, "cannot begin transaction");
+	mrc = mdb_get(txn, s->db_objects, &k, &v);
+	if (mrc == MDB_NOTFOUND) {
+		char hex[DSV_OID_HEXLEN + 1];
+		dsv_oid_fmt(hex, id);
+		rc = dsv_error_set(DSV_ENOTFOUND, "index: no object %s", hex);
+	} else if (mrc) {
+		rc = mdb_fail(mrc, "cannot read object");
+	} else if (v.mv_size != OBJ_VAL_LEN) {
+		rc = dsv_error_set(DSV_ECORRUPT,
+				   "index: object entry has %zu bytes, not %d",
+				   v.mv_size, OBJ_VAL_LEN);
+	} else if (out) {
+		const uint8_t *p = v.mv_data;
+		out->type = (dsv_obj_type)dsv_le32(p);
+		out->raw_size = dsv_le64(p + 8);
+		out->stored_size = dsv_le64(p + 16);
+		out->rows = dsv_le64(p + 24);
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int dsv_index_put_object(dsv_store *s, const dsv_oid *id,
+			 const dsv_obj_info *info)
+{
+	uint8_t val[OBJ_VAL_LEN] = {0};
+	MDB_val k = {sizeof id->b, (void *)id->b}, v = {sizeof val, val};
+	MDB_txn *txn = NULL;
+	int mrc;
+
+	dsv_put32(val, (uint32_t)info->type);
+	dsv_put64(val + 8, info->raw_size);
+	dsv_put64(val + 16, info->stored_size);
+	dsv_put64(val + 24, info->rows);
+	if ((mrc = mdb_txn_begin(s->env, NULL, 0, &txn)))
+		return mdb_fail(mrc, "cannot begin transaction");
+	if ((mrc = mdb_put(txn, s->db_objects, &k, &v, 0))) {
+		mdb_txn_abort(txn);
+		return mdb_fail(mrc, "cannot record object");
+	}
+	if ((mrc = mdb_txn_commit(txn)))
+		return mdb_fail(mrc, "cannot commit");
+	return 0;
+}
+
+int dsv_index_get_record(dsv_store *s, const dsv_rhash *h, dsv_record_loc *out)
+{
+	MDB_txn *txn = NULL;
+	MDB_val k = {sizeof h->b, (void *)h->b}, v;
+	int mrc, rc = 0;
+
+	if ((mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)))
+		return mdb_fail(mrc, "cannot begin transaction");
+	mrc = mdb_get(txn, s->db_records, &k, &v);
+	if (mrc == MDB_NOTFOUND) {
+		char hex[33];
+		dsv_rhash_fmt(hex, h);
+		rc = dsv_error_set(DSV_ENOTFOUND, "index: no record %s", hex);
+	} else if (mrc) {
+		rc = mdb_fail(mrc, "cannot read record");
+	} else if (v.mv_size != REC_VAL_LEN) {
+		rc = dsv_error_set(DSV_ECORRUPT,
+				   "index: record entry has %zu bytes, not %d",
+				   v.mv_size, REC_VAL_LEN);
+	} else if (out) {
+		const uint8_t *p = v.mv_data;
+		memcpy(out->commit, p, 20);
+		memcpy(out->shard.b, p + 20, 32);
+		out->row = dsv_le64(p + 52);
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+typedef struct {
+	const dsv_rhash *h;
+	size_t i;
+} rec_ref;
+
+static int rec_cmp(const void *a, const void *b)
+{
+	const rec_ref *x = a, *y = b;
+	int c = memcmp(x->h->b, y->h->b, sizeof x->h->b);
+	if (c)
+		return c;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+int dsv_index_put_records(dsv_store *s, const dsv_rhash *hashes,
+			  const dsv_record_loc *locs, size_t n)
+{
+	rec_ref *refs = NULL;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	uint8_t val[REC_VAL_LEN];
+	int mrc, rc = 0;
+
+	if (n == 0)
+		return 0;
+	if (n > SIZE_MAX / sizeof *refs)
+		return dsv_error_set(DSV_ENOMEM, "index: batch too large");
+	if (!(refs = dsv_malloc(n * sizeof *refs)))
+		return DSV_ENOMEM;
+	/* Sorted keys make the B-tree inserts sequential (each page is filled
+	 * once); the index breaks ties so the first of equal keys wins. */
+	for (size_t i = 0; i < n; i++)
+		refs[i] = (rec_ref){&hashes[i], i};
+	qsort(refs, n, sizeof *refs, rec_cmp);
+	if ((mrc = mdb_txn_begin(s->env, NULL, 0, &txn))) {
+		rc = mdb_fail(mrc, "cannot begin transaction");
+		goto cleanup;
+	}
+	if ((mrc = mdb_cursor_open(txn, s->db_records, &cur))) {
+		rc = mdb_fail(mrc, "cannot open cursor");
+		goto cleanup;
+	}
+	for (size_t j = 0; j < n; j++) {
+		if (j && memcmp(refs[j].h->b, refs[j - 1].h->b, 16) == 0)
+			continue;
+		const dsv_record_loc *l = &locs[refs[j].i];
+		MDB_val k = {16, (void *)refs[j].h->b}, v = {sizeof val, val};
+		memcpy(val, l->commit, 20);
+		memcpy(val + 20, l->shard.b, 32);
+		dsv_put64(val + 52, l->row);
+		mrc = mdb_cursor_put(cur, &k, &v, MDB_NOOVERWRITE);
+		if (mrc && mrc != MDB_KEYEXIST) {
+			rc = mdb_fail(mrc, "cannot record record locations");
+			goto cleanup;
+		}
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	mrc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (mrc)
+		rc = mdb_fail(mrc, "cannot commit");
+cleanup:
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
+	free(refs);
+	return rc;
+}
+
+int dsv_index_clear(dsv_store *s)
+{
+	MDB_dbi dbis[] = {s->db_objects, s->db_records, s->db_tokens,
+			  s->db_runs};
+	MDB_txn *txn = NULL;
+	int mrc;
+
+	if ((mrc = mdb_txn_begin(s->env, NULL, 0, &txn)))
+		return mdb_fail(mrc, "cannot begin transaction");
+	for (size_t i = 0; i < 4; i++)
+		if ((mrc = mdb_drop(txn, dbis[i], 0))) {
+			mdb_txn_abort(txn);
+			return mdb_fail(mrc, "cannot clear");
+		}
+	if ((mrc = mdb_txn_commit(txn)))
+		return mdb_fail(mrc, "cannot commit");
+	return 0;
+}

@@ -1,0 +1,61 @@
+/* internal.h: the store's private structure and helpers shared by repo.c,
+ * object.c and index.c. Shall only be included by files within store/.
+ */
+#ifndef DSV_STORE_INTERNAL_H
+#define DSV_STORE_INTERNAL_H
+
+#include "store.h"
+
+#include <lmdb.h>
+#include <string.h>
+
+struct dsv_store {
+	char *dir;       /* the .dsv directory */
+	char **cfg_keys; /* config settings, ncfg of each */
+	char **cfg_vals;
+	size_t ncfg;
+	int lock_fd;     /* -1 unless dsv_store_lock holds it */
+	MDB_env *env;    /* index.c */
+	MDB_dbi db_objects, db_records, db_tokens, db_runs;
+};
+
+/* index.c: opens (creating) the LMDB environment under <dir>/index and its
+ * named databases; closes it. */
+int dsv_index_open(dsv_store *s);
+void dsv_index_close(dsv_store *s);
+
+/* repo.c: zstd level from config `compression.level`, else the default. */
+int dsv_store_level(const dsv_store *s);
+
+/* Little-endian loads and stores for the on-disk formats. */
+static inline uint64_t dsv_le64(const void *p)
+{
+	const uint8_t *b = p;
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | b[i];
+	return v;
+}
+
+static inline uint32_t dsv_le32(const void *p)
+{
+	const uint8_t *b = p;
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	       (uint32_t)b[3] << 24;
+}
+
+static inline void dsv_put64(void *p, uint64_t v)
+{
+	uint8_t *b = p;
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(v >> 8 * i);
+}
+
+static inline void dsv_put32(void *p, uint32_t v)
+{
+	uint8_t *b = p;
+	for (int i = 0; i < 4; i++)
+		b[i] = (uint8_t)(v >> 8 * i);
+}
+
+#endif

@@ -1,0 +1,707 @@
+/* object.c: content-addressed object files. An object is a type and a list of
+ * sections; its id is the SHA-256 of the raw sections, and its file is a small
+ * header and one checksummed zstd frame per section (docs/formats.md).
+ */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define OBJ_MAGIC "DSVOBJ\r\n"
+#define OBJ_VERSION 1
+#define OBJ_MAX_SECTIONS 64
+#define OBJ_FIXED_HEADER 24
+#define OBJ_HEADER_SIZE(n) (OBJ_FIXED_HEADER + 16 * (size_t)(n))
+/* A zstd frame cannot expand by more than about 32768x (an RLE block is 4
+ * bytes for 128 KiB); twice that bounds what a header may claim. */
+#define OBJ_MAX_RATIO 65536
+/* Sections this large are compressed with zstd's worker threads. */
+#define OBJ_MT_THRESHOLD ((size_t)4 << 20)
+#define ZSTD_MAGIC 0xFD2FB528u
+
+struct dsv_obj {
+	int fd;
+	dsv_oid id;
+	char hex[DSV_OID_HEXLEN + 1];
+	dsv_obj_type type;
+	int nsecs;
+	uint64_t file_size;
+	uint64_t raw[OBJ_MAX_SECTIONS];
+	uint64_t stored[OBJ_MAX_SECTIONS];
+	uint64_t off[OBJ_MAX_SECTIONS]; /* file offset of each frame */
+};
+
+const char *dsv_obj_type_name(dsv_obj_type t)
+{
+	static const char *const names[] = {"unknown", "shard",  "selection",
+					    "column",  "order",  "tokens",
+					    "weights", "blob"};
+	return t >= 1 && t <= 7 ? names[t] : names[0];
+}
+
+static int corrupt(const char *hex, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int corrupt(const char *hex, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return dsv_error_set(DSV_ECORRUPT, "object %s: corrupt: %s", hex, msg);
+}
+
+int dsv_obj_path(dsv_store *s, const dsv_oid *id, char **out)
+{
+	char hex[DSV_OID_HEXLEN + 1];
+	size_t n = strlen(s->dir) + sizeof "/objects/ab/" + DSV_OID_HEXLEN;
+	char *p = dsv_malloc(n);
+	*out = NULL;
+	if (!p)
+		return DSV_ENOMEM;
+	dsv_oid_fmt(hex, id);
+	snprintf(p, n, "%s/objects/%.2s/%s", s->dir, hex, hex + 2);
+	*out = p;
+	return 0;
+}
+
+int dsv_obj_exists(dsv_store *s, const dsv_oid *id)
+{
+	char *path = NULL;
+	struct stat st;
+	int found;
+	if (dsv_obj_path(s, id, &path))
+		return 0;
+	found = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	free(path);
+	return found;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* One compression context per thread, reused across objects: concurrent
+ * writers never share one, and small objects do not pay for its setup. */
+static pthread_key_t cctx_key;
+static pthread_once_t cctx_once = PTHREAD_ONCE_INIT;
+
+static void cctx_free(void *p)
+{
+	ZSTD_freeCCtx(p);
+}
+
+static void cctx_key_init(void)
+{
+	pthread_key_create(&cctx_key, cctx_free);
+}
+
+static ZSTD_CCtx *cctx_get(void)
+{
+	pthread_once(&cctx_once, cctx_key_init);
+	ZSTD_CCtx *c = pthread_getspecific(cctx_key);
+	if (!c) {
+		c = ZSTD_createCCtx();
+		if (c)
+			pthread_setspecific(cctx_key, c);
+	}
+	return c;
+}
+
+static int compress_section(const dsv_section *sec, int level, void **out,
+			    size_t *outlen)
+{
+	ZSTD_CCtx *c = cctx_get();
+	size_t bound = ZSTD_compressBound(sec->len), r;
+	int workers = 0;
+	void *buf = NULL;
+
+	*out = NULL;
+	if (!c)
+		return dsv_error_set(DSV_ENOMEM, "cannot create zstd context");
+	if (ZSTD_isError(bound))
+		return dsv_error_set(DSV_EINVAL, "section too large (%zu bytes)",
+				     sec->len);
+	if (!(buf = dsv_malloc(bound)))
+		return DSV_ENOMEM;
+	if (sec->len >= OBJ_MT_THRESHOLD) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		workers = n > 1 ? (int)(n > 200 ? 200 : n) : 0;
+	}
+	ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1);
+	/* Fails harmlessly when libzstd was built without threads. */
+	ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, workers);
+	r = ZSTD_compress2(c, buf, bound, sec->data ? sec->data : "", sec->len);
+	if (ZSTD_isError(r)) {
+		free(buf);
+		return dsv_error_set(DSV_EIO, "zstd compression failed: %s",
+				     ZSTD_getErrorName(r));
+	}
+	*out = buf;
+	*outlen = r;
+	return 0;
+}
+
+static void hash_sections(const dsv_section *secs, int nsecs, dsv_oid *out)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int n = 0;
+	/* EVP only fails here when out of memory; the caller checks nothing
+	 * else, so a failed context yields an all-zero id that write rejects. */
+	memset(out, 0, sizeof *out);
+	if (!md)
+		return;
+	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
+		int ok = 1;
+		for (int i = 0; i < nsecs && ok; i++)
+			if (secs[i].len)
+				ok = EVP_DigestUpdate(md, secs[i].data,
+						      secs[i].len) == 1;
+		if (ok)
+			EVP_DigestFinal_ex(md, out->b, &n);
+	}
+	EVP_MD_CTX_free(md);
+}
+
+static int write_all(int fd, const void *p, size_t n, const char *path)
+{
+	const char *c = p;
+	while (n) {
+		size_t chunk = n > (1u << 30) ? (1u << 30) : n;
+		ssize_t w;
+		if (dsv_fault_hit(DSV_FAULT_WRITE)) {
+			w = -1;
+		} else {
+			w = write(fd, c, chunk);
+			if (w < 0 && errno == EINTR)
+				continue;
+		}
+		if (w <= 0)
+			return dsv_error_set(DSV_EIO, "cannot write '%s': %s",
+					     path,
+					     w < 0 ? strerror(errno)
+						   : "short write");
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+	if (fd < 0)
+		return dsv_error_set(DSV_EIO, "cannot open '%s': %s", path,
+				     strerror(errno));
+	if (dsv_fault_hit(DSV_FAULT_FSYNC) || fsync(fd) != 0)
+		rc = dsv_error_set(DSV_EIO, "cannot sync '%s': %s", path,
+				   strerror(errno));
+	close(fd);
+	return rc;
+}
+
+/* Makes sure the index knows an object that is already on disk. */
+static int index_existing(dsv_store *s, const dsv_oid *id, dsv_obj_type type,
+			  const dsv_section *secs, int nsecs, uint64_t rows,
+			  const char *path)
+{
+	dsv_obj_info info = {type, 0, 0, rows};
+	struct stat st;
+	int rc = dsv_index_get_object(s, id, NULL);
+	if (rc != DSV_ENOTFOUND)
+		return rc;
+	for (int i = 0; i < nsecs; i++)
+		info.raw_size += secs[i].len;
+	if (stat(path, &st) == 0)
+		info.stored_size = (uint64_t)st.st_size;
+	return dsv_index_put_object(s, id, &info);
+}
+
+int dsv_obj_write(dsv_store *s, dsv_obj_type type, const dsv_section *secs,
+		  int nsecs, uint64_t rows, int level, dsv_oid *out,
+		  int *is_new)
+{
+	char hex[DSV_OID_HEXLEN + 1];
+	char *path = NULL, *tmp = NULL, *dir = NULL;
+	void *frames[OBJ_MAX_SECTIONS] = {0};
+	size_t flen[OBJ_MAX_SECTIONS];
+	uint8_t hdr[OBJ_HEADER_SIZE(OBJ_MAX_SECTIONS)];
+	dsv_obj_info info = {type, 0, 0, rows};
+	struct stat st;
+	int fd = -1, rc = 0, renamed = 0;
+	size_t n;
+
+	if (is_new)
+		*is_new = 0;
+	if (type < DSV_OBJ_SHARD || type > DSV_OBJ_BLOB)
+		return dsv_error_set(DSV_EINVAL, "bad object type %d", type);
+	if (nsecs < 1 || nsecs > OBJ_MAX_SECTIONS)
+		return dsv_error_set(DSV_EINVAL,
+				     "an object has 1 to %d sections, not %d",
+				     OBJ_MAX_SECTIONS, nsecs);
+	hash_sections(secs, nsecs, out);
+	if (dsv_oid_is_zero(out))
+		return dsv_error_set(DSV_ENOMEM, "cannot compute SHA-256");
+	dsv_oid_fmt(hex, out);
+	if ((rc = dsv_obj_path(s, out, &path)))
+		goto cleanup;
+	if (stat(path, &st) == 0) {
+		rc = index_existing(s, out, type, secs, nsecs, rows, path);
+		goto cleanup;
+	}
+
+	memcpy(hdr, OBJ_MAGIC, 8);
+	dsv_put32(hdr + 8, OBJ_VERSION);
+	dsv_put32(hdr + 12, (uint32_t)type);
+	dsv_put32(hdr + 16, (uint32_t)nsecs);
+	dsv_put32(hdr + 20, 0);
+	info.stored_size = OBJ_HEADER_SIZE(nsecs);
+	for (int i = 0; i < nsecs; i++) {
+		if ((rc = compress_section(&secs[i], level, &frames[i],
+					   &flen[i])))
+			goto cleanup;
+		dsv_put64(hdr + OBJ_FIXED_HEADER + 16 * i, secs[i].len);
+		dsv_put64(hdr + OBJ_FIXED_HEADER + 16 * i + 8, flen[i]);
+		info.raw_size += secs[i].len;
+		info.stored_size += flen[i];
+	}
+
+	n = strlen(s->dir) + sizeof "/objects/ab";
+	if (!(dir = dsv_malloc(n)) || !(tmp = dsv_malloc(n + 32))) {
+		rc = DSV_ENOMEM;
+		goto cleanup;
+	}
+	snprintf(dir, n, "%s/objects/%.2s", s->dir, hex);
+	snprintf(tmp, n + 32, "%s/tmp/obj-XXXXXX", s->dir);
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", dir,
+				   strerror(errno));
+		goto cleanup;
+	}
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", tmp,
+				   strerror(errno));
+		tmp[0] = '\0';
+		goto cleanup;
+	}
+	if ((rc = write_all(fd, hdr, OBJ_HEADER_SIZE(nsecs), tmp)))
+		goto cleanup;
+	for (int i = 0; i < nsecs; i++)
+		if ((rc = write_all(fd, frames[i], flen[i], tmp)))
+			goto cleanup;
+	if (dsv_fault_hit(DSV_FAULT_FSYNC) || fsync(fd) != 0) {
+		rc = dsv_error_set(DSV_EIO, "cannot sync '%s': %s", tmp,
+				   strerror(errno));
+		goto cleanup;
+	}
+	close(fd);
+	fd = -1;
+	/* Two writers of the same object rename identical bytes: either wins. */
+	if (dsv_fault_hit(DSV_FAULT_RENAME) || rename(tmp, path) != 0) {
+		rc = dsv_error_set(DSV_EIO, "cannot rename '%s' to '%s': %s",
+				   tmp, path, strerror(errno));
+		goto cleanup;
+	}
+	renamed = 1;
+	/* The object is complete from here on: a failed directory sync leaves
+	 * a valid file that may not survive a crash, never a partial one. */
+	if ((rc = fsync_path(dir)))
+		goto cleanup;
+	if ((rc = dsv_index_put_object(s, out, &info)))
+		goto cleanup;
+	if (is_new)
+		*is_new = 1;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	if (tmp && tmp[0] && !renamed)
+		unlink(tmp);
+	if (rc)
+		dsv_error_wrap(rc, "cannot write object %s", hex);
+	for (int i = 0; i < nsecs && i < OBJ_MAX_SECTIONS; i++)
+		free(frames[i]);
+	free(tmp);
+	free(dir);
+	free(path);
+	return rc;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static int read_at(dsv_obj *o, void *buf, size_t n, uint64_t off)
+{
+	char *p = buf;
+	while (n) {
+		ssize_t r = pread(o->fd, p, n, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return dsv_error_set(DSV_EIO, "object %s: cannot read: %s",
+					     o->hex, strerror(errno));
+		if (r == 0)
+			return corrupt(o->hex, "file ends early");
+		p += r;
+		off += (uint64_t)r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static int parse_header(dsv_obj *o)
+{
+	uint8_t hdr[OBJ_HEADER_SIZE(OBJ_MAX_SECTIONS)];
+	uint64_t off, type;
+	int rc;
+
+	if (o->file_size < OBJ_FIXED_HEADER)
+		return corrupt(o->hex, "file has %llu bytes, too short for a "
+				       "header", (unsigned long long)o->file_size);
+	if ((rc = read_at(o, hdr, OBJ_FIXED_HEADER, 0)))
+		return rc;
+	if (memcmp(hdr, OBJ_MAGIC, 8) != 0)
+		return corrupt(o->hex, "bad magic");
+	if (dsv_le32(hdr + 8) != OBJ_VERSION)
+		return corrupt(o->hex, "unsupported format version %u",
+			       dsv_le32(hdr + 8));
+	type = dsv_le32(hdr + 12);
+	if (type < DSV_OBJ_SHARD || type > DSV_OBJ_BLOB)
+		return corrupt(o->hex, "bad type %llu",
+			       (unsigned long long)type);
+	o->type = (dsv_obj_type)type;
+	uint32_t n = dsv_le32(hdr + 16);
+	if (n < 1 || n > OBJ_MAX_SECTIONS || dsv_le32(hdr + 20) != 0)
+		return corrupt(o->hex, "bad section count %u", n);
+	o->nsecs = (int)n;
+	off = OBJ_HEADER_SIZE(n);
+	if (o->file_size < off)
+		return corrupt(o->hex, "file ends inside the section table");
+	if ((rc = read_at(o, hdr + OBJ_FIXED_HEADER, 16 * (size_t)n,
+			  OBJ_FIXED_HEADER)))
+		return rc;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *e = hdr + OBJ_FIXED_HEADER + 16 * i;
+		o->raw[i] = dsv_le64(e);
+		o->stored[i] = dsv_le64(e + 8);
+		o->off[i] = off;
+		if (o->stored[i] > o->file_size - off)
+			return corrupt(o->hex, "section %u runs past the end "
+					       "of the file", i);
+		if (o->stored[i] == 0 ||
+		    o->raw[i] / OBJ_MAX_RATIO > o->stored[i] ||
+		    o->raw[i] > SIZE_MAX / 2)
+			return corrupt(o->hex, "section %u has impossible "
+					       "sizes", i);
+		off += o->stored[i];
+	}
+	if (off != o->file_size)
+		return corrupt(o->hex, "%llu bytes after the last section",
+			       (unsigned long long)(o->file_size - off));
+	return 0;
+}
+
+int dsv_obj_open(dsv_obj **out, dsv_store *s, const dsv_oid *id)
+{
+	dsv_obj *o = NULL;
+	char *path = NULL;
+	struct stat st;
+	int rc = 0;
+
+	*out = NULL;
+	if (!(o = dsv_malloc(sizeof *o)))
+		return DSV_ENOMEM;
+	memset(o, 0, sizeof *o);
+	o->fd = -1;
+	o->id = *id;
+	dsv_oid_fmt(o->hex, id);
+	if ((rc = dsv_obj_path(s, id, &path)))
+		goto cleanup;
+	if ((o->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		rc = dsv_error_set(errno == ENOENT ? DSV_ENOTFOUND : DSV_EIO,
+				   "object %s: cannot open: %s", o->hex,
+				   strerror(errno));
+		goto cleanup;
+	}
+	if (fstat(o->fd, &st) != 0) {
+		rc = dsv_error_set(DSV_EIO, "object %s: cannot stat: %s",
+				   o->hex, strerror(errno));
+		goto cleanup;
+	}
+	o->file_size = (uint64_t)st.st_size;
+	if ((rc = parse_header(o)))
+		goto cleanup;
+	*out = o;
+	o = NULL;
+cleanup:
+	dsv_obj_free(o);
+	free(path);
+	return rc;
+}
+
+void dsv_obj_free(dsv_obj *o)
+{
+	if (!o)
+		return;
+	if (o->fd >= 0)
+		close(o->fd);
+	free(o);
+}
+
+dsv_obj_type dsv_obj_get_type(const dsv_obj *o)
+{
+	return o->type;
+}
+
+int dsv_obj_nsections(const dsv_obj *o)
+{
+	return o->nsecs;
+}
+
+uint64_t dsv_obj_section_size(const dsv_obj *o, int i)
+{
+	return i >= 0 && i < o->nsecs ? o->raw[i] : 0;
+}
+
+int dsv_obj_read_section(dsv_obj *o, int i, void **out, size_t *len)
+{
+	void *src = NULL, *dst = NULL;
+	ZSTD_DCtx *d = NULL;
+	size_t stored, raw, r;
+	unsigned long long content;
+	int rc = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (i < 0 || i >= o->nsecs)
+		return dsv_error_set(DSV_EINVAL, "object %s has no section %d",
+				     o->hex, i);
+	stored = (size_t)o->stored[i];
+	raw = (size_t)o->raw[i];
+	if (!(src = dsv_malloc(stored)) || !(dst = dsv_malloc(raw))) {
+		rc = DSV_ENOMEM;
+		goto cleanup;
+	}
+	if ((rc = read_at(o, src, stored, o->off[i])))
+		goto cleanup;
+	/* Frame header: magic, then the descriptor whose bit 2 says a content
+	 * checksum follows the frame (RFC 8878 3.1.1.1.1). */
+	if (stored < 5 || dsv_le32(src) != ZSTD_MAGIC ||
+	    !(((uint8_t *)src)[4] & 4)) {
+		rc = corrupt(o->hex, "section %d is not a checksummed zstd "
+				     "frame", i);
+		goto cleanup;
+	}
+	content = ZSTD_getFrameContentSize(src, stored);
+	if (content == ZSTD_CONTENTSIZE_ERROR ||
+	    content == ZSTD_CONTENTSIZE_UNKNOWN || content != o->raw[i]) {
+		rc = corrupt(o->hex, "section %d: frame size does not match "
+				     "the header", i);
+		goto cleanup;
+	}
+	r = ZSTD_findFrameCompressedSize(src, stored);
+	if (ZSTD_isError(r) || r != stored) {
+		rc = corrupt(o->hex, "section %d is not exactly one frame", i);
+		goto cleanup;
+	}
+	if (!(d = ZSTD_createDCtx())) {
+		rc = dsv_error_set(DSV_ENOMEM, "cannot create zstd context");
+		goto cleanup;
+	}
+	r = ZSTD_decompressDCtx(d, dst, raw ? raw : 1, src, stored);
+	if (ZSTD_isError(r)) {
+		rc = corrupt(o->hex, "section %d: %s", i, ZSTD_getErrorName(r));
+		goto cleanup;
+	}
+	if (r != raw) {
+		rc = corrupt(o->hex, "section %d: %zu bytes, header says %zu", i,
+			     r, raw);
+		goto cleanup;
+	}
+	*out = dst;
+	*len = raw;
+	dst = NULL;
+cleanup:
+	ZSTD_freeDCtx(d);
+	free(src);
+	free(dst);
+	return rc;
+}
+
+int dsv_obj_read_all(dsv_obj *o, void ***secs_out, size_t **lens_out)
+{
+	void **secs = NULL;
+	size_t *lens = NULL;
+	EVP_MD_CTX *md = NULL;
+	dsv_oid got;
+	unsigned int mdlen = 0;
+	int rc = 0;
+
+	if (secs_out)
+		*secs_out = NULL;
+	if (lens_out)
+		*lens_out = NULL;
+	if (!(secs = dsv_malloc(o->nsecs * sizeof *secs)) ||
+	    !(lens = dsv_malloc(o->nsecs * sizeof *lens))) {
+		rc = DSV_ENOMEM;
+		goto cleanup;
+	}
+	memset(secs, 0, o->nsecs * sizeof *secs);
+	if (!(md = EVP_MD_CTX_new()) ||
+	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		rc = dsv_error_set(DSV_ENOMEM, "cannot start SHA-256");
+		goto cleanup;
+	}
+	for (int i = 0; i < o->nsecs; i++) {
+		if ((rc = dsv_obj_read_section(o, i, &secs[i], &lens[i])))
+			goto cleanup;
+		if (lens[i] && EVP_DigestUpdate(md, secs[i], lens[i]) != 1) {
+			rc = dsv_error_set(DSV_ENOMEM, "SHA-256 failed");
+			goto cleanup;
+		}
+		if (!secs_out) {
+			free(secs[i]);
+			secs[i] = NULL;
+		}
+	}
+	if (EVP_DigestFinal_ex(md, got.b, &mdlen) != 1) {
+		rc = dsv_error_set(DSV_ENOMEM, "SHA-256 failed");
+		goto cleanup;
+	}
+	if (dsv_oid_cmp(&got, &o->id) != 0) {
+		char hex[DSV_OID_HEXLEN + 1];
+		dsv_oid_fmt(hex, &got);
+		rc = corrupt(o->hex, "content hashes to %s", hex);
+		goto cleanup;
+	}
+	if (secs_out) {
+		*secs_out = secs;
+		*lens_out = lens;
+		secs = NULL;
+		lens = NULL;
+	}
+cleanup:
+	EVP_MD_CTX_free(md);
+	if (secs)
+		for (int i = 0; i < o->nsecs; i++)
+			free(secs[i]);
+	free(secs);
+	free(lens);
+	return rc;
+}
+
+static int hex_name(const char *name, size_t len)
+{
+	if (strlen(name) != len)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') ||
+		      (name[i] >= 'a' && name[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+int dsv_obj_foreach(dsv_store *s, int (*fn)(const dsv_oid *id, void *ctx),
+		    void *ctx)
+{
+	DIR *top = NULL, *sub = NULL;
+	struct dirent *e, *f;
+	char *path = NULL;
+	int rc = 0;
+	size_t n = strlen(s->dir) + sizeof "/objects/ab";
+
+	if (!(path = dsv_malloc(n)))
+		return DSV_ENOMEM;
+	snprintf(path, n, "%s/objects", s->dir);
+	if (!(top = opendir(path))) {
+		rc = dsv_error_set(DSV_EIO, "cannot open '%s': %s", path,
+				   strerror(errno));
+		goto cleanup;
+	}
+	while ((e = readdir(top))) {
+		if (!hex_name(e->d_name, 2))
+			continue;
+		snprintf(path, n, "%s/objects/%s", s->dir, e->d_name);
+		if (!(sub = opendir(path)))
+			continue;
+		while ((f = readdir(sub))) {
+			char hex[DSV_OID_HEXLEN + 1];
+			dsv_oid id;
+			if (!hex_name(f->d_name, DSV_OID_HEXLEN - 2))
+				continue;
+			memcpy(hex, e->d_name, 2);
+			memcpy(hex + 2, f->d_name, DSV_OID_HEXLEN - 2);
+			if (dsv_oid_parse(&id, hex, DSV_OID_HEXLEN))
+				continue;
+			if ((rc = fn(&id, ctx)))
+				goto cleanup;
+		}
+		closedir(sub);
+		sub = NULL;
+	}
+cleanup:
+	if (sub)
+		closedir(sub);
+	if (top)
+		closedir(top);
+	free(path);
+	return rc;
+}
+
+int dsv_obj_verify(dsv_store *s, const dsv_oid *id, dsv_obj_info *info)
+{
+	dsv_obj *o = NULL;
+	void **secs = NULL;
+	size_t *lens = NULL;
+	dsv_shard *sh = NULL;
+	dsv_selection *sel = NULL;
+	dsv_obj_info got = {0};
+	int rc, n = 0;
+
+	if ((rc = dsv_obj_open(&o, s, id)))
+		goto cleanup;
+	n = o->nsecs;
+	if ((rc = dsv_obj_read_all(o, &secs, &lens)))
+		goto cleanup;
+	got.type = o->type;
+	got.stored_size = o->file_size;
+	for (int i = 0; i < n; i++)
+		got.raw_size += lens[i];
+	if (o->type == DSV_OBJ_SHARD) {
+		rc = dsv_shard_decode(&sh, secs, lens, n, DSV_SHARD_ALL);
+		if (sh)
+			got.rows = dsv_shard_rows(sh);
+	} else if (o->type == DSV_OBJ_SELECTION) {
+		rc = dsv_selection_decode(&sel, secs, lens, n, NULL);
+		if (sel)
+			got.rows = dsv_selection_rows(sel);
+	} else {
+		dsv_obj_info idx;
+		if (dsv_index_get_object(s, id, &idx) == 0)
+			got.rows = idx.rows;
+		dsv_error_clear();
+	}
+	if (rc)
+		dsv_error_wrap(rc, "object %s: %s", o->hex,
+			       dsv_obj_type_name(o->type));
+	if (rc == 0 && info)
+		*info = got;
+cleanup:
+	if (secs)
+		for (int i = 0; i < n; i++)
+			free(secs[i]);
+	free(secs);
+	free(lens);
+	dsv_shard_free(sh);
+	dsv_selection_free(sel);
+	dsv_obj_free(o);
+	return rc;
+}

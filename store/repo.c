@@ -1,0 +1,378 @@
+/* repo.c: the repository's .dsv directory: creating and opening it, finding
+ * it from the working directory, its config file, and the writers' lock.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char config_text[] = "# dsv repository\nformat = 1\n";
+
+static char *path_join(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *p = dsv_malloc(la + lb + 2);
+	if (!p)
+		return NULL;
+	memcpy(p, a, la);
+	p[la] = '/';
+	memcpy(p + la + 1, b, lb + 1);
+	return p;
+}
+
+static int make_dir(const char *path)
+{
+	if (mkdir(path, 0777) == 0 || errno == EEXIST)
+		return 0;
+	return dsv_error_set(DSV_EIO, "cannot create '%s': %s", path,
+			     strerror(errno));
+}
+
+static int write_config(const char *path)
+{
+	int fd = -1, rc = 0;
+	size_t n = sizeof config_text - 1;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+	if (fd < 0) {
+		rc = dsv_error_set(errno == EEXIST ? DSV_EEXISTS : DSV_EIO,
+				   "cannot create '%s': %s", path,
+				   strerror(errno));
+		goto cleanup;
+	}
+	if (dsv_fault_hit(DSV_FAULT_WRITE) ||
+	    write(fd, config_text, n) != (ssize_t)n) {
+		rc = dsv_error_set(DSV_EIO, "cannot write '%s': %s", path,
+				   strerror(errno));
+		goto cleanup;
+	}
+	if (dsv_fault_hit(DSV_FAULT_FSYNC) || fsync(fd) != 0)
+		rc = dsv_error_set(DSV_EIO, "cannot sync '%s': %s", path,
+				   strerror(errno));
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int dsv_store_init(const char *dsv_dir)
+{
+	static const char *const subdirs[] = {"objects", "index", "tmp"};
+	char *cfg = NULL, *sub = NULL;
+	struct stat st;
+	int rc = 0;
+
+	if (!(cfg = path_join(dsv_dir, "config")))
+		return DSV_ENOMEM;
+	if (stat(cfg, &st) == 0) {
+		rc = dsv_error_set(DSV_EEXISTS, "'%s' is already a dsv repository",
+				   dsv_dir);
+		goto cleanup;
+	}
+	if ((rc = make_dir(dsv_dir)))
+		goto cleanup;
+	for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
+		if (!(sub = path_join(dsv_dir, subdirs[i]))) {
+			rc = DSV_ENOMEM;
+			goto cleanup;
+		}
+		if ((rc = make_dir(sub)))
+			goto cleanup;
+		free(sub);
+		sub = NULL;
+	}
+	/* The config is written last: its presence marks a complete store. */
+	rc = write_config(cfg);
+cleanup:
+	free(sub);
+	free(cfg);
+	return rc;
+}
+
+static int config_add(dsv_store *s, const char *k, size_t kl, const char *v,
+		      size_t vl)
+{
+	char **keys = dsv_realloc(s->cfg_keys, (s->ncfg + 1) * sizeof *keys);
+	if (!keys)
+		return DSV_ENOMEM;
+	s->cfg_keys = keys;
+	char **vals = dsv_realloc(s->cfg_vals, (s->ncfg + 1) * sizeof *vals);
+	if (!vals)
+		return DSV_ENOMEM;
+	s->cfg_vals = vals;
+	char *key = dsv_malloc(kl + 1), *val = dsv_malloc(vl + 1);
+	if (!key || !val) {
+		free(key);
+		free(val);
+		return DSV_ENOMEM;
+	}
+	memcpy(key, k, kl);
+	key[kl] = '\0';
+	memcpy(val, v, vl);
+	val[vl] = '\0';
+	s->cfg_keys[s->ncfg] = key;
+	s->cfg_vals[s->ncfg] = val;
+	s->ncfg++;
+	return 0;
+}
+
+static int is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* Parses "key = value" lines; '#' starts a comment line. */
+static int config_parse(dsv_store *s, const char *text, size_t len)
+{
+	size_t line = 0, pos = 0;
+	while (pos < len) {
+		const char *p = text + pos, *nl = memchr(p, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - p) : len - pos;
+		pos += n + 1;
+		line++;
+		while (n && is_space(*p))
+			p++, n--;
+		while (n && is_space(p[n - 1]))
+			n--;
+		if (n == 0 || *p == '#')
+			continue;
+		const char *eq = memchr(p, '=', n);
+		if (!eq)
+			return dsv_error_set(DSV_EINVAL,
+					     "'config':%zu: expected 'key = value'",
+					     line);
+		size_t kl = (size_t)(eq - p);
+		while (kl && is_space(p[kl - 1]))
+			kl--;
+		const char *v = eq + 1;
+		size_t vl = n - (size_t)(v - p);
+		while (vl && is_space(*v))
+			v++, vl--;
+		if (kl == 0)
+			return dsv_error_set(DSV_EINVAL,
+					     "'config':%zu: empty key", line);
+		int rc = config_add(s, p, kl, v, vl);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int config_load(dsv_store *s)
+{
+	char *path = NULL, *text = NULL;
+	FILE *f = NULL;
+	int rc = 0;
+	long len;
+
+	if (!(path = path_join(s->dir, "config")))
+		return DSV_ENOMEM;
+	if (!(f = fopen(path, "rb"))) {
+		rc = dsv_error_set(errno == ENOENT ? DSV_ENOTFOUND : DSV_EIO,
+				   "'%s' is not a dsv repository: cannot open "
+				   "'config': %s", s->dir, strerror(errno));
+		goto cleanup;
+	}
+	if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) != 0) {
+		rc = dsv_error_set(DSV_EIO, "cannot read '%s'", path);
+		goto cleanup;
+	}
+	if (len > (1 << 20)) {
+		rc = dsv_error_set(DSV_EINVAL, "'%s' is too large", path);
+		goto cleanup;
+	}
+	if (!(text = dsv_malloc((size_t)len + 1))) {
+		rc = DSV_ENOMEM;
+		goto cleanup;
+	}
+	if (fread(text, 1, (size_t)len, f) != (size_t)len) {
+		rc = dsv_error_set(DSV_EIO, "cannot read '%s'", path);
+		goto cleanup;
+	}
+	rc = config_parse(s, text, (size_t)len);
+	if (rc == 0) {
+		const char *fmt = dsv_store_config(s, "format");
+		if (fmt && strcmp(fmt, "1") != 0)
+			rc = dsv_error_set(DSV_EINVAL,
+					   "'%s': unsupported repository "
+					   "format '%s'", path, fmt);
+	}
+cleanup:
+	if (f)
+		fclose(f);
+	free(text);
+	free(path);
+	return rc;
+}
+
+int dsv_store_open(dsv_store **out, const char *dsv_dir)
+{
+	dsv_store *s = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (!(s = dsv_malloc(sizeof *s)))
+		return DSV_ENOMEM;
+	memset(s, 0, sizeof *s);
+	s->lock_fd = -1;
+	size_t n = strlen(dsv_dir);
+	while (n > 1 && dsv_dir[n - 1] == '/')
+		n--;
+	if (!(s->dir = dsv_malloc(n + 1))) {
+		rc = DSV_ENOMEM;
+		goto cleanup;
+	}
+	memcpy(s->dir, dsv_dir, n);
+	s->dir[n] = '\0';
+	if ((rc = config_load(s)) || (rc = dsv_index_open(s)))
+		goto cleanup;
+	*out = s;
+	s = NULL;
+cleanup:
+	dsv_store_free(s);
+	return rc;
+}
+
+void dsv_store_free(dsv_store *s)
+{
+	if (!s)
+		return;
+	dsv_store_unlock(s);
+	dsv_index_close(s);
+	for (size_t i = 0; i < s->ncfg; i++) {
+		free(s->cfg_keys[i]);
+		free(s->cfg_vals[i]);
+	}
+	free(s->cfg_keys);
+	free(s->cfg_vals);
+	free(s->dir);
+	free(s);
+}
+
+const char *dsv_store_dir(const dsv_store *s)
+{
+	return s->dir;
+}
+
+const char *dsv_store_config(const dsv_store *s, const char *key)
+{
+	/* The last setting of a key wins, as in git config. */
+	for (size_t i = s->ncfg; i-- > 0;)
+		if (strcmp(s->cfg_keys[i], key) == 0)
+			return s->cfg_vals[i];
+	return NULL;
+}
+
+int dsv_store_level(const dsv_store *s)
+{
+	const char *v = dsv_store_config(s, "compression.level");
+	char *end;
+	long l;
+	if (!v)
+		return DSV_DEFAULT_LEVEL;
+	l = strtol(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || l < -7 || l > 22)
+		return DSV_DEFAULT_LEVEL;
+	return (int)l;
+}
+
+static int is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int dsv_store_find(char **out)
+{
+	const char *env = getenv("DSV_DIR");
+	char *cwd = NULL, *cand = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (env && *env) {
+		if (!is_dir(env))
+			return dsv_error_set(DSV_ENOTFOUND,
+					     "DSV_DIR '%s' is not a directory",
+					     env);
+		if (!(cand = dsv_malloc(strlen(env) + 1)))
+			return DSV_ENOMEM;
+		strcpy(cand, env);
+		*out = cand;
+		return 0;
+	}
+	if (!(cwd = getcwd(NULL, 0)))
+		return dsv_error_set(DSV_EIO, "cannot get the current directory: %s",
+				     strerror(errno));
+	for (;;) {
+		if (!(cand = path_join(strcmp(cwd, "/") ? cwd : "", ".dsv"))) {
+			rc = DSV_ENOMEM;
+			goto cleanup;
+		}
+		if (is_dir(cand)) {
+			*out = cand;
+			cand = NULL;
+			goto cleanup;
+		}
+		free(cand);
+		cand = NULL;
+		char *slash = strrchr(cwd, '/');
+		if (!slash || strcmp(cwd, "/") == 0)
+			break;
+		if (slash == cwd)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	rc = dsv_error_set(DSV_ENOTFOUND,
+			   "not a dsv repository (or any parent up to '/'): "
+			   "no '.dsv' directory found");
+cleanup:
+	free(cand);
+	free(cwd);
+	return rc;
+}
+
+int dsv_store_lock(dsv_store *s)
+{
+	char *path = NULL;
+	int fd = -1, rc = 0;
+
+	if (s->lock_fd >= 0)
+		return 0;
+	if (!(path = path_join(s->dir, "lock")))
+		return DSV_ENOMEM;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0) {
+		rc = dsv_error_set(DSV_EIO, "cannot open '%s': %s", path,
+				   strerror(errno));
+		goto cleanup;
+	}
+	while (flock(fd, LOCK_EX) != 0) {
+		if (errno == EINTR)
+			continue;
+		rc = dsv_error_set(DSV_EIO, "cannot lock '%s': %s", path,
+				   strerror(errno));
+		goto cleanup;
+	}
+	s->lock_fd = fd;
+	fd = -1;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
+void dsv_store_unlock(dsv_store *s)
+{
+	if (!s || s->lock_fd < 0)
+		return;
+	flock(s->lock_fd, LOCK_UN);
+	close(s->lock_fd);
+	s->lock_fd = -1;
+}
