@@ -18,7 +18,7 @@ CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=c
 B := build$(if $(SANITIZE),-san)
 OPT ?= -O2
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread -fopenmp -I.
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -pthread -fopenmp -I.
 LDLIBS  := -llmdb -lzstd -lgit2 -lxxhash -lcrypto -ljansson -lz -lpcre2-8 -lopenblas -lm -pthread -fopenmp
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all

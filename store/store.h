@@ -232,6 +232,9 @@ const char *dsv_shard_text(const dsv_shard *sh, uint64_t row, size_t *len);
 const char *dsv_shard_meta(const dsv_shard *sh, uint64_t row, size_t *len);
 const dsv_rhash *dsv_shard_hash(const dsv_shard *sh, uint64_t row);
 uint32_t dsv_shard_layout(const dsv_shard *sh, uint64_t row);
+/* Length of a row's text; works when DSV_SHARD_TEXT or DSV_SHARD_HASH was
+ * asked for (the text offsets are decoded with either). */
+uint64_t dsv_shard_text_len(const dsv_shard *sh, uint64_t row);
 
 /* ---- selections (store/selection.c) ------------------------------------ *
  * A bitmap over one shard's rows: which rows a version keeps. */
@@ -386,5 +389,98 @@ int dsv_jsonl_format(dsv_buf *out, const char *text, size_t tlen,
 /* Appends the record's meta as a JSON object without the text member. */
 int dsv_jsonl_meta(dsv_buf *out, const char *meta, size_t mlen,
 		   uint32_t layout);
+
+/* ---- ingest (store/ingest.c) -------------------------------------------- *
+ * Turns input files into shards: parses, hashes and fills shards of about
+ * DSV_SHARD_TARGET_BYTES of text on the calling thread while a writer thread
+ * encodes, compresses and stores the previous shard. */
+
+typedef struct {
+	dsv_reader_opts reader;
+	int level;            /* zstd level; 0: the store's default */
+	uint64_t shard_bytes; /* text per shard; 0: DSV_SHARD_TARGET_BYTES */
+	/* Called now and then from the parsing thread with bytes read so far
+	 * over all files; may be NULL. */
+	void (*progress)(void *ctx, uint64_t bytes_read);
+	void *progress_ctx;
+} dsv_ingest_opts;
+
+typedef struct {
+	uint64_t files;
+	uint64_t records;        /* records stored in the version */
+	uint64_t text_bytes, meta_bytes;
+	uint64_t bytes_read;     /* from disk (compressed input counts as is) */
+	uint64_t bytes_written;  /* object bytes newly written */
+	uint64_t shards, shards_new;
+	uint64_t records_known;  /* records the repository already held */
+	uint64_t records_bad;    /* skipped with skip_bad */
+	size_t nbad_msgs;
+	char bad_msgs[10][256];  /* the first skipped records' messages */
+} dsv_ingest_stats;
+
+/* Reads every file in order and appends one manifest entry per shard to `m`.
+ * On error nothing is referenced: objects already written stay unreferenced
+ * (gc collects them) and `m` may hold a partial list the caller drops. */
+int dsv_ingest(dsv_store *s, const char *const *paths, size_t npaths,
+	       const dsv_ingest_opts *o, dsv_manifest *m, dsv_ingest_stats *st);
+
+/* ---- versions (store/version.c) ----------------------------------------- *
+ * Reads a dataset version (a manifest) record by record, in order: entries in
+ * manifest order, repeated `repeat` times, rows a selection keeps. The next
+ * shard is decoded on a second thread while the caller works. */
+
+typedef struct dsv_version_iter dsv_version_iter;
+
+typedef struct {
+	const char *text;
+	size_t text_len;
+	const char *meta;
+	size_t meta_len;
+	uint32_t layout;
+	const dsv_rhash *hash;
+	size_t entry;  /* manifest entry */
+	uint64_t row;  /* row in that entry's shard */
+} dsv_version_rec;
+
+/* `cols` as for dsv_shard_open: DSV_SHARD_HASH alone reads no text. The
+ * iterator borrows `s` and `m`, which must outlive it. */
+int dsv_version_iter_new(dsv_version_iter **out, dsv_store *s,
+			 const dsv_manifest *m, unsigned cols);
+/* 1 and *rec (borrowed until the next call), 0 at the end, or an error. */
+int dsv_version_iter_next(dsv_version_iter *it, dsv_version_rec *rec);
+void dsv_version_iter_free(dsv_version_iter *it);
+
+enum { DSV_EXPORT_JSONL, DSV_EXPORT_TEXT };
+
+/* Writes the version to `fd`: JSONL lines rebuilt byte for byte, or texts
+ * separated by a blank line ("text"). `limit` 0 means all records. Adds the
+ * bytes written to *bytes_out when not NULL. */
+int dsv_version_export(dsv_store *s, const dsv_manifest *m, int format,
+		       uint64_t limit, int fd, uint64_t *bytes_out);
+
+/* Records in the `records` index where each of the version's records first
+ * appeared (existing entries are kept), reading only the hash columns. */
+int dsv_version_index(dsv_store *s, const dsv_manifest *m,
+		      const uint8_t commit[20]);
+
+/* ---- diff (store/diff.c) ------------------------------------------------- *
+ * Two versions compared as multisets of record hashes: reads hash columns
+ * and offsets only, never text. */
+
+typedef struct {
+	uint64_t a_records, b_records;
+	uint64_t common;                 /* records in both (with multiplicity) */
+	uint64_t added, added_bytes;     /* in B, not in A: count, text bytes */
+	uint64_t removed, removed_bytes; /* in A, not in B */
+	dsv_rhash *added_list;           /* with `list`: each hash once, in B's
+					    order; malloc'd */
+	size_t nadded_list;
+	dsv_rhash *removed_list;         /* in A's order */
+	size_t nremoved_list;
+} dsv_diff;
+
+int dsv_version_diff(dsv_store *s, const dsv_manifest *a,
+		     const dsv_manifest *b, int list, dsv_diff *out);
+void dsv_diff_free(dsv_diff *d);
 
 #endif

@@ -1,0 +1,96 @@
+/* cmd.h: what the commands in cmd/ share: the option parser, the repository
+ * main opens for commands that need one, output helpers. Only cmd/ includes
+ * this; only cmd/ prints to the user or decides exit codes.
+ */
+#ifndef DSV_CMD_H
+#define DSV_CMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lineage/lineage.h"
+#include "store/store.h"
+
+/* ---- options (cmd/opts.c), after git's parse_options ------------------- */
+
+enum opt_type { OPT_END_, OPT_BOOL_, OPT_STRING_, OPT_INT_, OPT_LIST_ };
+
+struct option {
+	enum opt_type type;
+	char short_name;
+	const char *long_name;
+	void *value;      /* int*, const char**, long*, struct str_list* */
+	const char *argh; /* placeholder for the value in usage */
+	const char *help;
+};
+
+struct str_list {
+	const char **v;
+	size_t n;
+};
+
+#define OPT_BOOL(s, l, v, h) {OPT_BOOL_, (s), (l), (v), NULL, (h)}
+#define OPT_STRING(s, l, v, a, h) {OPT_STRING_, (s), (l), (v), (a), (h)}
+#define OPT_INT(s, l, v, a, h) {OPT_INT_, (s), (l), (v), (a), (h)}
+#define OPT_LIST(s, l, v, a, h) {OPT_LIST_, (s), (l), (v), (a), (h)}
+#define OPT_END() {OPT_END_, 0, NULL, NULL, NULL, NULL}
+
+/* Parses argv[1..] against `opts`; positional arguments are moved to
+ * argv[0..n) and their count n is returned. On -h/--help prints the usage
+ * to stdout and returns PARSE_HELP; on a usage error prints the message and
+ * the usage to stderr and returns PARSE_USAGE. `usage` is one line without
+ * "usage: ". Positional counts are checked by the caller (usage_error). */
+enum { PARSE_HELP = -1, PARSE_USAGE = -2 };
+int parse_options(int argc, char **argv, const struct option *opts,
+		  const char *usage);
+void print_usage(FILE *f, const struct option *opts, const char *usage);
+/* Prints "dsv: error: <msg>" and the usage; returns 2 (the usage exit). */
+int usage_error(const struct option *opts, const char *usage, const char *fmt,
+		...) __attribute__((format(printf, 3, 4)));
+/* The exit status for a parse_options result < 0. */
+#define PARSE_EXIT(rc) ((rc) == PARSE_HELP ? 0 : 2)
+
+/* ---- the repository main prepares for NEEDS_REPO commands -------------- */
+
+struct repo {
+	char *dir; /* the .dsv directory */
+	dsv_store *store;
+	dsv_lineage *lineage;
+};
+
+extern struct repo *the_repo;
+
+/* ---- versions (cmd/version.c) ------------------------------------------- */
+
+/* Resolves REV (NULL or "": HEAD) to an artifact id. */
+int resolve_rev(const char *rev, dsv_aid *out);
+/* Resolves REV and reads its MANIFEST (the caller frees *m). */
+int load_version(const char *rev, dsv_aid *id, dsv_manifest **m);
+/* `dsv branch` (tags 0) and `dsv tag` (tags 1): list, create, delete. */
+int ref_command(int argc, char **argv, int tags);
+
+/* ---- export (cmd/export.c) ---------------------------------------------- */
+
+/* "jsonl" or "text" to DSV_EXPORT_*; -1 if neither. */
+int parse_export_format(const char *s, int *out);
+/* Writes up to `limit` records (0: all) of `m` to `path` (NULL or "-":
+ * standard output), through a temporary file renamed when complete. */
+int export_version(const dsv_manifest *m, int format, uint64_t limit,
+		   const char *path, uint64_t *bytes);
+
+/* ---- output (cmd/output.c) ---------------------------------------------- */
+
+/* Prints "dsv: error: <dsv_error_last()>" and returns 1. */
+int die_error(void);
+/* Prints "dsv: error: <fmt...>" and returns 1. */
+int error_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Human sizes: "1.5 MiB"; buf of 32 bytes. */
+const char *human_bytes(char buf[32], double bytes);
+
+/* A progress bar on stderr, drawn only when stderr is a terminal. */
+struct progress;
+struct progress *progress_start(const char *what, uint64_t total);
+void progress_update(struct progress *p, uint64_t done);
+void progress_done(struct progress *p);
+
+#endif

@@ -1,0 +1,81 @@
+/* fsck.c: `dsv fsck [--rebuild-index]`: verifies every object against its id
+ * and its format, and every artifact any ref reaches against the store. */
+#include "cmd/cmd.h"
+
+#include <stdio.h>
+
+struct objcheck {
+	uint64_t objects, bytes, corrupt;
+	struct progress *bar;
+};
+
+static int check_object(const dsv_oid *id, void *ctx)
+{
+	struct objcheck *c = ctx;
+	dsv_obj_info info;
+	char hex[DSV_OID_HEXLEN + 1];
+	c->objects++;
+	progress_update(c->bar, c->objects);
+	int rc = dsv_obj_verify(the_repo->store, id, &info);
+	if (rc == 0) {
+		c->bytes += info.stored_size;
+		return 0;
+	}
+	if (rc != DSV_ECORRUPT && rc != DSV_EINVAL)
+		return rc;
+	dsv_oid_fmt(hex, id);
+	printf("corrupt object %s: %s\n", hex, dsv_error_last());
+	c->corrupt++;
+	return 0;
+}
+
+static void report(void *ctx, const char *msg)
+{
+	(void)ctx;
+	printf("%s\n", msg);
+}
+
+int cmd_fsck(int argc, char **argv)
+{
+	static const char usage[] = "dsv fsck [--rebuild-index]";
+	int rebuild = 0;
+	const struct option opts[] = {
+		OPT_BOOL(0, "rebuild-index", &rebuild, "rebuild the LMDB index from the objects and the lineage"),
+		OPT_END(),
+	};
+	struct objcheck oc = {0};
+	dsv_lineage_check lc = {.report = report};
+	char b[32];
+	int n = parse_options(argc, argv, opts, usage);
+	if (n < 0)
+		return PARSE_EXIT(n);
+	if (n)
+		return usage_error(opts, usage, "no arguments expected");
+	oc.bar = progress_start("checking objects", 0);
+	int rc = dsv_obj_foreach(the_repo->store, check_object, &oc);
+	progress_done(oc.bar);
+	if (rc || dsv_lineage_fsck(the_repo->lineage, the_repo->store, &lc))
+		return die_error();
+	printf("%llu objects (%s), %llu artifacts (%llu dataset versions) "
+	       "checked\n", (unsigned long long)oc.objects,
+	       human_bytes(b, (double)oc.bytes),
+	       (unsigned long long)lc.artifacts,
+	       (unsigned long long)lc.versions);
+	if (rebuild) {
+		if (dsv_store_lock(the_repo->store) ||
+		    dsv_lineage_rebuild_index(the_repo->lineage,
+					      the_repo->store))
+			return die_error();
+		dsv_store_unlock(the_repo->store);
+		printf("index rebuilt\n");
+	}
+	if (oc.corrupt || lc.missing || lc.bad) {
+		printf("%llu corrupt objects, %llu missing objects, %llu bad "
+		       "artifacts\n", (unsigned long long)oc.corrupt,
+		       (unsigned long long)lc.missing,
+		       (unsigned long long)lc.bad);
+		return error_msg("fsck found problems");
+	}
+	printf("ok\n");
+	return 0;
+}

@@ -1,0 +1,288 @@
+/* log.c: `dsv log [--graph] [--oneline] [--json] [-n N] [REV]`: the lineage,
+ * newest first, as git log shows it, with each artifact's kind, op, records
+ * and compute on a line of its own.
+ */
+#include "cmd/cmd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Ref names pointing at each commit, for "(HEAD -> main, tag: v1)". */
+struct decorations {
+	dsv_refinfo *br, *tg;
+	size_t nb, nt;
+	char *head; /* current branch, or NULL */
+};
+
+static void decorations_load(struct decorations *d)
+{
+	memset(d, 0, sizeof *d);
+	dsv_lineage_branch_list(the_repo->lineage, &d->br, &d->nb);
+	dsv_lineage_tag_list(the_repo->lineage, &d->tg, &d->nt);
+	if (dsv_lineage_head_branch(the_repo->lineage, &d->head))
+		d->head = NULL;
+}
+
+static void decorations_free(struct decorations *d)
+{
+	dsv_refinfo_free(d->br, d->nb);
+	dsv_refinfo_free(d->tg, d->nt);
+	free(d->head);
+}
+
+static void decorate(FILE *f, const struct decorations *d, const dsv_aid *id)
+{
+	int n = 0;
+	for (size_t i = 0; i < d->nb; i++) {
+		if (dsv_aid_cmp(&d->br[i].target, id))
+			continue;
+		int is_head = d->head && strcmp(d->head, d->br[i].name) == 0;
+		fprintf(f, "%s%s%s", n++ ? ", " : " (",
+			is_head ? "HEAD -> " : "", d->br[i].name);
+	}
+	for (size_t i = 0; i < d->nt; i++)
+		if (!dsv_aid_cmp(&d->tg[i].target, id))
+			fprintf(f, "%stag: %s", n++ ? ", " : " (", d->tg[i].name);
+	if (n)
+		fputc(')', f);
+}
+
+/* "dataset commit: 3717 records, 12.3 MiB text; ingest 0.42 s" */
+static void describe(FILE *f, const dsv_artifact *a)
+{
+	char b[32];
+	json_t *rec = json_object_get(a->stats, "records");
+	json_t *text = json_object_get(a->stats, "text_bytes");
+	fprintf(f, "%s %s", dsv_kind_name(a->kind), a->op);
+	if (json_is_integer(rec))
+		fprintf(f, ": %lld records", (long long)json_integer_value(rec));
+	if (json_is_integer(text))
+		fprintf(f, ", %s of text",
+			human_bytes(b, (double)json_integer_value(text)));
+	if (a->has_compute)
+		fprintf(f, "; %s %.2f s", dsv_mode_name(a->compute.mode),
+			a->compute.wall_s);
+}
+
+/* The lanes of --graph: each column waits for one commit. */
+struct graph {
+	dsv_aid *lane;
+	size_t n, cap;
+};
+
+static int graph_reserve(struct graph *g, size_t n)
+{
+	if (n <= g->cap)
+		return 0;
+	size_t cap = n + 8;
+	dsv_aid *p = realloc(g->lane, cap * sizeof *p);
+	if (!p)
+		return -1;
+	g->lane = p;
+	g->cap = cap;
+	return 0;
+}
+
+/* Prints the graph prefix of the commit row and moves the lanes on: the
+ * commit's column continues with its first parent, further parents open
+ * columns to its right, other columns that waited for it close. */
+static void graph_commit(struct graph *g, const dsv_commit_info *ci, FILE *f)
+{
+	size_t col = g->n;
+	for (size_t i = 0; i < g->n; i++)
+		if (!dsv_aid_cmp(&g->lane[i], &ci->id)) {
+			col = i;
+			break;
+		}
+	if (col == g->n) {
+		if (graph_reserve(g, g->n + 1))
+			return;
+		g->lane[g->n++] = ci->id;
+	}
+	for (size_t i = 0; i < g->n; i++)
+		fputs(i == col ? "* " : "| ", f);
+
+	/* Columns right of col that also waited for this commit join it. */
+	for (size_t i = g->n; i-- > col + 1;)
+		if (!dsv_aid_cmp(&g->lane[i], &ci->id)) {
+			memmove(&g->lane[i], &g->lane[i + 1],
+				(g->n - i - 1) * sizeof *g->lane);
+			g->n--;
+		}
+	if (ci->nparents == 0) {
+		memmove(&g->lane[col], &g->lane[col + 1],
+			(g->n - col - 1) * sizeof *g->lane);
+		g->n--;
+	} else {
+		g->lane[col] = ci->parents[0];
+	}
+	size_t extra = ci->nparents > 1 ? ci->nparents - 1 : 0;
+	if (extra && !graph_reserve(g, g->n + extra)) {
+		memmove(&g->lane[col + 1 + extra], &g->lane[col + 1],
+			(g->n - col - 1) * sizeof *g->lane);
+		for (size_t k = 0; k < extra; k++)
+			g->lane[col + 1 + k] = ci->parents[k + 1];
+		g->n += extra;
+	}
+}
+
+/* The line under a commit row: lanes continuing, and the fork or join. */
+static void graph_padding(const struct graph *g, size_t before, FILE *f)
+{
+	for (size_t i = 0; i < g->n; i++)
+		fputs("| ", f);
+	if (g->n > before)
+		fputs("\\", f);
+	else if (g->n < before && g->n)
+		fputs("/", f);
+}
+
+static void print_oneline(const dsv_commit_info *ci,
+			  const struct decorations *d)
+{
+	char hex[DSV_AID_SHORTLEN + 1];
+	dsv_aid_short(hex, &ci->id);
+	printf("%s", hex);
+	decorate(stdout, d, &ci->id);
+	printf(" %s\n", ci->summary);
+}
+
+static void print_full(const dsv_commit_info *ci, const dsv_artifact *a,
+		       const struct decorations *d)
+{
+	char hex[DSV_AID_HEXLEN + 1], date[64];
+	time_t t = (time_t)ci->time + ci->tz_offset * 60;
+	struct tm tm;
+	dsv_aid_fmt(hex, &ci->id);
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof date, "%a %b %e %H:%M:%S %Y", &tm);
+	printf("commit %s", hex);
+	decorate(stdout, d, &ci->id);
+	printf("\nAuthor: %s <%s>\nDate:   %s %+03d%02d\n\n", ci->author_name,
+	       ci->author_email, date, ci->tz_offset / 60,
+	       abs(ci->tz_offset) % 60);
+	for (const char *p = ci->message; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		printf("    %.*s\n", (int)len, p);
+		p += len + (nl ? 1 : 0);
+	}
+	if (a) {
+		printf("\n    ");
+		describe(stdout, a);
+		putchar('\n');
+	}
+	putchar('\n');
+}
+
+static json_t *entry_json(const dsv_commit_info *ci, const dsv_artifact *a)
+{
+	char hex[DSV_AID_HEXLEN + 1];
+	json_t *o = json_object(), *parents = json_array();
+	dsv_aid_fmt(hex, &ci->id);
+	json_object_set_new(o, "artifact", json_string(hex));
+	for (size_t i = 0; i < ci->nparents; i++) {
+		dsv_aid_fmt(hex, &ci->parents[i]);
+		json_array_append_new(parents, json_string(hex));
+	}
+	json_object_set_new(o, "parents", parents);
+	json_object_set_new(o, "author", json_string(ci->author_name));
+	json_object_set_new(o, "email", json_string(ci->author_email));
+	json_object_set_new(o, "time", json_integer(ci->time));
+	json_object_set_new(o, "message", json_string(ci->message));
+	if (a) {
+		json_object_set_new(o, "kind", json_string(dsv_kind_name(a->kind)));
+		json_object_set_new(o, "op", json_string(a->op));
+		json_object_set_new(o, "stats", json_incref(a->stats));
+		if (a->has_compute) {
+			json_t *c = NULL;
+			if (dsv_compute_to_json(&c, &a->compute) == 0)
+				json_object_set_new(o, "compute", c);
+		}
+	}
+	return o;
+}
+
+int cmd_log(int argc, char **argv)
+{
+	static const char usage[] = "dsv log [--graph] [--oneline] [--json] [-n N] [REV]";
+	int graph = 0, oneline = 0, json = 0, first_parent = 0;
+	long limit = 0;
+	const struct option opts[] = {
+		OPT_BOOL(0, "graph", &graph, "draw the lineage as a graph"),
+		OPT_BOOL(0, "oneline", &oneline, "one line per artifact"),
+		OPT_BOOL(0, "first-parent", &first_parent, "follow only primary inputs"),
+		OPT_INT('n', "max-count", &limit, "n", "show at most n artifacts"),
+		OPT_BOOL(0, "json", &json, "print a JSON array"),
+		OPT_END(),
+	};
+	struct decorations d;
+	struct graph g = {0};
+	dsv_walk *w = NULL;
+	dsv_aid start, id;
+	json_t *arr = NULL;
+	long shown = 0;
+	int rc, walked;
+
+	int n = parse_options(argc, argv, opts, usage);
+	if (n < 0)
+		return PARSE_EXIT(n);
+	if (n > 1)
+		return usage_error(opts, usage, "too many revisions");
+	if (resolve_rev(n ? argv[0] : NULL, &start))
+		return die_error();
+	unsigned flags = (graph ? DSV_WALK_TOPO : 0) |
+			 (first_parent ? DSV_WALK_FIRST_PARENT : 0);
+	if (dsv_walk_new(&w, the_repo->lineage, &start, 1, flags))
+		return die_error();
+	decorations_load(&d);
+	if (json)
+		arr = json_array();
+	rc = 0;
+	while ((!limit || shown < limit) &&
+	       (walked = dsv_walk_next(w, &id)) == 1) {
+		dsv_commit_info *ci = NULL;
+		dsv_artifact *a = NULL;
+		if (dsv_commit_info_open(&ci, the_repo->lineage, &id)) {
+			rc = die_error();
+			break;
+		}
+		if (dsv_artifact_read(&a, the_repo->lineage, &id))
+			a = NULL; /* a foreign commit: shown without dsv.json */
+		if (json) {
+			json_array_append_new(arr, entry_json(ci, a));
+		} else if (graph) {
+			size_t before = g.n ? g.n : 1;
+			graph_commit(&g, ci, stdout);
+			print_oneline(ci, &d);
+			if (!oneline && a) {
+				graph_padding(&g, before, stdout);
+				printf("  ");
+				describe(stdout, a);
+				putchar('\n');
+			}
+		} else if (oneline) {
+			print_oneline(ci, &d);
+		} else {
+			print_full(ci, a, &d);
+		}
+		dsv_artifact_free(a);
+		dsv_commit_info_free(ci);
+		shown++;
+	}
+	if (!rc && walked < 0 && (!limit || shown < limit))
+		rc = die_error();
+	if (arr) {
+		if (!rc)
+			json_dumpf(arr, stdout, JSON_INDENT(2));
+		if (!rc)
+			putchar('\n');
+		json_decref(arr);
+	}
+	decorations_free(&d);
+	free(g.lane);
+	dsv_walk_free(w);
+	return rc;
+}

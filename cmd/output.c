@@ -1,0 +1,94 @@
+/* output.c: how commands talk to the user: errors on stderr in git's form,
+ * human-readable sizes, and a progress bar drawn only on a terminal.
+ */
+#include "cmd/cmd.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+int die_error(void)
+{
+	fprintf(stderr, "dsv: error: %s\n", dsv_error_last());
+	return 1;
+}
+
+int error_msg(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("dsv: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+const char *human_bytes(char buf[32], double bytes)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	int u = 0;
+	while (bytes >= 1024 && u < 4) {
+		bytes /= 1024;
+		u++;
+	}
+	snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+	return buf;
+}
+
+struct progress {
+	const char *what;
+	uint64_t total;
+	double start, last;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct progress *progress_start(const char *what, uint64_t total)
+{
+	if (!isatty(STDERR_FILENO))
+		return NULL;
+	struct progress *p = calloc(1, sizeof *p);
+	if (p) {
+		p->what = what;
+		p->total = total;
+		p->start = p->last = now();
+	}
+	return p;
+}
+
+void progress_update(struct progress *p, uint64_t done)
+{
+	if (!p)
+		return;
+	double t = now();
+	if (t - p->last < 0.1)
+		return;
+	p->last = t;
+	char b[32];
+	double rate = done / (t - p->start + 1e-9);
+	if (p->total) {
+		int pct = (int)(100.0 * done / p->total);
+		int fill = pct * 30 / 100;
+		fprintf(stderr, "\r%s [%-30.*s] %3d%% %s/s", p->what, fill,
+			"##############################", pct,
+			human_bytes(b, rate));
+	} else {
+		fprintf(stderr, "\r%s %s/s", p->what, human_bytes(b, rate));
+	}
+}
+
+void progress_done(struct progress *p)
+{
+	if (!p)
+		return;
+	fprintf(stderr, "\r\033[K");
+	free(p);
+}
