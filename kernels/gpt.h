@@ -8,8 +8,8 @@
  * dsv_gpt_backward, dsv_gpt_update; dsv_gpt_free at the end.
  *
  * Errors: 0, or DSV_GPT_EINVAL (-4), DSV_GPT_ENOGPU (-6), DSV_GPT_ENOMEM (-7),
- * the same numbers as store.h's DSV_E* (kernels/ does not include store.h);
- * the message is in dsv_gpt_error_last() (thread-local).
+ * the same numbers as store.h's DSV_E* and kernels/device.h's DSV_KERNEL_E*;
+ * the message is in dsv_gpt_error_last() (= dsv_kernel_error_last()).
  */
 #ifndef DSV_KERNELS_GPT_H
 #define DSV_KERNELS_GPT_H
@@ -106,7 +106,7 @@ int dsv_gpt_tensor_decayed(int i);
  * length T: 6*N + 6*L*C*T, N = every parameter (llm.c's and PaLM's count). */
 double dsv_gpt_flops_per_token(const dsv_gpt_config *cfg, int T);
 
-/* The last error message of this thread. */
+/* The last error message of this thread (dsv_kernel_error_last()). */
 const char *dsv_gpt_error_last(void);
 
 /* Where dsv_gpt_new puts the model. */
@@ -114,7 +114,7 @@ enum { DSV_GPT_AUTO = 0, DSV_GPT_CPU = 1, DSV_GPT_CUDA = 2 };
 
 /* Allocates a model for batches of up to B sequences of up to T tokens
  * (T <= max_seq_len). DSV_GPT_AUTO picks CUDA when DSV_HAVE_CUDA and a device
- * exists, else the CPU; DSV_GPT_CUDA without a device is DSV_GPT_ENOGPU.
+ * exists (dsv_device_count(), so $DSV_DEVICE=cpu forces the CPU), else the CPU; DSV_GPT_CUDA without a device is DSV_GPT_ENOGPU.
  * Parameters start at zero: call dsv_gpt_init or dsv_gpt_set_params. The
  * caller frees *out with dsv_gpt_free. ENOMEM names the bytes asked for. */
 int dsv_gpt_new(dsv_gpt **out, const dsv_gpt_config *cfg, int B, int T, int where);
@@ -165,7 +165,6 @@ int gpt_update_cpu(dsv_gpt *m, const dsv_gpt_adamw *opt, int step, float *grad_n
 int gpt_get_logits_cpu(const dsv_gpt *m, float *host);
 int gpt_get_losses_cpu(const dsv_gpt *m, float *host);
 
-int gpt_cuda_device_count(void);
 int gpt_new_cuda(dsv_gpt *m);
 void gpt_free_cuda(dsv_gpt *m);
 int gpt_copy_cuda(dsv_gpt *m, float *host, int which, int to_device);
@@ -175,9 +174,6 @@ int gpt_backward_cuda(dsv_gpt *m, float scale);
 int gpt_update_cuda(dsv_gpt *m, const dsv_gpt_adamw *opt, int step, float *grad_norm);
 int gpt_get_logits_cuda(const dsv_gpt *m, float *host);
 int gpt_get_losses_cuda(const dsv_gpt *m, float *host);
-
-/* Error helper shared by the paths (gpt_dispatch.c). */
-int gpt_error_set(int code, const char *fmt, ...);
 
 /* Row-major single-precision GEMM, C = alpha*op(A)*op(B) + beta*C with op(A)
  * M x K and op(B) K x N (matmul_cpu.c). dsv_sgemm calls OpenBLAS's

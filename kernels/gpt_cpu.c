@@ -4,6 +4,7 @@
  * same thread count give bit-identical weights.
  */
 #include "kernels/gpt.h"
+#include "kernels/device.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -49,7 +50,7 @@ int gpt_new_cpu(dsv_gpt *m)
 {
 	cpu_acts *a = calloc(1, sizeof *a);
 	if (!a)
-		return gpt_error_set(DSV_GPT_ENOMEM, "cannot allocate activations");
+		return dsv_kernel_error(DSV_GPT_ENOMEM, "cannot allocate activations");
 	m->impl = a;
 	size_t L = m->cfg.num_layers, C = m->cfg.channels, NH = m->cfg.num_heads;
 	size_t BT = (size_t)m->B * m->T, T = m->T, Vp = m->cfg.padded_vocab_size;
@@ -90,7 +91,7 @@ int gpt_new_cpu(dsv_gpt *m)
 		size_t bytes = (2 * m->num_params + BT * (C * (16 + 14 * L) +
 				NH * T * (L + 1) + Vp + 3 * L + 5)) * sizeof(float);
 		gpt_free_cpu(m);
-		return gpt_error_set(DSV_GPT_ENOMEM, "cannot allocate the model "
+		return dsv_kernel_error(DSV_GPT_ENOMEM, "cannot allocate the model "
 				     "(about %zu MiB)", bytes >> 20);
 	}
 	return 0;
@@ -569,7 +570,7 @@ int gpt_update_cpu(dsv_gpt *m, const dsv_gpt_adamw *o, int step, float *norm_out
 			free(m->m);
 			free(m->v);
 			m->m = m->v = NULL;
-			return gpt_error_set(DSV_GPT_ENOMEM, "cannot allocate the "
+			return dsv_kernel_error(DSV_GPT_ENOMEM, "cannot allocate the "
 					     "AdamW state (%zu MiB)",
 					     (2 * m->num_params * sizeof(float)) >> 20);
 		}

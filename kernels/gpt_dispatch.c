@@ -3,27 +3,16 @@
  * choice between gpt_*_cpu and gpt_*_cuda (BLAKE3-style dispatch).
  */
 #include "kernels/gpt.h"
+#include "kernels/device.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static _Thread_local char gpt_err[512];
-
-int gpt_error_set(int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(gpt_err, sizeof gpt_err, fmt, ap);
-	va_end(ap);
-	return code;
-}
-
 const char *dsv_gpt_error_last(void)
 {
-	return gpt_err[0] ? gpt_err : "unknown error";
+	return dsv_kernel_error_last();
 }
 
 static const char *const names[DSV_GPT_NTENSORS] = {
@@ -80,15 +69,11 @@ double dsv_gpt_flops_per_token(const dsv_gpt_config *cfg, int T)
 	return 6.0 * n + 6.0 * cfg->num_layers * (double)cfg->channels * T;
 }
 
-/* Whether a CUDA device can be used. A static helper: kernels/ has no shared
- * device module yet. */
+/* Whether a CUDA device can be used (kernels/device.h: honours
+ * $DSV_DEVICE=cpu). */
 static int have_device(void)
 {
-#ifdef DSV_HAVE_CUDA
-	return gpt_cuda_device_count() > 0;
-#else
-	return 0;
-#endif
+	return dsv_device_count() > 0;
 }
 
 int dsv_gpt_new(dsv_gpt **out, const dsv_gpt_config *cfg, int B, int T, int where)
@@ -101,11 +86,11 @@ int dsv_gpt_new(dsv_gpt **out, const dsv_gpt_config *cfg, int B, int T, int wher
 		c.padded_vocab_size = (c.vocab_size + 127) / 128 * 128;
 	m = calloc(1, sizeof *m);
 	if (!m)
-		return gpt_error_set(DSV_GPT_ENOMEM, "cannot allocate the model");
+		return dsv_kernel_error(DSV_GPT_ENOMEM, "cannot allocate the model");
 	m->cfg = c;
 	m->num_params = dsv_gpt_param_sizes(&c, m->sizes);
 	if (!m->num_params || B <= 0 || T <= 0 || T > c.max_seq_len) {
-		rc = gpt_error_set(DSV_GPT_EINVAL, "invalid gpt config (V=%d Vp=%d "
+		rc = dsv_kernel_error(DSV_GPT_EINVAL, "invalid gpt config (V=%d Vp=%d "
 				   "L=%d NH=%d C=%d maxT=%d B=%d T=%d)",
 				   c.vocab_size, c.padded_vocab_size, c.num_layers,
 				   c.num_heads, c.channels, c.max_seq_len, B, T);
@@ -117,7 +102,7 @@ int dsv_gpt_new(dsv_gpt **out, const dsv_gpt_config *cfg, int B, int T, int wher
 	m->T = T;
 	m->mean_loss = -1.0f;
 	if (where == DSV_GPT_CUDA && !have_device()) {
-		rc = gpt_error_set(DSV_GPT_ENOGPU, "no CUDA device");
+		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "no CUDA device");
 		goto cleanup;
 	}
 	m->on_gpu = where == DSV_GPT_CUDA || (where == DSV_GPT_AUTO && have_device());
@@ -175,7 +160,7 @@ int dsv_gpt_init(dsv_gpt *m, uint64_t seed)
 {
 	float *p = m->on_gpu ? malloc(m->num_params * sizeof(float)) : m->params;
 	if (!p)
-		return gpt_error_set(DSV_GPT_ENOMEM, "cannot allocate %zu bytes",
+		return dsv_kernel_error(DSV_GPT_ENOMEM, "cannot allocate %zu bytes",
 				     m->num_params * sizeof(float));
 	uint64_t s = seed;
 	float resid = 0.02f / sqrtf(2.0f * m->cfg.num_layers);
@@ -249,11 +234,11 @@ int dsv_gpt_get_grads(const dsv_gpt *m, float *host)
 static int check_batch(const dsv_gpt *m, const int *inputs, int B, int T)
 {
 	if (B <= 0 || T <= 0 || B > m->B || T > m->T)
-		return gpt_error_set(DSV_GPT_EINVAL, "batch %dx%d exceeds the "
+		return dsv_kernel_error(DSV_GPT_EINVAL, "batch %dx%d exceeds the "
 				     "model's %dx%d", B, T, m->B, m->T);
 	for (size_t i = 0; i < (size_t)B * T; i++)
 		if (inputs[i] < 0 || inputs[i] >= m->cfg.vocab_size)
-			return gpt_error_set(DSV_GPT_EINVAL, "token %d at %zu "
+			return dsv_kernel_error(DSV_GPT_EINVAL, "token %d at %zu "
 					     "outside the vocabulary of %d",
 					     inputs[i], i, m->cfg.vocab_size);
 	return 0;
@@ -267,7 +252,7 @@ int dsv_gpt_forward(dsv_gpt *m, const int *inputs, const int *targets, int B, in
 	if (targets)
 		for (size_t i = 0; i < (size_t)B * T; i++)
 			if (targets[i] < -1 || targets[i] >= m->cfg.vocab_size)
-				return gpt_error_set(DSV_GPT_EINVAL, "target %d at "
+				return dsv_kernel_error(DSV_GPT_EINVAL, "target %d at "
 						     "%zu outside the vocabulary",
 						     targets[i], i);
 	return DISPATCH(gpt_forward_cpu(m, inputs, targets, B, T),
@@ -298,7 +283,7 @@ void dsv_gpt_zero_grad(dsv_gpt *m)
 int dsv_gpt_backward(dsv_gpt *m, float scale)
 {
 	if (m->mean_loss < 0)
-		return gpt_error_set(DSV_GPT_EINVAL, "backward needs a forward "
+		return dsv_kernel_error(DSV_GPT_EINVAL, "backward needs a forward "
 				     "with targets first");
 	return DISPATCH(gpt_backward_cpu(m, scale), gpt_backward_cuda(m, scale));
 }
@@ -307,7 +292,7 @@ int dsv_gpt_update(dsv_gpt *m, const dsv_gpt_adamw *opt, int step, float *grad_n
 {
 	if (step < 1 || opt->lr < 0 || opt->beta1 < 0 || opt->beta1 >= 1 ||
 	    opt->beta2 < 0 || opt->beta2 >= 1 || opt->eps <= 0)
-		return gpt_error_set(DSV_GPT_EINVAL, "invalid AdamW settings "
+		return dsv_kernel_error(DSV_GPT_EINVAL, "invalid AdamW settings "
 				     "(step %d)", step);
 	return DISPATCH(gpt_update_cpu(m, opt, step, grad_norm),
 			gpt_update_cuda(m, opt, step, grad_norm));

@@ -3,6 +3,7 @@
  * determinism, per-token losses, and the CUDA twin against the CPU reference
  * (skipped, saying so, where no CUDA device exists).
  */
+#include "kernels/device.h"
 #include "kernels/gpt.h"
 #include "tests/unit/test.h"
 
@@ -422,7 +423,7 @@ int main(void)
 	RUN(test_per_token_loss);
 	RUN(test_bad_input);
 #ifdef DSV_HAVE_CUDA
-	if (gpt_cuda_device_count() > 0)
+	if (dsv_device_count() > 0)
 		RUN(test_gpu_vs_cpu);
 	else
 #endif

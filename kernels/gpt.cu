@@ -1,0 +1,886 @@
+/* gpt.cu: the CUDA twin of gpt_cpu.c. Same model and API on device buffers:
+ * fp32 master weights, gradients and AdamW moments; a bf16 copy of the weights
+ * for the matmuls, which run through cuBLASLt with fp32 accumulation and fp32
+ * outputs; fused elementwise kernels; attention through fp32 strided-batched
+ * cuBLAS GEMMs and a causal softmax kernel. Gradient sums that use atomics
+ * (embeddings, LayerNorm and bias gradients) are not bitwise reproducible.
+ */
+#include "kernels/gpt.h"
+#include "kernels/device.h"
+
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef __nv_bfloat16 bf16;
+
+struct cuda_acts {
+	cublasHandle_t blas;
+	cublasLtHandle_t lt;
+	void *ws;
+	size_t ws_size;
+	bf16 *params_bf16;                  /* num_params, refreshed after updates */
+	bf16 *bfa, *bfb;                    /* matmul operand scratch */
+	int *inputs, *targets;              /* [B*T] */
+	float *encoded, *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *att;
+	float *residual2, *ln2, *ln2_mean, *ln2_rstd, *fch, *fch_gelu, *residual3;
+	float *lnf, *lnf_mean, *lnf_rstd, *logits, *lse, *losses;
+	float *q, *k, *v, *y;               /* [B][NH][T][hs] scratch */
+	float *dres, *dtmp, *dtmp2, *dqkv, *dfch, *datt, *dq, *dk, *dv;
+	float *partials;                    /* grad-norm partial sums */
+	int n_valid;
+	void *bufs[64];
+	int nbufs;
+};
+
+enum { NORM_BLOCKS = 512 };
+
+#define P(m, i) ((m)->params + (m)->offsets[i])
+#define G(m, i) ((m)->grads + (m)->offsets[i])
+#define PB(a, m, i) ((a)->params_bf16 + (m)->offsets[i])
+
+static int cuda_fail(cudaError_t e, const char *what)
+{
+	return dsv_kernel_error(e == cudaErrorMemoryAllocation ? DSV_GPT_ENOMEM
+							       : DSV_GPT_ENOGPU,
+				"cuda: %s: %s", what, cudaGetErrorString(e));
+}
+
+#define CU(call, what)                                                       \
+	do {                                                                 \
+		cudaError_t e_ = (call);                                     \
+		if (e_ != cudaSuccess)                                       \
+			return cuda_fail(e_, what);                          \
+	} while (0)
+
+#define BLAS(call, what)                                                     \
+	do {                                                                 \
+		cublasStatus_t s_ = (call);                                  \
+		if (s_ != CUBLAS_STATUS_SUCCESS)                             \
+			return dsv_kernel_error(DSV_GPT_ENOGPU, "cublas: %s: %s", \
+						what, cublasGetStatusString(s_)); \
+	} while (0)
+
+static inline unsigned nblocks(size_t n, int threads)
+{
+	return (unsigned)((n + threads - 1) / threads);
+}
+
+/* ---- elementwise and row kernels ---- */
+
+__device__ inline float warp_sum(float v)
+{
+	for (int o = 16; o > 0; o >>= 1)
+		v += __shfl_xor_sync(0xffffffffu, v, o);
+	return v;
+}
+
+__device__ inline float warp_max(float v)
+{
+	for (int o = 16; o > 0; o >>= 1)
+		v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+	return v;
+}
+
+/* Block-wide sum over blockDim.x (a multiple of 32, at most 1024). */
+__device__ float block_sum(float v, float *sh)
+{
+	int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+	v = warp_sum(v);
+	__syncthreads();
+	if (lane == 0)
+		sh[w] = v;
+	__syncthreads();
+	v = lane < nw ? sh[lane] : 0.0f;
+	return warp_sum(v);
+}
+
+__device__ float block_max(float v, float *sh)
+{
+	int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+	v = warp_max(v);
+	__syncthreads();
+	if (lane == 0)
+		sh[w] = v;
+	__syncthreads();
+	v = lane < nw ? sh[lane] : -INFINITY;
+	return warp_max(v);
+}
+
+__global__ void cast_bf16_kernel(bf16 *out, const float *in, size_t n)
+{
+	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i < n)
+		out[i] = __float2bfloat16(in[i]);
+}
+
+__global__ void encoder_forward_kernel(float *out, const int *inp, const float *wte,
+				       const float *wpe, int N, int T, int C)
+{
+	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= (size_t)N * C)
+		return;
+	int bt = (int)(i / C), c = (int)(i % C);
+	out[i] = wte[(size_t)inp[bt] * C + c] + wpe[(size_t)(bt % T) * C + c];
+}
+
+__global__ void encoder_backward_kernel(float *dwte, float *dwpe, const float *dout,
+					const int *inp, int N, int T, int C)
+{
+	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= (size_t)N * C)
+		return;
+	int bt = (int)(i / C), c = (int)(i % C);
+	atomicAdd(dwte + (size_t)inp[bt] * C + c, dout[i]);
+	atomicAdd(dwpe + (size_t)(bt % T) * C + c, dout[i]);
+}
+
+/* One warp per row. */
+__global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd,
+					 const float *inp, const float *w,
+					 const float *b, int N, int C)
+{
+	int r = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
+	if (r >= N)
+		return;
+	const float *x = inp + (size_t)r * C;
+	float s = 0.0f;
+	for (int i = lane; i < C; i += 32)
+		s += x[i];
+	float mu = warp_sum(s) / C;
+	s = 0.0f;
+	for (int i = lane; i < C; i += 32)
+		s += (x[i] - mu) * (x[i] - mu);
+	float rs = rsqrtf(warp_sum(s) / C + 1e-5f);
+	float *o = out + (size_t)r * C;
+	for (int i = lane; i < C; i += 32)
+		o[i] = (x[i] - mu) * rs * w[i] + b[i];
+	if (lane == 0) {
+		mean[r] = mu;
+		rstd[r] = rs;
+	}
+}
+
+/* dinp += per row (one warp per row); the weight and bias gradients are done
+ * by ln_param_grad_kernel. */
+__global__ void layernorm_backward_kernel(float *dinp, const float *dout,
+					  const float *inp, const float *w,
+					  const float *mean, const float *rstd,
+					  int N, int C)
+{
+	int r = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
+	if (r >= N)
+		return;
+	const float *x = inp + (size_t)r * C, *d = dout + (size_t)r * C;
+	float mu = mean[r], rs = rstd[r], dm = 0.0f, dnm = 0.0f;
+	for (int i = lane; i < C; i += 32) {
+		float dn = w[i] * d[i];
+		dm += dn;
+		dnm += dn * (x[i] - mu) * rs;
+	}
+	dm = warp_sum(dm) / C;
+	dnm = warp_sum(dnm) / C;
+	float *di = dinp + (size_t)r * C;
+	for (int i = lane; i < C; i += 32)
+		di[i] += (w[i] * d[i] - dm - (x[i] - mu) * rs * dnm) * rs;
+}
+
+/* Column sums over rows: blocks of 32 columns x 8 row lanes, gridDim.y row
+ * slices, partials added with atomics. With inp given, the sum is of
+ * dout * normalized(inp) (LayerNorm gain) and db gets the plain sum. */
+__global__ void colsum_kernel(float *dw, float *db, const float *dout,
+			      const float *inp, const float *mean,
+			      const float *rstd, int N, int C)
+{
+	__shared__ float sw[8][33], sb[8][33];
+	int c = blockIdx.x * 32 + threadIdx.x;
+	float aw = 0.0f, ab = 0.0f;
+	if (c < C)
+		for (int r = blockIdx.y * 8 + threadIdx.y; r < N; r += gridDim.y * 8) {
+			float d = dout[(size_t)r * C + c];
+			ab += d;
+			if (inp)
+				aw += d * (inp[(size_t)r * C + c] - mean[r]) * rstd[r];
+		}
+	sw[threadIdx.y][threadIdx.x] = aw;
+	sb[threadIdx.y][threadIdx.x] = ab;
+	__syncthreads();
+	if (threadIdx.y == 0 && c < C) {
+		for (int j = 1; j < 8; j++) {
+			aw += sw[j][threadIdx.x];
+			ab += sb[j][threadIdx.x];
+		}
+		if (inp)
+			atomicAdd(dw + c, aw);
+		atomicAdd(db + c, ab);
+	}
+}
+
+__global__ void bias_add_kernel(float *out, const float *bias, int N, int OC)
+{
+	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i < (size_t)N * OC)
+		out[i] += bias[i % OC];
+}
+
+__global__ void residual_add_kernel(float *out, const float *inp, size_t n)
+{
+	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i < n)
+		out[i] += inp[i];
+}
+
+#define GELU_S 0.7978845608028654f
+
+__global__ void gelu_forward_kernel(float *out, const float *inp, size_t n)
+{
+	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i < n) {
+		float x = inp[i];
+		out[i] = 0.5f * x * (1.0f + tanhf(GELU_S * (x + 0.044715f * x * x * x)));
+	}
+}
+
+__global__ void gelu_backward_kernel(float *d, const float *inp, size_t n)
+{
+	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i < n) {
+		float x = inp[i];
+		float th = tanhf(GELU_S * (x + 0.044715f * x * x * x));
+		d[i] *= 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) *
+			GELU_S * (1.0f + 3.0f * 0.044715f * x * x);
+	}
+}
+
+/* qkv [B][T][3][NH][hs] <-> q, k, v [B][NH][T][hs]; back adds nothing, it
+ * overwrites dqkv. */
+__global__ void permute_kernel(float *q, float *k, float *v, const float *qkv,
+			       int B, int T, int NH, int hs)
+{
+	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= (size_t)B * NH * T * hs)
+		return;
+	int e = (int)(i % hs), t = (int)((i / hs) % T);
+	int h = (int)((i / ((size_t)hs * T)) % NH), b = (int)(i / ((size_t)hs * T * NH));
+	int C = NH * hs;
+	size_t src = ((size_t)b * T + t) * 3 * C + h * hs + e;
+	q[i] = qkv[src];
+	k[i] = qkv[src + C];
+	v[i] = qkv[src + 2 * C];
+}
+
+__global__ void permute_back_kernel(float *dqkv, const float *dq, const float *dk,
+				    const float *dv, int B, int T, int NH, int hs)
+{
+	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= (size_t)B * NH * T * hs)
+		return;
+	int e = (int)(i % hs), t = (int)((i / hs) % T);
+	int h = (int)((i / ((size_t)hs * T)) % NH), b = (int)(i / ((size_t)hs * T * NH));
+	int C = NH * hs;
+	size_t dst = ((size_t)b * T + t) * 3 * C + h * hs + e;
+	dqkv[dst] = dq[i];
+	dqkv[dst + C] = dk[i];
+	dqkv[dst + 2 * C] = dv[i];
+}
+
+/* y [B][NH][T][hs] <-> out [B][T][C] */
+__global__ void unpermute_kernel(float *out, const float *y, int B, int T, int NH,
+				 int hs, int back)
+{
+	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= (size_t)B * NH * T * hs)
+		return;
+	int e = (int)(i % hs), t = (int)((i / hs) % T);
+	int h = (int)((i / ((size_t)hs * T)) % NH), b = (int)(i / ((size_t)hs * T * NH));
+	size_t o = ((size_t)b * T + t) * NH * hs + h * hs + e;
+	if (back)
+		out[i] = y[o];
+	else
+		out[o] = y[i];
+}
+
+/* Causal softmax of scale*preatt, in place, one warp per row (b, h, t). */
+__global__ void softmax_forward_kernel(float *att, float scale, int rows, int T)
+{
+	int r = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
+	if (r >= rows)
+		return;
+	int t = r % T;
+	float *a = att + (size_t)r * T;
+	float mx = -INFINITY;
+	for (int j = lane; j <= t; j += 32)
+		mx = fmaxf(mx, a[j] * scale);
+	mx = warp_max(mx);
+	float s = 0.0f;
+	for (int j = lane; j <= t; j += 32) {
+		float e = expf(a[j] * scale - mx);
+		a[j] = e;
+		s += e;
+	}
+	float inv = 1.0f / warp_sum(s);
+	for (int j = lane; j < T; j += 32)
+		a[j] = j <= t ? a[j] * inv : 0.0f;
+}
+
+/* datt <- scale * att * (datt - sum(att*datt)), in place, zero above t. */
+__global__ void softmax_backward_kernel(float *datt, const float *att, float scale,
+					int rows, int T)
+{
+	int r = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
+	if (r >= rows)
+		return;
+	int t = r % T;
+	float *d = datt + (size_t)r * T;
+	const float *a = att + (size_t)r * T;
+	float s = 0.0f;
+	for (int j = lane; j <= t; j += 32)
+		s += a[j] * d[j];
+	s = warp_sum(s);
+	for (int j = lane; j < T; j += 32)
+		d[j] = j <= t ? scale * a[j] * (d[j] - s) : 0.0f;
+}
+
+/* One block per row: logsumexp over the real V columns, the target's loss. */
+__global__ void crossentropy_forward_kernel(float *losses, float *lse,
+					    const float *logits, const int *targets,
+					    int V, int Vp)
+{
+	__shared__ float sh[32];
+	int r = blockIdx.x;
+	const float *z = logits + (size_t)r * Vp;
+	float mx = -INFINITY;
+	for (int i = threadIdx.x; i < V; i += blockDim.x)
+		mx = fmaxf(mx, z[i]);
+	mx = block_max(mx, sh);
+	float s = 0.0f;
+	for (int i = threadIdx.x; i < V; i += blockDim.x)
+		s += expf(z[i] - mx);
+	s = block_sum(s, sh);
+	if (threadIdx.x == 0) {
+		float l = mx + logf(s);
+		lse[r] = l;
+		losses[r] = targets[r] < 0 ? 0.0f : l - z[targets[r]];
+	}
+}
+
+__global__ void crossentropy_backward_kernel(float *logits, const float *lse,
+					     const int *targets, float dloss,
+					     int V, int Vp)
+{
+	int r = blockIdx.x, tg = targets[r];
+	float *z = logits + (size_t)r * Vp;
+	for (int i = threadIdx.x; i < Vp; i += blockDim.x) {
+		float g = 0.0f;
+		if (tg >= 0 && i < V)
+			g = (expf(z[i] - lse[r]) - (i == tg ? 1.0f : 0.0f)) * dloss;
+		z[i] = g;
+	}
+}
+
+__global__ void sumsq_kernel(float *partials, const float *g, size_t n)
+{
+	__shared__ float sh[32];
+	float s = 0.0f;
+	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x)
+		s += g[i] * g[i];
+	s = block_sum(s, sh);
+	if (threadIdx.x == 0)
+		partials[blockIdx.x] = s;
+}
+
+__global__ void adamw_kernel(float *p, bf16 *pb, const float *g, float *m, float *v,
+			     size_t n, float lr, float b1, float b2, float eps,
+			     float wd, float bc1, float bc2, float gscale)
+{
+	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= n)
+		return;
+	float gi = g[i] * gscale;
+	float mi = b1 * m[i] + (1.0f - b1) * gi;
+	float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+	m[i] = mi;
+	v[i] = vi;
+	float pi = p[i];
+	pi -= lr * ((mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * pi);
+	p[i] = pi;
+	pb[i] = __float2bfloat16(pi);
+}
+
+/* ---- matmuls ---- */
+
+static unsigned align_of(const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	unsigned al = 256;
+	while (al > 1 && a % al)
+		al >>= 1;
+	return al;
+}
+
+/* Column-major D[m][n] (ld ldd, fp32) = op(A) op(B) + beta*D with bf16
+ * operands and fp32 accumulation (cuBLASLt). */
+static int lt_matmul(cuda_acts *a, float *D, const bf16 *A, const bf16 *B,
+		     int m, int n, int k, int ta, int tb, int lda, int ldb,
+		     int ldd, float beta)
+{
+	cublasLtMatmulDesc_t desc = NULL;
+	cublasLtMatrixLayout_t la = NULL, lb = NULL, ld = NULL;
+	cublasLtMatmulPreference_t pref = NULL;
+	cublasLtMatmulHeuristicResult_t heur;
+	int nres = 0, rc = 0;
+	cublasStatus_t st;
+	cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+	cublasOperation_t opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+	float alpha = 1.0f;
+	unsigned al_a = align_of(A), al_b = align_of(B), al_d = align_of(D);
+	size_t wsz = a->ws_size;
+
+	if ((st = cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F)) ||
+	    (st = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa)) ||
+	    (st = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb)) ||
+	    (st = cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, ta ? k : m, ta ? m : k, lda)) ||
+	    (st = cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, tb ? n : k, tb ? k : n, ldb)) ||
+	    (st = cublasLtMatrixLayoutCreate(&ld, CUDA_R_32F, m, n, ldd)) ||
+	    (st = cublasLtMatmulPreferenceCreate(&pref)) ||
+	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsz, sizeof wsz)) ||
+	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a)) ||
+	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b)) ||
+	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_d, sizeof al_d)) ||
+	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof al_d)) ||
+	    (st = cublasLtMatmulAlgoGetHeuristic(a->lt, desc, la, lb, ld, ld, pref, 1, &heur, &nres))) {
+		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cublasLt setup (m=%d n=%d k=%d): %s",
+				      m, n, k, cublasGetStatusString(st));
+		goto cleanup;
+	}
+	if (nres == 0) {
+		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cublasLt has no algorithm "
+				      "for m=%d n=%d k=%d", m, n, k);
+		goto cleanup;
+	}
+	st = cublasLtMatmul(a->lt, desc, &alpha, A, la, B, lb, &beta, D, ld, D, ld,
+			    &heur.algo, a->ws, a->ws_size, 0);
+	if (st)
+		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cublasLtMatmul (m=%d n=%d k=%d): %s",
+				      m, n, k, cublasGetStatusString(st));
+cleanup:
+	if (pref)
+		cublasLtMatmulPreferenceDestroy(pref);
+	if (ld)
+		cublasLtMatrixLayoutDestroy(ld);
+	if (lb)
+		cublasLtMatrixLayoutDestroy(lb);
+	if (la)
+		cublasLtMatrixLayoutDestroy(la);
+	if (desc)
+		cublasLtMatmulDescDestroy(desc);
+	return rc;
+}
+
+static void cast(bf16 *out, const float *in, size_t n)
+{
+	cast_bf16_kernel<<<nblocks(n, 256), 256>>>(out, in, n);
+}
+
+/* out[N][OC] = inp[N][IC] . w[OC][IC]^T + bias (row-major). */
+static int matmul_forward(cuda_acts *a, float *out, const float *inp, const bf16 *w,
+			  const float *bias, int N, int IC, int OC)
+{
+	cast(a->bfa, inp, (size_t)N * IC);
+	int rc = lt_matmul(a, out, w, a->bfa, OC, N, IC, 1, 0, IC, IC, OC, 0.0f);
+	if (!rc && bias)
+		bias_add_kernel<<<nblocks((size_t)N * OC, 256), 256>>>(out, bias, N, OC);
+	return rc;
+}
+
+static void colsum(float *dw, float *db, const float *dout, const float *inp,
+		   const float *mean, const float *rstd, int N, int C)
+{
+	int slices = N / 256 < 1 ? 1 : (N / 256 > 64 ? 64 : N / 256);
+	dim3 grid((C + 31) / 32, slices), block(32, 8);
+	colsum_kernel<<<grid, block>>>(dw, db, dout, inp, mean, rstd, N, C);
+}
+
+/* dinp = dout . w (overwritten), dw += dout^T . inp, dbias += sum(dout) */
+static int matmul_backward(cuda_acts *a, float *dinp, float *dw, float *dbias,
+			   const float *dout, const float *inp, const bf16 *w,
+			   int N, int IC, int OC)
+{
+	int rc;
+	cast(a->bfa, dout, (size_t)N * OC);
+	cast(a->bfb, inp, (size_t)N * IC);
+	if (dinp && (rc = lt_matmul(a, dinp, w, a->bfa, IC, N, OC, 0, 0, IC, OC, IC, 0.0f)))
+		return rc;
+	if ((rc = lt_matmul(a, dw, a->bfb, a->bfa, IC, OC, N, 0, 1, IC, OC, IC, 1.0f)))
+		return rc;
+	if (dbias)
+		colsum(NULL, dbias, dout, NULL, NULL, NULL, N, OC);
+	return 0;
+}
+
+/* ---- attention ---- */
+
+static int attention_forward(cuda_acts *a, float *out, float *att, const float *qkv,
+			     int B, int T, int C, int NH)
+{
+	int hs = C / NH, bh = B * NH;
+	size_t n = (size_t)B * T * C;
+	float one = 1.0f, zero = 0.0f;
+	permute_kernel<<<nblocks(n, 256), 256>>>(a->q, a->k, a->v, qkv, B, T, NH, hs);
+	BLAS(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, hs,
+				       &one, a->k, hs, (long long)T * hs, a->q, hs,
+				       (long long)T * hs, &zero, att, T,
+				       (long long)T * T, bh), "attention scores");
+	softmax_forward_kernel<<<nblocks((size_t)bh * T * 32, 256), 256>>>(
+		att, 1.0f / sqrtf((float)hs), bh * T, T);
+	BLAS(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_N, CUBLAS_OP_N, hs, T, T,
+				       &one, a->v, hs, (long long)T * hs, att, T,
+				       (long long)T * T, &zero, a->y, hs,
+				       (long long)T * hs, bh), "attention values");
+	unpermute_kernel<<<nblocks(n, 256), 256>>>(out, a->y, B, T, NH, hs, 0);
+	return 0;
+}
+
+/* dqkv is overwritten; a->datt is scratch. */
+static int attention_backward(cuda_acts *a, float *dqkv, const float *dout,
+			      const float *qkv, const float *att, int B, int T,
+			      int C, int NH)
+{
+	int hs = C / NH, bh = B * NH;
+	size_t n = (size_t)B * T * C;
+	long long sT = (long long)T * hs, sA = (long long)T * T;
+	float one = 1.0f, zero = 0.0f;
+	permute_kernel<<<nblocks(n, 256), 256>>>(a->q, a->k, a->v, qkv, B, T, NH, hs);
+	unpermute_kernel<<<nblocks(n, 256), 256>>>(a->y, dout, B, T, NH, hs, 1);
+	/* datt = dy v^T */
+	BLAS(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, hs,
+				       &one, a->v, hs, sT, a->y, hs, sT, &zero,
+				       a->datt, T, sA, bh), "attention datt");
+	/* dv = att^T dy */
+	BLAS(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_N, CUBLAS_OP_T, hs, T, T,
+				       &one, a->y, hs, sT, att, T, sA, &zero,
+				       a->dv, hs, sT, bh), "attention dv");
+	softmax_backward_kernel<<<nblocks((size_t)bh * T * 32, 256), 256>>>(
+		a->datt, att, 1.0f / sqrtf((float)hs), bh * T, T);
+	/* dq = dpre k, dk = dpre^T q */
+	BLAS(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_N, CUBLAS_OP_N, hs, T, T,
+				       &one, a->k, hs, sT, a->datt, T, sA, &zero,
+				       a->dq, hs, sT, bh), "attention dq");
+	BLAS(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_N, CUBLAS_OP_T, hs, T, T,
+				       &one, a->q, hs, sT, a->datt, T, sA, &zero,
+				       a->dk, hs, sT, bh), "attention dk");
+	permute_back_kernel<<<nblocks(n, 256), 256>>>(dqkv, a->dq, a->dk, a->dv, B, T, NH, hs);
+	return 0;
+}
+
+/* ---- lifecycle ---- */
+
+static int dalloc(cuda_acts *a, void **p, size_t bytes)
+{
+	cudaError_t e = cudaMalloc(p, bytes ? bytes : 16);
+	if (e != cudaSuccess) {
+		*p = NULL;
+		return dsv_kernel_error(DSV_GPT_ENOMEM, "cannot allocate %zu MiB on "
+					"the device: %s", bytes >> 20,
+					cudaGetErrorString(e));
+	}
+	a->bufs[a->nbufs++] = *p;
+	return 0;
+}
+
+#define DALLOC(p, n) do { if ((rc = dalloc(a, (void **)&(p), (n) * sizeof(*(p))))) goto fail; } while (0)
+
+extern "C" int gpt_new_cuda(dsv_gpt *m)
+{
+	cuda_acts *a = (cuda_acts *)calloc(1, sizeof *a);
+	int rc = 0;
+	if (!a)
+		return dsv_kernel_error(DSV_GPT_ENOMEM, "cannot allocate activations");
+	m->impl = a;
+	size_t L = m->cfg.num_layers, C = m->cfg.channels, NH = m->cfg.num_heads;
+	size_t BT = (size_t)m->B * m->T, T = m->T, Vp = m->cfg.padded_vocab_size;
+	size_t np = m->num_params, big = BT * (Vp > 4 * C ? Vp : 4 * C);
+	if (cublasCreate(&a->blas) != CUBLAS_STATUS_SUCCESS ||
+	    cublasLtCreate(&a->lt) != CUBLAS_STATUS_SUCCESS) {
+		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cannot create cuBLAS handles");
+		goto fail;
+	}
+	a->ws_size = 32u << 20;
+	if ((rc = dalloc(a, &a->ws, a->ws_size)))
+		goto fail;
+	DALLOC(m->params, np);
+	DALLOC(m->grads, np);
+	DALLOC(m->m, np);
+	DALLOC(m->v, np);
+	DALLOC(a->params_bf16, np);
+	DALLOC(a->bfa, big);
+	DALLOC(a->bfb, big);
+	DALLOC(a->inputs, BT);
+	DALLOC(a->targets, BT);
+	DALLOC(a->encoded, BT * C);
+	DALLOC(a->ln1, L * BT * C);
+	DALLOC(a->ln1_mean, L * BT);
+	DALLOC(a->ln1_rstd, L * BT);
+	DALLOC(a->qkv, L * BT * 3 * C);
+	DALLOC(a->atty, L * BT * C);
+	DALLOC(a->att, L * BT * NH * T);
+	DALLOC(a->residual2, L * BT * C);
+	DALLOC(a->ln2, L * BT * C);
+	DALLOC(a->ln2_mean, L * BT);
+	DALLOC(a->ln2_rstd, L * BT);
+	DALLOC(a->fch, L * BT * 4 * C);
+	DALLOC(a->fch_gelu, L * BT * 4 * C);
+	DALLOC(a->residual3, L * BT * C);
+	DALLOC(a->lnf, BT * C);
+	DALLOC(a->lnf_mean, BT);
+	DALLOC(a->lnf_rstd, BT);
+	DALLOC(a->logits, BT * Vp);
+	DALLOC(a->lse, BT);
+	DALLOC(a->losses, BT);
+	DALLOC(a->q, BT * C);
+	DALLOC(a->k, BT * C);
+	DALLOC(a->v, BT * C);
+	DALLOC(a->y, BT * C);
+	DALLOC(a->dres, BT * C);
+	DALLOC(a->dtmp, BT * C);
+	DALLOC(a->dtmp2, BT * C);
+	DALLOC(a->dqkv, BT * 3 * C);
+	DALLOC(a->dfch, BT * 4 * C);
+	DALLOC(a->datt, BT * NH * T);
+	DALLOC(a->dq, BT * C);
+	DALLOC(a->dk, BT * C);
+	DALLOC(a->dv, BT * C);
+	DALLOC(a->partials, NORM_BLOCKS);
+	if (cudaMemset(m->params, 0, np * 4) || cudaMemset(m->grads, 0, np * 4) ||
+	    cudaMemset(m->m, 0, np * 4) || cudaMemset(m->v, 0, np * 4) ||
+	    cudaMemset(a->params_bf16, 0, np * 2)) {
+		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cudaMemset failed");
+		goto fail;
+	}
+	return 0;
+fail:
+	gpt_free_cuda(m);
+	return rc;
+}
+
+extern "C" void gpt_free_cuda(dsv_gpt *m)
+{
+	cuda_acts *a = (cuda_acts *)m->impl;
+	if (a) {
+		for (int i = 0; i < a->nbufs; i++)
+			cudaFree(a->bufs[i]);
+		if (a->lt)
+			cublasLtDestroy(a->lt);
+		if (a->blas)
+			cublasDestroy(a->blas);
+		free(a);
+	}
+	m->impl = NULL;
+	m->params = m->grads = m->m = m->v = NULL;
+}
+
+extern "C" int gpt_copy_cuda(dsv_gpt *m, float *host, int which, int to_device)
+{
+	cuda_acts *a = (cuda_acts *)m->impl;
+	size_t bytes = m->num_params * sizeof(float);
+	float *dev = which ? m->grads : m->params;
+	if (!to_device) {
+		CU(cudaMemcpy(host, dev, bytes, cudaMemcpyDeviceToHost), "copy to host");
+		return 0;
+	}
+	CU(cudaMemcpy(dev, host, bytes, cudaMemcpyHostToDevice), "copy to device");
+	if (!which) {
+		cast(a->params_bf16, m->params, m->num_params);
+		CU(cudaMemset(m->m, 0, bytes), "reset moments");
+		CU(cudaMemset(m->v, 0, bytes), "reset moments");
+		CU(cudaGetLastError(), "cast parameters");
+	}
+	return 0;
+}
+
+extern "C" void gpt_zero_grad_cuda(dsv_gpt *m)
+{
+	cudaMemset(m->grads, 0, m->num_params * sizeof(float));
+}
+
+/* ---- forward, backward, update ---- */
+
+#define TRY(call) do { if ((rc = (call))) return rc; } while (0)
+
+extern "C" int gpt_forward_cuda(dsv_gpt *m, const int *inputs, const int *targets,
+				int B, int T)
+{
+	cuda_acts *a = (cuda_acts *)m->impl;
+	int L = m->cfg.num_layers, C = m->cfg.channels, NH = m->cfg.num_heads;
+	int V = m->cfg.vocab_size, Vp = m->cfg.padded_vocab_size, N = B * T, rc;
+	size_t BTC = (size_t)N * C, c = C;
+	m->cur_B = B;
+	m->cur_T = T;
+	CU(cudaMemcpy(a->inputs, inputs, (size_t)N * sizeof(int), cudaMemcpyHostToDevice), "inputs");
+	encoder_forward_kernel<<<nblocks(BTC, 256), 256>>>(a->encoded, a->inputs,
+		P(m, DSV_GPT_WTE), P(m, DSV_GPT_WPE), N, T, C);
+	unsigned rows = nblocks((size_t)N * 32, 256);
+	for (int l = 0; l < L; l++) {
+		const float *res = l ? a->residual3 + (l - 1) * BTC : a->encoded;
+		float *ln1 = a->ln1 + l * BTC, *qkv = a->qkv + l * 3 * BTC;
+		float *atty = a->atty + l * BTC, *res2 = a->residual2 + l * BTC;
+		float *ln2 = a->ln2 + l * BTC, *fch = a->fch + l * 4 * BTC;
+		float *fchg = a->fch_gelu + l * 4 * BTC, *res3 = a->residual3 + l * BTC;
+		float *att = a->att + (size_t)l * N * NH * T;
+		layernorm_forward_kernel<<<rows, 256>>>(ln1, a->ln1_mean + l * N,
+			a->ln1_rstd + l * N, res, P(m, DSV_GPT_LN1W) + l * c,
+			P(m, DSV_GPT_LN1B) + l * c, N, C);
+		TRY(matmul_forward(a, qkv, ln1, PB(a, m, DSV_GPT_QKVW) + l * 3 * c * c,
+				   P(m, DSV_GPT_QKVB) + l * 3 * c, N, C, 3 * C));
+		TRY(attention_forward(a, atty, att, qkv, B, T, C, NH));
+		TRY(matmul_forward(a, res2, atty, PB(a, m, DSV_GPT_ATTPROJW) + l * c * c,
+				   P(m, DSV_GPT_ATTPROJB) + l * c, N, C, C));
+		residual_add_kernel<<<nblocks(BTC, 256), 256>>>(res2, res, BTC);
+		layernorm_forward_kernel<<<rows, 256>>>(ln2, a->ln2_mean + l * N,
+			a->ln2_rstd + l * N, res2, P(m, DSV_GPT_LN2W) + l * c,
+			P(m, DSV_GPT_LN2B) + l * c, N, C);
+		TRY(matmul_forward(a, fch, ln2, PB(a, m, DSV_GPT_FCW) + l * 4 * c * c,
+				   P(m, DSV_GPT_FCB) + l * 4 * c, N, C, 4 * C));
+		gelu_forward_kernel<<<nblocks(4 * BTC, 256), 256>>>(fchg, fch, 4 * BTC);
+		TRY(matmul_forward(a, res3, fchg, PB(a, m, DSV_GPT_FCPROJW) + l * 4 * c * c,
+				   P(m, DSV_GPT_FCPROJB) + l * c, N, 4 * C, C));
+		residual_add_kernel<<<nblocks(BTC, 256), 256>>>(res3, res2, BTC);
+	}
+	layernorm_forward_kernel<<<rows, 256>>>(a->lnf, a->lnf_mean, a->lnf_rstd,
+		a->residual3 + (L - 1) * BTC, P(m, DSV_GPT_LNFW), P(m, DSV_GPT_LNFB), N, C);
+	TRY(matmul_forward(a, a->logits, a->lnf, PB(a, m, DSV_GPT_WTE), NULL, N, C, Vp));
+	CU(cudaGetLastError(), "forward");
+	if (!targets) {
+		m->mean_loss = -1.0f;
+		return 0;
+	}
+	CU(cudaMemcpy(a->targets, targets, (size_t)N * sizeof(int), cudaMemcpyHostToDevice), "targets");
+	crossentropy_forward_kernel<<<N, 512>>>(a->losses, a->lse, a->logits, a->targets, V, Vp);
+	float *l = (float *)malloc((size_t)N * sizeof(float));
+	if (!l)
+		return dsv_kernel_error(DSV_GPT_ENOMEM, "cannot allocate losses");
+	cudaError_t e = cudaMemcpy(l, a->losses, (size_t)N * sizeof(float), cudaMemcpyDeviceToHost);
+	double sum = 0.0;
+	int n = 0;
+	for (int r = 0; r < N; r++)
+		if (targets[r] >= 0) {
+			sum += l[r];
+			n++;
+		}
+	free(l);
+	if (e != cudaSuccess)
+		return cuda_fail(e, "forward losses");
+	a->n_valid = n;
+	m->mean_loss = n ? (float)(sum / n) : 0.0f;
+	return 0;
+}
+
+extern "C" int gpt_get_logits_cuda(const dsv_gpt *m, float *host)
+{
+	const cuda_acts *a = (const cuda_acts *)m->impl;
+	int V = m->cfg.vocab_size, Vp = m->cfg.padded_vocab_size;
+	CU(cudaMemcpy2D(host, V * sizeof(float), a->logits, Vp * sizeof(float),
+			V * sizeof(float), (size_t)m->cur_B * m->cur_T,
+			cudaMemcpyDeviceToHost), "copy logits");
+	return 0;
+}
+
+extern "C" int gpt_get_losses_cuda(const dsv_gpt *m, float *host)
+{
+	const cuda_acts *a = (const cuda_acts *)m->impl;
+	CU(cudaMemcpy(host, a->losses, (size_t)m->cur_B * m->cur_T * sizeof(float),
+		      cudaMemcpyDeviceToHost), "copy losses");
+	return 0;
+}
+
+static void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+			       const float *inp, const float *w, const float *mean,
+			       const float *rstd, int N, int C)
+{
+	layernorm_backward_kernel<<<nblocks((size_t)N * 32, 256), 256>>>(
+		dinp, dout, inp, w, mean, rstd, N, C);
+	colsum(dw, db, dout, inp, mean, rstd, N, C);
+}
+
+extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
+{
+	cuda_acts *a = (cuda_acts *)m->impl;
+	int B = m->cur_B, T = m->cur_T, N = B * T, rc;
+	int L = m->cfg.num_layers, C = m->cfg.channels, NH = m->cfg.num_heads;
+	int V = m->cfg.vocab_size, Vp = m->cfg.padded_vocab_size;
+	size_t BTC = (size_t)N * C, c = C;
+	float dloss = a->n_valid ? scale / a->n_valid : 0.0f;
+
+	crossentropy_backward_kernel<<<N, 512>>>(a->logits, a->lse, a->targets, dloss, V, Vp);
+	TRY(matmul_backward(a, a->dtmp, G(m, DSV_GPT_WTE), NULL, a->logits, a->lnf,
+			    PB(a, m, DSV_GPT_WTE), N, C, Vp));
+	CU(cudaMemset(a->dres, 0, BTC * sizeof(float)), "backward");
+	layernorm_backward(a->dres, G(m, DSV_GPT_LNFW), G(m, DSV_GPT_LNFB), a->dtmp,
+			   a->residual3 + (L - 1) * BTC, P(m, DSV_GPT_LNFW),
+			   a->lnf_mean, a->lnf_rstd, N, C);
+	for (int l = L - 1; l >= 0; l--) {
+		const float *res = l ? a->residual3 + (l - 1) * BTC : a->encoded;
+		float *ln1 = a->ln1 + l * BTC, *qkv = a->qkv + l * 3 * BTC;
+		float *atty = a->atty + l * BTC, *res2 = a->residual2 + l * BTC;
+		float *ln2 = a->ln2 + l * BTC, *fch = a->fch + l * 4 * BTC;
+		float *fchg = a->fch_gelu + l * 4 * BTC;
+		float *att = a->att + (size_t)l * N * NH * T;
+		TRY(matmul_backward(a, a->dfch, G(m, DSV_GPT_FCPROJW) + l * 4 * c * c,
+				    G(m, DSV_GPT_FCPROJB) + l * c, a->dres, fchg,
+				    PB(a, m, DSV_GPT_FCPROJW) + l * 4 * c * c, N, 4 * C, C));
+		gelu_backward_kernel<<<nblocks(4 * BTC, 256), 256>>>(a->dfch, fch, 4 * BTC);
+		TRY(matmul_backward(a, a->dtmp, G(m, DSV_GPT_FCW) + l * 4 * c * c,
+				    G(m, DSV_GPT_FCB) + l * 4 * c, a->dfch, ln2,
+				    PB(a, m, DSV_GPT_FCW) + l * 4 * c * c, N, C, 4 * C));
+		layernorm_backward(a->dres, G(m, DSV_GPT_LN2W) + l * c, G(m, DSV_GPT_LN2B) + l * c,
+				   a->dtmp, res2, P(m, DSV_GPT_LN2W) + l * c,
+				   a->ln2_mean + l * N, a->ln2_rstd + l * N, N, C);
+		TRY(matmul_backward(a, a->dtmp, G(m, DSV_GPT_ATTPROJW) + l * c * c,
+				    G(m, DSV_GPT_ATTPROJB) + l * c, a->dres, atty,
+				    PB(a, m, DSV_GPT_ATTPROJW) + l * c * c, N, C, C));
+		TRY(attention_backward(a, a->dqkv, a->dtmp, qkv, att, B, T, C, NH));
+		TRY(matmul_backward(a, a->dtmp2, G(m, DSV_GPT_QKVW) + l * 3 * c * c,
+				    G(m, DSV_GPT_QKVB) + l * 3 * c, a->dqkv, ln1,
+				    PB(a, m, DSV_GPT_QKVW) + l * 3 * c * c, N, C, 3 * C));
+		layernorm_backward(a->dres, G(m, DSV_GPT_LN1W) + l * c, G(m, DSV_GPT_LN1B) + l * c,
+				   a->dtmp2, res, P(m, DSV_GPT_LN1W) + l * c,
+				   a->ln1_mean + l * N, a->ln1_rstd + l * N, N, C);
+	}
+	encoder_backward_kernel<<<nblocks(BTC, 256), 256>>>(G(m, DSV_GPT_WTE),
+		G(m, DSV_GPT_WPE), a->dres, a->inputs, N, T, C);
+	CU(cudaGetLastError(), "backward");
+	m->mean_loss = -1.0f; /* the logits now hold dlogits */
+	return 0;
+}
+
+extern "C" int gpt_update_cuda(dsv_gpt *m, const dsv_gpt_adamw *o, int step, float *norm_out)
+{
+	cuda_acts *a = (cuda_acts *)m->impl;
+	float part[NORM_BLOCKS];
+	sumsq_kernel<<<NORM_BLOCKS, 256>>>(a->partials, m->grads, m->num_params);
+	CU(cudaMemcpy(part, a->partials, sizeof part, cudaMemcpyDeviceToHost), "grad norm");
+	double s = 0.0;
+	for (int i = 0; i < NORM_BLOCKS; i++)
+		s += part[i];
+	double norm = sqrt(s);
+	if (norm_out)
+		*norm_out = (float)norm;
+	float gscale = o->grad_clip > 0 && norm > o->grad_clip ? (float)(o->grad_clip / norm) : 1.0f;
+	float bc1 = 1.0f - powf(o->beta1, (float)step);
+	float bc2 = 1.0f - powf(o->beta2, (float)step);
+	for (int t = 0; t < DSV_GPT_NTENSORS; t++) {
+		size_t off = m->offsets[t], n = m->sizes[t];
+		float wd = dsv_gpt_tensor_decayed(t) ? o->weight_decay : 0.0f;
+		adamw_kernel<<<nblocks(n, 256), 256>>>(m->params + off, a->params_bf16 + off,
+			m->grads + off, m->m + off, m->v + off, n, o->lr, o->beta1,
+			o->beta2, o->eps, wd, bc1, bc2, gscale);
+	}
+	CU(cudaGetLastError(), "adamw");
+	return 0;
+}
