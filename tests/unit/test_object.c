@@ -3,6 +3,7 @@
  * injection on every write/fsync/rename/alloc, concurrent writers.
  */
 #include "store/store.h"
+#include "fixtures.h"
 #include "test.h"
 
 #include <dirent.h>
@@ -20,10 +21,12 @@ static char *new_store(dsv_store **s)
 	return dsv;
 }
 
+/* Removes the scratch directory holding the .dsv at `path`. */
 static void rm_rf(const char *path)
 {
 	char cmd[4400];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+	snprintf(cmd, sizeof cmd, "rm -rf '%.*s'",
+		 (int)(strrchr(path, '/') - path), path);
 	if (system(cmd) != 0)
 		printf("  cannot remove %s\n", path);
 }
@@ -350,8 +353,39 @@ static void test_concurrent(void)
 	free(dsv);
 }
 
+static int fixture_failures;
+
+static void oid_must_reject(const char *name, const uint8_t *data, size_t n)
+{
+	dsv_oid id;
+	if (dsv_oid_parse(&id, (const char *)data, n) != DSV_EINVAL) {
+		printf("  reject fixture '%s' was accepted\n", name);
+		fixture_failures++;
+	}
+}
+
+static void oid_must_accept(const char *name, const uint8_t *data, size_t n)
+{
+	dsv_oid id;
+	dsv_rhash h;
+	if (dsv_oid_parse(&id, (const char *)data, n) != 0 &&
+	    dsv_rhash_parse(&h, (const char *)data, n) != 0) {
+		printf("  corpus input '%s' rejected\n", name);
+		fixture_failures++;
+	}
+}
+
+static void test_oid_fixtures(void)
+{
+	fixture_failures = 0;
+	CHECK(for_each_fixture("tests/fuzz/reject/oid", oid_must_reject) >= 5);
+	CHECK(for_each_fixture("tests/fuzz/corpus/oid", oid_must_accept) >= 3);
+	CHECK(fixture_failures == 0);
+}
+
 int main(void)
 {
+	RUN(test_oid_fixtures);
 	RUN(test_init_open);
 	RUN(test_round_trip);
 	RUN(test_foreach_and_level);
