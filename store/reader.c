@@ -28,6 +28,7 @@ struct dsv_reader {
 	const unsigned char *mem; /* memory input */
 	size_t mem_len, mem_pos;
 	uint64_t bytes_in;
+	size_t block;             /* read size: DSV_READ_BLOCK, less for memory */
 
 	int comp;
 	z_stream zs;
@@ -88,7 +89,7 @@ static int in_fill(dsv_reader *r)
 		return 0;
 	r->in_pos = 0;
 	r->in_len = 0;
-	return raw_read(r, r->in, DSV_READ_BLOCK, &r->in_len);
+	return raw_read(r, r->in, r->block, &r->in_len);
 }
 
 /* ---- decompression ----------------------------------------------------------- */
@@ -189,7 +190,7 @@ static int sniff(dsv_reader *r)
 	int rc;
 	while (r->in_len < 4 && !r->raw_eof) {
 		size_t got;
-		if ((rc = raw_read(r, r->in + r->in_len, DSV_READ_BLOCK - r->in_len,
+		if ((rc = raw_read(r, r->in + r->in_len, r->block - r->in_len,
 				   &got)))
 			return rc;
 		r->in_len += got;
@@ -242,7 +243,7 @@ static int next_line(dsv_reader *r, char **line, size_t *n)
 			r->pos = 0;
 		}
 		r->scanned = r->len;
-		if (r->cap - r->len < DSV_READ_BLOCK / 2) {
+		if (r->cap - r->len < r->block / 2) {
 			size_t cap = r->cap * 2;
 			char *b = dsv_realloc(r->buf, cap + DSV_JSONL_PAD);
 			if (!b)
@@ -406,7 +407,7 @@ static int next_file(dsv_reader *r, dsv_record *rec)
 		return 0;
 	/* one "line" that is the whole file: read it all first */
 	while (!r->eof) {
-		if (r->cap - r->len < DSV_READ_BLOCK / 2) {
+		if (r->cap - r->len < r->block / 2) {
 			char *b = dsv_realloc(r->buf, r->cap * 2 + DSV_JSONL_PAD);
 			if (!b)
 				return DSV_ENOMEM;
@@ -492,7 +493,7 @@ static int kind_of(const char *name)
 	return -1;
 }
 
-static int reader_new(dsv_reader **out, const char *name,
+static int reader_new(dsv_reader **out, const char *name, size_t block,
 		      const dsv_reader_opts *opts)
 {
 	dsv_reader *r = NULL;
@@ -511,10 +512,11 @@ static int reader_new(dsv_reader **out, const char *name,
 	r->text_mode = opts ? opts->text_mode : DSV_TEXT_FILE;
 	r->skip_bad = opts ? opts->skip_bad : 0;
 	r->flen = strlen(field);
-	r->cap = DSV_READ_BLOCK;
+	r->block = block;
+	r->cap = block;
 	if (!(r->name = dsv_malloc(strlen(name) + 1)) ||
 	    !(r->field = dsv_malloc(r->flen + 1)) ||
-	    !(r->in = dsv_malloc(DSV_READ_BLOCK)) ||
+	    !(r->in = dsv_malloc(block)) ||
 	    !(r->buf = dsv_malloc(r->cap + DSV_JSONL_PAD))) {
 		dsv_reader_free(r);
 		return DSV_ENOMEM;
@@ -530,7 +532,7 @@ int dsv_reader_open(dsv_reader **out, const char *path,
 		    const dsv_reader_opts *opts)
 {
 	dsv_reader *r = NULL;
-	int rc = reader_new(&r, path, opts);
+	int rc = reader_new(&r, path, DSV_READ_BLOCK, opts);
 	if (rc)
 		return rc;
 	if (strcmp(path, "-") == 0) {
@@ -561,7 +563,9 @@ int dsv_reader_open_mem(dsv_reader **out, const char *name, const void *data,
 			size_t len, const dsv_reader_opts *opts)
 {
 	dsv_reader *r = NULL;
-	int rc = reader_new(&r, name, opts);
+	/* small inputs (tests, the fuzzer) get small buffers */
+	size_t block = len < DSV_READ_BLOCK / 2 ? 2 * len + 4096 : DSV_READ_BLOCK;
+	int rc = reader_new(&r, name, block, opts);
 	if (rc)
 		return rc;
 	r->mem = data;
