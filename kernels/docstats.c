@@ -1,0 +1,961 @@
+/* docstats.c: the CPU reference of the per-document statistics (one pass
+ * family per document, OpenMP over documents), the spaCy-like word splitter
+ * they rest on, and the dispatcher of the byte-parallel subset.
+ */
+#include "kernels/docstats.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/device.h"
+#include "kernels/docstats_impl.h"
+
+const char *const dsv_docstats_stop_words[8] = {"the", "be",   "to",   "of",
+						"and", "that", "have", "with"};
+
+/* datatrove's TERMINAL_PUNCTUATION (utils/text.py), sorted. */
+static const uint32_t terminal[] = {0x21, 0x2E, 0x3F, 0x589, 0x61D, 0x61E, 0x61F, 0x6D4, 0x700, 0x701, 0x702, 0x7F9, 0x837, 0x839, 0x83D, 0x83E, 0x964, 0x965, 0x104A, 0x104B, 0x1362, 0x1367, 0x1368, 0x166E, 0x1735, 0x1736, 0x17D4, 0x17D5, 0x17D6, 0x17D9, 0x17DA, 0x1803, 0x1809, 0x1944, 0x1945, 0x1AA8, 0x1AA9, 0x1AAA, 0x1AAB, 0x1B5A, 0x1B5B, 0x1B5E, 0x1B5F, 0x1B7D, 0x1B7E, 0x1C3B, 0x1C3C, 0x1C7E, 0x1C7F, 0x203C, 0x203D, 0x2047, 0x2048, 0x2049, 0x2E2E, 0x2E3C, 0x2E53, 0x2E54, 0x3002, 0xA4FF, 0xA60E, 0xA60F, 0xA6F3, 0xA6F7, 0xA876, 0xA877, 0xA8CE, 0xA8CF, 0xA92F, 0xA9C8, 0xA9C9, 0xAA5D, 0xAA5E, 0xAA5F, 0xAAF0, 0xAAF1, 0xABEB, 0xFE52, 0xFE56, 0xFE57, 0xFF01, 0xFF0E, 0xFF1F, 0xFF61, 0x10A56, 0x10A57, 0x10F55, 0x10F56, 0x10F57, 0x10F58, 0x10F59, 0x10F86, 0x10F87, 0x10F88, 0x10F89, 0x11047, 0x11048, 0x110BE, 0x110BF, 0x110C0, 0x110C1, 0x11141, 0x11142, 0x11143, 0x111C5, 0x111C6, 0x111CD, 0x111DE, 0x111DF, 0x11238, 0x11239, 0x1123B, 0x1123C, 0x112A9, 0x1144B, 0x1144C, 0x115C2, 0x115C3, 0x115C9, 0x115CA, 0x115CB, 0x115CC, 0x115CD, 0x115CE, 0x115CF, 0x115D0, 0x115D1, 0x115D2, 0x115D3, 0x115D4, 0x115D5, 0x115D6, 0x115D7, 0x11641, 0x11642, 0x1173C, 0x1173D, 0x1173E, 0x11944, 0x11946, 0x11A42, 0x11A43, 0x11A9B, 0x11A9C, 0x11C41, 0x11C42, 0x11EF7, 0x11EF8, 0x11F43, 0x11F44, 0x16A6E, 0x16A6F, 0x16AF5, 0x16B37, 0x16B38, 0x16B44, 0x16E98, 0x1BC9F, 0x1DA88};
+
+static int bsearch_u32(const uint32_t *a, size_t n, uint32_t c)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t m = (lo + hi) / 2;
+		if (a[m] == c)
+			return 1;
+		if (a[m] < c)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return 0;
+}
+
+static int is_terminal(uint32_t c)
+{
+	return bsearch_u32(terminal, sizeof terminal / sizeof *terminal, c);
+}
+
+/* str.isalpha() for one code point: letters of the scripts web text uses. */
+static int is_alpha(uint32_t c)
+{
+	if (c < 0x80)
+		return (c | 32) >= 'a' && (c | 32) <= 'z';
+	return (c >= 0xC0 && c <= 0x24F && c != 0xD7 && c != 0xF7) ||
+	       c == 0xAA || c == 0xB5 || c == 0xBA ||
+	       (c >= 0x370 && c <= 0x3FF && c != 0x37E && c != 0x387) ||
+	       (c >= 0x400 && c <= 0x481) || (c >= 0x48A && c <= 0x52F) ||
+	       (c >= 0x531 && c <= 0x587) || (c >= 0x5D0 && c <= 0x5F2) ||
+	       (c >= 0x620 && c <= 0x64A) || (c >= 0x671 && c <= 0x6D3) ||
+	       (c >= 0x904 && c <= 0x939) || (c >= 0x980 && c <= 0xDFF) ||
+	       (c >= 0xE01 && c <= 0xE30) || (c >= 0x10A0 && c <= 0x10FF) ||
+	       (c >= 0x1100 && c <= 0x11FF) || (c >= 0x1E00 && c <= 0x1FFF) ||
+	       (c >= 0x3041 && c <= 0x3096) || (c >= 0x30A1 && c <= 0x30FA) ||
+	       (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) ||
+	       (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
+	       (c >= 0xFF21 && c <= 0xFF3A) || (c >= 0xFF41 && c <= 0xFF5A);
+}
+
+static int is_digit(uint32_t c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Punctuation spaCy's English prefixes and suffixes split off (LIST_PUNCT,
+ * LIST_QUOTES, currency, a few symbols); '.' and '-' have their own rules. */
+static int is_affix(uint32_t c, int prefix)
+{
+	if (c < 0x80)
+		return c && strchr(prefix ? "\"'([{<*`$#&%=+!?,:;_)]}>"
+					  : "\"')]}>!?,:;_#*&%+([{<`",
+				   (int)c) != NULL;
+	switch (c) {
+	case 0x201C: case 0x201D: case 0x2018: case 0x2019: case 0xAB:
+	case 0xBB: case 0x201E: case 0x201A: case 0xBF: case 0xA1:
+	case 0x2026: case 0x300C: case 0x300D: case 0x300E: case 0x300F:
+	case 0xFF08: case 0xFF09: case 0x3010: case 0x3011: case 0x300A:
+	case 0x300B: case 0x3008: case 0x3009: case 0x3002: case 0xFF1F:
+	case 0xFF01: case 0xFF0C: case 0x3001: case 0xFF1B: case 0xFF1A:
+	case 0xFF5E: case 0xB7: case 0xA3: case 0x20AC: case 0xA5: case 0xA7:
+	case 0x2014: case 0x2013: case 0x2022: case 0xB4:
+		return 1;
+	}
+	return 0;
+}
+
+/* Code point ending at byte b (exclusive), and its start. */
+static uint32_t cp_before(const uint8_t *s, size_t a, size_t b, size_t *start)
+{
+	size_t k = b - 1;
+	while (k > a && (s[k] & 0xC0) == 0x80 && b - k < 4)
+		k--;
+	size_t i = k;
+	uint32_t c = dsv_utf8_next(s, b, &i);
+	if (i != b) { /* not a whole sequence: take the last byte alone */
+		k = b - 1;
+		c = 0x110000 | s[k];
+	}
+	*start = k;
+	return c;
+}
+
+static int ends_with(const uint8_t *s, size_t a, size_t b, const char *t)
+{
+	size_t n = strlen(t);
+	return b - a >= n && !memcmp(s + b - n, t, n);
+}
+
+typedef void (*word_fn)(size_t, size_t, void *);
+
+/* Abbreviations spaCy keeps whole ("e.g.", "U.S.", "Mr."). */
+static int is_abbrev(const uint8_t *s, size_t a, size_t b)
+{
+	static const char *const list[] = {"mr.", "mrs.", "ms.", "dr.", "st.",
+					   "jr.", "sr.", "vs.", "etc.", "inc.",
+					   "ltd.", "co.", "corp.", "prof.",
+					   "jan.", "feb.", "aug.", "sept.", "oct.",
+					   "nov.", "dec.", NULL};
+	size_t n = b - a;
+	if (n >= 4 && n % 2 == 0) { /* x.y. */
+		int ok = 1;
+		for (size_t i = a; i < b; i += 2)
+			ok &= is_alpha(s[i]) && s[i + 1] == '.';
+		if (ok)
+			return 1;
+	}
+	if (n > 6)
+		return 0;
+	char low[8];
+	for (size_t i = 0; i < n; i++)
+		low[i] = (char)(s[a + i] >= 'A' && s[a + i] <= 'Z' ? s[a + i] + 32
+								   : s[a + i]);
+	low[n] = 0;
+	for (int i = 0; list[i]; i++)
+		if (!strcmp(low, list[i]))
+			return 1;
+	return 0;
+}
+
+/* Splits the middle of a chunk at spaCy's infixes: hyphens and ~ between
+ * letters/digits and letters, ',' between letters, [:<>=/] after a letter or
+ * digit before a letter, '.' between a lowercase and an uppercase letter,
+ * runs of 2+ dots and '…' anywhere. */
+static void split_infix(const uint8_t *s, size_t a, size_t b, word_fn fn,
+			void *arg)
+{
+	size_t piece = a, i = a;
+	uint32_t prev = 0;
+	while (i < b) {
+		size_t ci = i;
+		uint32_t c = dsv_utf8_next(s, b, &i);
+		size_t ilen = 0;
+		if (c == '.' && i < b && s[i] == '.') {
+			size_t k = i;
+			while (k < b && s[k] == '.')
+				k++;
+			ilen = k - ci;
+		} else if (c == 0x2026) {
+			ilen = i - ci;
+		} else if (ci > a && i < b) {
+			size_t j = i;
+			uint32_t next = dsv_utf8_next(s, b, &j);
+			if ((c == '-' || c == '~' || c == 0x2013 || c == 0x2014) &&
+			    (is_alpha(prev) || is_digit(prev)) && is_alpha(next))
+				ilen = i - ci;
+			else if (c == ',' && is_alpha(prev) && is_alpha(next))
+				ilen = 1;
+			else if (c && strchr(":<>=/", (int)c) && c < 0x80 &&
+				 (is_alpha(prev) || is_digit(prev)) &&
+				 is_alpha(next))
+				ilen = 1;
+			else if (c == '.' && prev >= 'a' && prev <= 'z' &&
+				 next >= 'A' && next <= 'Z')
+				ilen = 1;
+		}
+		if (ilen) {
+			if (ci > piece)
+				fn(piece, ci - piece, arg);
+			fn(ci, ilen, arg);
+			i = ci + ilen;
+			piece = i;
+			prev = s[i - 1];
+			continue;
+		}
+		prev = c;
+	}
+	if (b > piece)
+		fn(piece, b - piece, arg);
+}
+
+static int is_url(const uint8_t *s, size_t a, size_t b)
+{
+	if (b - a >= 4 && !memcmp(s + a, "www.", 4))
+		return 1;
+	for (size_t i = a; i + 3 <= b; i++)
+		if (s[i] == ':' && s[i + 1] == '/' && s[i + 2] == '/')
+			return i > a;
+	return 0;
+}
+
+/* One whitespace-free chunk: prefixes, then suffixes, then infixes. */
+static void split_chunk(const uint8_t *s, size_t a, size_t b, word_fn fn,
+			void *arg)
+{
+	size_t suf[64][2];
+	int nsuf = 0;
+	for (;;) { /* prefixes */
+		if (a >= b)
+			return;
+		if (b - a >= 2 && s[a] == '.' && s[a + 1] == '.') {
+			size_t k = a;
+			while (k < b && s[k] == '.')
+				k++;
+			fn(a, k - a, arg);
+			a = k;
+			continue;
+		}
+		size_t i = a;
+		uint32_t c = dsv_utf8_next(s, b, &i);
+		if (is_affix(c, 1) &&
+		    !(c == '+' && i < b && is_digit(s[i]))) {
+			fn(a, i - a, arg);
+			a = i;
+			continue;
+		}
+		break;
+	}
+	int url = is_url(s, a, b);
+	while (b > a && nsuf < 64) { /* suffixes */
+		size_t k;
+		uint32_t c = cp_before(s, a, b, &k);
+		size_t cut = 0;
+		if (url) {
+			if (c < 0x80 && c && strchr(".,;:!?)]}\"'", (int)c))
+				cut = b - k;
+		} else if (c == '.' && b - a >= 2 && s[b - 2] == '.') {
+			size_t j = b;
+			while (j > a && s[j - 1] == '.')
+				j--;
+			cut = b - j;
+		} else if (c == '.') {
+			size_t k2;
+			uint32_t p = k > a ? cp_before(s, a, k, &k2) : 0;
+			size_t k3;
+			uint32_t pp = k > a && k2 > a ? cp_before(s, a, k2, &k3) : 0;
+			if (!is_abbrev(s, a, b) &&
+			    ((p >= 'a' && p <= 'z') || is_digit(p) ||
+			     (p >= 0x80 && is_alpha(p)) || p == '%' ||
+			     is_affix(p, 0) ||
+			     (p >= 'A' && p <= 'Z' && pp >= 'A' && pp <= 'Z')))
+				cut = 1;
+		} else if ((ends_with(s, a, b, "n't") || ends_with(s, a, b, "N'T")) &&
+			   b - a > 3) {
+			cut = 3;
+		} else if (ends_with(s, a, b, "n\xe2\x80\x99t") && b - a > 5) {
+			cut = 5;
+		} else if (b - a > 2 && (ends_with(s, a, b, "'s") ||
+					 ends_with(s, a, b, "'S") ||
+					 ends_with(s, a, b, "'m") ||
+					 ends_with(s, a, b, "'d"))) {
+			cut = 2;
+		} else if (b - a > 3 && (ends_with(s, a, b, "'re") ||
+					 ends_with(s, a, b, "'ve") ||
+					 ends_with(s, a, b, "'ll"))) {
+			cut = 3;
+		} else if (b - a > 4 && (ends_with(s, a, b, "\xe2\x80\x99s") ||
+					 ends_with(s, a, b, "\xe2\x80\x99S"))) {
+			cut = 4;
+		} else if (is_affix(c, 0)) {
+			cut = b - k;
+		}
+		if (!cut)
+			break;
+		suf[nsuf][0] = b - cut;
+		suf[nsuf][1] = cut;
+		nsuf++;
+		b -= cut;
+	}
+	if (b > a) {
+		if (url)
+			fn(a, b - a, arg);
+		else
+			split_infix(s, a, b, fn, arg);
+	}
+	while (nsuf > 0) {
+		nsuf--;
+		fn(suf[nsuf][0], suf[nsuf][1], arg);
+	}
+}
+
+void dsv_docstats_words(const uint8_t *s, size_t n, word_fn fn, void *arg)
+{
+	size_t i = 0, start = 0;
+	int in = 0;
+	while (i < n) {
+		size_t ci = i;
+		uint32_t c = s[i] < 0x80 ? s[i++] : dsv_utf8_next(s, n, &i);
+		int sp = c < 0x110000 && dsv_is_space(c);
+		if (sp && in) {
+			split_chunk(s, start, ci, fn, arg);
+			in = 0;
+		} else if (!sp && !in) {
+			start = ci;
+			in = 1;
+		}
+	}
+	if (in)
+		split_chunk(s, start, n, fn, arg);
+}
+
+/* ---- per-document scratch: words and a small hash map ---- */
+
+struct word {
+	uint32_t start, len, chars;
+};
+
+struct hent {
+	uint64_t key;
+	uint32_t count, first;
+};
+
+struct scratch {
+	struct word *w;
+	size_t nw, wcap;
+	struct hent *h;
+	size_t hcap;
+	uint64_t *pre, *pow; /* polynomial prefix hashes over word sequences */
+	size_t pcap;
+	int oom;
+};
+
+static size_t count_chars(const uint8_t *s, size_t n)
+{
+	size_t c = 0;
+	for (size_t i = 0; i < n; i++)
+		c += (s[i] & 0xC0) != 0x80;
+	return c;
+}
+
+static void on_word(size_t start, size_t len, void *arg)
+{
+	struct scratch *sc = arg;
+	if (sc->nw == sc->wcap) {
+		size_t cap = sc->wcap ? 2 * sc->wcap : 1024;
+		struct word *w = realloc(sc->w, cap * sizeof *w);
+		if (!w) {
+			sc->oom = 1;
+			return;
+		}
+		sc->w = w;
+		sc->wcap = cap;
+	}
+	sc->w[sc->nw].start = (uint32_t)start;
+	sc->w[sc->nw].len = (uint32_t)len;
+	sc->nw++;
+}
+
+/* Clears the map to hold n keys at most; returns its mask or 0 on OOM. */
+static size_t map_reset(struct scratch *sc, size_t n)
+{
+	size_t cap = 16;
+	while (cap < 2 * n + 2)
+		cap *= 2;
+	if (cap > sc->hcap) {
+		free(sc->h);
+		sc->h = malloc(cap * sizeof *sc->h);
+		if (!sc->h) {
+			sc->hcap = 0;
+			sc->oom = 1;
+			return 0;
+		}
+		sc->hcap = cap;
+	}
+	memset(sc->h, 0, cap * sizeof *sc->h);
+	return cap - 1;
+}
+
+/* Finds or inserts key (0 is remapped, as 0 marks an empty slot). */
+static struct hent *map_get(struct scratch *sc, size_t mask, uint64_t key,
+			    uint32_t idx)
+{
+	key = key ? key : 1;
+	size_t i = (size_t)(key ^ (key >> 29)) & mask;
+	while (sc->h[i].key && sc->h[i].key != key)
+		i = (i + 1) & mask;
+	if (!sc->h[i].key) {
+		sc->h[i].key = key;
+		sc->h[i].first = idx;
+	}
+	sc->h[i].count++;
+	return &sc->h[i];
+}
+
+/* find_duplicates over segments given as (start, len) byte pairs: the
+ * duplicate count and their total length in code points. Segments are keyed
+ * by XXH64 and length: a false duplicate needs a 64-bit collision. */
+static void find_dups(struct scratch *sc, const uint8_t *s,
+		      const uint64_t (*seg)[2], size_t n, uint64_t *dups,
+		      uint64_t *dup_chars)
+{
+	size_t mask = map_reset(sc, n);
+	*dups = *dup_chars = 0;
+	if (!mask)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k = dsv_xxh64(s + seg[i][0], seg[i][1], seg[i][1]);
+		struct hent *e = map_get(sc, mask, k, (uint32_t)i);
+		if (e->count > 1) {
+			(*dups)++;
+			*dup_chars += count_chars(s + seg[i][0], seg[i][1]);
+		}
+	}
+}
+
+/* ---- segments ---- */
+
+struct segs {
+	uint64_t (*v)[2];
+	size_t n, cap;
+	int oom;
+};
+
+static void seg_add(struct segs *g, size_t start, size_t len)
+{
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? 2 * g->cap : 256;
+		void *v = realloc(g->v, cap * sizeof *g->v);
+		if (!v) {
+			g->oom = 1;
+			return;
+		}
+		g->v = v;
+		g->cap = cap;
+	}
+	g->v[g->n][0] = start;
+	g->v[g->n][1] = len;
+	g->n++;
+}
+
+/* Python's str.splitlines() terminators; returns the terminator's length
+ * at s[i] (2 for "\r\n"), 0 if none. */
+static size_t line_break(const uint8_t *s, size_t n, size_t i)
+{
+	uint8_t c = s[i];
+	if (c == '\n' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E))
+		return 1;
+	if (c == '\r')
+		return i + 1 < n && s[i + 1] == '\n' ? 2 : 1;
+	if (c == 0xC2 && i + 1 < n && s[i + 1] == 0x85)
+		return 2;
+	if (c == 0xE2 && i + 2 < n && s[i + 1] == 0x80 &&
+	    (s[i + 2] == 0xA8 || s[i + 2] == 0xA9))
+		return 3;
+	return 0;
+}
+
+/* Trims str.strip() whitespace off [*a, *b). */
+static void strip(const uint8_t *s, size_t *a, size_t *b)
+{
+	while (*a < *b) {
+		size_t i = *a;
+		uint32_t c = dsv_utf8_next(s, *b, &i);
+		if (c >= 0x110000 || !dsv_is_space(c))
+			break;
+		*a = i;
+	}
+	while (*b > *a) {
+		size_t k;
+		uint32_t c = cp_before(s, *a, *b, &k);
+		if (c >= 0x110000 || !dsv_is_space(c))
+			break;
+		*b = k;
+	}
+}
+
+/* Splits s[a..b) on runs of at least `min` newlines (re.split(r"\n{2,}")
+ * with min 2, re.split("\n+") with min 1). */
+static void split_newlines(const uint8_t *s, size_t a, size_t b, size_t min,
+			   struct segs *g)
+{
+	size_t start = a, i = a;
+	g->n = 0;
+	while (i < b) {
+		if (s[i] != '\n') {
+			i++;
+			continue;
+		}
+		size_t j = i;
+		while (j < b && s[j] == '\n')
+			j++;
+		if (j - i >= min) {
+			seg_add(g, start, i - start);
+			start = j;
+		}
+		i = j;
+	}
+	seg_add(g, start, b - start);
+}
+
+static int has_ci(const uint8_t *s, size_t n, const char *t)
+{
+	size_t m = strlen(t);
+	for (size_t i = 0; i + m <= n; i++) {
+		size_t k = 0;
+		while (k < m && (s[i + k] | (s[i + k] >= 'A' && s[i + k] <= 'Z'
+						     ? 32 : 0)) == (uint8_t)t[k])
+			k++;
+		if (k == m)
+			return 1;
+	}
+	return 0;
+}
+
+/* ---- n-gram statistics over the word list ---- */
+
+#define NG_BASE 0x5DEECE66DULL
+
+static int ngram_prep(struct scratch *sc, const uint8_t *s)
+{
+	size_t n = sc->nw;
+	if (n + 1 > sc->pcap) {
+		free(sc->pre);
+		free(sc->pow);
+		sc->pre = malloc((n + 1) * sizeof *sc->pre);
+		sc->pow = malloc((n + 1) * sizeof *sc->pow);
+		if (!sc->pre || !sc->pow) {
+			sc->pcap = 0;
+			return -1;
+		}
+		sc->pcap = n + 1;
+	}
+	sc->pre[0] = 0;
+	sc->pow[0] = 1;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t h = mh_mod61(dsv_xxh64(s + sc->w[i].start, sc->w[i].len,
+						0)) + 1;
+		sc->pre[i + 1] = mh_perm(sc->pre[i], NG_BASE, mh_mod61(h));
+		sc->pow[i + 1] = mh_perm(sc->pow[i], NG_BASE, 0);
+	}
+	return 0;
+}
+
+/* The key of words i..i+n-1: a polynomial over their XXH64s mod 2^61-1. */
+static uint64_t gram_key(const struct scratch *sc, size_t i, size_t n)
+{
+	uint64_t hi = sc->pre[i + n];
+	uint64_t lo = mh_perm(sc->pre[i], sc->pow[n], 0);
+	return (hi >= lo ? hi - lo : hi + MH_PRIME - lo) ^ ((uint64_t)n << 61);
+}
+
+static uint64_t gram_chars(const struct scratch *sc, size_t i, size_t n)
+{
+	uint64_t c = 0;
+	for (size_t k = 0; k < n; k++)
+		c += sc->w[i + k].chars;
+	return c;
+}
+
+/* find_top_duplicate(get_n_grams(words, n)): Counter.most_common(1) keeps
+ * the first-inserted gram among equal counts; its " ".join length times its
+ * count. 0 when there are fewer than n words. */
+static uint64_t top_ngram(struct scratch *sc, size_t n)
+{
+	if (sc->nw < n)
+		return 0;
+	size_t ng = sc->nw - n + 1;
+	size_t mask = map_reset(sc, ng);
+	if (!mask)
+		return 0;
+	for (size_t i = 0; i < ng; i++)
+		map_get(sc, mask, gram_key(sc, i, n), (uint32_t)i);
+	uint32_t best = 0, first = 0;
+	for (size_t i = 0; i <= mask; i++) {
+		const struct hent *e = &sc->h[i];
+		if (e->key && (e->count > best ||
+			       (e->count == best && e->first < first))) {
+			best = e->count;
+			first = e->first;
+		}
+	}
+	return (gram_chars(sc, first, n) + n - 1) * best;
+}
+
+/* find_all_duplicate(words, n): after a repeated gram, skip past it. */
+static uint64_t all_dup_ngrams(struct scratch *sc, size_t n)
+{
+	if (sc->nw < n)
+		return 0;
+	size_t mask = map_reset(sc, sc->nw - n + 1);
+	uint64_t rep = 0;
+	if (!mask)
+		return 0;
+	for (size_t i = 0; i + n <= sc->nw;) {
+		struct hent *e = map_get(sc, mask, gram_key(sc, i, n), (uint32_t)i);
+		if (e->count > 1) {
+			e->count--; /* a set, not a counter */
+			rep += gram_chars(sc, i, n);
+			i += n;
+		} else {
+			i++;
+		}
+	}
+	return rep;
+}
+
+/* ---- C4 ---- */
+
+struct sent_state {
+	const uint8_t *s;
+	uint64_t count;
+	int seen, any;
+};
+
+static int token_is_punct(const uint8_t *s, size_t a, size_t len)
+{
+	size_t i = a, b = a + len;
+	while (i < b) {
+		uint32_t c = dsv_utf8_next(s, b, &i);
+		if (!(dsv_is_dt_punct(c) || is_affix(c, 1) || is_affix(c, 0) ||
+		      is_terminal(c)))
+			return 0;
+	}
+	return 1;
+}
+
+/* spaCy's sentencizer: a sentence starts at the first token and at each
+ * non-punctuation token that follows a sentence-final punctuation token. */
+static void on_sent_token(size_t start, size_t len, void *arg)
+{
+	struct sent_state *st = arg;
+	size_t i = start;
+	uint32_t c = dsv_utf8_next(st->s, start + len, &i);
+	int in_pc = i == start + len && is_terminal(c);
+	if (!st->any) {
+		st->any = 1;
+		st->count++;
+	}
+	if (st->seen && !in_pc && !token_is_punct(st->s, start, len)) {
+		st->count++;
+		st->seen = 0;
+	} else if (in_pc) {
+		st->seen = 1;
+	}
+}
+
+/* Copies line minus C4's citation pattern \[\d*]|\[edit]|\[citation needed]. */
+static size_t remove_citations(const uint8_t *s, size_t n, uint8_t *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		if (s[i] == '[') {
+			size_t j = i + 1;
+			while (j < n && s[j] >= '0' && s[j] <= '9')
+				j++;
+			if (j < n && s[j] == ']') {
+				i = j + 1;
+				continue;
+			}
+			if (n - i >= 6 && !memcmp(s + i, "[edit]", 6)) {
+				i += 6;
+				continue;
+			}
+			if (n - i >= 17 && !memcmp(s + i, "[citation needed]", 17)) {
+				i += 17;
+				continue;
+			}
+		}
+		out[o++] = s[i++];
+	}
+	return o;
+}
+
+static const char *const policy[] = {"terms of use", "privacy policy",
+				     "cookie policy", "uses cookies",
+				     "use of cookies", "use cookies", NULL};
+
+static int c4_line(struct dsv_docstats *d, const uint8_t *s, size_t a,
+		   size_t b, uint8_t *tmp)
+{
+	strip(s, &a, &b);
+	d->c4_lines++;
+	/* line.split(): whitespace words, the longest in code points */
+	size_t nws = 0, longest = 0, wchars = 0;
+	int inw = 0;
+	for (size_t i = a; i < b;) {
+		uint32_t c = dsv_utf8_next(s, b, &i);
+		int sp = c < 0x110000 && dsv_is_space(c);
+		if (!sp) {
+			nws += !inw;
+			wchars = inw ? wchars + 1 : 1;
+			longest = wchars > longest ? wchars : longest;
+		}
+		inw = !sp;
+	}
+	if (longest > 1000) {
+		d->c4_long_word_lines++;
+		return 0;
+	}
+	size_t n = remove_citations(s + a, b - a, tmp);
+	uint8_t last = n ? tmp[n - 1] : 0;
+	if (!(last == '.' || last == '?' || last == '!' || last == '"' ||
+	      last == '\'') ||
+	    (n >= 3 && !memcmp(tmp + n - 3, "...", 3))) {
+		d->c4_no_punct_lines++;
+		return 0;
+	}
+	if (nws < 3) {
+		d->c4_few_words_lines++;
+		return 0;
+	}
+	if (has_ci(tmp, n, "lorem ipsum")) {
+		d->c4_drop = 1;
+		return 1;
+	}
+	if (has_ci(tmp, n, "javascript")) {
+		d->c4_javascript_lines++;
+		return 0;
+	}
+	if (memchr(tmp, '{', n)) {
+		d->c4_drop = 2;
+		return 1;
+	}
+	for (int i = 0; policy[i]; i++)
+		if (has_ci(tmp, n, policy[i])) {
+			d->c4_policy_lines++;
+			return 0;
+		}
+	struct sent_state st = {tmp, 0, 0, 0};
+	dsv_docstats_words(tmp, n, on_sent_token, &st);
+	d->c4_sentences += st.count;
+	d->c4_kept_lines++;
+	return 0;
+}
+
+/* ---- one document ---- */
+
+static void word_stats(struct dsv_docstats *d, struct scratch *sc,
+		       const uint8_t *s)
+{
+	for (size_t k = 0; k < sc->nw; k++) {
+		struct word *w = &sc->w[k];
+		size_t i = w->start, e = w->start + w->len;
+		int nonsym = 0, alpha = 0;
+		uint32_t chars = 0;
+		while (i < e) {
+			uint32_t c = dsv_utf8_next(s, e, &i);
+			chars++;
+			nonsym |= !dsv_is_dt_punct(c);
+			alpha |= is_alpha(c);
+		}
+		w->chars = chars;
+		d->nonsym_words += nonsym;
+		d->nonsym_word_chars += nonsym ? chars : 0;
+		d->alpha_words += alpha;
+		for (int j = 0; j < 8; j++)
+			if (w->len == strlen(dsv_docstats_stop_words[j]) &&
+			    !memcmp(s + w->start, dsv_docstats_stop_words[j], w->len))
+				d->stop_mask |= 1ull << j;
+	}
+	d->words = sc->nw;
+}
+
+static void gopher_lines(struct dsv_docstats *d, const uint8_t *s, size_t n)
+{
+	for (size_t a = 0; a < n;) {
+		size_t b = a, br = 0;
+		while (b < n && !(br = line_break(s, n, b)))
+			b++;
+		size_t la = a, lb = b;
+		strip(s, &la, &lb);
+		d->lines++;
+		if (lb > la && (s[la] == '-' || (lb - la >= 3 && s[la] == 0xE2 &&
+						 s[la + 1] == 0x80 &&
+						 s[la + 2] == 0xA2)))
+			d->bullet_lines++;
+		if (ends_with(s, la, lb, "...") || ends_with(s, la, lb, "\xe2\x80\xa6"))
+			d->ellipsis_lines++;
+		a = b + br;
+	}
+}
+
+static void fineweb_lines(struct dsv_docstats *d, struct scratch *sc,
+			  struct segs *g, const uint8_t *s, size_t n)
+{
+	g->n = 0;
+	for (size_t a = 0;;) {
+		size_t b = a;
+		while (b < n && s[b] != '\n')
+			b++;
+		size_t la = a, lb = b;
+		strip(s, &la, &lb);
+		if (lb > la) {
+			size_t k;
+			uint32_t c = cp_before(s, a, b, &k);
+			d->fw_lines++;
+			d->fw_punct_lines += is_terminal(c);
+			d->fw_short_lines += count_chars(s + a, b - a) <= 30;
+			seg_add(g, a, b - a);
+		}
+		if (b >= n)
+			break;
+		a = b + 1;
+	}
+	uint64_t dups;
+	find_dups(sc, s, (const uint64_t(*)[2])g->v, g->n, &dups,
+		  &d->fw_dup_line_chars);
+}
+
+static int docstats_doc(const uint8_t *s, size_t n, struct scratch *sc,
+			struct segs *g, uint8_t **tmp, size_t *tmpcap,
+			struct dsv_docstats *d)
+{
+	memset(d, 0, sizeof *d);
+	uint64_t c[7] = {0};
+	for (size_t i = 0; i < n; i++)
+		ds_basic_byte(s, n, i, c);
+	d->bytes = n;
+	d->chars = c[1];
+	d->newlines = c[2];
+	d->hash_chars = c[3];
+	d->ellipsis = c[4];
+	d->curly = c[5];
+	d->ws_words = c[6];
+
+	sc->nw = 0;
+	dsv_docstats_words(s, n, on_word, sc);
+	word_stats(d, sc, s);
+	gopher_lines(d, s, n);
+
+	size_t a = 0, b = n;
+	strip(s, &a, &b);
+	split_newlines(s, a, b, 2, g);
+	d->paragraphs = g->n;
+	find_dups(sc, s, (const uint64_t(*)[2])g->v, g->n, &d->dup_paragraphs,
+		  &d->dup_paragraph_chars);
+	split_newlines(s, 0, n, 1, g);
+	d->line_parts = g->n;
+	find_dups(sc, s, (const uint64_t(*)[2])g->v, g->n, &d->dup_lines,
+		  &d->dup_line_chars);
+	if (ngram_prep(sc, s))
+		return -1;
+	for (size_t k = 0; k < 3; k++)
+		d->top_ngram_chars[k] = top_ngram(sc, k + 2);
+	for (size_t k = 0; k < 6; k++)
+		d->dup_ngram_chars[k] = all_dup_ngrams(sc, k + 5);
+	fineweb_lines(d, sc, g, s, n);
+
+	if (n + 1 > *tmpcap) {
+		free(*tmp);
+		*tmp = malloc(n + 1);
+		*tmpcap = *tmp ? n + 1 : 0;
+		if (!*tmp)
+			return -1;
+	}
+	for (size_t la = 0; la < n;) {
+		size_t lb = la, br = 0;
+		while (lb < n && !(br = line_break(s, n, lb)))
+			lb++;
+		if (c4_line(d, s, la, lb, *tmp))
+			break;
+		la = lb + br;
+	}
+	return sc->oom || g->oom ? -1 : 0;
+}
+
+static int check_batch(const uint8_t *text, const uint64_t *off, size_t ndocs,
+		       const void *out)
+{
+	if (ndocs && (!off || !out || (!text && off[ndocs] > off[0])))
+		return dsv_kernel_error(DSV_KERNEL_EINVAL,
+					"docstats: null text, offsets or output");
+	for (size_t i = 0; i < ndocs; i++)
+		if (off[i + 1] < off[i] || off[i + 1] - off[i] > UINT32_MAX)
+			return dsv_kernel_error(DSV_KERNEL_EINVAL,
+						"docstats: bad offsets at document %zu",
+						i);
+	return 0;
+}
+
+int docstats_cpu(const uint8_t *text, const uint64_t *off, size_t ndocs,
+		 struct dsv_docstats *out, int nthreads)
+{
+	int rc = check_batch(text, off, ndocs, out), failed = 0;
+	if (rc)
+		return rc;
+#pragma omp parallel num_threads(nthreads > 0 ? nthreads : omp_get_max_threads())
+	{
+		struct scratch sc = {0};
+		struct segs g = {0};
+		uint8_t *tmp = NULL;
+		size_t tmpcap = 0;
+#pragma omp for schedule(dynamic, 16)
+		for (size_t i = 0; i < ndocs; i++)
+			if (docstats_doc(text + off[i], off[i + 1] - off[i], &sc, &g,
+					 &tmp, &tmpcap, &out[i]))
+				failed = 1;
+		free(sc.w);
+		free(sc.h);
+		free(sc.pre);
+		free(sc.pow);
+		free(g.v);
+		free(tmp);
+	}
+	if (failed)
+		return dsv_kernel_error(DSV_KERNEL_ENOMEM, "docstats: out of memory");
+	return 0;
+}
+
+int dsv_docstats(const uint8_t *text, const uint64_t *off, size_t ndocs,
+		 struct dsv_docstats *out, int device, int nthreads)
+{
+	int d = dsv_device_resolve(device);
+	if (d < 0)
+		return d;
+	return docstats_cpu(text, off, ndocs, out, nthreads);
+}
+
+int docstats_basic_cpu(const uint8_t *text, const uint64_t *off, size_t ndocs,
+		       struct dsv_docstats_basic *out, int nthreads)
+{
+	int rc = check_batch(text, off, ndocs, out);
+	if (rc)
+		return rc;
+#pragma omp parallel for num_threads(nthreads > 0 ? nthreads : omp_get_max_threads()) schedule(dynamic, 64)
+	for (size_t i = 0; i < ndocs; i++) {
+		const uint8_t *s = text + off[i];
+		size_t n = off[i + 1] - off[i];
+		uint64_t c[7] = {0};
+		for (size_t k = 0; k < n; k++)
+			ds_basic_byte(s, n, k, c);
+		struct dsv_docstats_basic *o = &out[i];
+		o->bytes = n;
+		o->chars = c[1];
+		o->newlines = c[2];
+		o->hash_chars = c[3];
+		o->ellipsis = c[4];
+		o->curly = c[5];
+		o->ws_words = c[6];
+	}
+	return 0;
+}
+
+#ifndef DSV_HAVE_CUDA
+int docstats_basic_cuda(const uint8_t *text, const uint64_t *off,
+			size_t ndocs, struct dsv_docstats_basic *out)
+{
+	return dsv_kernel_error(DSV_KERNEL_ENOGPU,
+				"docstats: this build has no CUDA support");
+}
+#endif
+
+int dsv_docstats_basic(const uint8_t *text, const uint64_t *off, size_t ndocs,
+		       struct dsv_docstats_basic *out, int device, int nthreads)
+{
+	int d = dsv_device_resolve(device);
+	if (d < 0)
+		return d;
+	if (d == DSV_DEVICE_CUDA)
+		return docstats_basic_cuda(text, off, ndocs, out);
+	return docstats_basic_cpu(text, off, ndocs, out, nthreads);
+}

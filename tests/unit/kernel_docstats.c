@@ -1,0 +1,202 @@
+/* kernel_docstats.c: tests of the per-document statistics: the word
+ * splitter, hand-checked values of datatrove's quantities, edge cases, thread
+ * independence, and the CUDA basic counts against the CPU (byte-identical)
+ * where a device exists. Links only libdsvkernels.a.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/device.h"
+#include "kernels/docstats.h"
+#define dsv_error_last dsv_kernel_error_last
+#include "tests/unit/test.h"
+
+static struct dsv_docstats one(const char *s)
+{
+	struct dsv_docstats d;
+	uint64_t off[2] = {0, strlen(s)};
+	memset(&d, 0xAB, sizeof d);
+	CHECK_OK(docstats_cpu((const uint8_t *)s, off, 1, &d, 1));
+	return d;
+}
+
+struct wl {
+	char buf[512];
+	const uint8_t *s;
+};
+
+static void on_w(size_t a, size_t n, void *arg)
+{
+	struct wl *w = arg;
+	size_t l = strlen(w->buf);
+	snprintf(w->buf + l, sizeof w->buf - l, "%s%.*s", l ? "|" : "", (int)n,
+		 (const char *)w->s + a);
+}
+
+static void expect_words(const char *s, const char *want)
+{
+	struct wl w = {{0}, (const uint8_t *)s};
+	dsv_docstats_words((const uint8_t *)s, strlen(s), on_w, &w);
+	CHECK(!strcmp(w.buf, want));
+	if (strcmp(w.buf, want))
+		printf("  words('%s') = '%s', want '%s'\n", s, w.buf, want);
+}
+
+/* Splits as spaCy's blank English tokenizer does on these inputs. */
+static void test_word_splitter(void)
+{
+	expect_words("Hello, world!", "Hello|,|world|!");
+	expect_words("(see: the U.S. e.g. Mr. Smith's dog)",
+		     "(|see|:|the|U.S.|e.g.|Mr.|Smith|'s|dog|)");
+	expect_words("I don't know... well-known", "I|do|n't|know|...|well|-|known");
+	expect_words("\"Quoted.\" 3.14 $5 50%", "\"|Quoted|.|\"|3.14|$|5|50|%");
+	expect_words("visit https://example.com/a?b=1.", "visit|https://example.com/a?b=1|.");
+	expect_words("  ", "");
+	expect_words("日本語のテキスト。", "日本語のテキスト|。");
+}
+
+static void test_gopher_quality_counts(void)
+{
+	struct dsv_docstats d = one("The cat and the dog. # tag...\n"
+				    "- bullet one\n  • bullet two…\n");
+	/* words: The cat and the dog . # tag ... - bullet one • bullet two … */
+	CHECK(d.words == 16);
+	CHECK(d.nonsym_words == 11); /* . # ... - … are symbols; • is not */
+	CHECK(d.hash_chars == 1 && d.ellipsis == 2);
+	CHECK(d.lines == 3 && d.bullet_lines == 2 && d.ellipsis_lines == 2);
+	CHECK(d.stop_mask == ((1u << 0) | (1u << 4))); /* the, and */
+	CHECK(d.alpha_words == 10);
+	CHECK(d.newlines == 3 && d.chars == (uint64_t)(63 - 4));
+}
+
+static void test_repetition_counts(void)
+{
+	struct dsv_docstats d = one("a b c\n\na b c\n\nx y\nx y\n");
+	/* paragraphs of strip(): "a b c", "a b c", "x y\nx y" */
+	CHECK(d.paragraphs == 3 && d.dup_paragraphs == 1 &&
+	      d.dup_paragraph_chars == 5);
+	/* re.split("\n+"): a b c, a b c, x y, x y, "" */
+	CHECK(d.line_parts == 5 && d.dup_lines == 2 && d.dup_line_chars == 8);
+	/* words a b c a b c x y x y: top 2-gram "a b" (first of the count-2
+	 * grams "a b", "b c", "x y"), 3 chars * 2 */
+	CHECK(d.top_ngram_chars[0] == 6);
+	CHECK(d.top_ngram_chars[1] == 10); /* "a b c" x2 */
+	d = one("one two three four five one two three four five six");
+	CHECK(d.dup_ngram_chars[0] == 19); /* "onetwothreefourfive" */
+	CHECK(d.dup_ngram_chars[1] == 0);
+}
+
+static void test_fineweb_c4_counts(void)
+{
+	struct dsv_docstats d =
+		one("This is a sentence. Another one here!\nshort\n\n"
+		    "Please enable JavaScript in your browser.\n"
+		    "No terminal punctuation here\nWe use cookies on this site.\n");
+	CHECK(d.fw_lines == 5 && d.fw_punct_lines == 3 && d.fw_short_lines == 3);
+	CHECK(d.c4_lines == 6 && d.c4_kept_lines == 1 && d.c4_sentences == 2);
+	CHECK(d.c4_javascript_lines == 1 && d.c4_policy_lines == 1);
+	CHECK(d.c4_few_words_lines == 0 && d.c4_no_punct_lines == 3);
+	CHECK(d.c4_drop == 0);
+	d = one("Some code here is fine.\nvar x = {a: 1}; is bad.\n");
+	CHECK(d.c4_drop == 2);
+	d = one("Lorem ipsum dolor sit amet.");
+	CHECK(d.c4_drop == 1);
+	d = one("a\na\nb\n");
+	CHECK(d.fw_dup_line_chars == 1);
+}
+
+static void test_edge_cases(void)
+{
+	struct dsv_docstats d = one("");
+	CHECK(d.words == 0 && d.lines == 0 && d.chars == 0 && d.paragraphs == 1);
+	CHECK(d.line_parts == 1 && d.fw_lines == 0 && d.top_ngram_chars[0] == 0);
+	d = one("word");
+	CHECK(d.words == 1 && d.nonsym_word_chars == 4 && d.lines == 1);
+	d = one("Ünïcödé wörds ½ \xff\xfe");
+	CHECK(d.words == 4 && d.chars == 18 && d.alpha_words == 2);
+	/* a very long document: 2 MB of one repeated line */
+	size_t n = 2 << 20;
+	char *big = malloc(n + 1);
+	for (size_t i = 0; i < n; i++)
+		big[i] = "the same line.\n"[i % 15];
+	big[n] = 0;
+	d = one(big);
+	CHECK(d.lines == (n + 14) / 15 && d.dup_lines == d.line_parts - 2);
+	free(big);
+	uint64_t off[3] = {0, 4, 2};
+	struct dsv_docstats o[2];
+	CHECK(docstats_cpu((const uint8_t *)"abcd", off, 2, o, 1) ==
+	      DSV_KERNEL_EINVAL);
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void test_threads_and_cuda(void)
+{
+	uint64_t rs = test_seed() | 1;
+	const char *alphabet[] = {"the ", "cat ", ". ", "\n", "...", "#", "é",
+				  "\xe2\x80\xa6", "{", "  ", "word", "\n\n", "-",
+				  "\xff", "Ж", "!"};
+	size_t nd = 500, cap = 1 << 22, len = 0;
+	uint8_t *text = malloc(cap);
+	uint64_t *off = malloc((nd + 1) * 8);
+	off[0] = 0;
+	for (size_t i = 0; i < nd; i++) {
+		size_t parts = rnd(&rs) % 800;
+		for (size_t k = 0; k < parts; k++) {
+			const char *p = alphabet[rnd(&rs) % 16];
+			memcpy(text + len, p, strlen(p));
+			len += strlen(p);
+		}
+		off[i + 1] = len;
+	}
+	struct dsv_docstats *a = calloc(nd, sizeof *a), *b = calloc(nd, sizeof *b);
+	CHECK_OK(docstats_cpu(text, off, nd, a, 1));
+	CHECK_OK(docstats_cpu(text, off, nd, b, 2));
+	CHECK(!memcmp(a, b, nd * sizeof *a));
+	struct dsv_docstats_basic *c = calloc(nd, sizeof *c),
+				  *g = calloc(nd, sizeof *g);
+	CHECK_OK(docstats_basic_cpu(text, off, nd, c, 2));
+	for (size_t i = 0; i < nd; i++)
+		CHECK(c[i].chars == a[i].chars && c[i].ellipsis == a[i].ellipsis &&
+		      c[i].ws_words == a[i].ws_words);
+	if (dsv_device_count() > 0) {
+		CHECK_OK(docstats_basic_cuda(text, off, nd, g));
+		int bad = 0;
+		for (size_t i = 0; i < nd; i++)
+			if (memcmp(&c[i], &g[i], sizeof *c) && bad++ < 5)
+				printf("  doc %zu: cpu chars %llu, cuda %llu\n", i,
+				       (unsigned long long)c[i].chars,
+				       (unsigned long long)g[i].chars);
+		CHECK(bad == 0);
+		printf("  result basic counts byte-identical on %s\n",
+		       dsv_device_name());
+	} else {
+		SKIP(test_docstats_basic_cuda, "no CUDA device");
+	}
+	free(a);
+	free(b);
+	free(c);
+	free(g);
+	free(text);
+	free(off);
+}
+
+int main(void)
+{
+	RUN(test_word_splitter);
+	RUN(test_gopher_quality_counts);
+	RUN(test_repetition_counts);
+	RUN(test_fineweb_c4_counts);
+	RUN(test_edge_cases);
+	RUN(test_threads_and_cuda);
+	TEST_EXIT();
+}
