@@ -7,7 +7,8 @@
  * cannot hold (integers beyond int64, reals that overflow a double) are valid
  * JSON and accepted here; \u0000 is allowed (jansson needs JSON_ALLOW_NUL,
  * and refuses it in keys even then); a repeated text key is refused here
- * while jansson keeps the last value.
+ * while jansson keeps the last value. And a jansson quirk: it skips a raw
+ * NUL byte after a number, so lines with raw NUL bytes are judged here.
  */
 #include "store/store.h"
 
@@ -38,6 +39,10 @@ static int oracle(const char *line, size_t n, json_t **root, const char **t,
 		i++;
 	if (i == n)
 		return -1; /* blank: no record, no error */
+	/* a raw NUL byte is never valid JSON, but jansson skips one that ends
+	 * a number ({"n":1<NUL>,...} loads): decide those lines here */
+	if (memchr(line, 0, n))
+		return REJECT;
 	*root = json_loadb(line, n, JSON_ALLOW_NUL, &e);
 	if (!*root) {
 		enum json_error_code c = json_error_code(&e);
