@@ -514,6 +514,8 @@ static int reader_new(dsv_reader **out, const char *name, size_t block,
 	r->flen = strlen(field);
 	r->block = block;
 	r->cap = block;
+	if (strcmp(name, "-") == 0)
+		name = "stdin";
 	if (!(r->name = dsv_malloc(strlen(name) + 1)) ||
 	    !(r->field = dsv_malloc(r->flen + 1)) ||
 	    !(r->in = dsv_malloc(block)) ||
@@ -521,7 +523,7 @@ static int reader_new(dsv_reader **out, const char *name, size_t block,
 		dsv_reader_free(r);
 		return DSV_ENOMEM;
 	}
-	strcpy(r->name, strcmp(name, "-") ? name : "stdin");
+	strcpy(r->name, name);
 	memcpy(r->field, field, r->flen + 1);
 	memset(r->buf, 0, DSV_JSONL_PAD);
 	*out = r;
