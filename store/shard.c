@@ -181,8 +181,10 @@ static unsigned needed_sections(unsigned cols)
 		m |= 1u << SEC_TEXT | 1u << SEC_TOFF;
 	if (cols & DSV_SHARD_META)
 		m |= 1u << SEC_META | 1u << SEC_MOFF;
+	/* The text offsets come with the hashes too: text lengths are cheap
+	 * and diff and stats want them without the text. */
 	if (cols & DSV_SHARD_HASH)
-		m |= 1u << SEC_HASH;
+		m |= 1u << SEC_HASH | 1u << SEC_TOFF;
 	if (cols & DSV_SHARD_LAYOUT)
 		m |= 1u << SEC_LAYOUT;
 	return m;
@@ -284,7 +286,7 @@ int dsv_shard_decode(dsv_shard **out, void **secs, const size_t *lens,
 			sh->sec[i] = secs[i];
 			sh->len[i] = lens[i];
 		}
-	if ((cols & DSV_SHARD_TEXT) &&
+	if ((cols & (DSV_SHARD_TEXT | DSV_SHARD_HASH)) &&
 	    (rc = check_offsets(sh->sec[SEC_TOFF], sh->rows, lens[SEC_TEXT])))
 		goto fail;
 	if ((cols & DSV_SHARD_META) &&
@@ -342,6 +344,14 @@ const char *dsv_shard_text(const dsv_shard *sh, uint64_t row, size_t *len)
 	if (!(sh->cols & DSV_SHARD_TEXT) || row >= sh->rows)
 		return NULL;
 	return span(sh->sec[SEC_TEXT], sh->sec[SEC_TOFF], row, len);
+}
+
+uint64_t dsv_shard_text_len(const dsv_shard *sh, uint64_t row)
+{
+	if (!(sh->cols & (DSV_SHARD_TEXT | DSV_SHARD_HASH)) || row >= sh->rows)
+		return 0;
+	return dsv_le64(sh->sec[SEC_TOFF] + 8 * row + 8) -
+	       dsv_le64(sh->sec[SEC_TOFF] + 8 * row);
 }
 
 const char *dsv_shard_meta(const dsv_shard *sh, uint64_t row, size_t *len)

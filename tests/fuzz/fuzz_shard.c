@@ -22,8 +22,10 @@ static void use_shard(const dsv_shard *sh, unsigned cols)
 		if (h)
 			sink += h->b[15];
 		sink += dsv_shard_layout(sh, r);
-		if ((cols & DSV_SHARD_TEXT) && !dsv_shard_text(sh, r, &len))
+		if ((cols & DSV_SHARD_TEXT) && (!dsv_shard_text(sh, r, &len) ||
+						len != dsv_shard_text_len(sh, r)))
 			abort();
+		sink += (unsigned)dsv_shard_text_len(sh, r);
 	}
 	(void)sink;
 }

@@ -89,6 +89,10 @@ static void check_shard(const dsv_shard *sh, const rec *r, size_t n,
 		} else {
 			CHECK(h == NULL);
 		}
+		if (cols & (DSV_SHARD_TEXT | DSV_SHARD_HASH))
+			CHECK(dsv_shard_text_len(sh, i) == r[i].tlen);
+		else
+			CHECK(dsv_shard_text_len(sh, i) == 0);
 		if (cols & DSV_SHARD_LAYOUT)
 			CHECK(dsv_shard_layout(sh, i) == r[i].layout);
 	}
