@@ -14,23 +14,23 @@ static int is_data_mode(dsv_mode m)
 	       m == DSV_MODE_TRANSFORMATION || m == DSV_MODE_GENERATION;
 }
 
-/* Reads one commit's compute record into `row`. A commit without a readable
+/* Fills `row` from the commit's cache entry. A commit without a readable
  * dsv.json (made by hand with git, or damaged) is counted as missing rather
  * than failing the audit: the totals say how many were not counted. */
-static void read_row(dsv_lineage *l, dsv_audit_row *row)
+static int read_row(dsv_lineage *l, dsv_audit_row *row)
 {
-	dsv_artifact *a = NULL;
-
-	if (dsv_artifact_read(&a, l, &row->id) < 0) {
-		dsv_error_clear();
-		return;
-	}
-	row->kind = a->kind;
-	memcpy(row->op, a->op, sizeof row->op);
-	row->has_compute = a->has_compute;
-	if (a->has_compute)
-		row->compute = a->compute;
-	dsv_artifact_free(a);
+	const dsv_centry *e;
+	int rc = dsv_cache_get(&e, l, &row->id);
+	if (rc < 0)
+		return rc;
+	if (!e->has_artifact)
+		return 0;
+	row->kind = e->kind;
+	memcpy(row->op, e->op, sizeof row->op);
+	row->has_compute = e->has_compute;
+	if (e->has_compute)
+		row->compute = e->compute;
+	return 0;
 }
 
 /* FLOPs when every data or training ancestor reported them, else wall
@@ -99,7 +99,8 @@ int dsv_audit_run(dsv_audit **out, dsv_lineage *l, const dsv_aid *head)
 		r = &au->rows[au->nrows++];
 		memset(r, 0, sizeof *r);
 		r->id = id;
-		read_row(l, r);
+		if ((rc = read_row(l, r)) < 0)
+			goto cleanup;
 		if (!r->has_compute) {
 			au->nmissing++;
 			continue;

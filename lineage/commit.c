@@ -168,6 +168,12 @@ int dsv_lineage_commit(dsv_lineage *l, const dsv_commit_opts *o, dsv_aid *out)
 		goto cleanup;
 	}
 	dsv_aid_from_git(out, &commit_id);
+	{
+		/* warm the log/audit cache while the objects are at hand */
+		const dsv_centry *e;
+		if (dsv_cache_get(&e, l, out) < 0)
+			dsv_error_clear();
+	}
 	if (o->ref) {
 		char log[256];
 		snprintf(log, sizeof log, "dsv: %.*s", 200,
@@ -252,39 +258,34 @@ cleanup:
 int dsv_commit_info_open(dsv_commit_info **out, dsv_lineage *l,
 			 const dsv_aid *id)
 {
-	git_commit *c = NULL;
+	const dsv_centry *e;
 	dsv_commit_info *ci = NULL;
-	const git_signature *a;
-	const char *msg, *summary;
+	size_t sl;
 	int rc;
 
 	*out = NULL;
-	if ((rc = lookup_commit(&c, l, id)) < 0)
+	if ((rc = dsv_cache_get(&e, l, id)) < 0)
 		return rc;
 	if (!(ci = calloc(1, sizeof *ci)))
 		goto nomem;
 	ci->id = *id;
-	ci->nparents = git_commit_parentcount(c);
+	ci->nparents = e->nparents;
 	if (ci->nparents &&
-	    !(ci->parents = calloc(ci->nparents, sizeof *ci->parents)))
+	    !(ci->parents = malloc(ci->nparents * sizeof *ci->parents)))
 		goto nomem;
-	for (size_t i = 0; i < ci->nparents; i++)
-		dsv_aid_from_git(&ci->parents[i], git_commit_parent_id(c, (unsigned)i));
-	msg = git_commit_message(c);
-	summary = git_commit_summary(c);
-	a = git_commit_author(c);
-	if (!(ci->message = strdup(msg ? msg : "")) ||
-	    !(ci->summary = strdup(summary ? summary : "")) ||
-	    !(ci->author_name = strdup(a->name ? a->name : "")) ||
-	    !(ci->author_email = strdup(a->email ? a->email : "")))
+	memcpy(ci->parents, e->parents, ci->nparents * sizeof *ci->parents);
+	/* the summary is the message's first line */
+	sl = strcspn(e->message, "\n");
+	if (!(ci->message = strdup(e->message)) ||
+	    !(ci->summary = strndup(e->message, sl)) ||
+	    !(ci->author_name = strdup(e->author_name)) ||
+	    !(ci->author_email = strdup(e->author_email)))
 		goto nomem;
-	ci->time = a->when.time;
-	ci->tz_offset = a->when.offset;
-	git_commit_free(c);
+	ci->time = e->author_time;
+	ci->tz_offset = e->tz;
 	*out = ci;
 	return 0;
 nomem:
-	git_commit_free(c);
 	dsv_commit_info_free(ci);
 	return dsv_error_set(DSV_ENOMEM, "out of memory");
 }

@@ -11,10 +11,43 @@
 
 #include "lineage/lineage.h"
 
+/* One commit as log and audit see it (lineage/cache.c). Entries are owned
+ * by the handle's cache and live until dsv_lineage_free. */
+typedef struct {
+	dsv_aid id;
+	uint32_t nparents;
+	dsv_aid *parents;
+	int64_t time;        /* committer time: orders the walk */
+	int64_t author_time;
+	int32_t tz;          /* author's offset, minutes east of UTC */
+	const char *author_name, *author_email, *message;
+	int has_artifact;    /* dsv.json was read and valid */
+	dsv_kind kind;
+	char op[DSV_ARTIFACT_NAME_MAX];
+	int has_compute;
+	dsv_compute compute;
+} dsv_centry;
+
+typedef struct {
+	char *file;
+	int enabled;          /* 0 with $DSV_NO_LINEAGE_CACHE: no file use */
+	size_t n, cap;        /* open addressing, cap a power of two */
+	dsv_centry **slots;
+	dsv_buf pending;      /* framed records not yet appended */
+} dsv_cache;
+
 struct dsv_lineage {
 	git_repository *repo;
 	char *path;
+	dsv_cache *cache;     /* loaded on first use */
 };
+
+/* The entry for a commit, from the cache or read from git (then queued for
+ * appending). Borrowed, valid until dsv_lineage_free. */
+int dsv_cache_get(const dsv_centry **out, dsv_lineage *l, const dsv_aid *id);
+/* Appends queued entries to the cache file; failures are ignored. */
+int dsv_cache_flush(dsv_cache *c);
+void dsv_cache_free(dsv_cache *c);
 
 /* Records libgit2's last error as `code` with "what: <libgit2 text>". */
 int dsv_git_error(int code, const char *fmt, ...)

@@ -186,6 +186,8 @@ void dsv_lineage_free(dsv_lineage *l)
 {
 	if (!l)
 		return;
+	dsv_cache_flush(l->cache);
+	dsv_cache_free(l->cache);
 	git_repository_free(l->repo);
 	free(l->path);
 	free(l);

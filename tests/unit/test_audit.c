@@ -1,0 +1,237 @@
+/* test_audit.c: the compute audit: a diamond ancestry counts each commit
+ * once, totals by mode, the data and training shares in FLOPs or seconds,
+ * and a 10,000-commit chain walked and audited (times printed, not asserted).
+ */
+#include "lineage/lineage.h"
+#include "tests/unit/test.h"
+
+#include <git2.h>
+#include <math.h>
+#include <time.h>
+
+static char *dir;
+
+static dsv_lineage *fresh(const char *name)
+{
+	char path[4300];
+	dsv_lineage *l = NULL;
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	CHECK_OK(dsv_lineage_init(path));
+	CHECK_OK(dsv_lineage_open(&l, path));
+	return l;
+}
+
+/* Commits an artifact whose compute record says `mode`, `wall` seconds and
+ * `flops`; no ref moves (the caller keeps the ids). */
+static dsv_aid art(dsv_lineage *l, const char *op, dsv_mode mode, double wall,
+		   double flops, const dsv_aid *parents, size_t np)
+{
+	dsv_artifact *a = NULL;
+	dsv_compute c;
+	dsv_aid id;
+	char *text = NULL;
+	size_t len = 0;
+
+	memset(&id, 0, sizeof id);
+	CHECK_OK(dsv_artifact_new(&a, mode == DSV_MODE_TRAINING
+					      ? DSV_KIND_MODEL
+					      : DSV_KIND_DATASET, op));
+	dsv_compute_init(&c, mode);
+	c.wall_s = wall;
+	c.cpu_s = wall * 2;
+	c.flops = flops;
+	c.bytes_read = 100;
+	c.records_out = 10;
+	dsv_artifact_set_compute(a, &c);
+	for (size_t i = 0; i < np; i++)
+		CHECK_OK(dsv_artifact_add_input(a, "input", &parents[i]));
+	CHECK_OK(dsv_artifact_format(a, &text, &len));
+	dsv_tree_file f = {"dsv.json", text, len};
+	dsv_commit_opts o = {.files = &f, .nfiles = 1, .parents = parents,
+			     .nparents = np, .message = op,
+			     .author = "T <t@t>", .time = 1700000000};
+	CHECK_OK(dsv_lineage_commit(l, &o, &id));
+	free(text);
+	dsv_artifact_free(a);
+	return id;
+}
+
+static void test_diamond(void)
+{
+	dsv_lineage *l = fresh("diamond");
+	dsv_audit *au = NULL;
+	dsv_aid base, left, right, mix, model, synth, p[2];
+
+	/* base (ingest 10s) <- left (filter 2s), right (dedup 3s);
+	 * mix (2 parents, 1s) <- model (train 100s) <- synth (4s, from the
+	 * model and from base) */
+	base = art(l, "commit", DSV_MODE_INGEST, 10, 0, NULL, 0);
+	left = art(l, "filter", DSV_MODE_SELECTION, 2, 0, &base, 1);
+	right = art(l, "dedup", DSV_MODE_SELECTION, 3, 0, &base, 1);
+	p[0] = left;
+	p[1] = right;
+	mix = art(l, "mix", DSV_MODE_SELECTION, 1, 0, p, 2);
+	model = art(l, "train", DSV_MODE_TRAINING, 100, 0, &mix, 1);
+	p[0] = base;
+	p[1] = model;
+	synth = art(l, "synth", DSV_MODE_GENERATION, 4, 0, p, 2);
+
+	CHECK_OK(dsv_audit_run(&au, l, &synth));
+	CHECK(au && au->nrows == 6);
+	CHECK(au && au->nmissing == 0);
+	CHECK(au && dsv_aid_cmp(&au->rows[0].id, &synth) == 0);
+	CHECK(au && au->by_mode[DSV_MODE_INGEST].wall_s == 10);
+	CHECK(au && au->by_mode[DSV_MODE_SELECTION].wall_s == 6);
+	CHECK(au && au->by_mode[DSV_MODE_SELECTION].ranks == 3);
+	CHECK(au && au->by_mode[DSV_MODE_TRAINING].wall_s == 100);
+	CHECK(au && au->by_mode[DSV_MODE_GENERATION].wall_s == 4);
+	CHECK(au && au->total.wall_s == 120 && au->total.cpu_s == 240);
+	CHECK(au && au->total.bytes_read == 600);
+	CHECK(au && au->share_unit == DSV_SHARE_SECONDS);
+	CHECK(au && fabs(au->data_share - 20.0 / 120) < 1e-12);
+	CHECK(au && fabs(au->training_share - 100.0 / 120) < 1e-12);
+	dsv_audit_free(au);
+	au = NULL;
+
+	/* auditing the mix alone: 4 ancestors, no training */
+	CHECK_OK(dsv_audit_run(&au, l, &mix));
+	CHECK(au && au->nrows == 4 && au->total.wall_s == 16);
+	CHECK(au && au->data_share == 1.0 && au->training_share == 0);
+	dsv_audit_free(au);
+	dsv_audit_free(NULL);
+	dsv_lineage_free(l);
+}
+
+static void test_flops_share(void)
+{
+	dsv_lineage *l = fresh("flops");
+	dsv_audit *au = NULL;
+	dsv_aid a, b, c;
+
+	a = art(l, "commit", DSV_MODE_INGEST, 5, 1e12, NULL, 0);
+	b = art(l, "annotate", DSV_MODE_SELECTION, 5, 3e12, &a, 1);
+	c = art(l, "train", DSV_MODE_TRAINING, 50, 12e12, &b, 1);
+	CHECK_OK(dsv_audit_run(&au, l, &c));
+	CHECK(au && au->share_unit == DSV_SHARE_FLOPS);
+	CHECK(au && fabs(au->data_share - 0.25) < 1e-12);
+	CHECK(au && fabs(au->data_cost - 4e12) < 1 &&
+	      fabs(au->training_cost - 12e12) < 1);
+	dsv_audit_free(au);
+
+	/* one data ancestor without FLOPs: everything falls back to seconds */
+	{
+		dsv_aid d = art(l, "filter", DSV_MODE_SELECTION, 10, 0, &c, 1);
+		CHECK_OK(dsv_audit_run(&au, l, &d));
+		CHECK(au && au->share_unit == DSV_SHARE_SECONDS);
+		CHECK(au && fabs(au->data_share - 20.0 / 70) < 1e-12);
+		dsv_audit_free(au);
+	}
+
+	/* a commit without dsv.json is counted as missing, not an error */
+	{
+		dsv_tree_file f = {"README", "hand made\n", 10};
+		dsv_commit_opts o = {.files = &f, .nfiles = 1, .parents = &c,
+				     .nparents = 1, .message = "by hand",
+				     .author = "T <t@t>"};
+		dsv_aid e;
+		CHECK_OK(dsv_lineage_commit(l, &o, &e));
+		CHECK_OK(dsv_audit_run(&au, l, &e));
+		CHECK(au && au->nrows == 4 && au->nmissing == 1);
+		dsv_audit_free(au);
+	}
+	dsv_lineage_free(l);
+}
+
+static double ms_since(struct timespec t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+}
+
+static void test_10k_chain(void)
+{
+	enum { N = 10000 };
+	dsv_lineage *l = fresh("chain");
+	dsv_audit *au = NULL;
+	dsv_walk *w = NULL;
+	dsv_aid prev, id;
+	struct timespec t0;
+	int n = 0;
+
+	/* Building is not what is measured: skip the per-object fsync. */
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < N; i++) {
+		dsv_mode m = i % 100 == 99 ? DSV_MODE_TRAINING
+					   : DSV_MODE_SELECTION;
+		prev = art(l, m == DSV_MODE_TRAINING ? "train" : "filter", m,
+			   1.0 + i % 7, 0, i ? &prev : NULL, i ? 1 : 0);
+		if (test_failed_checks)
+			break;
+	}
+	printf("  result: built %d commits in %.0f ms\n", N, ms_since(t0));
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+	CHECK_OK(dsv_lineage_ref_update(l, "refs/heads/main", &prev, NULL,
+					NULL));
+
+	for (int pass = 0; pass < 3; pass++) {
+		const char *what = pass == 0 ? "cold, fills the cache"
+				   : pass == 1 ? "reopened, cache from file"
+					       : "same handle";
+		if (pass == 1) {
+			char path[4300];
+			snprintf(path, sizeof path, "%s/chain", dir);
+			dsv_lineage_free(l);
+			l = NULL;
+			CHECK_OK(dsv_lineage_open(&l, path));
+			if (!l)
+				return;
+		}
+		n = 0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		CHECK_OK(dsv_lineage_resolve(l, "main", &id));
+		CHECK_OK(dsv_walk_new(&w, l, &id, 1, DSV_WALK_FIRST_PARENT));
+		while (w && dsv_walk_next(w, &id) == 1) {
+			dsv_commit_info *ci = NULL;
+			if (dsv_commit_info_open(&ci, l, &id) == 0)
+				n++;
+			dsv_commit_info_free(ci);
+		}
+		dsv_walk_free(w);
+		w = NULL;
+		printf("  result: log of %d commits (walk + header of each, "
+		       "%s): %.0f ms\n", n, what, ms_since(t0));
+		CHECK(n == N);
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		CHECK_OK(dsv_audit_run(&au, l, &prev));
+		printf("  result: audit of %zu commits (%s): %.0f ms\n",
+		       au ? au->nrows : 0, what, ms_since(t0));
+		CHECK(au && au->nrows == N && au->nmissing == 0);
+		CHECK(au && au->by_mode[DSV_MODE_TRAINING].ranks == N / 100);
+		CHECK(au && au->total.wall_s == au->by_mode[DSV_MODE_SELECTION].wall_s +
+				au->by_mode[DSV_MODE_TRAINING].wall_s);
+		dsv_audit_free(au);
+		au = NULL;
+	}
+	dsv_lineage_free(l);
+}
+
+int main(void)
+{
+	dir = test_tmpdir();
+	RUN(test_diamond);
+	RUN(test_flops_share);
+	RUN(test_10k_chain);
+	if (getenv("DSV_KEEP")) {
+		printf("  kept %s\n", dir);
+	} else {
+		char cmd[4200];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+		if (system(cmd) != 0)
+			printf("  could not remove %s\n", dir);
+	}
+	free(dir);
+	TEST_EXIT();
+}
