@@ -167,8 +167,8 @@ int cmd_commit(int argc, char **argv)
 		OPT_BOOL(0, "json", &a.json, "print the result as JSON"),
 		OPT_END(),
 	};
-	dsv_store *s = the_repo->store;
-	dsv_lineage *l = the_repo->lineage;
+	dsv_store *s;
+	dsv_lineage *l;
 	dsv_manifest *m = NULL, *base = NULL;
 	dsv_meter *meter = NULL;
 	dsv_artifact *art = NULL;
@@ -196,6 +196,8 @@ int cmd_commit(int argc, char **argv)
 		return usage_error(opts, usage, "--level must be 1..22");
 	io.level = (int)a.level;
 
+	s = the_repo->store;
+	l = the_repo->lineage;
 	if (dsv_store_lock(s))
 		goto fail;
 	locked = 1;

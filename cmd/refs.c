@@ -54,10 +54,11 @@ int ref_command(int argc, char **argv, int tags)
 		OPT_BOOL(0, "json", &json, "list as JSON"),
 		OPT_END(),
 	};
-	dsv_lineage *l = the_repo->lineage;
+	dsv_lineage *l;
 	int n = parse_options(argc, argv, opts, usage);
 	if (n < 0)
 		return PARSE_EXIT(n);
+	l = the_repo->lineage;
 	if (del) {
 		if (n)
 			return usage_error(opts, usage, "-d takes one name");

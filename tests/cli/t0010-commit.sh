@@ -1,0 +1,127 @@
+#!/bin/sh
+# commit, log, export: a version goes in and comes back byte for byte;
+# content addressing shows in what a second commit stores.
+. "$(dirname "$0")/lib.sh"
+
+zcat "$DEMO/web-a.jsonl.gz" >web-a.jsonl
+zstd -qdc "$DEMO/web-b.jsonl.zst" >web-b.jsonl
+cp "$DEMO/web-a.jsonl.gz" web-a.jsonl.gz
+
+test_expect_success 'init makes .dsv with a bare git lineage' '
+	dsv init repo >out && grep -q "Initialized empty dsv repository" out &&
+	test -d repo/.dsv/objects && test -d repo/.dsv/lineage &&
+	git --git-dir repo/.dsv/lineage rev-parse --is-bare-repository | grep -q true
+'
+
+test_expect_success 'init twice fails and keeps the repository' '
+	test_must_fail dsv init repo 2>err && grep -q "error" err
+'
+
+cd repo
+
+test_expect_success 'commit a .jsonl.gz file' '
+	dsv commit ../web-a.jsonl.gz -m "web: first crawl" >out &&
+	grep -q "\[main [0-9a-f]\{7\}\] web: first crawl" out &&
+	grep -q "600 records" out
+'
+
+test_expect_success 'export gives the input back byte for byte' '
+	dsv export main -o ../out.jsonl && test_cmp ../web-a.jsonl ../out.jsonl &&
+	dsv export main >../out2.jsonl && test_cmp ../web-a.jsonl ../out2.jsonl
+'
+
+test_expect_success 'git log of the lineage shows the message' '
+	git --git-dir .dsv/lineage log --oneline | grep -q "web: first crawl" &&
+	git --git-dir .dsv/lineage show main:dsv.json | grep -q "\"ingest\"" &&
+	git --git-dir .dsv/lineage show main:MANIFEST | grep -q "^shard "
+'
+
+test_expect_success 'committing the same data again stores nothing new' '
+	dsv commit ../web-a.jsonl -m "again, uncompressed" >out &&
+	grep -q " 0 new objects" out && grep -q "600 records already" out &&
+	test "$(dsv ls main~1 --json | grep -c shard)" = "$(dsv ls main --json | grep -c shard)"
+'
+
+test_expect_success 'commit --append lists the old shards and the new ones' '
+	dsv commit --append ../web-b.jsonl -m "web: second crawl" >out &&
+	grep -q "100 records already" out && grep -q "1000 records in the version" out &&
+	dsv ls main >ls && grep -q "1000 records" ls &&
+	cat ../web-a.jsonl ../web-b.jsonl >../ab.jsonl &&
+	dsv export main -o ../ab-out.jsonl && test_cmp ../ab.jsonl ../ab-out.jsonl
+'
+
+test_expect_success 'log shows every version, newest first; --json parses' '
+	dsv log >out && grep -c "^commit " out | grep -q "^3$" &&
+	head -1 out | grep -q "(HEAD -> main)" &&
+	dsv log --json | python3 -c "import json,sys; d=json.load(sys.stdin); assert len(d)==3 and d[0][\"op\"]==\"commit\""
+'
+
+test_expect_success 'log --graph draws the lineage' '
+	dsv log --graph >out && grep -q "^\* [0-9a-f]\{7\} (HEAD -> main) web: second crawl" out
+'
+
+test_expect_success 'revisions: main~1, tags, id prefixes' '
+	dsv tag v1 main~1 && dsv tag | grep -qx v1 &&
+	id=$(git --git-dir .dsv/lineage rev-parse main~2) &&
+	dsv export $(echo $id | cut -c1-10) -o ../p.jsonl && test_cmp ../web-a.jsonl ../p.jsonl &&
+	dsv export v1 -o ../v1.jsonl && test_cmp ../web-a.jsonl ../v1.jsonl &&
+	test_must_fail dsv show nosuchrev 2>err && grep -q "unknown revision" err
+'
+
+# Versions are multisets: web-b repeats 100 records of web-a, so the
+# appended version holds a second copy of each and 400 records are added.
+test_expect_success 'diff counts records added and removed by hash' '
+	dsv diff main~1 main >out &&
+	grep -q "^+ 400 records added" out && grep -q "^- 0 records removed" out &&
+	grep -q "^  600 records in both" out &&
+	dsv diff main main~1 --json | grep -q "\"removed\": 400" &&
+	dsv diff --records main~1 main | grep -c "^+ [0-9a-f]\{32\}$" | grep -q "^400$"
+'
+
+test_expect_success 'show and cat print the artifact and its records' '
+	dsv show main >out && grep -q "\"op\": \"commit\"" out && grep -q "^--- MANIFEST" out &&
+	dsv cat main --limit 3 >out && test $(wc -l <out) -eq 3 &&
+	head -3 ../ab.jsonl >expect && test_cmp expect out
+'
+
+test_expect_success 'commit --branch starts a branch from HEAD' '
+	zcat "$DEMO/books.jsonl.gz" >../books.jsonl &&
+	dsv commit "$DEMO/books.jsonl.gz" --branch books -m books >out &&
+	grep -q "\[books " out && dsv branch | grep -q "^  books" &&
+	dsv branch | grep -q "^\* main" &&
+	dsv export books -o ../b.jsonl && test_cmp ../books.jsonl ../b.jsonl &&
+	test "$(git --git-dir .dsv/lineage rev-parse books~1)" = "$(git --git-dir .dsv/lineage rev-parse main)"
+'
+
+test_expect_success 'plain text in line, paragraph and file modes' '
+	printf "one\ntwo\n\nthree\n" >../t.txt &&
+	dsv commit ../t.txt --text-mode line --branch lines -m lines >/dev/null &&
+	dsv export lines --format text >out && printf "one\ntwo\nthree\n" >expect && test_cmp expect out &&
+	dsv commit ../t.txt --text-mode paragraph --branch paras -m paras >/dev/null &&
+	test "$(dsv ls paras --json | grep -c shard)" = 1 &&
+	dsv cat paras --format text >out && printf "one\ntwo\nthree\n" >expect && test_cmp expect out &&
+	dsv commit "$DEMO/shakespeare.txt" --branch play -m play >/dev/null &&
+	dsv export play --format text -o ../play.txt && test_cmp "$DEMO/shakespeare.txt" ../play.txt
+'
+
+test_expect_success '--text-field picks another field' '
+	printf "{\"body\": \"hello\", \"id\": 1}\n" >../f.jsonl &&
+	dsv commit ../f.jsonl --text-field body --branch tf -m tf >/dev/null &&
+	dsv export tf >out && test_cmp ../f.jsonl out &&
+	test_must_fail dsv commit ../f.jsonl --branch tf2 -m x 2>err && grep -q "text" err
+'
+
+test_expect_success 'audit totals the ingest compute of the ancestry' '
+	dsv audit main >out && grep -q "^ingest " out && grep -q "3 artifacts" out &&
+	dsv audit main --json | python3 -c "import json,sys; d=json.load(sys.stdin); assert len(d[\"ancestors\"])==3; assert d[\"by_mode\"][\"ingest\"][\"wall_s\"] > 0"
+'
+
+test_expect_success 'fsck passes on a healthy repository' '
+	dsv fsck >out && grep -q "^ok$" out
+'
+
+test_expect_success 'status names the branch and version' '
+	dsv status >out && grep -q "On branch main" out && grep -q "1000 records" out
+'
+
+test_done

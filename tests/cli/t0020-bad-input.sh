@@ -1,0 +1,58 @@
+#!/bin/sh
+# Bad input gets a clear error naming file, line and column, and the
+# repository stays exactly as it was; --skip-bad commits the good records.
+. "$(dirname "$0")/lib.sh"
+
+dsv init -q . && zcat "$DEMO/web-a.jsonl.gz" >good.jsonl
+dsv commit good.jsonl -m base >/dev/null
+before=$(git --git-dir .dsv/lineage rev-parse main)
+
+head -5 good.jsonl >bad.jsonl
+printf '{"text": "ok", "id": 1 "x": 2}\n' >>bad.jsonl
+head -3 good.jsonl >>bad.jsonl
+
+test_expect_success 'malformed JSON names file, line and column; exit 1' '
+	dsv commit bad.jsonl -m bad 2>err; test $? -eq 1 &&
+	grep -q "^dsv: error: .bad.jsonl.:6:24: " err
+'
+
+test_expect_success 'after the failure the branch has not moved and fsck passes' '
+	test "$(git --git-dir .dsv/lineage rev-parse main)" = "$before" &&
+	dsv fsck >out && grep -q "^ok$" out &&
+	dsv export main -o out.jsonl && test_cmp good.jsonl out.jsonl
+'
+
+test_expect_success 'a missing text field, a non-string text, invalid UTF-8' '
+	printf "{\"body\": \"x\"}\n" >a.jsonl &&
+	test_must_fail dsv commit a.jsonl -m x 2>err && grep -q "a.jsonl.:1:" err &&
+	printf "{\"text\": 5}\n" >b.jsonl &&
+	test_must_fail dsv commit b.jsonl -m x 2>err && grep -q "b.jsonl.:1:" err &&
+	printf "{\"text\": \"caf\\351\"}\n" >c.jsonl &&
+	test_must_fail dsv commit c.jsonl -m x 2>err && grep -q "c.jsonl.:1:" err &&
+	test "$(git --git-dir .dsv/lineage rev-parse main)" = "$before"
+'
+
+test_expect_success 'a missing file is an error that names it' '
+	test_must_fail dsv commit nosuch.jsonl -m x 2>err && grep -q "nosuch.jsonl" err
+'
+
+test_expect_success '--skip-bad commits the good records and records the bad ones' '
+	dsv commit --skip-bad bad.jsonl -m skip >out &&
+	grep -q "1 bad records skipped" out &&
+	git --git-dir .dsv/lineage show main:dsv.json >dj &&
+	grep -q "\"records_bad\": 1" dj && grep -q "bad.jsonl.:6:24" dj &&
+	dsv ls main | grep -q " 8 records"
+'
+
+test_expect_success 'a commit with no records is refused' '
+	: >empty.jsonl && test_must_fail dsv commit empty.jsonl -m none 2>err &&
+	grep -q "nothing to commit" err
+'
+
+test_expect_success 'a message is required; bad options are usage errors' '
+	dsv commit good.jsonl 2>err; test $? -eq 2 && grep -q "message" err &&
+	dsv commit good.jsonl -m x --level 99 2>err; test $? -eq 2 &&
+	dsv commit good.jsonl -m x --text-mode words 2>err; test $? -eq 2
+'
+
+test_done
