@@ -168,17 +168,43 @@ int dsv_index_get_record(dsv_store *s, const dsv_rhash *h, dsv_record_loc *out)
 }
 
 typedef struct {
-	const dsv_rhash *h;
-	size_t i;
+	uint64_t prefix; /* the hash's first 8 bytes, big-endian: sorts as memcmp */
+	size_t i;        /* position in the batch */
 } rec_ref;
 
-static int rec_cmp(const void *a, const void *b)
+/* Stable LSD radix sort on the 64-bit prefix, 16 bits a pass: about 4n
+ * moves, where qsort's comparisons dominated a million-record batch. Keys
+ * equal in their prefix keep batch order, so the first of equal keys is
+ * inserted first and wins under MDB_NOOVERWRITE. */
+static int sort_refs(rec_ref *refs, size_t n)
 {
-	const rec_ref *x = a, *y = b;
-	int c = memcmp(x->h->b, y->h->b, sizeof x->h->b);
-	if (c)
-		return c;
-	return x->i < y->i ? -1 : x->i > y->i;
+	rec_ref *tmp = dsv_malloc(n * sizeof *tmp), *a = refs, *b = tmp;
+	size_t *count = dsv_malloc(65536 * sizeof *count);
+	if (!tmp || !count) {
+		free(tmp);
+		free(count);
+		return DSV_ENOMEM;
+	}
+	for (int shift = 0; shift < 64; shift += 16) {
+		memset(count, 0, 65536 * sizeof *count);
+		for (size_t j = 0; j < n; j++)
+			count[a[j].prefix >> shift & 0xffff]++;
+		size_t sum = 0;
+		for (size_t d = 0; d < 65536; d++) {
+			size_t c = count[d];
+			count[d] = sum;
+			sum += c;
+		}
+		for (size_t j = 0; j < n; j++)
+			b[count[a[j].prefix >> shift & 0xffff]++] = a[j];
+		rec_ref *t = a;
+		a = b;
+		b = t;
+	}
+	/* Four passes: the sorted data is back in refs. */
+	free(tmp);
+	free(count);
+	return 0;
 }
 
 int dsv_index_put_records(dsv_store *s, const dsv_rhash *hashes,
@@ -196,11 +222,16 @@ int dsv_index_put_records(dsv_store *s, const dsv_rhash *hashes,
 		return dsv_error_set(DSV_ENOMEM, "index: batch too large");
 	if (!(refs = dsv_malloc(n * sizeof *refs)))
 		return DSV_ENOMEM;
-	/* Sorted keys make the B-tree inserts sequential (each page is filled
-	 * once); the index breaks ties so the first of equal keys wins. */
-	for (size_t i = 0; i < n; i++)
-		refs[i] = (rec_ref){&hashes[i], i};
-	qsort(refs, n, sizeof *refs, rec_cmp);
+	/* Sorted keys make the B-tree inserts sequential: each leaf page is
+	 * touched once per batch instead of once per record. */
+	for (size_t i = 0; i < n; i++) {
+		uint64_t p = 0;
+		for (int k = 0; k < 8; k++)
+			p = p << 8 | hashes[i].b[k];
+		refs[i] = (rec_ref){p, i};
+	}
+	if ((rc = sort_refs(refs, n)))
+		goto cleanup;
 	if ((mrc = mdb_txn_begin(s->env, NULL, 0, &txn))) {
 		rc = mdb_fail(mrc, "cannot begin transaction");
 		goto cleanup;
@@ -210,10 +241,15 @@ int dsv_index_put_records(dsv_store *s, const dsv_rhash *hashes,
 		goto cleanup;
 	}
 	for (size_t j = 0; j < n; j++) {
-		if (j && memcmp(refs[j].h->b, refs[j - 1].h->b, 16) == 0)
-			continue;
+		/* The batch is read in key order, at random places: fetch
+		 * ahead, or the cache misses cost more than the inserts. */
+		if (j + 16 < n) {
+			__builtin_prefetch(&locs[refs[j + 16].i]);
+			__builtin_prefetch(&hashes[refs[j + 16].i]);
+		}
 		const dsv_record_loc *l = &locs[refs[j].i];
-		MDB_val k = {16, (void *)refs[j].h->b}, v = {sizeof val, val};
+		MDB_val k = {16, (void *)hashes[refs[j].i].b};
+		MDB_val v = {sizeof val, val};
 		memcpy(val, l->commit, 20);
 		memcpy(val + 20, l->shard.b, 32);
 		dsv_put64(val + 52, l->row);
