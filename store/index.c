@@ -5,8 +5,10 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 /* Sparse: the map only reserves address space, so it can be large. */
 #define MAP_SIZE ((size_t)1 << 40)
@@ -21,42 +23,50 @@ static int mdb_fail(int mrc, const char *what)
 	return dsv_error_set(code, "index: %s: %s", what, mdb_strerror(mrc));
 }
 
-int dsv_index_open(dsv_store *s)
+/* LMDB forbids opening one environment twice in a process (closing either
+ * drops the other's locks), so stores opened on the same index share it. */
+typedef struct shared_env {
+	dev_t dev;
+	ino_t ino;
+	MDB_env *env;
+	MDB_dbi dbis[4];
+	int refs;
+	struct shared_env *next;
+} shared_env;
+
+static shared_env *envs;
+static pthread_mutex_t envs_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int env_open(shared_env *e, const char *path)
 {
 	static const char *const names[] = {"objects", "records", "tokens",
 					    "runs"};
-	MDB_dbi *dbis[] = {&s->db_objects, &s->db_records, &s->db_tokens,
-			   &s->db_runs};
 	MDB_txn *txn = NULL;
-	char *path = NULL;
 	int mrc, rc = 0;
-	size_t n = strlen(s->dir) + sizeof "/index";
 
-	if (!(path = dsv_malloc(n)))
-		return DSV_ENOMEM;
-	snprintf(path, n, "%s/index", s->dir);
-	if ((mrc = mdb_env_create(&s->env))) {
+	if ((mrc = mdb_env_create(&e->env))) {
 		rc = mdb_fail(mrc, "cannot create environment");
 		goto cleanup;
 	}
-	if ((mrc = mdb_env_set_mapsize(s->env, MAP_SIZE)) ||
-	    (mrc = mdb_env_set_maxdbs(s->env, 8))) {
+	if ((mrc = mdb_env_set_mapsize(e->env, MAP_SIZE)) ||
+	    (mrc = mdb_env_set_maxdbs(e->env, 8))) {
 		rc = mdb_fail(mrc, "cannot configure environment");
 		goto cleanup;
 	}
 	/* NOTLS: read transactions are not tied to threads, so the commit
 	 * pipeline's workers can share the environment. */
-	if ((mrc = mdb_env_open(s->env, path, MDB_NOTLS, 0666))) {
+	if ((mrc = mdb_env_open(e->env, path, MDB_NOTLS, 0666))) {
 		rc = dsv_error_set(DSV_EIO, "index: cannot open '%s': %s", path,
 				   mdb_strerror(mrc));
 		goto cleanup;
 	}
-	if ((mrc = mdb_txn_begin(s->env, NULL, 0, &txn))) {
+	if ((mrc = mdb_txn_begin(e->env, NULL, 0, &txn))) {
 		rc = mdb_fail(mrc, "cannot begin transaction");
 		goto cleanup;
 	}
 	for (size_t i = 0; i < 4; i++)
-		if ((mrc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]))) {
+		if ((mrc = mdb_dbi_open(txn, names[i], MDB_CREATE,
+					&e->dbis[i]))) {
 			rc = dsv_error_set(DSV_EIO,
 					   "index: cannot open database '%s': %s",
 					   names[i], mdb_strerror(mrc));
@@ -69,20 +79,82 @@ int dsv_index_open(dsv_store *s)
 cleanup:
 	if (txn)
 		mdb_txn_abort(txn);
-	if (rc && s->env) {
-		mdb_env_close(s->env);
-		s->env = NULL;
+	if (rc && e->env) {
+		mdb_env_close(e->env);
+		e->env = NULL;
 	}
+	return rc;
+}
+
+int dsv_index_open(dsv_store *s)
+{
+	shared_env *e = NULL;
+	char *path = NULL;
+	struct stat st = {0};
+	int rc = 0;
+	size_t n = strlen(s->dir) + sizeof "/index";
+
+	if (!(path = dsv_malloc(n)))
+		return DSV_ENOMEM;
+	snprintf(path, n, "%s/index", s->dir);
+	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		int err = S_ISDIR(st.st_mode) ? errno : ENOTDIR;
+		rc = dsv_error_set(DSV_EIO, "index: cannot open '%s': %s", path,
+				   strerror(err));
+		goto cleanup;
+	}
+	pthread_mutex_lock(&envs_lock);
+	for (e = envs; e; e = e->next)
+		if (e->dev == st.st_dev && e->ino == st.st_ino)
+			break;
+	if (!e) {
+		if (!(e = dsv_malloc(sizeof *e))) {
+			rc = DSV_ENOMEM;
+		} else {
+			memset(e, 0, sizeof *e);
+			e->dev = st.st_dev;
+			e->ino = st.st_ino;
+			if ((rc = env_open(e, path))) {
+				free(e);
+				e = NULL;
+			} else {
+				e->next = envs;
+				envs = e;
+			}
+		}
+	}
+	if (e) {
+		e->refs++;
+		s->env = e->env;
+		s->db_objects = e->dbis[0];
+		s->db_records = e->dbis[1];
+		s->db_tokens = e->dbis[2];
+		s->db_runs = e->dbis[3];
+	}
+	pthread_mutex_unlock(&envs_lock);
+cleanup:
 	free(path);
 	return rc;
 }
 
 void dsv_index_close(dsv_store *s)
 {
-	if (s && s->env) {
-		mdb_env_close(s->env);
-		s->env = NULL;
+	if (!s || !s->env)
+		return;
+	pthread_mutex_lock(&envs_lock);
+	for (shared_env **p = &envs; *p; p = &(*p)->next) {
+		shared_env *e = *p;
+		if (e->env != s->env)
+			continue;
+		if (--e->refs == 0) {
+			*p = e->next;
+			mdb_env_close(e->env);
+			free(e);
+		}
+		break;
 	}
+	pthread_mutex_unlock(&envs_lock);
+	s->env = NULL;
 }
 
 int dsv_index_get_object(dsv_store *s, const dsv_oid *id, dsv_obj_info *out)

@@ -43,6 +43,14 @@ static void test_objects(void)
 	CHECK_OK(dsv_store_open(&s, dsv));
 	CHECK_OK(dsv_index_get_object(s, &id, &out));
 	CHECK(out.rows == 999);
+	/* Two stores open on one index share its environment. */
+	dsv_store *s2 = NULL;
+	CHECK_OK(dsv_store_open(&s2, dsv));
+	in.rows = 5;
+	CHECK_OK(dsv_index_put_object(s2, &id, &in));
+	dsv_store_free(s2);
+	CHECK_OK(dsv_index_get_object(s, &id, &out));
+	CHECK(out.rows == 5);
 	CHECK_OK(dsv_index_clear(s));
 	CHECK(dsv_index_get_object(s, &id, &out) == DSV_ENOTFOUND);
 	drop_store(s, dsv);
