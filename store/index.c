@@ -90,15 +90,16 @@ int dsv_index_open(dsv_store *s)
 {
 	shared_env *e = NULL;
 	char *path = NULL;
-	struct stat st = {0};
+	struct stat st;
 	int rc = 0;
 	size_t n = strlen(s->dir) + sizeof "/index";
 
 	if (!(path = dsv_malloc(n)))
 		return DSV_ENOMEM;
 	snprintf(path, n, "%s/index", s->dir);
-	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		int err = S_ISDIR(st.st_mode) ? errno : ENOTDIR;
+	int src = stat(path, &st);
+	if (src != 0 || !S_ISDIR(st.st_mode)) {
+		int err = src != 0 ? errno : ENOTDIR;
 		rc = dsv_error_set(DSV_EIO, "index: cannot open '%s': %s", path,
 				   strerror(err));
 		goto cleanup;
