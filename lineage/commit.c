@@ -273,7 +273,9 @@ int dsv_commit_info_open(dsv_commit_info **out, dsv_lineage *l,
 	if (ci->nparents &&
 	    !(ci->parents = malloc(ci->nparents * sizeof *ci->parents)))
 		goto nomem;
-	memcpy(ci->parents, e->parents, ci->nparents * sizeof *ci->parents);
+	if (ci->nparents)
+		memcpy(ci->parents, e->parents,
+		       ci->nparents * sizeof *ci->parents);
 	/* the summary is the message's first line */
 	sl = strcspn(e->message, "\n");
 	if (!(ci->message = strdup(e->message)) ||

@@ -100,7 +100,8 @@ int dsv_lineage_commit(dsv_lineage *l, const dsv_commit_opts *o, dsv_aid *out);
 #define DSV_REV_MAX 256 /* longest revision string accepted */
 
 /* Checks a revision string before libgit2 sees it: 1..DSV_REV_MAX bytes, no
- * NUL, no control characters, no spaces. DSV_EINVAL with the reason. */
+ * NUL, no control characters, no spaces, no message search (":/x",
+ * "^{/x}"). DSV_EINVAL with the reason. */
 int dsv_rev_validate(const char *rev, size_t len);
 /* Resolves git revision syntax (`main`, `main~2`, `v1`, `edu-3^2`, id
  * prefixes, `HEAD`) to a commit. DSV_ENOTFOUND "unknown revision 'xyz'";

@@ -26,6 +26,15 @@ int dsv_rev_validate(const char *rev, size_t len)
 					     "character or space (byte %zu)",
 					     i + 1);
 	}
+	/* Message searches (":/text", "rev^{/text}") run a regular expression
+	 * over the whole history, and libgit2 1.5 leaks pcre2 match data on
+	 * each; dsv's revisions name artifacts by ref, id and ancestry only. */
+	for (size_t i = 0; i + 1 < len; i++)
+		if ((rev[i] == ':' || rev[i] == '{') && rev[i + 1] == '/')
+			return dsv_error_set(DSV_EINVAL,
+					     "revision '%.*s': message search "
+					     "is not supported",
+					     (int)(len > 64 ? 64 : len), rev);
 	return 0;
 }
 
