@@ -127,7 +127,9 @@ void dsv_gpt_free(dsv_gpt *m);
  * models from one seed start identical. Also resets the AdamW moments. */
 int dsv_gpt_init(dsv_gpt *m, uint64_t seed);
 
-/* Copies num_params floats in (set) or out (get) in the layout above. */
+/* Copies num_params floats in (set) or out (get) in the layout above.
+ * Setting the parameters also resets the AdamW moments (a fresh start; the
+ * moments are not yet exposed for checkpoints). */
 int dsv_gpt_set_params(dsv_gpt *m, const float *host);
 int dsv_gpt_get_params(const dsv_gpt *m, float *host);
 int dsv_gpt_get_grads(const dsv_gpt *m, float *host);

@@ -208,6 +208,10 @@ int dsv_gpt_set_params(dsv_gpt *m, const float *host)
 {
 	if (!m->on_gpu) {
 		memcpy(m->params, host, m->num_params * sizeof(float));
+		if (m->m) {
+			memset(m->m, 0, m->num_params * sizeof(float));
+			memset(m->v, 0, m->num_params * sizeof(float));
+		}
 		return 0;
 	}
 	return DISPATCH(0, gpt_copy_cuda(m, (float *)host, 0, 1));
