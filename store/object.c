@@ -689,9 +689,8 @@ int dsv_obj_verify(dsv_store *s, const dsv_oid *id, dsv_obj_info *info)
 			got.rows = idx.rows;
 		dsv_error_clear();
 	}
-	if (rc)
-		dsv_error_wrap(rc, "object %s: %s", o->hex,
-			       dsv_obj_type_name(o->type));
+	if (rc == DSV_ECORRUPT)
+		dsv_error_wrap(rc, "object %s: corrupt", o->hex);
 	if (rc == 0 && info)
 		*info = got;
 cleanup:

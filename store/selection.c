@@ -168,8 +168,9 @@ int dsv_selection_open(dsv_selection **out, dsv_store *s, const dsv_oid *id,
 	}
 	if ((rc = dsv_obj_read_all(o, &secs, &lens)))
 		goto cleanup;
-	if ((rc = dsv_selection_decode(out, secs, lens, n, shard_out)))
-		dsv_error_wrap(rc, "object %s", hex);
+	if ((rc = dsv_selection_decode(out, secs, lens, n, shard_out)) ==
+	    DSV_ECORRUPT)
+		dsv_error_wrap(rc, "object %s: corrupt", hex);
 cleanup:
 	if (secs)
 		for (int i = 0; i < n; i++)

@@ -405,12 +405,10 @@ int dsv_shard_open(dsv_shard **out, dsv_store *s, const dsv_oid *id,
 		if ((rc = dsv_obj_read_all(o, &all, &all_lens)))
 			goto cleanup;
 		rc = dsv_shard_decode(out, all, all_lens, n, cols);
+	} else if (n != DSV_SHARD_NSECS) {
+		rc = bad("wrong section count");
 	} else {
 		unsigned need = needed_sections(cols);
-		if (n != DSV_SHARD_NSECS) {
-			rc = bad("wrong section count");
-			goto cleanup;
-		}
 		for (int i = 0; i < n; i++) {
 			lens[i] = (size_t)dsv_obj_section_size(o, i);
 			if ((need >> i & 1) &&
@@ -420,10 +418,10 @@ int dsv_shard_open(dsv_shard **out, dsv_store *s, const dsv_oid *id,
 		}
 		rc = dsv_shard_decode(out, secs, lens, n, cols);
 	}
-	if (rc) {
+	if (rc == DSV_ECORRUPT) {
 		char hex[DSV_OID_HEXLEN + 1];
 		dsv_oid_fmt(hex, id);
-		dsv_error_wrap(rc, "object %s", hex);
+		dsv_error_wrap(rc, "object %s: corrupt", hex);
 	}
 cleanup:
 	for (int i = 0; i < DSV_SHARD_NSECS; i++)
