@@ -283,7 +283,17 @@ int dsv_obj_write(dsv_store *s, dsv_obj_type type, const dsv_section *secs,
 	}
 	snprintf(dir, n, "%s/objects/%.2s", s->dir, hex);
 	snprintf(tmp, n + 32, "%s/tmp/obj-XXXXXX", s->dir);
-	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+	if (mkdir(dir, 0777) == 0) {
+		/* A new fan-out directory must survive a crash too: sync
+		 * objects/, naming it by cutting "<objects>/ab" at its slash
+		 * for a moment. */
+		char *slash = dir + strlen(dir) - 3;
+		*slash = '\0';
+		rc = fsync_path(dir);
+		*slash = '/';
+		if (rc)
+			goto cleanup;
+	} else if (errno != EEXIST) {
 		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", dir,
 				   strerror(errno));
 		goto cleanup;
