@@ -7,7 +7,8 @@
  * File <lineage>/dsv-cache: "DSVCACHE1\n", then records
  *   u32 length of the payload, u64 FNV-1a of the payload, payload
  * appended with O_APPEND in one write each batch. A torn or foreign record
- * ends the load (its commits are read from git again and appended anew).
+ * ends the load and is cut off (its commits are read from git again and
+ * appended anew).
  * The file is local scratch in native byte order; deleting it is harmless.
  */
 #include "lineage/internal.h"
@@ -240,12 +241,14 @@ static int encode(dsv_cache *c, const dsv_centry *e)
 
 static int load(dsv_cache *c)
 {
-	int fd = open(c->file, O_RDONLY | O_CLOEXEC);
+	int fd = open(c->file, O_RDWR | O_CLOEXEC);
 	struct stat st;
 	uint8_t *data = NULL;
 	size_t off, n;
 	int rc = 0;
 
+	if (fd < 0)
+		fd = open(c->file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0; /* no cache yet */
 	if (fstat(fd, &st) < 0 || st.st_size < (off_t)strlen(CACHE_MAGIC))
@@ -281,6 +284,11 @@ static int load(dsv_cache *c)
 		}
 		off += 12 + len;
 	}
+	/* Cut a damaged tail, or every later append would sit behind it and
+	 * never be loaded. At worst this drops a record another process is
+	 * appending right now: a cache miss, never a wrong entry. */
+	if (off < n && off >= strlen(CACHE_MAGIC) && ftruncate(fd, (off_t)off))
+		(void)0;
 cleanup:
 	free(data);
 	close(fd);

@@ -60,7 +60,9 @@ int dsv_rev_commit(git_commit **out, dsv_lineage *l, const char *rev)
 		goto cleanup;
 	}
 	if (rc < 0) {
-		rc = dsv_git_error(dsv_git_code(rc), "revision '%s'", rev);
+		/* Other failures are about the string (":path" needs an index
+		 * a bare repository lacks, bad "@{...}" dates, ...). */
+		rc = dsv_git_error(DSV_EINVAL, "invalid revision '%s'", rev);
 		goto cleanup;
 	}
 	if (git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) < 0) {
