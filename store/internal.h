@@ -27,6 +27,13 @@ void dsv_index_close(dsv_store *s);
 /* repo.c: zstd level from config `compression.level`, else the default. */
 int dsv_store_level(const dsv_store *s);
 
+/* object.c: reads every section of object `id`, verified against the id,
+ * after checking that it is of `type` (DSV_EINVAL naming both otherwise).
+ * The caller releases the sections with dsv_obj_sections_free. */
+int dsv_obj_load(dsv_store *s, const dsv_oid *id, dsv_obj_type type,
+		 void ***secs, size_t **lens, int *nsecs);
+void dsv_obj_sections_free(void **secs, size_t *lens, int nsecs);
+
 /* Little-endian loads and stores for the on-disk formats. */
 static inline uint64_t dsv_le64(const void *p)
 {

@@ -673,6 +673,7 @@ int dsv_obj_verify(dsv_store *s, const dsv_oid *id, dsv_obj_info *info)
 	size_t *lens = NULL;
 	dsv_shard *sh = NULL;
 	dsv_selection *sel = NULL;
+	dsv_column *col = NULL;
 	dsv_obj_info got = {0};
 	int rc, n = 0;
 
@@ -693,6 +694,10 @@ int dsv_obj_verify(dsv_store *s, const dsv_oid *id, dsv_obj_info *info)
 		rc = dsv_selection_decode(&sel, secs, lens, n, NULL);
 		if (sel)
 			got.rows = dsv_selection_rows(sel);
+	} else if (o->type == DSV_OBJ_COLUMN) {
+		rc = dsv_column_decode(&col, secs, lens, n, NULL);
+		if (col)
+			got.rows = dsv_column_rows(col);
 	} else {
 		dsv_obj_info idx;
 		if (dsv_index_get_object(s, id, &idx) == 0)
@@ -711,6 +716,40 @@ cleanup:
 	free(lens);
 	dsv_shard_free(sh);
 	dsv_selection_free(sel);
+	dsv_column_free(col);
 	dsv_obj_free(o);
 	return rc;
+}
+
+int dsv_obj_load(dsv_store *s, const dsv_oid *id, dsv_obj_type type,
+		 void ***secs, size_t **lens, int *nsecs)
+{
+	dsv_obj *o = NULL;
+	char hex[DSV_OID_HEXLEN + 1];
+	int rc;
+
+	*secs = NULL;
+	*lens = NULL;
+	*nsecs = 0;
+	if ((rc = dsv_obj_open(&o, s, id)))
+		return rc;
+	if (dsv_obj_get_type(o) != type) {
+		dsv_oid_fmt(hex, id);
+		rc = dsv_error_set(DSV_EINVAL, "object %s is a %s, not a %s",
+				   hex, dsv_obj_type_name(dsv_obj_get_type(o)),
+				   dsv_obj_type_name(type));
+	} else if (!(rc = dsv_obj_read_all(o, secs, lens))) {
+		*nsecs = dsv_obj_nsections(o);
+	}
+	dsv_obj_free(o);
+	return rc;
+}
+
+void dsv_obj_sections_free(void **secs, size_t *lens, int nsecs)
+{
+	if (secs)
+		for (int i = 0; i < nsecs; i++)
+			free(secs[i]);
+	free(secs);
+	free(lens);
 }

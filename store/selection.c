@@ -149,34 +149,19 @@ int dsv_selection_decode(dsv_selection **out, void **secs, const size_t *lens,
 int dsv_selection_open(dsv_selection **out, dsv_store *s, const dsv_oid *id,
 		       dsv_oid *shard_out)
 {
-	dsv_obj *o = NULL;
 	void **secs = NULL;
 	size_t *lens = NULL;
 	char hex[DSV_OID_HEXLEN + 1];
-	int rc, n = 0;
+	int n = 0, rc;
 
 	*out = NULL;
-	dsv_oid_fmt(hex, id);
-	if ((rc = dsv_obj_open(&o, s, id)))
-		goto cleanup;
-	n = dsv_obj_nsections(o);
-	if (dsv_obj_get_type(o) != DSV_OBJ_SELECTION) {
-		rc = dsv_error_set(DSV_EINVAL,
-				   "object %s is a %s, not a selection", hex,
-				   dsv_obj_type_name(dsv_obj_get_type(o)));
-		goto cleanup;
-	}
-	if ((rc = dsv_obj_read_all(o, &secs, &lens)))
-		goto cleanup;
+	if ((rc = dsv_obj_load(s, id, DSV_OBJ_SELECTION, &secs, &lens, &n)))
+		return rc;
 	if ((rc = dsv_selection_decode(out, secs, lens, n, shard_out)) ==
-	    DSV_ECORRUPT)
+	    DSV_ECORRUPT) {
+		dsv_oid_fmt(hex, id);
 		dsv_error_wrap(rc, "object %s: corrupt", hex);
-cleanup:
-	if (secs)
-		for (int i = 0; i < n; i++)
-			free(secs[i]);
-	free(secs);
-	free(lens);
-	dsv_obj_free(o);
+	}
+	dsv_obj_sections_free(secs, lens, n);
 	return rc;
 }

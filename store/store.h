@@ -263,6 +263,44 @@ void dsv_selection_sections(const dsv_selection *sel, const dsv_oid *shard,
 			    uint8_t hdr[DSV_SELECTION_HEADER],
 			    dsv_section secs[2]);
 
+/* ---- columns (store/column.c) ------------------------------------------ *
+ * A typed array with one value per row of one shard: a score, a tier, a
+ * token count, the reason a filter dropped a row. Values are little-endian;
+ * dsv builds only on little-endian hosts (checked at compile time). */
+
+typedef enum {
+	DSV_COL_U8 = 1,
+	DSV_COL_I32 = 2,
+	DSV_COL_F32 = 3,
+	DSV_COL_U64 = 4,
+} dsv_col_type;
+
+typedef struct dsv_column dsv_column;
+
+/* "u8", "i32", "f32", "u64"; NULL for an unknown type. */
+const char *dsv_col_type_name(dsv_col_type t);
+size_t dsv_col_type_size(dsv_col_type t);
+/* A zero-filled column of `rows` values. */
+int dsv_column_new(dsv_column **out, dsv_col_type type, uint64_t rows);
+void dsv_column_free(dsv_column *c);
+dsv_col_type dsv_column_type(const dsv_column *c);
+uint64_t dsv_column_rows(const dsv_column *c);
+/* The values, rows * dsv_col_type_size(type) bytes; borrowed. */
+void *dsv_column_data(dsv_column *c);
+const void *dsv_column_cdata(const dsv_column *c);
+/* One value as a double (u64 above 2^53 rounds). */
+double dsv_column_get(const dsv_column *c, uint64_t row);
+/* Stores the column for `shard`; the id depends on shard, type and values
+ * only, not on the name a manifest gives it. */
+int dsv_column_write(const dsv_column *c, dsv_store *s, const dsv_oid *shard,
+		     dsv_oid *out, int *is_new);
+int dsv_column_open(dsv_column **out, dsv_store *s, const dsv_oid *id,
+		    dsv_oid *shard_out);
+/* Decodes from the raw sections (header, values); copies; `shard_out` may
+ * be NULL. DSV_ECORRUPT on any inconsistency. */
+int dsv_column_decode(dsv_column **out, void **secs, const size_t *lens,
+		      int nsecs, dsv_oid *shard_out);
+
 /* ---- manifests (store/manifest.c) --------------------------------------- *
  * The ordered list of entries that makes a dataset version; a text file kept
  * in the lineage tree as MANIFEST, diffable with git. */
