@@ -107,7 +107,7 @@ int dsv_column_write(const dsv_column *c, dsv_store *s, const dsv_oid *shard,
 		{c->data, c->rows * dsv_col_type_size(c->type)},
 	};
 	return dsv_obj_write(s, DSV_OBJ_COLUMN, secs, 2, c->rows,
-			     dsv_store_level(s), out, is_new);
+			     DSV_DEFAULT_LEVEL, out, is_new);
 }
 
 static int bad(const char *what)

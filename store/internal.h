@@ -24,8 +24,11 @@ struct dsv_store {
 int dsv_index_open(dsv_store *s);
 void dsv_index_close(dsv_store *s);
 
-/* repo.c: zstd level from config `compression.level`, else the default. */
+/* repo.c: what DSV_DEFAULT_LEVEL stands for: the zstd level (config
+ * `compression.level`, else 1) and the long-matching window log (config
+ * `compression.window`, else 26; 0 is off). */
 int dsv_store_level(const dsv_store *s);
+int dsv_store_window(const dsv_store *s);
 
 /* object.c: reads every section of object `id`, verified against the id,
  * after checking that it is of `type` (DSV_EINVAL naming both otherwise).

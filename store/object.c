@@ -115,9 +115,13 @@ static ZSTD_CCtx *cctx_get(void)
 	return c;
 }
 
-static int compress_section(const dsv_section *sec, int level, void **out,
-			    size_t *outlen)
+/* Compresses one section into one frame. Level DSV_DEFAULT_LEVEL means the
+ * store's default (store.h); large sections use every core and, at the
+ * default, long-distance matching. */
+static int compress_section(dsv_store *s, const dsv_section *sec, int level,
+			    void **out, size_t *outlen)
 {
+	int window = 0;
 	ZSTD_CCtx *c = cctx_get();
 	size_t bound = ZSTD_compressBound(sec->len), r;
 	int workers = 0;
@@ -131,12 +135,27 @@ static int compress_section(const dsv_section *sec, int level, void **out,
 				     sec->len);
 	if (!(buf = dsv_malloc(bound)))
 		return DSV_ENOMEM;
+	if (level == DSV_DEFAULT_LEVEL) {
+		level = dsv_store_level(s);
+		window = dsv_store_window(s);
+	}
 	if (sec->len >= OBJ_MT_THRESHOLD) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		workers = n > 1 ? (int)(n > 200 ? 200 : n) : 0;
+	} else {
+		window = 0;
 	}
 	ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
 	ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
+	if (window) {
+		/* No wider than the section: a smaller window decodes with
+		 * less memory and finds the same matches. */
+		int log = 10;
+		while (log < window && ((size_t)1 << log) < sec->len)
+			log++;
+		ZSTD_CCtx_setParameter(c, ZSTD_c_enableLongDistanceMatching, 1);
+		ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, log);
+	}
 	ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
 	ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1);
 	/* Fails harmlessly when libzstd was built without threads. */
@@ -267,7 +286,7 @@ int dsv_obj_write(dsv_store *s, dsv_obj_type type, const dsv_section *secs,
 	dsv_put32(hdr + 20, 0);
 	info.stored_size = OBJ_HEADER_SIZE(nsecs);
 	for (int i = 0; i < nsecs; i++) {
-		if ((rc = compress_section(&secs[i], level, &frames[i],
+		if ((rc = compress_section(s, &secs[i], level, &frames[i],
 					   &flen[i])))
 			goto cleanup;
 		dsv_put64(hdr + OBJ_FIXED_HEADER + 16 * i, secs[i].len);

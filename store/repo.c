@@ -269,17 +269,29 @@ const char *dsv_store_config(const dsv_store *s, const char *key)
 	return NULL;
 }
 
-int dsv_store_level(const dsv_store *s)
+/* A whole-number setting in [lo, hi], or `dflt` when unset or malformed. */
+static int config_int(const dsv_store *s, const char *key, long lo, long hi,
+		      int dflt)
 {
-	const char *v = dsv_store_config(s, "compression.level");
+	const char *v = dsv_store_config(s, key);
 	char *end;
 	long l;
 	if (!v)
-		return DSV_DEFAULT_LEVEL;
+		return dflt;
 	l = strtol(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || l < -7 || l > 22)
-		return DSV_DEFAULT_LEVEL;
+	if (*v == '\0' || *end != '\0' || l < lo || l > hi)
+		return dflt;
 	return (int)l;
+}
+
+int dsv_store_level(const dsv_store *s)
+{
+	return config_int(s, "compression.level", -7, 22, 1);
+}
+
+int dsv_store_window(const dsv_store *s)
+{
+	return config_int(s, "compression.window", 0, 27, 26);
 }
 
 static int is_dir(const char *path)

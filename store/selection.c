@@ -100,7 +100,7 @@ int dsv_selection_write(dsv_selection *sel, dsv_store *s, const dsv_oid *shard,
 	dsv_section secs[2];
 	dsv_selection_sections(sel, shard, hdr, secs);
 	return dsv_obj_write(s, DSV_OBJ_SELECTION, secs, 2, sel->rows,
-			     dsv_store_level(s), out, is_new);
+			     DSV_DEFAULT_LEVEL, out, is_new);
 }
 
 static int bad(const char *what)

@@ -125,9 +125,14 @@ typedef struct {
 	uint64_t rows;        /* rows for shards, selections, columns; else 0 */
 } dsv_obj_info;
 
-/* Default zstd level for new objects (overridden by config `compression.level`
- * and by commands' --level). */
-#define DSV_DEFAULT_LEVEL 3
+/* The level that asks for the store's default compression: config
+ * `compression.level` (1 when unset) with long-distance matching over a
+ * window of 2^`compression.window` bytes (26 when unset, so one 64 MiB shard
+ * column is one window; 0 turns it off) for sections of 4 MiB or more, like
+ * `zstd -1 --long=26`. Web corpora repeat documents and boilerplate far apart,
+ * which a plain level-1 window never sees. Any other level is exactly zstd's
+ * level, without long matching. */
+#define DSV_DEFAULT_LEVEL 0
 
 /* Writes an object: compresses each section (in parallel where it pays),
  * hashes, writes to .dsv/tmp, fsyncs, renames into objects/ab/cdef..., fsyncs
@@ -450,13 +455,22 @@ typedef struct {
 	uint64_t bytes_read;     /* from disk (compressed input counts as is) */
 	uint64_t bytes_written;  /* object bytes newly written */
 	uint64_t shards, shards_new;
-	uint64_t records_known;  /* records the repository already held */
+	uint64_t records_known;  /* records whose text the repository held */
+	uint64_t records_reused; /* of them, referred to where they are stored
+				    (text, meta and layout equal) */
+	uint64_t records_stored; /* records written into new shards */
+	int has_order;           /* the version needed an order object */
 	uint64_t records_bad;    /* skipped with skip_bad */
 	size_t nbad_msgs;
 	char bad_msgs[10][256];  /* the first skipped records' messages */
 } dsv_ingest_stats;
 
-/* Reads every file in order and appends one manifest entry per shard to `m`.
+/* Reads every file in order and appends the version's entries to `m`, whose
+ * entries (and order, if any) already there are the version's first records
+ * (--append). A record the `records` index knows, whose stored copy has the
+ * same meta and layout, is referred to through a selection over its shard;
+ * only other records go into new shards; an order object keeps the input's
+ * record order where plain entry order would not (docs/formats.md, "Reuse").
  * On error nothing is referenced: objects already written stay unreferenced
  * (gc collects them) and `m` may hold a partial list the caller drops. */
 int dsv_ingest(dsv_store *s, const char *const *paths, size_t npaths,
@@ -520,5 +534,80 @@ typedef struct {
 int dsv_version_diff(dsv_store *s, const dsv_manifest *a,
 		     const dsv_manifest *b, int list, dsv_diff *out);
 void dsv_diff_free(dsv_diff *d);
+
+/* ---- orders (store/order.c) --------------------------------------------- *
+ * The permutation mapping a version's record positions to (manifest entry,
+ * shard row), as runs of consecutive rows of one entry (docs/formats.md). */
+
+typedef struct {
+	uint64_t entry; /* manifest entry, 0-based */
+	uint64_t start; /* first shard row */
+	uint64_t count; /* rows start .. start+count-1, >= 1 */
+} dsv_order_run;
+
+typedef struct {
+	uint64_t entries;   /* entries of the manifest it was made for */
+	uint64_t positions; /* records: the sum of the counts */
+	size_t nruns, cap;
+	dsv_order_run *runs; /* owned */
+} dsv_order;
+
+int dsv_order_new(dsv_order **out, uint64_t entries);
+void dsv_order_free(dsv_order *o);
+/* Appends one position / a run, merged into the last run when it continues
+ * it (so the encoding stays canonical). */
+int dsv_order_push(dsv_order *o, uint64_t entry, uint64_t row);
+int dsv_order_push_run(dsv_order *o, uint64_t entry, uint64_t start,
+		       uint64_t count);
+int dsv_order_write(const dsv_order *o, dsv_store *s, dsv_oid *out,
+		    int *is_new);
+int dsv_order_open(dsv_order **out, dsv_store *s, const dsv_oid *id);
+/* Decodes from the raw sections (header, runs); copies. DSV_ECORRUPT on any
+ * inconsistency: entries out of range, empty or non-canonical runs, counts
+ * that do not add up. Rows are checked against shards by dsv_order_check. */
+int dsv_order_decode(dsv_order **out, void **secs, const size_t *lens,
+		     int nsecs);
+/* The plain entry order of m's entries [first, last) as runs, numbered from
+ * `entry_base` (reads their selections). */
+int dsv_order_default(dsv_order **out, dsv_store *s, const dsv_manifest *m,
+		      size_t first, size_t last, uint64_t entry_base);
+/* Checks an order against its manifest: entry count, positions equal to the
+ * manifest's records, rows in range, and every row an entry keeps used
+ * exactly `repeat` times (others never). DSV_ECORRUPT saying what. */
+int dsv_order_check(const dsv_order *o, dsv_store *s, const dsv_manifest *m);
+
+/* ---- building a version (store/vbuild.c) --------------------------------- *
+ * Collects a version record by record, each either a row of a stored shard
+ * (reuse) or the next row of a shard being written, and turns that into
+ * manifest entries (one per shard, first use first; a second use of a row
+ * opens another entry on the same shard), selections and, where plain entry
+ * order differs from the record order, an order object. */
+
+typedef struct dsv_vbuild dsv_vbuild;
+
+int dsv_vbuild_new(dsv_vbuild **out, dsv_store *s);
+void dsv_vbuild_free(dsv_vbuild *v);
+/* The next record is row `row` of stored shard `shard` of `rows` rows. */
+int dsv_vbuild_ref(dsv_vbuild *v, const dsv_oid *shard, uint64_t rows,
+		   uint64_t row);
+/* The next record is row `row` of the k-th new shard (k from 0, rows from 0,
+ * both in sequence). */
+int dsv_vbuild_add_new(dsv_vbuild *v, size_t k, uint64_t row);
+uint64_t dsv_vbuild_records(const dsv_vbuild *v);
+
+typedef struct {
+	uint64_t entries;       /* entries added */
+	uint64_t objects_new;   /* selections and orders newly written */
+	uint64_t bytes_written; /* their stored bytes */
+	int has_order;
+} dsv_vbuild_stats;
+
+/* Writes selections and the order object and appends the entries to `m`.
+ * Entries already in `m` (and its order, if it has one) are the version's
+ * first records (--append); the order then covers them too. new_ids[k],
+ * new_rows[k]: the k-th new shard's id and rows. */
+int dsv_vbuild_finish(dsv_vbuild *v, const dsv_oid *new_ids,
+		      const uint64_t *new_rows, size_t nnew, dsv_manifest *m,
+		      dsv_vbuild_stats *st);
 
 #endif
