@@ -39,17 +39,9 @@ int dsv_minhash_coeffs(const struct dsv_minhash_params *p, uint64_t *a,
 	if (rc)
 		return rc;
 	uint64_t s = p->seed, n = (uint64_t)p->nbands * p->rows;
-	/* Rejection keeps a and b uniform over their ranges. */
 	for (uint64_t k = 0; k < n; k++) {
-		uint64_t x;
-		do
-			x = splitmix64(&s) >> 3;
-		while (x == 0 || x >= MH_PRIME);
-		a[k] = x;
-		do
-			x = splitmix64(&s) >> 3;
-		while (x >= MH_PRIME);
-		b[k] = x;
+		a[k] = splitmix64(&s) | 1; /* odd: a bijection mod 2^64 */
+		b[k] = splitmix64(&s);
 	}
 	return 0;
 }
@@ -73,47 +65,141 @@ int minhash_check_batch_(const uint8_t *text, const uint64_t *off,
 struct scratch {
 	uint8_t *out;
 	uint32_t *ws, *we;
+	uint64_t *wh; /* word hashes, then shingle hashes in place */
 	size_t cap;
 };
+
+static void scratch_free(struct scratch *s)
+{
+	free(s->out);
+	free(s->ws);
+	free(s->we);
+	free(s->wh);
+}
 
 static int scratch_fit(struct scratch *s, size_t n)
 {
 	if (n <= s->cap)
 		return 0;
-	size_t cap = n < 4096 ? 4096 : n + n / 2;
+	size_t cap = n < 4096 ? 4096 : n + n / 2, nw = cap / 2 + 1;
 	uint8_t *o = realloc(s->out, cap);
 	if (o)
 		s->out = o;
-	uint32_t *a = realloc(s->ws, (cap / 2 + 1) * sizeof *a);
+	uint32_t *a = realloc(s->ws, nw * sizeof *a);
 	if (a)
 		s->ws = a;
-	uint32_t *b = realloc(s->we, (cap / 2 + 1) * sizeof *b);
+	uint32_t *b = realloc(s->we, nw * sizeof *b);
 	if (b)
 		s->we = b;
-	if (!o || !a || !b)
+	uint64_t *h = realloc(s->wh, nw * sizeof *h);
+	if (h)
+		s->wh = h;
+	if (!o || !a || !b || !h)
 		return -1;
 	s->cap = cap;
 	return 0;
 }
 
-/* One document: signature into sig (nperm values) and band keys. */
+/* Lanes of permutations kept in registers while the shingles stream past;
+ * the coefficient arrays are padded to a multiple of it. */
+#define MH_LANES 16
+#define MH_BIAS 0x8000000000000000ULL
+
+/* m[k] = min over shingles of a[k]*h + b[k] (mod 2^64), for npad lanes.
+ * bb holds b[k] ^ MH_BIAS, so the unsigned minimum is a signed one, which
+ * AVX2 has; the caller takes the bias off. Portable version. */
+static void mh_mins_c(const uint64_t *sh, uint32_t nsh, const uint64_t *a,
+		      const uint64_t *bb, uint32_t npad, int64_t *m)
+{
+	for (uint32_t k0 = 0; k0 < npad; k0 += MH_LANES) {
+		int64_t acc[MH_LANES];
+		const uint64_t *ak = a + k0, *bk = bb + k0;
+		for (int l = 0; l < MH_LANES; l++)
+			acc[l] = INT64_MAX;
+		for (uint32_t j = 0; j < nsh; j++) {
+			uint64_t h = sh[j];
+			for (int l = 0; l < MH_LANES; l++) {
+				int64_t v = (int64_t)(ak[l] * h + bk[l]);
+				acc[l] = v < acc[l] ? v : acc[l];
+			}
+		}
+		memcpy(m + k0, acc, sizeof acc);
+	}
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define MH_HAVE_AVX2_PATH 1
+
+/* a*h mod 2^64 per lane from 32x32->64 products: a_lo*h_lo +
+ * ((a_hi*h_lo + a_lo*h_hi) << 32); AVX2 has no 64-bit low multiply. */
+__attribute__((target("avx2"))) static inline __m256i
+mh_mul64(__m256i a, __m256i ahi, __m256i hlo, __m256i hhi)
+{
+	__m256i lo = _mm256_mul_epu32(a, hlo);
+	__m256i cross = _mm256_add_epi64(_mm256_mul_epu32(ahi, hlo),
+					 _mm256_mul_epu32(a, hhi));
+	return _mm256_add_epi64(lo, _mm256_slli_epi64(cross, 32));
+}
+
+/* Same result as mh_mins_c, four 4-lane vectors held in registers while
+ * the shingles stream past. */
+__attribute__((target("avx2"))) static void
+mh_mins_avx2(const uint64_t *sh, uint32_t nsh, const uint64_t *a,
+	     const uint64_t *bb, uint32_t npad, int64_t *m)
+{
+	for (uint32_t k0 = 0; k0 < npad; k0 += MH_LANES) {
+		__m256i A[4], AH[4], Bv[4], acc[4];
+		for (int v = 0; v < 4; v++) {
+			A[v] = _mm256_loadu_si256((const __m256i *)(a + k0 + 4 * v));
+			AH[v] = _mm256_srli_epi64(A[v], 32);
+			Bv[v] = _mm256_loadu_si256((const __m256i *)(bb + k0 + 4 * v));
+			acc[v] = _mm256_set1_epi64x(INT64_MAX);
+		}
+		for (uint32_t j = 0; j < nsh; j++) {
+			__m256i hlo = _mm256_set1_epi64x((int64_t)sh[j]);
+			__m256i hhi = _mm256_srli_epi64(hlo, 32);
+			for (int v = 0; v < 4; v++) {
+				__m256i x = _mm256_add_epi64(
+					mh_mul64(A[v], AH[v], hlo, hhi), Bv[v]);
+				__m256i gt = _mm256_cmpgt_epi64(acc[v], x);
+				acc[v] = _mm256_blendv_epi8(acc[v], x, gt);
+			}
+		}
+		for (int v = 0; v < 4; v++)
+			_mm256_storeu_si256((__m256i *)(m + k0 + 4 * v), acc[v]);
+	}
+}
+#endif
+
+static void mh_mins(const uint64_t *sh, uint32_t nsh, const uint64_t *a,
+		    const uint64_t *bb, uint32_t npad, int64_t *m)
+{
+#ifdef MH_HAVE_AVX2_PATH
+	if (__builtin_cpu_supports("avx2")) {
+		mh_mins_avx2(sh, nsh, a, bb, npad, m);
+		return;
+	}
+#endif
+	mh_mins_c(sh, nsh, a, bb, npad, m);
+}
+
+/* One document: signature into sig (npad values, nperm used) and band
+ * keys. The result equals mh_perm64's minimum as the CUDA path takes it. */
 static void minhash_doc(const struct dsv_minhash_params *p, const uint64_t *a,
-			const uint64_t *b, const uint8_t *s, size_t n,
-			struct scratch *sc, uint64_t *sig, uint64_t *bands)
+			const uint64_t *bb, uint32_t npad, const uint8_t *s,
+			size_t n, struct scratch *sc, uint64_t *sig,
+			uint64_t *bands)
 {
 	uint32_t nperm = p->nbands * p->rows;
-	uint32_t nw = mh_normalize(s, n, sc->out, sc->ws, sc->we);
+	uint32_t nw = mh_normalize(s, n, sc->out, sc->ws, sc->we, sc->wh);
 	uint32_t nsh = mh_nshingles(nw, p->ngram);
+	/* Shingle j reads word hashes j.. only, so it can overwrite slot j. */
+	for (uint32_t j = 0; j < nsh; j++)
+		sc->wh[j] = mh_shingle(sc->wh, nw, p->ngram, j);
+	mh_mins(sc->wh, nsh, a, bb, npad, (int64_t *)sig);
 	for (uint32_t k = 0; k < nperm; k++)
-		sig[k] = UINT64_MAX;
-	for (uint32_t j = 0; j < nsh; j++) {
-		uint64_t h = mh_mod61(mh_shingle(sc->out, sc->ws, sc->we, nw,
-						 p->ngram, j));
-		for (uint32_t k = 0; k < nperm; k++) {
-			uint64_t v = mh_perm(h, a[k], b[k]);
-			sig[k] = v < sig[k] ? v : sig[k];
-		}
-	}
+		sig[k] ^= MH_BIAS;
 	if (!bands)
 		return;
 	for (uint32_t j = 0; j < p->nbands; j++)
@@ -132,18 +218,21 @@ int minhash_cpu(const struct dsv_minhash_params *p, const uint8_t *text,
 	if ((rc = minhash_check_batch_(text, off, ndocs)))
 		return rc;
 	size_t nperm = (size_t)p->nbands * p->rows;
-	a = malloc(nperm * sizeof *a);
-	b = malloc(nperm * sizeof *b);
+	uint32_t npad = (uint32_t)((nperm + MH_LANES - 1) / MH_LANES * MH_LANES);
+	a = calloc(npad, sizeof *a);
+	b = calloc(npad, sizeof *b);
 	if (!a || !b) {
 		rc = dsv_kernel_error(DSV_KERNEL_ENOMEM, "minhash: out of memory");
 		goto cleanup;
 	}
 	dsv_minhash_coeffs(p, a, b);
+	for (uint32_t k = 0; k < npad; k++)
+		b[k] ^= MH_BIAS;
 	int failed = 0;
 #pragma omp parallel num_threads(nthreads > 0 ? nthreads : omp_get_max_threads())
 	{
 		struct scratch sc = {0};
-		uint64_t *tsig = malloc(nperm * sizeof *tsig);
+		uint64_t *tsig = malloc(npad * sizeof *tsig);
 		if (!tsig)
 			failed = 1;
 #pragma omp for schedule(dynamic, 16)
@@ -153,15 +242,13 @@ int minhash_cpu(const struct dsv_minhash_params *p, const uint8_t *text,
 				failed = 1;
 				continue;
 			}
-			minhash_doc(p, a, b, text + off[i], n, &sc, tsig,
+			minhash_doc(p, a, b, npad, text + off[i], n, &sc, tsig,
 				    bands ? bands + i * p->nbands : NULL);
 			if (sig)
 				memcpy(sig + i * nperm, tsig, nperm * sizeof *tsig);
 		}
 		free(tsig);
-		free(sc.out);
-		free(sc.ws);
-		free(sc.we);
+		scratch_free(&sc);
 	}
 	if (failed)
 		rc = dsv_kernel_error(DSV_KERNEL_ENOMEM, "minhash: out of memory");

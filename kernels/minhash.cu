@@ -1,7 +1,7 @@
 /* minhash.cu: the CUDA twin of minhash_cpu. One thread per document
- * normalises and splits it into words (sequential by nature), then one
- * block per document hashes its shingles and one thread per permutation
- * takes the minimum. The per-document code is minhash_impl.h, the same the
+ * normalises it, splits it into words and hashes them (sequential by
+ * nature), then one block per document hashes its shingles and one thread
+ * per permutation takes the minimum. The per-document code is minhash_impl.h, the same the
  * CPU path runs, so signatures and band keys are byte-identical.
  */
 #include <cuda_runtime.h>
@@ -29,26 +29,26 @@ extern "C" int minhash_check_batch_(const uint8_t *text, const uint64_t *off,
 	} while (0)
 
 /* Documents are processed in chunks of at most this much text, so device
- * scratch (about 17 bytes per text byte) stays bounded. */
+ * scratch (about 25 bytes per text byte) stays bounded. */
 #define CHUNK_BYTES ((uint64_t)128 << 20)
 
-/* Word arrays of document i start at (off[i] - off[0]) + i: it has at most
+/* Word arrays (starts, ends, hashes) of document i start at
+ * (off[i] - off[0]) + i: it has at most
  * len/2+1 words, so len+1 slots are always enough. */
 __global__ void mh_words_kernel(const uint8_t *text, const uint64_t *off,
 				uint32_t ndocs, uint8_t *out, uint32_t *ws,
-				uint32_t *we, uint32_t *nw)
+				uint32_t *we, uint64_t *wh, uint32_t *nw)
 {
 	uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
 	if (i >= ndocs)
 		return;
 	uint64_t base = off[i] - off[0];
 	nw[i] = mh_normalize(text + base, off[i + 1] - off[i], out + base,
-			     ws + base + i, we + base + i);
+			     ws + base + i, we + base + i, wh + base + i);
 }
 
 __global__ void mh_sig_kernel(const uint64_t *off, uint32_t ndocs,
-			      const uint8_t *out, const uint32_t *ws,
-			      const uint32_t *we, const uint32_t *nw,
+			      const uint64_t *wh, const uint32_t *nw,
 			      uint64_t *sh, uint32_t ngram, uint32_t nbands,
 			      uint32_t rows, const uint64_t *a, const uint64_t *b,
 			      uint64_t *sig, uint64_t *bands)
@@ -58,16 +58,14 @@ __global__ void mh_sig_kernel(const uint64_t *off, uint32_t ndocs,
 	uint64_t wbase = base + i;
 	uint32_t n = nw[i], nsh = mh_nshingles(n, ngram);
 	uint32_t nperm = nbands * rows;
-	const uint8_t *o = out + base;
 	for (uint32_t j = threadIdx.x; j < nsh; j += blockDim.x)
-		sh[wbase + j] = mh_mod61(
-			mh_shingle(o, ws + wbase, we + wbase, n, ngram, j));
+		sh[wbase + j] = mh_shingle(wh + wbase, n, ngram, j);
 	__syncthreads();
 	uint64_t *s = sig + (uint64_t)i * nperm;
 	for (uint32_t k = threadIdx.x; k < nperm; k += blockDim.x) {
 		uint64_t ak = a[k], bk = b[k], m = UINT64_MAX;
 		for (uint32_t j = 0; j < nsh; j++) {
-			uint64_t v = mh_perm(sh[wbase + j], ak, bk);
+			uint64_t v = mh_perm64(sh[wbase + j], ak, bk);
 			m = v < m ? v : m;
 		}
 		s[k] = m;
@@ -85,7 +83,7 @@ extern "C" int minhash_cuda(const struct dsv_minhash_params *p,
 	uint64_t *ha = NULL, *hb = NULL, *hoff = NULL;
 	uint8_t *dtext = NULL, *dout = NULL;
 	uint64_t *doff = NULL, *dsh = NULL, *da = NULL, *db = NULL;
-	uint64_t *dsig = NULL, *dbands = NULL;
+	uint64_t *dsig = NULL, *dbands = NULL, *dwh = NULL;
 	uint32_t *dws = NULL, *dwe = NULL, *dnw = NULL;
 	int rc = 0;
 	if (dsv_device_count() <= 0)
@@ -122,6 +120,7 @@ extern "C" int minhash_cuda(const struct dsv_minhash_params *p,
 		CU(cudaMalloc(&dws, slots * 4), "cudaMalloc words");
 		CU(cudaMalloc(&dwe, slots * 4), "cudaMalloc words");
 		CU(cudaMalloc(&dnw, nd * 4), "cudaMalloc words");
+		CU(cudaMalloc(&dwh, slots * 8), "cudaMalloc word hashes");
 		CU(cudaMalloc(&dsh, slots * 8), "cudaMalloc shingles");
 		CU(cudaMalloc(&dsig, nd * nperm * 8), "cudaMalloc signatures");
 		CU(cudaMalloc(&dbands, nd * p->nbands * 8), "cudaMalloc bands");
@@ -134,10 +133,10 @@ extern "C" int minhash_cuda(const struct dsv_minhash_params *p,
 		CU(cudaMemcpy(doff, hoff, (nd + 1) * 8, cudaMemcpyHostToDevice),
 		   "cudaMemcpy offsets");
 		mh_words_kernel<<<(unsigned)((nd + 127) / 128), 128>>>(
-			dtext, doff, (uint32_t)nd, dout, dws, dwe, dnw);
+			dtext, doff, (uint32_t)nd, dout, dws, dwe, dwh, dnw);
 		CU(cudaGetLastError(), "words kernel");
 		mh_sig_kernel<<<(unsigned)nd, 128>>>(
-			doff, (uint32_t)nd, dout, dws, dwe, dnw, dsh, p->ngram,
+			doff, (uint32_t)nd, dwh, dnw, dsh, p->ngram,
 			p->nbands, p->rows, da, db, dsig, dbands);
 		CU(cudaGetLastError(), "signature kernel");
 		if (sig)
@@ -154,6 +153,7 @@ extern "C" int minhash_cuda(const struct dsv_minhash_params *p,
 		cudaFree(dws), dws = NULL;
 		cudaFree(dwe), dwe = NULL;
 		cudaFree(dnw), dnw = NULL;
+		cudaFree(dwh), dwh = NULL;
 		cudaFree(dsh), dsh = NULL;
 		cudaFree(dsig), dsig = NULL;
 		cudaFree(dbands), dbands = NULL;
@@ -164,6 +164,7 @@ cleanup:
 	cudaFree(dsig);
 	cudaFree(dsh);
 	cudaFree(dnw);
+	cudaFree(dwh);
 	cudaFree(dwe);
 	cudaFree(dws);
 	cudaFree(doff);

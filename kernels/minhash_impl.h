@@ -107,7 +107,7 @@ DSV_HD uint64_t dsv_xxh64(const uint8_t *p, size_t len, uint64_t seed)
 	return h;
 }
 
-/* ---- the permutation family: (a*x + b) mod 2^61-1, exact ---- */
+/* ---- (a*x + b) mod 2^61-1, exact: docstats' polynomial n-gram hashes ---- */
 
 DSV_HD uint64_t mh_mod61(uint64_t x)
 {
@@ -292,41 +292,70 @@ DSV_HD int dsv_is_dt_punct(uint32_t c)
 	return 0;
 }
 
+/* The running hash of the word being written (mh_normalize): the word's
+ * bytes in little-endian 8-byte chunks, the last one zero-padded (words
+ * never hold a NUL byte, so the padding is unambiguous), each folded in with
+ * XXH64's round from the state XX_P5. */
+struct mh_wordhash {
+	uint64_t acc, chunk;
+	uint32_t pos;
+};
+
+DSV_HD void mh_wh_byte(struct mh_wordhash *w, uint8_t b)
+{
+	w->chunk |= (uint64_t)b << (8 * w->pos);
+	if (++w->pos == 8) {
+		w->acc = xx_round(w->acc, w->chunk);
+		w->chunk = 0;
+		w->pos = 0;
+	}
+}
+
+DSV_HD uint64_t mh_wh_end(const struct mh_wordhash *w)
+{
+	return w->pos ? xx_round(w->acc, w->chunk) : w->acc;
+}
+
 /* Normalises one document the way datatrove's simplify_text does by default
  * (lowercase, each run of digits to "0", punctuation to space, whitespace
  * runs to one space, diacritics dropped, trimmed) and splits it into words on
  * the spaces. Writes the words into out[] separated by exactly one space
  * (so words i..j are the contiguous bytes out[ws[i] .. we[j]) and their
- * " ".join) and returns the number of words. out holds at least n bytes and
- * ws/we at least n/2+1 entries: the output is never longer than the input. */
+ * " ".join), the hash of each word into wh[] when wh is not NULL, and
+ * returns the number of words. out holds at least n bytes and ws/we/wh at
+ * least n/2+1 entries: the output is never longer than the input.
+ * ASCII, almost all of web text, takes a short path: letters and digits are
+ * word characters and every other ASCII byte is punctuation or space. */
 DSV_HD uint32_t mh_normalize(const uint8_t *s, size_t n, uint8_t *out,
-			     uint32_t *ws, uint32_t *we)
+			     uint32_t *ws, uint32_t *we, uint64_t *wh)
 {
 	size_t i = 0;
 	uint32_t o = 0, nw = 0;
 	int in_word = 0, prev_digit = 0;
+	struct mh_wordhash w = {0, 0, 0};
 	while (i < n) {
-		uint32_t c;
-		if (s[i] < 0x80)
-			c = s[i++];
-		else
-			c = dsv_utf8_next(s, n, &i);
-		c = mh_lower(c);
-		if (c >= '0' && c <= '9') {
-			if (prev_digit)
-				continue;
-			prev_digit = 1;
-			c = '0';
+		uint32_t c = s[i];
+		if (c < 0x80) {
+			uint32_t lc = c | 0x20;
+			i++;
+			if (lc - 'a' < 26u) {
+				c = lc;
+				prev_digit = 0;
+			} else if (c - '0' < 10u) {
+				if (prev_digit)
+					continue;
+				prev_digit = 1;
+				c = '0';
+			} else {
+				prev_digit = 0;
+				goto separator;
+			}
 		} else {
+			c = mh_lower(dsv_utf8_next(s, n, &i));
 			prev_digit = 0;
 			if (c < 0x110000) {
-				if (dsv_is_space(c) || dsv_is_dt_punct(c)) {
-					if (in_word) {
-						we[nw++] = o;
-						in_word = 0;
-					}
-					continue;
-				}
+				if (dsv_is_space(c) || dsv_is_dt_punct(c))
+					goto separator;
 				if (c >= 0x300 && mh_is_mark(c))
 					continue;
 				if (c >= 0xE0) {
@@ -341,24 +370,66 @@ DSV_HD uint32_t mh_normalize(const uint8_t *s, size_t n, uint8_t *out,
 				out[o++] = ' ';
 			ws[nw] = o;
 			in_word = 1;
+			w.acc = XX_P5;
+			w.chunk = 0;
+			w.pos = 0;
 		}
-		o += dsv_utf8_put(out + o, c);
+		if (c < 0x80) {
+			out[o++] = (uint8_t)c;
+			mh_wh_byte(&w, (uint8_t)c);
+		} else {
+			int len = dsv_utf8_put(out + o, c);
+			for (int k = 0; k < len; k++)
+				mh_wh_byte(&w, out[o + k]);
+			o += (uint32_t)len;
+		}
+		continue;
+separator:
+		if (in_word) {
+			if (wh)
+				wh[nw] = mh_wh_end(&w);
+			we[nw++] = o;
+			in_word = 0;
+		}
 	}
-	if (in_word)
+	if (in_word) {
+		if (wh)
+			wh[nw] = mh_wh_end(&w);
 		we[nw++] = o;
+	}
 	return nw;
 }
 
-/* The 64-bit hash of shingle k (words k .. k+ngram-1); a document with
- * fewer than ngram words has one shingle, all its words. */
-DSV_HD uint64_t mh_shingle(const uint8_t *out, const uint32_t *ws,
-			   const uint32_t *we, uint32_t nw, uint32_t ngram,
+/* The 64-bit hash of shingle k (words k .. k+ngram-1, given their word
+ * hashes wh); a document with fewer than ngram words has one shingle, all
+ * its words. The word hashes go through XXH64's 8-byte step and final
+ * avalanche, so the shingle hash depends on the words and their order. */
+DSV_HD uint64_t mh_shingle(const uint64_t *wh, uint32_t nw, uint32_t ngram,
 			   uint32_t k)
 {
-	uint32_t last = k + ngram - 1;
-	if (last >= nw)
-		last = nw - 1;
-	return dsv_xxh64(out + ws[k], we[last] - ws[k], 0);
+	uint32_t end = k + ngram;
+	if (end > nw)
+		end = nw;
+	uint64_t h = XX_P5 + 8 * (uint64_t)(end - k);
+	for (uint32_t i = k; i < end; i++) {
+		h ^= xx_round(0, wh[i]);
+		h = xx_rotl(h, 27) * XX_P1 + XX_P4;
+	}
+	h ^= h >> 33;
+	h *= XX_P2;
+	h ^= h >> 29;
+	h *= XX_P3;
+	h ^= h >> 32;
+	return h;
+}
+
+/* Permutation k of a shingle hash: a_k*h + b_k mod 2^64 with a_k odd
+ * (multiply-add, a bijection of the 64-bit values; the high bits, which
+ * decide the minimum, depend on every bit of h). The signature value is
+ * the minimum over the document's shingles. */
+DSV_HD uint64_t mh_perm64(uint64_t h, uint64_t a, uint64_t b)
+{
+	return a * h + b;
 }
 
 DSV_HD uint32_t mh_nshingles(uint32_t nw, uint32_t ngram)
