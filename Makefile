@@ -39,6 +39,18 @@ NVFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC -I.
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart_static -ldl -lrt -lstdc++
 endif
 
+# MPI for data-parallel derivations where mpicc exists (cmd/ranks.c); the
+# binary still runs without mpirun
+MPICC   ?= $(shell command -v mpicc 2>/dev/null)
+ifneq ($(MPICC),)
+MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell $(MPICC) --showme:link 2>/dev/null)
+endif
+ifneq ($(MPI_LIBS),)
+HAVE_MPI := 1
+$(B)/cmd/ranks.o: CFLAGS += -DDSV_HAVE_MPI $(MPI_CFLAGS)
+endif
+
 STORE_SRC   := $(wildcard store/*.c)
 LINEAGE_SRC := $(wildcard lineage/*.c)
 KERNELS_SRC := $(wildcard kernels/*.c)
@@ -64,7 +76,7 @@ dsv: $(B)/dsv
 	cp $< $@
 
 $(B)/dsv: $(call obj,$(CMD_SRC)) $(LIBS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(LDLIBS) $(MPI_LIBS)
 
 $(B)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)

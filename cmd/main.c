@@ -24,6 +24,7 @@ int cmd_cat(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_derive(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 
 static const struct command {
@@ -44,6 +45,7 @@ static const struct command {
 	{"cat", cmd_cat, NEEDS_REPO, "print a version's first records"},
 	{"export", cmd_export, NEEDS_REPO, "write a version out as JSONL or text"},
 	{"fsck", cmd_fsck, NEEDS_REPO, "verify every object and the lineage"},
+	{"derive", cmd_derive, NEEDS_REPO, "make a derived version: filter, dedup, annotate, ..."},
 	{"audit", cmd_audit, NEEDS_REPO, "compute spent on a version and its ancestry"},
 	{"help", cmd_help, 0, "show help for a command"},
 };

@@ -1,0 +1,5 @@
+/* derive_ops.h: the table of `dsv derive` ops, one DERIVE_OP(name, summary)
+ * line per op; cmd/op_<name>.c defines `int derive_<name>(int argc, char
+ * **argv)` (argv[0] is the op name). Add a line to add an op.
+ */
+DERIVE_OP(filter, "keep records that pass heuristic rules or a --where expression")
