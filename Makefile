@@ -97,7 +97,7 @@ $(B)/tests/test_%: $(B)/tests/unit/test_%.o $(LIBS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(LDLIBS)
 
 $(B)/tests/kernel_%: $(B)/tests/unit/kernel_%.o $(LIBKERNELS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(KBLAS) -lm -pthread -fopenmp
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(KBLAS) -lpcre2-8 -lm -pthread -fopenmp
 
 $(B)/tests/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(LDLIBS)
