@@ -3,3 +3,4 @@
  * **argv)` (argv[0] is the op name). Add a line to add an op.
  */
 DERIVE_OP(filter, "keep records that pass heuristic rules or a --where expression")
+DERIVE_OP(dedup, "drop exact (--exact) or near (--fuzzy) duplicate records")
