@@ -79,6 +79,8 @@ static int describe(dsv_artifact *a, const struct commit_args *args,
 	dsv_artifact_stat_int(a, "records", (int64_t)records_total);
 	dsv_artifact_stat_int(a, "records_ingested", (int64_t)st->records);
 	dsv_artifact_stat_int(a, "records_known", (int64_t)st->records_known);
+	dsv_artifact_stat_int(a, "records_reused", (int64_t)st->records_reused);
+	dsv_artifact_stat_int(a, "records_stored", (int64_t)st->records_stored);
 	dsv_artifact_stat_int(a, "text_bytes", (int64_t)st->text_bytes);
 	dsv_artifact_stat_int(a, "meta_bytes", (int64_t)st->meta_bytes);
 	dsv_artifact_stat_int(a, "shards", (int64_t)st->shards);
@@ -105,13 +107,16 @@ static void print_summary(const struct commit_args *a, const char *branch,
 		dsv_aid_fmt(hex, id);
 		printf("{\"artifact\": \"%s\", \"branch\": \"%s\", "
 		       "\"records\": %llu, \"records_ingested\": %llu, "
-		       "\"records_known\": %llu, \"records_bad\": %llu, "
+		       "\"records_known\": %llu, \"records_reused\": %llu, "
+		       "\"records_stored\": %llu, \"records_bad\": %llu, "
 		       "\"shards\": %llu, \"new_objects\": %llu, "
 		       "\"bytes_read\": %llu, \"bytes_stored\": %llu, "
 		       "\"wall_s\": %.3f}\n",
 		       hex, branch, (unsigned long long)records_total,
 		       (unsigned long long)st->records,
 		       (unsigned long long)st->records_known,
+		       (unsigned long long)st->records_reused,
+		       (unsigned long long)st->records_stored,
 		       (unsigned long long)st->records_bad,
 		       (unsigned long long)st->shards,
 		       (unsigned long long)st->shards_new,
@@ -130,8 +135,11 @@ static void print_summary(const struct commit_args *a, const char *branch,
 	       (unsigned long long)st->shards,
 	       (unsigned long long)st->shards_new,
 	       human_bytes(b2, (double)st->bytes_written));
-	printf(" %llu records already in the repository",
-	       (unsigned long long)st->records_known);
+	printf(" %llu records already in the repository, %llu reused where "
+	       "they are stored, %llu stored",
+	       (unsigned long long)st->records_known,
+	       (unsigned long long)st->records_reused,
+	       (unsigned long long)st->records_stored);
 	if (records_total != st->records)
 		printf("; %llu records in the version",
 		       (unsigned long long)records_total);
@@ -212,15 +220,20 @@ int cmd_commit(int argc, char **argv)
 	if (dsv_meter_new(&meter, DSV_MODE_INGEST))
 		goto fail;
 	dsv_meter_start(meter);
-	if (a.append && has_old) {
-		if (dsv_dataset_manifest(&base, l, &old))
-			goto fail;
-	}
+	/* The previous version: the base of --append, and in any case the
+	 * first place to look for records the new one already has. */
+	if (has_old && dsv_dataset_manifest(&base, l, &old))
+		goto fail;
+	io.parent = base;
 	if (dsv_manifest_new(&m))
 		goto fail;
-	for (size_t i = 0; base && i < base->n; i++)
+	for (size_t i = 0; a.append && base && i < base->n; i++)
 		if (dsv_manifest_add(m, &base->e[i]))
 			goto fail;
+	if (a.append && base && base->has_order) {
+		m->has_order = 1;
+		m->order = base->order;
+	}
 	size_t first_new = m->n;
 
 	bar = progress_start("committing", total_size(argv, n));

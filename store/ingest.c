@@ -1,8 +1,9 @@
-/* ingest.c: input files to shards, pipelined. The calling thread parses and
- * hashes records into one shard builder while a writer thread encodes,
- * compresses (zstd on every core) and stores the previous one, so parsing
- * hides behind compression. Two builders alternate; memory stays at about
- * two shards whatever the corpus size.
+/* ingest.c: input files to a version, pipelined. The calling thread parses
+ * and hashes records; a record the repository already stores (same text,
+ * meta and layout) is referred to where it is, the others go into one shard
+ * builder while a writer thread encodes, compresses (zstd on every core) and
+ * stores the previous one, so parsing hides behind compression. Two builders
+ * alternate; memory stays at about two shards whatever the corpus size.
  */
 #include "store.h"
 
@@ -11,19 +12,48 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One builder and the hashes of its rows (kept here so the writer can ask
- * the index which records the repository already holds without rehashing). */
 struct slot {
 	dsv_shard_builder *b;
-	dsv_rhash *hashes;
-	size_t nhashes, cap;
+};
+
+/* Stored shards whose meta and layout a reuse candidate is compared with.
+ * Candidates come in the order of the version that stored them, so a few
+ * decoded shards serve a whole re-commit. */
+#define CAND_CACHE 4
+struct cand {
+	dsv_oid id;
+	dsv_shard *sh; /* META | LAYOUT; NULL: unusable (missing, damaged) */
+	uint64_t used;
+	int valid;
+};
+
+/* The parent version's rows by text hash: open addressing, where rows with
+ * equal text sit in the same probe chain, so a lookup sees them all. */
+struct pslot {
+	dsv_rhash h;
+	uint64_t row;
+	uint32_t entry; /* parent manifest entry + 1; 0: free */
+};
+
+struct ptab {
+	struct pslot *s;
+	size_t mask;
+	const dsv_manifest *m;
 };
 
 struct pipeline {
 	dsv_store *s;
 	int level;
-	dsv_manifest *m;
 	dsv_ingest_stats *st;
+	dsv_vbuild *vb;
+	struct ptab parent;
+	size_t handed;        /* slots handed to the writer so far */
+	struct cand cands[CAND_CACHE];
+	uint64_t tick;
+	/* Written by the writer thread only, read after the join. */
+	dsv_oid *new_ids;
+	uint64_t *new_rows;
+	size_t nnew, newcap;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -33,56 +63,158 @@ struct pipeline {
 	char errmsg[1024];
 };
 
-static int slot_add_hash(struct slot *sl, const dsv_rhash *h)
-{
-	if (sl->nhashes == sl->cap) {
-		size_t cap = sl->cap ? 2 * sl->cap : 4096;
-		dsv_rhash *p = dsv_realloc(sl->hashes, cap * sizeof *p);
-		if (!p)
-			return DSV_ENOMEM;
-		sl->hashes = p;
-		sl->cap = cap;
-	}
-	sl->hashes[sl->nhashes++] = *h;
-	return 0;
-}
-
-static uint64_t count_known(dsv_store *s, const struct slot *sl)
-{
-	uint64_t known = 0;
-	dsv_record_loc loc;
-	for (size_t i = 0; i < sl->nhashes; i++)
-		if (dsv_index_get_record(s, &sl->hashes[i], &loc) == 0)
-			known++;
-	return known;
-}
-
-/* Stores one full builder and appends its manifest entry. Runs on the writer
- * thread; manifest and stats are only touched here until the join. */
+/* Stores one full builder and notes its id. Runs on the writer thread; the
+ * new-shard list and these stats are only touched here until the join. */
 static int store_slot(struct pipeline *p, struct slot *sl)
 {
-	dsv_manifest_entry e = {0};
+	dsv_oid id;
 	int is_new = 0, rc;
 	dsv_obj_info info;
 
-	p->st->records_known += count_known(p->s, sl);
-	rc = dsv_shard_builder_write(sl->b, p->s, p->level, &e.shard, &is_new);
+	if (p->nnew == p->newcap) {
+		size_t cap = p->newcap ? 2 * p->newcap : 16;
+		dsv_oid *ids = dsv_realloc(p->new_ids, cap * sizeof *ids);
+		if (!ids)
+			return DSV_ENOMEM;
+		p->new_ids = ids;
+		uint64_t *rows = dsv_realloc(p->new_rows, cap * sizeof *rows);
+		if (!rows)
+			return DSV_ENOMEM;
+		p->new_rows = rows;
+		p->newcap = cap;
+	}
+	rc = dsv_shard_builder_write(sl->b, p->s, p->level, &id, &is_new);
 	if (rc)
 		return rc;
-	e.rows = e.kept = dsv_shard_builder_rows(sl->b);
-	e.repeat = 1;
-	rc = dsv_manifest_add(p->m, &e);
-	if (rc)
-		return rc;
-	p->st->shards++;
+	p->new_ids[p->nnew] = id;
+	p->new_rows[p->nnew++] = dsv_shard_builder_rows(sl->b);
 	if (is_new) {
 		p->st->shards_new++;
-		if (dsv_index_get_object(p->s, &e.shard, &info) == 0)
+		if (dsv_index_get_object(p->s, &id, &info) == 0)
 			p->st->bytes_written += info.stored_size;
 	}
 	dsv_shard_builder_reset(sl->b);
-	sl->nhashes = 0;
 	return 0;
+}
+
+/* The stored shard `id` with its meta and layout decoded, from the cache;
+ * NULL when it cannot be read (then the record is stored anew). */
+static dsv_shard *candidate_shard(struct pipeline *p, const dsv_oid *id)
+{
+	struct cand *c = NULL, *lru = &p->cands[0];
+	for (int i = 0; i < CAND_CACHE; i++) {
+		struct cand *x = &p->cands[i];
+		if (x->valid && dsv_oid_cmp(&x->id, id) == 0) {
+			c = x;
+			break;
+		}
+		if (!x->valid || (lru->valid && x->used < lru->used))
+			lru = x;
+	}
+	if (!c) {
+		c = lru;
+		dsv_shard_free(c->sh);
+		c->sh = NULL;
+		c->id = *id;
+		c->valid = 1;
+		/* A shard the index names may be gone (gc) or damaged: such a
+		 * record is simply stored again. */
+		if (dsv_shard_open(&c->sh, p->s, id,
+				   DSV_SHARD_META | DSV_SHARD_LAYOUT))
+			c->sh = NULL;
+	}
+	c->used = ++p->tick;
+	return c->sh;
+}
+
+/* 1 when the record is stored at (shard, row) with the same meta and
+ * layout: the text hash found the candidate, the bytes decide. */
+static int reusable(struct pipeline *p, const dsv_oid *shard, uint64_t row,
+		    const dsv_record *rec, uint64_t *rows)
+{
+	dsv_shard *sh = candidate_shard(p, shard);
+	size_t mlen;
+	if (!sh || row >= dsv_shard_rows(sh))
+		return 0;
+	const char *meta = dsv_shard_meta(sh, row, &mlen);
+	if (mlen != rec->meta_len || dsv_shard_layout(sh, row) != rec->layout ||
+	    (mlen && memcmp(meta, rec->meta, mlen) != 0))
+		return 0;
+	*rows = dsv_shard_rows(sh);
+	return 1;
+}
+
+static uint64_t hkey(const dsv_rhash *h)
+{
+	uint64_t k;
+	memcpy(&k, h->b, sizeof k);
+	return k;
+}
+
+static int ptab_build(struct ptab *t, dsv_store *s, const dsv_manifest *m)
+{
+	dsv_version_iter *it = NULL;
+	dsv_version_rec r;
+	uint64_t n = dsv_manifest_records(m);
+	size_t cap = 1024;
+	int rc;
+	while (cap < 2 * n)
+		cap *= 2;
+	t->m = m;
+	if (!(t->s = calloc(cap, sizeof *t->s)))
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	t->mask = cap - 1;
+	rc = dsv_version_iter_new(&it, s, m, DSV_SHARD_HASH);
+	while (!rc && (rc = dsv_version_iter_next(it, &r)) == 1) {
+		size_t j = hkey(r.hash) & t->mask;
+		while (t->s[j].entry)
+			j = (j + 1) & t->mask;
+		t->s[j] = (struct pslot){*r.hash, r.row,
+					 (uint32_t)r.entry + 1};
+		rc = 0;
+	}
+	dsv_version_iter_free(it);
+	return rc < 0 ? rc : 0;
+}
+
+/* Finds a stored copy of the record: among the parent's rows with its text
+ * (an unused one first, so repeated records map to distinct rows), then at
+ * the `records` index's first location. 1 with *shard, *row, *rows set. */
+static int find_stored(struct pipeline *p, const dsv_rhash *h,
+		       const dsv_record *rec, dsv_oid *shard, uint64_t *row,
+		       uint64_t *rows)
+{
+	dsv_record_loc loc;
+	int found = 0, known = 0;
+	for (size_t j = p->parent.s ? hkey(h) & p->parent.mask : 0;
+	     p->parent.s && p->parent.s[j].entry; j = (j + 1) & p->parent.mask) {
+		const struct pslot *x = &p->parent.s[j];
+		if (memcmp(&x->h, h, sizeof *h))
+			continue;
+		known = 1;
+		const dsv_oid *id = &p->parent.m->e[x->entry - 1].shard;
+		uint64_t n;
+		if (!reusable(p, id, x->row, rec, &n))
+			continue;
+		if (!found || !dsv_vbuild_uses(p->vb, id, x->row)) {
+			*shard = *id;
+			*row = x->row;
+			*rows = n;
+		}
+		found = 1;
+		if (!dsv_vbuild_uses(p->vb, id, x->row))
+			break;
+	}
+	if (!found && dsv_index_get_record(p->s, h, &loc) == 0) {
+		known = 1;
+		if (reusable(p, &loc.shard, loc.row, rec, rows)) {
+			*shard = loc.shard;
+			*row = loc.row;
+			found = 1;
+		}
+	}
+	p->st->records_known += known;
+	return found;
 }
 
 static void *writer_main(void *arg)
@@ -143,27 +275,38 @@ static int ingest_file(struct pipeline *p, const char *path,
 {
 	dsv_reader *r = NULL;
 	dsv_record rec;
+	dsv_oid shard;
 	dsv_rhash h;
 	int rc = dsv_reader_open(&r, path, &o->reader);
-	uint64_t n = 0;
+	uint64_t n = 0, row, rows;
 	if (rc)
 		return rc;
 	while ((rc = dsv_reader_next(r, &rec)) == 1) {
 		struct slot *sl = &slots[*cur];
 		dsv_rhash_text(&h, rec.text, rec.text_len);
-		if ((rc = slot_add_hash(sl, &h)) ||
+		p->st->records++;
+		p->st->text_bytes += rec.text_len;
+		p->st->meta_bytes += rec.meta_len;
+		if (find_stored(p, &h, &rec, &shard, &row, &rows)) {
+			p->st->records_reused++;
+			if ((rc = dsv_vbuild_ref(p->vb, &shard, rows, row)))
+				goto cleanup;
+			goto next;
+		}
+		if ((rc = dsv_vbuild_add_new(p->vb, p->handed,
+					     dsv_shard_builder_rows(sl->b))) ||
 		    (rc = dsv_shard_builder_add(sl->b, rec.text, rec.text_len,
 						rec.meta, rec.meta_len,
 						rec.layout, &h)))
 			goto cleanup;
-		p->st->records++;
-		p->st->text_bytes += rec.text_len;
-		p->st->meta_bytes += rec.meta_len;
+		p->st->records_stored++;
 		if (dsv_shard_builder_text_bytes(sl->b) >= shard_bytes) {
 			if ((rc = hand_over(p, sl)))
 				goto cleanup;
+			p->handed++;
 			*cur ^= 1;
 		}
+	next:
 		if (o->progress && (++n & 1023) == 0)
 			o->progress(o->progress_ctx,
 				    *read_before + dsv_reader_bytes_in(r));
@@ -180,16 +323,19 @@ cleanup:
 int dsv_ingest(dsv_store *s, const char *const *paths, size_t npaths,
 	       const dsv_ingest_opts *o, dsv_manifest *m, dsv_ingest_stats *st)
 {
-	struct pipeline p = {.s = s, .m = m, .st = st};
+	struct pipeline p = {.s = s, .st = st};
+	dsv_vbuild_stats vs;
 	struct slot slots[2] = {{0}};
 	uint64_t shard_bytes = o->shard_bytes ? o->shard_bytes
 					      : DSV_SHARD_TARGET_BYTES;
-	int cur = 0, rc = 0, started = 0;
+	int cur = 0, rc = 0, started = 0, parsed = 0;
 	pthread_t writer;
 
 	memset(st, 0, sizeof *st);
 	p.level = o->level ? o->level : DSV_DEFAULT_LEVEL;
-	if ((rc = dsv_shard_builder_new(&slots[0].b)) ||
+	if ((o->parent && (rc = ptab_build(&p.parent, s, o->parent))) ||
+	    (rc = dsv_vbuild_new(&p.vb, s)) ||
+	    (rc = dsv_shard_builder_new(&slots[0].b)) ||
 	    (rc = dsv_shard_builder_new(&slots[1].b)))
 		goto cleanup;
 	pthread_mutex_init(&p.mu, NULL);
@@ -207,6 +353,7 @@ int dsv_ingest(dsv_store *s, const char *const *paths, size_t npaths,
 	}
 	if (!rc && dsv_shard_builder_rows(slots[cur].b))
 		rc = hand_over(&p, &slots[cur]);
+	parsed = 1;
 
 cleanup:
 	if (started) {
@@ -221,9 +368,21 @@ cleanup:
 		if (p.err && (!rc || rc == p.err))
 			rc = dsv_error_set(p.err, "%s", p.errmsg);
 	}
-	for (int i = 0; i < 2; i++) {
-		dsv_shard_builder_free(slots[i].b);
-		free(slots[i].hashes);
+	if (!rc && parsed && st->records) {
+		rc = dsv_vbuild_finish(p.vb, p.new_ids, p.new_rows, p.nnew, m,
+				       &vs);
+		st->shards = vs.entries;
+		st->shards_new += vs.objects_new;
+		st->bytes_written += vs.bytes_written;
+		st->has_order = vs.has_order;
 	}
+	for (int i = 0; i < 2; i++)
+		dsv_shard_builder_free(slots[i].b);
+	for (int i = 0; i < CAND_CACHE; i++)
+		dsv_shard_free(p.cands[i].sh);
+	dsv_vbuild_free(p.vb);
+	free(p.new_ids);
+	free(p.new_rows);
+	free(p.parent.s);
 	return rc;
 }

@@ -442,6 +442,11 @@ typedef struct {
 	dsv_reader_opts reader;
 	int level;            /* zstd level; 0: the store's default */
 	uint64_t shard_bytes; /* text per shard; 0: DSV_SHARD_TARGET_BYTES */
+	/* The version this one replaces or extends (may be NULL): each of its
+	 * rows is a reuse candidate besides the `records` index's first
+	 * location, so records whose text repeats with other meta are found
+	 * too. Borrowed for the call. */
+	const dsv_manifest *parent;
 	/* Called now and then from the parsing thread with bytes read so far
 	 * over all files; may be NULL. */
 	void (*progress)(void *ctx, uint64_t bytes_read);
@@ -594,6 +599,8 @@ int dsv_vbuild_ref(dsv_vbuild *v, const dsv_oid *shard, uint64_t rows,
  * both in sequence). */
 int dsv_vbuild_add_new(dsv_vbuild *v, size_t k, uint64_t row);
 uint64_t dsv_vbuild_records(const dsv_vbuild *v);
+/* 1 when row `row` of stored shard `shard` is already one of the records. */
+int dsv_vbuild_uses(const dsv_vbuild *v, const dsv_oid *shard, uint64_t row);
 
 typedef struct {
 	uint64_t entries;       /* entries added */
@@ -609,5 +616,104 @@ typedef struct {
 int dsv_vbuild_finish(dsv_vbuild *v, const dsv_oid *new_ids,
 		      const uint64_t *new_rows, size_t nnew, dsv_manifest *m,
 		      dsv_vbuild_stats *st);
+
+/* ---- token arrays (store/tokens.c) ------------------------------------- *
+ * The tokens of every row of one shard under one tokenizer, with per-row
+ * offsets (docs/formats.md, "Token array"): stored for the WHOLE shard so
+ * that any selection or order over it reuses them. A tokenizer is named by
+ * the SHA-256 of its TOKENIZER file (docs/tokenizer.md). Tokens are u16
+ * when the vocabulary has at most 65536 tokens, else u32. No special token
+ * is stored; readers add <|endoftext|> (id vocab - 1) between documents. */
+
+#define DSV_TOKENS_HEADER 104
+
+/* A tokenizer's id: the SHA-256 of its TOKENIZER file's bytes, so equal
+ * tokenizers share cached tokens whichever artifact holds them. */
+int dsv_tokenizer_id(const void *text, size_t len, dsv_oid *out);
+
+typedef struct dsv_tokens dsv_tokens;
+
+/* Writes the token array of `shard`: `rows` rows whose tokens are
+ * ids[off[r] .. off[r+1]) (off has rows+1 entries); every id must be below
+ * `vocab`. DSV_EINVAL otherwise. The index is not touched (see
+ * dsv_index_put_tokens). */
+int dsv_tokens_write(dsv_store *s, const dsv_oid *shard,
+		     const dsv_oid *tokenizer, uint32_t vocab, uint64_t rows,
+		     const uint64_t *off, const uint32_t *ids, dsv_oid *out,
+		     int *is_new);
+/* Reads and verifies a token array object. */
+int dsv_tokens_open(dsv_tokens **out, dsv_store *s, const dsv_oid *id);
+/* Decodes from the three raw sections (header, offsets, tokens); copies,
+ * so the caller still owns secs. DSV_ECORRUPT on any inconsistency (bad
+ * header, offsets that decrease or do not span the tokens, a token not
+ * below the vocabulary size). */
+int dsv_tokens_decode(dsv_tokens **out, void **secs, const size_t *lens,
+		      int nsecs);
+void dsv_tokens_free(dsv_tokens *t);
+uint64_t dsv_tokens_rows(const dsv_tokens *t);
+uint64_t dsv_tokens_count(const dsv_tokens *t);  /* all rows' tokens */
+uint32_t dsv_tokens_vocab(const dsv_tokens *t);  /* eot is vocab - 1 */
+uint32_t dsv_tokens_width(const dsv_tokens *t);  /* 2 or 4 bytes */
+/* Borrowed, valid until dsv_tokens_free. */
+const dsv_oid *dsv_tokens_shard(const dsv_tokens *t);
+const dsv_oid *dsv_tokens_tokenizer(const dsv_tokens *t);
+/* Tokens in a row (0 past the end); copies them as u32 into out, which
+ * has room for dsv_tokens_row_len. */
+uint64_t dsv_tokens_row_len(const dsv_tokens *t, uint64_t row);
+void dsv_tokens_row(const dsv_tokens *t, uint64_t row, uint32_t *out);
+
+/* The `tokens` index: (shard, tokenizer) -> token array id. get returns
+ * DSV_ENOTFOUND when absent. dsv_tokens_find is get plus a check that the
+ * object is stored (a cache entry whose object is gone is a miss). */
+int dsv_index_get_tokens(dsv_store *s, const dsv_oid *shard,
+			 const dsv_oid *tokenizer, dsv_oid *out);
+int dsv_index_put_tokens(dsv_store *s, const dsv_oid *shard,
+			 const dsv_oid *tokenizer, const dsv_oid *tokens);
+int dsv_tokens_find(dsv_store *s, const dsv_oid *shard,
+		    const dsv_oid *tokenizer, dsv_oid *out);
+
+/* The training data loader: a version's tokens in version order (manifest
+ * entries, repeats, selections and the order object, as dsv_version_iter
+ * reads them), taken from the token cache. Every shard of the version must
+ * have been tokenized (`dsv tokenize`); otherwise next/read fail with
+ * DSV_ENOTFOUND naming the shard. The loader borrows s and m, which must
+ * outlive it. Typical trainer use:
+ *
+ *     dsv_tokens_loader *l;
+ *     dsv_tokens_loader_new(&l, store, manifest, &tokenizer_id);
+ *     while ((rc = dsv_tokens_loader_read(l, buf, B * T + 1, &got)) == 1)
+ *             ... got tokens in buf ...
+ *     dsv_tokens_loader_free(l);
+ */
+typedef struct dsv_tokens_loader dsv_tokens_loader;
+
+int dsv_tokens_loader_new(dsv_tokens_loader **out, dsv_store *s,
+			  const dsv_manifest *m, const dsv_oid *tokenizer);
+void dsv_tokens_loader_free(dsv_tokens_loader *l);
+/* One document at a time: 1 with its tokens (u32, no special token;
+ * borrowed until the next call), 0 at the end, or an error. */
+int dsv_tokens_loader_next(dsv_tokens_loader *l, const uint32_t **ids,
+			   size_t *n);
+/* The stream llm.c trains on: <|endoftext|> before every document, then
+ * its tokens ("eot d0 eot d1 ..."). Fills buf with up to cap tokens and
+ * returns 1 with *got > 0, or 0 at the end; documents run on across calls.
+ * Do not mix with _next on one loader. */
+int dsv_tokens_loader_read(dsv_tokens_loader *l, uint32_t *buf, size_t cap,
+			   size_t *got);
+/* The <|endoftext|> id (vocab - 1), known once a document was read;
+ * UINT32_MAX before. */
+uint32_t dsv_tokens_loader_eot(const dsv_tokens_loader *l);
+/* Documents and tokens (without specials) read so far. */
+void dsv_tokens_loader_stats(const dsv_tokens_loader *l, uint64_t *docs,
+			     uint64_t *tokens);
+
+/* Writes the version's token stream (as dsv_tokens_loader_read gives it) to
+ * fd in llm.c's .bin layout: 256 int32 header (20240520, version 1 for
+ * uint16 tokens when vocab <= 65536 else 2 for uint32, token count), then
+ * the tokens, little-endian. DSV_EINVAL when the count exceeds INT32_MAX.
+ * *ntokens and *bytes (optional) receive what was written. */
+int dsv_tokens_export(dsv_store *s, const dsv_manifest *m,
+		      const dsv_oid *tokenizer, uint32_t vocab, int fd,
+		      uint64_t *ntokens, uint64_t *bytes);
 
 #endif

@@ -1,7 +1,9 @@
 /* version.c: reading a dataset version in order. A version is its manifest:
  * entries in order, each repeated `repeat` times, keeping the rows its
- * selection keeps. While the caller works through one shard, a loader thread
- * decodes the next, so export runs at the speed of the slower of the two.
+ * selection keeps, or, when it names an order object, that order's runs.
+ * Decoded shards stay in a small LRU cache, and while the caller works a
+ * loader thread decodes the next shard the walk needs, so export runs at the
+ * speed of the slower of the two.
  */
 #include "store.h"
 
@@ -12,132 +14,274 @@
 #include <string.h>
 #include <unistd.h>
 
-/* One decoded position of the walk: entry `entry`, its shard and selection. */
-struct loaded {
+/* One stretch of the walk: rows start..start+count-1 of an entry, filtered
+ * by the entry's selection (plain entry order) or not (an order's run). */
+struct step {
 	size_t entry;
+	uint64_t start, count;
+	int use_sel;
+};
+
+/* Decoded shards, least recently used first out. An order alternates
+ * between a few shards (the old version's shard at this point of the file
+ * and the shards holding what changed), so a small cache decodes each once;
+ * it is bounded in entries and in decoded bytes. */
+#define CACHE_MAX 16
+#define CACHE_BYTES ((uint64_t)512 << 20)
+/* How far the prefetcher looks for the next shard not yet decoded. */
+#define LOOKAHEAD 4096
+
+struct cslot {
+	dsv_oid id;
 	dsv_shard *sh;
-	dsv_selection *sel;
-	int rc;
-	char err[1024];
+	uint64_t bytes, used;
 };
 
 struct dsv_version_iter {
 	dsv_store *s;
 	const dsv_manifest *m;
 	unsigned cols;
-	size_t npos;     /* positions: sum of repeats over entries */
-	size_t pos;      /* the position being read */
-	size_t *entry_of; /* position -> entry */
-	struct loaded cur, next;
+	struct step *steps;
+	size_t nsteps, si;  /* the step being read */
+	uint64_t row, end;  /* next row and end of the current step */
+	dsv_shard *sh;      /* the current step's shard (in the cache) */
+	dsv_selection *sel; /* the last selection opened, of entry sel_entry */
+	size_t sel_entry;
+	int filter;         /* the current step keeps only sel's rows */
+	struct cslot cache[CACHE_MAX];
+	size_t ncache;
+	uint64_t tick, cached_bytes;
+	/* The loader thread decodes load_id into load_sh; `done` is set when
+	 * it has finished. */
 	pthread_t loader;
-	int loading;     /* `next` is being filled by the loader thread */
-	uint64_t row;    /* next row to look at in cur */
+	int loading;
+	volatile int done;
+	dsv_oid load_id;
+	dsv_shard *load_sh;
+	uint64_t load_bytes;
+	int load_rc;
+	char load_err[1024];
+	size_t ahead;       /* steps before this one have been looked at */
 };
 
-static void loaded_clear(struct loaded *l)
+static void decode(dsv_version_iter *it, const dsv_oid *id, dsv_shard **sh,
+		   uint64_t *bytes, int *rc, char *err, size_t errlen)
 {
-	dsv_shard_free(l->sh);
-	dsv_selection_free(l->sel);
-	memset(l, 0, sizeof *l);
-}
-
-static void load(dsv_version_iter *it, struct loaded *l, size_t entry)
-{
-	const dsv_manifest_entry *e = &it->m->e[entry];
-	dsv_oid sel_shard;
-	l->entry = entry;
-	l->rc = dsv_shard_open(&l->sh, it->s, &e->shard, it->cols);
-	if (!l->rc && dsv_shard_rows(l->sh) != e->rows)
-		l->rc = dsv_error_set(DSV_ECORRUPT,
-				      "manifest entry %zu says %llu rows, shard "
-				      "has %llu", entry,
-				      (unsigned long long)e->rows,
-				      (unsigned long long)dsv_shard_rows(l->sh));
-	if (!l->rc && e->has_sel) {
-		l->rc = dsv_selection_open(&l->sel, it->s, &e->sel, &sel_shard);
-		if (!l->rc && (dsv_oid_cmp(&sel_shard, &e->shard) ||
-			       dsv_selection_rows(l->sel) != e->rows))
-			l->rc = dsv_error_set(DSV_ECORRUPT,
-					      "manifest entry %zu: selection "
-					      "does not belong to its shard",
-					      entry);
+	dsv_obj_info info;
+	*rc = dsv_shard_open(sh, it->s, id, it->cols);
+	if (*rc) {
+		snprintf(err, errlen, "%s", dsv_error_last());
+		return;
 	}
-	if (l->rc)
-		snprintf(l->err, sizeof l->err, "%s", dsv_error_last());
+	uint64_t rows = dsv_shard_rows(*sh);
+	if (!(it->cols & (DSV_SHARD_TEXT | DSV_SHARD_META)))
+		*bytes = rows * 32;
+	else if (dsv_index_get_object(it->s, id, &info) == 0)
+		*bytes = info.raw_size;
+	else
+		*bytes = DSV_SHARD_TARGET_BYTES;
 }
 
 static void *loader_main(void *arg)
 {
 	dsv_version_iter *it = arg;
-	load(it, &it->next, it->next.entry);
+	decode(it, &it->load_id, &it->load_sh, &it->load_bytes, &it->load_rc,
+	       it->load_err, sizeof it->load_err);
+	__atomic_store_n(&it->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
-/* Starts decoding the position after the current one, if there is one and
- * it is not the same entry again (a repeat reuses the decoded shard). */
-static void prefetch(dsv_version_iter *it)
+static struct cslot *cache_find(dsv_version_iter *it, const dsv_oid *id)
 {
-	if (it->pos + 1 >= it->npos ||
-	    it->entry_of[it->pos + 1] == it->cur.entry)
-		return;
-	/* The loader reads only this, never it->pos, which moves meanwhile. */
-	it->next.entry = it->entry_of[it->pos + 1];
-	if (pthread_create(&it->loader, NULL, loader_main, it) == 0)
-		it->loading = 1;
+	for (size_t i = 0; i < it->ncache; i++)
+		if (dsv_oid_cmp(&it->cache[i].id, id) == 0)
+			return &it->cache[i];
+	return NULL;
 }
 
-/* Moves to position it->pos: takes the prefetched shard or decodes here. */
-static int enter_position(dsv_version_iter *it)
+/* Adds a decoded shard, evicting the least recently used ones (never the
+ * shard being read) to stay within the bounds. */
+static struct cslot *cache_put(dsv_version_iter *it, const dsv_oid *id,
+			       dsv_shard *sh, uint64_t bytes)
 {
-	size_t entry = it->entry_of[it->pos];
-	it->row = 0;
-	if (it->cur.sh && it->cur.entry == entry && !it->loading)
-		goto ready;
-	if (it->loading) {
-		pthread_join(it->loader, NULL);
-		it->loading = 0;
-		loaded_clear(&it->cur);
-		it->cur = it->next;
-		memset(&it->next, 0, sizeof it->next);
-	} else {
-		loaded_clear(&it->cur);
-		load(it, &it->cur, entry);
+	while (it->ncache == CACHE_MAX ||
+	       (it->ncache >= 2 && it->cached_bytes + bytes > CACHE_BYTES)) {
+		size_t lru = (size_t)-1;
+		for (size_t i = 0; i < it->ncache; i++)
+			if (it->cache[i].sh != it->sh &&
+			    (lru == (size_t)-1 ||
+			     it->cache[i].used < it->cache[lru].used))
+				lru = i;
+		if (lru == (size_t)-1)
+			break;
+		dsv_shard_free(it->cache[lru].sh);
+		it->cached_bytes -= it->cache[lru].bytes;
+		it->cache[lru] = it->cache[--it->ncache];
 	}
-	if (it->cur.rc)
-		return dsv_error_set(it->cur.rc, "%s", it->cur.err);
-ready:
+	struct cslot *c = &it->cache[it->ncache++];
+	c->id = *id;
+	c->sh = sh;
+	c->bytes = bytes;
+	c->used = ++it->tick;
+	it->cached_bytes += bytes;
+	return c;
+}
+
+/* Waits for the loader and files what it decoded. */
+static int join_loader(dsv_version_iter *it)
+{
+	if (!it->loading)
+		return 0;
+	pthread_join(it->loader, NULL);
+	it->loading = 0;
+	if (it->load_rc)
+		return dsv_error_set(it->load_rc, "%s", it->load_err);
+	if (!cache_find(it, &it->load_id))
+		cache_put(it, &it->load_id, it->load_sh, it->load_bytes);
+	else
+		dsv_shard_free(it->load_sh);
+	it->load_sh = NULL;
+	return 0;
+}
+
+/* Starts decoding the next shard the walk will need that is not cached. */
+static void prefetch(dsv_version_iter *it)
+{
+	if (it->loading) {
+		if (!__atomic_load_n(&it->done, __ATOMIC_ACQUIRE))
+			return;
+		/* An error is reported when the walk reaches that shard. */
+		if (join_loader(it))
+			dsv_error_clear();
+	}
+	if (it->ahead <= it->si)
+		it->ahead = it->si + 1;
+	for (; it->ahead < it->nsteps && it->ahead < it->si + LOOKAHEAD;
+	     it->ahead++) {
+		const dsv_oid *id = &it->m->e[it->steps[it->ahead].entry].shard;
+		if (cache_find(it, id))
+			continue;
+		it->load_id = *id;
+		it->done = 0;
+		if (pthread_create(&it->loader, NULL, loader_main, it) == 0)
+			it->loading = 1;
+		return;
+	}
+}
+
+/* Makes it->sh the shard of step it->si, from the cache, the loader or a
+ * decode here, and checks the step against it. */
+static int enter_step(dsv_version_iter *it)
+{
+	const struct step *st = &it->steps[it->si];
+	const dsv_manifest_entry *e = &it->m->e[st->entry];
+	struct cslot *c = cache_find(it, &e->shard);
+	dsv_oid sel_shard;
+	int rc = 0;
+	if (!c && it->loading && dsv_oid_cmp(&it->load_id, &e->shard) == 0) {
+		if ((rc = join_loader(it)))
+			return rc;
+		c = cache_find(it, &e->shard);
+	}
+	if (!c) {
+		dsv_shard *sh = NULL;
+		uint64_t bytes = 0;
+		char err[1024];
+		decode(it, &e->shard, &sh, &bytes, &rc, err, sizeof err);
+		if (rc)
+			return dsv_error_set(rc, "%s", err);
+		c = cache_put(it, &e->shard, sh, bytes);
+	}
+	c->used = ++it->tick;
+	it->sh = c->sh;
+	if (dsv_shard_rows(it->sh) != e->rows)
+		return dsv_error_set(DSV_ECORRUPT,
+				     "manifest entry %zu says %llu rows, shard "
+				     "has %llu", st->entry,
+				     (unsigned long long)e->rows,
+				     (unsigned long long)dsv_shard_rows(it->sh));
+	if (st->start > e->rows || st->count > e->rows - st->start)
+		return dsv_error_set(DSV_ECORRUPT,
+				     "order run past the end of entry %zu",
+				     st->entry + 1);
+	if (st->use_sel && e->has_sel && it->sel_entry != st->entry) {
+		dsv_selection_free(it->sel);
+		it->sel = NULL;
+		it->sel_entry = (size_t)-1;
+		if ((rc = dsv_selection_open(&it->sel, it->s, &e->sel,
+					     &sel_shard)))
+			return rc;
+		if (dsv_oid_cmp(&sel_shard, &e->shard) ||
+		    dsv_selection_rows(it->sel) != e->rows)
+			return dsv_error_set(DSV_ECORRUPT,
+					     "manifest entry %zu: selection "
+					     "does not belong to its shard",
+					     st->entry);
+		it->sel_entry = st->entry;
+	}
+	it->filter = st->use_sel && e->has_sel;
+	it->row = st->start;
+	it->end = st->start + st->count;
 	prefetch(it);
 	return 0;
+}
+
+static int add_step(dsv_version_iter *it, size_t *cap, size_t entry,
+		    uint64_t start, uint64_t count, int use_sel)
+{
+	if (it->nsteps == *cap) {
+		size_t c = *cap ? 2 * *cap : 64;
+		struct step *p = dsv_realloc(it->steps, c * sizeof *p);
+		if (!p)
+			return DSV_ENOMEM;
+		it->steps = p;
+		*cap = c;
+	}
+	it->steps[it->nsteps++] = (struct step){entry, start, count, use_sel};
+	return 0;
+}
+
+/* The walk: an order's runs, or every entry `repeat` times. */
+static int plan(dsv_version_iter *it)
+{
+	const dsv_manifest *m = it->m;
+	dsv_order *o = NULL;
+	size_t cap = 0;
+	int rc = 0;
+	if (!m->has_order) {
+		for (size_t i = 0; i < m->n && !rc; i++)
+			for (uint32_t r = 0; r < m->e[i].repeat && !rc; r++)
+				rc = add_step(it, &cap, i, 0, m->e[i].rows, 1);
+		return rc;
+	}
+	if ((rc = dsv_order_open(&o, it->s, &m->order)))
+		return rc;
+	if (o->entries != m->n)
+		rc = dsv_error_set(DSV_ECORRUPT, "order is for %llu entries, "
+				   "the manifest has %zu",
+				   (unsigned long long)o->entries, m->n);
+	for (size_t i = 0; i < o->nruns && !rc; i++)
+		rc = add_step(it, &cap, (size_t)o->runs[i].entry,
+			      o->runs[i].start, o->runs[i].count, 0);
+	dsv_order_free(o);
+	return rc;
 }
 
 int dsv_version_iter_new(dsv_version_iter **out, dsv_store *s,
 			 const dsv_manifest *m, unsigned cols)
 {
 	dsv_version_iter *it = NULL;
-	size_t npos = 0, k = 0;
+	int rc;
 	*out = NULL;
-	for (size_t i = 0; i < m->n; i++)
-		npos += m->e[i].repeat;
-	it = calloc(1, sizeof *it);
-	if (!it || !(it->entry_of = dsv_malloc((npos ? npos : 1) *
-					       sizeof *it->entry_of))) {
-		free(it);
+	if (!(it = calloc(1, sizeof *it)))
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < m->n; i++)
-		for (uint32_t r = 0; r < m->e[i].repeat; r++)
-			it->entry_of[k++] = i;
 	it->s = s;
 	it->m = m;
 	it->cols = cols;
-	it->npos = npos;
-	it->cur.entry = (size_t)-1;
-	if (npos) {
-		int rc = enter_position(it);
-		if (rc) {
-			dsv_version_iter_free(it);
-			return rc;
-		}
+	it->sel_entry = (size_t)-1;
+	if ((rc = plan(it)) || (it->nsteps && (rc = enter_step(it)))) {
+		dsv_version_iter_free(it);
+		return rc;
 	}
 	*out = it;
 	return 0;
@@ -145,34 +289,36 @@ int dsv_version_iter_new(dsv_version_iter **out, dsv_store *s,
 
 int dsv_version_iter_next(dsv_version_iter *it, dsv_version_rec *rec)
 {
+	const struct step *st;
 	for (;;) {
-		if (it->pos >= it->npos)
+		if (it->si >= it->nsteps)
 			return 0;
-		uint64_t rows = dsv_shard_rows(it->cur.sh);
-		while (it->row < rows && it->cur.sel &&
-		       !dsv_selection_get(it->cur.sel, it->row))
-			it->row++;
-		if (it->row < rows)
+		st = &it->steps[it->si];
+		if (it->filter)
+			while (it->row < it->end &&
+			       !dsv_selection_get(it->sel, it->row))
+				it->row++;
+		if (it->row < it->end)
 			break;
-		if (++it->pos >= it->npos)
+		if (++it->si >= it->nsteps)
 			return 0;
-		int rc = enter_position(it);
+		int rc = enter_step(it);
 		if (rc)
 			return rc;
 	}
 	uint64_t row = it->row++;
 	memset(rec, 0, sizeof *rec);
-	rec->entry = it->cur.entry;
+	rec->entry = st->entry;
 	rec->row = row;
 	if (it->cols & DSV_SHARD_TEXT)
-		rec->text = dsv_shard_text(it->cur.sh, row, &rec->text_len);
+		rec->text = dsv_shard_text(it->sh, row, &rec->text_len);
 	if (it->cols & DSV_SHARD_META)
-		rec->meta = dsv_shard_meta(it->cur.sh, row, &rec->meta_len);
+		rec->meta = dsv_shard_meta(it->sh, row, &rec->meta_len);
 	if (it->cols & DSV_SHARD_LAYOUT)
-		rec->layout = dsv_shard_layout(it->cur.sh, row);
+		rec->layout = dsv_shard_layout(it->sh, row);
 	if (it->cols & DSV_SHARD_HASH) {
-		rec->hash = dsv_shard_hash(it->cur.sh, row);
-		rec->text_len = dsv_shard_text_len(it->cur.sh, row);
+		rec->hash = dsv_shard_hash(it->sh, row);
+		rec->text_len = dsv_shard_text_len(it->sh, row);
 	}
 	return 1;
 }
@@ -181,11 +327,14 @@ void dsv_version_iter_free(dsv_version_iter *it)
 {
 	if (!it)
 		return;
-	if (it->loading)
+	if (it->loading) {
 		pthread_join(it->loader, NULL);
-	loaded_clear(&it->cur);
-	loaded_clear(&it->next);
-	free(it->entry_of);
+		dsv_shard_free(it->load_sh);
+	}
+	for (size_t i = 0; i < it->ncache; i++)
+		dsv_shard_free(it->cache[i].sh);
+	dsv_selection_free(it->sel);
+	free(it->steps);
 	free(it);
 }
 
