@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/bpe.h"
+#include "kernels/device.h"
 #include "lineage/lineage.h"
 #include "store/store.h"
 
@@ -77,6 +79,29 @@ int parse_export_format(const char *s, int *out);
  * standard output), through a temporary file renamed when complete. */
 int export_version(const dsv_manifest *m, int format, uint64_t limit,
 		   const char *path, uint64_t *bytes);
+
+/* ---- tokenizers and the token cache (cmd/tokenize.c) ------------------- */
+
+/* Resolves REV to a tokenizer artifact and parses its TOKENIZER; *id gets
+ * the tokenizer id (SHA-256 of TOKENIZER) that keys the token cache. The
+ * caller frees *out with dsv_bpe_free. */
+int load_tokenizer(const char *rev, dsv_aid *aid, dsv_oid *id, dsv_bpe **out);
+
+struct tokenize_stats {
+	uint64_t shards;         /* distinct shards in the version */
+	uint64_t shards_cached;  /* already in the token cache */
+	uint64_t shards_encoded; /* encoded now */
+	uint64_t shards_new;     /* token array objects newly written */
+	uint64_t rows, tokens, text_bytes; /* of the shards encoded now */
+};
+
+struct progress;
+/* Makes sure every shard of `m` has a token array under `tok`, encoding
+ * the missing ones (every row of the shard) on nthreads (0: all). `bar`
+ * may be NULL. */
+int tokenize_version(const dsv_manifest *m, const dsv_bpe *b,
+		     const dsv_oid *tok, int nthreads,
+		     struct tokenize_stats *st, struct progress *bar);
 
 /* ---- output (cmd/output.c) ---------------------------------------------- */
 

@@ -1,5 +1,6 @@
-/* export.c: `dsv export REV [--format jsonl|text] [-o PATH]`: a version
- * written out, JSONL lines rebuilt byte for byte.
+/* export.c: `dsv export REV [--format jsonl|text|tokens] [-o PATH]`: a
+ * version written out, JSONL lines rebuilt byte for byte, or its tokens in
+ * llm.c's .bin layout (--format tokens --tokenizer T).
  * A file is written beside its destination and renamed when complete, so a
  * failed export never leaves a truncated file behind.
  */
@@ -50,12 +51,59 @@ int export_version(const dsv_manifest *m, int format, uint64_t limit,
 	return rc;
 }
 
+/* --format tokens: the version's token stream in llm.c's .bin layout,
+ * tokenizing the shards the cache lacks first. */
+static int export_tokens(const dsv_manifest *m, const char *tokrev,
+			 const char *path)
+{
+	dsv_bpe *b = NULL;
+	dsv_aid tid;
+	dsv_oid tok;
+	struct tokenize_stats st;
+	char *tmp = NULL;
+	int fd = STDOUT_FILENO, rc;
+	if ((rc = load_tokenizer(tokrev, &tid, &tok, &b)))
+		return rc;
+	if ((rc = dsv_store_lock(the_repo->store)))
+		goto cleanup;
+	rc = tokenize_version(m, b, &tok, 0, &st, NULL);
+	dsv_store_unlock(the_repo->store);
+	if (rc)
+		goto cleanup;
+	if (path && strcmp(path, "-")) {
+		if (asprintf(&tmp, "%s.dsv-tmp.%d", path, (int)getpid()) < 0) {
+			rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+		if (fd < 0) {
+			rc = dsv_error_set(DSV_EIO, "cannot create '%s'", path);
+			goto cleanup;
+		}
+	}
+	rc = dsv_tokens_export(the_repo->store, m, &tok,
+			       dsv_bpe_vocab_size(b), fd, NULL, NULL);
+	if (tmp) {
+		if (close(fd) && !rc)
+			rc = dsv_error_set(DSV_EIO, "cannot write '%s'", path);
+		if (!rc && rename(tmp, path))
+			rc = dsv_error_set(DSV_EIO, "cannot rename to '%s'", path);
+		if (rc)
+			unlink(tmp);
+	}
+cleanup:
+	free(tmp);
+	dsv_bpe_free(b);
+	return rc;
+}
+
 int cmd_export(int argc, char **argv)
 {
-	static const char usage[] = "dsv export REV [--format jsonl|text] [-o PATH]";
-	const char *fmt = "jsonl", *out = NULL;
+	static const char usage[] = "dsv export REV [--format jsonl|text|tokens] [--tokenizer T] [-o PATH]";
+	const char *fmt = "jsonl", *out = NULL, *tokrev = NULL;
 	const struct option opts[] = {
-		OPT_STRING(0, "format", &fmt, "fmt", "jsonl (the records as committed) or text"),
+		OPT_STRING(0, "format", &fmt, "fmt", "jsonl (the records as committed), text, or tokens (llm.c .bin)"),
+		OPT_STRING(0, "tokenizer", &tokrev, "rev", "the tokenizer for --format tokens"),
 		OPT_STRING('o', "output", &out, "path", "write here instead of standard output"),
 		OPT_END(),
 	};
@@ -68,6 +116,19 @@ int cmd_export(int argc, char **argv)
 		return PARSE_EXIT(n);
 	if (n != 1)
 		return usage_error(opts, usage, "one version is needed");
+	if (strcmp(fmt, "tokens") == 0) {
+		if (!tokrev)
+			return usage_error(opts, usage, "--format tokens needs "
+					   "--tokenizer T");
+		if (load_version(argv[0], &id, &m) ||
+		    export_tokens(m, tokrev, out))
+			rc = die_error();
+		dsv_manifest_free(m);
+		return rc;
+	}
+	if (tokrev)
+		return usage_error(opts, usage, "--tokenizer goes with "
+				   "--format tokens");
 	if (parse_export_format(fmt, &format))
 		return usage_error(opts, usage, "unknown --format '%s'", fmt);
 	if (load_version(argv[0], &id, &m) ||

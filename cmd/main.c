@@ -25,6 +25,8 @@ int cmd_export(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_derive(int argc, char **argv);
+int cmd_tokenizer(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 
 static const struct command {
@@ -47,6 +49,8 @@ static const struct command {
 	{"fsck", cmd_fsck, NEEDS_REPO, "verify every object and the lineage"},
 	{"derive", cmd_derive, NEEDS_REPO, "make a derived version: filter, dedup, annotate, ..."},
 	{"audit", cmd_audit, NEEDS_REPO, "compute spent on a version and its ancestry"},
+	{"tokenizer", cmd_tokenizer, NEEDS_REPO, "train a byte-level BPE tokenizer on a version"},
+	{"tokenize", cmd_tokenize, NEEDS_REPO, "fill the token cache for a version"},
 	{"help", cmd_help, 0, "show help for a command"},
 };
 
