@@ -1,0 +1,75 @@
+#!/bin/sh
+# dsv tokenizer train, dsv tokenize and export --format tokens: the tokenizer
+# is an artifact on its own branch; the token cache tokenizes a shard once;
+# the .bin export has llm.c's header; bad input is refused.
+. "$(dirname "$0")/lib.sh"
+
+zcat "$FIXTURES/clean/tinyshakespeare.txt.gz" >shake.txt 2>/dev/null ||
+	printf 'First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n' >shake.txt
+
+test_expect_success 'tokenizer train records a tokenizer artifact' '
+	dsv init . >/dev/null &&
+	dsv commit shake.txt --text-mode paragraph -m shake -q &&
+	dsv tokenizer train main --vocab 600 -o tok -m "bpe 600" >out &&
+	grep -q "^\[tok [0-9a-f]*\] bpe 600" out &&
+	dsv show tok >show && grep -q "\"kind\": \"tokenizer\"" show &&
+	grep -q "\"op\": \"tokenizer-train\"" show &&
+	grep -q "\"mode\": \"training\"" show &&
+	git --git-dir .dsv/lineage show tok:TOKENIZER >TOK &&
+	sed -n 3p TOK | grep -qx "dsv-tokenizer 1" &&
+	grep -qx "special 599 <|endoftext|>" TOK &&
+	test "$(git --git-dir .dsv/lineage rev-parse tok^)" = "$(git --git-dir .dsv/lineage rev-parse main)"
+'
+
+test_expect_success 'training is deterministic' '
+	dsv tokenizer train main --vocab 600 -o tok2 -q &&
+	git --git-dir .dsv/lineage show tok2:TOKENIZER >TOK2 &&
+	test_cmp TOK TOK2
+'
+
+test_expect_success 'tokenize twice: the second run is all cache hits' '
+	dsv tokenize main --tokenizer tok --json >first &&
+	grep -q "\"new_objects\": 1" first &&
+	dsv tokenize main --tokenizer tok --json >second &&
+	grep -q "\"new_objects\": 0" second &&
+	grep -q "\"shards_cached\": 1" second &&
+	dsv tokenize main --tokenizer tok2 --json >third &&
+	grep -q "\"shards_cached\": 1" third
+'
+
+test_expect_success 'export --format tokens writes the llm.c .bin layout' '
+	dsv export main --format tokens --tokenizer tok -o out.bin &&
+	python3 -c "
+import struct, sys
+d = open(\"out.bin\", \"rb\").read()
+h = struct.unpack(\"<256i\", d[:1024])
+assert h[0] == 20240520 and h[1] == 1, h[:3]
+assert len(d) == 1024 + 2 * h[2], (len(d), h[2])
+t = struct.unpack(\"<%dH\" % h[2], d[1024:])
+assert t[0] == 599 and max(t) == 599
+"
+'
+
+test_expect_success 'a version that selects rows of a cached shard reuses its tokens' '
+	awk "NR <= 400" shake.txt >part.txt &&
+	dsv commit part.txt --text-mode paragraph -b part -m part -q &&
+	dsv ls part >ls &&
+	dsv tokenize part --tokenizer tok --json >part.json &&
+	grep -q "\"shards_cached\": [1-9]" part.json &&
+	dsv export part --format tokens --tokenizer tok -o part.bin &&
+	test -s part.bin
+'
+
+test_expect_success 'bad input: missing tokenizer, wrong kind, bad vocab, taken name' '
+	dsv tokenize main 2>err; test $? -eq 2 &&
+	test_must_fail dsv tokenize main --tokenizer main 2>err &&
+	grep -q "not a tokenizer" err &&
+	test_must_fail dsv tokenize main --tokenizer nosuch 2>err &&
+	dsv tokenizer train main --vocab 100 -o t3 2>err; test $? -eq 2 &&
+	test_must_fail dsv tokenizer train main --vocab 600 -o tok 2>err &&
+	grep -q "already exists" err &&
+	dsv export main --format tokens 2>err; test $? -eq 2 &&
+	test_must_fail dsv tokenizer train tok --vocab 600 -o t4 2>err
+'
+
+test_done
