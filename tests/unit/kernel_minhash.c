@@ -41,7 +41,8 @@ static void batch_add(struct batch *b, const char *s, size_t len)
 	}
 	if (b->n == 0)
 		b->off[0] = 0;
-	memcpy(b->text + b->len, s, len);
+	if (len)
+		memcpy(b->text + b->len, s, len);
 	b->len += len;
 	b->off[++b->n] = b->len;
 }
