@@ -107,7 +107,7 @@ int derive_reason(struct derive *d, const char *name);
 
 /* ---- the per-shard helper ------------------------------------------------ */
 
-#define DERIVE_MAX_NEW_COLS 8
+#define DERIVE_MAX_NEW_COLS 16
 
 /* What the op's callback sees for one manifest entry. */
 struct derive_shard {

@@ -4,3 +4,4 @@
  */
 DERIVE_OP(filter, "keep records that pass heuristic rules or a --where expression")
 DERIVE_OP(dedup, "drop exact (--exact) or near (--fuzzy) duplicate records")
+DERIVE_OP(annotate, "write columns: heuristic statistics (--stats) or a classifier score")

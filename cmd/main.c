@@ -27,6 +27,7 @@ int cmd_audit(int argc, char **argv);
 int cmd_derive(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_classifier(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 
 static const struct command {
@@ -51,6 +52,7 @@ static const struct command {
 	{"audit", cmd_audit, NEEDS_REPO, "compute spent on a version and its ancestry"},
 	{"tokenizer", cmd_tokenizer, NEEDS_REPO, "train a byte-level BPE tokenizer on a version"},
 	{"tokenize", cmd_tokenize, NEEDS_REPO, "fill the token cache for a version"},
+	{"classifier", cmd_classifier, NEEDS_REPO, "train a quality classifier on a version's labels"},
 	{"help", cmd_help, 0, "show help for a command"},
 };
 

@@ -91,7 +91,7 @@ if [ -f "$ND/minhash_articles_2500.jsonl.gz" ] && command -v python3 >/dev/null;
 		dsv export fz -o ../kept.jsonl &&
 		python3 ../check.py "$ND/minhash_articles_2500.jsonl.gz" ../kept.jsonl \
 			"$ND/minhash_articles_2500.truth.txt" >../result &&
-		git --git-dir .dsv/lineage show fz:MANIFEST | grep -q "cluster" &&
+		git --git-dir .dsv/lineage show fz:MANIFEST | grep -q " col\.cluster=" &&
 		git --git-dir .dsv/lineage show fz:dsv.json | grep -q "\"selection\""
 	'
 	cat ../result 2>/dev/null | grep "result"

@@ -1,0 +1,252 @@
+/* op_annotate.c: `dsv derive annotate REV (--stats | --classifier NAME
+ * [--column COL])`: keeps every record and writes columns: the heuristic
+ * statistics of kernels/docstats.h (names in docs/kernels.md), or the score
+ * of a classifier artifact (kernels/qclass.h, see cmd/classifier.c). The
+ * columns are what `filter --where` reads.
+ */
+#include "cmd/derive.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/classifier.h"
+#include "kernels/device.h"
+#include "kernels/docstats.h"
+#include "kernels/qclass.h"
+
+/* The --stats columns, in the order they are written. */
+enum {
+	S_WORDS, S_CHARS, S_LINES, S_MEAN_WORD_LEN, S_ALPHA, S_SYMBOL,
+	S_BULLET, S_END_ELLIPSIS, S_STOP, S_DUP_LINE, S_DUP_LINE_CHAR,
+	S_DUP_PARA, S_TOP2, S_DUP5, S_NSTATS
+};
+
+static const struct {
+	const char *name;
+	dsv_col_type type;
+} stat_cols[S_NSTATS] = {
+	{"words", DSV_COL_U64},
+	{"chars", DSV_COL_U64},
+	{"lines", DSV_COL_U64},
+	{"mean_word_length", DSV_COL_F32},
+	{"alpha_ratio", DSV_COL_F32},
+	{"symbol_ratio", DSV_COL_F32},
+	{"bullet_lines_ratio", DSV_COL_F32},
+	{"end_ellipsis_ratio", DSV_COL_F32},
+	{"stop_words", DSV_COL_U8},
+	{"dup_line_frac", DSV_COL_F32},
+	{"dup_line_char_frac", DSV_COL_F32},
+	{"dup_para_frac", DSV_COL_F32},
+	{"top_2gram_frac", DSV_COL_F32},
+	{"dup_5gram_frac", DSV_COL_F32},
+};
+
+struct annotate {
+	int stats;
+	const char *classifier, *column;
+	struct classifier_model cm;
+	uint64_t docs;
+};
+
+static float ratio(uint64_t a, uint64_t b)
+{
+	return b ? (float)((double)a / (double)b) : 0.0f;
+}
+
+/* Calls fn on each run of consecutive live rows [a, r): their texts are
+ * contiguous in the shard, so a run is one kernel batch. */
+static int live_runs(struct derive_shard *sh,
+		     int (*fn)(struct derive_shard *sh, uint64_t a, uint64_t r,
+			       const uint8_t *base, const uint64_t *off,
+			       void *ctx),
+		     void *ctx)
+{
+	uint64_t *off = malloc((sh->rows + 1) * sizeof *off);
+	int rc = 0;
+	if (!off)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	for (uint64_t r = 0; !rc && r < sh->rows;) {
+		if (!derive_row_live(sh, r)) {
+			r++;
+			continue;
+		}
+		uint64_t a = r;
+		size_t len;
+		while (r < sh->rows && derive_row_live(sh, r))
+			r++;
+		const uint8_t *base =
+			(const uint8_t *)dsv_shard_text(sh->shard, a, &len);
+		off[0] = 0;
+		for (uint64_t k = a; k < r; k++) {
+			const char *t = dsv_shard_text(sh->shard, k, &len);
+			off[k - a] = (uint64_t)((const uint8_t *)t - base);
+			off[k - a + 1] = off[k - a] + len;
+		}
+		rc = fn(sh, a, r, base, off, ctx);
+	}
+	free(off);
+	return rc;
+}
+
+struct stats_out {
+	void *col[S_NSTATS];
+	struct annotate *an;
+};
+
+static void put_stats(struct stats_out *o, uint64_t row,
+		      const struct dsv_docstats *s)
+{
+	uint64_t **u = (uint64_t **)o->col;
+	float **f = (float **)o->col;
+	u[S_WORDS][row] = s->words;
+	u[S_CHARS][row] = s->chars;
+	u[S_LINES][row] = s->lines;
+	f[S_MEAN_WORD_LEN][row] = ratio(s->nonsym_word_chars, s->nonsym_words);
+	f[S_ALPHA][row] = ratio(s->alpha_words, s->words);
+	f[S_SYMBOL][row] = ratio(s->hash_chars + s->ellipsis, s->words);
+	f[S_BULLET][row] = ratio(s->bullet_lines, s->lines);
+	f[S_END_ELLIPSIS][row] = ratio(s->ellipsis_lines, s->lines);
+	((uint8_t *)o->col[S_STOP])[row] =
+		(uint8_t)__builtin_popcountll(s->stop_mask);
+	f[S_DUP_LINE][row] = ratio(s->dup_lines, s->line_parts);
+	f[S_DUP_LINE_CHAR][row] = ratio(s->dup_line_chars, s->chars);
+	f[S_DUP_PARA][row] = ratio(s->dup_paragraphs, s->paragraphs);
+	f[S_TOP2][row] = ratio(s->top_ngram_chars[0], s->chars);
+	f[S_DUP5][row] = ratio(s->dup_ngram_chars[0], s->chars);
+}
+
+static int stats_run(struct derive_shard *sh, uint64_t a, uint64_t r,
+		     const uint8_t *base, const uint64_t *off, void *ctx)
+{
+	struct stats_out *o = ctx;
+	struct dsv_docstats *st = malloc((r - a) * sizeof *st + 1);
+	if (!st)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	int rc = docstats_cpu(base, off, r - a, st, derive_threads(sh->d));
+	if (rc) {
+		free(st);
+		return dsv_error_set(rc, "docstats: %s", dsv_kernel_error_last());
+	}
+	for (uint64_t k = a; k < r; k++)
+		put_stats(o, k, &st[k - a]);
+	o->an->docs += r - a;
+	free(st);
+	return 0;
+}
+
+struct score_out {
+	float *col;
+	struct annotate *an;
+};
+
+/* The column gets the probability of class 1 ("label is 1"). */
+static int score_run(struct derive_shard *sh, uint64_t a, uint64_t r,
+		     const uint8_t *base, const uint64_t *off, void *ctx)
+{
+	struct score_out *o = ctx;
+	const struct dsv_qclass *m = o->an->cm.model;
+	uint32_t nc = m->h.nclasses;
+	float *probs = malloc((r - a) * nc * sizeof *probs + 1);
+	if (!probs)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	int rc = dsv_qclass_predict(m, base, off, r - a, probs,
+				    derive_device(sh->d), derive_threads(sh->d));
+	if (rc) {
+		free(probs);
+		return dsv_error_set(rc, "classifier: %s", dsv_kernel_error_last());
+	}
+	for (uint64_t k = a; k < r; k++)
+		o->col[k] = probs[(k - a) * nc + 1];
+	o->an->docs += r - a;
+	free(probs);
+	return 0;
+}
+
+static int annotate_shard(struct derive_shard *sh, void *ctx)
+{
+	struct annotate *an = ctx;
+	dsv_column *col;
+	int rc;
+	if (an->stats) {
+		struct stats_out o = {.an = an};
+		for (int i = 0; i < S_NSTATS; i++) {
+			if ((rc = derive_shard_column(sh, stat_cols[i].name,
+						      stat_cols[i].type, &col)))
+				return rc;
+			o.col[i] = dsv_column_data(col);
+		}
+		return live_runs(sh, stats_run, &o);
+	}
+	if ((rc = derive_shard_column(sh, an->column, DSV_COL_F32, &col)))
+		return rc;
+	struct score_out o = {dsv_column_data(col), an};
+	return live_runs(sh, score_run, &o);
+}
+
+int derive_annotate(int argc, char **argv)
+{
+	static const char usage[] = "dsv derive annotate REV -o NAME -m MSG "
+				    "(--stats | --classifier NAME [--column COL])";
+	struct derive *d = NULL;
+	struct annotate an = {0};
+	int rc = 1;
+
+	if (derive_new(&d, "annotate"))
+		return die_error();
+	const struct option opts[] = {
+		DERIVE_OPTIONS(d),
+		OPT_BOOL(0, "stats", &an.stats, "heuristic statistics columns (docs/kernels.md)"),
+		OPT_STRING(0, "classifier", &an.classifier, "rev", "score with this classifier artifact"),
+		OPT_STRING(0, "column", &an.column, "name", "the score's column (default quality)"),
+		OPT_END(),
+	};
+	int n = parse_options(argc, argv, opts, usage);
+	if (n < 0) {
+		rc = PARSE_EXIT(n);
+		goto out;
+	}
+	if (!an.stats == !an.classifier) {
+		rc = usage_error(opts, usage, "give one of --stats or --classifier");
+		goto out;
+	}
+	if (an.column && !an.classifier) {
+		rc = usage_error(opts, usage, "--column goes with --classifier");
+		goto out;
+	}
+	if (!an.column)
+		an.column = "quality";
+	if ((rc = derive_start(d, n, argv, opts, usage)))
+		goto out;
+	rc = 1;
+	json_t *p = derive_params(d);
+	if (an.stats) {
+		json_t *names = json_array();
+		for (int i = 0; i < S_NSTATS; i++)
+			json_array_append_new(names, json_string(stat_cols[i].name));
+		json_object_set_new(p, "stats", names);
+	} else {
+		dsv_aid cid;
+		char hex[DSV_AID_HEXLEN + 1];
+		if (classifier_load(&an.cm, derive_store(d), derive_lineage(d),
+				    an.classifier, &cid) ||
+		    derive_add_input(d, "classifier", &cid))
+			goto fail;
+		dsv_aid_fmt(hex, &cid);
+		json_object_set_new(p, "classifier", json_string(hex));
+		json_object_set_new(p, "column", json_string(an.column));
+		json_object_set_new(p, "label", json_string(an.cm.label));
+	}
+	if (derive_select(d, DSV_SHARD_TEXT, 0, annotate_shard, &an))
+		goto fail;
+	dsv_artifact_stat_int(derive_artifact(d), "records_annotated",
+			      (int64_t)an.docs);
+	rc = derive_commit(d);
+	goto out;
+fail:
+	rc = die_error();
+out:
+	classifier_model_free(&an.cm);
+	derive_free(d);
+	return rc;
+}
