@@ -177,7 +177,8 @@ int cmd_commit(int argc, char **argv)
 	};
 	dsv_store *s;
 	dsv_lineage *l;
-	dsv_manifest *m = NULL, *base = NULL;
+	dsv_manifest *m = NULL, *base = NULL, *packed = NULL;
+	dsv_repack_stats rs = {0};
 	dsv_meter *meter = NULL;
 	dsv_artifact *art = NULL;
 	dsv_ingest_stats st;
@@ -249,6 +250,19 @@ int cmd_commit(int argc, char **argv)
 		goto cleanup;
 	}
 
+	/* Past the fragmentation threshold the version is written with its
+	 * sparse entries repacked, so export stays fast as history grows. */
+	if (dsv_version_autorepack(s, m, io.level, &packed, &rs))
+		goto fail;
+	if (packed) {
+		dsv_manifest_free(m);
+		m = packed;
+		packed = NULL;
+		first_new = 0;
+		st.shards_new += rs.objects_new;
+		st.bytes_written += rs.bytes_written;
+		st.shards = m->n;
+	}
 	dsv_meter_add(meter, DSV_METER_BYTES_READ, st.bytes_read);
 	dsv_meter_add(meter, DSV_METER_BYTES_WRITTEN, st.bytes_written);
 	dsv_meter_add(meter, DSV_METER_RECORDS_IN, st.records + st.records_bad);
@@ -259,6 +273,9 @@ int cmd_commit(int argc, char **argv)
 	    (has_old && dsv_artifact_add_input(art, "previous", &old)))
 		goto fail;
 	describe(art, &a, argv, n, &st, dsv_manifest_records(m), &c);
+	if (rs.records_moved)
+		dsv_artifact_stat_int(art, "records_repacked",
+				      (int64_t)rs.records_moved);
 	if (dsv_manifest_format(m, &manifest, &mlen) ||
 	    dsv_artifact_format(art, &json, &jlen))
 		goto fail;
@@ -284,6 +301,11 @@ int cmd_commit(int argc, char **argv)
 		fprintf(stderr, "dsv: warning: %s; run 'dsv fsck "
 				"--rebuild-index'\n", dsv_error_last());
 	print_summary(&a, branch, &id, &st, dsv_manifest_records(m), &c);
+	if (rs.records_moved && !a.quiet && !a.json)
+		printf(" repacked %llu records of sparse shards (%llu shards "
+		       "were live at once)\n",
+		       (unsigned long long)rs.records_moved,
+		       (unsigned long long)rs.max_live_before);
 	rc = 0;
 	goto cleanup;
 fail:
@@ -299,5 +321,6 @@ cleanup:
 	dsv_meter_free(meter);
 	dsv_manifest_free(base);
 	dsv_manifest_free(m);
+	dsv_manifest_free(packed);
 	return rc;
 }

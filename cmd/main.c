@@ -24,6 +24,8 @@ int cmd_cat(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_repack(int argc, char **argv);
 int cmd_derive(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
@@ -50,6 +52,8 @@ static const struct command {
 	{"fsck", cmd_fsck, NEEDS_REPO, "verify every object and the lineage"},
 	{"derive", cmd_derive, NEEDS_REPO, "make a derived version: filter, dedup, annotate, ..."},
 	{"audit", cmd_audit, NEEDS_REPO, "compute spent on a version and its ancestry"},
+	{"gc", cmd_gc, NEEDS_REPO, "delete objects no branch or tag reaches"},
+	{"repack", cmd_repack, NEEDS_REPO, "rewrite a version into dense shards"},
 	{"tokenizer", cmd_tokenizer, NEEDS_REPO, "train a byte-level BPE tokenizer on a version"},
 	{"tokenize", cmd_tokenize, NEEDS_REPO, "fill the token cache for a version"},
 	{"classifier", cmd_classifier, NEEDS_REPO, "train a quality classifier on a version's labels"},

@@ -48,6 +48,17 @@ static int ref_targets(dsv_lineage *l, dsv_aid **out, size_t *n)
 	}
 	dsv_refinfo_free(br, nb);
 	dsv_refinfo_free(tg, nt);
+	/* A detached HEAD keeps what it points at, as in git. */
+	if (!rc) {
+		dsv_aid head;
+		if (dsv_lineage_head(l, &head) == 0) {
+			dsv_aid *p = dsv_realloc(*out, (*n + 1) * sizeof *p);
+			if (!p)
+				return DSV_ENOMEM;
+			*out = p;
+			(*out)[(*n)++] = head;
+		}
+	}
 	return rc;
 }
 
@@ -130,6 +141,62 @@ static void check_object(struct check_ctx *x, const dsv_aid *aid, size_t line,
 	}
 }
 
+/* A selection must exist, select from the entry's shard, cover its rows and
+ * keep as many as the entry says. */
+static void check_selection(struct check_ctx *x, const dsv_aid *aid,
+			    size_t line, const dsv_manifest_entry *e)
+{
+	char hex[DSV_OID_HEXLEN + 1], msg[1200];
+	dsv_selection *sel = NULL;
+	dsv_oid shard;
+	check_object(x, aid, line, "selection", &e->sel, DSV_OBJ_SELECTION,
+		     e->rows);
+	if (!dsv_obj_exists(x->s, &e->sel))
+		return;
+	dsv_oid_fmt(hex, &e->sel);
+	if (dsv_selection_open(&sel, x->s, &e->sel, &shard)) {
+		snprintf(msg, sizeof msg, "MANIFEST entry %zu: selection %s: "
+			 "%s", line, hex, dsv_error_last());
+		problem(x, &x->c->bad, aid, msg);
+		return;
+	}
+	if (dsv_oid_cmp(&shard, &e->shard) ||
+	    dsv_selection_rows(sel) != e->rows ||
+	    dsv_selection_count(sel) != e->kept) {
+		snprintf(msg, sizeof msg, "MANIFEST entry %zu: selection %s "
+			 "does not select %llu of the %llu rows of its shard",
+			 line, hex, (unsigned long long)e->kept,
+			 (unsigned long long)e->rows);
+		problem(x, &x->c->bad, aid, msg);
+	}
+	dsv_selection_free(sel);
+}
+
+/* An order must exist and map the version's positions onto rows its
+ * entries keep, each exactly `repeat` times (dsv_order_check). */
+static void check_order(struct check_ctx *x, const dsv_aid *aid,
+			const dsv_manifest *m)
+{
+	char hex[DSV_OID_HEXLEN + 1], msg[1200];
+	dsv_order *o = NULL;
+	dsv_oid_fmt(hex, &m->order);
+	if (!dsv_obj_exists(x->s, &m->order)) {
+		snprintf(msg, sizeof msg, "MANIFEST: order %s is missing", hex);
+		problem(x, &x->c->missing, aid, msg);
+		return;
+	}
+	int rc = dsv_order_open(&o, x->s, &m->order);
+	if (!rc)
+		rc = dsv_order_check(o, x->s, m);
+	if (rc) {
+		snprintf(msg, sizeof msg, "MANIFEST: order %s: %s", hex,
+			 dsv_error_last());
+		problem(x, rc == DSV_ENOTFOUND ? &x->c->missing : &x->c->bad,
+			aid, msg);
+	}
+	dsv_order_free(o);
+}
+
 static int check_one(const dsv_aid *id, void *ctx)
 {
 	struct check_ctx *x = ctx;
@@ -150,17 +217,14 @@ static int check_one(const dsv_aid *id, void *ctx)
 				check_object(x, id, i + 1, "shard", &e->shard,
 					     DSV_OBJ_SHARD, e->rows);
 				if (e->has_sel)
-					check_object(x, id, i + 1, "selection",
-						     &e->sel, DSV_OBJ_SELECTION,
-						     e->rows);
+					check_selection(x, id, i + 1, e);
 				for (size_t k = 0; k < e->ncols; k++)
 					check_object(x, id, i + 1, "column",
 						     &e->cols[k].id,
 						     DSV_OBJ_COLUMN, e->rows);
 			}
 			if (m->has_order)
-				check_object(x, id, 0, "order", &m->order,
-					     DSV_OBJ_ORDER, UINT64_MAX);
+				check_order(x, id, m);
 		}
 	}
 	dsv_manifest_free(m);
@@ -205,5 +269,146 @@ int dsv_lineage_rebuild_index(dsv_lineage *l, dsv_store *s)
 		rc = dsv_obj_foreach(s, index_object, s);
 	if (!rc)
 		rc = dsv_lineage_foreach(l, index_version, &x);
+	return rc;
+}
+
+/* ---- reachability and gc ------------------------------------------------ */
+
+struct reach {
+	dsv_lineage *l;
+	dsv_oid *ids;
+	size_t n, cap;
+};
+
+static int reach_add(struct reach *r, const dsv_oid *id)
+{
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 1024;
+		dsv_oid *p = dsv_realloc(r->ids, cap * sizeof *p);
+		if (!p)
+			return DSV_ENOMEM;
+		r->ids = p;
+		r->cap = cap;
+	}
+	r->ids[r->n++] = *id;
+	return 0;
+}
+
+/* OBJECTS: one object id at the start of each line; the rest of a line
+ * (a type, a name) is for people. */
+static int reach_objects_file(struct reach *r, const char *text, size_t len)
+{
+	dsv_oid id;
+	int rc = 0;
+	for (size_t i = 0; i < len && !rc;) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - text) : len;
+		if (end - i >= DSV_OID_HEXLEN &&
+		    dsv_oid_parse(&id, text + i, DSV_OID_HEXLEN) == 0)
+			rc = reach_add(r, &id);
+		else if (end > i)
+			rc = dsv_error_set(DSV_ECORRUPT, "OBJECTS: a line does "
+					   "not start with an object id");
+		i = end + 1;
+	}
+	return rc;
+}
+
+static int reach_one(const dsv_aid *id, void *ctx)
+{
+	struct reach *r = ctx;
+	dsv_manifest *m = NULL;
+	char *text = NULL;
+	size_t len;
+	int rc = dsv_lineage_read_file(r->l, id, "MANIFEST", &text, &len);
+	if (rc == 0) {
+		if (!(rc = dsv_manifest_parse(&m, text, len))) {
+			for (size_t i = 0; i < m->n && !rc; i++) {
+				const dsv_manifest_entry *e = &m->e[i];
+				rc = reach_add(r, &e->shard);
+				if (!rc && e->has_sel)
+					rc = reach_add(r, &e->sel);
+				for (size_t k = 0; !rc && k < e->ncols; k++)
+					rc = reach_add(r, &e->cols[k].id);
+			}
+			if (!rc && m->has_order)
+				rc = reach_add(r, &m->order);
+		}
+	}
+	free(text);
+	text = NULL;
+	if (rc == DSV_ENOTFOUND)
+		rc = 0;
+	if (!rc && (rc = dsv_lineage_read_file(r->l, id, "OBJECTS", &text,
+					       &len)) == 0)
+		rc = reach_objects_file(r, text, len);
+	if (rc == DSV_ENOTFOUND)
+		rc = 0;
+	free(text);
+	dsv_manifest_free(m);
+	if (rc) {
+		char hex[DSV_AID_SHORTLEN + 1];
+		dsv_aid_short(hex, id);
+		/* An artifact gc cannot read stops it: better keep too much. */
+		return dsv_error_wrap(rc, "artifact %s", hex);
+	}
+	return 0;
+}
+
+static int cmp_oid(const void *a, const void *b)
+{
+	return dsv_oid_cmp(a, b);
+}
+
+int dsv_lineage_reachable(dsv_lineage *l, dsv_oid **out, size_t *n)
+{
+	struct reach r = {.l = l};
+	int rc = dsv_lineage_foreach(l, reach_one, &r);
+	*out = NULL;
+	*n = 0;
+	if (rc) {
+		free(r.ids);
+		return rc;
+	}
+	if (r.n)
+		qsort(r.ids, r.n, sizeof *r.ids, cmp_oid);
+	size_t k = 0;
+	for (size_t i = 0; i < r.n; i++)
+		if (k == 0 || dsv_oid_cmp(&r.ids[k - 1], &r.ids[i]))
+			r.ids[k++] = r.ids[i];
+	*out = r.ids;
+	*n = k;
+	return 0;
+}
+
+int dsv_lineage_gc(dsv_lineage *l, dsv_store *s, dsv_gc_opts *o,
+		   dsv_gc_stats *st)
+{
+	dsv_oid *keep = NULL;
+	size_t nkeep = 0;
+	memset(st, 0, sizeof *st);
+	/* Under the lock no commit is between storing objects and moving its
+	 * ref, so what the lineage reaches now is all that is in use; writers
+	 * that do not lock are covered by the grace period. */
+	int rc = dsv_store_lock(s);
+	if (rc)
+		return rc;
+	if (!(rc = dsv_lineage_reachable(l, &keep, &nkeep))) {
+		o->keep = keep;
+		o->nkeep = nkeep;
+		rc = dsv_store_gc(s, o, st);
+		o->keep = NULL;
+		o->nkeep = 0;
+	}
+	if (!o->dry_run && st->deleted) {
+		/* The index is a cache: rebuilt, it names no deleted object.
+		 * If this fails, the objects are still right and fsck
+		 * --rebuild-index repairs the cache. */
+		int rc2 = dsv_lineage_rebuild_index(l, s);
+		if (!rc)
+			rc = rc2;
+	}
+	dsv_store_unlock(s);
+	free(keep);
 	return rc;
 }

@@ -417,4 +417,95 @@ int dsv_lineage_fsck(dsv_lineage *l, dsv_store *s, dsv_lineage_check *c);
  * dataset version, oldest first. */
 int dsv_lineage_rebuild_index(dsv_lineage *l, dsv_store *s);
 
+/* ---- models (lineage/model.c) -------------------------------------------- *
+ * A model artifact's tree files: MODEL names what the model is made of (the
+ * weight object, the checkpoints, the tokenizer, the data and its training
+ * config) and METRICS.tsv its training curve. Every object a model needs is
+ * named by a `weights` or `checkpoint` line of MODEL (gc's roots); the
+ * format is in docs/train.md. The config text is kept as it is (kernels/
+ * parses it; lineage/ never depends on kernels/). */
+
+typedef struct {
+	dsv_oid weights;        /* the safetensors weight object */
+	dsv_aid tokenizer;      /* the tokenizer artifact */
+	dsv_aid dataset;        /* the training version */
+	int has_valid;
+	dsv_aid valid;          /* the validation version, when has_valid */
+	int vocab;              /* the tokenizer's vocabulary size */
+	size_t ncheckpoints;
+	dsv_oid *checkpoints;   /* owned; oldest first */
+	char *config;           /* owned: canonical `key = value` lines */
+} dsv_model;
+
+/* Formats MODEL into a malloc'd NUL-terminated text. */
+int dsv_model_format(const dsv_model *m, char **out, size_t *len);
+/* Parses MODEL; errors name the line ("MODEL:3: ..."). *out is the
+ * caller's; free it with dsv_model_free. */
+int dsv_model_parse(dsv_model **out, const char *text, size_t len);
+/* Reads MODEL of a model artifact; DSV_EINVAL "artifact X is not a model"
+ * when the commit has no MODEL. */
+int dsv_model_read(dsv_model **out, dsv_lineage *l, const dsv_aid *id);
+void dsv_model_free(dsv_model *m);
+
+/* One METRICS.tsv row; NAN marks a loss not measured at that step. */
+typedef struct {
+	int64_t step;
+	int64_t tokens;     /* training tokens seen after this step */
+	double train_loss;
+	double val_loss;
+	double seconds;     /* training seconds since the run began */
+} dsv_metrics_row;
+
+/* METRICS.tsv: a header line "step\ttokens\ttrain_loss\tval_loss\tseconds"
+ * and one row per line, "-" for a missing loss. */
+int dsv_metrics_format(const dsv_metrics_row *rows, size_t n, char **out,
+		       size_t *len);
+int dsv_metrics_parse(dsv_metrics_row **out, size_t *n, const char *text,
+		      size_t len);
+
+/* Tokens a validation curve needs to reach `loss`: the first crossing,
+ * interpolated linearly between the two evaluations around it (the curve
+ * is the rows with a val_loss, in order). DSV_ENOTFOUND when the curve
+ * never gets that low; the first point itself when it is already there. */
+int dsv_curve_tokens_to(const dsv_metrics_row *rows, size_t n, double loss,
+			double *tokens);
+
+/* dsv compare's arithmetic (docs/train.md, "Compare"). The better model
+ * (lower final validation loss) is W, the other O. k = T_O / T_W(L_O):
+ * the tokens O used to reach its final loss L_O over the tokens W needed to
+ * reach the same loss on its own curve. k >= 1 means W gets there with 1/k
+ * of the data. The break-even data share is 1 - 1/k. */
+typedef struct {
+	double final_loss[2];   /* A, B: last validation loss */
+	double final_tokens[2]; /* tokens at that evaluation */
+	double reach[2];        /* reach[0]: tokens A needs to reach B's final
+				   loss; reach[1]: B to reach A's; NAN when
+				   the curve never gets there */
+	int better;             /* 0: A, 1: B (ties: A) */
+	double k;               /* >= 1 */
+	double break_even;      /* 1 - 1/k */
+} dsv_compare_result;
+
+/* DSV_EINVAL when a curve has no validation point. */
+int dsv_compare_curves(const dsv_metrics_row *a, size_t na,
+		       const dsv_metrics_row *b, size_t nb,
+		       dsv_compare_result *out);
+
+/* ---- reachability and gc (lineage/dataset.c) ----------------------------- *
+ * An object is reachable when a tree file of an artifact that a branch, a
+ * tag or HEAD reaches names it: every shard, selection, column and order of
+ * a MANIFEST, and every id listed in an OBJECTS file (one 64-hex id at the
+ * start of each line), which is how models, tokenizers and other artifact
+ * kinds declare their objects (docs/formats.md, "Garbage collection"). */
+
+/* Collects the reachable object ids, sorted and unique, into a malloc'd
+ * array the caller frees. */
+int dsv_lineage_reachable(dsv_lineage *l, dsv_oid **out, size_t *n);
+
+/* Garbage collection: takes the store lock, computes what is reachable,
+ * sweeps the store (dsv_store_gc; o->keep is filled here) and, when objects
+ * went, rebuilds the index so it names none of them. */
+int dsv_lineage_gc(dsv_lineage *l, dsv_store *s, dsv_gc_opts *o,
+		   dsv_gc_stats *st);
+
 #endif

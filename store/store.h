@@ -716,4 +716,69 @@ int dsv_tokens_export(dsv_store *s, const dsv_manifest *m,
 		      const dsv_oid *tokenizer, uint32_t vocab, int fd,
 		      uint64_t *ntokens, uint64_t *bytes);
 
+/* ---- garbage collection (store/gc.c) ------------------------------------ *
+ * Deletes object files outside a given set of reachable ids, keeping every
+ * file younger than a grace period, so objects a concurrent writer has
+ * stored but not yet recorded in the lineage survive (docs/formats.md). */
+
+#define DSV_GC_GRACE 3600 /* seconds; config `gc.grace` overrides */
+
+/* Parses "3600", "90s", "30m", "1h", "2d" into seconds; DSV_EINVAL. */
+int dsv_gc_parse_grace(const char *s, int64_t *out);
+/* The store's grace period: config `gc.grace`, else DSV_GC_GRACE. */
+int dsv_gc_grace(const dsv_store *s, int64_t *out);
+
+typedef struct {
+	const dsv_oid *keep; /* reachable ids, sorted by dsv_oid_cmp */
+	size_t nkeep;
+	int64_t grace_s;     /* files younger than this are kept */
+	int dry_run;         /* delete nothing; count and report only */
+	/* Called for each object that goes (or would go); may be NULL. */
+	void (*report)(void *ctx, const dsv_oid *id, uint64_t bytes);
+	void *ctx;
+} dsv_gc_opts;
+
+typedef struct {
+	uint64_t kept;           /* reachable objects */
+	uint64_t young;          /* unreachable, kept for the grace period */
+	uint64_t deleted, deleted_bytes; /* (would be) deleted */
+	uint64_t tmp_files, tmp_bytes;   /* stale files in tmp/ */
+} dsv_gc_stats;
+
+/* Sweeps objects/ and tmp/. The caller holds the store lock (dsv_store_lock)
+ * and computed `keep` under it. */
+int dsv_store_gc(dsv_store *s, const dsv_gc_opts *o, dsv_gc_stats *st);
+
+/* ---- repacking (store/repack.c) ----------------------------------------- *
+ * Rewrites a version's records into new dense shards, in the version's
+ * order; text, meta, layout and hashes stay as they are, so the version
+ * exports the same bytes (docs/formats.md, "Repacking"). */
+
+typedef struct {
+	int full;             /* rewrite every record; else only the records of
+				 sparse entries (drawn for fewer than half of
+				 the positions between their first and last
+				 use) */
+	int level;            /* zstd level; 0: the store's */
+	uint64_t shard_bytes; /* 0: DSV_SHARD_TARGET_BYTES */
+} dsv_repack_opts;
+
+typedef struct {
+	uint64_t records, records_moved;
+	uint64_t objects_new, bytes_written;
+	uint64_t entries_before, entries_after;
+	uint64_t max_live_before; /* most entries live at one position */
+} dsv_repack_stats;
+
+/* Writes the repacked version's objects and hands out its manifest (the
+ * caller frees it). DSV_EINVAL for versions with columns (not yet). */
+int dsv_version_repack(dsv_store *s, const dsv_manifest *m,
+		       const dsv_repack_opts *o, dsv_manifest **out,
+		       dsv_repack_stats *st);
+/* The commit-time threshold: when m's order keeps more than
+ * `repack.max_live` entries (config; default 12; 0: never) live at one
+ * position, repacks m's sparse entries into *out; else *out is NULL. */
+int dsv_version_autorepack(dsv_store *s, const dsv_manifest *m, int level,
+			   dsv_manifest **out, dsv_repack_stats *st);
+
 #endif

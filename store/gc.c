@@ -1,0 +1,150 @@
+/* gc.c: the store half of garbage collection: given the set of objects the
+ * lineage reaches, deletes every other object file older than the grace
+ * period, and stale files in .dsv/tmp. Which objects are reachable is the
+ * lineage's to say (lineage/dataset.c); the rule is in docs/formats.md.
+ */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int dsv_gc_parse_grace(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	int64_t mult = 1;
+	if (end == s || errno || v < 0)
+		goto bad;
+	if (*end == 's')
+		end++;
+	else if (*end == 'm')
+		mult = 60, end++;
+	else if (*end == 'h')
+		mult = 3600, end++;
+	else if (*end == 'd')
+		mult = 86400, end++;
+	if (*end || v > INT64_MAX / mult)
+		goto bad;
+	*out = v * mult;
+	return 0;
+bad:
+	return dsv_error_set(DSV_EINVAL, "bad grace period '%s': expected "
+			     "seconds, or a number with s, m, h or d", s);
+}
+
+int dsv_gc_grace(const dsv_store *s, int64_t *out)
+{
+	const char *v = dsv_store_config(s, "gc.grace");
+	*out = DSV_GC_GRACE;
+	if (!v)
+		return 0;
+	int rc = dsv_gc_parse_grace(v, out);
+	return rc ? dsv_error_wrap(rc, "config 'gc.grace'") : 0;
+}
+
+static int oid_cmp(const void *a, const void *b)
+{
+	return dsv_oid_cmp(a, b);
+}
+
+struct sweep {
+	dsv_store *s;
+	const dsv_gc_opts *o;
+	dsv_gc_stats *st;
+	time_t now;
+};
+
+/* Age of a file in seconds; a file whose time is in the future is young. */
+static int64_t age_of(const struct stat *sb, time_t now)
+{
+	return sb->st_mtime > now ? 0 : (int64_t)(now - sb->st_mtime);
+}
+
+static int sweep_one(const dsv_oid *id, void *ctx)
+{
+	struct sweep *w = ctx;
+	struct stat sb;
+	char *path = NULL;
+	int rc;
+	if (bsearch(id, w->o->keep, w->o->nkeep, sizeof *id, oid_cmp)) {
+		w->st->kept++;
+		return 0;
+	}
+	if ((rc = dsv_obj_path(w->s, id, &path)))
+		return rc;
+	if (stat(path, &sb)) {
+		rc = errno == ENOENT ? 0 /* another gc took it */
+				     : dsv_error_set(DSV_EIO, "cannot stat '%s':"
+						     " %s", path,
+						     strerror(errno));
+		goto cleanup;
+	}
+	if (age_of(&sb, w->now) < w->o->grace_s) {
+		w->st->young++;
+		goto cleanup;
+	}
+	if (w->o->report)
+		w->o->report(w->o->ctx, id, (uint64_t)sb.st_size);
+	if (!w->o->dry_run) {
+		/* A failed delete leaves an unreachable object: harmless. */
+		if (dsv_fault_hit(DSV_FAULT_WRITE) ||
+		    (unlink(path) && errno != ENOENT)) {
+			rc = dsv_error_set(DSV_EIO, "cannot delete '%s': %s",
+					   path, errno ? strerror(errno)
+						       : "injected fault");
+			goto cleanup;
+		}
+	}
+	w->st->deleted++;
+	w->st->deleted_bytes += (uint64_t)sb.st_size;
+cleanup:
+	free(path);
+	return rc;
+}
+
+/* Leftovers of interrupted writes in .dsv/tmp older than the grace period
+ * (a writer renames its temporary file within seconds). */
+static int sweep_tmp(struct sweep *w)
+{
+	char dir[4096], path[4400];
+	struct dirent *de;
+	struct stat sb;
+	int rc = 0;
+	snprintf(dir, sizeof dir, "%s/tmp", dsv_store_dir(w->s));
+	DIR *d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : dsv_error_set(DSV_EIO,
+				     "cannot open '%s': %s", dir,
+				     strerror(errno));
+	while (!rc && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		if (lstat(path, &sb) || !S_ISREG(sb.st_mode) ||
+		    age_of(&sb, w->now) < w->o->grace_s)
+			continue;
+		if (!w->o->dry_run && unlink(path) && errno != ENOENT)
+			rc = dsv_error_set(DSV_EIO, "cannot delete '%s': %s",
+					   path, strerror(errno));
+		w->st->tmp_files++;
+		w->st->tmp_bytes += (uint64_t)sb.st_size;
+	}
+	closedir(d);
+	return rc;
+}
+
+int dsv_store_gc(dsv_store *s, const dsv_gc_opts *o, dsv_gc_stats *st)
+{
+	struct sweep w = {s, o, st, time(NULL)};
+	memset(st, 0, sizeof *st);
+	int rc = dsv_obj_foreach(s, sweep_one, &w);
+	if (!rc)
+		rc = sweep_tmp(&w);
+	return rc;
+}
