@@ -1,0 +1,369 @@
+/* generate.cu: the CUDA twin of generate.c's forward over a chunk of rows:
+ * fp32 weights and KV cache in device memory, fp32 cuBLAS GEMMs (no TF32,
+ * so greedy decoding agrees with the CPU reference), and kernels for the
+ * embedding, LayerNorm, cache writes, cached attention, GELU and the argmax.
+ * generate.c owns the rows, the sampler and the loop; only logits that are
+ * asked for (or just the argmax) come back to the host.
+ */
+#include "kernels/device.h"
+#include "kernels/generate.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cuda_gen {
+	cublasHandle_t blas;
+	int blas_ok;
+	float *x, *ln, *qkv, *y, *fch, *sel, *lg; /* device scratch */
+	int *tok, *seq, *pos, *rows, *am;         /* device row metadata */
+	float *h_lg;                              /* host staging, nsel*V */
+	int nsel_max;
+};
+
+#define P(g, i) ((g)->params + (g)->offsets[i])
+
+static int cuda_fail(cudaError_t e, const char *what)
+{
+	return dsv_kernel_error(e == cudaErrorMemoryAllocation ? DSV_KERNEL_ENOMEM
+							       : DSV_KERNEL_ENOGPU,
+				"cuda: %s: %s", what, cudaGetErrorString(e));
+}
+
+#define CU(call, what)                                                       \
+	do {                                                                 \
+		cudaError_t e_ = (call);                                     \
+		if (e_ != cudaSuccess)                                       \
+			return cuda_fail(e_, what);                          \
+	} while (0)
+
+#define BLAS(call, what)                                                     \
+	do {                                                                 \
+		cublasStatus_t s_ = (call);                                  \
+		if (s_ != CUBLAS_STATUS_SUCCESS)                             \
+			return dsv_kernel_error(DSV_KERNEL_ENOGPU,           \
+						"cublas: %s: %s", what,      \
+						cublasGetStatusString(s_));  \
+	} while (0)
+
+static inline unsigned nblocks(size_t n, int threads)
+{
+	return (unsigned)((n + threads - 1) / threads);
+}
+
+/* ---- kernels ---- */
+
+__device__ inline float warp_sum(float v)
+{
+	for (int o = 16; o > 0; o >>= 1)
+		v += __shfl_xor_sync(0xffffffffu, v, o);
+	return v;
+}
+
+__global__ void embed_k(float *x, const int *tok, const int *pos,
+			const float *wte, const float *wpe, int N, int C)
+{
+	size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+	if (i >= (size_t)N * C)
+		return;
+	int r = (int)(i / C), c = (int)(i % C);
+	x[i] = wte[(size_t)tok[r] * C + c] + wpe[(size_t)pos[r] * C + c];
+}
+
+/* One warp per row. */
+__global__ void layernorm_k(float *out, const float *x, const float *w,
+			    const float *b, int N, int C)
+{
+	int r = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+	if (r >= N)
+		return;
+	const float *xr = x + (size_t)r * C;
+	float mu = 0.0f, var = 0.0f;
+	for (int i = lane; i < C; i += 32)
+		mu += xr[i];
+	mu = warp_sum(mu) / C;
+	for (int i = lane; i < C; i += 32)
+		var += (xr[i] - mu) * (xr[i] - mu);
+	float s = rsqrtf(warp_sum(var) / C + 1e-5f);
+	for (int i = lane; i < C; i += 32)
+		out[(size_t)r * C + i] = (xr[i] - mu) * s * w[i] + b[i];
+}
+
+__global__ void bias_k(float *out, const float *bias, int N, int OC)
+{
+	size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+	if (i < (size_t)N * OC)
+		out[i] += bias[i % OC];
+}
+
+__global__ void gelu_k(float *x, size_t n)
+{
+	size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+	if (i >= n)
+		return;
+	float v = x[i];
+	x[i] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+}
+
+__device__ inline size_t cache_at(int l, int b, int h, int p, int B, int NH,
+				  int T, int HS)
+{
+	return ((((size_t)l * B + b) * NH + h) * T + p) * HS;
+}
+
+__global__ void store_kv_k(float *kc, float *vc, const float *qkv,
+			   const int *seq, const int *pos, int N, int l, int B,
+			   int NH, int T, int HS)
+{
+	int C = NH * HS;
+	size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+	if (i >= (size_t)N * C)
+		return;
+	int r = (int)(i / C), c = (int)(i % C), h = c / HS, d = c % HS;
+	size_t at = cache_at(l, seq[r], h, pos[r], B, NH, T, HS) + d;
+	kc[at] = qkv[(size_t)r * 3 * C + C + c];
+	vc[at] = qkv[(size_t)r * 3 * C + 2 * C + c];
+}
+
+/* One block per (row, head): scores over positions 0..p in shared memory,
+ * a block-wide max and sum, then y = att . v with a thread per channel. */
+__global__ void attend_k(float *y, const float *qkv, const float *kc,
+			 const float *vc, const int *seq, const int *pos, int l,
+			 int B, int NH, int T, int HS)
+{
+	extern __shared__ float sh[]; /* T scores, then 32 partials */
+	float *a = sh, *red = sh + T;
+	int r = blockIdx.x, h = blockIdx.y, p = pos[r], C = NH * HS;
+	int tid = threadIdx.x, nt = blockDim.x;
+	const float *q = qkv + (size_t)r * 3 * C + h * HS;
+	const float *k = kc + cache_at(l, seq[r], h, 0, B, NH, T, HS);
+	const float *v = vc + cache_at(l, seq[r], h, 0, B, NH, T, HS);
+	float scale = rsqrtf((float)HS), mx = -INFINITY;
+	for (int t = tid; t <= p; t += nt) {
+		float d = 0.0f;
+		for (int i = 0; i < HS; i++)
+			d += q[i] * k[(size_t)t * HS + i];
+		a[t] = d * scale;
+		mx = fmaxf(mx, a[t]);
+	}
+	for (int o = 16; o > 0; o >>= 1)
+		mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+	if (tid % 32 == 0)
+		red[tid / 32] = mx;
+	__syncthreads();
+	mx = -INFINITY;
+	for (int i = 0; i < nt / 32; i++)
+		mx = fmaxf(mx, red[i]);
+	__syncthreads();
+	float sum = 0.0f;
+	for (int t = tid; t <= p; t += nt) {
+		a[t] = expf(a[t] - mx);
+		sum += a[t];
+	}
+	sum = warp_sum(sum);
+	if (tid % 32 == 0)
+		red[tid / 32] = sum;
+	__syncthreads();
+	sum = 0.0f;
+	for (int i = 0; i < nt / 32; i++)
+		sum += red[i];
+	float inv = 1.0f / sum;
+	for (int d = tid; d < HS; d += nt) {
+		float acc = 0.0f;
+		for (int t = 0; t <= p; t++)
+			acc += a[t] * v[(size_t)t * HS + d];
+		y[(size_t)r * C + h * HS + d] = acc * inv;
+	}
+}
+
+__global__ void gather_k(float *dst, const float *src, const int *rows,
+			 int n, int C)
+{
+	size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+	if (i >= (size_t)n * C)
+		return;
+	dst[i] = src[(size_t)rows[i / C] * C + i % C];
+}
+
+/* One block per row: the first maximum (lowest id on ties), as the CPU. */
+__global__ void argmax_k(int *out, const float *lg, int V)
+{
+	__shared__ float bv[256];
+	__shared__ int bi[256];
+	const float *z = lg + (size_t)blockIdx.x * V;
+	float best = -INFINITY;
+	int id = V;
+	for (int i = threadIdx.x; i < V; i += blockDim.x)
+		if (z[i] > best) {
+			best = z[i];
+			id = i;
+		}
+	bv[threadIdx.x] = best;
+	bi[threadIdx.x] = id;
+	__syncthreads();
+	for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+		if (threadIdx.x < s) {
+			float ov = bv[threadIdx.x + s];
+			int oi = bi[threadIdx.x + s];
+			if (ov > bv[threadIdx.x] ||
+			    (ov == bv[threadIdx.x] && oi < bi[threadIdx.x])) {
+				bv[threadIdx.x] = ov;
+				bi[threadIdx.x] = oi;
+			}
+		}
+		__syncthreads();
+	}
+	if (threadIdx.x == 0)
+		out[blockIdx.x] = bi[0] < V ? bi[0] : 0;
+}
+
+/* ---- the path ---- */
+
+/* Row-major out[N][OC] = inp[N][IC] . w[OC][IC]^T (+ out when accumulate):
+ * column-major out^T = w^T(op T) . inp^T. */
+static int linear(struct cuda_gen *c, float *out, const float *inp,
+		  const float *w, const float *bias, int N, int IC, int OC,
+		  int accumulate)
+{
+	float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+	BLAS(cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, OC, N, IC, &one, w,
+			 IC, inp, IC, &beta, out, OC), "sgemm");
+	if (bias)
+		bias_k<<<nblocks((size_t)N * OC, 256), 256>>>(out, bias, N, OC);
+	return 0;
+}
+
+void gen_free_cuda(dsv_gen *g)
+{
+	struct cuda_gen *c = (struct cuda_gen *)g->impl;
+	cudaFree(g->params);
+	cudaFree(g->kcache);
+	cudaFree(g->vcache);
+	g->params = g->kcache = g->vcache = NULL;
+	if (!c)
+		return;
+	if (c->blas_ok)
+		cublasDestroy(c->blas);
+	cudaFree(c->x), cudaFree(c->ln), cudaFree(c->qkv), cudaFree(c->y);
+	cudaFree(c->fch), cudaFree(c->sel), cudaFree(c->lg);
+	cudaFree(c->tok), cudaFree(c->seq), cudaFree(c->pos), cudaFree(c->rows);
+	cudaFree(c->am);
+	free(c->h_lg);
+	free(c);
+	g->impl = NULL;
+}
+
+int gen_new_cuda(dsv_gen *g, const float *params)
+{
+	int C = g->cfg.channels, V = g->cfg.vocab_size;
+	size_t R = (size_t)g->R;
+	size_t cache = (size_t)g->cfg.num_layers * g->B * g->T * C;
+	struct cuda_gen *c = (struct cuda_gen *)calloc(1, sizeof *c);
+	g->impl = c;
+	if (!c)
+		return dsv_kernel_error(DSV_KERNEL_ENOMEM, "out of memory");
+	c->nsel_max = g->R < g->B ? g->R : g->B;
+	if (((size_t)g->T + 32) * sizeof(float) > 48 * 1024)
+		return dsv_kernel_error(DSV_KERNEL_EINVAL, "the CUDA generator "
+					"holds at most %d positions",
+					(int)((48 * 1024 - 128) / 4));
+	CU(cudaSetDevice(0), "set device");
+	BLAS(cublasCreate(&c->blas), "create");
+	c->blas_ok = 1;
+	BLAS(cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH), "math mode");
+	CU(cudaMalloc((void **)&g->params, g->num_params * sizeof(float)), "weights");
+	CU(cudaMalloc((void **)&g->kcache, cache * sizeof(float)), "key cache");
+	CU(cudaMalloc((void **)&g->vcache, cache * sizeof(float)), "value cache");
+	CU(cudaMalloc((void **)&c->x, R * C * sizeof(float)), "scratch");
+	CU(cudaMalloc((void **)&c->ln, R * C * sizeof(float)), "scratch");
+	CU(cudaMalloc((void **)&c->qkv, R * 3 * C * sizeof(float)), "scratch");
+	CU(cudaMalloc((void **)&c->y, R * C * sizeof(float)), "scratch");
+	CU(cudaMalloc((void **)&c->fch, R * 4 * C * sizeof(float)), "scratch");
+	CU(cudaMalloc((void **)&c->sel, (size_t)c->nsel_max * C * sizeof(float)), "scratch");
+	CU(cudaMalloc((void **)&c->lg, (size_t)c->nsel_max * V * sizeof(float)), "logits");
+	CU(cudaMalloc((void **)&c->tok, R * sizeof(int)), "rows");
+	CU(cudaMalloc((void **)&c->seq, R * sizeof(int)), "rows");
+	CU(cudaMalloc((void **)&c->pos, R * sizeof(int)), "rows");
+	CU(cudaMalloc((void **)&c->rows, R * sizeof(int)), "rows");
+	CU(cudaMalloc((void **)&c->am, R * sizeof(int)), "rows");
+	if (!(c->h_lg = (float *)malloc((size_t)c->nsel_max * V * sizeof(float))))
+		return dsv_kernel_error(DSV_KERNEL_ENOMEM, "out of memory");
+	CU(cudaMemcpy(g->params, params, g->num_params * sizeof(float),
+		      cudaMemcpyHostToDevice), "copy weights");
+	return 0;
+}
+
+int gen_feed_cuda(dsv_gen *g, const int *tokens, const int *rowseq,
+		  const int *rowpos, int N, const int *want, float *logits,
+		  int *argmax)
+{
+	struct cuda_gen *c = (struct cuda_gen *)g->impl;
+	int L = g->cfg.num_layers, C = g->cfg.channels, NH = g->cfg.num_heads;
+	int V = g->cfg.vocab_size, HS = C / NH, T = g->T, rc;
+	size_t cc = (size_t)C, NC = (size_t)N * C;
+	int sel[256], nsel = 0, am[256];
+	for (int r = 0; r < N; r++)
+		if (want[r])
+			sel[nsel++] = r;
+	CU(cudaMemcpy(c->tok, tokens, N * sizeof(int), cudaMemcpyHostToDevice), "rows");
+	CU(cudaMemcpy(c->seq, rowseq, N * sizeof(int), cudaMemcpyHostToDevice), "rows");
+	CU(cudaMemcpy(c->pos, rowpos, N * sizeof(int), cudaMemcpyHostToDevice), "rows");
+	if (nsel)
+		CU(cudaMemcpy(c->rows, sel, nsel * sizeof(int), cudaMemcpyHostToDevice), "rows");
+	embed_k<<<nblocks(NC, 256), 256>>>(c->x, c->tok, c->pos, P(g, DSV_GPT_WTE),
+					  P(g, DSV_GPT_WPE), N, C);
+	unsigned lnb = nblocks((size_t)N, 8);
+	size_t smem = ((size_t)T + 32) * sizeof(float);
+	for (int l = 0; l < L; l++) {
+		layernorm_k<<<lnb, 256>>>(c->ln, c->x, P(g, DSV_GPT_LN1W) + l * cc,
+					  P(g, DSV_GPT_LN1B) + l * cc, N, C);
+		if ((rc = linear(c, c->qkv, c->ln, P(g, DSV_GPT_QKVW) + l * 3 * cc * cc,
+				 P(g, DSV_GPT_QKVB) + l * 3 * cc, N, C, 3 * C, 0)))
+			return rc;
+		store_kv_k<<<nblocks(NC, 256), 256>>>(g->kcache, g->vcache, c->qkv,
+						      c->seq, c->pos, N, l, g->B,
+						      NH, T, HS);
+		attend_k<<<dim3(N, NH), 128, smem>>>(c->y, c->qkv, g->kcache,
+						      g->vcache, c->seq, c->pos, l,
+						      g->B, NH, T, HS);
+		if ((rc = linear(c, c->x, c->y, P(g, DSV_GPT_ATTPROJW) + l * cc * cc,
+				 P(g, DSV_GPT_ATTPROJB) + l * cc, N, C, C, 1)))
+			return rc;
+		layernorm_k<<<lnb, 256>>>(c->ln, c->x, P(g, DSV_GPT_LN2W) + l * cc,
+					  P(g, DSV_GPT_LN2B) + l * cc, N, C);
+		if ((rc = linear(c, c->fch, c->ln, P(g, DSV_GPT_FCW) + l * 4 * cc * cc,
+				 P(g, DSV_GPT_FCB) + l * 4 * cc, N, C, 4 * C, 0)))
+			return rc;
+		gelu_k<<<nblocks(4 * NC, 256), 256>>>(c->fch, 4 * NC);
+		if ((rc = linear(c, c->x, c->fch, P(g, DSV_GPT_FCPROJW) + l * 4 * cc * cc,
+				 P(g, DSV_GPT_FCPROJB) + l * cc, N, 4 * C, C, 1)))
+			return rc;
+	}
+	CU(cudaGetLastError(), "forward");
+	if (!nsel)
+		return 0;
+	gather_k<<<nblocks((size_t)nsel * C, 256), 256>>>(c->ln, c->x, c->rows, nsel, C);
+	layernorm_k<<<nblocks((size_t)nsel, 8), 256>>>(c->sel, c->ln, P(g, DSV_GPT_LNFW),
+						       P(g, DSV_GPT_LNFB), nsel, C);
+	if ((rc = linear(c, c->lg, c->sel, P(g, DSV_GPT_WTE), NULL, nsel, C, V, 0)))
+		return rc;
+	if (argmax) {
+		argmax_k<<<nsel, 256>>>(c->am, c->lg, V);
+		CU(cudaMemcpy(am, c->am, nsel * sizeof(int), cudaMemcpyDeviceToHost),
+		   "argmax");
+		for (int i = 0; i < nsel; i++)
+			argmax[rowseq[sel[i]]] = am[i];
+	}
+	if (logits) {
+		CU(cudaMemcpy(c->h_lg, c->lg, (size_t)nsel * V * sizeof(float),
+			      cudaMemcpyDeviceToHost), "logits");
+		for (int i = 0; i < nsel; i++)
+			memcpy(logits + (size_t)rowseq[sel[i]] * V,
+			       c->h_lg + (size_t)i * V, V * sizeof(float));
+	}
+	CU(cudaGetLastError(), "logits");
+	return 0;
+}
