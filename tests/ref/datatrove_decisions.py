@@ -1,0 +1,52 @@
+"""datatrove_decisions.py: datatrove's keep/drop decision and drop reason for
+every document of the given JSONL(.gz) files under its four heuristic rule
+sets with their defaults (English, spaCy word splitter), one TSV line per
+document: file, line (1-based), then one column per rule set ("keep" or the
+reason string). Run by make_datatrove_ref.sh inside its virtualenv.
+"""
+import gzip
+import json
+import os
+import sys
+
+from datatrove.data import Document
+from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter,
+                                        GopherQualityFilter,
+                                        GopherRepetitionFilter)
+
+SETS = [("gopher-quality", GopherQualityFilter),
+        ("gopher-repetition", GopherRepetitionFilter),
+        ("c4", C4QualityFilter),
+        ("fineweb", FineWebQualityFilter)]
+
+
+def verdict(f, text):
+    try:
+        r = f.filter(Document(text=text, id="x"))
+    except ZeroDivisionError:
+        return "error_zero_division"
+    if r is True:
+        return "keep"
+    if isinstance(r, tuple):
+        return r[1]
+    return "drop"
+
+
+def main():
+    filters = [(name, cls()) for name, cls in SETS]
+    print("file\tline\t" + "\t".join(n for n, _ in filters))
+    for path in sys.argv[1:]:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for i, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                text = json.loads(line).get("text")
+                if not isinstance(text, str):
+                    continue
+                cols = [verdict(f, text) for _, f in filters]
+                print(f"{os.path.basename(path)}\t{i}\t" + "\t".join(cols))
+
+
+if __name__ == "__main__":
+    main()
