@@ -103,6 +103,23 @@ int tokenize_version(const dsv_manifest *m, const dsv_bpe *b,
 		     const dsv_oid *tok, int nthreads,
 		     struct tokenize_stats *st, struct progress *bar);
 
+/* ---- seeded record sampling (cmd/op_sample.c; sample, split, mix) ------- */
+
+/* The sampling key of row `row` of manifest entry `entry` (on `shard`):
+ * splitmix64-mixed from the seed, so a seed fixes every choice and the key
+ * does not depend on the data's content. */
+uint64_t sample_key(uint64_t seed, uint64_t entry, const dsv_oid *shard,
+		    uint64_t row);
+/* The key threshold that keeps exactly `n` of the rows version `m` holds
+ * (the n smallest keys: keep a row iff its key <= *thr); *live receives the
+ * rows counted (each row once, whatever its entry's repeat). n >= live
+ * keeps everything (*thr = UINT64_MAX). Reads selections only. */
+int sample_threshold(dsv_store *s, const dsv_manifest *m, uint64_t seed,
+		     uint64_t n, uint64_t *thr, uint64_t *live);
+/* The fraction f in [0, 1] as a key threshold: keep iff key < it (f = 1:
+ * every key, f = 0: none); *all is set when f is 1. */
+uint64_t sample_fraction_threshold(double f, int *all);
+
 /* ---- output (cmd/output.c) ---------------------------------------------- */
 
 /* Prints "dsv: error: <dsv_error_last()>" and returns 1. */

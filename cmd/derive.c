@@ -606,6 +606,16 @@ int derive_set_output(struct derive *d, dsv_manifest *m)
 	return 0;
 }
 
+void derive_set_totals(struct derive *d, uint64_t records_in,
+		       uint64_t bytes_in, uint64_t bytes_out)
+{
+	d->records_in = records_in;
+	d->bytes_in = bytes_in;
+	d->bytes_out = bytes_out;
+	dsv_meter_add(d->meter, DSV_METER_RECORDS_IN, records_in);
+	dsv_meter_add(d->meter, DSV_METER_RECORDS_OUT, d->records_out);
+}
+
 /* ---- the commit ------------------------------------------------------------ */
 
 static void describe(struct derive *d, const dsv_compute *c)

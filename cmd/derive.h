@@ -172,6 +172,10 @@ int derive_select(struct derive *d, unsigned cols, unsigned flags,
  * the manifest to commit instead of derive_select's (ownership passes to
  * the framework, also on error). Records out are counted from it. */
 int derive_set_output(struct derive *d, dsv_manifest *m);
+/* With derive_set_output: the records and text bytes that went in (all
+ * inputs) and the text bytes that came out, for the stats and summary. */
+void derive_set_totals(struct derive *d, uint64_t records_in,
+		       uint64_t bytes_in, uint64_t bytes_out);
 
 /* Gathers the ranks' work on rank 0, which writes dsv.json (kind dataset,
  * op, params, inputs, stats, compute with the op's mode, summed over ranks)

@@ -1,0 +1,91 @@
+#!/bin/sh
+# derive sample, split and mix: deterministic seeded choices, disjoint
+# splits that cover the input, mixes with repeat counts or a record target;
+# every input is a parent.
+. "$(dirname "$0")/lib.sh"
+
+G="git --git-dir .dsv/lineage"
+awk 'BEGIN { for (i = 1; i <= 1000; i++) printf "{\"text\":\"document number %d\"}\n", i }' >a.jsonl
+awk 'BEGIN { for (i = 1; i <= 50; i++) printf "{\"text\":\"other text %d\"}\n", i }' >b.jsonl
+
+dsv init -q repo >/dev/null && cd repo || exit 1
+dsv commit -b a ../a.jsonl -m a -q && dsv commit -b b ../b.jsonl -m b -q
+
+count() { dsv export "$1" | wc -l | tr -d ' '; }
+
+test_expect_success 'sample --n keeps exactly n records, the same ones for a seed' '
+	dsv derive sample a --n 100 --seed 7 -o s1 -m s1 -q &&
+	test "$(count s1)" = 100 &&
+	dsv derive sample a --n 100 --seed 7 -o s2 -m s2 -q &&
+	test "$($G show s1:MANIFEST)" = "$($G show s2:MANIFEST)" &&
+	dsv derive sample a --n 100 --seed 8 -o s3 -m s3 -q &&
+	test "$($G show s1:MANIFEST)" != "$($G show s3:MANIFEST)"
+'
+
+test_expect_success 'sample --fraction keeps about that share' '
+	dsv derive sample a --fraction 0.3 -o f1 -m f1 -q &&
+	n=$(count f1) && test "$n" -gt 230 && test "$n" -lt 370 &&
+	dsv derive sample a --fraction 1 -o f2 -m f2 -q && test "$(count f2)" = 1000 &&
+	$G show f1:dsv.json | grep -q "\"not_sampled\""
+'
+
+test_expect_success 'bad sample options are usage errors' '
+	dsv derive sample a -o x -m x 2>err; test $? -eq 2 &&
+	dsv derive sample a --n 5 --fraction 0.5 -o x -m x 2>err; test $? -eq 2 &&
+	dsv derive sample a --fraction 2 -o x -m x 2>err; test $? -eq 2 &&
+	dsv derive sample a --n 0 -o x -m x 2>err; test $? -eq 2 &&
+	test_must_fail $G rev-parse --verify -q x
+'
+
+test_expect_success 'split makes disjoint train and valid versions covering the input' '
+	dsv derive split a --valid 0.2 --seed 3 -o sp -m split >out &&
+	dsv export sp-train | sort >../train && dsv export sp-valid | sort >../valid &&
+	test "$(wc -l <../valid)" -gt 140 && test "$(wc -l <../valid)" -lt 260 &&
+	test -z "$(comm -12 ../train ../valid)" &&
+	sort ../train ../valid >../both && sort ../a.jsonl >../all &&
+	test_cmp ../all ../both &&
+	test "$($G rev-parse sp-train^)" = "$($G rev-parse a)" &&
+	test "$($G rev-parse sp-valid^)" = "$($G rev-parse a)"
+'
+
+test_expect_success 'split refuses an existing branch and records nothing' '
+	dsv branch sp2-train a &&
+	test_must_fail dsv derive split a --valid 0.2 -o sp2 -m again 2>err &&
+	grep -q "sp2-train" err &&
+	test_must_fail $G rev-parse --verify -q sp2-valid &&
+	dsv derive split a -o sp3 -m x 2>err; test $? -eq 2
+'
+
+test_expect_success 'mix with repeat counts; every input is a parent' '
+	dsv derive mix a:2 b:1 -o m1 -m "mix" >out &&
+	test "$(count m1)" = 2050 &&
+	test "$($G rev-parse m1^1)" = "$($G rev-parse a)" &&
+	test "$($G rev-parse m1^2)" = "$($G rev-parse b)" &&
+	$G show m1:MANIFEST | grep -q "repeat=2" &&
+	$G show m1:dsv.json | grep -q "\"mix\""
+'
+
+test_expect_success 'mix --records hits the target with the weights as shares' '
+	dsv derive mix a:1 b:1 --records 500 -o m2 -m "mix 500" -q &&
+	test "$(count m2)" = 500 &&
+	test "$(dsv export m2 | grep -c "other text")" = 250 &&
+	dsv derive mix a:1 b:1 --records 500 -o m3 -m "again" -q &&
+	test "$($G show m2:MANIFEST)" = "$($G show m3:MANIFEST)"
+'
+
+test_expect_success 'mix --tokens counts text bytes / 4' '
+	dsv derive mix a:1 --tokens 1000 -o m4 -m "tokens" -q &&
+	n=$(count m4) && test "$n" -gt 150 && test "$n" -lt 250
+'
+
+test_expect_success 'bad mix inputs are errors' '
+	dsv derive mix a:1.5 b:1 -o x -m x 2>err; test $? -eq 2 &&
+	dsv derive mix a:0 -o x -m x 2>err; test $? -eq 2 &&
+	dsv derive mix a:x -o x -m x 2>err; test $? -eq 2 &&
+	test_must_fail dsv derive mix a b nosuch -o x -m x 2>err &&
+	grep -q nosuch err &&
+	test_must_fail dsv derive mix a a -o x -m x 2>err &&
+	test_must_fail $G rev-parse --verify -q x
+'
+
+test_done
