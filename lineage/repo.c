@@ -14,43 +14,14 @@
 
 /* ---- ids ----------------------------------------------------------------- */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int dsv_aid_parse(dsv_aid *out, const char *hex, size_t len)
 {
-	if (len != DSV_AID_HEXLEN)
-		return dsv_error_set(DSV_EINVAL,
-				     "artifact id must be %d hex digits",
-				     DSV_AID_HEXLEN);
-	for (size_t i = 0; i < 20; i++) {
-		int hi = hexval((unsigned char)hex[2 * i]);
-		int lo = hexval((unsigned char)hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return dsv_error_set(DSV_EINVAL,
-					     "artifact id must be %d hex digits",
-					     DSV_AID_HEXLEN);
-		out->b[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
+	return dsv_hex_parse(out->b, sizeof out->b, hex, len, "artifact id");
 }
 
 void dsv_aid_fmt(char out[DSV_AID_HEXLEN + 1], const dsv_aid *id)
 {
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < 20; i++) {
-		out[2 * i] = digits[id->b[i] >> 4];
-		out[2 * i + 1] = digits[id->b[i] & 15];
-	}
-	out[DSV_AID_HEXLEN] = '\0';
+	dsv_hex_fmt(out, id->b, sizeof id->b);
 }
 
 void dsv_aid_short(char out[DSV_AID_SHORTLEN + 1], const dsv_aid *id)

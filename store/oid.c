@@ -18,8 +18,8 @@ static int hexval(int c)
 	return -1;
 }
 
-static int parse_hex(uint8_t *out, size_t nbytes, const char *hex, size_t len,
-		     const char *what)
+int dsv_hex_parse(uint8_t *out, size_t nbytes, const char *hex, size_t len,
+		  const char *what)
 {
 	if (len != 2 * nbytes)
 		return dsv_error_set(DSV_EINVAL,
@@ -39,7 +39,7 @@ static int parse_hex(uint8_t *out, size_t nbytes, const char *hex, size_t len,
 	return 0;
 }
 
-static void fmt_hex(char *out, const uint8_t *b, size_t n)
+void dsv_hex_fmt(char *out, const uint8_t *b, size_t n)
 {
 	static const char digits[] = "0123456789abcdef";
 	for (size_t i = 0; i < n; i++) {
@@ -51,12 +51,12 @@ static void fmt_hex(char *out, const uint8_t *b, size_t n)
 
 int dsv_oid_parse(dsv_oid *out, const char *hex, size_t len)
 {
-	return parse_hex(out->b, sizeof out->b, hex, len, "object id");
+	return dsv_hex_parse(out->b, sizeof out->b, hex, len, "object id");
 }
 
 void dsv_oid_fmt(char out[DSV_OID_HEXLEN + 1], const dsv_oid *id)
 {
-	fmt_hex(out, id->b, sizeof id->b);
+	dsv_hex_fmt(out, id->b, sizeof id->b);
 }
 
 int dsv_oid_cmp(const dsv_oid *a, const dsv_oid *b)
@@ -78,10 +78,10 @@ void dsv_rhash_text(dsv_rhash *out, const void *text, size_t len)
 
 void dsv_rhash_fmt(char out[33], const dsv_rhash *h)
 {
-	fmt_hex(out, h->b, sizeof h->b);
+	dsv_hex_fmt(out, h->b, sizeof h->b);
 }
 
 int dsv_rhash_parse(dsv_rhash *out, const char *hex, size_t len)
 {
-	return parse_hex(out->b, sizeof out->b, hex, len, "record hash");
+	return dsv_hex_parse(out->b, sizeof out->b, hex, len, "record hash");
 }
