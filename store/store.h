@@ -69,6 +69,12 @@ int dsv_oid_parse(dsv_oid *out, const char *hex, size_t len);
 /* Writes 64 lowercase hex digits and a NUL. */
 void dsv_oid_fmt(char out[DSV_OID_HEXLEN + 1], const dsv_oid *id);
 int dsv_oid_cmp(const dsv_oid *a, const dsv_oid *b);
+/* Exactly 2*n hex digits (either case) to n bytes; DSV_EINVAL naming `what`
+ * ("object id") and the bad digit otherwise. */
+int dsv_hex_parse(uint8_t *out, size_t n, const char *hex, size_t len,
+		  const char *what);
+/* n bytes as 2*n lowercase hex digits and a NUL. */
+void dsv_hex_fmt(char *out, const uint8_t *b, size_t n);
 int dsv_oid_is_zero(const dsv_oid *id);
 
 /* ---- the repository's store (store/repo.c) ----------------------------- */
