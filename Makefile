@@ -72,8 +72,9 @@ REPLAYS    := $(patsubst tests/fuzz/fuzz_%.c,$(B)/tests/replay_%,$(FUZZ_SRC))
 .PHONY: all deps test unit-test kernels-test demo bench fuzz clean
 all: dsv
 
+# Copied then renamed, so a ./dsv that is running is replaced, not rewritten.
 dsv: $(B)/dsv
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(B)/dsv: $(call obj,$(CMD_SRC)) $(LIBS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(LDLIBS) $(MPI_LIBS)
