@@ -689,7 +689,9 @@ extern "C" int gpt_copy_cuda(dsv_gpt *m, float *host, int which, int to_device)
 {
 	cuda_acts *a = (cuda_acts *)m->impl;
 	size_t bytes = m->num_params * sizeof(float);
-	float *dev = which ? m->grads : m->params;
+	/* which: 0 params, 1 grads, 2 and 3 the AdamW moments m and v */
+	float *dev = which == 0 ? m->params : which == 1 ? m->grads
+		     : which == 2 ? m->m : m->v;
 	if (!to_device) {
 		CU(cudaMemcpy(host, dev, bytes, cudaMemcpyDeviceToHost), "copy to host");
 		return 0;

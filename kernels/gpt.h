@@ -134,6 +134,13 @@ int dsv_gpt_set_params(dsv_gpt *m, const float *host);
 int dsv_gpt_get_params(const dsv_gpt *m, float *host);
 int dsv_gpt_get_grads(const dsv_gpt *m, float *host);
 
+/* The AdamW moments m and v (num_params floats each) for checkpoints: get
+ * copies them out (zeros before the first update); set copies them in,
+ * after dsv_gpt_set_params (which resets them), so a resumed run continues
+ * exactly. */
+int dsv_gpt_get_moments(const dsv_gpt *m, float *mh, float *vh);
+int dsv_gpt_set_moments(dsv_gpt *m, const float *mh, const float *vh);
+
 /* Forward pass over inputs[B*T] (token ids < V, host memory). With targets
  * (host, B*T ids, -1 = ignored) it also computes the per-token loss and
  * m->mean_loss, the mean over the non-ignored targets (0 when all are

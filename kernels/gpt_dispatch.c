@@ -235,6 +235,48 @@ int dsv_gpt_get_grads(const dsv_gpt *m, float *host)
 	return DISPATCH(0, gpt_copy_cuda((dsv_gpt *)m, host, 1, 0));
 }
 
+int dsv_gpt_get_moments(const dsv_gpt *m, float *mh, float *vh)
+{
+	size_t bytes = m->num_params * sizeof(float);
+	if (!m->on_gpu) {
+		if (!m->m) {
+			memset(mh, 0, bytes);
+			memset(vh, 0, bytes);
+			return 0;
+		}
+		memcpy(mh, m->m, bytes);
+		memcpy(vh, m->v, bytes);
+		return 0;
+	}
+	int rc = DISPATCH(0, gpt_copy_cuda((dsv_gpt *)m, mh, 2, 0));
+	return rc ? rc : DISPATCH(0, gpt_copy_cuda((dsv_gpt *)m, vh, 3, 0));
+}
+
+int dsv_gpt_set_moments(dsv_gpt *m, const float *mh, const float *vh)
+{
+	size_t bytes = m->num_params * sizeof(float);
+	if (!m->on_gpu) {
+		/* The CPU path allocates its moments at the first update
+		 * (calloc, freed by gpt_free_cpu); allocate them here alike. */
+		if (!m->m) {
+			m->m = calloc(m->num_params, sizeof(float));
+			m->v = calloc(m->num_params, sizeof(float));
+			if (!m->m || !m->v) {
+				free(m->m);
+				free(m->v);
+				m->m = m->v = NULL;
+				return dsv_kernel_error(DSV_GPT_ENOMEM, "cannot "
+						     "allocate the moments");
+			}
+		}
+		memcpy(m->m, mh, bytes);
+		memcpy(m->v, vh, bytes);
+		return 0;
+	}
+	int rc = DISPATCH(0, gpt_copy_cuda(m, (float *)mh, 2, 1));
+	return rc ? rc : DISPATCH(0, gpt_copy_cuda(m, (float *)vh, 3, 1));
+}
+
 static int check_batch(const dsv_gpt *m, const int *inputs, int B, int T)
 {
 	if (B <= 0 || T <= 0 || B > m->B || T > m->T)
