@@ -103,6 +103,37 @@ int tokenize_version(const dsv_manifest *m, const dsv_bpe *b,
 		     const dsv_oid *tok, int nthreads,
 		     struct tokenize_stats *st, struct progress *bar);
 
+/* ---- models (cmd/train.c) ------------------------------------------------ */
+
+struct dsv_gpt;
+
+/* A model artifact loaded for inference (dsv eval). */
+struct model {
+	dsv_aid aid;        /* the model artifact */
+	dsv_model *info;    /* its MODEL */
+	dsv_aid tok_aid;
+	dsv_oid tok_id;
+	dsv_bpe *bpe;       /* its tokenizer */
+	struct dsv_gpt *g;  /* weights loaded, batches up to B x T */
+	int seq_len;        /* the config's block size */
+};
+
+/* Resolves REV to a model, checks its tokenizer's vocabulary against the
+ * model's and loads the weights into a model for batches of B x T (T 0:
+ * the block size) on `where` (DSV_DEVICE_CPU or _CUDA). model_free
+ * releases everything, also after a failure. */
+int model_load(const char *rev, int B, int T, int where, struct model *out);
+void model_free(struct model *m);
+/* The GPT-2 safetensors encoding of g's weights (docs/train.md): a
+ * malloc'd buffer. decode fills g's parameters from one. */
+int model_weights_encode(const struct dsv_gpt *g, const char *tokenizer_id,
+			 const char *config, uint8_t **out, size_t *len);
+int model_weights_decode(struct dsv_gpt *g, const void *buf, size_t len);
+/* Re-executes the process with OMP_WAIT_POLICY=PASSIVE when it is unset
+ * (train and eval call it first; see cmd/train.c). Returns only when it
+ * is set already or exec failed. argv as the command got it. */
+void train_passive_omp(int argc, char **argv);
+
 /* ---- seeded record sampling (cmd/op_sample.c; sample, split, mix) ------- */
 
 /* The sampling key of row `row` of manifest entry `entry` (on `shard`):

@@ -29,6 +29,9 @@ int cmd_repack(int argc, char **argv);
 int cmd_derive(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 int cmd_classifier(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 
@@ -56,6 +59,9 @@ static const struct command {
 	{"repack", cmd_repack, NEEDS_REPO, "rewrite a version into dense shards"},
 	{"tokenizer", cmd_tokenizer, NEEDS_REPO, "train a byte-level BPE tokenizer on a version"},
 	{"tokenize", cmd_tokenize, NEEDS_REPO, "fill the token cache for a version"},
+	{"train", cmd_train, NEEDS_REPO, "train a GPT-2 model on a version"},
+	{"eval", cmd_eval, NEEDS_REPO, "a model's loss and perplexity on a version"},
+	{"compare", cmd_compare, NEEDS_REPO, "token-efficiency multiplier k of two models"},
 	{"classifier", cmd_classifier, NEEDS_REPO, "train a quality classifier on a version's labels"},
 	{"help", cmd_help, 0, "show help for a command"},
 };

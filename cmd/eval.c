@@ -1,0 +1,364 @@
+/* eval.c: `dsv eval MODEL REV [--column NAME -o BRANCH]`: a model's
+ * per-token loss and perplexity on a version; with --column each record's
+ * mean loss becomes an f32 column of a new version (kind dataset, op eval,
+ * parents REV and MODEL) that `derive filter --where` can select on.
+ */
+#include "cmd/cmd.h"
+#include "kernels/gpt.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct doc {
+	size_t entry;
+	uint64_t row;
+	double sum;
+	uint64_t n;
+};
+
+struct evalrun {
+	struct model md;
+	int B, T;
+	int *inputs, *targets;
+	float *losses;
+	size_t *row_doc; /* batch row -> doc */
+	int rows;
+	struct doc *docs;
+	size_t ndocs, capdocs;
+	double sum;
+	uint64_t ntok;
+};
+
+static int flush(struct evalrun *e)
+{
+	int rc;
+	if (!e->rows)
+		return 0;
+	if ((rc = dsv_gpt_forward(e->md.g, e->inputs, e->targets, e->rows,
+				  e->T)) ||
+	    (rc = dsv_gpt_get_losses(e->md.g, e->losses)))
+		return dsv_error_set(rc, "%s", dsv_gpt_error_last());
+	for (int r = 0; r < e->rows; r++) {
+		struct doc *d = &e->docs[e->row_doc[r]];
+		for (int i = 0; i < e->T; i++)
+			if (e->targets[r * e->T + i] >= 0) {
+				d->sum += e->losses[r * e->T + i];
+				d->n++;
+				e->sum += e->losses[r * e->T + i];
+				e->ntok++;
+			}
+	}
+	e->rows = 0;
+	return 0;
+}
+
+/* One document: "eot d0 d1 ..." cut into windows of up to T+1 tokens. */
+static int add_doc(struct evalrun *e, const uint32_t *ids, size_t n)
+{
+	size_t d = e->ndocs - 1, len = n + 1;
+	uint32_t eot = dsv_bpe_eot(e->md.bpe);
+	for (size_t off = 0; off + 1 < len; off += (size_t)e->T) {
+		int rc;
+		if (e->rows == e->B && (rc = flush(e)))
+			return rc;
+		int *in = e->inputs + (size_t)e->rows * e->T;
+		int *tg = e->targets + (size_t)e->rows * e->T;
+		for (int i = 0; i < e->T; i++) {
+			size_t p = off + (size_t)i;
+			in[i] = p < len ? (int)(p ? ids[p - 1] : eot) : 0;
+			tg[i] = p + 1 < len ? (int)ids[p] : -1;
+		}
+		e->row_doc[e->rows++] = d;
+	}
+	return 0;
+}
+
+static int run_eval(struct evalrun *e, const dsv_manifest *m)
+{
+	dsv_version_iter *it = NULL;
+	dsv_bpe_encoder *enc = NULL;
+	dsv_version_rec rec;
+	uint32_t *ids = NULL;
+	size_t cap = 0;
+	int rc;
+	if ((rc = dsv_bpe_encoder_new(&enc, e->md.bpe))) {
+		rc = dsv_error_set(rc, "%s", dsv_kernel_error_last());
+		goto cleanup;
+	}
+	if ((rc = dsv_version_iter_new(&it, the_repo->store, m, DSV_SHARD_TEXT)))
+		goto cleanup;
+	while ((rc = dsv_version_iter_next(it, &rec)) == 1) {
+		size_t n = 0;
+		if ((rc = dsv_bpe_encode(enc, (const uint8_t *)rec.text,
+					 rec.text_len, &ids, &n, &cap))) {
+			rc = dsv_error_set(rc, "%s", dsv_kernel_error_last());
+			goto cleanup;
+		}
+		if (e->ndocs == e->capdocs) {
+			size_t c = e->capdocs ? 2 * e->capdocs : 1024;
+			struct doc *p = realloc(e->docs, c * sizeof *p);
+			if (!p) {
+				rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+				goto cleanup;
+			}
+			e->docs = p;
+			e->capdocs = c;
+		}
+		e->docs[e->ndocs++] = (struct doc){rec.entry, rec.row, 0, 0};
+		if ((rc = add_doc(e, ids, n)))
+			goto cleanup;
+	}
+	if (rc == 0)
+		rc = flush(e);
+cleanup:
+	free(ids);
+	dsv_bpe_encoder_free(enc);
+	dsv_version_iter_free(it);
+	return rc;
+}
+
+/* Each record's mean loss as an f32 column per shard (NaN for rows the
+ * version does not hold and for empty records), added under `name` to a
+ * copy of m. */
+static int column_manifest(struct evalrun *e, const dsv_manifest *m,
+			   const char *name, dsv_manifest **out)
+{
+	dsv_store *s = the_repo->store;
+	dsv_column **cols = calloc(m->n ? m->n : 1, sizeof *cols);
+	size_t *owner = calloc(m->n ? m->n : 1, sizeof *owner);
+	dsv_manifest *nm = NULL;
+	int rc = 0;
+	if (!cols || !owner) {
+		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		owner[i] = i;
+		for (size_t j = 0; j < i; j++)
+			if (!dsv_oid_cmp(&m->e[j].shard, &m->e[i].shard)) {
+				owner[i] = owner[j];
+				break;
+			}
+		if (owner[i] != i)
+			continue;
+		if ((rc = dsv_column_new(&cols[i], DSV_COL_F32, m->e[i].rows)))
+			goto cleanup;
+		float *v = dsv_column_data(cols[i]);
+		for (uint64_t r = 0; r < m->e[i].rows; r++)
+			v[r] = NAN;
+	}
+	for (size_t d = 0; d < e->ndocs; d++) {
+		const struct doc *doc = &e->docs[d];
+		float *v = dsv_column_data(cols[owner[doc->entry]]);
+		v[doc->row] = doc->n ? (float)(doc->sum / (double)doc->n) : NAN;
+	}
+	if ((rc = dsv_manifest_new(&nm)))
+		goto cleanup;
+	nm->has_order = m->has_order;
+	nm->order = m->order;
+	for (size_t i = 0; i < m->n; i++) {
+		dsv_manifest_entry en = m->e[i];
+		dsv_manifest_col *c = calloc(en.ncols + 1, sizeof *c);
+		if (!c) {
+			rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		size_t k = 0;
+		for (size_t j = 0; j < en.ncols; j++)
+			if (strcmp(en.cols[j].name, name))
+				c[k++] = en.cols[j];
+		snprintf(c[k].name, sizeof c[k].name, "%s", name);
+		rc = dsv_column_write(cols[owner[i]], s, &en.shard, &c[k].id,
+				      NULL);
+		en.cols = c;
+		en.ncols = k + 1;
+		if (!rc)
+			rc = dsv_manifest_add(nm, &en);
+		free(c);
+		if (rc)
+			goto cleanup;
+	}
+	*out = nm;
+	nm = NULL;
+cleanup:
+	for (size_t i = 0; cols && i < m->n; i++)
+		dsv_column_free(cols[i]);
+	free(cols);
+	free(owner);
+	dsv_manifest_free(nm);
+	return rc;
+}
+
+static int commit_column(struct evalrun *e, const dsv_aid *rev,
+			 const dsv_manifest *m, const char *name,
+			 const char *branch, const char *msg,
+			 dsv_meter *meter, dsv_aid *id)
+{
+	dsv_manifest *nm = NULL;
+	dsv_artifact *art = NULL;
+	char *manifest = NULL, *json = NULL, ref[300], defmsg[256];
+	size_t mlen, jlen;
+	dsv_compute c;
+	int rc, locked = 0;
+	if ((rc = column_manifest(e, m, name, &nm)))
+		goto cleanup;
+	dsv_meter_stop(meter);
+	dsv_meter_read(meter, &c);
+	if ((rc = dsv_artifact_new(&art, DSV_KIND_DATASET, "eval")) ||
+	    (rc = dsv_artifact_add_input(art, "input", rev)) ||
+	    (rc = dsv_artifact_add_input(art, "model", &e->md.aid)))
+		goto cleanup;
+	json_object_set_new(art->params, "column", json_string(name));
+	dsv_artifact_stat_int(art, "records", (int64_t)e->ndocs);
+	dsv_artifact_stat_int(art, "tokens", (int64_t)e->ntok);
+	double mean = e->ntok ? e->sum / (double)e->ntok : NAN;
+	if (e->ntok) {
+		dsv_artifact_stat_num(art, "loss", mean);
+		dsv_artifact_stat_num(art, "perplexity", exp(mean));
+	}
+	dsv_artifact_set_compute(art, &c);
+	if ((rc = dsv_manifest_format(nm, &manifest, &mlen)) ||
+	    (rc = dsv_artifact_format(art, &json, &jlen)))
+		goto cleanup;
+	dsv_tree_file files[] = {{"dsv.json", json, jlen},
+				 {"MANIFEST", manifest, mlen}};
+	dsv_aid parents[2] = {*rev, e->md.aid};
+	snprintf(ref, sizeof ref, "refs/heads/%s", branch);
+	snprintf(defmsg, sizeof defmsg, "eval: column %s", name);
+	dsv_commit_opts co = {.files = files, .nfiles = 2, .parents = parents,
+			      .nparents = 2, .message = msg ? msg : defmsg,
+			      .ref = ref, .expected = NULL};
+	if ((rc = dsv_store_lock(the_repo->store)))
+		goto cleanup;
+	locked = 1;
+	rc = dsv_lineage_commit(the_repo->lineage, &co, id);
+cleanup:
+	if (locked)
+		dsv_store_unlock(the_repo->store);
+	free(manifest);
+	free(json);
+	dsv_artifact_free(art);
+	dsv_manifest_free(nm);
+	return rc;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+	static const char usage[] =
+		"dsv eval MODEL REV [--column NAME -o BRANCH] [options]";
+	const char *column = NULL, *branch = NULL, *msg = NULL, *device = NULL;
+	long batch = 8;
+	int json = 0;
+	const struct option opts[] = {
+		OPT_STRING(0, "column", &column, "name", "write each record's mean loss as this f32 column"),
+		OPT_STRING('o', "output", &branch, "name", "the branch of the new version (with --column)"),
+		OPT_STRING('m', "message", &msg, "msg", "the new version's message"),
+		OPT_STRING(0, "device", &device, "dev", "cpu, cuda or auto"),
+		OPT_INT(0, "batch", &batch, "n", "sequences per forward pass (default 8)"),
+		OPT_BOOL(0, "json", &json, "print the result as JSON"),
+		OPT_END(),
+	};
+	struct evalrun e = {0};
+	dsv_manifest *m = NULL;
+	dsv_meter *meter = NULL;
+	dsv_aid rev, id;
+	int rc = 1;
+
+	train_passive_omp(argc, argv);
+	int n = parse_options(argc, argv, opts, usage);
+	if (n < 0)
+		return PARSE_EXIT(n);
+	if (n != 2)
+		return usage_error(opts, usage, "a model and a version are needed");
+	if (column && !branch)
+		return usage_error(opts, usage, "--column needs -o BRANCH");
+	if (batch < 1 || batch > 4096)
+		return usage_error(opts, usage, "--batch must be 1..4096");
+	if (column && (!*column || strlen(column) >= sizeof(((dsv_manifest_col *)0)->name)))
+		return usage_error(opts, usage, "bad --column name");
+	int dev = dsv_device_parse(device ? device : "auto");
+	if (dev < 0)
+		return usage_error(opts, usage, "--device must be cpu, cuda or auto");
+	if ((dev = dsv_device_resolve(dev)) < 0)
+		return error_msg("%s", dsv_kernel_error_last());
+	if (branch) {
+		char ref[300];
+		dsv_aid old;
+		if (dsv_lineage_name_validate(branch))
+			goto fail;
+		snprintf(ref, sizeof ref, "refs/heads/%s", branch);
+		if (dsv_lineage_ref_get(the_repo->lineage, ref, &old) == 0) {
+			rc = error_msg("branch '%s' already exists", branch);
+			goto cleanup;
+		}
+	}
+	if (dsv_meter_new(&meter, DSV_MODE_EVALUATION))
+		goto fail;
+	dsv_meter_start(meter);
+	if (model_load(argv[0], (int)batch, 0, dev, &e.md) ||
+	    load_version(argv[1], &rev, &m))
+		goto fail;
+	e.B = (int)batch;
+	e.T = e.md.seq_len;
+	size_t BT = (size_t)e.B * e.T;
+	e.inputs = malloc(BT * sizeof *e.inputs);
+	e.targets = malloc(BT * sizeof *e.targets);
+	e.losses = malloc(BT * sizeof *e.losses);
+	e.row_doc = malloc((size_t)e.B * sizeof *e.row_doc);
+	if (!e.inputs || !e.targets || !e.losses || !e.row_doc) {
+		rc = error_msg("out of memory");
+		goto cleanup;
+	}
+	if (run_eval(&e, m))
+		goto fail;
+	if (e.ntok == 0) {
+		rc = error_msg("the version '%s' has no tokens to evaluate", argv[1]);
+		goto cleanup;
+	}
+	dsv_meter_add(meter, DSV_METER_TOKENS_IN, e.ntok);
+	dsv_meter_add(meter, DSV_METER_RECORDS_IN, e.ndocs);
+	dsv_meter_add_flops(meter, dsv_gpt_flops_per_token(&e.md.g->cfg, e.T) /
+					   3.0 * (double)e.ntok);
+	if (e.md.g->on_gpu)
+		dsv_meter_add_device(meter, dsv_device_name());
+	if (column && commit_column(&e, &rev, m, column, branch, msg, meter, &id))
+		goto fail;
+	double mean = e.sum / (double)e.ntok;
+	if (json) {
+		printf("{\"records\": %zu, \"tokens\": %llu, \"loss\": %.6f, "
+		       "\"perplexity\": %.6f", e.ndocs,
+		       (unsigned long long)e.ntok, mean, exp(mean));
+		if (column) {
+			char hex[DSV_AID_HEXLEN + 1];
+			dsv_aid_fmt(hex, &id);
+			printf(", \"artifact\": \"%s\", \"column\": \"%s\"", hex,
+			       column);
+		}
+		printf("}\n");
+	} else {
+		printf("%zu records, %llu tokens: loss %.4f, perplexity %.3f\n",
+		       e.ndocs, (unsigned long long)e.ntok, mean, exp(mean));
+		if (column) {
+			char hex[DSV_AID_SHORTLEN + 1];
+			dsv_aid_short(hex, &id);
+			printf("[%s %s] column '%s': each record's mean loss\n",
+			       branch, hex, column);
+		}
+	}
+	rc = 0;
+	goto cleanup;
+fail:
+	rc = die_error();
+cleanup:
+	model_free(&e.md);
+	free(e.inputs);
+	free(e.targets);
+	free(e.losses);
+	free(e.row_doc);
+	free(e.docs);
+	dsv_manifest_free(m);
+	dsv_meter_free(meter);
+	return rc;
+}

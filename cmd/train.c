@@ -1,0 +1,1453 @@
+/* train.c: `dsv train REV --tokenizer T --config FILE -o NAME`: trains a
+ * GPT-2 model (kernels/gpt.h) on a pinned version and records it as a model
+ * artifact (MODEL, METRICS.tsv, one safetensors weight object), with
+ * resumable checkpoints and the compute it used. docs/train.md describes
+ * the config, the checkpoints and the record. Also the weight encoding
+ * and model loading that `dsv eval` shares (cmd/cmd.h).
+ */
+#include "cmd/cmd.h"
+#include "cmd/ranks.h"
+#include "kernels/gpt.h"
+#include "kernels/nccl_dp.h"
+#include "kernels/safetensors.h"
+#include "kernels/trainconf.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef DSV_HAVE_NCCL
+#include <mpi.h>
+#endif
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- the token stream: batches of B*T+1 tokens, epochs, resumable ---- */
+
+struct stream {
+	const dsv_manifest *m;
+	dsv_oid tok;
+	dsv_tokens_loader *ld;
+	uint32_t *buf;
+	size_t have, need; /* tokens in buf; world*B*T + 1 */
+	uint64_t epoch, pos;
+};
+
+static int stream_restart(struct stream *st)
+{
+	dsv_tokens_loader_free(st->ld);
+	st->ld = NULL;
+	st->have = 0;
+	st->pos = 0;
+	return dsv_tokens_loader_new(&st->ld, the_repo->store, st->m, &st->tok);
+}
+
+/* Fills buf to `need` tokens; 1 when full, 0 at the end of the version. */
+static int stream_fill(struct stream *st)
+{
+	while (st->have < st->need) {
+		size_t got = 0;
+		int rc = dsv_tokens_loader_read(st->ld, st->buf + st->have,
+						st->need - st->have, &got);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			return 0;
+		st->have += got;
+	}
+	return 1;
+}
+
+/* The next window of world*BT+1 tokens; rank r takes tokens
+ * [r*BT, (r+1)*BT] of it. A new epoch starts at the version's first token
+ * when the rest of this one is shorter than a window. */
+static int stream_next(struct stream *st, int *inputs, int *targets,
+		       size_t BT, int rank)
+{
+	int rc;
+	for (;;) {
+		if ((rc = stream_fill(st)) < 0)
+			return rc;
+		if (rc == 1)
+			break;
+		if (st->pos == 0)
+			return dsv_error_set(DSV_EINVAL, "the version has %zu "
+					     "tokens, fewer than one batch "
+					     "(%zu = batch_size * seq_len + 1)",
+					     st->have, st->need);
+		st->epoch++;
+		if ((rc = stream_restart(st)))
+			return rc;
+	}
+	const uint32_t *w = st->buf + (size_t)rank * BT;
+	for (size_t i = 0; i < BT; i++) {
+		inputs[i] = (int)w[i];
+		targets[i] = (int)w[i + 1];
+	}
+	size_t adv = st->need - 1;
+	memmove(st->buf, st->buf + adv, (st->have - adv) * sizeof *st->buf);
+	st->have -= adv;
+	st->pos += adv;
+	return 0;
+}
+
+/* Positions a fresh stream at (epoch, pos), as a checkpoint recorded it. */
+static int stream_seek(struct stream *st, uint64_t epoch, uint64_t pos)
+{
+	int rc = stream_restart(st);
+	uint64_t left = pos;
+	while (!rc && left) {
+		size_t want = left < st->need ? (size_t)left : st->need, got = 0;
+		rc = dsv_tokens_loader_read(st->ld, st->buf, want, &got);
+		if (rc == 0)
+			return dsv_error_set(DSV_ECORRUPT, "checkpoint position "
+					     "%llu is past the version's end",
+					     (unsigned long long)pos);
+		if (rc < 0)
+			return rc;
+		left -= got;
+		rc = 0;
+	}
+	st->pos = pos;
+	st->epoch = epoch;
+	st->have = 0;
+	return rc;
+}
+
+static void stream_free(struct stream *st)
+{
+	dsv_tokens_loader_free(st->ld);
+	free(st->buf);
+}
+
+/* The first `cap` tokens (0: all) of a version's stream, for validation. */
+static int read_all_tokens(const dsv_manifest *m, const dsv_oid *tok,
+			   uint64_t cap, uint32_t **out, size_t *n)
+{
+	dsv_tokens_loader *ld = NULL;
+	size_t len = 0, alloc = 1 << 16;
+	uint32_t *v = malloc(alloc * sizeof *v);
+	int rc;
+	*out = NULL;
+	*n = 0;
+	if (!v)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	if ((rc = dsv_tokens_loader_new(&ld, the_repo->store, m, tok)))
+		goto fail;
+	for (;;) {
+		if (cap && len >= cap)
+			break;
+		if (len == alloc) {
+			uint32_t *t = realloc(v, 2 * alloc * sizeof *v);
+			if (!t) {
+				rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+				goto fail;
+			}
+			v = t;
+			alloc *= 2;
+		}
+		size_t want = alloc - len, got = 0;
+		if (cap && want > cap - len)
+			want = cap - len;
+		rc = dsv_tokens_loader_read(ld, v + len, want, &got);
+		if (rc < 0)
+			goto fail;
+		if (rc == 0)
+			break;
+		len += got;
+	}
+	dsv_tokens_loader_free(ld);
+	*out = v;
+	*n = len;
+	return 0;
+fail:
+	dsv_tokens_loader_free(ld);
+	free(v);
+	return rc;
+}
+
+/* ---- validation: mean per-token loss over windows of T+1 tokens ---- */
+
+static int val_loss(dsv_gpt *g, const uint32_t *tok, size_t n, int B, int T,
+		    int *inputs, int *targets, float *losses, double *out,
+		    uint64_t *ntok)
+{
+	double sum = 0;
+	uint64_t cnt = 0;
+	size_t pos = 0;
+	int rc;
+	while (pos + 1 < n) {
+		/* Full windows, B at a time; then one shorter last window. */
+		int rows = 0, t = T;
+		while (rows < B && pos + (size_t)T + 1 <= n) {
+			for (int i = 0; i < T; i++) {
+				inputs[rows * T + i] = (int)tok[pos + i];
+				targets[rows * T + i] = (int)tok[pos + i + 1];
+			}
+			rows++;
+			pos += (size_t)T;
+		}
+		if (rows == 0) {
+			t = (int)(n - 1 - pos);
+			for (int i = 0; i < t; i++) {
+				inputs[i] = (int)tok[pos + i];
+				targets[i] = (int)tok[pos + i + 1];
+			}
+			rows = 1;
+			pos = n;
+		}
+		if ((rc = dsv_gpt_forward(g, inputs, targets, rows, t)) ||
+		    (rc = dsv_gpt_get_losses(g, losses)))
+			return dsv_error_set(rc, "%s", dsv_gpt_error_last());
+		for (int i = 0; i < rows * t; i++)
+			sum += losses[i];
+		cnt += (uint64_t)rows * t;
+	}
+	*out = cnt ? sum / (double)cnt : NAN;
+	*ntok = cnt;
+	return 0;
+}
+
+/* ---- NVML energy, through dlopen so the binary runs without it ---- */
+
+struct nvml {
+	void *lib;
+	int ok;
+	void *dev;
+	int (*energy)(void *, unsigned long long *);
+	unsigned long long start_mj;
+};
+
+static void nvml_start(struct nvml *n)
+{
+	memset(n, 0, sizeof *n);
+	if (!(n->lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL)))
+		return;
+	int (*init)(void) = (int (*)(void))dlsym(n->lib, "nvmlInit_v2");
+	int (*handle)(unsigned, void **) =
+		(int (*)(unsigned, void **))dlsym(n->lib,
+						  "nvmlDeviceGetHandleByIndex_v2");
+	n->energy = (int (*)(void *, unsigned long long *))dlsym(
+		n->lib, "nvmlDeviceGetTotalEnergyConsumption");
+	if (!init || !handle || !n->energy || init() != 0 ||
+	    handle(0, &n->dev) != 0 || n->energy(n->dev, &n->start_mj) != 0)
+		return;
+	n->ok = 1;
+}
+
+/* Joules since nvml_start; 0 where the driver does not say. */
+static double nvml_joules(struct nvml *n)
+{
+	unsigned long long now;
+	if (!n->ok || n->energy(n->dev, &now) != 0 || now < n->start_mj)
+		return 0;
+	return (double)(now - n->start_mj) / 1000.0;
+}
+
+static void nvml_stop(struct nvml *n)
+{
+	if (n->lib) {
+		int (*shut)(void) = (int (*)(void))dlsym(n->lib, "nvmlShutdown");
+		if (n->ok && shut)
+			shut();
+		dlclose(n->lib);
+	}
+	memset(n, 0, sizeof *n);
+}
+
+/* ---- memory estimate ---- */
+
+/* Bytes the CPU path allocates for a model and batch (gpt_cpu.c's
+ * buffers), plus the AdamW moments and the host copies a checkpoint
+ * needs: params, grads, m, v, three checkpoint arrays and activations. */
+static double model_bytes(const dsv_gpt_config *c, int B, int T,
+			  size_t nparams)
+{
+	double L = c->num_layers, C = c->channels, NH = c->num_heads;
+	double BT = (double)B * T, Vp = c->padded_vocab_size;
+	double act = BT * (C * (16 + 14 * L) + NH * T * (L + 1) + Vp + 3 * L + 5);
+	return 4.0 * (7.0 * (double)nparams + act);
+}
+
+static double mem_available(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	double kb = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb * 1024.0;
+}
+
+/* ---- the run file: .dsv/runs/NAME names an unfinished run's inputs and
+ * checkpoints (gc's roots while the run is not yet a model) ---- */
+
+struct run {
+	char *path;
+	dsv_aid rev, tok, valid;
+	int has_valid;
+	char *config;
+	size_t nckpt;
+	dsv_oid *ckpt;
+};
+
+static void run_free(struct run *r)
+{
+	free(r->path);
+	free(r->config);
+	free(r->ckpt);
+	memset(r, 0, sizeof *r);
+}
+
+static int run_write(const struct run *r)
+{
+	dsv_buf b = {0};
+	char hex[DSV_OID_HEXLEN + 1], *tmp = NULL;
+	int rc = 0, fd = -1;
+	dsv_aid_fmt(hex, &r->rev);
+	rc |= dsv_buf_append(&b, "rev ", 4) | dsv_buf_append(&b, hex, 40);
+	dsv_aid_fmt(hex, &r->tok);
+	rc |= dsv_buf_append(&b, "\ntokenizer ", 11) | dsv_buf_append(&b, hex, 40);
+	if (r->has_valid) {
+		dsv_aid_fmt(hex, &r->valid);
+		rc |= dsv_buf_append(&b, "\nvalid ", 7) |
+		      dsv_buf_append(&b, hex, 40);
+	}
+	for (size_t i = 0; i < r->nckpt; i++) {
+		dsv_oid_fmt(hex, &r->ckpt[i]);
+		rc |= dsv_buf_append(&b, "\ncheckpoint ", 12) |
+		      dsv_buf_append(&b, hex, 64);
+	}
+	rc |= dsv_buf_append(&b, "\n", 1);
+	for (const char *p = r->config; *p;) {
+		const char *e = strchr(p, '\n');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		rc |= dsv_buf_append(&b, "config ", 7) | dsv_buf_append(&b, p, n) |
+		      dsv_buf_append(&b, "\n", 1);
+		p += n + (e != NULL);
+	}
+	if (rc) {
+		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	if (asprintf(&tmp, "%s.tmp", r->path) < 0) {
+		tmp = NULL;
+		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, b.buf, b.len) != (ssize_t)b.len || fsync(fd) ||
+	    close(fd) || rename(tmp, r->path)) {
+		rc = dsv_error_set(DSV_EIO, "cannot write '%s': %s", r->path,
+				   strerror(errno));
+		fd = -1;
+		goto cleanup;
+	}
+	fd = -1;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	free(tmp);
+	dsv_buf_free(&b);
+	return rc;
+}
+
+static int run_read(struct run *r)
+{
+	FILE *f = fopen(r->path, "r");
+	char line[1024];
+	dsv_buf cfg = {0};
+	int rc = 0;
+	if (!f)
+		return dsv_error_set(DSV_ENOTFOUND, "no interrupted run '%s'",
+				     r->path);
+	while (fgets(line, sizeof line, f)) {
+		size_t n = strcspn(line, "\n");
+		line[n] = 0;
+		char *sp = strchr(line, ' ');
+		if (!sp) {
+			rc = dsv_error_set(DSV_ECORRUPT, "'%s': bad line", r->path);
+			break;
+		}
+		*sp++ = 0;
+		size_t vl = strlen(sp);
+		if (!strcmp(line, "rev"))
+			rc = dsv_aid_parse(&r->rev, sp, vl);
+		else if (!strcmp(line, "tokenizer"))
+			rc = dsv_aid_parse(&r->tok, sp, vl);
+		else if (!strcmp(line, "valid"))
+			rc = dsv_aid_parse(&r->valid, sp, vl), r->has_valid = 1;
+		else if (!strcmp(line, "checkpoint")) {
+			dsv_oid *c = realloc(r->ckpt, (r->nckpt + 1) * sizeof *c);
+			if (!c) {
+				rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+				break;
+			}
+			r->ckpt = c;
+			rc = dsv_oid_parse(&r->ckpt[r->nckpt++], sp, vl);
+		} else if (!strcmp(line, "config"))
+			rc = dsv_buf_append(&cfg, sp, vl) ||
+			     dsv_buf_append(&cfg, "\n", 1);
+		if (rc) {
+			rc = dsv_error_set(DSV_ECORRUPT, "'%s': bad line",
+					   r->path);
+			break;
+		}
+	}
+	fclose(f);
+	if (!rc && dsv_buf_append(&cfg, "", 1))
+		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+	if (rc) {
+		dsv_buf_free(&cfg);
+		return rc;
+	}
+	r->config = cfg.buf;
+	return 0;
+}
+
+static int read_object(const dsv_oid *id, void **data, size_t *len);
+
+/* ---- the command ---- */
+
+struct train {
+	const char *tokrev, *config_path, *output, *message, *validrev;
+	const char *device;
+	long stop_after;
+	int resume, json, quiet;
+	/* inputs */
+	dsv_aid rev, tok_aid, valid_aid;
+	dsv_oid tok_id;
+	dsv_manifest *m, *vm;
+	dsv_bpe *bpe;
+	dsv_trainconf cfg;
+	char *cfg_text;
+	dsv_gpt_config gc;
+	int V;
+	/* state */
+	dsv_gpt *g;
+	struct stream st;
+	uint32_t *val;
+	size_t nval;
+	int *inputs, *targets;
+	float *losses;
+	dsv_metrics_row *rows;
+	size_t nrows, caprows;
+	int64_t step;
+	uint64_t tokens;
+	double train_s;       /* training seconds, earlier sessions included */
+	dsv_compute before;   /* compute of earlier sessions (resume) */
+	int has_before;
+	struct run run;
+	dsv_meter *meter;
+	struct nvml nvml;
+	int rank, world;
+	dsv_dp *dp;
+	uint64_t val_tokens_seen;
+};
+
+static int add_row(struct train *t, dsv_metrics_row r)
+{
+	if (t->nrows == t->caprows) {
+		size_t cap = t->caprows ? 2 * t->caprows : 256;
+		dsv_metrics_row *p = realloc(t->rows, cap * sizeof *p);
+		if (!p)
+			return dsv_error_set(DSV_ENOMEM, "out of memory");
+		t->rows = p;
+		t->caprows = cap;
+	}
+	t->rows[t->nrows++] = r;
+	return 0;
+}
+
+static int load_config(struct train *t)
+{
+	int fd = open(t->config_path, O_RDONLY);
+	struct stat sb;
+	char *text = NULL;
+	int rc = 0;
+	if (fd < 0 || fstat(fd, &sb))
+		return dsv_error_set(DSV_ENOTFOUND, "cannot open '%s': %s",
+				     t->config_path, strerror(errno));
+	if (!(text = malloc((size_t)sb.st_size + 1)) ||
+	    read(fd, text, (size_t)sb.st_size) != sb.st_size) {
+		close(fd);
+		free(text);
+		return dsv_error_set(DSV_EIO, "cannot read '%s'", t->config_path);
+	}
+	close(fd);
+	dsv_trainconf_defaults(&t->cfg);
+	if (dsv_trainconf_parse(&t->cfg, text, (size_t)sb.st_size,
+				t->config_path))
+		rc = dsv_error_set(DSV_EINVAL, "%s", dsv_kernel_error_last());
+	free(text);
+	return rc;
+}
+
+static int setup_model(struct train *t)
+{
+	const dsv_trainconf *c = &t->cfg;
+	t->V = (int)dsv_bpe_vocab_size(t->bpe);
+	if (c->vocab && c->vocab != t->V)
+		return dsv_error_set(DSV_EINVAL, "config vocab = %d does not "
+				     "match the tokenizer '%s' (%d tokens)",
+				     c->vocab, t->tokrev, t->V);
+	t->gc = (dsv_gpt_config){.max_seq_len = c->seq_len, .vocab_size = t->V,
+				 .padded_vocab_size = (t->V + 127) / 128 * 128,
+				 .num_layers = c->n_layer, .num_heads = c->n_head,
+				 .channels = c->n_embd};
+	size_t sizes[DSV_GPT_NTENSORS];
+	size_t np = dsv_gpt_param_sizes(&t->gc, sizes);
+	if (!np)
+		return dsv_error_set(DSV_EINVAL, "invalid model shape");
+	double need = model_bytes(&t->gc, c->batch_size, c->seq_len, np);
+	double avail = mem_available();
+	if (getenv("DSV_TRAIN_MEMORY"))
+		avail = strtod(getenv("DSV_TRAIN_MEMORY"), NULL);
+	if (avail > 0 && need > avail)
+		return dsv_error_set(DSV_ENOMEM, "the model does not fit: it "
+				     "needs %.0f bytes (%.2f GiB: %zu parameters "
+				     "with gradients, AdamW moments and "
+				     "activations for batch %d x %d) and %.0f "
+				     "bytes are available", need, need / 1073741824.0,
+				     np, c->batch_size, c->seq_len, avail);
+	int dev = dsv_device_parse(t->device ? t->device : "auto");
+	if (dev < 0)
+		return dsv_error_set(DSV_EINVAL, "--device must be cpu, cuda or "
+				     "auto, not '%s'", t->device);
+	if (!t->device)
+		dev = c->device;
+	int where = dsv_device_resolve(dev);
+	if (where < 0)
+		return dsv_error_set(DSV_ENOGPU, "%s", dsv_kernel_error_last());
+	int rc = dsv_gpt_new(&t->g, &t->gc, c->batch_size, c->seq_len,
+			     where == DSV_DEVICE_CUDA ? DSV_GPT_CUDA : DSV_GPT_CPU);
+	if (rc)
+		return dsv_error_set(rc, "%s", dsv_gpt_error_last());
+	size_t BT = (size_t)c->batch_size * c->seq_len;
+	t->inputs = malloc(BT * sizeof *t->inputs);
+	t->targets = malloc(BT * sizeof *t->targets);
+	t->losses = malloc(BT * sizeof *t->losses);
+	if (!t->inputs || !t->targets || !t->losses)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* A checkpoint: the flat parameters and AdamW moments, with the step, the
+ * data position and everything measured so far as metadata. */
+static int write_checkpoint(struct train *t, dsv_oid *out)
+{
+	size_t np = t->g->num_params;
+	float *buf = malloc(3 * np * sizeof *buf);
+	char *metrics = NULL, hex[DSV_OID_HEXLEN + 1];
+	uint8_t *st = NULL;
+	size_t stlen, mlen;
+	int rc;
+	if (!buf)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	if ((rc = dsv_gpt_get_params(t->g, buf)) ||
+	    (rc = dsv_gpt_get_moments(t->g, buf + np, buf + 2 * np))) {
+		rc = dsv_error_set(rc, "%s", dsv_gpt_error_last());
+		goto cleanup;
+	}
+	if ((rc = dsv_metrics_format(t->rows, t->nrows, &metrics, &mlen)))
+		goto cleanup;
+	dsv_compute c;
+	dsv_meter_read(t->meter, &c);
+	if (t->has_before)
+		dsv_compute_add(&c, &t->before);
+	char v[8][64];
+	snprintf(v[0], 64, "%lld", (long long)t->step);
+	snprintf(v[1], 64, "%llu", (unsigned long long)t->tokens);
+	snprintf(v[2], 64, "%llu", (unsigned long long)t->st.epoch);
+	snprintf(v[3], 64, "%llu", (unsigned long long)t->st.pos);
+	snprintf(v[4], 64, "%.17g", t->train_s);
+	snprintf(v[5], 64, "%llu", (unsigned long long)t->cfg.seed);
+	json_t *cj = NULL;
+	char *cjs = NULL;
+	if (dsv_compute_to_json(&cj, &c) == 0)
+		cjs = json_dumps(cj, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(cj);
+	dsv_oid_fmt(hex, &t->tok_id);
+	const char *meta[] = {
+		"format", "dsv-checkpoint-1", "step", v[0], "tokens", v[1],
+		"data_epoch", v[2], "data_pos", v[3], "train_seconds", v[4],
+		"seed", v[5], "tokenizer", hex, "config", t->cfg_text,
+		"metrics", metrics, "compute", cjs ? cjs : "{}",
+	};
+	dsv_st_tensor ts[3];
+	memset(ts, 0, sizeof ts);
+	strcpy(ts[0].name, "params");
+	strcpy(ts[1].name, "adam_m");
+	strcpy(ts[2].name, "adam_v");
+	for (int i = 0; i < 3; i++) {
+		ts[i].dtype = DSV_ST_F32;
+		ts[i].ndim = 1;
+		ts[i].shape[0] = np;
+		ts[i].data = buf + (size_t)i * np;
+	}
+	rc = dsv_st_write(&st, &stlen, ts, 3, meta, sizeof meta / sizeof *meta / 2);
+	free(cjs);
+	if (rc) {
+		rc = dsv_error_set(rc, "%s", dsv_kernel_error_last());
+		goto cleanup;
+	}
+	dsv_section sec = {st, stlen};
+	rc = dsv_obj_write(the_repo->store, DSV_OBJ_WEIGHTS, &sec, 1, 0,
+			   DSV_DEFAULT_LEVEL, out, NULL);
+cleanup:
+	free(buf);
+	free(metrics);
+	free(st);
+	return rc;
+}
+
+static int read_object(const dsv_oid *id, void **data, size_t *len)
+{
+	dsv_obj *o = NULL;
+	void **secs = NULL;
+	size_t *lens = NULL;
+	int rc = dsv_obj_open(&o, the_repo->store, id);
+	if (!rc && dsv_obj_get_type(o) != DSV_OBJ_WEIGHTS)
+		rc = dsv_error_set(DSV_ECORRUPT, "object is not weights");
+	if (!rc && dsv_obj_nsections(o) != 1)
+		rc = dsv_error_set(DSV_ECORRUPT, "weights object has %d sections",
+				   dsv_obj_nsections(o));
+	if (!rc)
+		rc = dsv_obj_read_all(o, &secs, &lens);
+	if (!rc) {
+		*data = secs[0];
+		*len = lens[0];
+		free(secs);
+		free(lens);
+	}
+	dsv_obj_free(o);
+	return rc;
+}
+
+static const char *meta_req(const dsv_st_file *f, const char *k, int *rc)
+{
+	const char *v = dsv_st_meta(f, k);
+	if (!v && !*rc)
+		*rc = dsv_error_set(DSV_ECORRUPT, "checkpoint lacks '%s'", k);
+	return v ? v : "0";
+}
+
+static int load_checkpoint(struct train *t, const dsv_oid *id)
+{
+	void *data = NULL;
+	size_t len;
+	dsv_st_file *f = NULL;
+	int rc = read_object(id, &data, &len);
+	if (rc)
+		return rc;
+	if (dsv_st_parse(&f, data, len)) {
+		rc = dsv_error_set(DSV_ECORRUPT, "checkpoint: %s",
+				   dsv_kernel_error_last());
+		goto cleanup;
+	}
+	const dsv_st_tensor *p = dsv_st_find(f, "params"),
+			    *mm = dsv_st_find(f, "adam_m"),
+			    *vv = dsv_st_find(f, "adam_v");
+	size_t nb = t->g->num_params * sizeof(float);
+	if (!p || !mm || !vv || p->dtype != DSV_ST_F32 || p->end - p->begin != nb ||
+	    mm->end - mm->begin != nb || vv->end - vv->begin != nb ||
+	    mm->dtype != DSV_ST_F32 || vv->dtype != DSV_ST_F32) {
+		rc = dsv_error_set(DSV_ECORRUPT, "checkpoint does not fit the "
+				   "model");
+		goto cleanup;
+	}
+	const char *cfg = meta_req(f, "config", &rc);
+	if (!rc && strcmp(cfg, t->cfg_text) != 0) {
+		rc = dsv_error_set(DSV_EINVAL, "the config differs from the "
+				   "interrupted run's");
+		goto cleanup;
+	}
+	/* Copies: the tensors are not float-aligned inside the buffer. */
+	float *a = malloc(nb), *b = malloc(nb), *c = malloc(nb);
+	if (!a || !b || !c) {
+		free(a), free(b), free(c);
+		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	memcpy(a, p->data, nb);
+	memcpy(b, mm->data, nb);
+	memcpy(c, vv->data, nb);
+	if (dsv_gpt_set_params(t->g, a) || dsv_gpt_set_moments(t->g, b, c))
+		rc = dsv_error_set(DSV_ENOMEM, "%s", dsv_gpt_error_last());
+	free(a), free(b), free(c);
+	if (rc)
+		goto cleanup;
+	t->step = strtoll(meta_req(f, "step", &rc), NULL, 10);
+	t->tokens = strtoull(meta_req(f, "tokens", &rc), NULL, 10);
+	uint64_t epoch = strtoull(meta_req(f, "data_epoch", &rc), NULL, 10);
+	uint64_t pos = strtoull(meta_req(f, "data_pos", &rc), NULL, 10);
+	t->train_s = strtod(meta_req(f, "train_seconds", &rc), NULL);
+	const char *metrics = meta_req(f, "metrics", &rc);
+	const char *comp = meta_req(f, "compute", &rc);
+	if (rc)
+		goto cleanup;
+	free(t->rows);
+	t->rows = NULL;
+	if ((rc = dsv_metrics_parse(&t->rows, &t->nrows, metrics,
+				    strlen(metrics))))
+		goto cleanup;
+	t->caprows = t->nrows;
+	json_t *cj = json_loads(comp, 0, NULL);
+	if (cj && dsv_compute_from_json(&t->before, cj) == 0)
+		t->has_before = 1;
+	json_decref(cj);
+	rc = stream_seek(&t->st, epoch, pos);
+cleanup:
+	dsv_st_free(f);
+	free(data);
+	return rc;
+}
+
+static int evaluate(struct train *t, double *out)
+{
+	uint64_t n = 0;
+	if (!t->vm) {
+		*out = NAN;
+		return 0;
+	}
+	int rc = val_loss(t->g, t->val, t->nval, t->cfg.batch_size,
+			  t->cfg.seq_len, t->inputs, t->targets, t->losses,
+			  out, &n);
+	t->val_tokens_seen += n;
+	return rc;
+}
+
+static int checkpoint_now(struct train *t)
+{
+	dsv_oid id;
+	if (t->rank != 0)
+		return 0; /* every rank holds the same weights */
+	int rc = write_checkpoint(t, &id);
+	if (rc)
+		return rc;
+	dsv_oid *c = realloc(t->run.ckpt, (t->run.nckpt + 1) * sizeof *c);
+	if (!c)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	t->run.ckpt = c;
+	t->run.ckpt[t->run.nckpt++] = id;
+	return t->rank == 0 ? run_write(&t->run) : 0;
+}
+
+/* ---- data parallel: NCCL all-reduce of the gradients, the ncclUniqueId
+ * broadcast over MPI (kernels/nccl_dp.h) ---- */
+
+#ifdef DSV_HAVE_NCCL
+static int dp_start(struct train *t)
+{
+	unsigned char id[DSV_DP_ID_BYTES];
+	int rc = t->rank == 0 ? dsv_dp_unique_id(id) : 0;
+	if (ranks_max(rc ? 1 : 0))
+		return dsv_error_set(DSV_ENOGPU, "ncclGetUniqueId failed on rank "
+				     "0");
+	MPI_Bcast(id, DSV_DP_ID_BYTES, MPI_BYTE, 0, MPI_COMM_WORLD);
+	if ((rc = dsv_dp_new(&t->dp, id, t->rank, t->world)))
+		return dsv_error_set(rc, "%s", dsv_kernel_error_last());
+	return 0;
+}
+
+static int dp_reduce(struct train *t, double *loss)
+{
+	if (!t->g->on_gpu)
+		return dsv_error_set(DSV_EINVAL, "data parallel training needs "
+				     "the CUDA path");
+	int rc = dsv_dp_allreduce(t->dp, t->g->grads, t->g->num_params);
+	if (rc)
+		return dsv_error_set(rc, "%s", dsv_kernel_error_last());
+	MPI_Allreduce(MPI_IN_PLACE, loss, 1, MPI_DOUBLE, MPI_SUM,
+		      MPI_COMM_WORLD);
+	*loss /= t->world;
+	return 0;
+}
+#else
+static int dp_start(struct train *t)
+{
+	return dsv_error_set(DSV_ENOGPU, "%d ranks: this dsv was built "
+			     "without NCCL, so it trains in one process",
+			     t->world);
+}
+
+static int dp_reduce(struct train *t, double *loss)
+{
+	return dsv_error_set(DSV_ENOGPU, "built without NCCL");
+}
+#endif
+
+static int train_loop(struct train *t)
+{
+	const dsv_trainconf *c = &t->cfg;
+	int64_t total = dsv_trainconf_steps(c);
+	size_t BT = (size_t)c->batch_size * c->seq_len;
+	double fpt = dsv_gpt_flops_per_token(&t->gc, c->seq_len);
+	dsv_gpt_adamw opt = {.beta1 = (float)c->beta1, .beta2 = (float)c->beta2,
+			     .eps = (float)c->eps,
+			     .weight_decay = (float)c->weight_decay,
+			     .grad_clip = (float)c->grad_clip};
+	int rc;
+	double vl;
+	if (t->step == 0 && t->nrows == 0) {
+		if ((rc = evaluate(t, &vl)))
+			return rc;
+		if ((rc = add_row(t, (dsv_metrics_row){0, 0, NAN, vl, 0})))
+			return rc;
+	}
+	while (t->step < total) {
+		double t0 = now_s();
+		int64_t step = t->step + 1;
+		opt.lr = (float)dsv_trainconf_lr(c, step, total);
+		dsv_gpt_zero_grad(t->g);
+		double loss = 0;
+		for (int a = 0; a < c->grad_accum; a++) {
+			if ((rc = stream_next(&t->st, t->inputs, t->targets, BT,
+					      t->rank)))
+				return rc;
+			if ((rc = dsv_gpt_forward(t->g, t->inputs, t->targets,
+						  c->batch_size, c->seq_len)))
+				return dsv_error_set(rc, "%s", dsv_gpt_error_last());
+			/* read before the backward, which resets it */
+			loss += t->g->mean_loss / c->grad_accum;
+			if ((rc = dsv_gpt_backward(t->g, 1.0f / (c->grad_accum *
+								  t->world))))
+				return dsv_error_set(rc, "%s", dsv_gpt_error_last());
+		}
+		if (t->dp && (rc = dp_reduce(t, &loss)))
+			return rc;
+		float norm;
+		if ((rc = dsv_gpt_update(t->g, &opt, (int)step, &norm)))
+			return dsv_error_set(rc, "%s", dsv_gpt_error_last());
+		t->step = step;
+		uint64_t stoks = (uint64_t)BT * c->grad_accum * t->world;
+		t->tokens += stoks;
+		dsv_meter_add_flops(t->meter, fpt * (double)BT * c->grad_accum);
+		dsv_meter_add(t->meter, DSV_METER_TOKENS_IN, BT * c->grad_accum);
+		t->train_s += now_s() - t0;
+		vl = NAN;
+		if ((c->eval_every && step % c->eval_every == 0) || step == total) {
+			if ((rc = evaluate(t, &vl)))
+				return rc;
+		}
+		if ((rc = add_row(t, (dsv_metrics_row){step, (int64_t)t->tokens,
+						       loss, vl, t->train_s})))
+			return rc;
+		if (!t->quiet && t->rank == 0 && isatty(2))
+			fprintf(stderr, "\rstep %lld/%lld loss %.4f", (long long)step,
+				(long long)total, loss);
+		if (c->checkpoint_every && step % c->checkpoint_every == 0 &&
+		    step < total && (rc = checkpoint_now(t)))
+			return rc;
+		if (t->stop_after && step == t->stop_after && step < total) {
+			if (!c->checkpoint_every || step % c->checkpoint_every)
+				if ((rc = checkpoint_now(t)))
+					return rc;
+			return dsv_error_set(DSV_EINVAL, "stopped after step %lld "
+					     "(--stop-after); continue with "
+					     "--resume", (long long)step);
+		}
+	}
+	if (!t->quiet && t->rank == 0 && isatty(2))
+		fprintf(stderr, "\n");
+	return 0;
+}
+
+/* The weights as a Hugging Face GPT-2 safetensors file (cmd/train.h). */
+static int commit_model(struct train *t, dsv_aid *out_id, dsv_oid *wid,
+			dsv_compute *comp)
+{
+	dsv_lineage *l = the_repo->lineage;
+	dsv_store *s = the_repo->store;
+	uint8_t *st = NULL;
+	size_t stlen, mlen, jlen, klen;
+	char *model_text = NULL, *metrics = NULL, *json = NULL, ref[300];
+	char hex[DSV_OID_HEXLEN + 1];
+	dsv_artifact *art = NULL;
+	int rc, locked = 0;
+
+	dsv_oid_fmt(hex, &t->tok_id);
+	if ((rc = model_weights_encode(t->g, hex, t->cfg_text, &st, &stlen)))
+		goto cleanup;
+	dsv_section sec = {st, stlen};
+	if ((rc = dsv_obj_write(s, DSV_OBJ_WEIGHTS, &sec, 1, 0,
+				DSV_DEFAULT_LEVEL, wid, NULL)))
+		goto cleanup;
+	dsv_model mi = {.weights = *wid, .tokenizer = t->tok_aid,
+			.dataset = t->rev, .has_valid = t->vm != NULL,
+			.valid = t->valid_aid, .vocab = t->V,
+			.ncheckpoints = t->run.nckpt, .checkpoints = t->run.ckpt,
+			.config = t->cfg_text};
+	if ((rc = dsv_model_format(&mi, &model_text, &klen)) ||
+	    (rc = dsv_metrics_format(t->rows, t->nrows, &metrics, &mlen)))
+		goto cleanup;
+
+	dsv_meter_stop(t->meter);
+	if (t->g->on_gpu)
+		dsv_meter_add_gpu(t->meter, dsv_device_name(), t->train_s);
+	dsv_meter_add_energy(t->meter, nvml_joules(&t->nvml));
+	dsv_meter_read(t->meter, comp);
+	if (t->has_before)
+		dsv_compute_add(comp, &t->before);
+	comp->mode = DSV_MODE_TRAINING;
+#ifdef DSV_HAVE_NCCL
+	if (t->dp) {
+		/* Every rank's record summed (DESIGN.md section 6). */
+		double v[6] = {comp->wall_s, comp->cpu_s, comp->gpu_s,
+			       comp->flops, comp->energy_j,
+			       (double)comp->tokens_in};
+		MPI_Allreduce(MPI_IN_PLACE, v, 6, MPI_DOUBLE, MPI_SUM,
+			      MPI_COMM_WORLD);
+		comp->wall_s = v[0], comp->cpu_s = v[1], comp->gpu_s = v[2];
+		comp->flops = v[3], comp->energy_j = v[4];
+		comp->tokens_in = (uint64_t)v[5];
+		comp->ranks = t->world;
+		if (comp->ndevices == 1)
+			comp->devices[0].gpu_s = comp->gpu_s;
+	}
+#endif
+	if (t->rank != 0)
+		goto cleanup;
+
+	if ((rc = dsv_artifact_new(&art, DSV_KIND_MODEL, "train")) ||
+	    (rc = dsv_artifact_add_input(art, "input", &t->rev)) ||
+	    (rc = dsv_artifact_add_input(art, "tokenizer", &t->tok_aid)) ||
+	    (t->vm && (rc = dsv_artifact_add_input(art, "valid", &t->valid_aid))))
+		goto cleanup;
+	json_t *p = art->params;
+	json_t *cfg = json_object();
+	dsv_trainconf *c = &t->cfg;
+	json_object_set_new(cfg, "n_layer", json_integer(c->n_layer));
+	json_object_set_new(cfg, "n_head", json_integer(c->n_head));
+	json_object_set_new(cfg, "n_embd", json_integer(c->n_embd));
+	json_object_set_new(cfg, "seq_len", json_integer(c->seq_len));
+	json_object_set_new(cfg, "vocab", json_integer(t->V));
+	json_object_set_new(cfg, "batch_size", json_integer(c->batch_size));
+	json_object_set_new(cfg, "grad_accum", json_integer(c->grad_accum));
+	json_object_set_new(cfg, "lr", json_real(c->lr));
+	json_object_set_new(cfg, "weight_decay", json_real(c->weight_decay));
+	json_object_set_new(cfg, "schedule",
+			    json_string(dsv_trainconf_schedule_name(c->schedule)));
+	json_object_set_new(cfg, "seed", json_integer((json_int_t)c->seed));
+	json_object_set_new(cfg, "steps",
+			    json_integer(dsv_trainconf_steps(c)));
+	json_object_set_new(p, "config", cfg);
+	json_object_set_new(p, "config_file", json_string(t->config_path));
+	json_object_set_new(p, "device", json_string(t->g->on_gpu ? "cuda" : "cpu"));
+	json_object_set_new(p, "ranks", json_integer(t->world));
+	json_object_set_new(p, "resumed", json_boolean(t->has_before));
+	dsv_artifact_stat_int(art, "params", (int64_t)t->g->num_params);
+	dsv_artifact_stat_int(art, "steps", t->step);
+	dsv_artifact_stat_int(art, "tokens", (int64_t)t->tokens);
+	dsv_artifact_stat_num(art, "flops_per_token",
+			      dsv_gpt_flops_per_token(&t->gc, c->seq_len));
+	dsv_artifact_stat_num(art, "train_seconds", t->train_s);
+	if (t->nrows) {
+		dsv_metrics_row *last = &t->rows[t->nrows - 1];
+		dsv_artifact_stat_num(art, "train_loss", last->train_loss);
+		if (!isnan(last->val_loss))
+			dsv_artifact_stat_num(art, "val_loss", last->val_loss);
+	}
+	dsv_oid_fmt(hex, wid);
+	json_object_set_new(art->stats, "weights", json_string(hex));
+	dsv_artifact_set_compute(art, comp);
+	if ((rc = dsv_artifact_format(art, &json, &jlen)))
+		goto cleanup;
+
+	dsv_aid parents[3] = {t->rev, t->tok_aid, t->valid_aid};
+	dsv_tree_file files[] = {{"dsv.json", json, jlen},
+				 {"MODEL", model_text, klen},
+				 {"METRICS.tsv", metrics, mlen}};
+	snprintf(ref, sizeof ref, "refs/heads/%s", t->output);
+	char msg[512];
+	if (!t->message)
+		snprintf(msg, sizeof msg, "train %s", t->output);
+	dsv_commit_opts co = {.files = files, .nfiles = 3, .parents = parents,
+			      .nparents = t->vm ? 3 : 2,
+			      .message = t->message ? t->message : msg,
+			      .ref = ref, .expected = NULL};
+	if ((rc = dsv_store_lock(s)))
+		goto cleanup;
+	locked = 1;
+	if ((rc = dsv_lineage_commit(l, &co, out_id)))
+		goto cleanup;
+	unlink(t->run.path);
+cleanup:
+	if (locked)
+		dsv_store_unlock(s);
+	free(st);
+	free(model_text);
+	free(metrics);
+	free(json);
+	dsv_artifact_free(art);
+	return rc;
+}
+
+static int check_output(struct train *t)
+{
+	char ref[300];
+	dsv_aid old;
+	int rc = dsv_lineage_name_validate(t->output);
+	if (rc)
+		return dsv_error_wrap(rc, "-o '%s'", t->output);
+	snprintf(ref, sizeof ref, "refs/heads/%s", t->output);
+	rc = dsv_lineage_ref_get(the_repo->lineage, ref, &old);
+	if (rc == 0)
+		return dsv_error_set(DSV_EEXISTS, "branch '%s' already exists",
+				     t->output);
+	return rc == DSV_ENOTFOUND ? 0 : rc;
+}
+
+/* The run file for -o NAME, and with --resume its checkpoint. */
+static int setup_run(struct train *t)
+{
+	char *dir = NULL;
+	int rc = 0;
+	if (asprintf(&dir, "%s/runs", the_repo->dir) < 0 ||
+	    asprintf(&t->run.path, "%s/runs/%s", the_repo->dir, t->output) < 0)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", dir,
+				   strerror(errno));
+	free(dir);
+	if (rc)
+		return rc;
+	if (!t->resume) {
+		if (access(t->run.path, F_OK) == 0)
+			return dsv_error_set(DSV_EEXISTS, "an interrupted run "
+					     "'%s' exists: continue it with "
+					     "--resume, or remove '%s'",
+					     t->output, t->run.path);
+		t->run.rev = t->rev;
+		t->run.tok = t->tok_aid;
+		t->run.has_valid = t->vm != NULL;
+		t->run.valid = t->valid_aid;
+		return (t->run.config = strdup(t->cfg_text)) ? 0
+		       : dsv_error_set(DSV_ENOMEM, "out of memory");
+	}
+	if ((rc = run_read(&t->run)))
+		return dsv_error_wrap(rc, "--resume");
+	if (dsv_aid_cmp(&t->run.rev, &t->rev) ||
+	    dsv_aid_cmp(&t->run.tok, &t->tok_aid) ||
+	    t->run.has_valid != (t->vm != NULL) ||
+	    (t->vm && dsv_aid_cmp(&t->run.valid, &t->valid_aid)))
+		return dsv_error_set(DSV_EINVAL, "--resume: the version, "
+				     "tokenizer or validation version differs "
+				     "from the interrupted run's");
+	if (strcmp(t->run.config, t->cfg_text))
+		return dsv_error_set(DSV_EINVAL, "--resume: the config differs "
+				     "from the interrupted run's");
+	if (t->run.nckpt == 0)
+		return 0; /* interrupted before its first checkpoint */
+	return load_checkpoint(t, &t->run.ckpt[t->run.nckpt - 1]);
+}
+
+static int prepare_data(struct train *t)
+{
+	struct tokenize_stats ts;
+	int rc;
+	if ((rc = tokenize_version(t->m, t->bpe, &t->tok_id, 0, &ts, NULL)))
+		return rc;
+	if (t->vm) {
+		if ((rc = tokenize_version(t->vm, t->bpe, &t->tok_id, 0, &ts,
+					   NULL)) ||
+		    (rc = read_all_tokens(t->vm, &t->tok_id,
+					  (uint64_t)t->cfg.eval_tokens, &t->val,
+					  &t->nval)))
+			return rc;
+		if (t->nval < 2)
+			return dsv_error_set(DSV_EINVAL, "the validation version "
+					     "'%s' is empty (%zu tokens)",
+					     t->validrev, t->nval);
+	}
+	t->st.m = t->m;
+	t->st.tok = t->tok_id;
+	t->st.need = (size_t)t->cfg.batch_size * t->cfg.seq_len * t->world + 1;
+	if (!(t->st.buf = malloc(t->st.need * sizeof *t->st.buf)))
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	return stream_restart(&t->st);
+}
+
+static void print_result(const struct train *t, const dsv_aid *id,
+			 const dsv_oid *wid, const dsv_compute *c)
+{
+	char hex[DSV_AID_HEXLEN + 1], whex[DSV_OID_HEXLEN + 1];
+	const dsv_metrics_row *last = t->nrows ? &t->rows[t->nrows - 1] : NULL;
+	double tl = last ? last->train_loss : NAN, vl = last ? last->val_loss : NAN;
+	double tps = t->train_s > 0 ? (double)t->tokens / t->train_s : 0;
+	dsv_oid_fmt(whex, wid);
+	if (t->json) {
+		dsv_aid_fmt(hex, id);
+		printf("{\"artifact\": \"%s\", \"branch\": \"%s\", \"weights\": "
+		       "\"%s\", \"steps\": %lld, \"tokens\": %llu, "
+		       "\"train_loss\": %.6f, \"val_loss\": %s%.6f%s, "
+		       "\"tokens_per_s\": %.1f, \"flops\": %.6g, "
+		       "\"wall_s\": %.3f}\n", hex, t->output, whex,
+		       (long long)t->step, (unsigned long long)t->tokens, tl,
+		       isnan(vl) ? "\"" : "", isnan(vl) ? 0.0 : vl,
+		       isnan(vl) ? "\"" : "", tps, c->flops, c->wall_s);
+		return;
+	}
+	if (t->quiet)
+		return;
+	dsv_aid_short(hex, id);
+	printf("[%s %s] model: %lld steps, %llu tokens, %zu parameters\n",
+	       t->output, hex, (long long)t->step,
+	       (unsigned long long)t->tokens, t->g->num_params);
+	printf(" train loss %.4f", tl);
+	if (!isnan(vl))
+		printf(", val loss %.4f", vl);
+	printf("; %.0f tokens/s on %s; %.3g FLOPs\n weights %s\n", tps,
+	       t->g->on_gpu ? dsv_device_name() : "cpu", c->flops, whex);
+}
+
+/* OpenMP threads that spin after a parallel region starve OpenBLAS's own
+ * threads (docs/train.md: several times slower on few cores). libgomp reads
+ * OMP_WAIT_POLICY once, when it is loaded, so a process started without it
+ * re-executes itself with PASSIVE before doing anything. */
+void train_passive_omp(int argc, char **argv)
+{
+	if (getenv("OMP_WAIT_POLICY") || argc > 250)
+		return;
+	char *args[256];
+	args[0] = "dsv";
+	for (int i = 0; i < argc; i++)
+		args[i + 1] = argv[i];
+	args[argc + 1] = NULL;
+	setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+	execv("/proc/self/exe", args);
+	/* exec failed: go on, only slower */
+}
+
+static void train_free(struct train *t)
+{
+	dsv_gpt_free(t->g);
+	stream_free(&t->st);
+	dsv_manifest_free(t->m);
+	dsv_manifest_free(t->vm);
+	dsv_bpe_free(t->bpe);
+	free(t->cfg_text);
+	free(t->val);
+	free(t->inputs);
+	free(t->targets);
+	free(t->losses);
+	free(t->rows);
+	run_free(&t->run);
+	dsv_meter_free(t->meter);
+	nvml_stop(&t->nvml);
+	dsv_dp_free(t->dp);
+}
+
+int cmd_train(int argc, char **argv)
+{
+	static const char usage[] =
+		"dsv train REV --tokenizer T --config FILE -o NAME [options]";
+	struct train t = {.world = 1};
+	const struct option opts[] = {
+		OPT_STRING(0, "tokenizer", &t.tokrev, "rev", "the tokenizer artifact"),
+		OPT_STRING(0, "config", &t.config_path, "file", "the training config (docs/train.md)"),
+		OPT_STRING('o', "output", &t.output, "name", "the branch that names the model"),
+		OPT_STRING('m', "message", &t.message, "msg", "the model's message"),
+		OPT_STRING(0, "valid", &t.validrev, "rev", "the validation version"),
+		OPT_BOOL(0, "resume", &t.resume, "continue the interrupted run of -o NAME"),
+		OPT_STRING(0, "device", &t.device, "dev", "cpu, cuda or auto (overrides the config)"),
+		OPT_INT(0, "stop-after", &t.stop_after, "n", "(testing) stop after step N as if interrupted"),
+		OPT_BOOL('q', "quiet", &t.quiet, "print nothing"),
+		OPT_BOOL(0, "json", &t.json, "print the result as JSON"),
+		OPT_END(),
+	};
+	dsv_aid id;
+	dsv_oid wid;
+	dsv_compute comp;
+	int rc = 1;
+
+	train_passive_omp(argc, argv);
+	int n = parse_options(argc, argv, opts, usage);
+	if (n < 0)
+		return PARSE_EXIT(n);
+	if (n != 1)
+		return usage_error(opts, usage, "exactly one version to train on");
+	if (!t.tokrev || !t.config_path || !t.output)
+		return usage_error(opts, usage, "--tokenizer, --config and -o "
+				   "are required");
+	if (t.stop_after < 0)
+		return usage_error(opts, usage, "--stop-after must be positive");
+	if (ranks_init(&t.rank, &t.world))
+		return error_msg("launched by mpirun, but this dsv was built "
+				 "without MPI");
+	if (t.world > 1 && dp_start(&t))
+		goto fail;
+
+	if (dsv_meter_new(&t.meter, DSV_MODE_TRAINING))
+		goto fail;
+	dsv_meter_start(t.meter);
+	nvml_start(&t.nvml);
+	if (load_config(&t) || dsv_trainconf_format(&t.cfg, &t.cfg_text))
+		goto fail;
+	if (t.rank == 0 && check_output(&t))
+		goto fail;
+	if (load_version(argv[0], &t.rev, &t.m) ||
+	    (t.validrev && load_version(t.validrev, &t.valid_aid, &t.vm)) ||
+	    load_tokenizer(t.tokrev, &t.tok_aid, &t.tok_id, &t.bpe))
+		goto fail;
+	if (setup_model(&t))
+		goto fail;
+	if (t.g->on_gpu)
+		dsv_meter_add_device(t.meter, dsv_device_name());
+	if (prepare_data(&t) || setup_run(&t))
+		goto fail;
+	if (t.step == 0 && dsv_gpt_init(t.g, t.cfg.seed)) {
+		dsv_error_set(DSV_EINVAL, "%s", dsv_gpt_error_last());
+		goto fail;
+	}
+	if (t.rank == 0 && !t.resume && t.cfg.checkpoint_every && run_write(&t.run))
+		goto fail;
+	if (train_loop(&t) || commit_model(&t, &id, &wid, &comp))
+		goto fail;
+	if (t.rank == 0)
+		print_result(&t, &id, &wid, &comp);
+	rc = 0;
+	goto cleanup;
+fail:
+	rc = die_error();
+cleanup:
+	train_free(&t);
+	return rc;
+}
+
+/* ---- weights: Hugging Face GPT-2 safetensors (docs/train.md) ---- */
+
+/* The four Conv1D weights GPT-2 stores as [in][out]. */
+static int conv1d(int i)
+{
+	return i == DSV_GPT_QKVW || i == DSV_GPT_ATTPROJW || i == DSV_GPT_FCW ||
+	       i == DSV_GPT_FCPROJW;
+}
+
+/* Shape of one layer's slice of tensor i in memory ([rows][cols]; cols 0
+ * for vectors). */
+static void slice_shape(const dsv_gpt_config *c, int i, size_t *rows,
+			size_t *cols)
+{
+	size_t C = c->channels;
+	*cols = 0;
+	switch (i) {
+	case DSV_GPT_WTE: *rows = c->vocab_size; *cols = C; break;
+	case DSV_GPT_WPE: *rows = c->max_seq_len; *cols = C; break;
+	case DSV_GPT_QKVW: *rows = 3 * C; *cols = C; break;
+	case DSV_GPT_QKVB: *rows = 3 * C; break;
+	case DSV_GPT_ATTPROJW: *rows = C; *cols = C; break;
+	case DSV_GPT_FCW: *rows = 4 * C; *cols = C; break;
+	case DSV_GPT_FCB: *rows = 4 * C; break;
+	case DSV_GPT_FCPROJW: *rows = C; *cols = 4 * C; break;
+	default: *rows = C;
+	}
+}
+
+static int per_layer(int i)
+{
+	return i != DSV_GPT_WTE && i != DSV_GPT_WPE && i != DSV_GPT_LNFW &&
+	       i != DSV_GPT_LNFB;
+}
+
+/* Walks every exported tensor: fn(i, layer, src offset in the flat array,
+ * rows, cols). */
+static size_t export_count(const dsv_gpt_config *c)
+{
+	size_t n = 0;
+	for (int i = 0; i < DSV_GPT_NTENSORS; i++)
+		n += per_layer(i) ? (size_t)c->num_layers : 1;
+	return n;
+}
+
+int model_weights_encode(const struct dsv_gpt *g, const char *tokenizer_id,
+			 const char *config, uint8_t **out, size_t *len)
+{
+	const dsv_gpt_config *c = &g->cfg;
+	size_t nt = export_count(c), k = 0;
+	float *flat = malloc(g->num_params * sizeof *flat);
+	float *xp = malloc(g->num_params * sizeof *xp);
+	dsv_st_tensor *ts = calloc(nt, sizeof *ts);
+	int rc = 0;
+	if (!flat || !xp || !ts) {
+		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	if ((rc = dsv_gpt_get_params(g, flat))) {
+		rc = dsv_error_set(rc, "%s", dsv_gpt_error_last());
+		goto cleanup;
+	}
+	size_t at = 0;
+	for (int i = 0; i < DSV_GPT_NTENSORS; i++) {
+		int nl = per_layer(i) ? c->num_layers : 1;
+		size_t rows, cols;
+		slice_shape(c, i, &rows, &cols);
+		size_t per = g->sizes[i] / (size_t)nl;
+		for (int l = 0; l < nl; l++) {
+			const float *src = flat + g->offsets[i] + (size_t)l * per;
+			dsv_st_tensor *t = &ts[k++];
+			snprintf(t->name, sizeof t->name, dsv_gpt_tensor_name(i), l);
+			t->dtype = DSV_ST_F32;
+			float *dst = xp + at;
+			size_t n = rows * (cols ? cols : 1);
+			if (conv1d(i)) {
+				for (size_t r = 0; r < rows; r++)
+					for (size_t q = 0; q < cols; q++)
+						dst[q * rows + r] = src[r * cols + q];
+				t->ndim = 2;
+				t->shape[0] = cols;
+				t->shape[1] = rows;
+			} else {
+				memcpy(dst, src, n * sizeof *dst);
+				t->ndim = cols ? 2 : 1;
+				t->shape[0] = rows;
+				t->shape[1] = cols;
+			}
+			t->data = dst;
+			at += n;
+		}
+	}
+	char v[6][32];
+	snprintf(v[0], 32, "%d", c->num_layers);
+	snprintf(v[1], 32, "%d", c->num_heads);
+	snprintf(v[2], 32, "%d", c->channels);
+	snprintf(v[3], 32, "%d", c->max_seq_len);
+	snprintf(v[4], 32, "%d", c->vocab_size);
+	const char *meta[] = {"format", "pt", "dsv.n_layer", v[0],
+			      "dsv.n_head", v[1], "dsv.n_embd", v[2],
+			      "dsv.n_positions", v[3], "dsv.vocab_size", v[4],
+			      "dsv.tokenizer", tokenizer_id, "dsv.config", config};
+	if (dsv_st_write(out, len, ts, nt, meta, sizeof meta / sizeof *meta / 2))
+		rc = dsv_error_set(DSV_ENOMEM, "%s", dsv_kernel_error_last());
+cleanup:
+	free(flat);
+	free(xp);
+	free(ts);
+	return rc;
+}
+
+int model_weights_decode(struct dsv_gpt *g, const void *buf, size_t len)
+{
+	const dsv_gpt_config *c = &g->cfg;
+	dsv_st_file *f = NULL;
+	float *flat = calloc(g->num_params, sizeof *flat);
+	int rc = 0;
+	if (!flat)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	if (dsv_st_parse(&f, buf, len)) {
+		rc = dsv_error_set(DSV_ECORRUPT, "weights: %s",
+				   dsv_kernel_error_last());
+		goto cleanup;
+	}
+	for (int i = 0; i < DSV_GPT_NTENSORS && !rc; i++) {
+		int nl = per_layer(i) ? c->num_layers : 1;
+		size_t rows, cols;
+		slice_shape(c, i, &rows, &cols);
+		size_t per = g->sizes[i] / (size_t)nl;
+		for (int l = 0; l < nl; l++) {
+			char name[DSV_ST_NAME_MAX];
+			snprintf(name, sizeof name, dsv_gpt_tensor_name(i), l);
+			const dsv_st_tensor *t = dsv_st_find(f, name);
+			size_t n = rows * (cols ? cols : 1);
+			size_t s0 = conv1d(i) ? cols : rows;
+			size_t s1 = conv1d(i) ? rows : cols;
+			if (!t || t->dtype != DSV_ST_F32 ||
+			    t->ndim != (cols ? 2 : 1) || t->shape[0] != s0 ||
+			    (cols && t->shape[1] != s1)) {
+				rc = dsv_error_set(DSV_ECORRUPT, "weights: tensor "
+						   "'%s' is missing or does not "
+						   "fit the model", name);
+				break;
+			}
+			float *dst = flat + g->offsets[i] + (size_t)l * per;
+			const unsigned char *src = t->data;
+			if (conv1d(i)) {
+				for (size_t r = 0; r < rows; r++)
+					for (size_t q = 0; q < cols; q++)
+						memcpy(&dst[r * cols + q],
+						       src + 4 * (q * rows + r), 4);
+			} else {
+				memcpy(dst, src, n * sizeof *dst);
+			}
+		}
+	}
+	if (!rc && dsv_gpt_set_params(g, flat))
+		rc = dsv_error_set(DSV_EINVAL, "%s", dsv_gpt_error_last());
+cleanup:
+	dsv_st_free(f);
+	free(flat);
+	return rc;
+}
+
+int model_load(const char *rev, int B, int T, int where, struct model *out)
+{
+	void *data = NULL;
+	size_t len;
+	dsv_trainconf cfg;
+	int rc;
+	memset(out, 0, sizeof *out);
+	if ((rc = resolve_rev(rev, &out->aid)) ||
+	    (rc = dsv_model_read(&out->info, the_repo->lineage, &out->aid)))
+		goto fail;
+	dsv_trainconf_defaults(&cfg);
+	if (dsv_trainconf_parse(&cfg, out->info->config,
+				strlen(out->info->config), "MODEL config")) {
+		rc = dsv_error_set(DSV_ECORRUPT, "%s", dsv_kernel_error_last());
+		goto fail;
+	}
+	char hex[DSV_AID_HEXLEN + 1];
+	dsv_aid_fmt(hex, &out->info->tokenizer);
+	if ((rc = load_tokenizer(hex, &out->tok_aid, &out->tok_id, &out->bpe)))
+		goto fail;
+	if ((int)dsv_bpe_vocab_size(out->bpe) != out->info->vocab) {
+		rc = dsv_error_set(DSV_EINVAL, "the tokenizer (%u tokens) does "
+				   "not match the model (vocab %d)",
+				   dsv_bpe_vocab_size(out->bpe), out->info->vocab);
+		goto fail;
+	}
+	out->seq_len = cfg.seq_len;
+	dsv_gpt_config gc = {.max_seq_len = cfg.seq_len,
+			     .vocab_size = out->info->vocab,
+			     .padded_vocab_size = (out->info->vocab + 127) / 128 * 128,
+			     .num_layers = cfg.n_layer, .num_heads = cfg.n_head,
+			     .channels = cfg.n_embd};
+	if ((rc = dsv_gpt_new(&out->g, &gc, B, T ? T : cfg.seq_len,
+			      where == DSV_DEVICE_CUDA ? DSV_GPT_CUDA
+						       : DSV_GPT_CPU))) {
+		rc = dsv_error_set(rc, "%s", dsv_gpt_error_last());
+		goto fail;
+	}
+	if ((rc = read_object(&out->info->weights, &data, &len)) ||
+	    (rc = model_weights_decode(out->g, data, len)))
+		goto fail;
+	free(data);
+	return 0;
+fail:
+	free(data);
+	model_free(out);
+	return rc;
+}
+
+void model_free(struct model *m)
+{
+	dsv_gpt_free(m->g);
+	dsv_bpe_free(m->bpe);
+	dsv_model_free(m->info);
+	memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,387 @@
+/* model.c: a model artifact's tree files, MODEL and METRICS.tsv, and the
+ * arithmetic of `dsv compare` on two validation curves (a pure function so
+ * it can be tested without training anything).
+ */
+#include "lineage/lineage.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void dsv_model_free(dsv_model *m)
+{
+	if (!m)
+		return;
+	free(m->checkpoints);
+	free(m->config);
+	free(m);
+}
+
+static int append(dsv_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int append(dsv_buf *b, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof tmp)
+		return dsv_error_set(DSV_EINVAL, "line too long");
+	return dsv_buf_append(b, tmp, (size_t)n);
+}
+
+int dsv_model_format(const dsv_model *m, char **out, size_t *len)
+{
+	dsv_buf b = {0};
+	char oid[DSV_OID_HEXLEN + 1], aid[DSV_AID_HEXLEN + 1];
+	int rc = 0;
+	dsv_oid_fmt(oid, &m->weights);
+	rc |= append(&b, "format 1\nweights %s\n", oid);
+	dsv_aid_fmt(aid, &m->tokenizer);
+	rc |= append(&b, "tokenizer %s\nvocab %d\n", aid, m->vocab);
+	dsv_aid_fmt(aid, &m->dataset);
+	rc |= append(&b, "dataset %s\n", aid);
+	if (m->has_valid) {
+		dsv_aid_fmt(aid, &m->valid);
+		rc |= append(&b, "valid %s\n", aid);
+	}
+	for (size_t i = 0; i < m->ncheckpoints; i++) {
+		dsv_oid_fmt(oid, &m->checkpoints[i]);
+		rc |= append(&b, "checkpoint %s\n", oid);
+	}
+	/* The config, each line prefixed, so MODEL stays one `key value`
+	 * line grammar. */
+	const char *p = m->config ? m->config : "";
+	while (*p) {
+		const char *e = strchr(p, '\n');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n) {
+			rc |= dsv_buf_append(&b, "config ", 7);
+			rc |= dsv_buf_append(&b, p, n);
+			rc |= dsv_buf_append(&b, "\n", 1);
+		}
+		p += n + (e ? 1 : 0);
+	}
+	rc |= dsv_buf_append(&b, "", 1);
+	if (rc) {
+		dsv_buf_free(&b);
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	}
+	*out = b.buf;
+	*len = b.len - 1;
+	return 0;
+}
+
+static int bad(int line, const char *what)
+{
+	return dsv_error_set(DSV_EINVAL, "MODEL:%d: %s", line, what);
+}
+
+int dsv_model_parse(dsv_model **out, const char *text, size_t len)
+{
+	dsv_model *m = calloc(1, sizeof *m);
+	dsv_buf cfg = {0};
+	int line = 0, rc = 0, have = 0;
+	size_t cap = 0;
+	*out = NULL;
+	if (!m)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	size_t i = 0;
+	while (i < len) {
+		size_t j = i;
+		while (j < len && text[j] != '\n')
+			j++;
+		line++;
+		const char *s = text + i, *sp = memchr(s, ' ', j - i);
+		size_t klen = sp ? (size_t)(sp - s) : j - i;
+		const char *v = sp ? sp + 1 : s + (j - i);
+		size_t vlen = (size_t)(text + j - v);
+		i = j + 1;
+		if (memchr(s, 0, (size_t)(text + j - s))) {
+			rc = bad(line, "NUL byte");
+			goto fail;
+		}
+#define KEY(k) (klen == strlen(k) && memcmp(s, k, klen) == 0)
+		if (KEY("format")) {
+			if (vlen != 1 || *v != '1') {
+				rc = bad(line, "unsupported format");
+				goto fail;
+			}
+			have |= 1;
+		} else if (KEY("weights")) {
+			if (dsv_oid_parse(&m->weights, v, vlen)) {
+				rc = bad(line, "bad weight object id");
+				goto fail;
+			}
+			have |= 2;
+		} else if (KEY("tokenizer") || KEY("dataset") || KEY("valid")) {
+			dsv_aid *a = KEY("tokenizer") ? &m->tokenizer
+				     : KEY("dataset") ? &m->dataset : &m->valid;
+			if (dsv_aid_parse(a, v, vlen)) {
+				rc = bad(line, "bad artifact id");
+				goto fail;
+			}
+			if (KEY("valid"))
+				m->has_valid = 1;
+			have |= KEY("tokenizer") ? 4 : KEY("dataset") ? 8 : 0;
+		} else if (KEY("vocab")) {
+			char num[16];
+			char *end;
+			if (vlen == 0 || vlen >= sizeof num) {
+				rc = bad(line, "bad vocab");
+				goto fail;
+			}
+			memcpy(num, v, vlen);
+			num[vlen] = 0;
+			long n = strtol(num, &end, 10);
+			if (*end || n <= 0 || n > (1 << 24)) {
+				rc = bad(line, "bad vocab");
+				goto fail;
+			}
+			m->vocab = (int)n;
+		} else if (KEY("checkpoint")) {
+			if (m->ncheckpoints == cap) {
+				cap = cap ? 2 * cap : 8;
+				dsv_oid *c = realloc(m->checkpoints,
+						     cap * sizeof *c);
+				if (!c) {
+					rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+					goto fail;
+				}
+				m->checkpoints = c;
+			}
+			if (dsv_oid_parse(&m->checkpoints[m->ncheckpoints++],
+					  v, vlen)) {
+				rc = bad(line, "bad checkpoint object id");
+				goto fail;
+			}
+		} else if (KEY("config")) {
+			if (dsv_buf_append(&cfg, v, vlen) ||
+			    dsv_buf_append(&cfg, "\n", 1)) {
+				rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+				goto fail;
+			}
+		} else if (klen) {
+			rc = bad(line, "unknown key");
+			goto fail;
+		}
+#undef KEY
+	}
+	if ((have & 15) != 15 || !m->vocab) {
+		rc = dsv_error_set(DSV_EINVAL, "MODEL: format, weights, "
+				   "tokenizer, vocab or dataset missing");
+		goto fail;
+	}
+	if (dsv_buf_append(&cfg, "", 1)) {
+		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+		goto fail;
+	}
+	m->config = cfg.buf;
+	*out = m;
+	return 0;
+fail:
+	dsv_buf_free(&cfg);
+	dsv_model_free(m);
+	return rc;
+}
+
+int dsv_model_read(dsv_model **out, dsv_lineage *l, const dsv_aid *id)
+{
+	char *text = NULL, hex[DSV_AID_SHORTLEN + 1];
+	size_t len;
+	int rc = dsv_lineage_read_file(l, id, "MODEL", &text, &len);
+	if (rc == DSV_ENOTFOUND) {
+		dsv_aid_short(hex, id);
+		return dsv_error_set(DSV_EINVAL, "artifact %s is not a model "
+				     "(no MODEL file)", hex);
+	}
+	if (rc)
+		return rc;
+	rc = dsv_model_parse(out, text, len);
+	free(text);
+	return rc;
+}
+
+/* ---- METRICS.tsv ---- */
+
+static const char metrics_header[] =
+	"step\ttokens\ttrain_loss\tval_loss\tseconds\n";
+
+static void fmt_loss(char *buf, size_t n, double v)
+{
+	if (isnan(v))
+		snprintf(buf, n, "-");
+	else
+		snprintf(buf, n, "%.6f", v);
+}
+
+int dsv_metrics_format(const dsv_metrics_row *rows, size_t n, char **out,
+		       size_t *len)
+{
+	dsv_buf b = {0};
+	int rc = dsv_buf_append(&b, metrics_header, sizeof metrics_header - 1);
+	for (size_t i = 0; i < n && !rc; i++) {
+		char tl[32], vl[32];
+		fmt_loss(tl, sizeof tl, rows[i].train_loss);
+		fmt_loss(vl, sizeof vl, rows[i].val_loss);
+		rc = append(&b, "%lld\t%lld\t%s\t%s\t%.3f\n",
+			    (long long)rows[i].step, (long long)rows[i].tokens,
+			    tl, vl, rows[i].seconds);
+	}
+	if (rc || dsv_buf_append(&b, "", 1)) {
+		dsv_buf_free(&b);
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	}
+	*out = b.buf;
+	*len = b.len - 1;
+	return 0;
+}
+
+static int parse_num(const char *s, double *v, int allow_dash)
+{
+	char *end;
+	if (allow_dash && strcmp(s, "-") == 0) {
+		*v = NAN;
+		return 0;
+	}
+	if (!*s)
+		return -1;
+	*v = strtod(s, &end);
+	return *end || !isfinite(*v) ? -1 : 0;
+}
+
+int dsv_metrics_parse(dsv_metrics_row **out, size_t *n, const char *text,
+		      size_t len)
+{
+	dsv_metrics_row *rows = NULL;
+	size_t cap = 0, nr = 0, i = 0;
+	int line = 0;
+	*out = NULL;
+	*n = 0;
+	while (i < len) {
+		size_t j = i;
+		while (j < len && text[j] != '\n')
+			j++;
+		line++;
+		char buf[256];
+		if (j - i >= sizeof buf) {
+			free(rows);
+			return dsv_error_set(DSV_EINVAL, "METRICS.tsv:%d: line "
+					     "too long", line);
+		}
+		memcpy(buf, text + i, j - i);
+		buf[j - i] = 0;
+		size_t blen = j - i;
+		i = j + 1;
+		if (line == 1) {
+			if (blen + 1 != sizeof metrics_header - 1 ||
+			    memcmp(buf, metrics_header, blen)) {
+				free(rows);
+				return dsv_error_set(DSV_EINVAL, "METRICS.tsv:1: "
+						     "unexpected header");
+			}
+			continue;
+		}
+		char *f[6], *p = buf;
+		int nf = 0;
+		for (char *t; nf < 6 && (t = strsep(&p, "\t"));)
+			f[nf++] = t;
+		double v[5];
+		if (nf != 5 || parse_num(f[0], &v[0], 0) ||
+		    parse_num(f[1], &v[1], 0) || parse_num(f[2], &v[2], 1) ||
+		    parse_num(f[3], &v[3], 1) || parse_num(f[4], &v[4], 0) ||
+		    v[0] < 0 || v[1] < 0) {
+			free(rows);
+			return dsv_error_set(DSV_EINVAL, "METRICS.tsv:%d: expected "
+					     "5 tab-separated numbers", line);
+		}
+		if (nr == cap) {
+			cap = cap ? 2 * cap : 64;
+			dsv_metrics_row *r = realloc(rows, cap * sizeof *r);
+			if (!r) {
+				free(rows);
+				return dsv_error_set(DSV_ENOMEM, "out of memory");
+			}
+			rows = r;
+		}
+		rows[nr++] = (dsv_metrics_row){(int64_t)v[0], (int64_t)v[1],
+					       v[2], v[3], v[4]};
+	}
+	if (line == 0)
+		return dsv_error_set(DSV_EINVAL, "METRICS.tsv: empty");
+	*out = rows;
+	*n = nr;
+	return 0;
+}
+
+/* ---- compare ---- */
+
+int dsv_curve_tokens_to(const dsv_metrics_row *rows, size_t n, double loss,
+			double *tokens)
+{
+	const dsv_metrics_row *prev = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const dsv_metrics_row *r = &rows[i];
+		if (isnan(r->val_loss))
+			continue;
+		if (r->val_loss <= loss) {
+			if (!prev) {
+				*tokens = (double)r->tokens;
+				return 0;
+			}
+			double t0 = (double)prev->tokens, t1 = (double)r->tokens;
+			double v0 = prev->val_loss, v1 = r->val_loss;
+			*tokens = t0 + (t1 - t0) * (v0 - loss) / (v0 - v1);
+			return 0;
+		}
+		prev = r;
+	}
+	return DSV_ENOTFOUND;
+}
+
+static int final_point(const dsv_metrics_row *r, size_t n, double *loss,
+		       double *tokens)
+{
+	for (size_t i = n; i-- > 0;)
+		if (!isnan(r[i].val_loss)) {
+			*loss = r[i].val_loss;
+			*tokens = (double)r[i].tokens;
+			return 0;
+		}
+	return DSV_EINVAL;
+}
+
+int dsv_compare_curves(const dsv_metrics_row *a, size_t na,
+		       const dsv_metrics_row *b, size_t nb,
+		       dsv_compare_result *out)
+{
+	const dsv_metrics_row *rows[2] = {a, b};
+	size_t n[2] = {na, nb};
+	memset(out, 0, sizeof *out);
+	for (int i = 0; i < 2; i++)
+		if (final_point(rows[i], n[i], &out->final_loss[i],
+				&out->final_tokens[i]))
+			return dsv_error_set(DSV_EINVAL, "model %c has no "
+					     "validation loss in METRICS.tsv",
+					     "AB"[i]);
+	for (int i = 0; i < 2; i++)
+		if (dsv_curve_tokens_to(rows[i], n[i], out->final_loss[1 - i],
+					&out->reach[i]))
+			out->reach[i] = NAN;
+	int w = out->final_loss[1] < out->final_loss[0];
+	out->better = w;
+	/* W always reaches O's final loss (its own final is no higher). */
+	double tw = out->reach[w], to = out->final_tokens[1 - w];
+	if (tw <= 0)
+		out->k = INFINITY;
+	else
+		out->k = to / tw;
+	if (out->k < 1 && out->final_loss[0] == out->final_loss[1])
+		out->k = 1;
+	out->break_even = isinf(out->k) ? 1 : 1 - 1 / out->k;
+	return 0;
+}
