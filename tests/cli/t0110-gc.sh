@@ -1,0 +1,42 @@
+#!/bin/sh
+# dsv gc: keeps every object a branch or tag reaches, deletes an unreachable
+# branch's objects once the branch is gone, respects the grace period, and
+# cleans stale temporary files.
+. "$(dirname "$0")/lib.sh"
+
+zcat "$DEMO/web-a.jsonl.gz" >a.jsonl
+zstd -qdc "$DEMO/web-b.jsonl.zst" >b.jsonl
+python3 "$TOP/../shared/bench/mutate_corpus.py" a.jsonl a2.jsonl --seed 3 2>/dev/null
+dsv init -q repo && cd repo
+dsv commit -q ../a.jsonl -m v1 && dsv commit -q ../a2.jsonl -m v2 && dsv tag v1 main~1
+dsv commit -q ../b.jsonl --branch side -m side
+
+test_expect_success 'gc with everything reachable deletes nothing' '
+	n=$(find .dsv/objects -type f | wc -l) &&
+	dsv gc --grace 0 >out && grep -q "deleted 0 unreachable" out &&
+	test "$(find .dsv/objects -type f | wc -l)" = "$n"
+'
+
+test_expect_success 'a deleted branch: --dry-run lists, gc deletes, refs still export' '
+	dsv branch -d side &&
+	dsv gc --dry-run --grace 0 >out && grep -q "would delete [1-9]" out &&
+	grep -c "^[0-9a-f]\{64\} [0-9]*$" out >count && test "$(cat count)" -ge 1 &&
+	dsv gc --grace 1h >out && grep -q "deleted 0 unreachable" out &&
+	dsv gc --grace 0 >out && grep -q "deleted [1-9]" out &&
+	dsv fsck >out && grep -q "^ok$" out &&
+	dsv export main | cmp - ../a2.jsonl && dsv export v1 | cmp - ../a.jsonl
+'
+
+test_expect_success 'recommitting after gc stores the records again (index rebuilt)' '
+	dsv commit ../b.jsonl --branch side2 -m side2 >out &&
+	dsv export side2 | cmp - ../b.jsonl && dsv fsck | grep -q "^ok$"
+'
+
+test_expect_success 'gc.grace in the config, and stale tmp files' '
+	echo "gc.grace = 0" >>.dsv/config &&
+	: >.dsv/tmp/obj-stale && touch -d "2 hours ago" .dsv/tmp/obj-stale &&
+	dsv gc --json >out && grep -q "\"tmp_files\": 1" out && test ! -e .dsv/tmp/obj-stale &&
+	echo "gc.grace = soon" >>.dsv/config && test_must_fail dsv gc 2>err && grep -q "gc.grace" err
+'
+
+test_done
