@@ -49,18 +49,15 @@ static void decorate(FILE *f, const struct decorations *d, const dsv_aid *id)
 		fputc(')', f);
 }
 
-/* "dataset commit: 3717 records, 12.3 MiB text; ingest 0.42 s" */
-static void describe(FILE *f, const dsv_artifact *a)
+/* "dataset commit: 3717 records, 12.3 MiB of text; ingest 0.42 s" */
+static void describe(FILE *f, const dsv_artifact_summary *a)
 {
 	char b[32];
-	json_t *rec = json_object_get(a->stats, "records");
-	json_t *text = json_object_get(a->stats, "text_bytes");
 	fprintf(f, "%s %s", dsv_kind_name(a->kind), a->op);
-	if (json_is_integer(rec))
-		fprintf(f, ": %lld records", (long long)json_integer_value(rec));
-	if (json_is_integer(text))
-		fprintf(f, ", %s of text",
-			human_bytes(b, (double)json_integer_value(text)));
+	if (a->records >= 0)
+		fprintf(f, ": %lld records", (long long)a->records);
+	if (a->text_bytes >= 0)
+		fprintf(f, ", %s of text", human_bytes(b, (double)a->text_bytes));
 	if (a->has_compute)
 		fprintf(f, "; %s %.2f s", dsv_mode_name(a->compute.mode),
 			a->compute.wall_s);
@@ -149,7 +146,8 @@ static void print_oneline(const dsv_commit_info *ci,
 	printf(" %s\n", ci->summary);
 }
 
-static void print_full(const dsv_commit_info *ci, const dsv_artifact *a,
+static void print_full(const dsv_commit_info *ci,
+		       const dsv_artifact_summary *a,
 		       const struct decorations *d)
 {
 	char hex[DSV_AID_HEXLEN + 1], date[64];
@@ -169,7 +167,7 @@ static void print_full(const dsv_commit_info *ci, const dsv_artifact *a,
 		printf("    %.*s\n", (int)len, p);
 		p += len + (nl ? 1 : 0);
 	}
-	if (a) {
+	if (a->has_artifact) {
 		printf("\n    ");
 		describe(stdout, a);
 		putchar('\n');
@@ -244,31 +242,35 @@ int cmd_log(int argc, char **argv)
 	while ((!limit || shown < limit) &&
 	       (walked = dsv_walk_next(w, &id)) == 1) {
 		dsv_commit_info *ci = NULL;
-		dsv_artifact *a = NULL;
-		if (dsv_commit_info_open(&ci, the_repo->lineage, &id)) {
+		dsv_artifact_summary sum;
+		if (dsv_commit_info_open(&ci, the_repo->lineage, &id) ||
+		    dsv_artifact_summary_get(the_repo->lineage, &id, &sum)) {
+			dsv_commit_info_free(ci);
 			rc = die_error();
 			break;
 		}
-		if (dsv_artifact_read(&a, the_repo->lineage, &id))
-			a = NULL; /* a foreign commit: shown without dsv.json */
 		if (json) {
+			/* JSON carries the whole dsv.json: read it. */
+			dsv_artifact *a = NULL;
+			if (dsv_artifact_read(&a, the_repo->lineage, &id))
+				a = NULL; /* a foreign commit: no dsv.json */
 			json_array_append_new(arr, entry_json(ci, a));
+			dsv_artifact_free(a);
 		} else if (graph) {
 			size_t before = g.n ? g.n : 1;
 			graph_commit(&g, ci, stdout);
 			print_oneline(ci, &d);
-			if (!oneline && a) {
+			if (!oneline && sum.has_artifact) {
 				graph_padding(&g, before, stdout);
 				printf("  ");
-				describe(stdout, a);
+				describe(stdout, &sum);
 				putchar('\n');
 			}
 		} else if (oneline) {
 			print_oneline(ci, &d);
 		} else {
-			print_full(ci, a, &d);
+			print_full(ci, &sum, &d);
 		}
-		dsv_artifact_free(a);
 		dsv_commit_info_free(ci);
 		shown++;
 	}

@@ -4,7 +4,7 @@
  * git objects. A commit never changes, so an entry never goes stale; the
  * cache is only ever appended to.
  *
- * File <lineage>/dsv-cache: "DSVCACHE1\n", then records
+ * File <lineage>/dsv-cache: "DSVCACHE2\n", then records
  *   u32 length of the payload, u64 FNV-1a of the payload, payload
  * appended with O_APPEND in one write each batch. A torn or foreign record
  * ends the load and is cut off (its commits are read from git again and
@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CACHE_MAGIC "DSVCACHE1\n"
+#define CACHE_MAGIC "DSVCACHE2\n"
 #define CACHE_MAX_PAYLOAD (1u << 20)
 
 static uint64_t fnv1a(const uint8_t *p, size_t n)
@@ -101,7 +101,8 @@ void dsv_cache_free(dsv_cache *c)
 /* ---- records ------------------------------------------------------------- *
  * payload: id[20] u32 nparents parents[20n] i64 time i64 author_time
  * i32 tz u32 name_len name u32 email_len email u32 msg_len msg
- * u8 has_artifact [u8 kind, op[64], u8 has_compute, dsv_compute]
+ * u8 has_artifact [u8 kind, op[64], u8 has_compute, dsv_compute,
+ * i64 records, i64 text_bytes]
  * An entry is one malloc: the struct, then parents, then the strings. */
 
 struct rd {
@@ -173,6 +174,7 @@ static dsv_centry *decode(const uint8_t *p, size_t n)
 		if (take(&r, &k, 1) || k >= DSV_KIND_COUNT ||
 		    take(&r, e->op, sizeof e->op) || take(&r, &hc, 1) ||
 		    take(&r, &e->compute, sizeof e->compute) ||
+		    take(&r, &e->records, 8) || take(&r, &e->text_bytes, 8) ||
 		    (unsigned)e->compute.mode >= DSV_MODE_COUNT ||
 		    e->compute.ndevices < 0 ||
 		    e->compute.ndevices > DSV_COMPUTE_MAX_DEVICES) {
@@ -223,7 +225,8 @@ static int encode(dsv_cache *c, const dsv_centry *e)
 	if (has) {
 		uint8_t k = (uint8_t)e->kind, hc = (uint8_t)e->has_compute;
 		if (put(b, &k, 1) || put(b, e->op, sizeof e->op) ||
-		    put(b, &hc, 1) || put(b, &e->compute, sizeof e->compute))
+		    put(b, &hc, 1) || put(b, &e->compute, sizeof e->compute) ||
+		    put(b, &e->records, 8) || put(b, &e->text_bytes, 8))
 			return DSV_ENOMEM;
 	}
 	len = (uint32_t)(b->len - start - 12);
@@ -266,8 +269,12 @@ static int load(dsv_cache *c)
 	}
 	n = off;
 	if (n < strlen(CACHE_MAGIC) ||
-	    memcmp(data, CACHE_MAGIC, strlen(CACHE_MAGIC)))
+	    memcmp(data, CACHE_MAGIC, strlen(CACHE_MAGIC))) {
+		/* Another format: start over, or appends would never load. */
+		if (ftruncate(fd, 0))
+			(void)0;
 		goto cleanup;
+	}
 	for (off = strlen(CACHE_MAGIC); n - off >= 12;) {
 		uint32_t len;
 		uint64_t sum;
@@ -375,7 +382,14 @@ static dsv_centry *from_git(dsv_lineage *l, git_commit *gc)
 	e->message = memcpy(s, msg ? msg : "", lm + 1);
 	/* An unreadable dsv.json makes a row without a record, not an error:
 	 * audit reports such commits as missing. */
+	e->records = e->text_bytes = -1;
 	if (dsv_artifact_read(&art, l, &e->id) == 0) {
+		json_t *rec = json_object_get(art->stats, "records");
+		json_t *tb = json_object_get(art->stats, "text_bytes");
+		if (json_is_integer(rec))
+			e->records = json_integer_value(rec);
+		if (json_is_integer(tb))
+			e->text_bytes = json_integer_value(tb);
 		e->has_artifact = 1;
 		e->kind = art->kind;
 		memcpy(e->op, art->op, sizeof e->op);
@@ -424,5 +438,23 @@ int dsv_cache_get(const dsv_centry **out, dsv_lineage *l, const dsv_aid *id)
 	if (c->pending.len > (4u << 20))
 		dsv_cache_flush(c);
 	*out = e;
+	return 0;
+}
+
+int dsv_artifact_summary_get(dsv_lineage *l, const dsv_aid *id,
+			     dsv_artifact_summary *out)
+{
+	const dsv_centry *e;
+	int rc = dsv_cache_get(&e, l, id);
+	memset(out, 0, sizeof *out);
+	if (rc < 0)
+		return rc;
+	out->has_artifact = e->has_artifact;
+	out->kind = e->kind;
+	memcpy(out->op, e->op, sizeof out->op);
+	out->has_compute = e->has_compute;
+	out->compute = e->compute;
+	out->records = e->records;
+	out->text_bytes = e->text_bytes;
 	return 0;
 }

@@ -26,6 +26,8 @@ typedef struct {
 	char op[DSV_ARTIFACT_NAME_MAX];
 	int has_compute;
 	dsv_compute compute;
+	int64_t records;     /* stats.records, -1 when absent */
+	int64_t text_bytes;  /* stats.text_bytes, -1 when absent */
 } dsv_centry;
 
 typedef struct {
