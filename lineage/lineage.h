@@ -348,6 +348,22 @@ int dsv_artifact_parse(dsv_artifact **out, const char *text, size_t len);
 /* Reads and parses dsv.json of a commit. */
 int dsv_artifact_read(dsv_artifact **out, dsv_lineage *l, const dsv_aid *id);
 
+/* What log shows of an artifact, from the lineage cache: no dsv.json is
+ * read once the commit has been seen. has_artifact is 0 for a commit
+ * without a valid dsv.json; records and text_bytes are -1 when the stats
+ * lack them. */
+typedef struct {
+	int has_artifact;
+	dsv_kind kind;
+	char op[DSV_ARTIFACT_NAME_MAX];
+	int has_compute;
+	dsv_compute compute;
+	int64_t records, text_bytes;
+} dsv_artifact_summary;
+
+int dsv_artifact_summary_get(dsv_lineage *l, const dsv_aid *id,
+			     dsv_artifact_summary *out);
+
 /* ---- audit (lineage/audit.c) --------------------------------------------- */
 
 typedef struct {
