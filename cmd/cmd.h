@@ -151,6 +151,45 @@ int sample_threshold(dsv_store *s, const dsv_manifest *m, uint64_t seed,
  * every key, f = 0: none); *all is set when f is 1. */
 uint64_t sample_fraction_threshold(double f, int *all);
 
+/* ---- new-text derivations (cmd/op_map.c): map, rephrase, synth ------- *
+ * A derived version made of NEW records (not a view): records are added one
+ * by one into shards of about DSV_SHARD_TARGET_BYTES of text, each with
+ * `ncols` u64 provenance columns; newtext_commit writes the MANIFEST and
+ * dsv.json (op, params, inputs, stats, compute) as one lineage commit on
+ * refs/heads/BRANCH, moved by compare-and-swap. Parents are added in order
+ * (primary input first). Objects written before a failure stay unreferenced
+ * (gc takes them). */
+struct newtext;
+int newtext_start(struct newtext **out, const char *op, dsv_mode mode,
+		  const char *branch, const char *message, int force,
+		  const char *const *cols, int ncols);
+void newtext_free(struct newtext *nt);
+int newtext_add_parent(struct newtext *nt, const char *role, const dsv_aid *id);
+dsv_artifact *newtext_artifact(struct newtext *nt);
+dsv_meter *newtext_meter(struct newtext *nt);
+uint64_t newtext_records(const struct newtext *nt);
+int newtext_add(struct newtext *nt, const char *text, size_t tlen,
+		const char *meta, size_t mlen, uint32_t layout,
+		const uint64_t *colvals);
+/* A record from a JSON object holding a string "text" (other members are
+ * its meta), read through the store's JSONL reader. */
+int newtext_add_json(struct newtext *nt, json_t *obj, const uint64_t *colvals);
+int newtext_commit(struct newtext *nt, int quiet, int json, dsv_aid *out);
+
+/* What an external program reported through $DSV_COMPUTE_FILE
+ * (docs/generate.md): JSON lines summed up. */
+struct program_compute {
+	double gpu_s, flops, energy_j, tokens_in, tokens_out;
+	int has_gpu_s, has_flops, has_energy_j, has_tokens_in, has_tokens_out;
+	int lines, ndev;
+	char dev[8][64];
+	double dev_s[8];
+};
+void program_compute_init(struct program_compute *pc);
+int program_compute_read(struct program_compute *pc, const char *path);
+void program_compute_record(const struct program_compute *pc, dsv_meter *m,
+			    dsv_artifact *a);
+
 /* ---- output (cmd/output.c) ---------------------------------------------- */
 
 /* Prints "dsv: error: <dsv_error_last()>" and returns 1. */

@@ -8,3 +8,4 @@ DERIVE_OP(annotate, "write columns: heuristic statistics (--stats) or a classifi
 DERIVE_OP(sample, "a seeded random subset: --fraction F or --n N records")
 DERIVE_OP(mix, "one version from several: A:w B:w ... as repeats or to --records/--tokens")
 DERIVE_OP(split, "two disjoint versions NAME-train and NAME-valid (--valid F)")
+DERIVE_OP(map, "pipe records through an external program (--cmd) into new records")
