@@ -244,11 +244,34 @@ cleanup:
 	return rc;
 }
 
+/* The weight object's bytes as a file (tests/ref/torch_check.py loads it). */
+static int save_weights(const struct model *md, const char *path)
+{
+	dsv_obj *o = NULL;
+	void *data = NULL;
+	size_t len;
+	int rc = dsv_obj_open(&o, the_repo->store, &md->info->weights);
+	if (!rc)
+		rc = dsv_obj_read_section(o, 0, &data, &len);
+	dsv_obj_free(o);
+	if (rc)
+		return rc;
+	FILE *f = fopen(path, "wb");
+	if (!f || fwrite(data, 1, len, f) != len || fclose(f)) {
+		if (f)
+			fclose(f);
+		rc = dsv_error_set(DSV_EIO, "cannot write '%s'", path);
+	}
+	free(data);
+	return rc;
+}
+
 int cmd_eval(int argc, char **argv)
 {
 	static const char usage[] =
 		"dsv eval MODEL REV [--column NAME -o BRANCH] [options]";
 	const char *column = NULL, *branch = NULL, *msg = NULL, *device = NULL;
+	const char *save = NULL;
 	long batch = 8;
 	int json = 0;
 	const struct option opts[] = {
@@ -257,6 +280,7 @@ int cmd_eval(int argc, char **argv)
 		OPT_STRING('m', "message", &msg, "msg", "the new version's message"),
 		OPT_STRING(0, "device", &device, "dev", "cpu, cuda or auto"),
 		OPT_INT(0, "batch", &batch, "n", "sequences per forward pass (default 8)"),
+		OPT_STRING(0, "save-weights", &save, "file", "also write the model's safetensors file there"),
 		OPT_BOOL(0, "json", &json, "print the result as JSON"),
 		OPT_END(),
 	};
@@ -299,6 +323,8 @@ int cmd_eval(int argc, char **argv)
 	dsv_meter_start(meter);
 	if (model_load(argv[0], (int)batch, 0, dev, &e.md) ||
 	    load_version(argv[1], &rev, &m))
+		goto fail;
+	if (save && save_weights(&e.md, save))
 		goto fail;
 	e.B = (int)batch;
 	e.T = e.md.seq_len;

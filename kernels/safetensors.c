@@ -460,7 +460,9 @@ static int cmp_begin(const void *a, const void *b)
 {
 	const dsv_st_tensor *x = *(const dsv_st_tensor *const *)a;
 	const dsv_st_tensor *y = *(const dsv_st_tensor *const *)b;
-	return x->begin < y->begin ? -1 : x->begin > y->begin;
+	if (x->begin != y->begin)
+		return x->begin < y->begin ? -1 : 1;
+	return x->end < y->end ? -1 : x->end > y->end; /* empty ones first */
 }
 
 static int cmp_name(const void *a, const void *b)

@@ -217,9 +217,11 @@ int dsv_trainconf_parse(dsv_trainconf *c, const char *text, size_t len,
 			return rc;
 	}
 	int rc = dsv_trainconf_check(c);
-	if (rc)
-		return dsv_kernel_error(rc, "%s: %s", name,
-					dsv_kernel_error_last());
+	if (rc) {
+		char msg[512]; /* the message buffer is reused by the call */
+		snprintf(msg, sizeof msg, "%s", dsv_kernel_error_last());
+		return dsv_kernel_error(rc, "%s: %s", name, msg);
+	}
 	return 0;
 }
 

@@ -1,0 +1,123 @@
+#!/bin/sh
+# t0400-train.sh: dsv train / eval on the demo Shakespeare: the loss falls
+# well below ln(V), the same seed gives the same weight object, a run
+# stopped after N steps and resumed ends with the same weights, the
+# weights load into PyTorch with the same loss, and bad input leaves no
+# model.
+. "$(dirname "$0")/lib.sh"
+
+setup() {
+	dsv init >/dev/null &&
+	head -c 600000 "$DEMO/shakespeare.txt" >train.txt &&
+	tail -c 60000 "$DEMO/shakespeare.txt" >valid.txt &&
+	dsv commit train.txt --text-mode paragraph -m train -b data >/dev/null &&
+	dsv commit valid.txt --text-mode paragraph -m valid -b valid >/dev/null &&
+	dsv tokenizer train data --vocab 384 -o tok >/dev/null &&
+	cat >c.conf <<-EOT
+	# a tiny GPT-2
+	n_layer = 2
+	n_head = 2
+	n_embd = 32
+	seq_len = 32
+	batch_size = 8
+	lr = 1e-2
+	min_lr = 1e-3
+	warmup_steps = 5
+	max_steps = 80
+	eval_every = 20
+	eval_tokens = 4096
+	checkpoint_every = 30
+	seed = 7
+	EOT
+}
+test_expect_success 'setup: data, validation set, tokenizer' 'setup'
+
+weights() { sed -n 's/.*"weights": "\([0-9a-f]*\)".*/\1/p' "$1"; }
+
+test_expect_success 'train: loss falls well below ln(V)' '
+	dsv train data --tokenizer tok --config c.conf --valid valid -o m1 \
+		-m "tiny model" --json >m1.json &&
+	git --git-dir .dsv/lineage show m1:METRICS.tsv >metrics &&
+	head -1 metrics | grep -q "^step	tokens	train_loss	val_loss	seconds" &&
+	awk -F"\t" "NR==2 { first = \$4 } END { v = \$4 + 0; lnv = log(384);
+		if (first - lnv > 0.1 || lnv - first > 0.3) exit 1;
+		if (v > lnv - 1.0) exit 1 }" metrics
+'
+
+test_expect_success 'the model artifact: MODEL, parents, compute record' '
+	git --git-dir .dsv/lineage show m1:MODEL >model &&
+	grep -q "^weights $(weights m1.json)\$" model &&
+	grep -q "^config n_layer = 2\$" model &&
+	test $(grep -c "^checkpoint " model) = 2 &&
+	git --git-dir .dsv/lineage log --format=%P -1 m1 | wc -w | grep -q 3 &&
+	git --git-dir .dsv/lineage show m1:dsv.json >dj &&
+	grep -q "\"kind\": \"model\"" dj && grep -q "\"mode\": \"training\"" dj &&
+	grep -q "\"flops\": [1-9]" dj && grep -q "\"tokens_in\": 20480" dj &&
+	git --git-dir .dsv/lineage log --graph --oneline m1 | grep -q "tiny model"
+'
+
+test_expect_success 'same seed twice: the same weight object' '
+	dsv train data --tokenizer tok --config c.conf --valid valid -o m2 --json >m2.json &&
+	test "$(weights m1.json)" = "$(weights m2.json)"
+'
+
+test_expect_success 'stopped after 45 steps, resumed: the same weights' '
+	test_must_fail dsv train data --tokenizer tok --config c.conf --valid valid \
+		-o m3 --stop-after 45 2>err &&
+	grep -q "stopped after step 45" err &&
+	test_must_fail dsv log m3 >/dev/null 2>&1 &&
+	test $(grep -c "^checkpoint " .dsv/runs/m3) = 2 &&
+	test_must_fail dsv train data --tokenizer tok --config c.conf --valid valid -o m3 2>err &&
+	grep -q "use.*--resume\|--resume" err &&
+	dsv train data --tokenizer tok --config c.conf --valid valid -o m3 \
+		--resume --json >m3.json &&
+	test "$(weights m1.json)" = "$(weights m3.json)" &&
+	test ! -e .dsv/runs/m3
+'
+
+test_expect_success 'eval: loss and perplexity; --column writes a version' '
+	dsv eval m1 valid --json >ev.json &&
+	grep -q "\"perplexity\": [0-9]" ev.json &&
+	dsv eval m1 valid --column loss -o scored >out &&
+	git --git-dir .dsv/lineage show scored:MANIFEST | grep -q "loss" &&
+	git --git-dir .dsv/lineage show scored:dsv.json | grep -q "\"mode\": \"evaluation\"" &&
+	git --git-dir .dsv/lineage log --format=%P -1 scored | wc -w | grep -q 2
+'
+
+PY=/tmp/gptbench-venv/bin/python
+[ -x "$PY" ] || PY=python3
+if "$PY" -c "import importlib.util as u, sys; sys.exit(u.find_spec(\"torch\") is None)" >/dev/null 2>&1; then
+	test_expect_success 'PyTorch: the same loss on the same tokens' '
+		dsv eval m1 valid --save-weights w.safetensors >/dev/null &&
+		dsv export valid --format tokens --tokenizer tok -o v.bin &&
+		v=$(tail -1 metrics | cut -f4) &&
+		"$PY" "$TOP/tests/ref/torch_check.py" w.safetensors v.bin 4096 "$v"
+	'
+else
+	test_skip 'PyTorch: the same loss on the same tokens' 'no torch here'
+fi
+
+test_expect_success 'bad input: clear errors, no model' '
+	sed "s/^seed = 7/lrr = 1/" c.conf >bad.conf &&
+	test_must_fail dsv train data --tokenizer tok --config bad.conf -o x1 2>err &&
+	grep -q "bad.conf:14: unknown key .lrr." err &&
+	sed "s/^n_embd = 32/n_embd = 65536/" c.conf >big.conf &&
+	test_must_fail dsv train data --tokenizer tok --config big.conf -o x2 2>err &&
+	grep -q "does not fit: it needs [0-9]* bytes" err &&
+	echo "vocab = 1000" >>big.conf && sed "s/^n_embd = 65536/n_embd = 32/" big.conf >voc.conf &&
+	test_must_fail dsv train data --tokenizer tok --config voc.conf -o x3 2>err &&
+	grep -q "config vocab = 1000 does not match the tokenizer" err &&
+	printf "{\"text\": \"to be\"}\n" >tiny.jsonl &&
+	dsv commit tiny.jsonl -m tiny -b tiny >/dev/null &&
+	test_must_fail dsv train tiny --tokenizer tok --config c.conf -o x4 2>err &&
+	grep -q "fewer than one batch" err &&
+	printf "{\"text\": \"\"}\n" >empty.jsonl &&
+	dsv commit empty.jsonl -m empty -b empty >/dev/null &&
+	test_must_fail dsv train data --tokenizer tok --config c.conf --valid empty -o x5 2>err &&
+	grep -q "validation version .empty. is empty" err &&
+	test_must_fail dsv train data --tokenizer data --config c.conf -o x6 2>err &&
+	grep -q "not a tokenizer" err &&
+	for b in x1 x2 x3 x4 x5 x6; do test_must_fail dsv log $b >/dev/null 2>&1 || return 1; done
+'
+
+test_done

@@ -1,0 +1,95 @@
+/* kernel_trainconf.c: the training config parser: every key, comments,
+ * errors naming the line, the canonical form round-tripping, and the
+ * learning-rate schedules.
+ */
+#include "kernels/device.h"
+#include "kernels/trainconf.h"
+#include "tests/unit/test.h"
+
+#include <math.h>
+
+#define dsv_error_last dsv_kernel_error_last
+
+static int parse(dsv_trainconf *c, const char *text)
+{
+	dsv_trainconf_defaults(c);
+	return dsv_trainconf_parse(c, text, strlen(text), "c.conf");
+}
+
+static void test_keys(void)
+{
+	dsv_trainconf c;
+	CHECK_OK(parse(&c, "# tiny\n n_layer = 3 \nn_head=4\nn_embd = 64\n"
+			   "seq_len = 128\nvocab = 0\nbatch_size = 4\n"
+			   "grad_accum = 2\nlr = 1e-3\nmin_lr = 1e-4\n"
+			   "warmup_steps = 10\nschedule = linear\n"
+			   "weight_decay = 3.5  # large on purpose\n"
+			   "beta1 = 0.8\nbeta2 = 0.99\neps = 1e-6\n"
+			   "grad_clip = 0\nseed = 18446744073709551615\n"
+			   "max_steps = 0\nmax_tokens = 100000\n"
+			   "eval_every = 5\neval_tokens = 4096\n"
+			   "checkpoint_every = 7\ndevice = cpu\n"));
+	CHECK(c.n_layer == 3 && c.n_head == 4 && c.n_embd == 64);
+	CHECK(c.seq_len == 128 && c.batch_size == 4 && c.grad_accum == 2);
+	CHECK(c.schedule == DSV_SCHED_LINEAR && c.weight_decay == 3.5);
+	CHECK(c.seed == UINT64_MAX && c.device == DSV_DEVICE_CPU);
+	CHECK(dsv_trainconf_step_tokens(&c) == 1024);
+	CHECK(dsv_trainconf_steps(&c) == 98); /* ceil(100000 / 1024) */
+	char *text;
+	CHECK_OK(dsv_trainconf_format(&c, &text));
+	dsv_trainconf d;
+	CHECK_OK(parse(&d, text));
+	CHECK(memcmp(&c, &d, sizeof c) == 0);
+	free(text);
+}
+
+static void expect_error(const char *text, const char *msg)
+{
+	dsv_trainconf c;
+	int rc = parse(&c, text);
+	CHECK(rc == DSV_KERNEL_EINVAL);
+	if (!strstr(dsv_kernel_error_last(), msg)) {
+		printf("  '%s' not in '%s'\n", msg, dsv_kernel_error_last());
+		CHECK(0);
+	}
+}
+
+static void test_errors(void)
+{
+	expect_error("n_layer = 2\nlrr = 1\n", "c.conf:2: unknown key 'lrr'");
+	expect_error("lr = 1\nlr = 2\n", "c.conf:2: key 'lr' given twice");
+	expect_error("n_layer 2\n", "c.conf:1: expected 'key = value'");
+	expect_error("n_layer = two\n", "c.conf:1: n_layer needs a number");
+	expect_error("n_layer = 2.5\n", "c.conf:1: n_layer must be an integer");
+	expect_error("\n\nn_layer = 0\n", "c.conf:3: n_layer = 0 is out of range");
+	expect_error("schedule = step\n", "c.conf:1: schedule must be");
+	expect_error("device = tpu\n", "c.conf:1: device must be");
+	expect_error("seed = -1\n", "c.conf:1: seed needs a number");
+	expect_error("n_embd = 30\nn_head = 4\n", "multiple of n_head");
+	expect_error("max_steps = 0\n", "no budget");
+	expect_error("lr = 1e-4\nmin_lr = 1e-3\n", "min_lr");
+	expect_error("lr = nan\n", "lr needs a number");
+}
+
+static void test_schedule(void)
+{
+	dsv_trainconf c;
+	CHECK_OK(parse(&c, "lr = 1\nmin_lr = 0.1\nwarmup_steps = 10\n"));
+	CHECK(fabs(dsv_trainconf_lr(&c, 1, 110) - 0.1) < 1e-12);
+	CHECK(fabs(dsv_trainconf_lr(&c, 10, 110) - 1.0) < 1e-12);
+	CHECK(fabs(dsv_trainconf_lr(&c, 60, 110) - 0.55) < 1e-12);
+	CHECK(fabs(dsv_trainconf_lr(&c, 110, 110) - 0.1) < 1e-12);
+	c.schedule = DSV_SCHED_LINEAR;
+	CHECK(fabs(dsv_trainconf_lr(&c, 60, 110) - 0.55) < 1e-12);
+	CHECK(fabs(dsv_trainconf_lr(&c, 35, 110) - 0.775) < 1e-12);
+	c.schedule = DSV_SCHED_CONSTANT;
+	CHECK(dsv_trainconf_lr(&c, 100, 110) == 1.0);
+}
+
+int main(void)
+{
+	RUN(test_keys);
+	RUN(test_errors);
+	RUN(test_schedule);
+	TEST_EXIT();
+}
