@@ -69,6 +69,9 @@ static const struct command {
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 struct repo *the_repo;
+/* What the_repo points at while a command only prints its usage: commands may
+ * read its fields before parsing their options, so it is never NULL then. */
+static struct repo no_repo;
 
 static const struct command *find_command(const char *name)
 {
@@ -103,6 +106,7 @@ int cmd_help(int argc, char **argv)
 	if (!c)
 		return error_msg("'%s' is not a dsv command", argv[0]);
 	char *hargv[] = {(char *)c->name, "-h", NULL};
+	the_repo = &no_repo;
 	return c->fn(2, hargv);
 }
 
@@ -174,11 +178,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* -h needs no repository: usage is answered anywhere. */
-	if ((c->flags & NEEDS_REPO) && !wants_help(argc - 1, argv + 1) &&
-	    open_repo())
-		return 1;
+	if (c->flags & NEEDS_REPO) {
+		if (wants_help(argc - 1, argv + 1))
+			the_repo = &no_repo;
+		else if (open_repo())
+			return 1;
+	}
 	int rc = c->fn(argc - 1, argv + 1);
-	close_repo();
+	if (the_repo != &no_repo)
+		close_repo();
 	fflush(stdout);
 	if (ferror(stdout)) {
 		fprintf(stderr, "dsv: error: cannot write to standard output\n");
