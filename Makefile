@@ -51,6 +51,19 @@ HAVE_MPI := 1
 $(B)/cmd/ranks.o: CFLAGS += -DDSV_HAVE_MPI $(MPI_CFLAGS)
 endif
 
+# NCCL data-parallel training (kernels/nccl_dp.c, cmd/train.c) where nvcc,
+# mpicc and nccl.h all exist; elsewhere nccl_dp.c builds as stubs
+NCCL_H := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/local/include/nccl.h /usr/include/nccl.h))
+ifneq ($(and $(HAVE_CUDA),$(HAVE_MPI),$(NCCL_H)),)
+NCCL_LIB := $(firstword $(wildcard $(CUDA_HOME)/lib/libnccl.so $(CUDA_HOME)/lib64/libnccl.so /usr/local/lib/libnccl.so /usr/lib/x86_64-linux-gnu/libnccl.so))
+ifneq ($(NCCL_LIB),)
+HAVE_NCCL := 1
+$(B)/kernels/nccl_dp.o: CFLAGS += -DDSV_HAVE_NCCL -I$(dir $(NCCL_H)) -I$(CUDA_HOME)/include
+$(B)/cmd/train.o: CFLAGS += -DDSV_HAVE_NCCL $(MPI_CFLAGS)
+LDLIBS += -L$(dir $(NCCL_LIB)) -Wl,-rpath,$(dir $(NCCL_LIB)) -lnccl
+endif
+endif
+
 STORE_SRC   := $(wildcard store/*.c)
 LINEAGE_SRC := $(wildcard lineage/*.c)
 KERNELS_SRC := $(wildcard kernels/*.c)
