@@ -190,6 +190,59 @@ int program_compute_read(struct program_compute *pc, const char *path);
 void program_compute_record(const struct program_compute *pc, dsv_meter *m,
 			    dsv_artifact *a);
 
+/* ---- generation (cmd/generate.c): dsv generate, rephrase, synth ------- */
+
+struct gen_opts {
+	uint64_t n;          /* samples per prompt */
+	int max_tokens;      /* per sample */
+	double temperature;  /* 0: greedy */
+	int top_k;           /* 0: all */
+	double top_p;        /* 1: all */
+	uint64_t seed;
+	int batch;           /* sequences decoded together */
+	int where;           /* DSV_DEVICE_CPU or _CUDA */
+};
+
+/* Checks the sampling options (DSV_EINVAL saying which) and fills o. */
+int gen_opts_check(struct gen_opts *o, long n, long max_tokens,
+		   const char *temp, const char *topp, long top_k, long seed,
+		   long batch);
+/* --device cpu|cuda|auto to DSV_DEVICE_CPU or _CUDA. */
+int gen_parse_device(const char *s, int *where);
+
+struct gen_result {
+	uint64_t sample;     /* its index: also its random stream */
+	size_t prompt;       /* which prompt (sample % nprompts) */
+	const char *text;    /* the completion, valid UTF-8, NUL-terminated;
+				borrowed for the callback */
+	size_t len;
+	int tokens;          /* tokens generated */
+	const char *stop;    /* "length", "eot" or "context" */
+};
+typedef int (*gen_result_fn)(const struct gen_result *r, void *ctx);
+
+/* Samples `nsamples` completions, sample i from prompt i % nprompts
+ * (nprompts 0: every sample starts from <|endoftext|> alone), in sample
+ * order, calling fn for each. Adds FLOPs and tokens to `meter` (may be
+ * NULL). */
+struct model;
+int gen_run(struct model *md, const struct gen_opts *o,
+	    const char *const *prompts, const size_t *plens, size_t nprompts,
+	    uint64_t nsamples, gen_result_fn fn, void *ctx, dsv_meter *meter);
+
+/* A version's records in order: texts (NUL-terminated), their JSONL lines
+ * and hashes; gen_texts_free releases them. */
+struct gen_texts {
+	size_t n;
+	char **text;
+	size_t *len;
+	char **line;
+	dsv_rhash *hash;
+};
+int gen_version_texts(const char *rev, uint64_t limit, dsv_aid *id,
+		      struct gen_texts *t);
+void gen_texts_free(struct gen_texts *t);
+
 /* ---- output (cmd/output.c) ---------------------------------------------- */
 
 /* Prints "dsv: error: <dsv_error_last()>" and returns 1. */

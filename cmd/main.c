@@ -33,6 +33,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_classifier(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 
 static const struct command {
@@ -63,6 +64,7 @@ static const struct command {
 	{"eval", cmd_eval, NEEDS_REPO, "a model's loss and perplexity on a version"},
 	{"compare", cmd_compare, NEEDS_REPO, "token-efficiency multiplier k of two models"},
 	{"classifier", cmd_classifier, NEEDS_REPO, "train a quality classifier on a version's labels"},
+	{"generate", cmd_generate, NEEDS_REPO, "sample text from a model (KV cache; JSONL out)"},
 	{"help", cmd_help, 0, "show help for a command"},
 };
 

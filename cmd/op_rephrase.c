@@ -1,0 +1,193 @@
+/* op_rephrase.c: `dsv derive rephrase REV --model M --template FILE`: each
+ * record of REV, put into the template, prompts the model; the completion
+ * becomes a new record (the source's meta kept, its text replaced) in new
+ * shards with `source`, `source_row` and `template` columns. Parents: REV,
+ * then M, so an audit counts the model's training and its data.
+ */
+#include "cmd/cmd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PLACEHOLDER "{text}"
+
+struct rephrase {
+	struct newtext *nt;
+	struct gen_texts *src;
+	uint64_t empty;
+};
+
+static int add_one(const struct gen_result *r, void *ctx)
+{
+	struct rephrase *rp = ctx;
+	size_t i = r->prompt;
+	json_error_t je;
+	if (!r->len) {
+		rp->empty++;
+		return 0;
+	}
+	json_t *o = json_loads(rp->src->line[i], 0, &je);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return dsv_error_set(DSV_ECORRUPT, "record %zu: cannot read its "
+				     "JSON line", i + 1);
+	}
+	json_object_set_new(o, "text", json_stringn(r->text, r->len));
+	uint64_t cols[3] = {0, i, 0};
+	for (int b = 0; b < 8; b++)
+		cols[0] = cols[0] << 8 | rp->src->hash[i].b[b];
+	int rc = newtext_add_json(rp->nt, o, cols);
+	json_decref(o);
+	return rc;
+}
+
+static int read_template(const char *path, char **out)
+{
+	FILE *f = fopen(path, "r");
+	dsv_buf b = {0};
+	char buf[4096];
+	size_t n;
+	if (!f)
+		return dsv_error_set(DSV_ENOTFOUND, "cannot open '%s': %s", path,
+				     strerror(errno));
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		dsv_buf_append(&b, buf, n);
+	fclose(f);
+	if (dsv_buf_append(&b, "", 1))
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	if (!strstr(b.buf, PLACEHOLDER)) {
+		dsv_buf_free(&b);
+		return dsv_error_set(DSV_EINVAL, "template '%s' has no %s "
+				     "placeholder", path, PLACEHOLDER);
+	}
+	*out = b.buf;
+	return 0;
+}
+
+/* The template with every {text} replaced by the record's text. */
+static char *fill(const char *tmpl, const char *text, size_t tlen, size_t *len)
+{
+	dsv_buf b = {0};
+	const char *p = tmpl, *q;
+	while ((q = strstr(p, PLACEHOLDER))) {
+		dsv_buf_append(&b, p, (size_t)(q - p));
+		dsv_buf_append(&b, text, tlen);
+		p = q + strlen(PLACEHOLDER);
+	}
+	dsv_buf_append(&b, p, strlen(p));
+	if (dsv_buf_append(&b, "", 1)) {
+		dsv_buf_free(&b);
+		return NULL;
+	}
+	*len = b.len - 1;
+	return b.buf;
+}
+
+int derive_rephrase(int argc, char **argv)
+{
+	static const char usage[] = "dsv derive rephrase REV --model M "
+				    "--template FILE -o NAME -m MSG [options]";
+	const char *model = NULL, *tpath = NULL, *output = NULL, *message = NULL;
+	const char *device = NULL, *temp = NULL, *topp = NULL;
+	long max_tokens = 64, top_k = 0, seed = 0, batch = 16;
+	int force = 0, quiet = 0, json = 0;
+	const struct option opts[] = {
+		OPT_STRING(0, "model", &model, "rev", "the model that rephrases"),
+		OPT_STRING(0, "template", &tpath, "file", "the prompt, with {text} where the record goes"),
+		OPT_INT(0, "max-tokens", &max_tokens, "n", "tokens per record, at most (default 64)"),
+		OPT_STRING(0, "temperature", &temp, "t", "0: greedy (default 1)"),
+		OPT_INT(0, "top-k", &top_k, "k", "sample from the k likeliest tokens (0: all)"),
+		OPT_STRING(0, "top-p", &topp, "p", "nucleus mass (default 1)"),
+		OPT_INT(0, "seed", &seed, "s", "the random seed (default 0)"),
+		OPT_INT(0, "batch", &batch, "b", "sequences decoded together (default 16)"),
+		OPT_STRING(0, "device", &device, "dev", "cpu, cuda or auto (default auto)"),
+		OPT_STRING('o', "output", &output, "name", "branch for the new version (must not exist)"),
+		OPT_STRING('m', "message", &message, "msg", "the new version's message"),
+		OPT_BOOL(0, "force", &force, "move the branch even if it exists"),
+		OPT_BOOL('q', "quiet", &quiet, "print nothing"),
+		OPT_BOOL(0, "json", &json, "print the result as JSON"),
+		OPT_END(),
+	};
+	struct gen_opts o = {.temperature = 1.0, .top_p = 1.0};
+	struct model md = {0};
+	struct gen_texts src = {0};
+	struct rephrase rp = {0};
+	char *tmpl = NULL, **prompts = NULL, hex[DSV_AID_HEXLEN + 1];
+	size_t *plens = NULL;
+	dsv_aid in_id, id;
+	int rc = 1;
+
+	int n = parse_options(argc, argv, opts, usage);
+	if (n < 0)
+		return PARSE_EXIT(n);
+	if (n != 1)
+		return usage_error(opts, usage, "exactly one input revision");
+	if (!model || !tpath)
+		return usage_error(opts, usage, "--model and --template are required");
+	if (!output || !*output || !message || !*message)
+		return usage_error(opts, usage, "-o NAME and -m MSG are required");
+	if (gen_opts_check(&o, 1, max_tokens, temp, topp, top_k, seed, batch))
+		return usage_error(opts, usage, "%s", dsv_error_last());
+	const char *cols[] = {"source", "source_row", "template"};
+	if (gen_parse_device(device, &o.where) || read_template(tpath, &tmpl) ||
+	    gen_version_texts(argv[0], 0, &in_id, &src) ||
+	    model_load(model, 1, 1, DSV_DEVICE_CPU, &md) ||
+	    newtext_start(&rp.nt, "rephrase", DSV_MODE_TRANSFORMATION, output,
+			  message, force, cols, 3) ||
+	    newtext_add_parent(rp.nt, "input", &in_id) ||
+	    newtext_add_parent(rp.nt, "model", &md.aid))
+		goto fail;
+	if (!(prompts = calloc(src.n + 1, sizeof *prompts)) ||
+	    !(plens = calloc(src.n + 1, sizeof *plens))) {
+		dsv_error_set(DSV_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < src.n; i++)
+		if (!(prompts[i] = fill(tmpl, src.text[i], src.len[i], &plens[i]))) {
+			dsv_error_set(DSV_ENOMEM, "out of memory");
+			goto fail;
+		}
+	rp.src = &src;
+	dsv_meter_add(newtext_meter(rp.nt), DSV_METER_RECORDS_IN, src.n);
+	if (src.n && gen_run(&md, &o, (const char *const *)prompts, plens, src.n,
+			     src.n, add_one, &rp, newtext_meter(rp.nt)))
+		goto fail;
+	if (!newtext_records(rp.nt)) {
+		rc = error_msg("rephrase: no record got a completion; nothing "
+			       "was committed");
+		goto out;
+	}
+	dsv_artifact *a = newtext_artifact(rp.nt);
+	dsv_aid_fmt(hex, &md.aid);
+	json_object_set_new(a->params, "model", json_string(hex));
+	json_t *tl = json_array();
+	json_array_append_new(tl, json_pack("{ssss}", "file", tpath, "text", tmpl));
+	json_object_set_new(a->params, "templates", tl);
+	json_object_set_new(a->params, "max_tokens", json_integer(o.max_tokens));
+	json_object_set_new(a->params, "temperature", json_real(o.temperature));
+	json_object_set_new(a->params, "top_k", json_integer(o.top_k));
+	json_object_set_new(a->params, "top_p", json_real(o.top_p));
+	json_object_set_new(a->params, "seed", json_integer((json_int_t)o.seed));
+	json_object_set_new(a->params, "device", json_string(o.where == DSV_DEVICE_CUDA ? "cuda" : "cpu"));
+	dsv_artifact_stat_int(a, "records_in", (int64_t)src.n);
+	dsv_artifact_stat_int(a, "records_out", (int64_t)newtext_records(rp.nt));
+	dsv_artifact_stat_int(a, "records_empty", (int64_t)rp.empty);
+	if (newtext_commit(rp.nt, quiet, json, &id))
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	rc = die_error();
+out:
+	for (size_t i = 0; prompts && i < src.n; i++)
+		free(prompts[i]);
+	free(prompts);
+	free(plens);
+	free(tmpl);
+	gen_texts_free(&src);
+	newtext_free(rp.nt);
+	model_free(&md);
+	return rc;
+}

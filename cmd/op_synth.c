@@ -1,0 +1,277 @@
+/* op_synth.c: `dsv derive synth --model M [--prompts REV] --n N [--verify
+ * CMD]`: generation. N samples from the model (sample i from prompt
+ * i mod P, or from <|endoftext|> alone), each optionally checked by an
+ * external verifier (the candidate as JSON on stdin; exit 0 accepts) run in
+ * -j parallel workers; the accepted ones become new records with `sample`
+ * (and `source`, `source_row`) columns. Parents: M, then REV.
+ */
+#include "cmd/cmd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct cand {
+	char *json;     /* the candidate record, one JSON object */
+	size_t prompt;
+	int accepted;
+};
+
+struct synth {
+	struct cand *c;
+	uint64_t n;
+	int has_prompts;
+	struct gen_texts *pt;
+};
+
+static int keep_cand(const struct gen_result *r, void *ctx)
+{
+	struct synth *sy = ctx;
+	json_t *o = json_object();
+	json_object_set_new(o, "text", json_stringn(r->text, r->len));
+	if (sy->has_prompts)
+		json_object_set_new(o, "prompt", json_string(sy->pt->text[r->prompt]));
+	json_object_set_new(o, "sample", json_integer((json_int_t)r->sample));
+	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (!s)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	sy->c[r->sample].json = s;
+	sy->c[r->sample].prompt = r->prompt;
+	sy->c[r->sample].accepted = 1;
+	return 0;
+}
+
+/* Runs the verifier on every candidate, at most `jobs` at once, each with
+ * its candidate in a spool file as stdin. */
+static int verify(struct synth *sy, const char *cmd, long jobs,
+		  const char *dir, const char *comp)
+{
+	pid_t *pids = calloc((size_t)jobs, sizeof *pids);
+	uint64_t *which = calloc((size_t)jobs, sizeof *which);
+	uint64_t next = 0, done = 0;
+	int rc = 0, running = 0;
+	if (!pids || !which) {
+		free(pids), free(which);
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	}
+	while (done < sy->n) {
+		while (!rc && running < jobs && next < sy->n) {
+			char path[4096];
+			snprintf(path, sizeof path, "%s/cand-%llu.json", dir,
+				 (unsigned long long)next);
+			FILE *f = fopen(path, "w");
+			if (!f || fprintf(f, "%s\n", sy->c[next].json) < 0 ||
+			    fclose(f)) {
+				rc = dsv_error_set(DSV_EIO, "cannot write '%s'", path);
+				break;
+			}
+			int slot = 0;
+			while (pids[slot])
+				slot++;
+			fflush(stdout);
+			pid_t p = fork();
+			if (p < 0) {
+				rc = dsv_error_set(DSV_EIO, "fork: %s", strerror(errno));
+				break;
+			}
+			if (p == 0) {
+				int fd = open(path, O_RDONLY), nul = open("/dev/null", O_WRONLY);
+				dup2(fd, 0);
+				dup2(nul, 1); /* stdout is ours (JSON results) */
+				setenv("DSV_COMPUTE_FILE", comp, 1);
+				execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+				_exit(127);
+			}
+			pids[slot] = p;
+			which[slot] = next++;
+			running++;
+		}
+		if (!running)
+			break;
+		int status;
+		pid_t p = wait(&status);
+		if (p < 0) {
+			rc = dsv_error_set(DSV_EIO, "wait: %s", strerror(errno));
+			break;
+		}
+		for (int s = 0; s < jobs; s++)
+			if (pids[s] == p) {
+				char path[4096];
+				uint64_t k = which[s];
+				sy->c[k].accepted = WIFEXITED(status) &&
+						    WEXITSTATUS(status) == 0;
+				if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !rc)
+					rc = dsv_error_set(DSV_EINVAL, "--verify: "
+							   "'%s' could not be run "
+							   "(exit 127)", cmd);
+				snprintf(path, sizeof path, "%s/cand-%llu.json", dir,
+					 (unsigned long long)k);
+				unlink(path);
+				pids[s] = 0;
+				running--;
+				done++;
+			}
+	}
+	free(pids);
+	free(which);
+	return rc;
+}
+
+int derive_synth(int argc, char **argv)
+{
+	static const char usage[] = "dsv derive synth --model M [--prompts REV] "
+				    "--n N [--verify CMD] -o NAME -m MSG [options]";
+	const char *model = NULL, *prompts_rev = NULL, *vcmd = NULL;
+	const char *output = NULL, *message = NULL, *device = NULL;
+	const char *temp = NULL, *topp = NULL;
+	long n = 0, jobs = 4, max_tokens = 64, top_k = 0, seed = 0, batch = 16;
+	int force = 0, quiet = 0, json = 0;
+	const struct option opts[] = {
+		OPT_STRING(0, "model", &model, "rev", "the generator"),
+		OPT_STRING(0, "prompts", &prompts_rev, "rev", "a version whose records are the prompts (in turn)"),
+		OPT_INT(0, "n", &n, "n", "candidates to generate"),
+		OPT_STRING(0, "verify", &vcmd, "cmd", "keep a candidate only when CMD (JSON on stdin) exits 0"),
+		OPT_INT('j', "jobs", &jobs, "n", "verifiers run in parallel (default 4)"),
+		OPT_INT(0, "max-tokens", &max_tokens, "n", "tokens per candidate, at most (default 64)"),
+		OPT_STRING(0, "temperature", &temp, "t", "0: greedy (default 1)"),
+		OPT_INT(0, "top-k", &top_k, "k", "sample from the k likeliest tokens (0: all)"),
+		OPT_STRING(0, "top-p", &topp, "p", "nucleus mass (default 1)"),
+		OPT_INT(0, "seed", &seed, "s", "the random seed (default 0)"),
+		OPT_INT(0, "batch", &batch, "b", "sequences decoded together (default 16)"),
+		OPT_STRING(0, "device", &device, "dev", "cpu, cuda or auto (default auto)"),
+		OPT_STRING('o', "output", &output, "name", "branch for the new version (must not exist)"),
+		OPT_STRING('m', "message", &message, "msg", "the new version's message"),
+		OPT_BOOL(0, "force", &force, "move the branch even if it exists"),
+		OPT_BOOL('q', "quiet", &quiet, "print nothing"),
+		OPT_BOOL(0, "json", &json, "print the result as JSON"),
+		OPT_END(),
+	};
+	struct gen_opts o = {.temperature = 1.0, .top_p = 1.0};
+	struct model md = {0};
+	struct gen_texts pt = {0};
+	struct synth sy = {0};
+	struct newtext *nt = NULL;
+	struct program_compute pc;
+	char *dir = NULL, *comp = NULL, hex[DSV_AID_HEXLEN + 1];
+	dsv_aid pid, id;
+	uint64_t accepted = 0;
+	int rc = 1;
+
+	int npos = parse_options(argc, argv, opts, usage);
+	if (npos < 0)
+		return PARSE_EXIT(npos);
+	if (npos != 0)
+		return usage_error(opts, usage, "unexpected argument '%s' (the "
+				   "prompts go in --prompts)", argv[0]);
+	if (!model || n < 1)
+		return usage_error(opts, usage, "--model and --n N (>= 1) are required");
+	if (!output || !*output || !message || !*message)
+		return usage_error(opts, usage, "-o NAME and -m MSG are required");
+	if (jobs < 1 || jobs > 1024)
+		return usage_error(opts, usage, "-j must be 1..1024");
+	if (gen_opts_check(&o, 1, max_tokens, temp, topp, top_k, seed, batch))
+		return usage_error(opts, usage, "%s", dsv_error_last());
+	program_compute_init(&pc);
+	sy.n = (uint64_t)n;
+	sy.pt = &pt;
+	sy.has_prompts = prompts_rev != NULL;
+	const char *cols[] = {"sample", "source", "source_row"};
+	if (gen_parse_device(device, &o.where) ||
+	    (prompts_rev && gen_version_texts(prompts_rev, 0, &pid, &pt)) ||
+	    model_load(model, 1, 1, DSV_DEVICE_CPU, &md) ||
+	    newtext_start(&nt, "synth", DSV_MODE_GENERATION, output, message,
+			  force, cols, prompts_rev ? 3 : 1) ||
+	    newtext_add_parent(nt, "model", &md.aid) ||
+	    (prompts_rev && newtext_add_parent(nt, "prompts", &pid)))
+		goto fail;
+	if (prompts_rev && !pt.n) {
+		rc = error_msg("'%s' has no records to prompt with", prompts_rev);
+		goto out;
+	}
+	if (!(sy.c = calloc(sy.n, sizeof *sy.c))) {
+		dsv_error_set(DSV_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (gen_run(&md, &o, (const char *const *)pt.text, pt.len, pt.n, sy.n,
+		    keep_cand, &sy, newtext_meter(nt)))
+		goto fail;
+	if (vcmd) {
+		if (asprintf(&dir, "%s/tmp/synth.XXXXXX", the_repo->dir) < 0 ||
+		    !mkdtemp(dir) || asprintf(&comp, "%s/compute.jsonl", dir) < 0) {
+			dsv_error_set(DSV_EIO, "cannot create a spool directory");
+			goto fail;
+		}
+		rc = verify(&sy, vcmd, jobs, dir, comp);
+		if (!rc)
+			rc = program_compute_read(&pc, comp);
+		unlink(comp);
+		rmdir(dir);
+		if (rc)
+			goto fail;
+	}
+	for (uint64_t i = 0; i < sy.n; i++) {
+		if (!sy.c[i].accepted)
+			continue;
+		json_t *obj = json_loads(sy.c[i].json, 0, NULL);
+		json_object_del(obj, "sample");
+		uint64_t cv[3] = {i, 0, sy.c[i].prompt};
+		if (prompts_rev)
+			for (int b = 0; b < 8; b++)
+				cv[1] = cv[1] << 8 | pt.hash[sy.c[i].prompt].b[b];
+		int arc = newtext_add_json(nt, obj, cv);
+		json_decref(obj);
+		if (arc)
+			goto fail;
+		accepted++;
+	}
+	if (!accepted) {
+		rc = error_msg("synth: the verifier accepted none of %llu "
+			       "candidates; nothing was committed",
+			       (unsigned long long)sy.n);
+		goto out;
+	}
+	dsv_artifact *a = newtext_artifact(nt);
+	dsv_aid_fmt(hex, &md.aid);
+	json_object_set_new(a->params, "model", json_string(hex));
+	json_object_set_new(a->params, "n", json_integer(n));
+	if (vcmd) {
+		json_object_set_new(a->params, "verify", json_string(vcmd));
+		json_object_set_new(a->params, "jobs", json_integer(jobs));
+	}
+	json_object_set_new(a->params, "max_tokens", json_integer(o.max_tokens));
+	json_object_set_new(a->params, "temperature", json_real(o.temperature));
+	json_object_set_new(a->params, "top_k", json_integer(o.top_k));
+	json_object_set_new(a->params, "top_p", json_real(o.top_p));
+	json_object_set_new(a->params, "seed", json_integer((json_int_t)o.seed));
+	json_object_set_new(a->params, "device", json_string(o.where == DSV_DEVICE_CUDA ? "cuda" : "cpu"));
+	dsv_artifact_stat_int(a, "candidates", n);
+	dsv_artifact_stat_int(a, "accepted", (int64_t)accepted);
+	dsv_artifact_stat_num(a, "acceptance_rate", (double)accepted / (double)n);
+	if (vcmd)
+		program_compute_record(&pc, newtext_meter(nt), a);
+	if (newtext_commit(nt, quiet, json, &id))
+		goto fail;
+	if (!quiet && !json)
+		printf(" %llu of %ld candidates accepted (%.1f%%)\n",
+		       (unsigned long long)accepted, n, 100.0 * accepted / n);
+	rc = 0;
+	goto out;
+fail:
+	rc = die_error();
+out:
+	for (uint64_t i = 0; sy.c && i < sy.n; i++)
+		free(sy.c[i].json);
+	free(sy.c);
+	free(dir);
+	free(comp);
+	gen_texts_free(&pt);
+	newtext_free(nt);
+	model_free(&md);
+	return rc;
+}
