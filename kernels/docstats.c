@@ -63,12 +63,13 @@ static int is_digit(uint32_t c)
 }
 
 /* Punctuation spaCy's English prefixes and suffixes split off (LIST_PUNCT,
- * LIST_QUOTES, currency, a few symbols); '.' and '-' have their own rules. */
+ * LIST_QUOTES, currency for prefixes); '.', '-', '+', '%' and units have
+ * their own rules (find_prefix, find_suffix). */
 static int is_affix(uint32_t c, int prefix)
 {
 	if (c < 0x80)
 		return c && strchr(prefix ? "\"'([{<*`$#&%=+!?,:;_)]}>"
-					  : "\"')]}>!?,:;_#*&%+([{<`",
+					  : "\"')]}>!?,:;_#*&([{<`",
 				   (int)c) != NULL;
 	switch (c) {
 	case 0x201C: case 0x201D: case 0x2018: case 0x2019: case 0xAB:
@@ -77,11 +78,41 @@ static int is_affix(uint32_t c, int prefix)
 	case 0xFF08: case 0xFF09: case 0x3010: case 0x3011: case 0x300A:
 	case 0x300B: case 0x3008: case 0x3009: case 0x3002: case 0xFF1F:
 	case 0xFF01: case 0xFF0C: case 0x3001: case 0xFF1B: case 0xFF1A:
-	case 0xFF5E: case 0xB7: case 0xA3: case 0x20AC: case 0xA5: case 0xA7:
-	case 0x2014: case 0x2013: case 0x2022: case 0xB4:
+	case 0xFF5E: case 0xB7: case 0x2014: case 0x2013: case 0xB4:
+	case 0x964: case 0x60C: case 0x6D4: case 0x61B: case 0x66A:
+	case 0x61F: case 0x3014: case 0x3015: case 0x27E6: case 0x27E7:
 		return 1;
+	case 0xA3: case 0x20AC: case 0xA5: case 0xA7:
+		return prefix;
 	}
 	return 0;
+}
+
+/* spaCy's LIST_ICONS: symbols of Unicode class So (the blocks web text
+ * uses), split off as prefixes, suffixes and infixes. */
+static int is_icon(uint32_t c)
+{
+	return c == 0xA6 || c == 0xA9 || c == 0xAE || c == 0xB0 ||
+	       c == 0xFFFC || c == 0xFFFD || c == 0xFFE4 || c == 0xFFE8 ||
+	       c == 0xFFED || c == 0xFFEE || (c >= 0x3200 && c <= 0x33FF &&
+					      !(c >= 0x3220 && c <= 0x3229)) ||
+	       (c >= 0x2100 && c <= 0x214F && c != 0x2102 && c != 0x2107 &&
+		!(c >= 0x210A && c <= 0x2113) && c != 0x2115 &&
+		!(c >= 0x2119 && c <= 0x211D) && c != 0x2124 && c != 0x2126 &&
+		c != 0x2128 && !(c >= 0x212A && c <= 0x212D) &&
+		!(c >= 0x212F && c <= 0x2139) && !(c >= 0x213C && c <= 0x2149) &&
+		c != 0x214B && c != 0x214E) ||
+	       (c >= 0x2195 && c <= 0x21FF && !(c >= 0x21F4)) ||
+	       (c >= 0x2300 && c <= 0x23FF && !(c >= 0x2308 && c <= 0x230B) &&
+		c != 0x2329 && c != 0x232A && c != 0x237C &&
+		!(c >= 0x239B && c <= 0x23B3) && !(c >= 0x23DC && c <= 0x23E1)) ||
+	       (c >= 0x2500 && c <= 0x25F7 && c != 0x25B7 && c != 0x25C1) ||
+	       (c >= 0x2600 && c <= 0x2767 && c != 0x266F) ||
+	       (c >= 0x2794 && c <= 0x27BF) || (c >= 0x2800 && c <= 0x28FF) ||
+	       (c >= 0x2B00 && c <= 0x2B2F) ||
+	       (c >= 0x1F000 && c <= 0x1F0FF) || (c >= 0x1F110 && c <= 0x1F1AC) ||
+	       (c >= 0x1F300 && c <= 0x1F3FA) || (c >= 0x1F400 && c <= 0x1F6F9) ||
+	       (c >= 0x1F900 && c <= 0x1F9FF);
 }
 
 /* Code point ending at byte b (exclusive), and its start. */
@@ -108,39 +139,112 @@ static int ends_with(const uint8_t *s, size_t a, size_t b, const char *t)
 
 typedef void (*word_fn)(size_t, size_t, void *);
 
-/* Abbreviations spaCy keeps whole ("e.g.", "U.S.", "Mr."). */
-static int is_abbrev(const uint8_t *s, size_t a, size_t b)
+/* ---- spaCy's special cases (tokenizer exceptions) ---- */
+
+#include "kernels/docstats_exc.h"
+
+static const struct dsv_exc *exc_find(const uint8_t *s, size_t n)
 {
-	static const char *const list[] = {"mr.", "mrs.", "ms.", "dr.", "st.",
-					   "jr.", "sr.", "vs.", "etc.", "inc.",
-					   "ltd.", "co.", "corp.", "prof.",
-					   "jan.", "feb.", "aug.", "sept.", "oct.",
-					   "nov.", "dec.", NULL};
-	size_t n = b - a;
-	if (n >= 4 && n % 2 == 0) { /* x.y. */
-		int ok = 1;
-		for (size_t i = a; i < b; i += 2)
-			ok &= is_alpha(s[i]) && s[i + 1] == '.';
-		if (ok)
-			return 1;
+	size_t lo = 0, hi = sizeof dsv_exc / sizeof dsv_exc[0];
+	if (n == 0 || n > 32)
+		return NULL;
+	while (lo < hi) {
+		size_t m = (lo + hi) / 2;
+		size_t l = dsv_exc[m].len;
+		int c = memcmp(dsv_exc[m].s, s, l < n ? l : n);
+		if (!c)
+			c = (l > n) - (l < n);
+		if (!c)
+			return &dsv_exc[m];
+		if (c < 0)
+			lo = m + 1;
+		else
+			hi = m;
 	}
-	if (n > 6)
-		return 0;
-	char low[8];
-	for (size_t i = 0; i < n; i++)
-		low[i] = (char)(s[a + i] >= 'A' && s[a + i] <= 'Z' ? s[a + i] + 32
-								   : s[a + i]);
-	low[n] = 0;
-	for (int i = 0; list[i]; i++)
-		if (!strcmp(low, list[i]))
-			return 1;
+	return NULL;
+}
+
+/* spaCy's ALPHA_LOWER: lowercase letters and the scripts without case
+ * (Arabic, Hebrew, Indic, Korean, Japanese, Chinese, Ethiopic). */
+static int is_uncased(uint32_t c)
+{
+	return (c >= 0x591 && c <= 0x5F4) || (c >= 0x620 && c <= 0x64A) ||
+	       (c >= 0x66E && c <= 0x6D5) || (c >= 0x6E5 && c <= 0x6FF) ||
+	       (c >= 0x750 && c <= 0x77F) || (c >= 0x8A0 && c <= 0x8BD) ||
+	       (c >= 0x900 && c <= 0x9FF) || (c >= 0xB80 && c <= 0xCFF) ||
+	       (c >= 0xD80 && c <= 0xDFF) || (c >= 0x1100 && c <= 0x11FF) ||
+	       (c >= 0x1200 && c <= 0x137F) || (c >= 0x2E80 && c <= 0x2FFF) ||
+	       (c >= 0x3000 && c <= 0x303F) || (c >= 0x3040 && c <= 0x30FF) ||
+	       (c >= 0x31C0 && c <= 0x31EF) || (c >= 0x3200 && c <= 0x4DBF) ||
+	       (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7AF) ||
+	       (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFB1D && c <= 0xFB4F) ||
+	       (c >= 0xFB50 && c <= 0xFDFB) || (c >= 0xFE70 && c <= 0xFEFC) ||
+	       (c >= 0x20000 && c <= 0x2FA1F);
+}
+
+/* Latin Extended-A alternates upper, lower; the parity flips at 0x139
+ * and 0x179, and 0x138, 0x149 and 0x17F are lowercase without a pair. */
+static int latin_a_lower(uint32_t c)
+{
+	if (c == 0x138 || c == 0x149 || c == 0x17F)
+		return 1;
+	if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E))
+		return !(c & 1);
+	return c & 1;
+}
+
+static int is_lower(uint32_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 0xDF && c <= 0xFF && c != 0xF7) ||
+	       (c >= 0x100 && c <= 0x17F && latin_a_lower(c)) ||
+	       (c >= 0x3B1 && c <= 0x3CE) || (c >= 0x430 && c <= 0x45F) ||
+	       is_uncased(c);
+}
+
+/* spaCy's CONCAT_QUOTES (',' among them). */
+static int is_quote(uint32_t c)
+{
+	if (c < 0x80)
+		return c && strchr("'\"`,", (int)c) != NULL;
+	switch (c) {
+	case 0x201D: case 0x201C: case 0x2018: case 0xB4: case 0x2019:
+	case 0x201A: case 0x201E: case 0xBB: case 0xAB: case 0x300C:
+	case 0x300D: case 0x300E: case 0x300F: case 0xFF08: case 0xFF09:
+	case 0x3014: case 0x3015: case 0x3010: case 0x3011: case 0x300A:
+	case 0x300B: case 0x3008: case 0x3009: case 0x27E6: case 0x27E7:
+		return 1;
+	}
 	return 0;
 }
 
-/* Splits the middle of a chunk at spaCy's infixes: hyphens and ~ between
- * letters/digits and letters, ',' between letters, [:<>=/] after a letter or
- * digit before a letter, '.' between a lowercase and an uppercase letter,
- * runs of 2+ dots and '…' anywhere. */
+/* spaCy's LIST_PUNCT (the PUNCT of its '.' suffix rule). */
+static int is_list_punct(uint32_t c)
+{
+	if (c < 0x80)
+		return c && strchr(",:;!?()[]{}<>_#*&", (int)c) != NULL;
+	switch (c) {
+	case 0x2026: case 0xBF: case 0x61F: case 0xA1: case 0x3002:
+	case 0xFF1F: case 0xFF01: case 0xFF0C: case 0x3001: case 0xFF1B:
+	case 0xFF1A: case 0xFF5E: case 0xB7: case 0x964: case 0x60C:
+	case 0x6D4: case 0x61B: case 0x66A:
+		return 1;
+	}
+	return 0;
+}
+
+static int is_upper(uint32_t c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE && c != 0xD7) ||
+	       (c >= 0x100 && c <= 0x17F && !latin_a_lower(c)) ||
+	       (c >= 0x391 && c <= 0x3A9) ||
+	       (c >= 0x400 && c <= 0x42F);
+}
+
+/* Splits the middle of a chunk at spaCy's English infixes: runs of 2+ dots
+ * and '…'; icons; [+-*^] between a digit and a digit or '-'; hyphens and ~
+ * between a letter or digit and a letter; ',' between letters; [:<>=/]
+ * after a letter or digit before a letter; '.' between a lowercase and an
+ * uppercase letter. */
 static void split_infix(const uint8_t *s, size_t a, size_t b, word_fn fn,
 			void *arg)
 {
@@ -155,22 +259,32 @@ static void split_infix(const uint8_t *s, size_t a, size_t b, word_fn fn,
 			while (k < b && s[k] == '.')
 				k++;
 			ilen = k - ci;
-		} else if (c == 0x2026) {
+		} else if (c == 0x2026 || is_icon(c)) {
 			ilen = i - ci;
 		} else if (ci > a && i < b) {
 			size_t j = i;
 			uint32_t next = dsv_utf8_next(s, b, &j);
-			if ((c == '-' || c == '~' || c == 0x2013 || c == 0x2014) &&
-			    (is_alpha(prev) || is_digit(prev)) && is_alpha(next))
-				ilen = i - ci;
-			else if (c == ',' && is_alpha(prev) && is_alpha(next))
+			if ((c == '+' || c == '-' || c == '*' || c == '^') &&
+			    is_digit(prev) && (is_digit(next) || next == '-'))
 				ilen = 1;
-			else if (c && strchr(":<>=/", (int)c) && c < 0x80 &&
+			else if ((c == '-' || c == '~' || c == 0x2013 || c == 0x2014) &&
+				 (is_alpha(prev) || is_digit(prev)) && is_alpha(next))
+				ilen = i - ci;
+			else if (c == '-' && next == '-' && (is_alpha(prev) || is_digit(prev))) {
+				size_t k = i; /* "--" and "---" between letters */
+				while (k < b && s[k] == '-' && k - ci < 3)
+					k++;
+				size_t j2 = k;
+				if (k < b && is_alpha(dsv_utf8_next(s, b, &j2)))
+					ilen = k - ci;
+			} else if (c == ',' && is_alpha(prev) && is_alpha(next))
+				ilen = 1;
+			else if (c && c < 0x80 && strchr(":<>=/", (int)c) &&
 				 (is_alpha(prev) || is_digit(prev)) &&
 				 is_alpha(next))
 				ilen = 1;
-			else if (c == '.' && prev >= 'a' && prev <= 'z' &&
-				 next >= 'A' && next <= 'Z')
+			else if (c == '.' && (is_lower(prev) || is_quote(prev)) &&
+				 (is_upper(next) || is_quote(next)))
 				ilen = 1;
 		}
 		if (ilen) {
@@ -179,7 +293,8 @@ static void split_infix(const uint8_t *s, size_t a, size_t b, word_fn fn,
 			fn(ci, ilen, arg);
 			i = ci + ilen;
 			piece = i;
-			prev = s[i - 1];
+			size_t k;
+			prev = cp_before(s, a, i, &k);
 			continue;
 		}
 		prev = c;
@@ -188,99 +303,229 @@ static void split_infix(const uint8_t *s, size_t a, size_t b, word_fn fn,
 		fn(piece, b - piece, arg);
 }
 
+static int is_word_char(uint32_t c) /* Python's \w, near enough */
+{
+	return c == '_' || is_digit(c) || is_alpha(c) || is_uncased(c);
+}
+
+/* A URL host or label character: [A-Za-z0-9\u00a1-\uffff]. */
+static int is_host_char(uint32_t c)
+{
+	return (c < 0x80 && (is_digit(c) || ((c | 32) >= 'a' && (c | 32) <= 'z'))) ||
+	       (c >= 0xA1 && c <= 0xFFFF);
+}
+
+/* The host, port and path of spaCy's URL_MATCH from s[p..b): one or more
+ * "label." then a lowercase top-level label of 2+ letters, an optional
+ * ":port" and an optional [/?#] path to the end. */
+static int url_rest(const uint8_t *s, size_t p, size_t b)
+{
+	size_t i = p, dot = 0, ndots = 0;
+	uint32_t prev = 0;
+	while (i < b) {
+		size_t ci = i;
+		uint32_t c = dsv_utf8_next(s, b, &i);
+		if (c == '.') {
+			if (!is_host_char(prev))
+				return 0;
+			dot = i;
+			ndots++;
+		} else if (c == '_' || c == '-') {
+			if (prev == '.' || ci == p)
+				return 0;
+		} else if (!is_host_char(c)) {
+			i = ci;
+			break;
+		}
+		prev = c;
+	}
+	if (!ndots)
+		return 0;
+	size_t tld_end = i, k = dot, n = 0;
+	while (k < tld_end) {
+		uint32_t c = dsv_utf8_next(s, tld_end, &k);
+		if (!is_lower(c))
+			return 0;
+		n++;
+	}
+	if (n < 2 || n > 63)
+		return 0;
+	if (i < b && s[i] == ':') {
+		size_t j = i + 1;
+		while (j < b && is_digit(s[j]))
+			j++;
+		if (j - i - 1 < 2 || j - i - 1 > 5)
+			return 0;
+		i = j;
+	}
+	return i == b || s[i] == '/' || s[i] == '?' || s[i] == '#';
+}
+
+/* spaCy's URL_MATCH over the whole of s[a..b) (IP hosts aside). */
 static int is_url(const uint8_t *s, size_t a, size_t b)
 {
-	if (b - a >= 4 && !memcmp(s + a, "www.", 4))
-		return 1;
+	size_t p = a;
 	for (size_t i = a; i + 3 <= b; i++)
-		if (s[i] == ':' && s[i + 1] == '/' && s[i + 2] == '/')
-			return i > a;
+		if (s[i] == ':' && s[i + 1] == '/' && s[i + 2] == '/') {
+			size_t k = a, n = 0;
+			int ok = 1;
+			while (k < i) {
+				uint32_t c = dsv_utf8_next(s, i, &k);
+				ok &= is_word_char(c) || c == '+' || c == '-' || c == '.';
+				n++;
+			}
+			if (ok && n >= 2)
+				p = i + 3;
+			break;
+		}
+	if (url_rest(s, p, b))
+		return 1;
+	for (size_t i = b; i > p; i--) /* user@host */
+		if (s[i - 1] == '@' && i - 1 > p && url_rest(s, i, b))
+			return 1;
 	return 0;
 }
 
-/* One whitespace-free chunk: prefixes, then suffixes, then infixes. */
+/* Length of spaCy's prefix at s[a..b), 0 if none. */
+static size_t find_prefix(const uint8_t *s, size_t a, size_t b)
+{
+	if (b - a >= 2 && s[a] == '.' && s[a + 1] == '.') {
+		size_t k = a;
+		while (k < b && s[k] == '.')
+			k++;
+		return k - a;
+	}
+	if (b - a >= 2 && (s[a] == 'U' || s[a] == 'C' || s[a] == 'A') &&
+	    s[a + 1] == '$' && !(s[a] == 'U'))
+		return 2;
+	if (b - a >= 3 && s[a] == 'U' && s[a + 1] == 'S' && s[a + 2] == '$')
+		return 3;
+	size_t i = a;
+	uint32_t c = dsv_utf8_next(s, b, &i);
+	if (c == '+')
+		return i < b && is_digit(s[i]) ? 0 : 1;
+	if (is_affix(c, 1) || is_icon(c) || (c >= 0x20A0 && c <= 0x20BF) ||
+	    c == 0xE3F)
+		return i - a;
+	return 0;
+}
+
+/* spaCy's UNITS (the ASCII ones and a few more), longest first where one
+ * ends another. */
+static const char *const units[] = {
+	"km\xc2\xb2", "km\xc2\xb3", "m\xc2\xb2", "m\xc2\xb3", "dm\xc2\xb2",
+	"dm\xc2\xb3", "cm\xc2\xb2", "cm\xc2\xb3", "mm\xc2\xb2", "mm\xc2\xb3",
+	"\xc2\xb5m", "\xc2\xb5g", "m/s", "km/h", "kmh", "mph", "hPa", "mbar",
+	"km", "dm", "cm", "mm", "ha", "nm", "yd", "in", "ft", "kg", "mg", "lb",
+	"oz", "Pa", "mb", "MB", "kb", "KB", "gb", "GB", "tb", "TB", "m", "g",
+	"t", "T", "G", "M", "K", "%", NULL};
+
+/* Length of spaCy's suffix at the end of s[a..b), 0 if none. Of the
+ * suffix rules that match, the one starting first wins (re.search). */
+static size_t find_suffix(const uint8_t *s, size_t a, size_t b)
+{
+	size_t best = 0, k, k2, k3;
+	if (b <= a)
+		return 0;
+	uint32_t c = cp_before(s, a, b, &k);
+	uint32_t p = k > a ? cp_before(s, a, k, &k2) : 0;
+	uint32_t pp = k > a && k2 > a ? cp_before(s, a, k2, &k3) : 0;
+	if (c == '.' && p == '.') { /* "..+" */
+		size_t j = b;
+		while (j > a && s[j - 1] == '.')
+			j--;
+		best = b - j;
+	}
+	if (c == 0x2026 || is_affix(c, 0) || is_icon(c))
+		best = best > b - k ? best : b - k;
+	if (b - a >= 2 && (ends_with(s, a, b, "'s") || ends_with(s, a, b, "'S")))
+		best = best > 2 ? best : 2;
+	if (b - a >= 4 && (ends_with(s, a, b, "\xe2\x80\x99s") ||
+			   ends_with(s, a, b, "\xe2\x80\x99S")))
+		best = best > 4 ? best : 4;
+	if (c == '+' && is_digit(p))
+		best = best > 1 ? best : 1;
+	if (c == '.' && pp == 0xB0 && p < 0x80 && p && strchr("FfCcKk", (int)p))
+		best = best > 1 ? best : 1;
+	if (c == '.' && (is_digit(p) || is_lower(p) || p == '%' || p == 0xB2 ||
+			 p == '-' || p == '+' || is_list_punct(p) || is_quote(p) ||
+			 (is_upper(p) && is_upper(pp))))
+		best = best > 1 ? best : 1;
+	if (((c >= 0x20A0 && c <= 0x20BF) || c == '$' || c == 0xA3 ||
+	     c == 0xA5 || c == 0xE3F) && is_digit(p))
+		best = best > b - k ? best : b - k;
+	for (int u = 0; units[u]; u++) {
+		size_t n = strlen(units[u]);
+		if (b - a > n && ends_with(s, a, b, units[u]) &&
+		    is_digit(s[b - n - 1])) {
+			best = best > n ? best : n;
+			break;
+		}
+	}
+	return best > b - a ? b - a : best;
+}
+
+/* One whitespace-free chunk, as spaCy's Tokenizer._split_affixes and
+ * _attach_tokens do it: special cases first, then prefixes and suffixes one
+ * at a time (a special case left over stops the loop), then infixes. */
 static void split_chunk(const uint8_t *s, size_t a, size_t b, word_fn fn,
 			void *arg)
 {
-	size_t suf[64][2];
-	int nsuf = 0;
-	for (;;) { /* prefixes */
-		if (a >= b)
-			return;
-		if (b - a >= 2 && s[a] == '.' && s[a + 1] == '.') {
-			size_t k = a;
-			while (k < b && s[k] == '.')
-				k++;
-			fn(a, k - a, arg);
-			a = k;
-			continue;
-		}
-		size_t i = a;
-		uint32_t c = dsv_utf8_next(s, b, &i);
-		if (is_affix(c, 1) &&
-		    !(c == '+' && i < b && is_digit(s[i]))) {
-			fn(a, i - a, arg);
-			a = i;
-			continue;
-		}
-		break;
-	}
-	int url = is_url(s, a, b);
-	while (b > a && nsuf < 64) { /* suffixes */
-		size_t k;
-		uint32_t c = cp_before(s, a, b, &k);
-		size_t cut = 0;
-		if (url) {
-			if (c < 0x80 && c && strchr(".,;:!?)]}\"'", (int)c))
-				cut = b - k;
-		} else if (c == '.' && b - a >= 2 && s[b - 2] == '.') {
-			size_t j = b;
-			while (j > a && s[j - 1] == '.')
-				j--;
-			cut = b - j;
-		} else if (c == '.') {
-			size_t k2;
-			uint32_t p = k > a ? cp_before(s, a, k, &k2) : 0;
-			size_t k3;
-			uint32_t pp = k > a && k2 > a ? cp_before(s, a, k2, &k3) : 0;
-			if (!is_abbrev(s, a, b) &&
-			    ((p >= 'a' && p <= 'z') || is_digit(p) ||
-			     (p >= 0x80 && is_alpha(p)) || p == '%' ||
-			     is_affix(p, 0) ||
-			     (p >= 'A' && p <= 'Z' && pp >= 'A' && pp <= 'Z')))
-				cut = 1;
-		} else if ((ends_with(s, a, b, "n't") || ends_with(s, a, b, "N'T")) &&
-			   b - a > 3) {
-			cut = 3;
-		} else if (ends_with(s, a, b, "n\xe2\x80\x99t") && b - a > 5) {
-			cut = 5;
-		} else if (b - a > 2 && (ends_with(s, a, b, "'s") ||
-					 ends_with(s, a, b, "'S") ||
-					 ends_with(s, a, b, "'m") ||
-					 ends_with(s, a, b, "'d"))) {
-			cut = 2;
-		} else if (b - a > 3 && (ends_with(s, a, b, "'re") ||
-					 ends_with(s, a, b, "'ve") ||
-					 ends_with(s, a, b, "'ll"))) {
-			cut = 3;
-		} else if (b - a > 4 && (ends_with(s, a, b, "\xe2\x80\x99s") ||
-					 ends_with(s, a, b, "\xe2\x80\x99S"))) {
-			cut = 4;
-		} else if (is_affix(c, 0)) {
-			cut = b - k;
-		}
-		if (!cut)
+	size_t pre[64][2], suf[64][2];
+	int npre = 0, nsuf = 0;
+	size_t last = (size_t)-1;
+	const struct dsv_exc *special = NULL;
+	while (b > a && b - a != last && npre < 64 && nsuf < 64) {
+		if ((special = exc_find(s + a, b - a)))
 			break;
-		suf[nsuf][0] = b - cut;
-		suf[nsuf][1] = cut;
-		nsuf++;
-		b -= cut;
+		last = b - a;
+		size_t pl = find_prefix(s, a, b);
+		if (pl && b - a > pl && (special = exc_find(s + a + pl, b - a - pl))) {
+			pre[npre][0] = a;
+			pre[npre++][1] = pl;
+			a += pl;
+			break;
+		}
+		size_t sl = find_suffix(s, a + pl, b);
+		if (sl && b - sl > a && (special = exc_find(s + a, b - a - sl))) {
+			suf[nsuf][0] = b - sl;
+			suf[nsuf++][1] = sl;
+			b -= sl;
+			break;
+		}
+		if (pl && sl && pl + sl <= b - a) {
+			pre[npre][0] = a;
+			pre[npre++][1] = pl;
+			suf[nsuf][0] = b - sl;
+			suf[nsuf++][1] = sl;
+			a += pl;
+			b -= sl;
+		} else if (pl) {
+			pre[npre][0] = a;
+			pre[npre++][1] = pl;
+			a += pl;
+		} else if (sl) {
+			suf[nsuf][0] = b - sl;
+			suf[nsuf++][1] = sl;
+			b -= sl;
+		}
+		if (b > a && (special = exc_find(s + a, b - a)))
+			break;
 	}
+	for (int i = 0; i < npre; i++)
+		fn(pre[i][0], pre[i][1], arg);
 	if (b > a) {
-		if (url)
+		if (special) {
+			size_t at = a;
+			for (int i = 0; i < special->n; i++) {
+				fn(at, special->piece[i], arg);
+				at += special->piece[i];
+			}
+		} else if (is_url(s, a, b)) {
 			fn(a, b - a, arg);
-		else
+		} else {
 			split_infix(s, a, b, fn, arg);
+		}
 	}
 	while (nsuf > 0) {
 		nsuf--;
@@ -288,8 +533,55 @@ static void split_chunk(const uint8_t *s, size_t a, size_t b, word_fn fn,
 	}
 }
 
+/* spaCy's special-case matcher: tokens of one chunk that together spell a
+ * special case ("Calif" "." -> "Calif.", ")" ":" -> "):") are re-joined and
+ * split the special case's way. A window of three tokens, longest first. */
+struct merger {
+	word_fn fn;
+	void *arg;
+	const uint8_t *s;
+	size_t q[3][2];
+	int n;
+};
+
+static void merge_one(struct merger *m)
+{
+	for (int k = m->n; k >= 2; k--) {
+		size_t a = m->q[0][0], len = m->q[k - 1][0] + m->q[k - 1][1] - a;
+		const struct dsv_exc *e = exc_find(m->s + a, len);
+		if (!e)
+			continue;
+		for (int i = 0, at = 0; i < e->n; i++) {
+			m->fn(a + (size_t)at, e->piece[i], m->arg);
+			at += e->piece[i];
+		}
+		m->n -= k;
+		memmove(m->q, m->q + k, (size_t)m->n * sizeof m->q[0]);
+		return;
+	}
+	m->fn(m->q[0][0], m->q[0][1], m->arg);
+	m->n--;
+	memmove(m->q, m->q + 1, (size_t)m->n * sizeof m->q[0]);
+}
+
+static void merge_push(size_t start, size_t len, void *arg)
+{
+	struct merger *m = arg;
+	m->q[m->n][0] = start;
+	m->q[m->n][1] = len;
+	if (++m->n == 3)
+		merge_one(m);
+}
+
+static void merge_flush(struct merger *m)
+{
+	while (m->n)
+		merge_one(m);
+}
+
 void dsv_docstats_words(const uint8_t *s, size_t n, word_fn fn, void *arg)
 {
+	struct merger m = {fn, arg, s, {{0}}, 0};
 	size_t i = 0, start = 0;
 	int in = 0;
 	while (i < n) {
@@ -297,15 +589,18 @@ void dsv_docstats_words(const uint8_t *s, size_t n, word_fn fn, void *arg)
 		uint32_t c = s[i] < 0x80 ? s[i++] : dsv_utf8_next(s, n, &i);
 		int sp = c < 0x110000 && dsv_is_space(c);
 		if (sp && in) {
-			split_chunk(s, start, ci, fn, arg);
+			split_chunk(s, start, ci, merge_push, &m);
+			merge_flush(&m);
 			in = 0;
 		} else if (!sp && !in) {
 			start = ci;
 			in = 1;
 		}
 	}
-	if (in)
-		split_chunk(s, start, n, fn, arg);
+	if (in) {
+		split_chunk(s, start, n, merge_push, &m);
+		merge_flush(&m);
+	}
 }
 
 /* ---- per-document scratch: words and a small hash map ---- */

@@ -14,7 +14,7 @@ static const char *const gq_reasons[] = {
 	"gopher_too_many_end_ellipsis", "gopher_below_alpha_threshold",
 	"gopher_enough_stop_words"};
 static const char *const gr_reasons[] = {
-	"dup_para_frac", "dup_para_char_frac", "dup_line_frac",
+	"empty", "dup_para_frac", "dup_para_char_frac", "dup_line_frac",
 	"dup_line_char_frac", "top_2_gram", "top_3_gram", "top_4_gram",
 	"duplicated_5_n_grams", "duplicated_6_n_grams", "duplicated_7_n_grams",
 	"duplicated_8_n_grams", "duplicated_9_n_grams", "duplicated_10_n_grams"};
@@ -30,7 +30,7 @@ static const struct {
 	size_t n;
 } sets[DSV_FILTER_NSETS] = {
 	{"gopher-quality", "gopher_quality", gq_reasons, 10},
-	{"gopher-repetition", "gopher_repetition", gr_reasons, 13},
+	{"gopher-repetition", "gopher_repetition", gr_reasons, 14},
 	{"c4", "c4-quality", c4_reasons, 3},
 	{"fineweb", "fineweb-quality", fw_reasons, 5},
 };
@@ -141,27 +141,27 @@ static int gopher_quality(const struct dsv_docstats *s,
 static int gopher_repetition(const struct dsv_docstats *s,
 			     const struct dsv_filter_params *p)
 {
-	if (!s->chars)
-		return 0;
+	if (!s->chars) /* datatrove 0.10: `if not text` */
+		return 1;
 	if (p->dup_para_frac && s->paragraphs &&
 	    ratio(s->dup_paragraphs, s->paragraphs) > p->dup_para_frac)
-		return 1;
+		return 2;
 	if (p->dup_para_char_frac &&
 	    ratio(s->dup_paragraph_chars, s->chars) > p->dup_para_char_frac)
-		return 2;
+		return 3;
 	if (p->dup_line_frac && s->line_parts &&
 	    ratio(s->dup_lines, s->line_parts) > p->dup_line_frac)
-		return 3;
+		return 4;
 	if (p->dup_line_char_frac &&
 	    ratio(s->dup_line_chars, s->chars) > p->dup_line_char_frac)
-		return 4;
+		return 5;
 	for (int k = 0; k < 3; k++)
 		if (s->words >= (uint64_t)k + 2 &&
 		    ratio(s->top_ngram_chars[k], s->chars) > p->top_n_grams[k])
-			return 5 + k;
+			return 6 + k;
 	for (int k = 0; k < 6; k++)
 		if (ratio(s->dup_ngram_chars[k], s->chars) > p->dup_n_grams[k])
-			return 8 + k;
+			return 9 + k;
 	return 0;
 }
 

@@ -63,7 +63,7 @@ static void test_names(void)
 	CHECK(dsv_filter_set_parse("c5", 2) == -1);
 	CHECK(dsv_filter_set_name(DSV_FILTER_NSETS) == NULL);
 	size_t n;
-	CHECK(dsv_filter_reasons(DSV_FILTER_GOPHER_REPETITION, &n) && n == 13);
+	CHECK(dsv_filter_reasons(DSV_FILTER_GOPHER_REPETITION, &n) && n == 14);
 }
 
 static void test_gopher_quality(void)
@@ -206,7 +206,7 @@ static void test_real_text(void)
 	off[1] = 0;
 	CHECK_OK(docstats_cpu((const uint8_t *)empty, off, 1, &s, 1));
 	EXPECT(DSV_FILTER_FINEWEB, s, "empty");
-	EXPECT(DSV_FILTER_GOPHER_REPETITION, s, "keep");
+	EXPECT(DSV_FILTER_GOPHER_REPETITION, s, "empty");
 }
 
 int main(void)
