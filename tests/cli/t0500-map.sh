@@ -1,0 +1,100 @@
+#!/bin/sh
+# t0500-map.sh: derive map: records through an external program, order with
+# -j, crashes, hangs, garbage and blank answers, reported compute.
+. "$(dirname "$0")/lib.sh"
+
+dsv init >/dev/null && dsv commit "$DEMO/web-a.jsonl.gz" -m web -q
+dsv export main >in.jsonl
+
+test_expect_success 'map through cat keeps every record byte for byte' '
+	dsv derive map main --cmd cat -o same -m same -q &&
+	dsv export same >out.jsonl && test_cmp in.jsonl out.jsonl
+'
+
+test_expect_success 'map -j 4 keeps the input order' '
+	dsv derive map main --cmd cat -j 4 -o same4 -m same4 -q &&
+	dsv export same4 >out4.jsonl && test_cmp in.jsonl out4.jsonl
+'
+
+test_expect_success 'map writes source columns and names its parent' '
+	dsv show same >show.txt &&
+	grep -q "col.source=" show.txt && grep -q "col.source_row=" show.txt &&
+	grep -q "\"op\": \"map\"" show.txt &&
+	grep -q "\"mode\": \"transformation\"" show.txt &&
+	test "$(git --git-dir .dsv/lineage log -1 --format=%P same)" = \
+	     "$(git --git-dir .dsv/lineage rev-parse main)"
+'
+
+if command -v jq >/dev/null; then
+test_expect_success 'map transforms texts (upper case through jq)' '
+	dsv derive map main --cmd "jq -c \".text |= ascii_upcase\"" -o up -m up -q &&
+	dsv export up | jq -r .text >up.txt &&
+	jq -r ".text | ascii_upcase" in.jsonl >want.txt && test_cmp want.txt up.txt
+'
+else
+test_skip 'map transforms texts (upper case through jq)' 'no jq'
+fi
+
+test_expect_success 'a program that writes garbage: error names the record, no commit' '
+	test_must_fail dsv derive map main --cmd "sed 5s/.*/garbage/" -o g -m g 2>err &&
+	grep -q "record 5 (hash [0-9a-f]*)" err && grep -q "not a JSON object" err &&
+	test_must_fail dsv show g
+'
+
+test_expect_success '--skip-bad counts and lists the garbage record' '
+	dsv derive map main --cmd "sed 5s/.*/garbage/" --skip-bad -o g2 -m g2 -q &&
+	dsv show g2 >show.txt &&
+	grep -q "\"records_failed\": 1" show.txt && grep -q "\"record\": 5" show.txt &&
+	test "$(dsv export g2 | wc -l)" -eq 599
+'
+
+test_expect_success 'a blank answer drops the record' '
+	dsv derive map main --cmd "sed 3s/.*//" -o b -m b -q &&
+	dsv show b | grep -q "\"records_dropped\": 1" &&
+	sed 3d in.jsonl >want.jsonl && dsv export b >got.jsonl && test_cmp want.jsonl got.jsonl
+'
+
+cat >crash.sh <<'PROG'
+#!/bin/sh
+# copies its input, and dies on the seventh record of the version
+while IFS= read -r l; do
+	case "$l" in *"$CRASH_ON"*) exit 3;; esac
+	printf '%s\n' "$l"
+done
+PROG
+chmod +x crash.sh
+export CRASH_ON="$(sed -n 7p in.jsonl | grep -o '"url":"[^"]*"')"
+
+test_expect_success 'a crashing program: error names the record, no commit' '
+	test_must_fail dsv derive map main --cmd ./crash.sh -j 2 -o c -m c 2>err &&
+	grep -q "record 7 " err && grep -q "exited with status 3" err &&
+	test_must_fail dsv show c
+'
+
+test_expect_success '--skip-bad restarts a crashed program after the record' '
+	dsv derive map main --cmd ./crash.sh --skip-bad -o c2 -m c2 -q &&
+	sed 7d in.jsonl >want.jsonl && dsv export c2 >got.jsonl &&
+	test_cmp want.jsonl got.jsonl &&
+	dsv show c2 | grep -q "exited with status 3"
+'
+
+test_expect_success 'a hanging program is killed after --timeout' '
+	test_must_fail dsv derive map main --cmd "sleep 30" --timeout 1 -o h -m h 2>err &&
+	grep -q "record 1 " err && grep -q "timeout 1 s" err
+'
+
+test_expect_success 'reported compute is recorded and marked as reported' '
+	dsv derive map main -o rep -m rep -q --cmd "echo {\\\"gpu_s\\\":2.5,\\\"flops\\\":1e12,\\\"energy_j\\\":100,\\\"devices\\\":[\\\"FakeGPU\\\"]} >>\"\$DSV_COMPUTE_FILE\"; cat" &&
+	git --git-dir .dsv/lineage show rep:dsv.json >rep.json &&
+	grep -q "\"gpu_s\": 2.5" rep.json && grep -q "FakeGPU" rep.json &&
+	grep -q "\"flops\": 1000000000000" rep.json &&
+	grep -A3 "\"reported\"" rep.json | grep -q gpu_s
+'
+
+test_expect_success 'bad options are usage errors' '
+	dsv derive map main -o x -m x; test $? -eq 2 &&
+	dsv derive map main --cmd cat -j 0 -o x -m x; test $? -eq 2 &&
+	dsv derive map main --cmd cat --mode other -o x -m x; test $? -eq 2
+'
+
+test_done
