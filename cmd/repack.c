@@ -33,8 +33,8 @@ int cmd_repack(int argc, char **argv)
 		OPT_BOOL('q', "quiet", &quiet, "print nothing"),
 		OPT_END(),
 	};
-	dsv_store *s = the_repo->store;
-	dsv_lineage *l = the_repo->lineage;
+	dsv_store *s;
+	dsv_lineage *l;
 	dsv_manifest *m = NULL, *packed = NULL;
 	dsv_meter *meter = NULL;
 	dsv_artifact *art = NULL;
@@ -52,6 +52,8 @@ int cmd_repack(int argc, char **argv)
 	if (n > 1)
 		return usage_error(opts, usage, "one revision at most");
 	const char *rev = n ? argv[0] : "HEAD";
+	s = the_repo->store;
+	l = the_repo->lineage;
 	/* The branch that moves: --branch, REV when it names a branch, else
 	 * the current branch. */
 	if (!branch && n && dsv_lineage_branch_exists(l, rev) == 1)

@@ -40,19 +40,19 @@ echo
 echo "-- dsv: v1, then v2"
 R=$W/reuse-dsv
 rm -rf "$R" && "$DSV" init -q "$R"
-(cd "$R" && bench_time "dsv commit v1" "$SIZE" /dev/null "$DSV" commit -q "$V1" -m v1)
+cd "$R" && bench_time "dsv commit v1" "$SIZE" /dev/null "$DSV" commit -q "$V1" -m v1 && cd "$W"
 T1=$BENCH_SECS
 B1=$(bench_size "$R/.dsv/objects")
-(cd "$R" && bench_time "dsv commit v2" "$SIZE" /dev/null "$DSV" commit -q "$V2" -m v2)
+cd "$R" && bench_time "dsv commit v2" "$SIZE" /dev/null "$DSV" commit -q "$V2" -m v2 && cd "$W"
 T2=$BENCH_SECS
 B2=$(bench_size "$R/.dsv/objects")
 echo "  dsv stored: v1 $B1 bytes, v2 added $((B2 - B1)) bytes"
-(cd "$R" && bench_time "dsv diff v1 v2" "$SIZE" /dev/null "$DSV" diff main~1 main)
+cd "$R" && bench_time "dsv diff v1 v2" "$SIZE" /dev/null "$DSV" diff main~1 main && cd "$W"
 TD=$BENCH_SECS
 [ -f "$V2.zst" ] || zstd -3 -T0 -q -c "$V2" >"$V2.zst"
 bench_time "zstd -d (v2)" "$SIZE" /dev/null zstd -d -q -c "$V2.zst"
 TZ=$BENCH_SECS
-(cd "$R" && bench_time "dsv export v2" "$SIZE" "$W/reuse-v2.out" "$DSV" export main)
+cd "$R" && bench_time "dsv export v2" "$SIZE" "$W/reuse-v2.out" "$DSV" export main && cd "$W"
 TE=$BENCH_SECS
 cmp -s "$W/reuse-v2.out" "$V2" && echo "  export of v2 is byte-identical to the input" ||
 	{ echo "  EXPORT DIFFERS"; BENCH_FAILS=$((BENCH_FAILS + 1)); }
@@ -65,10 +65,10 @@ if bench_venv "$W/venv" dvc; then
 	D=$W/reuse-dvc
 	rm -rf "$D" && mkdir -p "$D" && (cd "$D" && "$W/venv/bin/dvc" init --no-scm -q)
 	cp "$V1" "$D/corpus.jsonl"
-	(cd "$D" && bench_time "dvc add v1" "$SIZE" /dev/null "$W/venv/bin/dvc" add -q corpus.jsonl)
+	cd "$D" && bench_time "dvc add v1" "$SIZE" /dev/null "$W/venv/bin/dvc" add -q corpus.jsonl && cd "$W"
 	DV1=$(bench_size "$D/.dvc/cache")
 	cp "$V2" "$D/corpus.jsonl"
-	(cd "$D" && bench_time "dvc add v2" "$SIZE" /dev/null "$W/venv/bin/dvc" add -q corpus.jsonl)
+	cd "$D" && bench_time "dvc add v2" "$SIZE" /dev/null "$W/venv/bin/dvc" add -q corpus.jsonl && cd "$W"
 	DVC_ADDED=$(( $(bench_size "$D/.dvc/cache") - DV1 ))
 	echo "  dvc: v1 $DV1 bytes, v2 added $DVC_ADDED bytes"
 	rm -rf "$D"
@@ -80,10 +80,10 @@ if command -v git-lfs >/dev/null 2>&1; then
 	G=$W/reuse-lfs
 	rm -rf "$G" && mkdir -p "$G" && (cd "$G" && git init -q && git lfs install --local >/dev/null && git lfs track "*.jsonl" >/dev/null && git add .gitattributes && git commit -qm attrs)
 	cp "$V1" "$G/corpus.jsonl"
-	(cd "$G" && bench_time "git-lfs add+commit v1" "$SIZE" /dev/null sh -c 'git add corpus.jsonl && git commit -qm v1')
+	cd "$G" && bench_time "git-lfs add+commit v1" "$SIZE" /dev/null sh -c 'git add corpus.jsonl && git commit -qm v1' && cd "$W"
 	L1=$(bench_size "$G/.git/lfs/objects")
 	cp "$V2" "$G/corpus.jsonl"
-	(cd "$G" && bench_time "git-lfs add+commit v2" "$SIZE" /dev/null sh -c 'git add corpus.jsonl && git commit -qm v2')
+	cd "$G" && bench_time "git-lfs add+commit v2" "$SIZE" /dev/null sh -c 'git add corpus.jsonl && git commit -qm v2' && cd "$W"
 	LFS_ADDED=$(( $(bench_size "$G/.git/lfs/objects") - L1 ))
 	echo "  git-lfs ($(git lfs version | cut -d' ' -f1)): v1 $L1 bytes, v2 added $LFS_ADDED bytes"
 	rm -rf "$G"
@@ -114,11 +114,11 @@ echo "  100 versions stored in $BH bytes ($(bench_ratio "$BH" "$HSIZE")x one ver
 zstd -3 -T0 -q -f -o "$H/v100.jsonl.zst" "$H/v100.jsonl"
 bench_time "zstd -d (v100)" "$HSIZE" /dev/null zstd -d -q -c "$H/v100.jsonl.zst"
 THZ=$BENCH_SECS
-(cd "$HR" && bench_time "dsv export v100" "$HSIZE" "$W/hist.out" "$DSV" export main)
+cd "$HR" && bench_time "dsv export v100" "$HSIZE" "$W/hist.out" "$DSV" export main && cd "$W"
 THE=$BENCH_SECS
 cmp -s "$W/hist.out" "$H/v100.jsonl" || { echo "  EXPORT DIFFERS"; BENCH_FAILS=$((BENCH_FAILS + 1)); }
-(cd "$HR" && bench_time "dsv repack v100" "$HSIZE" /dev/null "$DSV" repack -q main)
-(cd "$HR" && bench_time "dsv export v100 repacked" "$HSIZE" "$W/hist.out" "$DSV" export main)
+cd "$HR" && bench_time "dsv repack v100" "$HSIZE" /dev/null "$DSV" repack -q main && cd "$W"
+cd "$HR" && bench_time "dsv export v100 repacked" "$HSIZE" "$W/hist.out" "$DSV" export main && cd "$W"
 THR=$BENCH_SECS
 cmp -s "$W/hist.out" "$H/v100.jsonl" || { echo "  EXPORT DIFFERS"; BENCH_FAILS=$((BENCH_FAILS + 1)); }
 rm -f "$W/hist.out"
