@@ -5,6 +5,7 @@
 #include "kernels/docstats.h"
 
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,10 +144,27 @@ typedef void (*word_fn)(size_t, size_t, void *);
 
 #include "kernels/docstats_exc.h"
 
+/* A cheap pre-check, as exc_find runs several times per word: bit n of
+ * exc_first[c] (exc_last[c]) is set when some special case of n bytes
+ * starts (ends) with byte c. Built once; only written inside pthread_once. */
+static uint64_t exc_first[256], exc_last[256];
+static pthread_once_t exc_once = PTHREAD_ONCE_INIT;
+
+static void exc_init(void)
+{
+	for (size_t i = 0; i < sizeof dsv_exc / sizeof dsv_exc[0]; i++) {
+		size_t n = dsv_exc[i].len;
+		if (n > 63)
+			continue;
+		exc_first[(uint8_t)dsv_exc[i].s[0]] |= 1ull << n;
+		exc_last[(uint8_t)dsv_exc[i].s[n - 1]] |= 1ull << n;
+	}
+}
+
 static const struct dsv_exc *exc_find(const uint8_t *s, size_t n)
 {
 	size_t lo = 0, hi = sizeof dsv_exc / sizeof dsv_exc[0];
-	if (n == 0 || n > 32)
+	if (n == 0 || n > 32 || !((exc_first[s[0]] & exc_last[s[n - 1]]) >> n & 1))
 		return NULL;
 	while (lo < hi) {
 		size_t m = (lo + hi) / 2;
@@ -438,10 +456,10 @@ static size_t find_suffix(const uint8_t *s, size_t a, size_t b)
 	}
 	if (c == 0x2026 || is_affix(c, 0) || is_icon(c))
 		best = best > b - k ? best : b - k;
-	if (b - a >= 2 && (ends_with(s, a, b, "'s") || ends_with(s, a, b, "'S")))
+	if ((c == 's' || c == 'S') && b - a >= 2 && s[b - 2] == '\'')
 		best = best > 2 ? best : 2;
-	if (b - a >= 4 && (ends_with(s, a, b, "\xe2\x80\x99s") ||
-			   ends_with(s, a, b, "\xe2\x80\x99S")))
+	if ((c == 's' || c == 'S') && b - a >= 4 && s[b - 4] == 0xe2 &&
+	    s[b - 3] == 0x80 && s[b - 2] == 0x99)
 		best = best > 4 ? best : 4;
 	if (c == '+' && is_digit(p))
 		best = best > 1 ? best : 1;
@@ -454,7 +472,10 @@ static size_t find_suffix(const uint8_t *s, size_t a, size_t b)
 	if (((c >= 0x20A0 && c <= 0x20BF) || c == '$' || c == 0xA3 ||
 	     c == 0xA5 || c == 0xE3F) && is_digit(p))
 		best = best > b - k ? best : b - k;
-	for (int u = 0; units[u]; u++) {
+	int digit_near = 0; /* a unit follows a digit: at most 5 bytes back */
+	for (size_t j = 1; j <= 6 && j < b - a && !digit_near; j++)
+		digit_near = is_digit(s[b - j - 1]);
+	for (int u = 0; digit_near && units[u]; u++) {
 		size_t n = strlen(units[u]);
 		if (b - a > n && ends_with(s, a, b, units[u]) &&
 		    is_digit(s[b - n - 1])) {
@@ -581,6 +602,7 @@ static void merge_flush(struct merger *m)
 
 void dsv_docstats_words(const uint8_t *s, size_t n, word_fn fn, void *arg)
 {
+	pthread_once(&exc_once, exc_init);
 	struct merger m = {fn, arg, s, {{0}}, 0};
 	size_t i = 0, start = 0;
 	int in = 0;

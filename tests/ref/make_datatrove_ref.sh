@@ -12,7 +12,7 @@ venv=$here/work/venv
 if [ ! -x "$venv/bin/python" ]; then
 	python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install -q "datatrove==${DATATROVE_VERSION:-0.10.1}" spacy >/dev/null
+"$venv/bin/pip" install -q "datatrove==${DATATROVE_VERSION:-0.10.1}" spacy regex >/dev/null
 version=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("datatrove"), "spacy", m.version("spacy"))')
 echo "datatrove $version"
 "$venv/bin/python" "$here/datatrove_decisions.py" "$fixtures"/web/*.jsonl.gz \

@@ -1,0 +1,92 @@
+#!/bin/sh
+# derive filter: datatrove's rule sets on the web fixtures (records kept per
+# rule set against the stored datatrove decisions), --where over columns,
+# meta fields and text length, the errors that point into the expression,
+# and the size of a view.
+. "$(dirname "$0")/lib.sh"
+
+REF="$TOP/tests/ref/datatrove_decisions.tsv"
+if ! have_fixtures || [ ! -f "$REF" ]; then
+	test_skip 'filter on the web fixtures' 'no ../shared/fixtures/web or stored datatrove decisions'
+	exit 0
+fi
+dsv init -q repo && cd repo
+files=$(ls "$FIXTURES"/web/*.jsonl.gz | sort)
+dsv commit $files -m "web fixtures" >/dev/null
+git_() { git --git-dir .dsv/lineage "$@"; }
+stat_() { git_ show "$1:dsv.json" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"stats\"][\"$2\"])"; }
+
+# datatrove keeps this many of the fixtures under one rule set (column $1)
+dt_kept() { awk -F'\t' -v c="$1" 'NR > 1 && $c == "keep"' "$REF" | wc -l; }
+
+col=3
+for set in gopher-quality gopher-repetition c4 fineweb; do
+	test_expect_success "--rules $set keeps what datatrove keeps (within 1%)" '
+		dsv derive filter main -o $set -m $set --rules $set >out &&
+		kept=$(stat_ $set records_out) && want=$(dt_kept '$col') &&
+		echo "  result $set: dsv keeps $kept, datatrove $want of $(stat_ $set records_in)" &&
+		python3 -c "import sys; k, w = $kept, $want; sys.exit(0 if abs(k - w) <= 0.01 * w else 1)"
+	'
+	col=$((col + 1))
+done
+
+test_expect_success 'the drop reasons are datatrove strings, counted in dsv.json' '
+	git_ show gopher-quality:dsv.json | python3 -c "
+import json, sys
+d = json.load(sys.stdin); s = d[\"stats\"]
+assert \"gopher_short_doc\" in s[\"dropped\"] and \"gopher_below_alpha_threshold\" in s[\"dropped\"]
+assert s[\"records_in\"] - s[\"records_out\"] == sum(v[\"records\"] for v in s[\"dropped\"].values())
+assert d[\"params\"][\"thresholds\"][\"gopher-quality\"][\"min_doc_words\"] == 50
+assert d[\"compute\"][\"mode\"] == \"selection\" and d[\"compute\"][\"cpu_s\"] > 0
+"
+'
+
+test_expect_success 'all four rule sets chain: a record goes for the first rule it fails' '
+	dsv derive filter main -o all4 -m all4 --rules gopher-quality,gopher-repetition,c4,fineweb >out &&
+	grep -q "gopher_short_doc" out &&
+	test $(stat_ all4 records_out) -le $(stat_ c4 records_out) &&
+	test $(stat_ all4 records_out) -le $(stat_ gopher-quality records_out)
+'
+
+test_expect_success 'a filtered view adds well under 1% of the stored bytes' '
+	before=$(du -sb .dsv/objects | cut -f1) &&
+	dsv derive filter main -o view -m view --rules fineweb,c4 >/dev/null &&
+	after=$(du -sb .dsv/objects | cut -f1) &&
+	echo "  result view: $((after - before)) new bytes over $before" &&
+	test $(( (after - before) * 100 )) -lt $before
+'
+
+test_expect_success '--where over text length and meta fields' '
+	dsv derive filter main -o owt -m owt --where "meta.id >= \"owt-\" && meta.id < \"owt.\"" >/dev/null &&
+	test $(stat_ owt records_out) = $(zcat $files | grep -c "\"id\": *\"owt-") &&
+	dsv derive filter main -o kent -m kent --where "meta.url == \"https://www.kentlive.news/news/sevenoaks-mum-who-died-after-2582402\"" >/dev/null &&
+	test $(stat_ kent records_out) = 2 &&
+	dsv derive filter main -o long -m long --where "text_bytes > 5000 || !(meta.source != \"test_gz\")" >/dev/null &&
+	test $(stat_ long records_out) -gt 697
+'
+
+test_expect_success '--where over a column of the version; --rules and --where together' '
+	dsv derive filter c4 -o c4-again -m again --where "reason == 0" >out &&
+	test $(stat_ c4-again records_out) = $(stat_ c4 records_out) &&
+	dsv derive filter main -o both -m both --rules c4 --where "text_bytes < 3000" >out &&
+	grep -q "too_few_sentences" out && grep -q "where" out &&
+	git_ show both:dsv.json | grep -q "\"where\": \"text_bytes < 3000\""
+'
+
+test_expect_success 'a bad expression points at the column, exit 1, nothing committed' '
+	test_must_fail dsv derive filter main -o bad -m bad --where "qualty > 0.5" 2>err &&
+	printf "%s\n" "dsv: error: --where: unknown column '"'"'qualty'"'"' at 1:1" "    qualty > 0.5" "    ^" >expect &&
+	test_cmp expect err &&
+	test_must_fail dsv derive filter main -o bad -m bad --where "text_bytes > 1 && wrods < 3" 2>err &&
+	grep -q "unknown column .wrods. at 1:19" err && tail -1 err | grep -q "^                      ^$" &&
+	test_must_fail dsv derive filter main -o bad -m bad --where "text_bytes = 1" 2>err &&
+	grep -q "unknown operator" err &&
+	test_must_fail dsv derive filter main -o bad -m bad --where "(text_bytes > 1" 2>err &&
+	grep -q "unbalanced" err &&
+	test_must_fail dsv derive filter main -o bad -m bad --rules gopher,c4 2>err &&
+	grep -q "unknown rule set .gopher." err &&
+	dsv derive filter main -o bad -m bad 2>err; test $? -eq 2 && grep -q "give --rules or --where" err &&
+	test_must_fail git_ rev-parse -q --verify refs/heads/bad
+'
+
+test_done
