@@ -177,7 +177,7 @@ int cmd_commit(int argc, char **argv)
 	};
 	dsv_store *s;
 	dsv_lineage *l;
-	dsv_manifest *m = NULL, *base = NULL, *packed = NULL;
+	dsv_manifest *m = NULL, *base = NULL, *packed = NULL, *fresh = NULL;
 	dsv_repack_stats rs = {0};
 	dsv_meter *meter = NULL;
 	dsv_artifact *art = NULL;
@@ -293,11 +293,14 @@ int cmd_commit(int argc, char **argv)
 
 	/* The index is a cache: if this fails the version stands and
 	 * `dsv fsck --rebuild-index` repairs the index. */
-	dsv_manifest tail = *m;
-	tail.e += first_new;
-	tail.n -= first_new;
-	tail.has_order = 0;
-	if (dsv_version_index(s, &tail, id.b))
+	/* Entries with a selection are reused records, indexed when first
+	 * stored; the others (new shards) are indexed here. */
+	if (dsv_manifest_new(&fresh))
+		goto fail;
+	for (size_t i = first_new; i < m->n; i++)
+		if (!m->e[i].has_sel && dsv_manifest_add(fresh, &m->e[i]))
+			goto fail;
+	if (dsv_version_index(s, fresh, id.b))
 		fprintf(stderr, "dsv: warning: %s; run 'dsv fsck "
 				"--rebuild-index'\n", dsv_error_last());
 	print_summary(&a, branch, &id, &st, dsv_manifest_records(m), &c);
@@ -322,5 +325,6 @@ cleanup:
 	dsv_manifest_free(base);
 	dsv_manifest_free(m);
 	dsv_manifest_free(packed);
+	dsv_manifest_free(fresh);
 	return rc;
 }
