@@ -27,6 +27,7 @@ int cmd_audit(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_repack(int argc, char **argv);
 int cmd_derive(int argc, char **argv);
+int cmd_blame(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_train(int argc, char **argv);
@@ -55,6 +56,7 @@ static const struct command {
 	{"export", cmd_export, NEEDS_REPO, "write a version out as JSONL or text"},
 	{"fsck", cmd_fsck, NEEDS_REPO, "verify every object and the lineage"},
 	{"derive", cmd_derive, NEEDS_REPO, "make a derived version: filter, dedup, annotate, ..."},
+	{"blame", cmd_blame, NEEDS_REPO, "which version brought a record in, which derivations dropped it and why"},
 	{"audit", cmd_audit, NEEDS_REPO, "compute spent on a version and its ancestry"},
 	{"gc", cmd_gc, NEEDS_REPO, "delete objects no branch or tag reaches"},
 	{"repack", cmd_repack, NEEDS_REPO, "rewrite a version into dense shards"},

@@ -1,8 +1,8 @@
 """datatrove_filters.py: the Python reference for tests/bench/filter.sh:
 datatrove's four heuristic filters chained as in a datatrove pipeline
 (GopherQuality -> GopherRepetition -> C4Quality -> FineWebQuality), one
-process, over a JSONL file; prints documents in, kept, and seconds spent in
-the filters (reading and JSON parsing excluded).
+process, over a JSONL file; prints documents in, kept, and wall and CPU seconds
+spent in the filters (reading and JSON parsing excluded).
 Usage: datatrove_filters.py FILE.jsonl [MAX_BYTES]
 """
 import json
@@ -29,6 +29,7 @@ text_bytes = sum(len(t.encode()) for t in docs)
 filters[0].filter(Document(text="warm up the tokenizer " * 20, id="w"))
 kept = 0
 t0 = time.perf_counter()
+c0 = time.process_time()
 for i, t in enumerate(docs):
     doc = Document(text=t, id=str(i))
     ok = True
@@ -39,5 +40,7 @@ for i, t in enumerate(docs):
             break
     kept += ok
 secs = time.perf_counter() - t0
+cpu = time.process_time() - c0
 print(json.dumps({"docs": len(docs), "kept": kept, "jsonl_bytes": nbytes,
-                  "text_bytes": text_bytes, "seconds": secs}))
+                  "text_bytes": text_bytes, "seconds": secs,
+                  "cpu_seconds": cpu}))

@@ -108,6 +108,20 @@ assert s[\"reason_codes\"][\"1\"]==\"gopher_short_doc\"
 "
 '
 
+test_expect_success 'blame says which version brought a record in and which derivation dropped it, why' '
+	h=$(dsv diff --records main rules | sed -n "s/^- \([0-9a-f]\{32\}\)$/\1/p" | head -1) &&
+	test -n "$h" &&
+	dsv blame $h >out &&
+	grep -q "^record $h: first stored by $(git_ rev-parse --short=7 main)" out &&
+	grep -q "^$(git_ rev-parse --short=7 rules) filter   dropped    gopher_" out &&
+	dsv blame --json $h | python3 -c "
+import json,sys; d=json.load(sys.stdin)
+assert any(v.get(\"dropped\",\"\").startswith(\"gopher_\") for v in d[\"versions\"])
+" &&
+	test_must_fail dsv blame 0123456789abcdef0123456789abcdef 2>err && grep -q "in no version" err &&
+	test_must_fail dsv blame nothex 2>err && grep -q "not a record hash" err
+'
+
 # A derive that fails at any write, fsync, rename or allocation leaves no
 # branch and a repository fsck passes.
 test_expect_success 'every fault along a derive fails cleanly' '
