@@ -5,21 +5,25 @@
  * shards built from new records, their columns, the manifest and the one
  * lineage commit. docs/generate.md describes the protocol.
  *
- * The records are spooled to one input file per worker (-j N contiguous
- * slices), each worker's program reads its file on stdin and writes to its
- * own output file, and dsv reads the outputs back in slice order, so the
- * version keeps the input's order whatever the workers' speeds.
+ * With -j 1 the program's stdin is a pipe that a feeder thread fills with
+ * the version's records while this thread reads the answers as they come
+ * and fills new shards. With -j N each program reads a spooled contiguous
+ * slice; the first unfinished slice's answers go to shards as they come,
+ * the others' wait in spill files, so the version keeps the input's order
+ * whatever the workers' speeds.
  */
 #include "cmd/cmd.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -403,22 +407,47 @@ void program_compute_record(const struct program_compute *pc, dsv_meter *m,
 
 /* ---- the workers ----------------------------------------------------------- */
 
+/* Answers are read in chunks of this size; inputs are written in chunks of
+ * about IN_CHUNK; both pipes are widened to PIPE_SIZE where the kernel lets
+ * us, so a fast program such as `cat` costs few context switches. */
+#define OUT_CHUNK (4u << 20)
+#define IN_CHUNK (1u << 20)
+#define PIPE_SIZE (1 << 20)
+
 struct failure {
 	uint64_t pos;   /* position in the input version, from 0 */
 	char reason[160];
 };
 
+struct map;
+
+/* The thread that feeds one program its records (-j 1): it reads the
+ * version, formats each record with dsv_jsonl_format and writes large
+ * chunks into the program's stdin pipe. It stops at the end, when the
+ * pipe breaks (the program died) or when `stop` is set. */
+struct feeder {
+	struct map *mp;
+	uint64_t from;          /* first position to write */
+	int fd;                 /* the pipe's write end, owned */
+	int rc;
+	char err[256];
+};
+
 struct worker {
 	uint64_t first, count;  /* the slice: positions [first, first+count) */
-	char *in_path, *out_path, *comp_path;
-	uint64_t *off;          /* count+1 line offsets in the input file */
+	char *in_path, *spill_path, *comp_path;
+	uint64_t *off;          /* -j > 1: count+1 line offsets in the input */
 	uint8_t *failed;        /* per record of the slice */
 	uint64_t next;          /* the next record the program must answer */
 	uint64_t seg_start;     /* the record the running segment started at */
-	off_t seg_out;          /* output size when the segment started */
+	uint64_t seg_lines;     /* complete lines the segment answered */
+	uint64_t pk;            /* the record the next parsed line answers */
 	pid_t pid;
-	int running, done;
-	off_t out_size;
+	int running, done, out_fd, spill_fd;
+	int has_feeder;
+	pthread_t feeder_th;
+	struct feeder feed;
+	dsv_buf pend;           /* answers read, not yet taken (partial line) */
 	double last_progress;
 };
 
@@ -427,9 +456,12 @@ struct map {
 	long jobs, timeout;
 	int skip_bad, force, quiet, json;
 	const char *output, *message;
+	const dsv_manifest *m;
 	struct worker *w;
-	int nw;
+	int nw, head;           /* head: the worker whose answers go to shards */
 	dsv_rhash *hashes;      /* per input position */
+	_Atomic uint64_t hashed; /* hashes[0..hashed) are set */
+	atomic_int stop;
 	uint64_t n, bytes_in;
 	struct failure *fail;
 	size_t nfail, capfail;
@@ -472,40 +504,46 @@ static int add_failure(struct map *mp, uint64_t pos, const char *why)
 	return 0;
 }
 
-/* Spools the version into one input file per worker, contiguous slices,
- * keeping each record's hash (to name it) and line offsets (to restart a
- * program after a failed record). */
-static int spool(struct map *mp, const dsv_manifest *m, const char *tmpdir,
-		 dsv_meter *meter)
+static int alloc_workers(struct map *mp, const char *tmpdir)
+{
+	mp->n = dsv_manifest_records(mp->m);
+	mp->nw = (int)(mp->jobs < 1 ? 1 : mp->jobs);
+	if ((uint64_t)mp->nw > mp->n)
+		mp->nw = mp->n ? (int)mp->n : 1;
+	mp->w = calloc((size_t)mp->nw, sizeof *mp->w);
+	mp->hashes = calloc(mp->n ? mp->n : 1, sizeof *mp->hashes);
+	if (!mp->w || !mp->hashes)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	for (int i = 0; i < mp->nw; i++) {
+		struct worker *w = &mp->w[i];
+		w->out_fd = w->spill_fd = -1;
+		w->first = mp->n * (uint64_t)i / (uint64_t)mp->nw;
+		w->count = mp->n * (uint64_t)(i + 1) / (uint64_t)mp->nw - w->first;
+		if (asprintf(&w->in_path, "%s/in-%d.jsonl", tmpdir, i) < 0 ||
+		    asprintf(&w->spill_path, "%s/out-%d.jsonl", tmpdir, i) < 0 ||
+		    asprintf(&w->comp_path, "%s/compute-%d.jsonl", tmpdir, i) < 0 ||
+		    !(w->failed = calloc(w->count + 1, 1)))
+			return dsv_error_set(DSV_ENOMEM, "out of memory");
+		if (mp->nw > 1 && !(w->off = calloc(w->count + 1, sizeof *w->off)))
+			return dsv_error_set(DSV_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* -j > 1: spools the version into one input file per worker, contiguous
+ * slices, keeping each record's hash (to name it) and line offsets (to
+ * restart a program after a failed record). Each program reads its file;
+ * their answers still stream back through pipes. */
+static int spool(struct map *mp, dsv_meter *meter)
 {
 	dsv_version_iter *it = NULL;
 	dsv_version_rec rec;
 	dsv_buf line = {0};
 	FILE *f = NULL;
 	int rc, k = -1;
-	uint64_t pos = 0;
-	mp->n = dsv_manifest_records(m);
-	mp->nw = (int)(mp->jobs < 1 ? 1 : mp->jobs);
-	if ((uint64_t)mp->nw > mp->n)
-		mp->nw = mp->n ? (int)mp->n : 1;
-	mp->w = calloc((size_t)mp->nw, sizeof *mp->w);
-	mp->hashes = malloc((mp->n ? mp->n : 1) * sizeof *mp->hashes);
-	if (!mp->w || !mp->hashes)
-		return dsv_error_set(DSV_ENOMEM, "out of memory");
-	for (int i = 0; i < mp->nw; i++) {
-		struct worker *w = &mp->w[i];
-		w->first = mp->n * (uint64_t)i / (uint64_t)mp->nw;
-		w->count = mp->n * (uint64_t)(i + 1) / (uint64_t)mp->nw - w->first;
-		if (asprintf(&w->in_path, "%s/in-%d.jsonl", tmpdir, i) < 0 ||
-		    asprintf(&w->out_path, "%s/out-%d.jsonl", tmpdir, i) < 0 ||
-		    asprintf(&w->comp_path, "%s/compute-%d.jsonl", tmpdir, i) < 0 ||
-		    !(w->off = calloc(w->count + 1, sizeof *w->off)) ||
-		    !(w->failed = calloc(w->count + 1, 1)))
-			return dsv_error_set(DSV_ENOMEM, "out of memory");
-	}
-	if ((rc = dsv_version_iter_new(&it, the_repo->store, m, DSV_SHARD_ALL)))
+	uint64_t pos = 0, written = 0;
+	if ((rc = dsv_version_iter_new(&it, the_repo->store, mp->m, DSV_SHARD_ALL)))
 		return rc;
-	uint64_t written = 0;
 	while ((rc = dsv_version_iter_next(it, &rec)) == 1) {
 		while (k < 0 || pos >= mp->w[k].first + mp->w[k].count) {
 			if (f && fclose(f)) {
@@ -540,7 +578,7 @@ static int spool(struct map *mp, const dsv_manifest *m, const char *tmpdir,
 	if (rc < 0)
 		goto out;
 	rc = 0;
-	dsv_meter_add(meter, DSV_METER_RECORDS_IN, pos);
+	atomic_store(&mp->hashed, pos);
 	/* workers with no records still get an (empty) input */
 	for (int i = k + 1; i < mp->nw; i++) {
 		FILE *e = fopen(mp->w[i].in_path, "w");
@@ -555,154 +593,353 @@ out:
 	return rc;
 }
 
-/* Starts the program on the worker's records from w->next on. */
+/* Writes all of b; 0, or -1 when the pipe broke or `stop` was set. */
+static int write_all(struct map *mp, int fd, const char *p, size_t len)
+{
+	while (len) {
+		if (atomic_load(&mp->stop))
+			return -1;
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* -j 1: the feeder thread. Positions before `from` (a restart) are read
+ * but not written; hashes and bytes_in are taken the first time a
+ * position goes by. */
+static void *feeder_main(void *arg)
+{
+	struct feeder *f = arg;
+	struct map *mp = f->mp;
+	dsv_version_iter *it = NULL;
+	dsv_version_rec rec;
+	dsv_buf b = {0};
+	uint64_t pos = 0, hashed = atomic_load(&mp->hashed);
+	int rc;
+	if ((rc = dsv_version_iter_new(&it, the_repo->store, mp->m,
+				       DSV_SHARD_ALL)))
+		goto out;
+	if ((rc = dsv_buf_grow(&b, IN_CHUNK + 4096)))
+		goto out;
+	while ((rc = dsv_version_iter_next(it, &rec)) == 1) {
+		if (pos >= hashed) {
+			mp->hashes[pos] = *rec.hash;
+			mp->bytes_in += rec.text_len;
+			atomic_store_explicit(&mp->hashed, pos + 1,
+					      memory_order_release);
+		}
+		if (pos++ < f->from)
+			continue;
+		if ((rc = dsv_jsonl_format(&b, rec.text, rec.text_len, rec.meta,
+					   rec.meta_len, rec.layout)))
+			goto out;
+		if (b.len >= IN_CHUNK) {
+			if (write_all(mp, f->fd, b.buf, b.len))
+				break; /* the program is gone: its reader says why */
+			b.len = 0;
+		}
+	}
+	if (rc == 0 && b.len)
+		write_all(mp, f->fd, b.buf, b.len);
+	if (rc > 0)
+		rc = 0;
+out:
+	if (rc < 0) {
+		f->rc = rc;
+		snprintf(f->err, sizeof f->err, "%s", dsv_error_last());
+	}
+	close(f->fd);
+	f->fd = -1;
+	dsv_buf_free(&b);
+	dsv_version_iter_free(it);
+	return NULL;
+}
+
+static int join_feeder(struct worker *w)
+{
+	if (!w->has_feeder)
+		return 0;
+	pthread_join(w->feeder_th, NULL);
+	w->has_feeder = 0;
+	if (w->feed.rc)
+		return dsv_error_set(w->feed.rc, "%s", w->feed.err);
+	return 0;
+}
+
+/* The environment of a program: ours with the map's variables set. */
+static char **program_env(const struct map *mp, const struct worker *w, int idx)
+{
+	extern char **environ;
+	size_t n = 0, k = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 4, sizeof *env);
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "DSV_COMPUTE_FILE=", 17) &&
+		    strncmp(environ[i], "DSV_WORKER=", 11) &&
+		    strncmp(environ[i], "DSV_WORKERS=", 12))
+			env[k++] = environ[i];
+	if (asprintf(&env[k++], "DSV_COMPUTE_FILE=%s", w->comp_path) < 0 ||
+	    asprintf(&env[k++], "DSV_WORKER=%d", idx) < 0 ||
+	    asprintf(&env[k++], "DSV_WORKERS=%d", mp->nw) < 0) {
+		free(env);
+		return NULL;
+	}
+	return env;
+}
+
+static void free_env(char **env)
+{
+	size_t k = 0;
+	if (!env)
+		return;
+	while (env[k])
+		k++;
+	/* the last three are ours */
+	for (size_t i = k >= 3 ? k - 3 : 0; i < k; i++)
+		free(env[i]);
+	free(env);
+}
+
+/* Starts the program on the worker's records from w->next on: stdin is a
+ * pipe fed by a feeder thread (-j 1) or the worker's spool file, stdout a
+ * pipe read by run_workers. The child only calls async-signal-safe
+ * functions between fork and exec (other threads may hold malloc's lock). */
 static int start_segment(struct map *mp, struct worker *w, int idx)
 {
-	struct stat st;
-	int in = open(w->in_path, O_RDONLY);
-	int out = open(w->out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	if (in < 0 || out < 0 || fstat(out, &st)) {
-		if (in >= 0)
-			close(in);
-		if (out >= 0)
-			close(out);
-		return dsv_error_set(DSV_EIO, "map: cannot open the spool "
-				     "files: %s", strerror(errno));
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, rc = 0;
+	char **env = program_env(mp, w, idx);
+	char *const argv[] = {"sh", "-c", (char *)mp->cmd, NULL};
+	if (!env)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	if (pipe2(out, O_CLOEXEC)) {
+		rc = dsv_error_set(DSV_EIO, "map: pipe: %s", strerror(errno));
+		goto fail;
 	}
-	lseek(in, (off_t)w->off[w->next], SEEK_SET);
+	fcntl(out[0], F_SETPIPE_SZ, PIPE_SIZE);
+	if (mp->nw == 1) {
+		if (pipe2(in, O_CLOEXEC)) {
+			rc = dsv_error_set(DSV_EIO, "map: pipe: %s", strerror(errno));
+			goto fail;
+		}
+		fcntl(in[1], F_SETPIPE_SZ, PIPE_SIZE);
+	} else {
+		if ((in[0] = open(w->in_path, O_RDONLY | O_CLOEXEC)) < 0) {
+			rc = dsv_error_set(DSV_EIO, "map: cannot open '%s': %s",
+					   w->in_path, strerror(errno));
+			goto fail;
+		}
+		lseek(in[0], (off_t)w->off[w->next], SEEK_SET);
+	}
 	w->seg_start = w->next;
-	w->seg_out = st.st_size;
-	w->out_size = st.st_size;
+	w->seg_lines = 0;
+	w->pend.len = 0;
 	w->last_progress = now_s();
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid < 0) {
-		close(in);
-		close(out);
-		return dsv_error_set(DSV_EIO, "map: fork: %s", strerror(errno));
+		rc = dsv_error_set(DSV_EIO, "map: fork: %s", strerror(errno));
+		goto fail;
 	}
 	if (pid == 0) {
-		char nbuf[32], wbuf[32];
 		setpgid(0, 0); /* its own group, so a timeout kills it all */
-		dup2(in, 0);
-		dup2(out, 1);
-		close(in);
-		close(out);
-		snprintf(nbuf, sizeof nbuf, "%d", mp->nw);
-		snprintf(wbuf, sizeof wbuf, "%d", idx);
-		setenv("DSV_COMPUTE_FILE", w->comp_path, 1);
-		setenv("DSV_WORKER", wbuf, 1);
-		setenv("DSV_WORKERS", nbuf, 1);
-		execl("/bin/sh", "sh", "-c", mp->cmd, (char *)NULL);
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		signal(SIGPIPE, SIG_DFL);
+		execve("/bin/sh", argv, env);
 		_exit(127);
 	}
 	setpgid(pid, pid);
-	close(in);
-	close(out);
+	close(in[0]);
+	close(out[1]);
+	in[0] = out[1] = -1;
+	fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
+	w->out_fd = out[0];
 	w->pid = pid;
 	w->running = 1;
+	if (in[1] >= 0) {
+		w->feed = (struct feeder){.mp = mp, .from = w->first + w->next,
+					  .fd = in[1]};
+		in[1] = -1;
+		if (pthread_create(&w->feeder_th, NULL, feeder_main, &w->feed)) {
+			close(w->feed.fd);
+			rc = dsv_error_set(DSV_EIO, "map: cannot start a thread");
+			goto fail;
+		}
+		w->has_feeder = 1;
+	}
+	free_env(env);
 	return 0;
-}
-
-/* Complete lines the program wrote in this segment; a partial last line is
- * cut off so a restart starts on a line of its own. */
-static int segment_lines(struct worker *w, uint64_t *lines, int *partial)
-{
-	int fd = open(w->out_path, O_RDWR);
-	struct stat st;
-	char buf[1 << 16];
-	off_t pos, last_nl;
-	*lines = 0;
-	*partial = 0;
-	if (fd < 0 || fstat(fd, &st)) {
-		if (fd >= 0)
-			close(fd);
-		return dsv_error_set(DSV_EIO, "cannot read '%s'", w->out_path);
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (out[i] >= 0 && out[i] != w->out_fd)
+			close(out[i]);
 	}
-	pos = w->seg_out;
-	last_nl = w->seg_out;
-	while (pos < st.st_size) {
-		ssize_t n = pread(fd, buf, sizeof buf, pos);
-		if (n <= 0)
-			break;
-		for (ssize_t i = 0; i < n; i++)
-			if (buf[i] == '\n') {
-				(*lines)++;
-				last_nl = pos + i + 1;
-			}
-		pos += n;
-	}
-	if (last_nl < st.st_size) {
-		*partial = 1;
-	}
-	close(fd);
-	return 0;
-}
-
-static int truncate_partial(struct worker *w, uint64_t lines)
-{
-	/* keep exactly `lines` complete lines of the segment */
-	int fd = open(w->out_path, O_RDWR);
-	char buf[1 << 16];
-	off_t pos = w->seg_out, cut = w->seg_out;
-	uint64_t seen = 0;
-	int rc = 0;
-	if (fd < 0)
-		return dsv_error_set(DSV_EIO, "cannot open '%s'", w->out_path);
-	while (seen < lines) {
-		ssize_t n = pread(fd, buf, sizeof buf, pos);
-		if (n <= 0)
-			break;
-		for (ssize_t i = 0; i < n && seen < lines; i++)
-			if (buf[i] == '\n') {
-				seen++;
-				cut = pos + i + 1;
-			}
-		pos += n;
-	}
-	if (ftruncate(fd, cut))
-		rc = dsv_error_set(DSV_EIO, "cannot truncate '%s'", w->out_path);
-	close(fd);
+	free_env(env);
 	return rc;
+}
+
+/* Lines in buf[0..len) (each ends with '\n') answer the records from w->pk
+ * on, skipping failed ones: a blank line drops its record; anything but a
+ * JSON object with a string "text" is malformed. The store's reader parses
+ * the whole chunk at once. */
+static int parse_answers(struct map *mp, struct worker *w, struct newtext *nt,
+			 const char *buf, size_t len)
+{
+	dsv_reader *r = NULL;
+	dsv_reader_opts ro = {.text_field = "text", .skip_bad = 1};
+	dsv_record rec;
+	const char *p = buf, *end = buf + len;
+	uint64_t line = 0;
+	int have = 0, rc;
+	if (!len)
+		return 0;
+	if ((rc = dsv_reader_open_mem(&r, "answers.jsonl", buf, len, &ro)))
+		return rc;
+	while (p < end && !rc) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		int blank = strspn(p, " \t\r") >= ll;
+		p = nl ? nl + 1 : end;
+		line++;
+		while (w->failed[w->pk])
+			w->pk++;
+		uint64_t k = w->pk++;
+		if (blank) {
+			mp->dropped++;
+			continue;
+		}
+		if (!have) {
+			int n = dsv_reader_next(r, &rec);
+			if (n < 0) {
+				rc = n;
+				break;
+			}
+			have = n == 1;
+		}
+		if (!have || rec.line != line) {
+			rc = add_failure(mp, w->first + k, "the program's answer "
+					 "is not a JSON object with a string "
+					 "\"text\"");
+			continue;
+		}
+		have = 0;
+		uint64_t cols[2] = {0, w->first + k};
+		const dsv_rhash *h = &mp->hashes[w->first + k];
+		for (int b = 0; b < 8; b++)
+			cols[0] = cols[0] << 8 | h->b[b];
+		mp->bytes_out += rec.text_len;
+		rc = newtext_add(nt, rec.text, rec.text_len, rec.meta,
+				 rec.meta_len, rec.layout, cols);
+	}
+	dsv_reader_free(r);
+	return rc;
+}
+
+/* Takes complete lines: counts them against the segment, then parses them
+ * (the head worker) or keeps them in the worker's spill file until the
+ * workers before it are done (-j > 1 keeps the input order). */
+static int take_lines(struct map *mp, struct worker *w, struct newtext *nt,
+		      const char *buf, size_t len)
+{
+	uint64_t n = 0, want = w->count - w->seg_start;
+	for (const char *p = buf, *e = buf + len;
+	     (p = memchr(p, '\n', (size_t)(e - p))); p++)
+		n++;
+	if (w->seg_lines + n > want)
+		return dsv_error_set(DSV_EINVAL, "map: the program wrote %llu "
+				     "lines for %llu records (worker %d): one "
+				     "line per record is the protocol",
+				     (unsigned long long)(w->seg_lines + n),
+				     (unsigned long long)want, (int)(w - mp->w));
+	w->seg_lines += n;
+	if (w - mp->w == mp->head)
+		return parse_answers(mp, w, nt, buf, len);
+	if (w->spill_fd < 0 &&
+	    (w->spill_fd = open(w->spill_path, O_RDWR | O_CREAT | O_TRUNC |
+				O_CLOEXEC, 0644)) < 0)
+		return dsv_error_set(DSV_EIO, "cannot create '%s': %s",
+				     w->spill_path, strerror(errno));
+	while (len) {
+		ssize_t k = write(w->spill_fd, buf, len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return dsv_error_set(DSV_EIO, "cannot write '%s': %s",
+					     w->spill_path, strerror(errno));
+		buf += k;
+		len -= (size_t)k;
+	}
+	return 0;
+}
+
+/* Reads what the program wrote; 1 at the end of its output, 0 when there
+ * is nothing more for now, or an error. */
+static int drain(struct map *mp, struct worker *w, struct newtext *nt)
+{
+	for (;;) {
+		int rc;
+		if (w->pend.cap - w->pend.len < OUT_CHUNK / 2 &&
+		    (rc = dsv_buf_grow(&w->pend, OUT_CHUNK)))
+			return rc;
+		ssize_t n = read(w->out_fd, w->pend.buf + w->pend.len,
+				 w->pend.cap - w->pend.len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n < 0)
+			return dsv_error_set(DSV_EIO, "map: read: %s", strerror(errno));
+		if (n == 0)
+			return 1;
+		w->last_progress = now_s();
+		size_t old = w->pend.len, end = old + (size_t)n;
+		w->pend.len = end;
+		while (end > old && w->pend.buf[end - 1] != '\n')
+			end--;
+		if (end == old)
+			continue;
+		if ((rc = take_lines(mp, w, nt, w->pend.buf, end)))
+			return rc;
+		memmove(w->pend.buf, w->pend.buf + end, w->pend.len - end);
+		w->pend.len -= end;
+	}
 }
 
 /* The segment ended (exit status `status`, or timed out): which records
  * were answered, which one failed, and whether to go on. */
-static int segment_done(struct map *mp, struct worker *w, int status,
-			int timed_out)
+static int segment_done(struct map *mp, struct worker *w, struct newtext *nt,
+			int status, int timed_out)
 {
-	uint64_t lines, want = w->count - w->seg_start;
-	int partial, rc;
+	uint64_t want = w->count - w->seg_start;
+	int rc;
 	char why[160];
-	if ((rc = segment_lines(w, &lines, &partial)))
+	if ((rc = join_feeder(w)))
 		return rc;
 	int ok_exit = !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	if (ok_exit && partial && lines + 1 == want) {
+	if (ok_exit && w->pend.len && w->seg_lines + 1 == want) {
 		/* a last line without its newline: accept it */
-		int fd = open(w->out_path, O_WRONLY | O_APPEND);
-		if (fd < 0 || write(fd, "\n", 1) != 1) {
-			if (fd >= 0)
-				close(fd);
-			return dsv_error_set(DSV_EIO, "cannot write '%s'",
-					     w->out_path);
-		}
-		close(fd);
-		lines++;
-		partial = 0;
+		if ((rc = dsv_buf_append(&w->pend, "\n", 1)) ||
+		    (rc = take_lines(mp, w, nt, w->pend.buf, w->pend.len)))
+			return rc;
 	}
-	if (lines > want)
-		return dsv_error_set(DSV_EINVAL, "map: the program wrote %llu "
-				     "lines for %llu records (worker %d): one "
-				     "line per record is the protocol",
-				     (unsigned long long)lines,
-				     (unsigned long long)want, (int)(w - mp->w));
+	w->pend.len = 0; /* a partial line is cut off */
+	uint64_t lines = w->seg_lines;
 	if (ok_exit && lines == want) {
 		w->next = w->count;
 		w->done = 1;
 		return 0;
 	}
-	if (partial && (rc = truncate_partial(w, lines)))
-		return rc;
 	if (timed_out)
 		snprintf(why, sizeof why, "the program gave no answer within "
 			 "--timeout %ld s", mp->timeout);
@@ -726,148 +963,147 @@ static int segment_done(struct map *mp, struct worker *w, int status,
 	return 0;
 }
 
+/* The program's output ended or it timed out: reap it and settle. */
+static int end_segment(struct map *mp, struct worker *w, struct newtext *nt,
+		       int timed_out)
+{
+	int status = 0, rc = 0;
+	if (timed_out) {
+		kill(-w->pid, SIGKILL);
+		/* what it wrote before it was killed still counts */
+		fcntl(w->out_fd, F_SETFL, fcntl(w->out_fd, F_GETFL) & ~O_NONBLOCK);
+		while ((rc = drain(mp, w, nt)) == 0)
+			;
+		rc = rc < 0 ? rc : 0;
+	}
+	close(w->out_fd);
+	w->out_fd = -1;
+	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	w->running = 0;
+	if (rc)
+		return rc;
+	return segment_done(mp, w, nt, status, timed_out);
+}
+
 static void kill_all(struct map *mp)
 {
-	for (int i = 0; i < mp->nw; i++)
-		if (mp->w[i].running) {
-			kill(-mp->w[i].pid, SIGKILL);
-			waitpid(mp->w[i].pid, NULL, 0);
-			mp->w[i].running = 0;
+	atomic_store(&mp->stop, 1);
+	for (int i = 0; i < mp->nw; i++) {
+		struct worker *w = &mp->w[i];
+		if (w->running) {
+			kill(-w->pid, SIGKILL);
+			waitpid(w->pid, NULL, 0);
+			w->running = 0;
 		}
+		if (w->out_fd >= 0)
+			close(w->out_fd);
+		w->out_fd = -1;
+		join_feeder(w);
+	}
+}
+
+/* The head worker is done: its answers are all in shards. The next one
+ * becomes head; what it answered so far is read back from its spill file. */
+static int advance_head(struct map *mp, struct newtext *nt)
+{
+	while (mp->head < mp->nw && mp->w[mp->head].done &&
+	       !mp->w[mp->head].running) {
+		if (++mp->head == mp->nw)
+			return 0;
+		struct worker *w = &mp->w[mp->head];
+		dsv_buf b = {0};
+		off_t pos = 0;
+		int rc = 0;
+		if (w->spill_fd < 0)
+			continue;
+		while (!rc) {
+			if ((rc = dsv_buf_grow(&b, OUT_CHUNK)))
+				break;
+			ssize_t n = pread(w->spill_fd, b.buf + b.len,
+					  b.cap - b.len, pos);
+			if (n < 0) {
+				rc = dsv_error_set(DSV_EIO, "cannot read '%s'",
+						   w->spill_path);
+				break;
+			}
+			if (n == 0)
+				break;
+			pos += n;
+			size_t end = b.len + (size_t)n;
+			b.len = end;
+			while (end > 0 && b.buf[end - 1] != '\n')
+				end--;
+			rc = parse_answers(mp, w, nt, b.buf, end);
+			memmove(b.buf, b.buf + end, b.len - end);
+			b.len -= end;
+		}
+		dsv_buf_free(&b);
+		close(w->spill_fd);
+		w->spill_fd = -1;
+		unlink(w->spill_path);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 /* Runs every worker's program to the end of its slice, restarting after a
  * failed record under --skip-bad, killing a program that makes no progress
- * for --timeout seconds. */
-static int run_workers(struct map *mp)
+ * for --timeout seconds; answers become shards as they arrive. */
+static int run_workers(struct map *mp, struct newtext *nt)
 {
+	struct pollfd *pfd = calloc((size_t)mp->nw, sizeof *pfd);
+	int *who = calloc((size_t)mp->nw, sizeof *who);
 	int rc = 0;
+	if (!pfd || !who) {
+		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+		goto out;
+	}
 	for (int i = 0; i < mp->nw; i++)
 		if (!mp->w[i].count)
 			mp->w[i].done = 1;
-	for (;;) {
-		int busy = 0;
+	while (!rc) {
+		int np = 0;
 		for (int i = 0; i < mp->nw && !rc; i++) {
 			struct worker *w = &mp->w[i];
-			if (w->done)
-				continue;
-			busy = 1;
-			if (!w->running) {
+			if (!w->done && !w->running)
 				rc = start_segment(mp, w, i);
-				continue;
+			if (w->running) {
+				pfd[np] = (struct pollfd){.fd = w->out_fd,
+							  .events = POLLIN};
+				who[np++] = i;
 			}
-			int status;
-			pid_t p = waitpid(w->pid, &status, WNOHANG);
-			if (p == w->pid) {
-				w->running = 0;
-				rc = segment_done(mp, w, status, 0);
-				continue;
-			}
-			struct stat st;
-			if (stat(w->out_path, &st) == 0 && st.st_size != w->out_size) {
-				w->out_size = st.st_size;
-				w->last_progress = now_s();
+		}
+		if (rc || (rc = advance_head(mp, nt)) || !np)
+			break;
+		int ms = mp->timeout > 0 ? 100 : -1;
+		int k = poll(pfd, (nfds_t)np, ms);
+		if (k < 0 && errno != EINTR) {
+			rc = dsv_error_set(DSV_EIO, "map: poll: %s", strerror(errno));
+			break;
+		}
+		for (int j = 0; j < np && !rc; j++) {
+			struct worker *w = &mp->w[who[j]];
+			if (k > 0 && pfd[j].revents) {
+				int e = drain(mp, w, nt);
+				if (e < 0)
+					rc = e;
+				else if (e == 1)
+					rc = end_segment(mp, w, nt, 0);
 			} else if (mp->timeout > 0 &&
 				   now_s() - w->last_progress > (double)mp->timeout) {
-				kill(-w->pid, SIGKILL);
-				waitpid(w->pid, &status, 0);
-				w->running = 0;
-				rc = segment_done(mp, w, status, 1);
+				rc = end_segment(mp, w, nt, 1);
 			}
 		}
-		if (rc || !busy)
-			break;
-		struct timespec ts = {0, 5 * 1000 * 1000};
-		nanosleep(&ts, NULL);
 	}
+	if (!rc)
+		rc = advance_head(mp, nt);
+out:
 	if (rc)
 		kill_all(mp);
-	return rc;
-}
-
-/* Reads the workers' answers back in slice order into new shards: line k
- * of a worker's output answers its k-th record that did not fail; a blank
- * line drops the record; anything but a JSON object with a string "text"
- * is malformed. */
-static int collect(struct map *mp, struct newtext *nt)
-{
-	int rc = 0;
-	for (int i = 0; i < mp->nw && !rc; i++) {
-		struct worker *w = &mp->w[i];
-		int fd = open(w->out_path, O_RDONLY);
-		struct stat st;
-		char *data = NULL;
-		dsv_reader *r = NULL;
-		dsv_reader_opts ro = {.text_field = "text", .skip_bad = 1};
-		dsv_record rec;
-		int have = 0;
-		if (fd < 0 || fstat(fd, &st)) {
-			if (fd >= 0)
-				close(fd);
-			if (!w->count)
-				continue;
-			return dsv_error_set(DSV_EIO, "cannot read '%s'", w->out_path);
-		}
-		if (st.st_size > 0) {
-			data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-			if (data == MAP_FAILED) {
-				close(fd);
-				return dsv_error_set(DSV_EIO, "cannot map '%s'", w->out_path);
-			}
-		}
-		close(fd);
-		if (data && (rc = dsv_reader_open_mem(&r, w->out_path, data,
-						      (size_t)st.st_size, &ro)))
-			goto next;
-		const char *p = data, *end = data + st.st_size;
-		uint64_t line = 0, k = 0;
-		for (; k < w->count && !rc; k++) {
-			if (w->failed[k])
-				continue;
-			const char *nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
-			size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-			line++;
-			int blank = strspn(p, " \t\r") >= len;
-			const char *lp = p;
-			p = nl ? nl + 1 : end;
-			if (p > end || lp >= end) {
-				rc = dsv_error_set(DSV_EIO, "map: output of worker %d "
-						   "ends early", i);
-				break;
-			}
-			if (blank) {
-				mp->dropped++;
-				continue;
-			}
-			if (!have) {
-				int n = dsv_reader_next(r, &rec);
-				if (n < 0) {
-					rc = n;
-					break;
-				}
-				have = n == 1;
-			}
-			if (!have || rec.line != line) {
-				if ((rc = add_failure(mp, w->first + k, "the program's "
-						      "answer is not a JSON object with "
-						      "a string \"text\"")))
-					break;
-				continue;
-			}
-			have = 0;
-			uint64_t cols[2] = {0, w->first + k};
-			const dsv_rhash *h = &mp->hashes[w->first + k];
-			for (int b = 0; b < 8; b++)
-				cols[0] = cols[0] << 8 | h->b[b];
-			mp->bytes_out += rec.text_len;
-			rc = newtext_add(nt, rec.text, rec.text_len, rec.meta,
-					 rec.meta_len, rec.layout, cols);
-		}
-	next:
-		dsv_reader_free(r);
-		if (data)
-			munmap(data, (size_t)st.st_size);
-	}
+	free(pfd);
+	free(who);
 	return rc;
 }
 
@@ -906,18 +1142,22 @@ static void describe(struct map *mp, struct newtext *nt)
 	}
 }
 
-static void cleanup_spool(struct map *mp, const char *tmpdir)
+
+static void cleanup_workers(struct map *mp, const char *tmpdir)
 {
 	for (int i = 0; mp->w && i < mp->nw; i++) {
 		struct worker *w = &mp->w[i];
+		if (w->spill_fd >= 0)
+			close(w->spill_fd);
 		if (w->in_path)
 			unlink(w->in_path);
-		if (w->out_path)
-			unlink(w->out_path);
+		if (w->spill_path)
+			unlink(w->spill_path);
 		if (w->comp_path)
 			unlink(w->comp_path);
-		free(w->in_path), free(w->out_path), free(w->comp_path);
+		free(w->in_path), free(w->spill_path), free(w->comp_path);
 		free(w->off), free(w->failed);
+		dsv_buf_free(&w->pend);
 	}
 	if (tmpdir)
 		rmdir(tmpdir);
@@ -949,6 +1189,7 @@ int derive_map(int argc, char **argv)
 	dsv_manifest *m = NULL;
 	dsv_aid in_id, id;
 	char *tmpdir = NULL;
+	void (*old_pipe)(int) = SIG_ERR;
 	int rc = 1;
 
 	int n = parse_options(argc, argv, opts, usage);
@@ -978,19 +1219,24 @@ int derive_map(int argc, char **argv)
 			  mp.output, mp.message, mp.force, cols, 2) ||
 	    newtext_add_parent(nt, "input", &in_id))
 		goto fail;
+	mp.m = m;
 	if (asprintf(&tmpdir, "%s/tmp/map.XXXXXX", the_repo->dir) < 0 ||
 	    !mkdtemp(tmpdir)) {
 		dsv_error_set(DSV_EIO, "cannot create a spool directory: %s",
 			      strerror(errno));
 		goto fail;
 	}
-	if (spool(&mp, m, tmpdir, newtext_meter(nt)) || run_workers(&mp))
+	/* a program that dies makes writes to its stdin fail with EPIPE,
+	 * which the feeder handles, rather than killing dsv */
+	old_pipe = signal(SIGPIPE, SIG_IGN);
+	if (alloc_workers(&mp, tmpdir) ||
+	    (mp.nw > 1 && spool(&mp, newtext_meter(nt))) ||
+	    run_workers(&mp, nt))
 		goto fail;
+	dsv_meter_add(newtext_meter(nt), DSV_METER_RECORDS_IN, mp.n);
 	for (int i = 0; i < mp.nw; i++)
 		if (program_compute_read(&pc, mp.w[i].comp_path))
 			goto fail;
-	if (collect(&mp, nt))
-		goto fail;
 	dsv_meter_add(newtext_meter(nt), DSV_METER_BYTES_READ, mp.bytes_in);
 	describe(&mp, nt);
 	program_compute_record(&pc, newtext_meter(nt), newtext_artifact(nt));
@@ -1004,7 +1250,9 @@ int derive_map(int argc, char **argv)
 fail:
 	rc = die_error();
 out:
-	cleanup_spool(&mp, tmpdir);
+	if (old_pipe != SIG_ERR)
+		signal(SIGPIPE, old_pipe);
+	cleanup_workers(&mp, tmpdir);
 	free(tmpdir);
 	newtext_free(nt);
 	dsv_manifest_free(m);
