@@ -225,7 +225,7 @@ static int sign_batch(struct dedup *x, struct derive *d,
 {
 	size_t nperm = (size_t)p->nbands * p->rows;
 	if (g->n + b->n > g->cap) {
-		size_t cap = g->cap ? 2 * g->cap : 65536;
+		size_t cap = g->cap ? 2 * g->cap : 4096;
 		while (cap < g->n + b->n)
 			cap *= 2;
 		uint64_t *s = realloc(g->sig, cap * nperm * 8);

@@ -127,7 +127,7 @@ static int build(struct input *ins, int nin, const char *records_s,
 		} else if (records_s) {
 			in->target = (uint64_t)llround((double)target * in->weight / wsum);
 		} else {
-			/* tokens estimated as text bytes / 4 (docs/derive.md) */
+			/* tokens estimated as text bytes / 4 (docs/kernels.md, "Ops") */
 			double tok = (double)in->bytes / 4;
 			double want = (double)target * in->weight / wsum;
 			in->target = tok > 0 ? (uint64_t)llround(want / tok *
