@@ -55,9 +55,15 @@ int cmd_repack(int argc, char **argv)
 	s = the_repo->store;
 	l = the_repo->lineage;
 	/* The branch that moves: --branch, REV when it names a branch, else
-	 * the current branch. */
+	 * (no REV) the current branch. */
 	if (!branch && n && dsv_lineage_branch_exists(l, rev) == 1)
 		branch = rev;
+	/* Moving the current branch to an older version would be a reset,
+	 * not a repack: a revision that is not a branch needs --branch. */
+	if (!branch && n)
+		return usage_error(opts, usage, "'%s' is not a branch: name the "
+				   "branch for the repacked version with "
+				   "--branch", rev);
 	if (!branch) {
 		if (dsv_lineage_head_branch(l, &head))
 			goto fail;
@@ -74,6 +80,14 @@ int cmd_repack(int argc, char **argv)
 	if (load_version(rev, &rev_id, &m) || dsv_meter_new(&meter,
 							    DSV_MODE_INGEST))
 		goto fail;
+	if (has_old && dsv_aid_cmp(&old, &rev_id)) {
+		char at[DSV_AID_SHORTLEN + 1];
+		dsv_aid_short(at, &old);
+		rc = error_msg("branch '%s' is at %s, not at '%s': repack "
+			       "records the same version again on its branch",
+			       branch, at, rev);
+		goto cleanup;
+	}
 	dsv_meter_start(meter);
 	dsv_repack_opts ro = {.full = !sparse};
 	if (dsv_version_repack(s, m, &ro, &packed, &rs))

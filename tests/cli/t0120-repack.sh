@@ -37,8 +37,11 @@ test_expect_success 'repack writes dense shards and exports the same bytes' '
 	dsv diff main~1 main --json | grep -q "\"added\": 0, \"added_bytes\": 0, \"removed\": 0"
 '
 
-test_expect_success 'repack of a tag onto a branch; fsck passes' '
-	dsv tag old main~60 && dsv repack old --branch packed-old -q &&
+test_expect_success 'repack of a tag onto a new branch; fsck passes' '
+	dsv tag old main~60 &&
+	test_must_fail dsv repack old 2>err && grep -q "not a branch" err &&
+	test_must_fail dsv repack old --branch main 2>err && grep -q "is at" err &&
+	dsv repack old --branch packed-old -q &&
 	dsv export packed-old | cmp - ../v40.jsonl &&
 	dsv fsck | grep -q "^ok$"
 '
