@@ -177,43 +177,63 @@ static int ptab_build(struct ptab *t, dsv_store *s, const dsv_manifest *m)
 	return rc < 0 ? rc : 0;
 }
 
+static int is_cached(const struct pipeline *p, const dsv_oid *id)
+{
+	for (int i = 0; i < CAND_CACHE; i++)
+		if (p->cands[i].valid && dsv_oid_cmp(&p->cands[i].id, id) == 0)
+			return 1;
+	return 0;
+}
+
 /* Finds a stored copy of the record: among the parent's rows with its text
  * (an unused one first, so repeated records map to distinct rows), then at
- * the `records` index's first location. 1 with *shard, *row, *rows set. */
+ * the `records` index's first location. Rows in shards already decoded are
+ * tried before the others: a text the corpus holds several times (mirrors
+ * of one page) must not make each lookup decode a far-away shard, and the
+ * row that matches is nearly always the one at the same place in the
+ * parent, whose shard is at hand. 1 with *shard, *row, *rows set. */
+#define MAX_SAME 64
 static int find_stored(struct pipeline *p, const dsv_rhash *h,
 		       const dsv_record *rec, dsv_oid *shard, uint64_t *row,
 		       uint64_t *rows)
 {
+	const struct pslot *same[MAX_SAME];
 	dsv_record_loc loc;
-	int found = 0, known = 0;
+	int nsame = 0, found = 0;
 	for (size_t j = p->parent.s ? hkey(h) & p->parent.mask : 0;
-	     p->parent.s && p->parent.s[j].entry; j = (j + 1) & p->parent.mask) {
-		const struct pslot *x = &p->parent.s[j];
-		if (memcmp(&x->h, h, sizeof *h))
-			continue;
-		known = 1;
-		const dsv_oid *id = &p->parent.m->e[x->entry - 1].shard;
-		uint64_t n;
-		if (!reusable(p, id, x->row, rec, &n))
-			continue;
-		if (!found || !dsv_vbuild_uses(p->vb, id, x->row)) {
-			*shard = *id;
-			*row = x->row;
-			*rows = n;
+	     p->parent.s && p->parent.s[j].entry && nsame < MAX_SAME;
+	     j = (j + 1) & p->parent.mask)
+		if (memcmp(&p->parent.s[j].h, h, sizeof *h) == 0)
+			same[nsame++] = &p->parent.s[j];
+	for (int pass = 0; pass < 2 && !(found && pass); pass++) {
+		for (int i = 0; i < nsame; i++) {
+			const dsv_oid *id = &p->parent.m->e[same[i]->entry - 1]
+						     .shard;
+			uint64_t n, r = same[i]->row;
+			if (is_cached(p, id) != !pass || !reusable(p, id, r, rec,
+								   &n))
+				continue;
+			int used = dsv_vbuild_uses(p->vb, id, r);
+			if (!found || !used) {
+				*shard = *id;
+				*row = r;
+				*rows = n;
+			}
+			found = 1;
+			if (!used)
+				goto done;
 		}
-		found = 1;
-		if (!dsv_vbuild_uses(p->vb, id, x->row))
-			break;
 	}
 	if (!found && dsv_index_get_record(p->s, h, &loc) == 0) {
-		known = 1;
+		nsame++;
 		if (reusable(p, &loc.shard, loc.row, rec, rows)) {
 			*shard = loc.shard;
 			*row = loc.row;
 			found = 1;
 		}
 	}
-	p->st->records_known += known;
+done:
+	p->st->records_known += nsame > 0;
 	return found;
 }
 
