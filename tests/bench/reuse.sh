@@ -32,7 +32,7 @@ corpus() { # MB PATH
 V1=$W/corpus-${MB}mb.jsonl
 V2=$W/corpus-${MB}mb-v2.jsonl
 corpus "$MB" "$V1"
-[ -f "$V2" ] || python3 "$BENCH_SHARED/bench/mutate_corpus.py" "$V1" "$V2"
+[ -f "$V2" ] || { python3 "$BENCH_SHARED/bench/mutate_corpus.py" "$V1" "$V2.tmp" && mv "$V2.tmp" "$V2"; }
 SIZE=$(bench_size "$V1")
 cat "$V1" "$V2" >/dev/null
 
@@ -49,7 +49,7 @@ B2=$(bench_size "$R/.dsv/objects")
 echo "  dsv stored: v1 $B1 bytes, v2 added $((B2 - B1)) bytes"
 cd "$R" && bench_time "dsv diff v1 v2" "$SIZE" /dev/null "$DSV" diff main~1 main && cd "$W"
 TD=$BENCH_SECS
-[ -f "$V2.zst" ] || zstd -3 -T0 -q -c "$V2" >"$V2.zst"
+[ -f "$V2.zst" ] || { zstd -3 -T0 -q -c "$V2" >"$V2.zst.tmp" && mv "$V2.zst.tmp" "$V2.zst"; }
 bench_time "zstd -d (v2)" "$SIZE" /dev/null zstd -d -q -c "$V2.zst"
 TZ=$BENCH_SECS
 cd "$R" && bench_time "dsv export v2" "$SIZE" "$W/reuse-v2.out" "$DSV" export main && cd "$W"
