@@ -119,22 +119,20 @@ int ranks_gather(const void *buf, size_t len, void ***all, size_t **lens)
 	size_t *l = calloc((size_t)world, sizeof *l);
 	if (!a || !l)
 		rc = -1;
+	if (rc) /* out of memory on rank 0: the others are already sending */
+		MPI_Abort(MPI_COMM_WORLD, 1);
 	for (int r = 0; r < world; r++) {
-		size_t n = each ? (size_t)each[r] : 0;
+		size_t n = (size_t)each[r];
 		void *p = malloc(n ? n : 1);
-		if (r == 0 && p)
-			memcpy(p, buf, len);
-		else if (MPI_Recv(p ? p : buf, p ? (int)n : 0, MPI_BYTE, r, 7,
-				  MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-			rc = -1;
 		if (!p)
+			MPI_Abort(MPI_COMM_WORLD, 1);
+		if (r == 0)
+			memcpy(p, buf, len);
+		else if (MPI_Recv(p, (int)n, MPI_BYTE, r, 7, MPI_COMM_WORLD,
+				  MPI_STATUS_IGNORE) != MPI_SUCCESS)
 			rc = -1;
-		if (a)
-			a[r] = p;
-		else
-			free(p);
-		if (l)
-			l[r] = n;
+		a[r] = p;
+		l[r] = n;
 	}
 	free(each);
 	if (rc) {

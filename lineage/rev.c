@@ -423,7 +423,8 @@ next:
 		goto cleanup;
 	}
 	git_error_clear();
-	qsort(v, cnt, sizeof *v, cmp_refinfo);
+	if (cnt) /* qsort(NULL, 0) is undefined */
+		qsort(v, cnt, sizeof *v, cmp_refinfo);
 	*out = v;
 	*n = cnt;
 	v = NULL;
