@@ -504,6 +504,70 @@ out:
 	return rc;
 }
 
+/* 1 when `row` of output entry i is in the output version. */
+static int out_keeps(struct derive *d, dsv_selection **sels, size_t i,
+		     uint64_t row, int *rc)
+{
+	const dsv_manifest_entry *e = &d->out->e[i];
+	if (!e->has_sel)
+		return 1;
+	if (!sels[i] && (*rc = dsv_selection_open(&sels[i], d->s, &e->sel, NULL)))
+		return 0;
+	return dsv_selection_get(sels[i], row);
+}
+
+/* The input's order object, if any, for the output: the same object when
+ * no selection changed, else the input's positions whose rows the output
+ * keeps, in the same order (an order lists exactly the version's records:
+ * dsv_order_check). Written before the commit refers to it. */
+static int carry_order(struct derive *d)
+{
+	dsv_order *o = NULL, *n = NULL;
+	dsv_selection **sels = NULL;
+	int rc = 0, changed = 0, is_new;
+
+	d->out->has_order = 0;
+	if (!d->in->has_order)
+		return 0;
+	for (size_t i = 0; i < d->in->n; i++) {
+		const dsv_manifest_entry *a = &d->in->e[i], *b = &d->out->e[i];
+		changed |= a->has_sel != b->has_sel ||
+			   (a->has_sel && dsv_oid_cmp(&a->sel, &b->sel));
+	}
+	if (!changed) {
+		d->out->has_order = 1;
+		d->out->order = d->in->order;
+		return 0;
+	}
+	if (!(sels = calloc(d->out->n ? d->out->n : 1, sizeof *sels)))
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	if ((rc = dsv_order_open(&o, d->s, &d->in->order)) ||
+	    (rc = dsv_order_new(&n, d->out->n)))
+		goto out;
+	for (size_t k = 0; k < o->nruns && !rc; k++) {
+		const dsv_order_run *r = &o->runs[k];
+		if (r->entry >= d->out->n) {
+			rc = dsv_error_set(DSV_ECORRUPT, "order run past the "
+					   "manifest's entries");
+			break;
+		}
+		for (uint64_t row = r->start; row < r->start + r->count && !rc; row++)
+			if (out_keeps(d, sels, (size_t)r->entry, row, &rc) && !rc)
+				rc = dsv_order_push(n, r->entry, row);
+	}
+	if (!rc && n->positions) {
+		rc = dsv_order_write(n, d->s, &d->out->order, &is_new);
+		d->out->has_order = rc == 0;
+	}
+out:
+	for (size_t i = 0; sels && i < d->out->n; i++)
+		dsv_selection_free(sels[i]);
+	free(sels);
+	dsv_order_free(o);
+	dsv_order_free(n);
+	return rc;
+}
+
 static int gather(struct derive *d, int ok, dsv_manifest *mine)
 {
 	char *mt = NULL, *payload = NULL;
@@ -551,11 +615,11 @@ static int gather(struct derive *d, int ok, dsv_manifest *mine)
 	for (int r = 1; r < d->nranks; r++)
 		if ((rc = merge_rank(d, all[r], lens[r], d->out)))
 			goto out;
-	d->out->has_order = d->in->has_order;
-	d->out->order = d->in->order;
 	if (d->out->n != d->in->n)
 		rc = dsv_error_set(DSV_EIO, "the ranks returned %zu entries of %zu",
 				   d->out->n, d->in->n);
+	else
+		rc = carry_order(d);
 out:
 	for (int r = 0; all && r < d->nranks; r++)
 		free(all[r]);

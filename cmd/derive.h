@@ -179,7 +179,8 @@ void derive_set_totals(struct derive *d, uint64_t records_in,
 
 /* Gathers the ranks' work on rank 0, which writes dsv.json (kind dataset,
  * op, params, inputs, stats, compute with the op's mode, summed over ranks)
- * and MANIFEST (the input's order line carried) as one lineage commit on
+ * and MANIFEST (the input's order object, restricted to the kept rows when
+ * a selection changed) as one lineage commit on
  * refs/heads/<output>, moved by compare-and-swap, then indexes it; prints
  * the summary. Returns the exit status (0, or 1 with the error printed). */
 int derive_commit(struct derive *d);

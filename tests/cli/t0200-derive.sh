@@ -122,6 +122,37 @@ assert any(v.get(\"dropped\",\"\").startswith(\"gopher_\") for v in d[\"versions
 	test_must_fail dsv blame nothex 2>err && grep -q "not a record hash" err
 '
 
+# A version with an order object (a re-commit that reuses stored records in
+# a new order): the derived view writes the parent's order restricted to the
+# rows it keeps (an order lists exactly the version's records), and a derive
+# that drops nothing carries the parent's order object as it is.
+python3 -c "
+import random
+l = open(\"../web-a.jsonl\").readlines(); random.seed(3); random.shuffle(l)
+open(\"../shuffled.jsonl\", \"w\").writelines(l[:500])"
+dsv commit -q ../shuffled.jsonl --branch ordered -m shuffled
+test_expect_success 'a derive over an ordered version keeps the parent order' '
+	git_ show ordered:MANIFEST | grep -q "^order " &&
+	dsv derive filter ordered -o ordered-short -m short --where "text_bytes < 2000" >/dev/null &&
+	git_ show ordered-short:MANIFEST | grep -q "^order " &&
+	python3 -c "
+import json, sys
+for l in open(\"../shuffled.jsonl\"):
+    if len(json.loads(l)[\"text\"].encode()) < 2000: sys.stdout.write(l)" >../ordered-expect.jsonl &&
+	dsv export ordered-short -o ../ordered-got.jsonl &&
+	test_cmp ../ordered-expect.jsonl ../ordered-got.jsonl &&
+	dsv derive filter ordered -o ordered-all -m all --where "text_bytes >= 0" >/dev/null &&
+	test "$(git_ show ordered:MANIFEST)" = "$(git_ show ordered-all:MANIFEST)" &&
+	dsv derive filter ordered-short -o ordered-shorter -m shorter --where "text_bytes < 1000" >/dev/null &&
+	dsv export ordered-shorter -o ../o2.jsonl &&
+	python3 -c "
+import json, sys
+for l in open(\"../shuffled.jsonl\"):
+    if len(json.loads(l)[\"text\"].encode()) < 1000: sys.stdout.write(l)" >../o2-expect.jsonl &&
+	test_cmp ../o2-expect.jsonl ../o2.jsonl &&
+	dsv fsck >out 2>&1 || { cat out; false; }
+'
+
 # A derive that fails at any write, fsync, rename or allocation leaves no
 # branch and a repository fsck passes.
 test_expect_success 'every fault along a derive fails cleanly' '
