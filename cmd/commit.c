@@ -295,12 +295,11 @@ int cmd_commit(int argc, char **argv)
 	 * `dsv fsck --rebuild-index` repairs the index. */
 	/* Entries with a selection are reused records, indexed when first
 	 * stored; the others (new shards) are indexed here. */
-	if (dsv_manifest_new(&fresh))
-		goto fail;
-	for (size_t i = first_new; i < m->n; i++)
-		if (!m->e[i].has_sel && dsv_manifest_add(fresh, &m->e[i]))
-			goto fail;
-	if (dsv_version_index(s, fresh, id.b))
+	int irc = dsv_manifest_new(&fresh);
+	for (size_t i = first_new; !irc && i < m->n; i++)
+		if (!m->e[i].has_sel)
+			irc = dsv_manifest_add(fresh, &m->e[i]);
+	if (irc || dsv_version_index(s, fresh, id.b))
 		fprintf(stderr, "dsv: warning: %s; run 'dsv fsck "
 				"--rebuild-index'\n", dsv_error_last());
 	print_summary(&a, branch, &id, &st, dsv_manifest_records(m), &c);
