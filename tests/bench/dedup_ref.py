@@ -68,10 +68,14 @@ def run_datatrove(corpus, work, kept_path, workers=2):
     # the corpus split in `workers` files so that every task has input
     inp = os.path.join(work, "input")
     os.makedirs(inp, exist_ok=True)
+    # contiguous parts, so that datatrove's (file, row) order, which picks
+    # the record a cluster keeps, is the corpus order
+    with open(corpus, encoding="utf-8") as f:
+        total = sum(1 for _ in f)
     outs = [open(os.path.join(inp, "part%d.jsonl" % k), "w") for k in range(workers)]
     with open(corpus, encoding="utf-8") as f:
         for n, line in enumerate(f):
-            outs[n % workers].write(line)
+            outs[min(workers - 1, n * workers // max(1, total))].write(line)
     for o in outs:
         o.close()
     cfg = MinhashConfig(hash_config=HashConfig(precision=64), n_grams=5,
@@ -116,8 +120,11 @@ def run_exact(corpus, kept_path):
 
 
 def recall(corpus, kept_path):
+    """Record recall: planted dup_of records dropped; pair recall: planted
+    pairs of which either record was dropped (a tool that keeps the later
+    copy still found the pair)."""
     kept = set(l.strip() for l in open(kept_path))
-    planted = dropped = records = 0
+    planted = dropped = pairs = records = 0
     with open(corpus, encoding="utf-8") as f:
         for line in f:
             r = json.loads(line)
@@ -125,8 +132,10 @@ def recall(corpus, kept_path):
             if r.get("dup_of"):
                 planted += 1
                 dropped += r["id"] not in kept
-    print("%.4f %d %d %d %d" % (dropped / planted if planted else 0, dropped,
-                                planted, records - len(kept), records))
+                pairs += r["id"] not in kept or r["dup_of"] not in kept
+    p = planted or 1
+    print("%.4f %d %d %d %d %.4f" % (dropped / p, dropped, planted,
+                                     records - len(kept), records, pairs / p))
 
 
 if __name__ == "__main__":
