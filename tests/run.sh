@@ -10,11 +10,15 @@ B=${B:-build}
 mode=${1:-all}
 top=$(cd "$(dirname "$0")/.." && pwd)
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+times=$(mktemp)
+trap 'rm -f "$log" "$times"' EXIT
 
 run() { # name, command...
 	name=$1; shift
+	t0=$(date +%s.%N)
 	out=$("$@" 2>&1); rc=$?
+	awk -v a="$t0" -v b="$(date +%s.%N)" -v n="$name" \
+		'BEGIN { printf "%.1f %s\n", b - a, n }' >>"$times"
 	printf '%s\n' "$out" | grep -E '^(PASS|FAIL|SKIP) ' >>"$log"
 	if [ $rc -ne 0 ] && ! printf '%s\n' "$out" | grep -q '^FAIL '; then
 		echo "FAIL $name (exit $rc)" >>"$log"
@@ -45,6 +49,7 @@ if [ "$mode" = all ]; then
 	done
 fi
 
+echo "slowest:"; sort -rn "$times" | head -n 5 | awk '{printf "  %6.1f s  %s\n", $1, $2}'
 pass=$(grep -c '^PASS ' "$log"); fail=$(grep -c '^FAIL ' "$log"); skip=$(grep -c '^SKIP ' "$log")
 if [ "$fail" -gt 0 ]; then echo "failed:"; grep '^FAIL ' "$log" | sed 's/^/  /'; fi
 [ -n "${DSV_RESULTS:-}" ] && echo "$pass $fail $skip" >>"$DSV_RESULTS"
