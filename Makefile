@@ -32,11 +32,21 @@ CFLAGS  += -DDSV_HAVE_OPENBLAS
 KBLAS   := -lopenblas
 endif
 
+# The CUDA twins go into libdsvcuda.so (with cuBLAS, the CUDA runtime and
+# NCCL), which kernels/cuda_shim.c opens the first time a GPU path runs: a
+# dsv that linked them would pay ~0.5 s and 200 MiB at every start. The
+# library calls back into the binary's kernel helpers, hence -rdynamic and
+# the whole kernel archive.
 ifneq ($(NVCC),)
 HAVE_CUDA := 1
 CFLAGS  += -DDSV_HAVE_CUDA
 NVFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC -I.
-CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart_static -ldl -lrt -lstdc++
+CUDA_SO := $(B)/libdsvcuda.so
+CUDA_SO_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart_static -ldl -lrt -lstdc++
+CUDA_RT := -rdynamic -ldl
+WHOLE = -Wl,--whole-archive $(1) -Wl,--no-whole-archive
+else
+WHOLE = $(1)
 endif
 
 # MPI for data-parallel derivations where mpicc exists (cmd/ranks.c); the
@@ -58,15 +68,18 @@ ifneq ($(and $(HAVE_CUDA),$(HAVE_MPI),$(NCCL_H)),)
 NCCL_LIB := $(firstword $(wildcard $(CUDA_HOME)/lib/libnccl.so $(CUDA_HOME)/lib64/libnccl.so /usr/local/lib/libnccl.so /usr/lib/x86_64-linux-gnu/libnccl.so))
 ifneq ($(NCCL_LIB),)
 HAVE_NCCL := 1
-$(B)/kernels/nccl_dp.o: CFLAGS += -DDSV_HAVE_NCCL -I$(dir $(NCCL_H)) -I$(CUDA_HOME)/include
+$(B)/kernels/nccl_dp.pic.o: CFLAGS += -fPIC -DDSV_HAVE_NCCL -I$(dir $(NCCL_H)) -I$(CUDA_HOME)/include
+$(B)/kernels/cuda_shim.o: CFLAGS += -DDSV_HAVE_NCCL
 $(B)/cmd/train.o: CFLAGS += -DDSV_HAVE_NCCL $(MPI_CFLAGS)
-LDLIBS += -L$(dir $(NCCL_LIB)) -Wl,-rpath,$(dir $(NCCL_LIB)) -lnccl
+CUDA_SO_LIBS += -L$(dir $(NCCL_LIB)) -Wl,-rpath,$(dir $(NCCL_LIB)) -lnccl
 endif
 endif
 
 STORE_SRC   := $(wildcard store/*.c)
 LINEAGE_SRC := $(wildcard lineage/*.c)
-KERNELS_SRC := $(wildcard kernels/*.c)
+# With NCCL, nccl_dp.c is built into libdsvcuda.so and reached through the
+# shim; without, its stubs go into the kernel archive.
+KERNELS_SRC := $(filter-out $(if $(HAVE_NCCL),kernels/nccl_dp.c),$(wildcard kernels/*.c))
 KERNELS_CU  := $(if $(HAVE_CUDA),$(wildcard kernels/*.cu))
 CMD_SRC     := $(wildcard cmd/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
@@ -86,11 +99,19 @@ REPLAYS    := $(patsubst tests/fuzz/fuzz_%.c,$(B)/tests/replay_%,$(FUZZ_SRC))
 all: dsv
 
 # Copied then renamed, so a ./dsv that is running is replaced, not rewritten.
-dsv: $(B)/dsv
+dsv: $(B)/dsv $(CUDA_SO)
 	cp $< $@.tmp && mv -f $@.tmp $@
+	$(if $(CUDA_SO),cp $(CUDA_SO) libdsvcuda.so.tmp && mv -f libdsvcuda.so.tmp libdsvcuda.so)
 
-$(B)/dsv: $(call obj,$(CMD_SRC)) $(LIBS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(LDLIBS) $(MPI_LIBS)
+$(B)/dsv: $(call obj,$(CMD_SRC)) $(LIBS) | $(CUDA_SO)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(call obj,$(CMD_SRC)) $(LIBLINEAGE) $(LIBSTORE) $(call WHOLE,$(LIBKERNELS)) $(CUDA_RT) $(LDLIBS) $(MPI_LIBS)
+
+$(CUDA_SO): $(patsubst %.cu,$(B)/%.cu.o,$(KERNELS_CU)) $(if $(HAVE_NCCL),$(B)/kernels/nccl_dp.pic.o)
+	$(CXX) -shared -Wl,-Bsymbolic -o $@ $^ $(CUDA_SO_LIBS)
+
+$(B)/%.pic.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(B)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
@@ -102,19 +123,19 @@ $(B)/%.cu.o: %.cu $(wildcard kernels/*.h)
 
 $(LIBSTORE): $(call obj,$(STORE_SRC))
 $(LIBLINEAGE): $(call obj,$(LINEAGE_SRC))
-$(LIBKERNELS): $(call obj,$(KERNELS_SRC)) $(patsubst %.cu,$(B)/%.cu.o,$(KERNELS_CU))
+$(LIBKERNELS): $(call obj,$(KERNELS_SRC))
 $(B)/lib%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
 $(B)/tests/test_%: $(B)/tests/unit/test_%.o $(LIBS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tests/kernel_%: $(B)/tests/unit/kernel_%.o $(LIBKERNELS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(KBLAS) -lpcre2-8 -lm -pthread -fopenmp
+$(B)/tests/kernel_%: $(B)/tests/unit/kernel_%.o $(LIBKERNELS) | $(CUDA_SO)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(call WHOLE,$(LIBKERNELS)) $(CUDA_RT) $(KBLAS) -lpcre2-8 -lm -pthread -fopenmp
 
 $(B)/tests/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CUDA_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 deps:
 	@sh tests/deps.sh
@@ -144,4 +165,4 @@ fuzz:
 	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$n $$f $(STORE_SRC) $(LINEAGE_SRC) $(LDLIBS) || exit 1; done
 
 clean:
-	rm -rf build build-san dsv
+	rm -rf build build-san dsv libdsvcuda.so
