@@ -1,9 +1,12 @@
 /* ingest.c: input files to a version, pipelined. The calling thread parses
  * and hashes records; a record the repository already stores (same text,
- * meta and layout) is referred to where it is, the others go into one shard
- * builder while a writer thread encodes, compresses (zstd on every core) and
- * stores the previous one, so parsing hides behind compression. Two builders
- * alternate; memory stays at about two shards whatever the corpus size.
+ * meta and layout) is referred to where it is, the others go into a shard
+ * builder. Full builders go to writer threads, one per core (up to
+ * MAX_WRITERS), each encoding, compressing and storing its own shard on its
+ * own core: whole shards in parallel scale better than one shard split by
+ * zstd's threads, most of all with long-distance matching, whose match
+ * finding zstd runs serially. Memory stays at writers + 1 shards whatever
+ * the corpus size.
  */
 #include "store.h"
 
@@ -11,9 +14,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define MAX_WRITERS 4
+
+enum { SLOT_FREE, SLOT_QUEUED, SLOT_WRITING };
 
 struct slot {
 	dsv_shard_builder *b;
+	size_t seq; /* hand-over order, which is its new-shard index */
+	int state;  /* SLOT_*, under the pipeline's mutex */
 };
 
 /* Stored shards whose meta and layout a reuse candidate is compared with.
@@ -47,53 +57,49 @@ struct pipeline {
 	dsv_ingest_stats *st;
 	dsv_vbuild *vb;
 	struct ptab parent;
-	size_t handed;        /* slots handed to the writer so far */
+	size_t handed;        /* slots handed to the writers so far */
 	struct cand cands[CAND_CACHE];
 	uint64_t tick;
-	/* Written by the writer thread only, read after the join. */
+	/* By hand-over order; written under the mutex, read after the join. */
 	dsv_oid *new_ids;
 	uint64_t *new_rows;
 	size_t nnew, newcap;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct slot *pending; /* handed to the writer; NULL when it is idle */
+	struct slot *slots;
+	int nslots, nwriters;
 	int closing;          /* no more slots will come */
-	int err;              /* the writer's first error, with its message */
+	int err;              /* a writer's first error, with its message */
 	char errmsg[1024];
 };
 
-/* Stores one full builder and notes its id. Runs on the writer thread; the
- * new-shard list and these stats are only touched here until the join. */
-static int store_slot(struct pipeline *p, struct slot *sl)
+/* Notes where the shard handed over `seq`-th went. Under the mutex. */
+static int note_shard(struct pipeline *p, size_t seq, const dsv_oid *id,
+		      uint64_t rows, int is_new)
 {
-	dsv_oid id;
-	int is_new = 0, rc;
 	dsv_obj_info info;
-
-	if (p->nnew == p->newcap) {
+	while (seq >= p->newcap) {
 		size_t cap = p->newcap ? 2 * p->newcap : 16;
 		dsv_oid *ids = dsv_realloc(p->new_ids, cap * sizeof *ids);
 		if (!ids)
 			return DSV_ENOMEM;
 		p->new_ids = ids;
-		uint64_t *rows = dsv_realloc(p->new_rows, cap * sizeof *rows);
-		if (!rows)
+		uint64_t *r = dsv_realloc(p->new_rows, cap * sizeof *r);
+		if (!r)
 			return DSV_ENOMEM;
-		p->new_rows = rows;
+		p->new_rows = r;
 		p->newcap = cap;
 	}
-	rc = dsv_shard_builder_write(sl->b, p->s, p->level, &id, &is_new);
-	if (rc)
-		return rc;
-	p->new_ids[p->nnew] = id;
-	p->new_rows[p->nnew++] = dsv_shard_builder_rows(sl->b);
+	p->new_ids[seq] = *id;
+	p->new_rows[seq] = rows;
+	if (seq >= p->nnew)
+		p->nnew = seq + 1;
 	if (is_new) {
 		p->st->shards_new++;
-		if (dsv_index_get_object(p->s, &id, &info) == 0)
+		if (dsv_index_get_object(p->s, id, &info) == 0)
 			p->st->bytes_written += info.stored_size;
 	}
-	dsv_shard_builder_reset(sl->b);
 	return 0;
 }
 
@@ -237,42 +243,75 @@ done:
 	return found;
 }
 
+/* The queued slot handed over first, or NULL. Under the mutex. */
+static struct slot *next_queued(struct pipeline *p)
+{
+	struct slot *best = NULL;
+	for (int i = 0; i < p->nslots; i++)
+		if (p->slots[i].state == SLOT_QUEUED &&
+		    (!best || p->slots[i].seq < best->seq))
+			best = &p->slots[i];
+	return best;
+}
+
 static void *writer_main(void *arg)
 {
 	struct pipeline *p = arg;
+	/* Each writer owns a core: no zstd threads on top. */
+	if (p->nwriters > 1)
+		dsv_obj_set_threads(1);
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		while (!p->pending && !p->closing)
+		struct slot *sl;
+		while (!(sl = next_queued(p)) && !p->closing)
 			pthread_cond_wait(&p->cv, &p->mu);
-		if (!p->pending)
+		if (!sl)
 			break;
-		struct slot *sl = p->pending;
+		sl->state = SLOT_WRITING;
+		int failed = p->err;
 		pthread_mutex_unlock(&p->mu);
-		int rc = p->err ? 0 : store_slot(p, sl);
+		dsv_oid id;
+		int is_new = 0, rc = 0;
+		uint64_t rows = dsv_shard_builder_rows(sl->b);
+		if (!failed)
+			rc = dsv_shard_builder_write(sl->b, p->s, p->level, &id,
+						     &is_new);
+		dsv_shard_builder_reset(sl->b);
 		pthread_mutex_lock(&p->mu);
+		if (!failed && !rc)
+			rc = note_shard(p, sl->seq, &id, rows, is_new);
 		if (rc && !p->err) {
 			p->err = rc;
 			snprintf(p->errmsg, sizeof p->errmsg, "%s",
 				 dsv_error_last());
 		}
-		p->pending = NULL;
+		sl->state = SLOT_FREE;
 		pthread_cond_broadcast(&p->cv);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
 }
 
-/* Hands a full slot to the writer once it is idle; returns the writer's
- * error, if it had one, so parsing stops early. */
-static int hand_over(struct pipeline *p, struct slot *sl)
+/* Queues a full slot for the writers as the next shard. With `next`, waits
+ * for a free slot to parse into and sets *next to it. Returns a writer's
+ * error, if one had one, so parsing stops early. */
+static int hand_over(struct pipeline *p, struct slot *sl, struct slot **next)
 {
 	pthread_mutex_lock(&p->mu);
-	while (p->pending)
-		pthread_cond_wait(&p->cv, &p->mu);
 	int err = p->err;
 	if (!err) {
-		p->pending = sl;
+		sl->seq = p->handed++;
+		sl->state = SLOT_QUEUED;
 		pthread_cond_broadcast(&p->cv);
+	}
+	while (next && !err) {
+		for (int i = 0; i < p->nslots && !*next; i++)
+			if (p->slots[i].state == SLOT_FREE)
+				*next = &p->slots[i];
+		if (*next)
+			break;
+		pthread_cond_wait(&p->cv, &p->mu);
+		err = p->err;
 	}
 	pthread_mutex_unlock(&p->mu);
 	return err;
@@ -288,10 +327,11 @@ static void note_bad(dsv_ingest_stats *st, const dsv_reader *r)
 			 sizeof st->bad_msgs[0], "%s", msgs[i]);
 }
 
-/* Parses one file into the slots, handing each full one to the writer. */
+/* Parses one file into slots, handing each full one to the writers; *cur
+ * is the slot being filled. */
 static int ingest_file(struct pipeline *p, const char *path,
-		       const dsv_ingest_opts *o, struct slot slots[2],
-		       int *cur, uint64_t shard_bytes, uint64_t *read_before)
+		       const dsv_ingest_opts *o, struct slot **cur,
+		       uint64_t shard_bytes, uint64_t *read_before)
 {
 	dsv_reader *r = NULL;
 	dsv_record rec;
@@ -302,7 +342,7 @@ static int ingest_file(struct pipeline *p, const char *path,
 	if (rc)
 		return rc;
 	while ((rc = dsv_reader_next(r, &rec)) == 1) {
-		struct slot *sl = &slots[*cur];
+		struct slot *sl = *cur;
 		dsv_rhash_text(&h, rec.text, rec.text_len);
 		p->st->records++;
 		p->st->text_bytes += rec.text_len;
@@ -321,10 +361,9 @@ static int ingest_file(struct pipeline *p, const char *path,
 			goto cleanup;
 		p->st->records_stored++;
 		if (dsv_shard_builder_text_bytes(sl->b) >= shard_bytes) {
-			if ((rc = hand_over(p, sl)))
+			*cur = NULL;
+			if ((rc = hand_over(p, sl, cur)))
 				goto cleanup;
-			p->handed++;
-			*cur ^= 1;
 		}
 	next:
 		if (o->progress && (++n & 1023) == 0)
@@ -344,35 +383,41 @@ int dsv_ingest(dsv_store *s, const char *const *paths, size_t npaths,
 	       const dsv_ingest_opts *o, dsv_manifest *m, dsv_ingest_stats *st)
 {
 	struct pipeline p = {.s = s, .st = st};
+	struct slot slots[MAX_WRITERS + 1] = {{0}}, *cur = &slots[0];
+	pthread_t writers[MAX_WRITERS];
 	dsv_vbuild_stats vs;
-	struct slot slots[2] = {{0}};
 	uint64_t shard_bytes = o->shard_bytes ? o->shard_bytes
 					      : DSV_SHARD_TARGET_BYTES;
-	int cur = 0, rc = 0, started = 0, parsed = 0;
-	pthread_t writer;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int rc = 0, started = 0, parsed = 0;
 
 	memset(st, 0, sizeof *st);
 	p.level = o->level ? o->level : DSV_DEFAULT_LEVEL;
+	p.nwriters = ncpu < 1 ? 1 : ncpu > MAX_WRITERS ? MAX_WRITERS : (int)ncpu;
+	p.nslots = p.nwriters + 1;
+	p.slots = slots;
 	if ((o->parent && (rc = ptab_build(&p.parent, s, o->parent))) ||
-	    (rc = dsv_vbuild_new(&p.vb, s)) ||
-	    (rc = dsv_shard_builder_new(&slots[0].b)) ||
-	    (rc = dsv_shard_builder_new(&slots[1].b)))
+	    (rc = dsv_vbuild_new(&p.vb, s)))
 		goto cleanup;
+	for (int i = 0; i < p.nslots; i++)
+		if ((rc = dsv_shard_builder_new(&slots[i].b)))
+			goto cleanup;
 	pthread_mutex_init(&p.mu, NULL);
 	pthread_cond_init(&p.cv, NULL);
-	if (pthread_create(&writer, NULL, writer_main, &p)) {
-		rc = dsv_error_set(DSV_EIO, "cannot start the writer thread");
-		goto cleanup;
-	}
-	started = 1;
+	for (; started < p.nwriters; started++)
+		if (pthread_create(&writers[started], NULL, writer_main, &p)) {
+			rc = dsv_error_set(DSV_EIO,
+					   "cannot start a writer thread");
+			goto cleanup;
+		}
 
 	for (size_t i = 0; i < npaths && !rc; i++) {
-		rc = ingest_file(&p, paths[i], o, slots, &cur, shard_bytes,
+		rc = ingest_file(&p, paths[i], o, &cur, shard_bytes,
 				 &st->bytes_read);
 		st->files++;
 	}
-	if (!rc && dsv_shard_builder_rows(slots[cur].b))
-		rc = hand_over(&p, &slots[cur]);
+	if (!rc && cur && dsv_shard_builder_rows(cur->b))
+		rc = hand_over(&p, cur, NULL);
 	parsed = 1;
 
 cleanup:
@@ -381,10 +426,11 @@ cleanup:
 		p.closing = 1;
 		pthread_cond_broadcast(&p.cv);
 		pthread_mutex_unlock(&p.mu);
-		pthread_join(writer, NULL);
+		for (int i = 0; i < started; i++)
+			pthread_join(writers[i], NULL);
 		pthread_mutex_destroy(&p.mu);
 		pthread_cond_destroy(&p.cv);
-		/* hand_over returns the writer's code; its message is here. */
+		/* hand_over returns a writer's code; its message is here. */
 		if (p.err && (!rc || rc == p.err))
 			rc = dsv_error_set(p.err, "%s", p.errmsg);
 	}
@@ -396,7 +442,7 @@ cleanup:
 		st->bytes_written += vs.bytes_written;
 		st->has_order = vs.has_order;
 	}
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < MAX_WRITERS + 1; i++)
 		dsv_shard_builder_free(slots[i].b);
 	for (int i = 0; i < CAND_CACHE; i++)
 		dsv_shard_free(p.cands[i].sh);

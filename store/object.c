@@ -115,6 +115,14 @@ static ZSTD_CCtx *cctx_get(void)
 	return c;
 }
 
+/* zstd threads for large sections written by this thread; 0: every core. */
+static _Thread_local int obj_threads;
+
+void dsv_obj_set_threads(int n)
+{
+	obj_threads = n < 0 ? 0 : n;
+}
+
 /* Compresses one section into one frame. Level DSV_DEFAULT_LEVEL means the
  * store's default (store.h); large sections use every core and, at the
  * default, long-distance matching. */
@@ -140,7 +148,8 @@ static int compress_section(dsv_store *s, const dsv_section *sec, int level,
 		window = dsv_store_window(s);
 	}
 	if (sec->len >= OBJ_MT_THRESHOLD) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		long n = obj_threads ? obj_threads
+				     : sysconf(_SC_NPROCESSORS_ONLN);
 		workers = n > 1 ? (int)(n > 200 ? 200 : n) : 0;
 	} else {
 		window = 0;

@@ -147,6 +147,11 @@ typedef struct {
 int dsv_obj_write(dsv_store *s, dsv_obj_type type, const dsv_section *secs,
 		  int nsecs, uint64_t rows, int level, dsv_oid *out, int *is_new);
 
+/* How many threads zstd may use for the large sections of objects this
+ * thread writes: 0 (the default) for every online core, 1 for none beside
+ * it. A caller that writes several objects at once, one per thread, sets 1. */
+void dsv_obj_set_threads(int n);
+
 typedef struct dsv_obj dsv_obj;
 
 /* Opens a stored object (reads and checks its header and section table). */
