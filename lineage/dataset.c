@@ -4,6 +4,7 @@
  */
 #include "lineage.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,8 +316,31 @@ static int reach_objects_file(struct reach *r, const char *text, size_t len)
 	return rc;
 }
 
+/* Files that name objects as `key <id>` lines (MODEL, CLASSIFIER, the
+ * unfinished-run files under .dsv/runs): every word of exactly 64 hex digits
+ * is taken as an object to keep. Keeping a word that only looks like an id
+ * costs nothing; missing one would delete a model. */
+static int reach_words(struct reach *r, const char *text, size_t len)
+{
+	dsv_oid id;
+	int rc = 0;
+	for (size_t i = 0; i < len && !rc;) {
+		size_t j = i;
+		while (j < len && text[j] != ' ' && text[j] != '\n' &&
+		       text[j] != '\t')
+			j++;
+		if (j - i == DSV_OID_HEXLEN &&
+		    dsv_oid_parse(&id, text + i, DSV_OID_HEXLEN) == 0)
+			rc = reach_add(r, &id);
+		i = j + 1;
+	}
+	dsv_error_clear();
+	return rc;
+}
+
 static int reach_one(const dsv_aid *id, void *ctx)
 {
+	static const char *const named[] = {"MODEL", "CLASSIFIER"};
 	struct reach *r = ctx;
 	dsv_manifest *m = NULL;
 	char *text = NULL;
@@ -345,6 +369,15 @@ static int reach_one(const dsv_aid *id, void *ctx)
 		rc = reach_objects_file(r, text, len);
 	if (rc == DSV_ENOTFOUND)
 		rc = 0;
+	for (size_t k = 0; !rc && k < sizeof named / sizeof *named; k++) {
+		free(text);
+		text = NULL;
+		if ((rc = dsv_lineage_read_file(r->l, id, named[k], &text,
+						&len)) == 0)
+			rc = reach_words(r, text, len);
+		if (rc == DSV_ENOTFOUND)
+			rc = 0;
+	}
 	free(text);
 	dsv_manifest_free(m);
 	if (rc) {
@@ -361,10 +394,50 @@ static int cmp_oid(const void *a, const void *b)
 	return dsv_oid_cmp(a, b);
 }
 
+/* Unfinished training runs (.dsv/runs/NAME) keep their checkpoints. */
+static int reach_runs(struct reach *r, const char *dsv_dir)
+{
+	char path[4096];
+	struct dirent *e;
+	int rc = 0;
+	snprintf(path, sizeof path, "%s/runs", dsv_dir);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	while (!rc && (e = readdir(d))) {
+		char file[4400], *text = NULL;
+		size_t len = 0;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+		FILE *f = fopen(file, "r");
+		if (!f)
+			continue;
+		/* A run file is small: a few ids and a config. */
+		if (!(text = dsv_malloc(1 << 20))) {
+			fclose(f);
+			rc = DSV_ENOMEM;
+			break;
+		}
+		len = fread(text, 1, 1 << 20, f);
+		fclose(f);
+		rc = reach_words(r, text, len);
+		free(text);
+	}
+	closedir(d);
+	return rc;
+}
+
 int dsv_lineage_reachable(dsv_lineage *l, dsv_oid **out, size_t *n)
 {
 	struct reach r = {.l = l};
 	int rc = dsv_lineage_foreach(l, reach_one, &r);
+	/* lineage/ lives inside the .dsv directory: its parent holds runs/. */
+	if (!rc) {
+		char dir[4096];
+		snprintf(dir, sizeof dir, "%s/..", dsv_lineage_path(l));
+		rc = reach_runs(&r, dir);
+	}
 	*out = NULL;
 	*n = 0;
 	if (rc) {

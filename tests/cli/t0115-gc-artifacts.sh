@@ -1,0 +1,49 @@
+#!/bin/sh
+# gc keeps what artifacts other than dataset versions need: a classifier's
+# weights (named in its CLASSIFIER file), a model's weights and checkpoints
+# (MODEL), and the checkpoints of an unfinished training run (.dsv/runs).
+. "$(dirname "$0")/lib.sh"
+
+dsv init -q .
+python3 - <<'PY'
+import json, random
+rng = random.Random(7)
+good = "the study finds clear evidence and careful analysis".split()
+bad = "click buy now free cheap deal winner".split()
+with open("labelled.jsonl", "w") as f:
+    for i in range(200):
+        lab = i % 2
+        words = [rng.choice(good if lab else bad) for _ in range(30)]
+        f.write(json.dumps({"text": " ".join(words), "label": lab}) + "\n")
+PY
+dsv commit labelled.jsonl -m labelled >/dev/null
+
+weights_file() { # object id -> its path
+	echo ".dsv/objects/$(echo "$1" | cut -c1-2)/$(echo "$1" | cut -c3-)"
+}
+
+test_expect_success 'gc keeps a classifier and its weights' '
+	dsv classifier train main --label label -o clf >/dev/null &&
+	w=$(git --git-dir .dsv/lineage show clf:CLASSIFIER | sed -n "s/^weights //p") &&
+	test -f "$(weights_file $w)" &&
+	dsv gc --grace 0 >/dev/null &&
+	test -f "$(weights_file $w)" &&
+	dsv derive annotate main --classifier clf --column quality -o scored -m s >/dev/null
+'
+
+test_expect_success 'gc keeps the checkpoints an unfinished run names' '
+	printf "ckpt\n" >ckpt.txt &&
+	dsv commit ckpt.txt --text-mode file --branch tmp -m tmp >/dev/null &&
+	id=$(git --git-dir .dsv/lineage show tmp:MANIFEST | awk "/^shard /{print \$2}") &&
+	dsv branch -d tmp >/dev/null &&
+	mkdir -p .dsv/runs && printf "checkpoint %s\n" "$id" >.dsv/runs/unfinished &&
+	dsv gc --grace 0 >/dev/null && test -f "$(weights_file $id)" &&
+	rm .dsv/runs/unfinished && dsv gc --grace 0 >/dev/null &&
+	! test -f "$(weights_file $id)"
+'
+
+test_expect_success 'fsck passes after gc' '
+	dsv fsck | grep -q "^ok$"
+'
+
+test_done
