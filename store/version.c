@@ -397,28 +397,41 @@ int dsv_version_export(dsv_store *s, const dsv_manifest *m, int format,
 	return rc < 0 ? rc : 0;
 }
 
+/* Records per index transaction: each commit of one syncs the index, so
+ * fewer, larger batches are faster; the cap bounds memory (76 bytes a row). */
+#define INDEX_BATCH ((size_t)4 << 20)
+
 int dsv_version_index(dsv_store *s, const dsv_manifest *m,
 		      const uint8_t commit[20])
 {
 	dsv_rhash *hashes = NULL;
 	dsv_record_loc *locs = NULL;
+	size_t n = 0, cap = 0;
 	int rc = 0;
 
 	for (size_t i = 0; i < m->n && !rc; i++) {
 		const dsv_manifest_entry *e = &m->e[i];
 		dsv_shard *sh = NULL;
 		dsv_selection *sel = NULL;
-		size_t n = 0;
 		if ((rc = dsv_shard_open(&sh, s, &e->shard, DSV_SHARD_HASH)))
 			break;
 		if (e->has_sel)
 			rc = dsv_selection_open(&sel, s, &e->sel, NULL);
 		uint64_t rows = dsv_shard_rows(sh);
-		if (!rc && (!(hashes = dsv_realloc(hashes, (rows ? rows : 1) *
-							   sizeof *hashes)) ||
-			    !(locs = dsv_realloc(locs, (rows ? rows : 1) *
-							   sizeof *locs))))
-			rc = DSV_ENOMEM;
+		if (!rc && n + rows > cap) {
+			size_t want = n + rows > 2 * cap ? n + rows : 2 * cap;
+			dsv_rhash *h = dsv_realloc(hashes, want * sizeof *h);
+			if (h)
+				hashes = h;
+			dsv_record_loc *l = h ? dsv_realloc(locs, want * sizeof *l)
+					      : NULL;
+			if (l)
+				locs = l;
+			if (!h || !l)
+				rc = DSV_ENOMEM;
+			else
+				cap = want;
+		}
 		for (uint64_t row = 0; !rc && row < rows; row++) {
 			if (sel && !dsv_selection_get(sel, row))
 				continue;
@@ -428,8 +441,10 @@ int dsv_version_index(dsv_store *s, const dsv_manifest *m,
 			locs[n].row = row;
 			n++;
 		}
-		if (!rc)
+		if (!rc && (n >= INDEX_BATCH || i + 1 == m->n)) {
 			rc = dsv_index_put_records(s, hashes, locs, n);
+			n = 0;
+		}
 		dsv_selection_free(sel);
 		dsv_shard_free(sh);
 	}
