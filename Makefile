@@ -19,17 +19,18 @@ B := build$(if $(SANITIZE),-san)
 OPT ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -pthread -fopenmp -I.
-LDLIBS  := -llmdb -lzstd -lgit2 -lxxhash -lcrypto -ljansson -lz -lpcre2-8 -lopenblas -lm -pthread -fopenmp
+LDLIBS  := -llmdb -lzstd -lgit2 -lxxhash -lcrypto -ljansson -lz -lpcre2-8 -lm -ldl -pthread -fopenmp
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-# OpenBLAS's cblas_sgemm for the CPU matmuls where its header exists
-# (kernels/matmul_cpu.c has its own blocked sgemm otherwise)
+# OpenBLAS's cblas_sgemm for the CPU matmuls where its header exists,
+# opened at the first matmul (kernels/matmul_cpu.c, which has its own
+# blocked sgemm otherwise)
 ifneq ($(wildcard /usr/include/x86_64-linux-gnu/cblas.h /usr/include/cblas.h),)
 CFLAGS  += -DDSV_HAVE_OPENBLAS
-KBLAS   := -lopenblas
+KBLAS   := -ldl
 endif
 
 # The CUDA twins go into libdsvcuda.so (with cuBLAS, the CUDA runtime and

@@ -1,14 +1,36 @@
 /* matmul_cpu.c: the CPU path's single-precision GEMM. OpenBLAS's cblas_sgemm
- * when built with DSV_HAVE_OPENBLAS; otherwise (and always as dsv_sgemm_ref,
- * which the tests compare against) a cache-blocked OpenMP GEMM of our own, so
- * kernels/ builds on machines without BLAS headers.
+ * when built with DSV_HAVE_OPENBLAS and the library loads; otherwise (and
+ * always as dsv_sgemm_ref, which the tests compare against) a cache-blocked
+ * OpenMP GEMM of our own, so kernels/ builds on machines without BLAS.
+ * OpenBLAS is opened on the first matmul, not linked: its load-time
+ * constructor starts a thread pool that spins for ~0.1 s in every process,
+ * and most dsv commands never multiply a matrix.
  */
 #include "kernels/gpt.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #ifdef DSV_HAVE_OPENBLAS
 #include <cblas.h>
+#include <dlfcn.h>
+
+typedef void (*sgemm_fn)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE,
+			 const enum CBLAS_TRANSPOSE, const blasint,
+			 const blasint, const blasint, const float,
+			 const float *, const blasint, const float *,
+			 const blasint, const float, float *, const blasint);
+static sgemm_fn blas_sgemm;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void open_blas(void)
+{
+	void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		h = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL);
+	if (h)
+		blas_sgemm = (sgemm_fn)dlsym(h, "cblas_sgemm");
+}
 #endif
 
 /* Block sizes: a KC x NC panel of B (256 KiB) stays in L2 while a thread
@@ -88,10 +110,13 @@ void dsv_sgemm(int transA, int transB, int M, int N, int K, float alpha,
 	       float *C, int ldc)
 {
 #ifdef DSV_HAVE_OPENBLAS
-	cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-		    transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
-		    B, ldb, beta, C, ldc);
-#else
-	dsv_sgemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+	pthread_once(&blas_once, open_blas);
+	if (blas_sgemm) {
+		blas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+			   transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
+			   lda, B, ldb, beta, C, ldc);
+		return;
+	}
 #endif
+	dsv_sgemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
