@@ -587,12 +587,16 @@ int dsv_obj_read_all(dsv_obj *o, void ***secs_out, size_t **lens_out)
 		*secs_out = NULL;
 	if (lens_out)
 		*lens_out = NULL;
-	if (!(secs = dsv_malloc(o->nsecs * sizeof *secs)) ||
-	    !(lens = dsv_malloc(o->nsecs * sizeof *lens))) {
+	/* Zeroed before anything can fail: cleanup frees every secs[i]. */
+	if (!(secs = dsv_malloc(o->nsecs * sizeof *secs))) {
 		rc = DSV_ENOMEM;
 		goto cleanup;
 	}
 	memset(secs, 0, o->nsecs * sizeof *secs);
+	if (!(lens = dsv_malloc(o->nsecs * sizeof *lens))) {
+		rc = DSV_ENOMEM;
+		goto cleanup;
+	}
 	if (!(md = EVP_MD_CTX_new()) ||
 	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
 		rc = dsv_error_set(DSV_ENOMEM, "cannot start SHA-256");
