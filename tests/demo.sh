@@ -82,6 +82,16 @@ step_to web-a.input.jsonl gzip -dc fixtures/demo/web-a.jsonl.gz
 step cmp web-a.input.jsonl web-a.export.jsonl
 echo "identical: $(wc -c < web-a.export.jsonl) bytes"
 
+say "selection derivatives are views: selections and columns over main's shards"
+step dsv derive filter main --rules gopher-quality,gopher-repetition,c4,fineweb -o edu-1 -m "heuristic quality rules"
+step dsv derive dedup --fuzzy edu-1 -o edu-2 -m "near-duplicates out"
+step dsv derive sample edu-2 --fraction 0.5 --seed 1 -o edu-3 -m "half, seeded"
+step dsv log --graph --oneline edu-3
+step dsv diff main edu-2
+
+say "the audit walks the whole ancestry: ingest and selection compute"
+step dsv audit edu-3
+
 say "verify every object against its id, and the index against the objects"
 step dsv fsck
 
