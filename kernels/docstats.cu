@@ -38,18 +38,8 @@ __global__ void ds_basic_kernel(const uint8_t *text, const uint64_t *off,
 	}
 }
 
-#define CU(call, what)                                                        \
-	do {                                                                  \
-		cudaError_t e_ = (call);                                      \
-		if (e_ != cudaSuccess) {                                      \
-			rc = dsv_kernel_error(e_ == cudaErrorMemoryAllocation \
-						      ? DSV_KERNEL_ENOMEM     \
-						      : DSV_KERNEL_ENOGPU,    \
-					      "docstats: %s: %s", what,       \
-					      cudaGetErrorString(e_));        \
-			goto cleanup;                                         \
-		}                                                             \
-	} while (0)
+#define KERNEL_NAME "docstats"
+#include "kernels/cuda_check.cuh"
 
 extern "C" int docstats_basic_cuda(const uint8_t *text, const uint64_t *off,
 				   size_t ndocs, struct dsv_docstats_basic *out)

@@ -15,18 +15,8 @@
 extern "C" int minhash_check_batch_(const uint8_t *text, const uint64_t *off,
 				    size_t ndocs);
 
-#define CU(call, what)                                                        \
-	do {                                                                  \
-		cudaError_t e_ = (call);                                      \
-		if (e_ != cudaSuccess) {                                      \
-			rc = dsv_kernel_error(e_ == cudaErrorMemoryAllocation \
-						      ? DSV_KERNEL_ENOMEM     \
-						      : DSV_KERNEL_ENOGPU,    \
-					      "minhash: %s: %s", what,        \
-					      cudaGetErrorString(e_));        \
-			goto cleanup;                                         \
-		}                                                             \
-	} while (0)
+#define KERNEL_NAME "minhash"
+#include "kernels/cuda_check.cuh"
 
 /* Documents are processed in chunks of at most this much text, so device
  * scratch (about 25 bytes per text byte) stays bounded. */

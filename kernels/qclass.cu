@@ -22,18 +22,8 @@ __global__ void qc_predict_kernel(const float *w, uint32_t nb, uint32_t dim,
 		   hidden, probs + (size_t)i * k, NULL, 0);
 }
 
-#define CU(call, what)                                                        \
-	do {                                                                  \
-		cudaError_t e_ = (call);                                      \
-		if (e_ != cudaSuccess) {                                      \
-			rc = dsv_kernel_error(e_ == cudaErrorMemoryAllocation \
-						      ? DSV_KERNEL_ENOMEM     \
-						      : DSV_KERNEL_ENOGPU,    \
-					      "qclass: %s: %s", what,         \
-					      cudaGetErrorString(e_));        \
-			goto cleanup;                                         \
-		}                                                             \
-	} while (0)
+#define KERNEL_NAME "qclass"
+#include "kernels/cuda_check.cuh"
 
 extern "C" int qclass_predict_cuda(const struct dsv_qclass *m,
 				   const uint8_t *text, const uint64_t *off,
