@@ -203,10 +203,27 @@ struct gen_opts {
 	int where;           /* DSV_DEVICE_CPU or _CUDA */
 };
 
+/* The sampling options generate, rephrase and synth share, as entries of an
+ * option table; `per` says what --max-tokens counts ("per sample"). */
+#define OPT_SAMPLING(max_tokens, temp, top_k, topp, seed, batch, device, per) \
+	OPT_INT(0, "max-tokens", max_tokens, "n",                             \
+		"tokens " per ", at most (default 64)"),                       \
+	OPT_STRING(0, "temperature", temp, "t", "0: greedy (default 1)"),     \
+	OPT_INT(0, "top-k", top_k, "k",                                       \
+		"sample from the k likeliest tokens (0: all)"),               \
+	OPT_STRING(0, "top-p", topp, "p",                                     \
+		"nucleus: the likeliest tokens holding mass p (default 1)"),  \
+	OPT_INT(0, "seed", seed, "s", "the random seed (default 0)"),         \
+	OPT_INT(0, "batch", batch, "b",                                       \
+		"sequences decoded together (default 16)"),                   \
+	OPT_STRING(0, "device", device, "dev", "cpu, cuda or auto (default auto)")
+
 /* Checks the sampling options (DSV_EINVAL saying which) and fills o. */
 int gen_opts_check(struct gen_opts *o, long n, long max_tokens,
 		   const char *temp, const char *topp, long top_k, long seed,
 		   long batch);
+/* Records the sampling options in an artifact's params. */
+void gen_opts_params(json_t *params, const struct gen_opts *o);
 /* --device cpu|cuda|auto to DSV_DEVICE_CPU or _CUDA. */
 int gen_parse_device(const char *s, int *where);
 

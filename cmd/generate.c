@@ -311,13 +311,8 @@ int cmd_generate(int argc, char **argv)
 		OPT_STRING(0, "prompt", &prompt, "text", "one prompt"),
 		OPT_STRING(0, "prompts", &prompts_rev, "rev", "every record of a version is a prompt"),
 		OPT_INT('n', "n", &n, "n", "samples per prompt (default 1)"),
-		OPT_INT(0, "max-tokens", &max_tokens, "n", "tokens per sample, at most (default 64)"),
-		OPT_STRING(0, "temperature", &temp, "t", "0: greedy (default 1)"),
-		OPT_INT(0, "top-k", &top_k, "k", "sample from the k likeliest tokens (0: all)"),
-		OPT_STRING(0, "top-p", &topp, "p", "nucleus: the likeliest tokens holding mass p (default 1)"),
-		OPT_INT(0, "seed", &seed, "s", "the random seed (default 0)"),
-		OPT_INT(0, "batch", &batch, "b", "sequences decoded together (default 16)"),
-		OPT_STRING(0, "device", &device, "dev", "cpu, cuda or auto (default auto)"),
+		OPT_SAMPLING(&max_tokens, &temp, &top_k, &topp, &seed, &batch,
+			     &device, "per sample"),
 		OPT_END(),
 	};
 	struct model md = {0};
@@ -367,6 +362,17 @@ out:
 	gen_texts_free(&pt);
 	model_free(&md);
 	return rc;
+}
+
+void gen_opts_params(json_t *params, const struct gen_opts *o)
+{
+	json_object_set_new(params, "max_tokens", json_integer(o->max_tokens));
+	json_object_set_new(params, "temperature", json_real(o->temperature));
+	json_object_set_new(params, "top_k", json_integer(o->top_k));
+	json_object_set_new(params, "top_p", json_real(o->top_p));
+	json_object_set_new(params, "seed", json_integer((json_int_t)o->seed));
+	json_object_set_new(params, "device", json_string(
+		o->where == DSV_DEVICE_CUDA ? "cuda" : "cpu"));
 }
 
 int gen_opts_check(struct gen_opts *o, long n, long max_tokens,

@@ -96,13 +96,8 @@ int derive_rephrase(int argc, char **argv)
 	const struct option opts[] = {
 		OPT_STRING(0, "model", &model, "rev", "the model that rephrases"),
 		OPT_STRING(0, "template", &tpath, "file", "the prompt, with {text} where the record goes"),
-		OPT_INT(0, "max-tokens", &max_tokens, "n", "tokens per record, at most (default 64)"),
-		OPT_STRING(0, "temperature", &temp, "t", "0: greedy (default 1)"),
-		OPT_INT(0, "top-k", &top_k, "k", "sample from the k likeliest tokens (0: all)"),
-		OPT_STRING(0, "top-p", &topp, "p", "nucleus mass (default 1)"),
-		OPT_INT(0, "seed", &seed, "s", "the random seed (default 0)"),
-		OPT_INT(0, "batch", &batch, "b", "sequences decoded together (default 16)"),
-		OPT_STRING(0, "device", &device, "dev", "cpu, cuda or auto (default auto)"),
+		OPT_SAMPLING(&max_tokens, &temp, &top_k, &topp, &seed, &batch,
+			     &device, "per record"),
 		OPT_STRING('o', "output", &output, "name", "branch for the new version (must not exist)"),
 		OPT_STRING('m', "message", &message, "msg", "the new version's message"),
 		OPT_BOOL(0, "force", &force, "move the branch even if it exists"),
@@ -165,12 +160,7 @@ int derive_rephrase(int argc, char **argv)
 	json_t *tl = json_array();
 	json_array_append_new(tl, json_pack("{ssss}", "file", tpath, "text", tmpl));
 	json_object_set_new(a->params, "templates", tl);
-	json_object_set_new(a->params, "max_tokens", json_integer(o.max_tokens));
-	json_object_set_new(a->params, "temperature", json_real(o.temperature));
-	json_object_set_new(a->params, "top_k", json_integer(o.top_k));
-	json_object_set_new(a->params, "top_p", json_real(o.top_p));
-	json_object_set_new(a->params, "seed", json_integer((json_int_t)o.seed));
-	json_object_set_new(a->params, "device", json_string(o.where == DSV_DEVICE_CUDA ? "cuda" : "cpu"));
+	gen_opts_params(a->params, &o);
 	dsv_artifact_stat_int(a, "records_in", (int64_t)src.n);
 	dsv_artifact_stat_int(a, "records_out", (int64_t)newtext_records(rp.nt));
 	dsv_artifact_stat_int(a, "records_empty", (int64_t)rp.empty);

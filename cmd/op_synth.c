@@ -138,13 +138,8 @@ int derive_synth(int argc, char **argv)
 		OPT_INT(0, "n", &n, "n", "candidates to generate"),
 		OPT_STRING(0, "verify", &vcmd, "cmd", "keep a candidate only when CMD (JSON on stdin) exits 0"),
 		OPT_INT('j', "jobs", &jobs, "n", "verifiers run in parallel (default 4)"),
-		OPT_INT(0, "max-tokens", &max_tokens, "n", "tokens per candidate, at most (default 64)"),
-		OPT_STRING(0, "temperature", &temp, "t", "0: greedy (default 1)"),
-		OPT_INT(0, "top-k", &top_k, "k", "sample from the k likeliest tokens (0: all)"),
-		OPT_STRING(0, "top-p", &topp, "p", "nucleus mass (default 1)"),
-		OPT_INT(0, "seed", &seed, "s", "the random seed (default 0)"),
-		OPT_INT(0, "batch", &batch, "b", "sequences decoded together (default 16)"),
-		OPT_STRING(0, "device", &device, "dev", "cpu, cuda or auto (default auto)"),
+		OPT_SAMPLING(&max_tokens, &temp, &top_k, &topp, &seed, &batch,
+			     &device, "per candidate"),
 		OPT_STRING('o', "output", &output, "name", "branch for the new version (must not exist)"),
 		OPT_STRING('m', "message", &message, "msg", "the new version's message"),
 		OPT_BOOL(0, "force", &force, "move the branch even if it exists"),
@@ -244,12 +239,7 @@ int derive_synth(int argc, char **argv)
 		json_object_set_new(a->params, "verify", json_string(vcmd));
 		json_object_set_new(a->params, "jobs", json_integer(jobs));
 	}
-	json_object_set_new(a->params, "max_tokens", json_integer(o.max_tokens));
-	json_object_set_new(a->params, "temperature", json_real(o.temperature));
-	json_object_set_new(a->params, "top_k", json_integer(o.top_k));
-	json_object_set_new(a->params, "top_p", json_real(o.top_p));
-	json_object_set_new(a->params, "seed", json_integer((json_int_t)o.seed));
-	json_object_set_new(a->params, "device", json_string(o.where == DSV_DEVICE_CUDA ? "cuda" : "cpu"));
+	gen_opts_params(a->params, &o);
 	dsv_artifact_stat_int(a, "candidates", n);
 	dsv_artifact_stat_int(a, "accepted", (int64_t)accepted);
 	dsv_artifact_stat_num(a, "acceptance_rate", (double)accepted / (double)n);
