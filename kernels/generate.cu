@@ -26,28 +26,7 @@ struct cuda_gen {
 
 #define P(g, i) ((g)->params + (g)->offsets[i])
 
-static int cuda_fail(cudaError_t e, const char *what)
-{
-	return dsv_kernel_error(e == cudaErrorMemoryAllocation ? DSV_KERNEL_ENOMEM
-							       : DSV_KERNEL_ENOGPU,
-				"cuda: %s: %s", what, cudaGetErrorString(e));
-}
-
-#define CU(call, what)                                                       \
-	do {                                                                 \
-		cudaError_t e_ = (call);                                     \
-		if (e_ != cudaSuccess)                                       \
-			return cuda_fail(e_, what);                          \
-	} while (0)
-
-#define BLAS(call, what)                                                     \
-	do {                                                                 \
-		cublasStatus_t s_ = (call);                                  \
-		if (s_ != CUBLAS_STATUS_SUCCESS)                             \
-			return dsv_kernel_error(DSV_KERNEL_ENOGPU,           \
-						"cublas: %s: %s", what,      \
-						cublasGetStatusString(s_));  \
-	} while (0)
+#include "kernels/cuda_check.cuh"
 
 static inline unsigned nblocks(size_t n, int threads)
 {
@@ -229,7 +208,7 @@ static int linear(struct cuda_gen *c, float *out, const float *inp,
 		  int accumulate)
 {
 	float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-	BLAS(cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, OC, N, IC, &one, w,
+	BLAS_RETURN(cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, OC, N, IC, &one, w,
 			 IC, inp, IC, &beta, out, OC), "sgemm");
 	if (bias)
 		bias_k<<<nblocks((size_t)N * OC, 256), 256>>>(out, bias, N, OC);
@@ -270,28 +249,28 @@ int gen_new_cuda(dsv_gen *g, const float *params)
 		return dsv_kernel_error(DSV_KERNEL_EINVAL, "the CUDA generator "
 					"holds at most %d positions",
 					(int)((48 * 1024 - 128) / 4));
-	CU(cudaSetDevice(0), "set device");
-	BLAS(cublasCreate(&c->blas), "create");
+	CU_RETURN(cudaSetDevice(0), "set device");
+	BLAS_RETURN(cublasCreate(&c->blas), "create");
 	c->blas_ok = 1;
-	BLAS(cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH), "math mode");
-	CU(cudaMalloc((void **)&g->params, g->num_params * sizeof(float)), "weights");
-	CU(cudaMalloc((void **)&g->kcache, cache * sizeof(float)), "key cache");
-	CU(cudaMalloc((void **)&g->vcache, cache * sizeof(float)), "value cache");
-	CU(cudaMalloc((void **)&c->x, R * C * sizeof(float)), "scratch");
-	CU(cudaMalloc((void **)&c->ln, R * C * sizeof(float)), "scratch");
-	CU(cudaMalloc((void **)&c->qkv, R * 3 * C * sizeof(float)), "scratch");
-	CU(cudaMalloc((void **)&c->y, R * C * sizeof(float)), "scratch");
-	CU(cudaMalloc((void **)&c->fch, R * 4 * C * sizeof(float)), "scratch");
-	CU(cudaMalloc((void **)&c->sel, (size_t)c->nsel_max * C * sizeof(float)), "scratch");
-	CU(cudaMalloc((void **)&c->lg, (size_t)c->nsel_max * V * sizeof(float)), "logits");
-	CU(cudaMalloc((void **)&c->tok, R * sizeof(int)), "rows");
-	CU(cudaMalloc((void **)&c->seq, R * sizeof(int)), "rows");
-	CU(cudaMalloc((void **)&c->pos, R * sizeof(int)), "rows");
-	CU(cudaMalloc((void **)&c->rows, R * sizeof(int)), "rows");
-	CU(cudaMalloc((void **)&c->am, R * sizeof(int)), "rows");
+	BLAS_RETURN(cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH), "math mode");
+	CU_RETURN(cudaMalloc((void **)&g->params, g->num_params * sizeof(float)), "weights");
+	CU_RETURN(cudaMalloc((void **)&g->kcache, cache * sizeof(float)), "key cache");
+	CU_RETURN(cudaMalloc((void **)&g->vcache, cache * sizeof(float)), "value cache");
+	CU_RETURN(cudaMalloc((void **)&c->x, R * C * sizeof(float)), "scratch");
+	CU_RETURN(cudaMalloc((void **)&c->ln, R * C * sizeof(float)), "scratch");
+	CU_RETURN(cudaMalloc((void **)&c->qkv, R * 3 * C * sizeof(float)), "scratch");
+	CU_RETURN(cudaMalloc((void **)&c->y, R * C * sizeof(float)), "scratch");
+	CU_RETURN(cudaMalloc((void **)&c->fch, R * 4 * C * sizeof(float)), "scratch");
+	CU_RETURN(cudaMalloc((void **)&c->sel, (size_t)c->nsel_max * C * sizeof(float)), "scratch");
+	CU_RETURN(cudaMalloc((void **)&c->lg, (size_t)c->nsel_max * V * sizeof(float)), "logits");
+	CU_RETURN(cudaMalloc((void **)&c->tok, R * sizeof(int)), "rows");
+	CU_RETURN(cudaMalloc((void **)&c->seq, R * sizeof(int)), "rows");
+	CU_RETURN(cudaMalloc((void **)&c->pos, R * sizeof(int)), "rows");
+	CU_RETURN(cudaMalloc((void **)&c->rows, R * sizeof(int)), "rows");
+	CU_RETURN(cudaMalloc((void **)&c->am, R * sizeof(int)), "rows");
 	if (!(c->h_lg = (float *)malloc((size_t)c->nsel_max * V * sizeof(float))))
 		return dsv_kernel_error(DSV_KERNEL_ENOMEM, "out of memory");
-	CU(cudaMemcpy(g->params, params, g->num_params * sizeof(float),
+	CU_RETURN(cudaMemcpy(g->params, params, g->num_params * sizeof(float),
 		      cudaMemcpyHostToDevice), "copy weights");
 	return 0;
 }
@@ -308,11 +287,11 @@ int gen_feed_cuda(dsv_gen *g, const int *tokens, const int *rowseq,
 	for (int r = 0; r < N; r++)
 		if (want[r])
 			sel[nsel++] = r;
-	CU(cudaMemcpy(c->tok, tokens, N * sizeof(int), cudaMemcpyHostToDevice), "rows");
-	CU(cudaMemcpy(c->seq, rowseq, N * sizeof(int), cudaMemcpyHostToDevice), "rows");
-	CU(cudaMemcpy(c->pos, rowpos, N * sizeof(int), cudaMemcpyHostToDevice), "rows");
+	CU_RETURN(cudaMemcpy(c->tok, tokens, N * sizeof(int), cudaMemcpyHostToDevice), "rows");
+	CU_RETURN(cudaMemcpy(c->seq, rowseq, N * sizeof(int), cudaMemcpyHostToDevice), "rows");
+	CU_RETURN(cudaMemcpy(c->pos, rowpos, N * sizeof(int), cudaMemcpyHostToDevice), "rows");
 	if (nsel)
-		CU(cudaMemcpy(c->rows, sel, nsel * sizeof(int), cudaMemcpyHostToDevice), "rows");
+		CU_RETURN(cudaMemcpy(c->rows, sel, nsel * sizeof(int), cudaMemcpyHostToDevice), "rows");
 	embed_k<<<nblocks(NC, 256), 256>>>(c->x, c->tok, c->pos, P(g, DSV_GPT_WTE),
 					  P(g, DSV_GPT_WPE), N, C);
 	unsigned lnb = nblocks((size_t)N, 8);
@@ -342,7 +321,7 @@ int gen_feed_cuda(dsv_gen *g, const int *tokens, const int *rowseq,
 				 P(g, DSV_GPT_FCPROJB) + l * cc, N, 4 * C, C, 1)))
 			return rc;
 	}
-	CU(cudaGetLastError(), "forward");
+	CU_RETURN(cudaGetLastError(), "forward");
 	if (!nsel)
 		return 0;
 	gather_k<<<nblocks((size_t)nsel * C, 256), 256>>>(c->ln, c->x, c->rows, nsel, C);
@@ -352,18 +331,18 @@ int gen_feed_cuda(dsv_gen *g, const int *tokens, const int *rowseq,
 		return rc;
 	if (argmax) {
 		argmax_k<<<nsel, 256>>>(c->am, c->lg, V);
-		CU(cudaMemcpy(am, c->am, nsel * sizeof(int), cudaMemcpyDeviceToHost),
+		CU_RETURN(cudaMemcpy(am, c->am, nsel * sizeof(int), cudaMemcpyDeviceToHost),
 		   "argmax");
 		for (int i = 0; i < nsel; i++)
 			argmax[rowseq[sel[i]]] = am[i];
 	}
 	if (logits) {
-		CU(cudaMemcpy(c->h_lg, c->lg, (size_t)nsel * V * sizeof(float),
+		CU_RETURN(cudaMemcpy(c->h_lg, c->lg, (size_t)nsel * V * sizeof(float),
 			      cudaMemcpyDeviceToHost), "logits");
 		for (int i = 0; i < nsel; i++)
 			memcpy(logits + (size_t)rowseq[sel[i]] * V,
 			       c->h_lg + (size_t)i * V, V * sizeof(float));
 	}
-	CU(cudaGetLastError(), "logits");
+	CU_RETURN(cudaGetLastError(), "logits");
 	return 0;
 }

@@ -44,27 +44,7 @@ enum { NORM_BLOCKS = 512 };
 #define G(m, i) ((m)->grads + (m)->offsets[i])
 #define PB(a, m, i) ((a)->params_bf16 + (m)->offsets[i])
 
-static int cuda_fail(cudaError_t e, const char *what)
-{
-	return dsv_kernel_error(e == cudaErrorMemoryAllocation ? DSV_GPT_ENOMEM
-							       : DSV_GPT_ENOGPU,
-				"cuda: %s: %s", what, cudaGetErrorString(e));
-}
-
-#define CU(call, what)                                                       \
-	do {                                                                 \
-		cudaError_t e_ = (call);                                     \
-		if (e_ != cudaSuccess)                                       \
-			return cuda_fail(e_, what);                          \
-	} while (0)
-
-#define BLAS(call, what)                                                     \
-	do {                                                                 \
-		cublasStatus_t s_ = (call);                                  \
-		if (s_ != CUBLAS_STATUS_SUCCESS)                             \
-			return dsv_kernel_error(DSV_GPT_ENOGPU, "cublas: %s: %s", \
-						what, cublasGetStatusString(s_)); \
-	} while (0)
+#include "kernels/cuda_check.cuh"
 
 static inline unsigned nblocks(size_t n, int threads)
 {
@@ -533,13 +513,13 @@ static int attention_forward(cuda_acts *a, float *out, float *att, const float *
 	size_t n = (size_t)B * T * C;
 	float one = 1.0f, zero = 0.0f;
 	permute_kernel<<<nblocks(n, 256), 256>>>(a->q, a->k, a->v, qkv, B, T, NH, hs);
-	BLAS(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, hs,
+	BLAS_RETURN(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, hs,
 				       &one, a->k, hs, (long long)T * hs, a->q, hs,
 				       (long long)T * hs, &zero, att, T,
 				       (long long)T * T, bh), "attention scores");
 	softmax_forward_kernel<<<nblocks((size_t)bh * T * 32, 256), 256>>>(
 		att, 1.0f / sqrtf((float)hs), bh * T, T);
-	BLAS(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_N, CUBLAS_OP_N, hs, T, T,
+	BLAS_RETURN(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_N, CUBLAS_OP_N, hs, T, T,
 				       &one, a->v, hs, (long long)T * hs, att, T,
 				       (long long)T * T, &zero, a->y, hs,
 				       (long long)T * hs, bh), "attention values");
@@ -559,20 +539,20 @@ static int attention_backward(cuda_acts *a, float *dqkv, const float *dout,
 	permute_kernel<<<nblocks(n, 256), 256>>>(a->q, a->k, a->v, qkv, B, T, NH, hs);
 	unpermute_kernel<<<nblocks(n, 256), 256>>>(a->y, dout, B, T, NH, hs, 1);
 	/* datt = dy v^T */
-	BLAS(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, hs,
+	BLAS_RETURN(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, hs,
 				       &one, a->v, hs, sT, a->y, hs, sT, &zero,
 				       a->datt, T, sA, bh), "attention datt");
 	/* dv = att^T dy */
-	BLAS(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_N, CUBLAS_OP_T, hs, T, T,
+	BLAS_RETURN(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_N, CUBLAS_OP_T, hs, T, T,
 				       &one, a->y, hs, sT, att, T, sA, &zero,
 				       a->dv, hs, sT, bh), "attention dv");
 	softmax_backward_kernel<<<nblocks((size_t)bh * T * 32, 256), 256>>>(
 		a->datt, att, 1.0f / sqrtf((float)hs), bh * T, T);
 	/* dq = dpre k, dk = dpre^T q */
-	BLAS(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_N, CUBLAS_OP_N, hs, T, T,
+	BLAS_RETURN(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_N, CUBLAS_OP_N, hs, T, T,
 				       &one, a->k, hs, sT, a->datt, T, sA, &zero,
 				       a->dq, hs, sT, bh), "attention dq");
-	BLAS(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_N, CUBLAS_OP_T, hs, T, T,
+	BLAS_RETURN(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_N, CUBLAS_OP_T, hs, T, T,
 				       &one, a->q, hs, sT, a->datt, T, sA, &zero,
 				       a->dk, hs, sT, bh), "attention dk");
 	permute_back_kernel<<<nblocks(n, 256), 256>>>(dqkv, a->dq, a->dk, a->dv, B, T, NH, hs);
@@ -693,15 +673,15 @@ extern "C" int gpt_copy_cuda(dsv_gpt *m, float *host, int which, int to_device)
 	float *dev = which == 0 ? m->params : which == 1 ? m->grads
 		     : which == 2 ? m->m : m->v;
 	if (!to_device) {
-		CU(cudaMemcpy(host, dev, bytes, cudaMemcpyDeviceToHost), "copy to host");
+		CU_RETURN(cudaMemcpy(host, dev, bytes, cudaMemcpyDeviceToHost), "copy to host");
 		return 0;
 	}
-	CU(cudaMemcpy(dev, host, bytes, cudaMemcpyHostToDevice), "copy to device");
+	CU_RETURN(cudaMemcpy(dev, host, bytes, cudaMemcpyHostToDevice), "copy to device");
 	if (!which) {
 		cast(a->params_bf16, m->params, m->num_params);
-		CU(cudaMemset(m->m, 0, bytes), "reset moments");
-		CU(cudaMemset(m->v, 0, bytes), "reset moments");
-		CU(cudaGetLastError(), "cast parameters");
+		CU_RETURN(cudaMemset(m->m, 0, bytes), "reset moments");
+		CU_RETURN(cudaMemset(m->v, 0, bytes), "reset moments");
+		CU_RETURN(cudaGetLastError(), "cast parameters");
 	}
 	return 0;
 }
@@ -724,7 +704,7 @@ extern "C" int gpt_forward_cuda(dsv_gpt *m, const int *inputs, const int *target
 	size_t BTC = (size_t)N * C, c = C;
 	m->cur_B = B;
 	m->cur_T = T;
-	CU(cudaMemcpy(a->inputs, inputs, (size_t)N * sizeof(int), cudaMemcpyHostToDevice), "inputs");
+	CU_RETURN(cudaMemcpy(a->inputs, inputs, (size_t)N * sizeof(int), cudaMemcpyHostToDevice), "inputs");
 	encoder_forward_kernel<<<nblocks(BTC, 256), 256>>>(a->encoded, a->inputs,
 		P(m, DSV_GPT_WTE), P(m, DSV_GPT_WPE), N, T, C);
 	unsigned rows = nblocks((size_t)N * 32, 256);
@@ -757,12 +737,12 @@ extern "C" int gpt_forward_cuda(dsv_gpt *m, const int *inputs, const int *target
 	layernorm_forward_kernel<<<rows, 256>>>(a->lnf, a->lnf_mean, a->lnf_rstd,
 		a->residual3 + (L - 1) * BTC, P(m, DSV_GPT_LNFW), P(m, DSV_GPT_LNFB), N, C);
 	TRY(matmul_forward(a, a->logits, a->lnf, PB(a, m, DSV_GPT_WTE), NULL, N, C, Vp));
-	CU(cudaGetLastError(), "forward");
+	CU_RETURN(cudaGetLastError(), "forward");
 	if (!targets) {
 		m->mean_loss = -1.0f;
 		return 0;
 	}
-	CU(cudaMemcpy(a->targets, targets, (size_t)N * sizeof(int), cudaMemcpyHostToDevice), "targets");
+	CU_RETURN(cudaMemcpy(a->targets, targets, (size_t)N * sizeof(int), cudaMemcpyHostToDevice), "targets");
 	crossentropy_forward_kernel<<<N, 512>>>(a->losses, a->lse, a->logits, a->targets, V, Vp);
 	float *l = (float *)malloc((size_t)N * sizeof(float));
 	if (!l)
@@ -777,7 +757,7 @@ extern "C" int gpt_forward_cuda(dsv_gpt *m, const int *inputs, const int *target
 		}
 	free(l);
 	if (e != cudaSuccess)
-		return cuda_fail(e, "forward losses");
+		return dsv_cuda_fail(e, "cuda", "forward losses");
 	a->n_valid = n;
 	m->mean_loss = n ? (float)(sum / n) : 0.0f;
 	return 0;
@@ -787,7 +767,7 @@ extern "C" int gpt_get_logits_cuda(const dsv_gpt *m, float *host)
 {
 	const cuda_acts *a = (const cuda_acts *)m->impl;
 	int V = m->cfg.vocab_size, Vp = m->cfg.padded_vocab_size;
-	CU(cudaMemcpy2D(host, V * sizeof(float), a->logits, Vp * sizeof(float),
+	CU_RETURN(cudaMemcpy2D(host, V * sizeof(float), a->logits, Vp * sizeof(float),
 			V * sizeof(float), (size_t)m->cur_B * m->cur_T,
 			cudaMemcpyDeviceToHost), "copy logits");
 	return 0;
@@ -796,7 +776,7 @@ extern "C" int gpt_get_logits_cuda(const dsv_gpt *m, float *host)
 extern "C" int gpt_get_losses_cuda(const dsv_gpt *m, float *host)
 {
 	const cuda_acts *a = (const cuda_acts *)m->impl;
-	CU(cudaMemcpy(host, a->losses, (size_t)m->cur_B * m->cur_T * sizeof(float),
+	CU_RETURN(cudaMemcpy(host, a->losses, (size_t)m->cur_B * m->cur_T * sizeof(float),
 		      cudaMemcpyDeviceToHost), "copy losses");
 	return 0;
 }
@@ -822,7 +802,7 @@ extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
 	crossentropy_backward_kernel<<<N, 512>>>(a->logits, a->lse, a->targets, dloss, V, Vp);
 	TRY(matmul_backward(a, a->dtmp, G(m, DSV_GPT_WTE), NULL, a->logits, a->lnf,
 			    PB(a, m, DSV_GPT_WTE), N, C, Vp));
-	CU(cudaMemset(a->dres, 0, BTC * sizeof(float)), "backward");
+	CU_RETURN(cudaMemset(a->dres, 0, BTC * sizeof(float)), "backward");
 	layernorm_backward(a->dres, G(m, DSV_GPT_LNFW), G(m, DSV_GPT_LNFB), a->dtmp,
 			   a->residual3 + (L - 1) * BTC, P(m, DSV_GPT_LNFW),
 			   a->lnf_mean, a->lnf_rstd, N, C);
@@ -856,7 +836,7 @@ extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
 	}
 	encoder_backward_kernel<<<nblocks(BTC, 256), 256>>>(G(m, DSV_GPT_WTE),
 		G(m, DSV_GPT_WPE), a->dres, a->inputs, N, T, C);
-	CU(cudaGetLastError(), "backward");
+	CU_RETURN(cudaGetLastError(), "backward");
 	m->mean_loss = -1.0f; /* the logits now hold dlogits */
 	return 0;
 }
@@ -866,7 +846,7 @@ extern "C" int gpt_update_cuda(dsv_gpt *m, const dsv_gpt_adamw *o, int step, flo
 	cuda_acts *a = (cuda_acts *)m->impl;
 	float part[NORM_BLOCKS];
 	sumsq_kernel<<<NORM_BLOCKS, 256>>>(a->partials, m->grads, m->num_params);
-	CU(cudaMemcpy(part, a->partials, sizeof part, cudaMemcpyDeviceToHost), "grad norm");
+	CU_RETURN(cudaMemcpy(part, a->partials, sizeof part, cudaMemcpyDeviceToHost), "grad norm");
 	double s = 0.0;
 	for (int i = 0; i < NORM_BLOCKS; i++)
 		s += part[i];
@@ -883,6 +863,6 @@ extern "C" int gpt_update_cuda(dsv_gpt *m, const dsv_gpt_adamw *o, int step, flo
 			m->grads + off, m->m + off, m->v + off, n, o->lr, o->beta1,
 			o->beta2, o->eps, wd, bc1, bc2, gscale);
 	}
-	CU(cudaGetLastError(), "adamw");
+	CU_RETURN(cudaGetLastError(), "adamw");
 	return 0;
 }
