@@ -124,11 +124,6 @@ struct model {
  * releases everything, also after a failure. */
 int model_load(const char *rev, int B, int T, int where, struct model *out);
 void model_free(struct model *m);
-/* The GPT-2 safetensors encoding of g's weights (docs/train.md): a
- * malloc'd buffer. decode fills g's parameters from one. */
-int model_weights_encode(const struct dsv_gpt *g, const char *tokenizer_id,
-			 const char *config, uint8_t **out, size_t *len);
-int model_weights_decode(struct dsv_gpt *g, const void *buf, size_t len);
 /* Re-executes the process with OMP_WAIT_POLICY=PASSIVE when it is unset
  * (train and eval call it first; see cmd/train.c). Returns only when it
  * is set already or exec failed. argv as the command got it. */

@@ -883,8 +883,11 @@ static int commit_model(struct train *t, dsv_aid *out_id, dsv_oid *wid,
 	int rc, locked = 0;
 
 	dsv_oid_fmt(hex, &t->tok_id);
-	if ((rc = model_weights_encode(t->g, hex, t->cfg_text, &st, &stlen)))
+	const char *meta[] = {"dsv.tokenizer", hex, "dsv.config", t->cfg_text};
+	if ((rc = dsv_gpt_weights_encode(t->g, meta, 2, &st, &stlen))) {
+		rc = dsv_error_set(rc, "%s", dsv_kernel_error_last());
 		goto cleanup;
+	}
 	dsv_section sec = {st, stlen};
 	if ((rc = dsv_obj_write(s, DSV_OBJ_WEIGHTS, &sec, 1, 0,
 				DSV_DEFAULT_LEVEL, wid, NULL)))
@@ -1231,168 +1234,13 @@ cleanup:
 	return rc;
 }
 
-/* ---- weights: Hugging Face GPT-2 safetensors (docs/train.md) ---- */
-
-/* The four Conv1D weights GPT-2 stores as [in][out]. */
-static int conv1d(int i)
+static int decode_weights(dsv_gpt *g, const void *buf, size_t len)
 {
-	return i == DSV_GPT_QKVW || i == DSV_GPT_ATTPROJW || i == DSV_GPT_FCW ||
-	       i == DSV_GPT_FCPROJW;
-}
-
-/* Shape of one layer's slice of tensor i in memory ([rows][cols]; cols 0
- * for vectors). */
-static void slice_shape(const dsv_gpt_config *c, int i, size_t *rows,
-			size_t *cols)
-{
-	size_t C = c->channels;
-	*cols = 0;
-	switch (i) {
-	case DSV_GPT_WTE: *rows = c->vocab_size; *cols = C; break;
-	case DSV_GPT_WPE: *rows = c->max_seq_len; *cols = C; break;
-	case DSV_GPT_QKVW: *rows = 3 * C; *cols = C; break;
-	case DSV_GPT_QKVB: *rows = 3 * C; break;
-	case DSV_GPT_ATTPROJW: *rows = C; *cols = C; break;
-	case DSV_GPT_FCW: *rows = 4 * C; *cols = C; break;
-	case DSV_GPT_FCB: *rows = 4 * C; break;
-	case DSV_GPT_FCPROJW: *rows = C; *cols = 4 * C; break;
-	default: *rows = C;
-	}
-}
-
-static int per_layer(int i)
-{
-	return i != DSV_GPT_WTE && i != DSV_GPT_WPE && i != DSV_GPT_LNFW &&
-	       i != DSV_GPT_LNFB;
-}
-
-/* Walks every exported tensor: fn(i, layer, src offset in the flat array,
- * rows, cols). */
-static size_t export_count(const dsv_gpt_config *c)
-{
-	size_t n = 0;
-	for (int i = 0; i < DSV_GPT_NTENSORS; i++)
-		n += per_layer(i) ? (size_t)c->num_layers : 1;
-	return n;
-}
-
-int model_weights_encode(const struct dsv_gpt *g, const char *tokenizer_id,
-			 const char *config, uint8_t **out, size_t *len)
-{
-	const dsv_gpt_config *c = &g->cfg;
-	size_t nt = export_count(c), k = 0;
-	float *flat = malloc(g->num_params * sizeof *flat);
-	float *xp = malloc(g->num_params * sizeof *xp);
-	dsv_st_tensor *ts = calloc(nt, sizeof *ts);
-	int rc = 0;
-	if (!flat || !xp || !ts) {
-		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
-		goto cleanup;
-	}
-	if ((rc = dsv_gpt_get_params(g, flat))) {
-		rc = dsv_error_set(rc, "%s", dsv_gpt_error_last());
-		goto cleanup;
-	}
-	size_t at = 0;
-	for (int i = 0; i < DSV_GPT_NTENSORS; i++) {
-		int nl = per_layer(i) ? c->num_layers : 1;
-		size_t rows, cols;
-		slice_shape(c, i, &rows, &cols);
-		size_t per = g->sizes[i] / (size_t)nl;
-		for (int l = 0; l < nl; l++) {
-			const float *src = flat + g->offsets[i] + (size_t)l * per;
-			dsv_st_tensor *t = &ts[k++];
-			snprintf(t->name, sizeof t->name, dsv_gpt_tensor_name(i), l);
-			t->dtype = DSV_ST_F32;
-			float *dst = xp + at;
-			size_t n = rows * (cols ? cols : 1);
-			if (conv1d(i)) {
-				for (size_t r = 0; r < rows; r++)
-					for (size_t q = 0; q < cols; q++)
-						dst[q * rows + r] = src[r * cols + q];
-				t->ndim = 2;
-				t->shape[0] = cols;
-				t->shape[1] = rows;
-			} else {
-				memcpy(dst, src, n * sizeof *dst);
-				t->ndim = cols ? 2 : 1;
-				t->shape[0] = rows;
-				t->shape[1] = cols;
-			}
-			t->data = dst;
-			at += n;
-		}
-	}
-	char v[6][32];
-	snprintf(v[0], 32, "%d", c->num_layers);
-	snprintf(v[1], 32, "%d", c->num_heads);
-	snprintf(v[2], 32, "%d", c->channels);
-	snprintf(v[3], 32, "%d", c->max_seq_len);
-	snprintf(v[4], 32, "%d", c->vocab_size);
-	const char *meta[] = {"format", "pt", "dsv.n_layer", v[0],
-			      "dsv.n_head", v[1], "dsv.n_embd", v[2],
-			      "dsv.n_positions", v[3], "dsv.vocab_size", v[4],
-			      "dsv.tokenizer", tokenizer_id, "dsv.config", config};
-	if (dsv_st_write(out, len, ts, nt, meta, sizeof meta / sizeof *meta / 2))
-		rc = dsv_error_set(DSV_ENOMEM, "%s", dsv_kernel_error_last());
-cleanup:
-	free(flat);
-	free(xp);
-	free(ts);
-	return rc;
-}
-
-int model_weights_decode(struct dsv_gpt *g, const void *buf, size_t len)
-{
-	const dsv_gpt_config *c = &g->cfg;
-	dsv_st_file *f = NULL;
-	float *flat = calloc(g->num_params, sizeof *flat);
-	int rc = 0;
-	if (!flat)
-		return dsv_error_set(DSV_ENOMEM, "out of memory");
-	if (dsv_st_parse(&f, buf, len)) {
-		rc = dsv_error_set(DSV_ECORRUPT, "weights: %s",
-				   dsv_kernel_error_last());
-		goto cleanup;
-	}
-	for (int i = 0; i < DSV_GPT_NTENSORS && !rc; i++) {
-		int nl = per_layer(i) ? c->num_layers : 1;
-		size_t rows, cols;
-		slice_shape(c, i, &rows, &cols);
-		size_t per = g->sizes[i] / (size_t)nl;
-		for (int l = 0; l < nl; l++) {
-			char name[DSV_ST_NAME_MAX];
-			snprintf(name, sizeof name, dsv_gpt_tensor_name(i), l);
-			const dsv_st_tensor *t = dsv_st_find(f, name);
-			size_t n = rows * (cols ? cols : 1);
-			size_t s0 = conv1d(i) ? cols : rows;
-			size_t s1 = conv1d(i) ? rows : cols;
-			if (!t || t->dtype != DSV_ST_F32 ||
-			    t->ndim != (cols ? 2 : 1) || t->shape[0] != s0 ||
-			    (cols && t->shape[1] != s1)) {
-				rc = dsv_error_set(DSV_ECORRUPT, "weights: tensor "
-						   "'%s' is missing or does not "
-						   "fit the model", name);
-				break;
-			}
-			float *dst = flat + g->offsets[i] + (size_t)l * per;
-			const unsigned char *src = t->data;
-			if (conv1d(i)) {
-				for (size_t r = 0; r < rows; r++)
-					for (size_t q = 0; q < cols; q++)
-						memcpy(&dst[r * cols + q],
-						       src + 4 * (q * rows + r), 4);
-			} else {
-				memcpy(dst, src, n * sizeof *dst);
-			}
-		}
-	}
-	if (!rc && dsv_gpt_set_params(g, flat))
-		rc = dsv_error_set(DSV_EINVAL, "%s", dsv_gpt_error_last());
-cleanup:
-	dsv_st_free(f);
-	free(flat);
-	return rc;
+	int rc = dsv_gpt_weights_decode(g, buf, len);
+	if (rc)
+		return dsv_error_set(rc == DSV_ENOMEM ? rc : DSV_ECORRUPT,
+				     "weights: %s", dsv_kernel_error_last());
+	return 0;
 }
 
 int model_load(const char *rev, int B, int T, int where, struct model *out)
@@ -1434,7 +1282,7 @@ int model_load(const char *rev, int B, int T, int where, struct model *out)
 		goto fail;
 	}
 	if ((rc = read_object(&out->info->weights, &data, &len)) ||
-	    (rc = model_weights_decode(out->g, data, len)))
+	    (rc = decode_weights(out->g, data, len)))
 		goto fail;
 	free(data);
 	return 0;

@@ -134,6 +134,15 @@ int dsv_gpt_set_params(dsv_gpt *m, const float *host);
 int dsv_gpt_get_params(const dsv_gpt *m, float *host);
 int dsv_gpt_get_grads(const dsv_gpt *m, float *host);
 
+/* The weights as a Hugging Face GPT-2 safetensors file (kernels/
+ * gpt_weights.c, docs/train.md) in a malloc'd buffer, with the shape in
+ * "__metadata__" and nmeta more key/value pairs from meta (2*nmeta
+ * strings). decode checks every tensor's name, dtype and shape against m's
+ * config and sets m's parameters. */
+int dsv_gpt_weights_encode(const dsv_gpt *m, const char *const *meta,
+			   size_t nmeta, uint8_t **out, size_t *len);
+int dsv_gpt_weights_decode(dsv_gpt *m, const void *buf, size_t len);
+
 /* The AdamW moments m and v (num_params floats each) for checkpoints: get
  * copies them out (zeros before the first update); set copies them in,
  * after dsv_gpt_set_params (which resets them), so a resumed run continues

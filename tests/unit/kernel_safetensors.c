@@ -1,8 +1,10 @@
 /* kernel_safetensors.c: the safetensors writer and reader: round trips of
  * random tensors and metadata, the exact header bytes for a known file,
- * every reject fixture rejected, and truncations of a valid file refused.
+ * every reject fixture rejected, and truncations of a valid file refused;
+ * a GPT-2 model's weights through the Hugging Face layout and back.
  */
 #include "kernels/device.h"
+#include "kernels/gpt.h"
 #include "kernels/safetensors.h"
 #include "tests/unit/test.h"
 #include "tests/unit/fixtures.h"
@@ -151,11 +153,62 @@ static void test_fixtures(void)
 	CHECK(corpus_n >= 5 && corpus_ok == corpus_n);
 }
 
+/* dsv_gpt_weights_encode / _decode: every parameter comes back bit for
+ * bit, a Conv1D matrix is stored transposed ([in][out]), the shape is in
+ * the metadata, and a model of another shape is refused. */
+static void test_gpt_weights(void)
+{
+	dsv_gpt_config c = {.max_seq_len = 16, .vocab_size = 50,
+			    .padded_vocab_size = 64, .num_layers = 2,
+			    .num_heads = 2, .channels = 8};
+	dsv_gpt *a = NULL, *b = NULL, *other = NULL;
+	const char *meta[] = {"dsv.tokenizer", "abc"};
+	uint8_t *buf = NULL;
+	size_t len;
+	dsv_st_file *f = NULL;
+	CHECK_OK(dsv_gpt_new(&a, &c, 1, 4, DSV_GPT_CPU));
+	CHECK_OK(dsv_gpt_new(&b, &c, 1, 4, DSV_GPT_CPU));
+	if (!a || !b)
+		goto out;
+	CHECK_OK(dsv_gpt_init(a, 7));
+	CHECK_OK(dsv_gpt_weights_encode(a, meta, 1, &buf, &len));
+	CHECK_OK(dsv_st_parse(&f, buf, len));
+	if (f) {
+		const dsv_st_tensor *t = dsv_st_find(f, "h.1.attn.c_attn.weight");
+		CHECK(t && t->ndim == 2 && t->shape[0] == 8 && t->shape[1] == 24);
+		if (t) { /* [in][out]: element (i, o) is dsv's w[o][i] */
+			const float *w = a->params + a->offsets[DSV_GPT_QKVW] +
+					 24 * 8;
+			float v;
+			memcpy(&v, (const uint8_t *)t->data + 4 * (3 * 24 + 5), 4);
+			CHECK(v == w[5 * 8 + 3]);
+		}
+		CHECK(dsv_st_find(f, "wte.weight") != NULL);
+		CHECK(dsv_st_meta(f, "dsv.n_layer") &&
+		      !strcmp(dsv_st_meta(f, "dsv.n_layer"), "2"));
+		CHECK(dsv_st_meta(f, "dsv.tokenizer") &&
+		      !strcmp(dsv_st_meta(f, "dsv.tokenizer"), "abc"));
+	}
+	CHECK_OK(dsv_gpt_weights_decode(b, buf, len));
+	CHECK(!memcmp(a->params, b->params, a->num_params * sizeof(float)));
+	c.channels = 16;
+	CHECK_OK(dsv_gpt_new(&other, &c, 1, 4, DSV_GPT_CPU));
+	if (other)
+		CHECK(dsv_gpt_weights_decode(other, buf, len) == DSV_KERNEL_EINVAL);
+out:
+	dsv_st_free(f);
+	free(buf);
+	dsv_gpt_free(a);
+	dsv_gpt_free(b);
+	dsv_gpt_free(other);
+}
+
 int main(void)
 {
 	RUN(test_known_bytes);
 	RUN(test_round_trip);
 	RUN(test_write_refuses);
 	RUN(test_fixtures);
+	RUN(test_gpt_weights);
 	TEST_EXIT();
 }
