@@ -132,8 +132,13 @@ $(B)/lib%.a:
 $(B)/tests/test_%: $(B)/tests/unit/test_%.o $(LIBS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Programs over kernels/ alone (no LMDB, no libgit2): they build and run on
+# the GPU machine by themselves. tests/bench/*_bench.c are the benchmarks'.
+KLINK = $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(call WHOLE,$(LIBKERNELS)) $(CUDA_RT) $(KBLAS) -lpcre2-8 -lm -pthread -fopenmp
 $(B)/tests/kernel_%: $(B)/tests/unit/kernel_%.o $(LIBKERNELS) | $(CUDA_SO)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(call WHOLE,$(LIBKERNELS)) $(CUDA_RT) $(KBLAS) -lpcre2-8 -lm -pthread -fopenmp
+	$(KLINK)
+$(B)/tests/%_bench: $(B)/tests/bench/%_bench.o $(LIBKERNELS) | $(CUDA_SO)
+	$(KLINK)
 
 $(B)/tests/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
