@@ -93,13 +93,69 @@ static void layernorm(float *out, const float *x, const float *w,
 	}
 }
 
+/* Up to this many rows a product reads w once, row by row (matmul_few);
+ * sgemm first copies w into its packed layout, which for a decode step of
+ * one or a few sequences triples the memory traffic that bounds it. */
+#define GEN_FEW_ROWS 4
+
+typedef float v4f __attribute__((vector_size(16)));
+
+static inline v4f load4(const float *p)
+{
+	v4f v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static float dot(const float *a, const float *b, int n)
+{
+	v4f s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+	int i = 0;
+	for (; i + 16 <= n; i += 16) {
+		s0 += load4(a + i) * load4(b + i);
+		s1 += load4(a + i + 4) * load4(b + i + 4);
+		s2 += load4(a + i + 8) * load4(b + i + 8);
+		s3 += load4(a + i + 12) * load4(b + i + 12);
+	}
+	v4f s = (s0 + s1) + (s2 + s3);
+	float r = (s[0] + s[1]) + (s[2] + s[3]);
+	for (; i < n; i++)
+		r += a[i] * b[i];
+	return r;
+}
+
+/* out[N][OC] = beta*out + inp[N][IC] . w[OC][IC]^T for N <= GEN_FEW_ROWS,
+ * threads over w's rows. */
+static void matmul_few(float *out, const float *inp, const float *w, int N,
+		       int IC, int OC, float beta)
+{
+	#pragma omp parallel for schedule(static)
+	for (int j = 0; j < OC; j++) {
+		const float *wj = w + (size_t)j * IC;
+		for (int r = 0; r < N; r++) {
+			float *o = out + (size_t)r * OC + j;
+			float d = dot(inp + (size_t)r * IC, wj, IC);
+			*o = beta != 0.0f ? beta * *o + d : d;
+		}
+	}
+}
+
+/* out[N][OC] = beta*out + inp[N][IC] . w[OC][IC]^T. */
+static void matmul(float *out, const float *inp, const float *w, int N,
+		   int IC, int OC, float beta)
+{
+	if (N <= GEN_FEW_ROWS)
+		matmul_few(out, inp, w, N, IC, OC, beta);
+	else
+		dsv_sgemm(0, 1, N, OC, IC, 1.0f, inp, IC, w, IC, beta, out, OC);
+}
+
 /* out[N][OC] (+)= inp[N][IC] . w[OC][IC]^T + bias; accumulate adds into
  * out (the residual stream) instead of overwriting it. */
 static void linear(float *out, const float *inp, const float *w,
 		   const float *bias, int N, int IC, int OC, int accumulate)
 {
-	dsv_sgemm(0, 1, N, OC, IC, 1.0f, inp, IC, w, IC,
-		  accumulate ? 1.0f : 0.0f, out, OC);
+	matmul(out, inp, w, N, IC, OC, accumulate ? 1.0f : 0.0f);
 	if (!bias)
 		return;
 	#pragma omp parallel for schedule(static)
@@ -216,8 +272,7 @@ static int rows_cpu(dsv_gen *g, const int *tok, const int *rowseq,
 	if (!nsel)
 		return 0;
 	layernorm(s->sel, s->x, P(g, DSV_GPT_LNFW), P(g, DSV_GPT_LNFB), nsel, C);
-	dsv_sgemm(0, 1, nsel, V, C, 1.0f, s->sel, C, P(g, DSV_GPT_WTE), C, 0.0f,
-		  s->lg, V);
+	matmul(s->lg, s->sel, P(g, DSV_GPT_WTE), nsel, C, V, 0.0f);
 	for (int i = 0; i < nsel; i++) {
 		int b = rowseq[sel_rows[i]];
 		const float *z = s->lg + (size_t)i * V;
