@@ -92,6 +92,61 @@ step dsv diff main edu-2
 say "the audit walks the whole ancestry: ingest and selection compute"
 step dsv audit edu-3
 
+say "statistics and a quality classifier become columns; --where filters on them"
+step dsv derive annotate edu-2 --stats -o edu-2s -m "heuristic statistics"
+step dsv derive filter edu-2s --where "words >= 100 && alpha_ratio > 0.8" -o edu-3w -m "long, mostly words"
+step dsv commit fixtures/demo/quality.jsonl.gz --branch labels -m "DCLM human quality labels"
+step dsv classifier train labels --label label -o clf -m "quality classifier"
+step dsv derive annotate edu-3w --classifier clf --column quality -o edu-4 -m "quality scores"
+step dsv derive filter edu-4 --where "quality > 0.5" -o edu-5 -m "the classifier says good"
+
+say "a mix that repeats a version, and exact dedup taking the repeats out again"
+step dsv derive mix main:1 edu-5:2 -o mixed -m "web, the good part three times"
+step dsv derive dedup --exact mixed -o mixed-once -m "exact duplicates out"
+
+say "training on pinned versions: a tokenizer, then one recipe on raw and on filtered data"
+step dsv derive split main --valid 0.1 --seed 1 -o web -m "train and validation"
+step dsv derive filter web-train --rules gopher-quality,gopher-repetition,c4,fineweb -o web-train-edu -m "heuristic quality rules"
+step dsv tokenizer train web-train --vocab 512 -o tok -m "BPE, 512 tokens"
+cat >tiny.conf <<'CONF'
+# a tiny GPT-2 for the tour (docs/train.md lists every key)
+n_layer = 2
+n_head = 2
+n_embd = 64
+seq_len = 64
+batch_size = 8
+max_steps = 150
+lr = 3e-3
+warmup_steps = 10
+eval_every = 25
+eval_tokens = 8192
+seed = 1
+CONF
+step cat tiny.conf
+step dsv train web-train --tokenizer tok --config tiny.conf --valid web-valid -o model-raw -m "tiny model, raw web"
+step dsv train web-train-edu --tokenizer tok --config tiny.conf --valid web-valid -o model-edu -m "tiny model, filtered web"
+step dsv compare model-raw model-edu
+step dsv eval model-edu web-valid
+
+say "transformation and generation: rephrase and synth with the model, map through a program"
+step dsv derive sample web-valid --n 8 --seed 2 -o sources -m "eight sources"
+printf 'Rewrite this clearly:\n{text}\nRewritten:' >plain.txt
+step cat plain.txt
+step dsv derive rephrase sources --model model-edu --template plain.txt --max-tokens 32 --seed 1 -o rephrased -m "rephrased by model-edu"
+step dsv derive map sources --cmd "tr -s ' '" -o squeezed -m "runs of spaces squeezed by tr"
+cat >verify.sh <<'PROG'
+#!/bin/sh
+# a verifier: JSON on stdin; accept a candidate with at least five words
+[ "$(sed 's/.*"text":"//; s/".*//' | wc -w)" -ge 5 ]
+PROG
+chmod +x verify.sh
+step dsv derive synth --model model-edu --n 16 --max-tokens 32 --seed 1 --verify ./verify.sh -o synthetic -m "synthetic, verified"
+step dsv derive mix edu-5:1 rephrased:1 synthetic:1 -o final -m "the training mix"
+step dsv log --graph --oneline final
+
+say "the audit counts the generator's training and its data once each"
+step dsv audit final
+
 say "verify every object against its id, and the index against the objects"
 step dsv fsck
 
