@@ -348,7 +348,8 @@ int cmd_eval(int argc, char **argv)
 	dsv_meter_add_flops(meter, dsv_gpt_flops_per_token(&e.md.g->cfg, e.T) /
 					   3.0 * (double)e.ntok);
 	if (e.md.g->on_gpu)
-		dsv_meter_add_device(meter, dsv_device_name());
+		dsv_meter_add_gpu(meter, dsv_device_name(),
+				  dsv_gpt_gpu_seconds(e.md.g));
 	if (column && commit_column(&e, &rev, m, column, branch, msg, meter, &id))
 		goto fail;
 	double mean = e.sum / (double)e.ntok;

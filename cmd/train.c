@@ -903,7 +903,8 @@ static int commit_model(struct train *t, dsv_aid *out_id, dsv_oid *wid,
 
 	dsv_meter_stop(t->meter);
 	if (t->g->on_gpu)
-		dsv_meter_add_gpu(t->meter, dsv_device_name(), t->train_s);
+		dsv_meter_add_gpu(t->meter, dsv_device_name(),
+				  dsv_gpt_gpu_seconds(t->g));
 	dsv_meter_add_energy(t->meter, nvml_joules(&t->nvml));
 	dsv_meter_read(t->meter, comp);
 	if (t->has_before)

@@ -139,6 +139,7 @@ FORWARD(int, gpt_get_logits_cuda, (const dsv_gpt *m, float *host), (m, host),
 	DSV_KERNEL_ENOGPU)
 FORWARD(int, gpt_get_losses_cuda, (const dsv_gpt *m, float *host), (m, host),
 	DSV_KERNEL_ENOGPU)
+FORWARD(double, gpt_gpu_seconds_cuda, (const dsv_gpt *m), (m), 0.0)
 
 FORWARD(int, gen_new_cuda, (dsv_gen *g, const float *params), (g, params),
 	DSV_KERNEL_ENOGPU)

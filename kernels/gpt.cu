@@ -33,6 +33,9 @@ struct cuda_acts {
 	float *q, *k, *v, *y;               /* [B][NH][T][hs] scratch */
 	float *dres, *dtmp, *dtmp2, *dqkv, *dfch, *datt, *dq, *dk, *dv;
 	float *partials;                    /* grad-norm partial sums */
+	cudaEvent_t t0, t1;                 /* the open interval of device work */
+	int timing;                         /* t0 recorded, t1 not yet */
+	double gpu_s;                       /* closed intervals, summed */
 	int n_valid;
 	void *bufs[64];
 	int nbufs;
@@ -576,6 +579,36 @@ static int dalloc(cuda_acts *a, void **p, size_t bytes)
 
 #define DALLOC(p, n) do { if ((rc = dalloc(a, (void **)&(p), (n) * sizeof(*(p))))) goto fail; } while (0)
 
+/* GPU seconds are measured with CUDA events: an interval opens at a
+ * forward and closes at the update or at a read of the losses or logits
+ * (each of which waits for the device anyway). */
+static void time_open(cuda_acts *a)
+{
+	if (!a->timing && cudaEventRecord(a->t0) == cudaSuccess)
+		a->timing = 1;
+}
+
+static void time_close(cuda_acts *a)
+{
+	float ms;
+	if (!a->timing)
+		return;
+	a->timing = 0;
+	if (cudaEventRecord(a->t1) == cudaSuccess &&
+	    cudaEventSynchronize(a->t1) == cudaSuccess &&
+	    cudaEventElapsedTime(&ms, a->t0, a->t1) == cudaSuccess)
+		a->gpu_s += ms / 1e3;
+}
+
+extern "C" double gpt_gpu_seconds_cuda(const dsv_gpt *m)
+{
+	cuda_acts *a = (cuda_acts *)m->impl;
+	if (!a)
+		return 0.0;
+	time_close(a);
+	return a->gpu_s;
+}
+
 extern "C" int gpt_new_cuda(dsv_gpt *m)
 {
 	cuda_acts *a = (cuda_acts *)calloc(1, sizeof *a);
@@ -589,6 +622,11 @@ extern "C" int gpt_new_cuda(dsv_gpt *m)
 	if (cublasCreate(&a->blas) != CUBLAS_STATUS_SUCCESS ||
 	    cublasLtCreate(&a->lt) != CUBLAS_STATUS_SUCCESS) {
 		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cannot create cuBLAS handles");
+		goto fail;
+	}
+	if (cudaEventCreate(&a->t0) != cudaSuccess ||
+	    cudaEventCreate(&a->t1) != cudaSuccess) {
+		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cannot create CUDA events");
 		goto fail;
 	}
 	a->ws_size = 32u << 20;
@@ -659,6 +697,10 @@ extern "C" void gpt_free_cuda(dsv_gpt *m)
 			cublasLtDestroy(a->lt);
 		if (a->blas)
 			cublasDestroy(a->blas);
+		if (a->t0)
+			cudaEventDestroy(a->t0);
+		if (a->t1)
+			cudaEventDestroy(a->t1);
 		free(a);
 	}
 	m->impl = NULL;
@@ -704,6 +746,7 @@ extern "C" int gpt_forward_cuda(dsv_gpt *m, const int *inputs, const int *target
 	size_t BTC = (size_t)N * C, c = C;
 	m->cur_B = B;
 	m->cur_T = T;
+	time_open(a);
 	CU_RETURN(cudaMemcpy(a->inputs, inputs, (size_t)N * sizeof(int), cudaMemcpyHostToDevice), "inputs");
 	encoder_forward_kernel<<<nblocks(BTC, 256), 256>>>(a->encoded, a->inputs,
 		P(m, DSV_GPT_WTE), P(m, DSV_GPT_WPE), N, T, C);
@@ -765,19 +808,21 @@ extern "C" int gpt_forward_cuda(dsv_gpt *m, const int *inputs, const int *target
 
 extern "C" int gpt_get_logits_cuda(const dsv_gpt *m, float *host)
 {
-	const cuda_acts *a = (const cuda_acts *)m->impl;
+	cuda_acts *a = (cuda_acts *)m->impl;
 	int V = m->cfg.vocab_size, Vp = m->cfg.padded_vocab_size;
 	CU_RETURN(cudaMemcpy2D(host, V * sizeof(float), a->logits, Vp * sizeof(float),
 			V * sizeof(float), (size_t)m->cur_B * m->cur_T,
 			cudaMemcpyDeviceToHost), "copy logits");
+	time_close(a);
 	return 0;
 }
 
 extern "C" int gpt_get_losses_cuda(const dsv_gpt *m, float *host)
 {
-	const cuda_acts *a = (const cuda_acts *)m->impl;
+	cuda_acts *a = (cuda_acts *)m->impl;
 	CU_RETURN(cudaMemcpy(host, a->losses, (size_t)m->cur_B * m->cur_T * sizeof(float),
 		      cudaMemcpyDeviceToHost), "copy losses");
+	time_close(a);
 	return 0;
 }
 
@@ -864,5 +909,6 @@ extern "C" int gpt_update_cuda(dsv_gpt *m, const dsv_gpt_adamw *o, int step, flo
 			o->beta2, o->eps, wd, bc1, bc2, gscale);
 	}
 	CU_RETURN(cudaGetLastError(), "adamw");
+	time_close(a);
 	return 0;
 }

@@ -172,6 +172,11 @@ int dsv_gpt_backward(dsv_gpt *m, float scale);
  * clipping; *grad_norm (may be NULL) receives the norm before clipping. */
 int dsv_gpt_update(dsv_gpt *m, const dsv_gpt_adamw *opt, int step, float *grad_norm);
 
+/* Device seconds of all work so far, measured with CUDA events (intervals
+ * from a forward to the update or to a read of its losses or logits);
+ * 0 on the CPU. Waits for the device. */
+double dsv_gpt_gpu_seconds(const dsv_gpt *m);
+
 /* The paths themselves; dsv_gpt_* above dispatches to them. The _cpu ones
  * take a model made with DSV_GPT_CPU, the _cuda ones one made with
  * DSV_GPT_CUDA. */
@@ -192,6 +197,7 @@ int gpt_backward_cuda(dsv_gpt *m, float scale);
 int gpt_update_cuda(dsv_gpt *m, const dsv_gpt_adamw *opt, int step, float *grad_norm);
 int gpt_get_logits_cuda(const dsv_gpt *m, float *host);
 int gpt_get_losses_cuda(const dsv_gpt *m, float *host);
+double gpt_gpu_seconds_cuda(const dsv_gpt *m);
 
 /* Row-major single-precision GEMM, C = alpha*op(A)*op(B) + beta*C with op(A)
  * M x K and op(B) K x N (matmul_cpu.c). dsv_sgemm calls OpenBLAS's

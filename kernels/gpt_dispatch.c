@@ -315,6 +315,11 @@ int dsv_gpt_get_losses(const dsv_gpt *m, float *host)
 	return DISPATCH(gpt_get_losses_cpu(m, host), gpt_get_losses_cuda(m, host));
 }
 
+double dsv_gpt_gpu_seconds(const dsv_gpt *m)
+{
+	return DISPATCH(0.0, gpt_gpu_seconds_cuda(m));
+}
+
 void dsv_gpt_zero_grad(dsv_gpt *m)
 {
 #ifdef DSV_HAVE_CUDA
