@@ -577,8 +577,6 @@ static int dalloc(cuda_acts *a, void **p, size_t bytes)
 	return 0;
 }
 
-#define DALLOC(p, n) do { if ((rc = dalloc(a, (void **)&(p), (n) * sizeof(*(p))))) goto fail; } while (0)
-
 /* GPU seconds are measured with CUDA events: an interval opens at a
  * forward and closes at the update or at a read of the losses or logits
  * (each of which waits for the device anyway). */
@@ -609,6 +607,12 @@ extern "C" double gpt_gpu_seconds_cuda(const dsv_gpt *m)
 	return a->gpu_s;
 }
 
+/* One device buffer gpt_new_cuda will allocate. */
+struct dreq {
+	void **p;
+	size_t bytes;
+};
+
 extern "C" int gpt_new_cuda(dsv_gpt *m)
 {
 	cuda_acts *a = (cuda_acts *)calloc(1, sizeof *a);
@@ -630,51 +634,48 @@ extern "C" int gpt_new_cuda(dsv_gpt *m)
 		goto fail;
 	}
 	a->ws_size = 32u << 20;
-	if ((rc = dalloc(a, &a->ws, a->ws_size)))
-		goto fail;
-	DALLOC(m->params, np);
-	DALLOC(m->grads, np);
-	DALLOC(m->m, np);
-	DALLOC(m->v, np);
-	DALLOC(a->params_bf16, np);
-	DALLOC(a->bfa, big);
-	DALLOC(a->bfb, big);
-	DALLOC(a->inputs, BT);
-	DALLOC(a->targets, BT);
-	DALLOC(a->encoded, BT * C);
-	DALLOC(a->ln1, L * BT * C);
-	DALLOC(a->ln1_mean, L * BT);
-	DALLOC(a->ln1_rstd, L * BT);
-	DALLOC(a->qkv, L * BT * 3 * C);
-	DALLOC(a->atty, L * BT * C);
-	DALLOC(a->att, L * BT * NH * T);
-	DALLOC(a->residual2, L * BT * C);
-	DALLOC(a->ln2, L * BT * C);
-	DALLOC(a->ln2_mean, L * BT);
-	DALLOC(a->ln2_rstd, L * BT);
-	DALLOC(a->fch, L * BT * 4 * C);
-	DALLOC(a->fch_gelu, L * BT * 4 * C);
-	DALLOC(a->residual3, L * BT * C);
-	DALLOC(a->lnf, BT * C);
-	DALLOC(a->lnf_mean, BT);
-	DALLOC(a->lnf_rstd, BT);
-	DALLOC(a->logits, BT * Vp);
-	DALLOC(a->lse, BT);
-	DALLOC(a->losses, BT);
-	DALLOC(a->q, BT * C);
-	DALLOC(a->k, BT * C);
-	DALLOC(a->v, BT * C);
-	DALLOC(a->y, BT * C);
-	DALLOC(a->dres, BT * C);
-	DALLOC(a->dtmp, BT * C);
-	DALLOC(a->dtmp2, BT * C);
-	DALLOC(a->dqkv, BT * 3 * C);
-	DALLOC(a->dfch, BT * 4 * C);
-	DALLOC(a->datt, BT * NH * T);
-	DALLOC(a->dq, BT * C);
-	DALLOC(a->dk, BT * C);
-	DALLOC(a->dv, BT * C);
-	DALLOC(a->partials, NORM_BLOCKS);
+	{
+		/* Every buffer is listed first, so that a model that does not
+		 * fit is refused, saying so, before anything is allocated. */
+		struct dreq req[64];
+		int nreq = 0;
+		size_t need = 0, free_b = 0, total_b = 0;
+#define REQ(p, n) (req[nreq++] = (struct dreq){(void **)&(p), (size_t)(n) * sizeof(*(p))})
+		req[nreq++] = (struct dreq){&a->ws, a->ws_size};
+		REQ(m->params, np); REQ(m->grads, np); REQ(m->m, np); REQ(m->v, np);
+		REQ(a->params_bf16, np); REQ(a->bfa, big); REQ(a->bfb, big);
+		REQ(a->inputs, BT); REQ(a->targets, BT); REQ(a->encoded, BT * C);
+		REQ(a->ln1, L * BT * C); REQ(a->ln1_mean, L * BT); REQ(a->ln1_rstd, L * BT);
+		REQ(a->qkv, L * BT * 3 * C); REQ(a->atty, L * BT * C);
+		REQ(a->att, L * BT * NH * T); REQ(a->residual2, L * BT * C);
+		REQ(a->ln2, L * BT * C); REQ(a->ln2_mean, L * BT); REQ(a->ln2_rstd, L * BT);
+		REQ(a->fch, L * BT * 4 * C); REQ(a->fch_gelu, L * BT * 4 * C);
+		REQ(a->residual3, L * BT * C); REQ(a->lnf, BT * C);
+		REQ(a->lnf_mean, BT); REQ(a->lnf_rstd, BT); REQ(a->logits, BT * Vp);
+		REQ(a->lse, BT); REQ(a->losses, BT); REQ(a->q, BT * C);
+		REQ(a->k, BT * C); REQ(a->v, BT * C); REQ(a->y, BT * C);
+		REQ(a->dres, BT * C); REQ(a->dtmp, BT * C); REQ(a->dtmp2, BT * C);
+		REQ(a->dqkv, BT * 3 * C); REQ(a->dfch, BT * 4 * C);
+		REQ(a->datt, BT * NH * T); REQ(a->dq, BT * C); REQ(a->dk, BT * C);
+		REQ(a->dv, BT * C); REQ(a->partials, NORM_BLOCKS);
+#undef REQ
+		for (int i = 0; i < nreq; i++)
+			need += (req[i].bytes + 255) / 256 * 256;
+		if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess &&
+		    need > free_b) {
+			rc = dsv_kernel_error(DSV_GPT_ENOMEM, "the model does not "
+				"fit on the device: it needs %.2f GiB (%zu "
+				"parameters with gradients, AdamW moments, a bf16 "
+				"copy and activations for batch %d x %d) and "
+				"%.2f GiB of %.2f are free",
+				need / 1073741824.0, np, m->B, m->T,
+				free_b / 1073741824.0, total_b / 1073741824.0);
+			goto fail;
+		}
+		for (int i = 0; i < nreq; i++)
+			if ((rc = dalloc(a, req[i].p, req[i].bytes)))
+				goto fail;
+	}
 	if (cudaMemset(m->params, 0, np * 4) || cudaMemset(m->grads, 0, np * 4) ||
 	    cudaMemset(m->m, 0, np * 4) || cudaMemset(m->v, 0, np * 4) ||
 	    cudaMemset(a->params_bf16, 0, np * 2)) {
