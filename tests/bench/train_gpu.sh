@@ -26,7 +26,7 @@ printf "n_layer = 12\nn_head = 12\nn_embd = 768\nseq_len = 1024\nbatch_size = %s
 	"$B" "$STEPS" >c.conf
 out=$($D train data --tokenizer tok --config c.conf -o m --json)
 tps=$(printf '%s\n' "$out" | sed 's/.*"tokens_per_s": \([0-9.]*\).*/\1/')
-fpt=$(git --git-dir .dsv/lineage show m:dsv.json | sed -n 's/.*"flops_per_token": \([0-9.e+]*\).*/\1/p')
+fpt=$($D show m | sed -n 's/.*"flops_per_token": \([0-9.e+]*\).*/\1/p')
 awk -v t="$tps" -v f="$fpt" -v p="$PEAK" 'BEGIN {
 	printf "dsv train cuda 124M-shape (V=8192): result dsv tokens/s %.0f  MFU %.1f%%\n", t, 100 * t * f / (p * 1e12) }'
 PY=${PYTHON:-python3}
