@@ -3,7 +3,10 @@ weights (the safetensors file gen_bench wrote), the same prompts, greedy
 decoding with a KV cache, timed the same way (one warm-up run, then one
 timed run); prints tokens/s and how many generated ids equal dsv's.
 
-    python3 gen_torch.py WEIGHTS TOKENS B P N cpu|cuda
+    python3 gen_torch.py WEIGHTS TOKENS B P N cpu|cuda [fp32|bf16]
+
+The weights run in fp32 (dsv's CPU and CUDA generators are fp32) unless
+bf16 is asked for (the usual PyTorch setting on a GPU).
 """
 import os, sys, time
 import torch
@@ -48,10 +51,9 @@ def main():
     wpath, tpath = sys.argv[1], sys.argv[2]
     B, P, N = map(int, sys.argv[3:6])
     dev = sys.argv[6]
+    dtype = torch.bfloat16 if sys.argv[7:] == ["bf16"] else torch.float32
     w, meta = load_safetensors(wpath)
     L, NH = int(meta["dsv.n_layer"]), int(meta["dsv.n_head"])
-    # fp32 on the CPU (as dsv's CPU path); bf16 weights on the GPU
-    dtype = torch.float32 if dev == "cpu" else torch.bfloat16
     w = {k: v.to(dev, dtype) for k, v in w.items()}
     ids = torch.frombuffer(bytearray(open(tpath, "rb").read()), dtype=torch.int32)
     prompts = ids[:B * P].view(B, P).long().to(dev)
@@ -67,8 +69,9 @@ def main():
         t = time.perf_counter() - t0
     same = int((out.cpu() == dsv_out).sum())
     name = "cpu, %d threads" % torch.get_num_threads() if dev == "cpu" else torch.cuda.get_device_name()
-    print("torch %s %s: batch %d prompt %d new %d: %.3f s, result %.1f generated tokens/s; "
-          "ids equal to dsv's: %d of %d" % (torch.__version__, name, B, P, N, t, B * N / t, same, B * N))
+    print("torch %s %s %s: batch %d prompt %d new %d: %.3f s, result %.1f generated tokens/s; "
+          "ids equal to dsv's: %d of %d" % (torch.__version__, name, str(dtype)[6:], B, P, N, t,
+                                            B * N / t, same, B * N))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 # tokens/s with the KV cache, greedy, batch 1 and batch 64, prompts of P
 # tokens and N new tokens each: dsv's kernels (tests/bench/gen_bench.c)
 # beside PyTorch with the same weights, prompts and lengths
-# (tests/bench/gen_torch.py: fp32 on the CPU, bf16 on the GPU), on the CPU
+# (tests/bench/gen_torch.py: fp32, and bf16 too on the GPU), on the CPU
 # and, where a device exists, on CUDA. Also says how many generated ids
 # agree. PyTorch comes from $PYTHON (default python3); skipped, saying so,
 # where it is missing. Target on the GPU: dsv >= 1.0x PyTorch.
@@ -29,7 +29,9 @@ for dev in $devs; do
 	for b in 1 64; do
 		"$B/tests/gen_bench" "$b" "$P" "$N" "$dev" "$work/w.safetensors" "$work/ids.bin"
 		if [ "$have_torch" = 1 ]; then
-			"$PY" tests/bench/gen_torch.py "$work/w.safetensors" "$work/ids.bin" "$b" "$P" "$N" "$dev"
+			"$PY" tests/bench/gen_torch.py "$work/w.safetensors" "$work/ids.bin" "$b" "$P" "$N" "$dev" fp32
+			[ "$dev" = cpu ] ||
+				"$PY" tests/bench/gen_torch.py "$work/w.safetensors" "$work/ids.bin" "$b" "$P" "$N" "$dev" bf16
 		fi
 	done
 done

@@ -53,7 +53,8 @@ rm -f "$corpus"
 step generate sh -ec '
 	for b in 1 64; do
 		build/tests/gen_bench $b 16 128 cuda "$0/w.st" "$0/ids.bin" &&
-		python3 tests/bench/gen_torch.py "$0/w.st" "$0/ids.bin" $b 16 128 cuda
+		python3 tests/bench/gen_torch.py "$0/w.st" "$0/ids.bin" $b 16 128 cuda fp32 &&
+		python3 tests/bench/gen_torch.py "$0/w.st" "$0/ids.bin" $b 16 128 cuda bf16
 	done; rm -f "$0/w.st" "$0/ids.bin"' "$OUT"
 step train-gpu sh tests/bench/train_gpu.sh 16 30
 echo
