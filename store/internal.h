@@ -37,6 +37,24 @@ int dsv_obj_load(dsv_store *s, const dsv_oid *id, dsv_obj_type type,
 		 void ***secs, size_t **lens, int *nsecs);
 void dsv_obj_sections_free(void **secs, size_t *lens, int nsecs);
 
+/* object.c: dsv_obj_read_section into *buf of *cap bytes, which is replaced
+ * by a large enough malloc'd buffer (old contents dropped) when NULL or too
+ * small; the caller owns *buf in every case. Lets a reader of many objects
+ * reuse its memory instead of faulting in fresh pages for each. */
+int dsv_obj_read_section_into(dsv_obj *o, int i, void **buf, size_t *cap,
+			      size_t *len);
+/* Reads the sections whose bit is set in `want` (every section when
+ * `verify`, which also checks the SHA-256 against the id) with
+ * dsv_obj_read_section_into; lens[i] is set for every section, read or not.
+ * bufs, caps and lens have dsv_obj_nsections(o) entries. */
+int dsv_obj_read_sections_into(dsv_obj *o, uint64_t want, int verify,
+			       void **bufs, size_t *caps, size_t *lens);
+
+/* shard.c: dsv_shard_open that decodes into the buffers of `spare` (a
+ * shard the caller no longer needs; taken and freed here, may be NULL). */
+int dsv_shard_open_reuse(dsv_shard **out, dsv_store *s, const dsv_oid *id,
+			 unsigned cols, dsv_shard *spare);
+
 /* Little-endian loads and stores for the on-disk formats. */
 static inline uint64_t dsv_le64(const void *p)
 {

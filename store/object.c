@@ -38,6 +38,11 @@ struct dsv_obj {
 	uint64_t raw[OBJ_MAX_SECTIONS];
 	uint64_t stored[OBJ_MAX_SECTIONS];
 	uint64_t off[OBJ_MAX_SECTIONS]; /* file offset of each frame */
+	/* Reused across the sections of one read: the compressed bytes of
+	 * the frame being decoded and the decompression context. */
+	void *src;
+	size_t src_cap;
+	ZSTD_DCtx *dctx;
 };
 
 const char *dsv_obj_type_name(dsv_obj_type t)
@@ -491,6 +496,8 @@ void dsv_obj_free(dsv_obj *o)
 		return;
 	if (o->fd >= 0)
 		close(o->fd);
+	free(o->src);
+	ZSTD_freeDCtx(o->dctx);
 	free(o);
 }
 
@@ -509,68 +516,115 @@ uint64_t dsv_obj_section_size(const dsv_obj *o, int i)
 	return i >= 0 && i < o->nsecs ? o->raw[i] : 0;
 }
 
-int dsv_obj_read_section(dsv_obj *o, int i, void **out, size_t *len)
+int dsv_obj_read_section_into(dsv_obj *o, int i, void **buf, size_t *cap,
+			      size_t *len)
 {
-	void *src = NULL, *dst = NULL;
-	ZSTD_DCtx *d = NULL;
+	void *src;
 	size_t stored, raw, r;
 	unsigned long long content;
-	int rc = 0;
 
-	*out = NULL;
 	*len = 0;
 	if (i < 0 || i >= o->nsecs)
 		return dsv_error_set(DSV_EINVAL, "object %s has no section %d",
 				     o->hex, i);
 	stored = (size_t)o->stored[i];
 	raw = (size_t)o->raw[i];
-	if (!(src = dsv_malloc(stored)) || !(dst = dsv_malloc(raw))) {
-		rc = DSV_ENOMEM;
-		goto cleanup;
+	if (stored > o->src_cap) {
+		free(o->src);
+		o->src_cap = 0;
+		if (!(o->src = dsv_malloc(stored)))
+			return DSV_ENOMEM;
+		o->src_cap = stored;
 	}
-	if ((rc = read_at(o, src, stored, o->off[i])))
-		goto cleanup;
+	/* A buffer too small is replaced, not grown: its contents are not
+	 * wanted, so realloc's copy would be wasted. */
+	if (!*buf || raw > *cap) {
+		free(*buf);
+		*cap = 0;
+		if (!(*buf = dsv_malloc(raw)))
+			return DSV_ENOMEM;
+		*cap = raw;
+	}
+	src = o->src;
+	int rc = read_at(o, src, stored, o->off[i]);
+	if (rc)
+		return rc;
 	/* Frame header: magic, then the descriptor whose bit 2 says a content
 	 * checksum follows the frame (RFC 8878 3.1.1.1.1). */
 	if (stored < 5 || dsv_le32(src) != ZSTD_MAGIC ||
-	    !(((uint8_t *)src)[4] & 4)) {
-		rc = corrupt(o->hex, "section %d is not a checksummed zstd "
-				     "frame", i);
-		goto cleanup;
-	}
+	    !(((uint8_t *)src)[4] & 4))
+		return corrupt(o->hex, "section %d is not a checksummed zstd "
+				       "frame", i);
 	content = ZSTD_getFrameContentSize(src, stored);
 	if (content == ZSTD_CONTENTSIZE_ERROR ||
-	    content == ZSTD_CONTENTSIZE_UNKNOWN || content != o->raw[i]) {
-		rc = corrupt(o->hex, "section %d: frame size does not match "
-				     "the header", i);
-		goto cleanup;
-	}
+	    content == ZSTD_CONTENTSIZE_UNKNOWN || content != o->raw[i])
+		return corrupt(o->hex, "section %d: frame size does not match "
+				       "the header", i);
 	r = ZSTD_findFrameCompressedSize(src, stored);
-	if (ZSTD_isError(r) || r != stored) {
-		rc = corrupt(o->hex, "section %d is not exactly one frame", i);
-		goto cleanup;
-	}
-	if (!(d = ZSTD_createDCtx())) {
-		rc = dsv_error_set(DSV_ENOMEM, "cannot create zstd context");
-		goto cleanup;
-	}
-	r = ZSTD_decompressDCtx(d, dst, raw ? raw : 1, src, stored);
-	if (ZSTD_isError(r)) {
-		rc = corrupt(o->hex, "section %d: %s", i, ZSTD_getErrorName(r));
-		goto cleanup;
-	}
-	if (r != raw) {
-		rc = corrupt(o->hex, "section %d: %zu bytes, header says %zu", i,
-			     r, raw);
-		goto cleanup;
-	}
-	*out = dst;
+	if (ZSTD_isError(r) || r != stored)
+		return corrupt(o->hex, "section %d is not exactly one frame", i);
+	if (!o->dctx && !(o->dctx = ZSTD_createDCtx()))
+		return dsv_error_set(DSV_ENOMEM, "cannot create zstd context");
+	r = ZSTD_decompressDCtx(o->dctx, *buf, raw ? raw : 1, src, stored);
+	if (ZSTD_isError(r))
+		return corrupt(o->hex, "section %d: %s", i, ZSTD_getErrorName(r));
+	if (r != raw)
+		return corrupt(o->hex, "section %d: %zu bytes, header says %zu", i,
+			       r, raw);
 	*len = raw;
-	dst = NULL;
+	return 0;
+}
+
+int dsv_obj_read_section(dsv_obj *o, int i, void **out, size_t *len)
+{
+	size_t cap = 0;
+	*out = NULL;
+	int rc = dsv_obj_read_section_into(o, i, out, &cap, len);
+	if (rc) {
+		free(*out);
+		*out = NULL;
+		*len = 0;
+	}
+	return rc;
+}
+
+int dsv_obj_read_sections_into(dsv_obj *o, uint64_t want, int verify,
+			       void **bufs, size_t *caps, size_t *lens)
+{
+	EVP_MD_CTX *md = NULL;
+	dsv_oid got;
+	unsigned int mdlen = 0;
+	int rc = 0;
+
+	if (verify && (!(md = EVP_MD_CTX_new()) ||
+		       EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)) {
+		rc = dsv_error_set(DSV_ENOMEM, "cannot start SHA-256");
+		goto cleanup;
+	}
+	for (int i = 0; i < o->nsecs; i++) {
+		lens[i] = (size_t)o->raw[i];
+		if (!verify && !(want >> i & 1))
+			continue;
+		if ((rc = dsv_obj_read_section_into(o, i, &bufs[i], &caps[i],
+						    &lens[i])))
+			goto cleanup;
+		if (verify && lens[i] &&
+		    EVP_DigestUpdate(md, bufs[i], lens[i]) != 1) {
+			rc = dsv_error_set(DSV_ENOMEM, "SHA-256 failed");
+			goto cleanup;
+		}
+	}
+	if (verify && EVP_DigestFinal_ex(md, got.b, &mdlen) != 1) {
+		rc = dsv_error_set(DSV_ENOMEM, "SHA-256 failed");
+		goto cleanup;
+	}
+	if (verify && dsv_oid_cmp(&got, &o->id) != 0) {
+		char hex[DSV_OID_HEXLEN + 1];
+		dsv_oid_fmt(hex, &got);
+		rc = corrupt(o->hex, "content hashes to %s", hex);
+	}
 cleanup:
-	ZSTD_freeDCtx(d);
-	free(src);
-	free(dst);
+	EVP_MD_CTX_free(md);
 	return rc;
 }
 

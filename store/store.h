@@ -221,13 +221,18 @@ int dsv_shard_builder_write(dsv_shard_builder *b, dsv_store *s, int level,
 typedef struct dsv_shard dsv_shard;
 
 /* Which columns to decode. Reading every column verifies the SHA-256 against
- * the id; a partial read is checked by the zstd frame checksums only. */
+ * the id and each record hash against its text; a partial read is checked
+ * by the zstd frame checksums only. DSV_SHARD_NOVERIFY asks for a read of
+ * every column to be checked like a partial one: for a reader that streams
+ * records on (map, export-like paths) and trusts stored objects as export
+ * does; `dsv fsck` still checks everything. */
 enum {
 	DSV_SHARD_TEXT = 1,
 	DSV_SHARD_META = 2,
 	DSV_SHARD_HASH = 4,
 	DSV_SHARD_LAYOUT = 8,
 	DSV_SHARD_ALL = 15,
+	DSV_SHARD_NOVERIFY = 16,
 };
 
 int dsv_shard_open(dsv_shard **out, dsv_store *s, const dsv_oid *id,
