@@ -33,6 +33,17 @@
 
 #define NT_MAX_COLS 4
 
+/* A shard being filled or written, with its provenance columns. */
+struct nt_slot {
+	dsv_shard_builder *sb;
+	uint64_t *colv[NT_MAX_COLS];
+	size_t colcap;
+};
+
+/* Full shards are written (hashed, compressed, stored, indexed) by a
+ * writer thread while the caller fills the other slot, so the answers keep
+ * flowing during the write. One shard in flight keeps the manifest in
+ * order and memory at two shards. */
 struct newtext {
 	char op[DSV_ARTIFACT_NAME_MAX];
 	const char *branch, *message;
@@ -44,14 +55,78 @@ struct newtext {
 	dsv_artifact *art;
 	dsv_aid parents[8];
 	size_t nparents;
-	dsv_shard_builder *sb;
+	struct nt_slot slot[2];
+	int cur;                /* the slot being filled */
 	int ncols;
 	char colname[NT_MAX_COLS][32];
-	uint64_t *colv[NT_MAX_COLS];
-	size_t colcap;
+	uint64_t records, text_bytes, shard_bytes;
+	/* The writer's; read by others only once it is idle or joined. */
 	dsv_manifest *m;
-	uint64_t records, text_bytes, shards_new, bytes_written, shard_bytes;
+	uint64_t shards_new, bytes_written;
+	pthread_t writer;
+	int has_writer;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int queued;             /* slot handed to the writer, or -1 */
+	int writing;            /* the writer is busy with `queued` */
+	int closing, err;
+	char errmsg[1024];
 };
+
+static int newtext_write(struct newtext *nt, struct nt_slot *sl);
+
+static void *newtext_writer(void *arg)
+{
+	struct newtext *nt = arg;
+	pthread_mutex_lock(&nt->mu);
+	for (;;) {
+		while (nt->queued < 0 && !nt->closing)
+			pthread_cond_wait(&nt->cv, &nt->mu);
+		if (nt->queued < 0)
+			break;
+		struct nt_slot *sl = &nt->slot[nt->queued];
+		int failed = nt->err;
+		nt->writing = 1;
+		pthread_mutex_unlock(&nt->mu);
+		int rc = failed ? 0 : newtext_write(nt, sl);
+		dsv_shard_builder_reset(sl->sb);
+		pthread_mutex_lock(&nt->mu);
+		if (rc && !nt->err) {
+			nt->err = rc;
+			snprintf(nt->errmsg, sizeof nt->errmsg, "%s",
+				 dsv_error_last());
+		}
+		nt->queued = -1;
+		nt->writing = 0;
+		pthread_cond_broadcast(&nt->cv);
+	}
+	pthread_mutex_unlock(&nt->mu);
+	return NULL;
+}
+
+/* Waits until the writer has nothing queued; its error, if it had one,
+ * becomes this thread's. Under no lock. */
+static int newtext_wait(struct newtext *nt)
+{
+	pthread_mutex_lock(&nt->mu);
+	while (nt->queued >= 0)
+		pthread_cond_wait(&nt->cv, &nt->mu);
+	int err = nt->err;
+	pthread_mutex_unlock(&nt->mu);
+	return err ? dsv_error_set(err, "%s", nt->errmsg) : 0;
+}
+
+static void newtext_stop(struct newtext *nt)
+{
+	if (!nt->has_writer)
+		return;
+	pthread_mutex_lock(&nt->mu);
+	nt->closing = 1;
+	pthread_cond_broadcast(&nt->cv);
+	pthread_mutex_unlock(&nt->mu);
+	pthread_join(nt->writer, NULL);
+	nt->has_writer = 0;
+}
 
 int newtext_start(struct newtext **out, const char *op, dsv_mode mode,
 		  const char *branch, const char *message, int force,
@@ -68,6 +143,7 @@ int newtext_start(struct newtext **out, const char *op, dsv_mode mode,
 	nt->message = message;
 	nt->s = the_repo->store;
 	nt->l = the_repo->lineage;
+	nt->queued = -1;
 	nt->shard_bytes = DSV_SHARD_TARGET_BYTES;
 	if (getenv("DSV_SHARD_BYTES"))
 		nt->shard_bytes = strtoull(getenv("DSV_SHARD_BYTES"), NULL, 10);
@@ -80,7 +156,8 @@ int newtext_start(struct newtext **out, const char *op, dsv_mode mode,
 		return dsv_error_wrap(rc, "-o '%s'", branch);
 	if ((rc = dsv_artifact_new(&nt->art, DSV_KIND_DATASET, op)) ||
 	    (rc = dsv_meter_new(&nt->meter, mode)) ||
-	    (rc = dsv_shard_builder_new(&nt->sb)) ||
+	    (rc = dsv_shard_builder_new(&nt->slot[0].sb)) ||
+	    (rc = dsv_shard_builder_new(&nt->slot[1].sb)) ||
 	    (rc = dsv_manifest_new(&nt->m)))
 		return rc;
 	dsv_meter_start(nt->meter);
@@ -92,13 +169,22 @@ int newtext_start(struct newtext **out, const char *op, dsv_mode mode,
 	snprintf(ref, sizeof ref, "refs/heads/%s", branch);
 	rc = dsv_lineage_ref_get(nt->l, ref, &nt->old);
 	if (rc == DSV_ENOTFOUND)
-		return 0;
-	if (rc)
+		rc = 0;
+	else if (rc)
 		return rc;
-	if (!force)
+	else if (!force)
 		return dsv_error_set(DSV_EEXISTS, "branch '%s' already exists "
 				     "(use --force to move it)", branch);
-	nt->has_old = 1;
+	else
+		nt->has_old = 1;
+	pthread_mutex_init(&nt->mu, NULL);
+	pthread_cond_init(&nt->cv, NULL);
+	if (pthread_create(&nt->writer, NULL, newtext_writer, nt)) {
+		pthread_mutex_destroy(&nt->mu);
+		pthread_cond_destroy(&nt->cv);
+		return dsv_error_set(DSV_EIO, "cannot start a writer thread");
+	}
+	nt->has_writer = 1;
 	return 0;
 }
 
@@ -106,13 +192,26 @@ void newtext_free(struct newtext *nt)
 {
 	if (!nt)
 		return;
+	if (nt->has_writer) {
+		/* a failure: what is queued is not written */
+		pthread_mutex_lock(&nt->mu);
+		while (nt->writing)
+			pthread_cond_wait(&nt->cv, &nt->mu);
+		nt->queued = -1;
+		pthread_mutex_unlock(&nt->mu);
+		newtext_stop(nt);
+		pthread_mutex_destroy(&nt->mu);
+		pthread_cond_destroy(&nt->cv);
+	}
 	if (nt->locked)
 		dsv_store_unlock(nt->s);
 	dsv_meter_free(nt->meter);
 	dsv_artifact_free(nt->art);
-	dsv_shard_builder_free(nt->sb);
-	for (int i = 0; i < nt->ncols; i++)
-		free(nt->colv[i]);
+	for (int k = 0; k < 2; k++) {
+		dsv_shard_builder_free(nt->slot[k].sb);
+		for (int i = 0; i < nt->ncols; i++)
+			free(nt->slot[k].colv[i]);
+	}
 	dsv_manifest_free(nt->m);
 	free(nt);
 }
@@ -132,17 +231,16 @@ int newtext_add_parent(struct newtext *nt, const char *role, const dsv_aid *id)
 	return dsv_artifact_add_input(nt->art, role, id);
 }
 
-/* Writes the shard being built, its columns, and its manifest entry. */
-static int newtext_flush(struct newtext *nt)
+/* The writer: stores a full slot's shard and columns and appends its
+ * manifest entry. */
+static int newtext_write(struct newtext *nt, struct nt_slot *sl)
 {
-	uint64_t rows = dsv_shard_builder_rows(nt->sb);
+	uint64_t rows = dsv_shard_builder_rows(sl->sb);
 	dsv_manifest_entry e = {0};
 	dsv_manifest_col cols[NT_MAX_COLS];
 	dsv_obj_info info;
 	int rc, is_new;
-	if (!rows)
-		return 0;
-	if ((rc = dsv_shard_builder_write(nt->sb, nt->s, DSV_DEFAULT_LEVEL,
+	if ((rc = dsv_shard_builder_write(sl->sb, nt->s, DSV_DEFAULT_LEVEL,
 					  &e.shard, &is_new)))
 		return rc;
 	if (is_new && dsv_index_get_object(nt->s, &e.shard, &info) == 0)
@@ -152,7 +250,7 @@ static int newtext_flush(struct newtext *nt)
 		dsv_column *c = NULL;
 		if ((rc = dsv_column_new(&c, DSV_COL_U64, rows)))
 			return rc;
-		memcpy(dsv_column_data(c), nt->colv[i], rows * sizeof(uint64_t));
+		memcpy(dsv_column_data(c), sl->colv[i], rows * sizeof(uint64_t));
 		rc = dsv_column_write(c, nt->s, &e.shard, &cols[i].id, &is_new);
 		dsv_column_free(c);
 		if (rc)
@@ -163,9 +261,23 @@ static int newtext_flush(struct newtext *nt)
 	e.repeat = 1;
 	e.ncols = (size_t)nt->ncols;
 	e.cols = nt->ncols ? cols : NULL;
-	if ((rc = dsv_manifest_add(nt->m, &e)))
+	return dsv_manifest_add(nt->m, &e);
+}
+
+/* Hands the slot being filled to the writer (after the one before it is
+ * written) and goes on with the other. */
+static int newtext_flush(struct newtext *nt)
+{
+	int rc;
+	if (!dsv_shard_builder_rows(nt->slot[nt->cur].sb))
+		return 0;
+	if ((rc = newtext_wait(nt)))
 		return rc;
-	dsv_shard_builder_reset(nt->sb);
+	pthread_mutex_lock(&nt->mu);
+	nt->queued = nt->cur;
+	pthread_cond_broadcast(&nt->cv);
+	pthread_mutex_unlock(&nt->mu);
+	nt->cur ^= 1;
 	return 0;
 }
 
@@ -173,26 +285,27 @@ int newtext_add(struct newtext *nt, const char *text, size_t tlen,
 		const char *meta, size_t mlen, uint32_t layout,
 		const uint64_t *colvals)
 {
-	uint64_t row = dsv_shard_builder_rows(nt->sb);
+	struct nt_slot *sl = &nt->slot[nt->cur];
+	uint64_t row = dsv_shard_builder_rows(sl->sb);
 	int rc;
-	if (row == nt->colcap) {
-		size_t cap = nt->colcap ? 2 * nt->colcap : 1024;
+	if (row == sl->colcap) {
+		size_t cap = sl->colcap ? 2 * sl->colcap : 1024;
 		for (int i = 0; i < nt->ncols; i++) {
-			uint64_t *v = realloc(nt->colv[i], cap * sizeof *v);
+			uint64_t *v = realloc(sl->colv[i], cap * sizeof *v);
 			if (!v)
 				return dsv_error_set(DSV_ENOMEM, "out of memory");
-			nt->colv[i] = v;
+			sl->colv[i] = v;
 		}
-		nt->colcap = cap;
+		sl->colcap = cap;
 	}
-	if ((rc = dsv_shard_builder_add(nt->sb, text, tlen, meta, mlen, layout,
+	if ((rc = dsv_shard_builder_add(sl->sb, text, tlen, meta, mlen, layout,
 					NULL)))
 		return rc;
 	for (int i = 0; i < nt->ncols; i++)
-		nt->colv[i][row] = colvals[i];
+		sl->colv[i][row] = colvals[i];
 	nt->records++;
 	nt->text_bytes += tlen;
-	if (dsv_shard_builder_text_bytes(nt->sb) >= nt->shard_bytes)
+	if (dsv_shard_builder_text_bytes(sl->sb) >= nt->shard_bytes)
 		return newtext_flush(nt);
 	return 0;
 }
@@ -228,7 +341,7 @@ int newtext_commit(struct newtext *nt, int quiet, int json, dsv_aid *out)
 	size_t mlen, jlen;
 	dsv_compute c;
 	int rc;
-	if ((rc = newtext_flush(nt)))
+	if ((rc = newtext_flush(nt)) || (rc = newtext_wait(nt)))
 		return rc;
 	dsv_meter_add(nt->meter, DSV_METER_RECORDS_OUT, nt->records);
 	dsv_meter_add(nt->meter, DSV_METER_BYTES_WRITTEN, nt->bytes_written);
