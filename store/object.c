@@ -536,13 +536,13 @@ int dsv_obj_read_section_into(dsv_obj *o, int i, void **buf, size_t *cap,
 			return DSV_ENOMEM;
 		o->src_cap = stored;
 	}
-	/* A buffer too small is replaced, not grown: its contents are not
-	 * wanted, so realloc's copy would be wasted. */
+	/* A buffer too small grows with realloc: a large one is moved by
+	 * mremap, keeping the pages it has, with no copy. */
 	if (!*buf || raw > *cap) {
-		free(*buf);
-		*cap = 0;
-		if (!(*buf = dsv_malloc(raw)))
+		void *p = dsv_realloc(*buf, raw ? raw : 1);
+		if (!p)
 			return DSV_ENOMEM;
+		*buf = p;
 		*cap = raw;
 	}
 	src = o->src;
