@@ -121,6 +121,15 @@ int dsv_shard_builder_add(dsv_shard_builder *b, const char *text, size_t tlen,
 	return 0;
 }
 
+int dsv_shard_builder_reserve(dsv_shard_builder *b, uint64_t text,
+			      uint64_t meta)
+{
+	if (text > SIZE_MAX / 2 || meta > SIZE_MAX / 2)
+		return dsv_error_set(DSV_EINVAL, "reservation too large");
+	int rc = dsv_buf_grow(&b->text, (size_t)text);
+	return rc ? rc : dsv_buf_grow(&b->meta, (size_t)meta);
+}
+
 uint64_t dsv_shard_builder_rows(const dsv_shard_builder *b)
 {
 	return b->rows;
