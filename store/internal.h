@@ -8,6 +8,7 @@
 
 #include <lmdb.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct dsv_store {
 	char *dir;       /* the .dsv directory */
@@ -54,6 +55,21 @@ int dsv_obj_read_sections_into(dsv_obj *o, uint64_t want, int verify,
  * shard the caller no longer needs; taken and freed here, may be NULL). */
 int dsv_shard_open_reuse(dsv_shard **out, dsv_store *s, const dsv_oid *id,
 			 unsigned cols, dsv_shard *spare);
+
+/* Asks for transparent huge pages over a large buffer (a no-op for small
+ * ones, or where the kernel says no): a section or builder column of tens
+ * of MiB filled once otherwise costs a page fault every 4 KiB, which is
+ * most of the kernel time of a streaming pass such as map. */
+#define DSV_HUGE_MIN ((size_t)8 << 20)
+static inline void dsv_mem_huge(void *p, size_t n)
+{
+	if (n < DSV_HUGE_MIN)
+		return;
+	uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+	uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+	if (e > a)
+		madvise((void *)a, e - a, MADV_HUGEPAGE);
+}
 
 /* Little-endian loads and stores for the on-disk formats. */
 static inline uint64_t dsv_le64(const void *p)

@@ -544,6 +544,7 @@ int dsv_obj_read_section_into(dsv_obj *o, int i, void **buf, size_t *cap,
 			return DSV_ENOMEM;
 		*buf = p;
 		*cap = raw;
+		dsv_mem_huge(p, raw);
 	}
 	src = o->src;
 	int rc = read_at(o, src, stored, o->off[i]);
