@@ -160,6 +160,13 @@ int newtext_start(struct newtext **out, const char *op, dsv_mode mode,
 	    (rc = dsv_shard_builder_new(&nt->slot[1].sb)) ||
 	    (rc = dsv_manifest_new(&nt->m)))
 		return rc;
+	/* Room for a full shard (a record may run past the target; the
+	 * buffers then grow in place), so filling one copies nothing. */
+	for (int k = 0; k < 2; k++)
+		if ((rc = dsv_shard_builder_reserve(nt->slot[k].sb,
+						    nt->shard_bytes + (1 << 20),
+						    nt->shard_bytes / 4)))
+			return rc;
 	dsv_meter_start(nt->meter);
 	/* The lock keeps gc away from objects written before the commit
 	 * names them. */
@@ -585,6 +592,7 @@ struct map {
 	struct failure *fail;
 	size_t nfail, capfail;
 	uint64_t dropped, bytes_out;
+	dsv_line_parser *lp;    /* parses the answers */
 };
 
 static double now_s(void)
@@ -908,29 +916,22 @@ fail:
 	return rc;
 }
 
-/* Lines in buf[0..len) (each ends with '\n') answer the records from w->pk
- * on, skipping failed ones: a blank line drops its record; anything but a
- * JSON object with a string "text" is malformed. The store's reader parses
- * the whole chunk at once. */
+/* Lines in buf[0..len) (each ends with '\n', DSV_LINE_PAD readable bytes
+ * after the last) answer the records from w->pk on, skipping failed ones:
+ * a blank line drops its record; anything but a JSON object with a string
+ * "text" is malformed. Each line is parsed where it lies, not copied. */
 static int parse_answers(struct map *mp, struct worker *w, struct newtext *nt,
 			 const char *buf, size_t len)
 {
-	dsv_reader *r = NULL;
-	dsv_reader_opts ro = {.text_field = "text", .skip_bad = 1};
 	dsv_record rec;
 	const char *p = buf, *end = buf + len;
-	uint64_t line = 0;
-	int have = 0, rc;
-	if (!len)
-		return 0;
-	if ((rc = dsv_reader_open_mem(&r, "answers.jsonl", buf, len, &ro)))
-		return rc;
+	int rc = 0;
 	while (p < end && !rc) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		const char *line = p;
 		int blank = strspn(p, " \t\r") >= ll;
 		p = nl ? nl + 1 : end;
-		line++;
 		while (w->failed[w->pk])
 			w->pk++;
 		uint64_t k = w->pk++;
@@ -938,21 +939,16 @@ static int parse_answers(struct map *mp, struct worker *w, struct newtext *nt,
 			mp->dropped++;
 			continue;
 		}
-		if (!have) {
-			int n = dsv_reader_next(r, &rec);
-			if (n < 0) {
-				rc = n;
-				break;
-			}
-			have = n == 1;
-		}
-		if (!have || rec.line != line) {
+		int n = dsv_line_parse(mp->lp, line, ll, &rec);
+		if (n == DSV_EINVAL || n == 0) {
+			dsv_error_clear();
 			rc = add_failure(mp, w->first + k, "the program's answer "
 					 "is not a JSON object with a string "
 					 "\"text\"");
 			continue;
 		}
-		have = 0;
+		if (n < 0)
+			return n;
 		uint64_t cols[2] = {0, w->first + k};
 		const dsv_rhash *h = &mp->hashes[w->first + k];
 		for (int b = 0; b < 8; b++)
@@ -961,7 +957,6 @@ static int parse_answers(struct map *mp, struct worker *w, struct newtext *nt,
 		rc = newtext_add(nt, rec.text, rec.text_len, rec.meta,
 				 rec.meta_len, rec.layout, cols);
 	}
-	dsv_reader_free(r);
 	return rc;
 }
 
@@ -1011,8 +1006,9 @@ static int drain(struct map *mp, struct worker *w, struct newtext *nt)
 		if (w->pend.cap - w->pend.len < OUT_CHUNK / 2 &&
 		    (rc = dsv_buf_grow(&w->pend, OUT_CHUNK)))
 			return rc;
+		/* the parser may read DSV_LINE_PAD bytes past a line */
 		ssize_t n = read(w->out_fd, w->pend.buf + w->pend.len,
-				 w->pend.cap - w->pend.len);
+				 w->pend.cap - w->pend.len - DSV_LINE_PAD);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -1049,6 +1045,7 @@ static int segment_done(struct map *mp, struct worker *w, struct newtext *nt,
 	if (ok_exit && w->pend.len && w->seg_lines + 1 == want) {
 		/* a last line without its newline: accept it */
 		if ((rc = dsv_buf_append(&w->pend, "\n", 1)) ||
+		    (rc = dsv_buf_grow(&w->pend, DSV_LINE_PAD)) ||
 		    (rc = take_lines(mp, w, nt, w->pend.buf, w->pend.len)))
 			return rc;
 	}
@@ -1140,7 +1137,7 @@ static int advance_head(struct map *mp, struct newtext *nt)
 			if ((rc = dsv_buf_grow(&b, OUT_CHUNK)))
 				break;
 			ssize_t n = pread(w->spill_fd, b.buf + b.len,
-					  b.cap - b.len, pos);
+					  b.cap - b.len - DSV_LINE_PAD, pos);
 			if (n < 0) {
 				rc = dsv_error_set(DSV_EIO, "cannot read '%s'",
 						   w->spill_path);
@@ -1281,6 +1278,7 @@ static void cleanup_workers(struct map *mp, const char *tmpdir)
 	if (tmpdir)
 		rmdir(tmpdir);
 	free(mp->w);
+	dsv_line_parser_free(mp->lp);
 	free(mp->hashes);
 	free(mp->fail);
 }
@@ -1339,6 +1337,8 @@ int derive_map(int argc, char **argv)
 	    newtext_add_parent(nt, "input", &in_id))
 		goto fail;
 	mp.m = m;
+	if (dsv_line_parser_new(&mp.lp, "text"))
+		goto fail;
 	if (asprintf(&tmpdir, "%s/tmp/map.XXXXXX", the_repo->dir) < 0 ||
 	    !mkdtemp(tmpdir)) {
 		dsv_error_set(DSV_EIO, "cannot create a spool directory: %s",
