@@ -153,7 +153,7 @@ static int join_loader(dsv_version_iter *it)
 }
 
 /* Starts decoding the next shard the walk will need that is not cached. */
-static void prefetch(dsv_version_iter *it)
+static void prefetch(dsv_version_iter *it, const dsv_oid *skip)
 {
 	if (it->loading) {
 		if (!__atomic_load_n(&it->done, __ATOMIC_ACQUIRE))
@@ -167,7 +167,7 @@ static void prefetch(dsv_version_iter *it)
 	for (; it->ahead < it->nsteps && it->ahead < it->si + LOOKAHEAD;
 	     it->ahead++) {
 		const dsv_oid *id = &it->m->e[it->steps[it->ahead].entry].shard;
-		if (cache_find(it, id))
+		if (cache_find(it, id) || (skip && dsv_oid_cmp(id, skip) == 0))
 			continue;
 		it->load_id = *id;
 		it->load_spare = it->spare;
@@ -220,6 +220,9 @@ static int enter_step(dsv_version_iter *it)
 		char err[1024];
 		dsv_shard *spare = it->spare;
 		it->spare = NULL;
+		/* the loader starts on the next shard while this one decodes
+		 * here (the first shard of a walk: both cores decode) */
+		prefetch(it, &e->shard);
 		decode(it, &e->shard, spare, &sh, &bytes, &rc, err, sizeof err);
 		if (rc)
 			return dsv_error_set(rc, "%s", err);
@@ -255,7 +258,7 @@ static int enter_step(dsv_version_iter *it)
 	it->filter = st->use_sel && e->has_sel;
 	it->row = st->start;
 	it->end = st->start + st->count;
-	prefetch(it);
+	prefetch(it, NULL);
 	return 0;
 }
 
