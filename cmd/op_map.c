@@ -5,12 +5,16 @@
  * shards built from new records, their columns, the manifest and the one
  * lineage commit. docs/generate.md describes the protocol.
  *
- * With -j 1 the program's stdin is a pipe that a feeder thread fills with
- * the version's records while this thread reads the answers as they come
- * and fills new shards. With -j N each program reads a spooled contiguous
- * slice; the first unfinished slice's answers go to shards as they come,
- * the others' wait in spill files, so the version keeps the input's order
- * whatever the workers' speeds.
+ * With -j 1 the stages overlap on their own threads: the version
+ * iterator's loader decodes the next input shard (into the buffers of the
+ * last one, checked by frame checksums, not re-hashed), a feeder thread
+ * writes the records as JSONL into the program's stdin pipe, this thread
+ * reads the answers, parses each line where it lies and fills a shard
+ * builder, and a writer thread hashes, compresses and stores each full
+ * shard while the next one fills. With -j N each program reads a spooled
+ * contiguous slice; the first unfinished slice's answers go to shards as
+ * they come, the others' wait in spill files, so the version keeps the
+ * input's order whatever the workers' speeds.
  */
 #include "cmd/cmd.h"
 
