@@ -37,17 +37,34 @@
 
 #define NT_MAX_COLS 4
 
+/* Shards written at once, and slots: one more, filled meanwhile. */
+#define NT_WRITERS 2
+#define NT_SLOTS (NT_WRITERS + 1)
+
+enum { NT_FREE, NT_FILLING, NT_QUEUED, NT_WRITING };
+
 /* A shard being filled or written, with its provenance columns. */
 struct nt_slot {
 	dsv_shard_builder *sb;
 	uint64_t *colv[NT_MAX_COLS];
 	size_t colcap;
+	int state;              /* NT_*, under the mutex */
+	size_t seq;             /* hand-over order: its manifest position */
 };
 
-/* Full shards are written (hashed, compressed, stored, indexed) by a
- * writer thread while the caller fills the other slot, so the answers keep
- * flowing during the write. One shard in flight keeps the manifest in
- * order and memory at two shards. */
+/* What a writer made of the seq-th shard; entries go into the manifest in
+ * seq order at commit. */
+struct nt_done {
+	dsv_oid shard;
+	uint64_t rows;
+	dsv_manifest_col cols[NT_MAX_COLS];
+};
+
+/* Full shards are written (hashed, compressed, stored, fsynced, indexed)
+ * by writer threads while the caller fills another slot, so the answers
+ * keep flowing during the writes. Two writers: one shard's fsyncs (the
+ * shard and its columns, each with its directory) wait on the disk while
+ * the other hashes; memory stays at NT_SLOTS shards. */
 struct newtext {
 	char op[DSV_ARTIFACT_NAME_MAX];
 	const char *branch, *message;
@@ -59,77 +76,137 @@ struct newtext {
 	dsv_artifact *art;
 	dsv_aid parents[8];
 	size_t nparents;
-	struct nt_slot slot[2];
+	struct nt_slot slot[NT_SLOTS];
 	int cur;                /* the slot being filled */
 	int ncols;
 	char colname[NT_MAX_COLS][32];
 	uint64_t records, text_bytes, shard_bytes;
-	/* The writer's; read by others only once it is idle or joined. */
 	dsv_manifest *m;
+	/* Under the mutex while writers run. */
+	struct nt_done *done;
+	size_t ndone, capdone, handed;
 	uint64_t shards_new, bytes_written;
-	pthread_t writer;
-	int has_writer;
+	pthread_t writer[NT_WRITERS];
+	int nwriters, has_sync;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int queued;             /* slot handed to the writer, or -1 */
-	int writing;            /* the writer is busy with `queued` */
 	int closing, err;
 	char errmsg[1024];
 };
 
-static int newtext_write(struct newtext *nt, struct nt_slot *sl);
+static int newtext_write(struct newtext *nt, struct nt_slot *sl,
+			 struct nt_done *d, int *is_new, uint64_t *stored);
+
+/* The queued slot handed over first, or NULL. Under the mutex. */
+static struct nt_slot *nt_next_queued(struct newtext *nt)
+{
+	struct nt_slot *best = NULL;
+	for (int i = 0; i < NT_SLOTS; i++)
+		if (nt->slot[i].state == NT_QUEUED &&
+		    (!best || nt->slot[i].seq < best->seq))
+			best = &nt->slot[i];
+	return best;
+}
+
+/* Files a written shard under its seq. Under the mutex. */
+static int nt_note(struct newtext *nt, size_t seq, const struct nt_done *d)
+{
+	if (seq >= nt->capdone) {
+		size_t cap = nt->capdone ? 2 * nt->capdone : 16;
+		while (cap <= seq)
+			cap *= 2;
+		struct nt_done *p = realloc(nt->done, cap * sizeof *p);
+		if (!p)
+			return dsv_error_set(DSV_ENOMEM, "out of memory");
+		nt->done = p;
+		nt->capdone = cap;
+	}
+	nt->done[seq] = *d;
+	if (seq >= nt->ndone)
+		nt->ndone = seq + 1;
+	return 0;
+}
 
 static void *newtext_writer(void *arg)
 {
 	struct newtext *nt = arg;
+	/* Each writer owns a core: no zstd threads on top. */
+	dsv_obj_set_threads(1);
 	pthread_mutex_lock(&nt->mu);
 	for (;;) {
-		while (nt->queued < 0 && !nt->closing)
+		struct nt_slot *sl;
+		while (!(sl = nt_next_queued(nt)) && !nt->closing)
 			pthread_cond_wait(&nt->cv, &nt->mu);
-		if (nt->queued < 0)
+		if (!sl)
 			break;
-		struct nt_slot *sl = &nt->slot[nt->queued];
 		int failed = nt->err;
-		nt->writing = 1;
+		sl->state = NT_WRITING;
 		pthread_mutex_unlock(&nt->mu);
-		int rc = failed ? 0 : newtext_write(nt, sl);
+		struct nt_done d;
+		int is_new = 0, rc = 0;
+		uint64_t stored = 0;
+		if (!failed)
+			rc = newtext_write(nt, sl, &d, &is_new, &stored);
 		dsv_shard_builder_reset(sl->sb);
 		pthread_mutex_lock(&nt->mu);
+		if (!failed && !rc && !(rc = nt_note(nt, sl->seq, &d))) {
+			nt->shards_new += is_new;
+			nt->bytes_written += stored;
+		}
 		if (rc && !nt->err) {
 			nt->err = rc;
 			snprintf(nt->errmsg, sizeof nt->errmsg, "%s",
 				 dsv_error_last());
 		}
-		nt->queued = -1;
-		nt->writing = 0;
+		sl->state = NT_FREE;
 		pthread_cond_broadcast(&nt->cv);
 	}
 	pthread_mutex_unlock(&nt->mu);
 	return NULL;
 }
 
-/* Waits until the writer has nothing queued; its error, if it had one,
- * becomes this thread's. Under no lock. */
-static int newtext_wait(struct newtext *nt)
+/* Waits until no slot is queued or being written (all: every shard handed
+ * over is stored) or until one is free to fill; a writer's error, if one
+ * had one, becomes this thread's. Sets *freed to the free slot. */
+static int newtext_wait(struct newtext *nt, int all, int *freed)
 {
 	pthread_mutex_lock(&nt->mu);
-	while (nt->queued >= 0)
+	for (;;) {
+		int busy = 0, fr = -1;
+		for (int i = 0; i < NT_SLOTS; i++) {
+			if (nt->slot[i].state == NT_QUEUED ||
+			    nt->slot[i].state == NT_WRITING)
+				busy++;
+			else if (nt->slot[i].state == NT_FREE && fr < 0)
+				fr = i;
+		}
+		if (nt->err || (all ? !busy : fr >= 0)) {
+			if (freed)
+				*freed = fr;
+			break;
+		}
 		pthread_cond_wait(&nt->cv, &nt->mu);
+	}
 	int err = nt->err;
 	pthread_mutex_unlock(&nt->mu);
 	return err ? dsv_error_set(err, "%s", nt->errmsg) : 0;
 }
 
+/* Stops the writers; what is still queued is dropped (a failure). */
 static void newtext_stop(struct newtext *nt)
 {
-	if (!nt->has_writer)
+	if (!nt->nwriters)
 		return;
 	pthread_mutex_lock(&nt->mu);
 	nt->closing = 1;
+	for (int i = 0; i < NT_SLOTS; i++)
+		if (nt->slot[i].state == NT_QUEUED)
+			nt->slot[i].state = NT_FREE;
 	pthread_cond_broadcast(&nt->cv);
 	pthread_mutex_unlock(&nt->mu);
-	pthread_join(nt->writer, NULL);
-	nt->has_writer = 0;
+	for (int i = 0; i < nt->nwriters; i++)
+		pthread_join(nt->writer[i], NULL);
+	nt->nwriters = 0;
 }
 
 int newtext_start(struct newtext **out, const char *op, dsv_mode mode,
@@ -147,7 +224,6 @@ int newtext_start(struct newtext **out, const char *op, dsv_mode mode,
 	nt->message = message;
 	nt->s = the_repo->store;
 	nt->l = the_repo->lineage;
-	nt->queued = -1;
 	nt->shard_bytes = DSV_SHARD_TARGET_BYTES;
 	if (getenv("DSV_SHARD_BYTES"))
 		nt->shard_bytes = strtoull(getenv("DSV_SHARD_BYTES"), NULL, 10);
@@ -160,13 +236,14 @@ int newtext_start(struct newtext **out, const char *op, dsv_mode mode,
 		return dsv_error_wrap(rc, "-o '%s'", branch);
 	if ((rc = dsv_artifact_new(&nt->art, DSV_KIND_DATASET, op)) ||
 	    (rc = dsv_meter_new(&nt->meter, mode)) ||
-	    (rc = dsv_shard_builder_new(&nt->slot[0].sb)) ||
-	    (rc = dsv_shard_builder_new(&nt->slot[1].sb)) ||
 	    (rc = dsv_manifest_new(&nt->m)))
 		return rc;
+	for (int k = 0; k < NT_SLOTS; k++)
+		if ((rc = dsv_shard_builder_new(&nt->slot[k].sb)))
+			return rc;
 	/* Room for a full shard (a record may run past the target; the
 	 * buffers then grow in place), so filling one copies nothing. */
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < NT_SLOTS; k++)
 		if ((rc = dsv_shard_builder_reserve(nt->slot[k].sb,
 						    nt->shard_bytes + (1 << 20),
 						    nt->shard_bytes / 4)))
@@ -188,14 +265,15 @@ int newtext_start(struct newtext **out, const char *op, dsv_mode mode,
 				     "(use --force to move it)", branch);
 	else
 		nt->has_old = 1;
+	nt->slot[0].state = NT_FILLING;
 	pthread_mutex_init(&nt->mu, NULL);
 	pthread_cond_init(&nt->cv, NULL);
-	if (pthread_create(&nt->writer, NULL, newtext_writer, nt)) {
-		pthread_mutex_destroy(&nt->mu);
-		pthread_cond_destroy(&nt->cv);
-		return dsv_error_set(DSV_EIO, "cannot start a writer thread");
-	}
-	nt->has_writer = 1;
+	nt->has_sync = 1;
+	for (; nt->nwriters < NT_WRITERS; nt->nwriters++)
+		if (pthread_create(&nt->writer[nt->nwriters], NULL,
+				   newtext_writer, nt))
+			return dsv_error_set(DSV_EIO, "cannot start a writer "
+					     "thread");
 	return 0;
 }
 
@@ -203,14 +281,8 @@ void newtext_free(struct newtext *nt)
 {
 	if (!nt)
 		return;
-	if (nt->has_writer) {
-		/* a failure: what is queued is not written */
-		pthread_mutex_lock(&nt->mu);
-		while (nt->writing)
-			pthread_cond_wait(&nt->cv, &nt->mu);
-		nt->queued = -1;
-		pthread_mutex_unlock(&nt->mu);
-		newtext_stop(nt);
+	newtext_stop(nt);
+	if (nt->has_sync) {
 		pthread_mutex_destroy(&nt->mu);
 		pthread_cond_destroy(&nt->cv);
 	}
@@ -218,7 +290,8 @@ void newtext_free(struct newtext *nt)
 		dsv_store_unlock(nt->s);
 	dsv_meter_free(nt->meter);
 	dsv_artifact_free(nt->art);
-	for (int k = 0; k < 2; k++) {
+	free(nt->done);
+	for (int k = 0; k < NT_SLOTS; k++) {
 		dsv_shard_builder_free(nt->slot[k].sb);
 		for (int i = 0; i < nt->ncols; i++)
 			free(nt->slot[k].colv[i]);
@@ -242,53 +315,73 @@ int newtext_add_parent(struct newtext *nt, const char *role, const dsv_aid *id)
 	return dsv_artifact_add_input(nt->art, role, id);
 }
 
-/* The writer: stores a full slot's shard and columns and appends its
- * manifest entry. */
-static int newtext_write(struct newtext *nt, struct nt_slot *sl)
+/* A writer: stores a full slot's shard and its columns. */
+static int newtext_write(struct newtext *nt, struct nt_slot *sl,
+			 struct nt_done *d, int *is_new, uint64_t *stored)
 {
 	uint64_t rows = dsv_shard_builder_rows(sl->sb);
-	dsv_manifest_entry e = {0};
-	dsv_manifest_col cols[NT_MAX_COLS];
 	dsv_obj_info info;
-	int rc, is_new;
+	int rc, col_new;
+	memset(d, 0, sizeof *d);
+	d->rows = rows;
 	if ((rc = dsv_shard_builder_write(sl->sb, nt->s, DSV_DEFAULT_LEVEL,
-					  &e.shard, &is_new)))
+					  &d->shard, is_new)))
 		return rc;
-	if (is_new && dsv_index_get_object(nt->s, &e.shard, &info) == 0)
-		nt->bytes_written += info.stored_size;
-	nt->shards_new += is_new;
+	if (*is_new && dsv_index_get_object(nt->s, &d->shard, &info) == 0)
+		*stored = info.stored_size;
 	for (int i = 0; i < nt->ncols; i++) {
 		dsv_column *c = NULL;
 		if ((rc = dsv_column_new(&c, DSV_COL_U64, rows)))
 			return rc;
 		memcpy(dsv_column_data(c), sl->colv[i], rows * sizeof(uint64_t));
-		rc = dsv_column_write(c, nt->s, &e.shard, &cols[i].id, &is_new);
+		rc = dsv_column_write(c, nt->s, &d->shard, &d->cols[i].id,
+				      &col_new);
 		dsv_column_free(c);
 		if (rc)
 			return rc;
-		snprintf(cols[i].name, sizeof cols[i].name, "%s", nt->colname[i]);
+		snprintf(d->cols[i].name, sizeof d->cols[i].name, "%s",
+			 nt->colname[i]);
 	}
-	e.rows = e.kept = rows;
-	e.repeat = 1;
-	e.ncols = (size_t)nt->ncols;
-	e.cols = nt->ncols ? cols : NULL;
-	return dsv_manifest_add(nt->m, &e);
+	return 0;
 }
 
-/* Hands the slot being filled to the writer (after the one before it is
- * written) and goes on with the other. */
+/* Hands the slot being filled to the writers and goes on with a free one
+ * (waiting for one when every other slot is being written). */
 static int newtext_flush(struct newtext *nt)
 {
-	int rc;
+	int rc, fr;
 	if (!dsv_shard_builder_rows(nt->slot[nt->cur].sb))
 		return 0;
-	if ((rc = newtext_wait(nt)))
-		return rc;
 	pthread_mutex_lock(&nt->mu);
-	nt->queued = nt->cur;
+	nt->slot[nt->cur].seq = nt->handed++;
+	nt->slot[nt->cur].state = NT_QUEUED;
 	pthread_cond_broadcast(&nt->cv);
 	pthread_mutex_unlock(&nt->mu);
-	nt->cur ^= 1;
+	if ((rc = newtext_wait(nt, 0, &fr)))
+		return rc;
+	pthread_mutex_lock(&nt->mu);
+	nt->slot[fr].state = NT_FILLING;
+	pthread_mutex_unlock(&nt->mu);
+	nt->cur = fr;
+	return 0;
+}
+
+/* Every shard stored: their entries go into the manifest in order. */
+static int newtext_finish(struct newtext *nt)
+{
+	int rc;
+	if ((rc = newtext_flush(nt)) || (rc = newtext_wait(nt, 1, NULL)))
+		return rc;
+	for (size_t i = 0; i < nt->ndone; i++) {
+		dsv_manifest_entry e = {0};
+		e.shard = nt->done[i].shard;
+		e.rows = e.kept = nt->done[i].rows;
+		e.repeat = 1;
+		e.ncols = (size_t)nt->ncols;
+		e.cols = nt->ncols ? nt->done[i].cols : NULL;
+		if ((rc = dsv_manifest_add(nt->m, &e)))
+			return rc;
+	}
 	return 0;
 }
 
@@ -352,7 +445,7 @@ int newtext_commit(struct newtext *nt, int quiet, int json, dsv_aid *out)
 	size_t mlen, jlen;
 	dsv_compute c;
 	int rc;
-	if ((rc = newtext_flush(nt)) || (rc = newtext_wait(nt)))
+	if ((rc = newtext_finish(nt)))
 		return rc;
 	dsv_meter_add(nt->meter, DSV_METER_RECORDS_OUT, nt->records);
 	dsv_meter_add(nt->meter, DSV_METER_BYTES_WRITTEN, nt->bytes_written);
