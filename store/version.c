@@ -3,7 +3,8 @@
  * selection keeps, or, when it names an order object, that order's runs.
  * Decoded shards stay in a small LRU cache, and while the caller works a
  * loader thread decodes the next shard the walk needs, so export runs at the
- * speed of the slower of the two.
+ * speed of the slower of the two. A shard no later step reads leaves the
+ * cache when the walk leaves it and lends its buffers to the next decode.
  */
 #include "internal.h"
 
