@@ -5,12 +5,16 @@
  * shards built from new records, their columns, the manifest and the one
  * lineage commit. docs/generate.md describes the protocol.
  *
- * With -j 1 the program's stdin is a pipe that a feeder thread fills with
- * the version's records while this thread reads the answers as they come
- * and fills new shards. With -j N each program reads a spooled contiguous
- * slice; the first unfinished slice's answers go to shards as they come,
- * the others' wait in spill files, so the version keeps the input's order
- * whatever the workers' speeds.
+ * With -j 1 the stages overlap on their own threads: the version
+ * iterator's loader decodes the next input shard (into the buffers of the
+ * last one, checked by frame checksums, not re-hashed), a feeder thread
+ * writes the records as JSONL into the program's stdin pipe, this thread
+ * reads the answers, parses each line where it lies and fills a shard
+ * builder, and a writer thread hashes, compresses and stores each full
+ * shard while the next one fills. With -j N each program reads a spooled
+ * contiguous slice; the first unfinished slice's answers go to shards as
+ * they come, the others' wait in spill files, so the version keeps the
+ * input's order whatever the workers' speeds.
  */
 #include "cmd/cmd.h"
 
@@ -33,6 +37,34 @@
 
 #define NT_MAX_COLS 4
 
+/* Shards written at once, and slots: one more, filled meanwhile. */
+#define NT_WRITERS 2
+#define NT_SLOTS (NT_WRITERS + 1)
+
+enum { NT_FREE, NT_FILLING, NT_QUEUED, NT_WRITING };
+
+/* A shard being filled or written, with its provenance columns. */
+struct nt_slot {
+	dsv_shard_builder *sb;
+	uint64_t *colv[NT_MAX_COLS];
+	size_t colcap;
+	int state;              /* NT_*, under the mutex */
+	size_t seq;             /* hand-over order: its manifest position */
+};
+
+/* What a writer made of the seq-th shard; entries go into the manifest in
+ * seq order at commit. */
+struct nt_done {
+	dsv_oid shard;
+	uint64_t rows;
+	dsv_manifest_col cols[NT_MAX_COLS];
+};
+
+/* Full shards are written (hashed, compressed, stored, fsynced, indexed)
+ * by writer threads while the caller fills another slot, so the answers
+ * keep flowing during the writes. Two writers: one shard's fsyncs (the
+ * shard and its columns, each with its directory) wait on the disk while
+ * the other hashes; memory stays at NT_SLOTS shards. */
 struct newtext {
 	char op[DSV_ARTIFACT_NAME_MAX];
 	const char *branch, *message;
@@ -44,14 +76,138 @@ struct newtext {
 	dsv_artifact *art;
 	dsv_aid parents[8];
 	size_t nparents;
-	dsv_shard_builder *sb;
+	struct nt_slot slot[NT_SLOTS];
+	int cur;                /* the slot being filled */
 	int ncols;
 	char colname[NT_MAX_COLS][32];
-	uint64_t *colv[NT_MAX_COLS];
-	size_t colcap;
+	uint64_t records, text_bytes, shard_bytes;
 	dsv_manifest *m;
-	uint64_t records, text_bytes, shards_new, bytes_written, shard_bytes;
+	/* Under the mutex while writers run. */
+	struct nt_done *done;
+	size_t ndone, capdone, handed;
+	uint64_t shards_new, bytes_written;
+	pthread_t writer[NT_WRITERS];
+	int nwriters, has_sync;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int closing, err;
+	char errmsg[1024];
 };
+
+static int newtext_write(struct newtext *nt, struct nt_slot *sl,
+			 struct nt_done *d, int *is_new, uint64_t *stored);
+
+/* The queued slot handed over first, or NULL. Under the mutex. */
+static struct nt_slot *nt_next_queued(struct newtext *nt)
+{
+	struct nt_slot *best = NULL;
+	for (int i = 0; i < NT_SLOTS; i++)
+		if (nt->slot[i].state == NT_QUEUED &&
+		    (!best || nt->slot[i].seq < best->seq))
+			best = &nt->slot[i];
+	return best;
+}
+
+/* Files a written shard under its seq. Under the mutex. */
+static int nt_note(struct newtext *nt, size_t seq, const struct nt_done *d)
+{
+	if (seq >= nt->capdone) {
+		size_t cap = nt->capdone ? 2 * nt->capdone : 16;
+		while (cap <= seq)
+			cap *= 2;
+		struct nt_done *p = realloc(nt->done, cap * sizeof *p);
+		if (!p)
+			return dsv_error_set(DSV_ENOMEM, "out of memory");
+		nt->done = p;
+		nt->capdone = cap;
+	}
+	nt->done[seq] = *d;
+	if (seq >= nt->ndone)
+		nt->ndone = seq + 1;
+	return 0;
+}
+
+static void *newtext_writer(void *arg)
+{
+	struct newtext *nt = arg;
+	/* Each writer owns a core: no zstd threads on top. */
+	dsv_obj_set_threads(1);
+	pthread_mutex_lock(&nt->mu);
+	for (;;) {
+		struct nt_slot *sl;
+		while (!(sl = nt_next_queued(nt)) && !nt->closing)
+			pthread_cond_wait(&nt->cv, &nt->mu);
+		if (!sl)
+			break;
+		int failed = nt->err;
+		sl->state = NT_WRITING;
+		pthread_mutex_unlock(&nt->mu);
+		struct nt_done d;
+		int is_new = 0, rc = 0;
+		uint64_t stored = 0;
+		if (!failed)
+			rc = newtext_write(nt, sl, &d, &is_new, &stored);
+		dsv_shard_builder_reset(sl->sb);
+		pthread_mutex_lock(&nt->mu);
+		if (!failed && !rc && !(rc = nt_note(nt, sl->seq, &d))) {
+			nt->shards_new += is_new;
+			nt->bytes_written += stored;
+		}
+		if (rc && !nt->err) {
+			nt->err = rc;
+			snprintf(nt->errmsg, sizeof nt->errmsg, "%s",
+				 dsv_error_last());
+		}
+		sl->state = NT_FREE;
+		pthread_cond_broadcast(&nt->cv);
+	}
+	pthread_mutex_unlock(&nt->mu);
+	return NULL;
+}
+
+/* Waits until no slot is queued or being written (all: every shard handed
+ * over is stored) or until one is free to fill; a writer's error, if one
+ * had one, becomes this thread's. Sets *freed to the free slot. */
+static int newtext_wait(struct newtext *nt, int all, int *freed)
+{
+	pthread_mutex_lock(&nt->mu);
+	for (;;) {
+		int busy = 0, fr = -1;
+		for (int i = 0; i < NT_SLOTS; i++) {
+			if (nt->slot[i].state == NT_QUEUED ||
+			    nt->slot[i].state == NT_WRITING)
+				busy++;
+			else if (nt->slot[i].state == NT_FREE && fr < 0)
+				fr = i;
+		}
+		if (nt->err || (all ? !busy : fr >= 0)) {
+			if (freed)
+				*freed = fr;
+			break;
+		}
+		pthread_cond_wait(&nt->cv, &nt->mu);
+	}
+	int err = nt->err;
+	pthread_mutex_unlock(&nt->mu);
+	return err ? dsv_error_set(err, "%s", nt->errmsg) : 0;
+}
+
+/* Stops the writers; what is still queued is dropped (a failure). */
+static void newtext_stop(struct newtext *nt)
+{
+	if (!nt->nwriters)
+		return;
+	pthread_mutex_lock(&nt->mu);
+	nt->closing = 1;
+	for (int i = 0; i < NT_SLOTS; i++)
+		if (nt->slot[i].state == NT_QUEUED)
+			nt->slot[i].state = NT_FREE;
+	pthread_cond_broadcast(&nt->cv);
+	pthread_mutex_unlock(&nt->mu);
+	for (int i = 0; i < nt->nwriters; i++)
+		pthread_join(nt->writer[i], NULL);
+	nt->nwriters = 0;
+}
 
 int newtext_start(struct newtext **out, const char *op, dsv_mode mode,
 		  const char *branch, const char *message, int force,
@@ -80,9 +236,18 @@ int newtext_start(struct newtext **out, const char *op, dsv_mode mode,
 		return dsv_error_wrap(rc, "-o '%s'", branch);
 	if ((rc = dsv_artifact_new(&nt->art, DSV_KIND_DATASET, op)) ||
 	    (rc = dsv_meter_new(&nt->meter, mode)) ||
-	    (rc = dsv_shard_builder_new(&nt->sb)) ||
 	    (rc = dsv_manifest_new(&nt->m)))
 		return rc;
+	for (int k = 0; k < NT_SLOTS; k++)
+		if ((rc = dsv_shard_builder_new(&nt->slot[k].sb)))
+			return rc;
+	/* Room for a full shard (a record may run past the target; the
+	 * buffers then grow in place), so filling one copies nothing. */
+	for (int k = 0; k < NT_SLOTS; k++)
+		if ((rc = dsv_shard_builder_reserve(nt->slot[k].sb,
+						    nt->shard_bytes + (1 << 20),
+						    nt->shard_bytes / 4)))
+			return rc;
 	dsv_meter_start(nt->meter);
 	/* The lock keeps gc away from objects written before the commit
 	 * names them. */
@@ -92,13 +257,23 @@ int newtext_start(struct newtext **out, const char *op, dsv_mode mode,
 	snprintf(ref, sizeof ref, "refs/heads/%s", branch);
 	rc = dsv_lineage_ref_get(nt->l, ref, &nt->old);
 	if (rc == DSV_ENOTFOUND)
-		return 0;
-	if (rc)
+		rc = 0;
+	else if (rc)
 		return rc;
-	if (!force)
+	else if (!force)
 		return dsv_error_set(DSV_EEXISTS, "branch '%s' already exists "
 				     "(use --force to move it)", branch);
-	nt->has_old = 1;
+	else
+		nt->has_old = 1;
+	nt->slot[0].state = NT_FILLING;
+	pthread_mutex_init(&nt->mu, NULL);
+	pthread_cond_init(&nt->cv, NULL);
+	nt->has_sync = 1;
+	for (; nt->nwriters < NT_WRITERS; nt->nwriters++)
+		if (pthread_create(&nt->writer[nt->nwriters], NULL,
+				   newtext_writer, nt))
+			return dsv_error_set(DSV_EIO, "cannot start a writer "
+					     "thread");
 	return 0;
 }
 
@@ -106,13 +281,21 @@ void newtext_free(struct newtext *nt)
 {
 	if (!nt)
 		return;
+	newtext_stop(nt);
+	if (nt->has_sync) {
+		pthread_mutex_destroy(&nt->mu);
+		pthread_cond_destroy(&nt->cv);
+	}
 	if (nt->locked)
 		dsv_store_unlock(nt->s);
 	dsv_meter_free(nt->meter);
 	dsv_artifact_free(nt->art);
-	dsv_shard_builder_free(nt->sb);
-	for (int i = 0; i < nt->ncols; i++)
-		free(nt->colv[i]);
+	free(nt->done);
+	for (int k = 0; k < NT_SLOTS; k++) {
+		dsv_shard_builder_free(nt->slot[k].sb);
+		for (int i = 0; i < nt->ncols; i++)
+			free(nt->slot[k].colv[i]);
+	}
 	dsv_manifest_free(nt->m);
 	free(nt);
 }
@@ -132,40 +315,73 @@ int newtext_add_parent(struct newtext *nt, const char *role, const dsv_aid *id)
 	return dsv_artifact_add_input(nt->art, role, id);
 }
 
-/* Writes the shard being built, its columns, and its manifest entry. */
-static int newtext_flush(struct newtext *nt)
+/* A writer: stores a full slot's shard and its columns. */
+static int newtext_write(struct newtext *nt, struct nt_slot *sl,
+			 struct nt_done *d, int *is_new, uint64_t *stored)
 {
-	uint64_t rows = dsv_shard_builder_rows(nt->sb);
-	dsv_manifest_entry e = {0};
-	dsv_manifest_col cols[NT_MAX_COLS];
+	uint64_t rows = dsv_shard_builder_rows(sl->sb);
 	dsv_obj_info info;
-	int rc, is_new;
-	if (!rows)
-		return 0;
-	if ((rc = dsv_shard_builder_write(nt->sb, nt->s, DSV_DEFAULT_LEVEL,
-					  &e.shard, &is_new)))
+	int rc, col_new;
+	memset(d, 0, sizeof *d);
+	d->rows = rows;
+	if ((rc = dsv_shard_builder_write(sl->sb, nt->s, DSV_DEFAULT_LEVEL,
+					  &d->shard, is_new)))
 		return rc;
-	if (is_new && dsv_index_get_object(nt->s, &e.shard, &info) == 0)
-		nt->bytes_written += info.stored_size;
-	nt->shards_new += is_new;
+	if (*is_new && dsv_index_get_object(nt->s, &d->shard, &info) == 0)
+		*stored = info.stored_size;
 	for (int i = 0; i < nt->ncols; i++) {
 		dsv_column *c = NULL;
 		if ((rc = dsv_column_new(&c, DSV_COL_U64, rows)))
 			return rc;
-		memcpy(dsv_column_data(c), nt->colv[i], rows * sizeof(uint64_t));
-		rc = dsv_column_write(c, nt->s, &e.shard, &cols[i].id, &is_new);
+		memcpy(dsv_column_data(c), sl->colv[i], rows * sizeof(uint64_t));
+		rc = dsv_column_write(c, nt->s, &d->shard, &d->cols[i].id,
+				      &col_new);
 		dsv_column_free(c);
 		if (rc)
 			return rc;
-		snprintf(cols[i].name, sizeof cols[i].name, "%s", nt->colname[i]);
+		snprintf(d->cols[i].name, sizeof d->cols[i].name, "%s",
+			 nt->colname[i]);
 	}
-	e.rows = e.kept = rows;
-	e.repeat = 1;
-	e.ncols = (size_t)nt->ncols;
-	e.cols = nt->ncols ? cols : NULL;
-	if ((rc = dsv_manifest_add(nt->m, &e)))
+	return 0;
+}
+
+/* Hands the slot being filled to the writers and goes on with a free one
+ * (waiting for one when every other slot is being written). */
+static int newtext_flush(struct newtext *nt)
+{
+	int rc, fr;
+	if (!dsv_shard_builder_rows(nt->slot[nt->cur].sb))
+		return 0;
+	pthread_mutex_lock(&nt->mu);
+	nt->slot[nt->cur].seq = nt->handed++;
+	nt->slot[nt->cur].state = NT_QUEUED;
+	pthread_cond_broadcast(&nt->cv);
+	pthread_mutex_unlock(&nt->mu);
+	if ((rc = newtext_wait(nt, 0, &fr)))
 		return rc;
-	dsv_shard_builder_reset(nt->sb);
+	pthread_mutex_lock(&nt->mu);
+	nt->slot[fr].state = NT_FILLING;
+	pthread_mutex_unlock(&nt->mu);
+	nt->cur = fr;
+	return 0;
+}
+
+/* Every shard stored: their entries go into the manifest in order. */
+static int newtext_finish(struct newtext *nt)
+{
+	int rc;
+	if ((rc = newtext_flush(nt)) || (rc = newtext_wait(nt, 1, NULL)))
+		return rc;
+	for (size_t i = 0; i < nt->ndone; i++) {
+		dsv_manifest_entry e = {0};
+		e.shard = nt->done[i].shard;
+		e.rows = e.kept = nt->done[i].rows;
+		e.repeat = 1;
+		e.ncols = (size_t)nt->ncols;
+		e.cols = nt->ncols ? nt->done[i].cols : NULL;
+		if ((rc = dsv_manifest_add(nt->m, &e)))
+			return rc;
+	}
 	return 0;
 }
 
@@ -173,26 +389,27 @@ int newtext_add(struct newtext *nt, const char *text, size_t tlen,
 		const char *meta, size_t mlen, uint32_t layout,
 		const uint64_t *colvals)
 {
-	uint64_t row = dsv_shard_builder_rows(nt->sb);
+	struct nt_slot *sl = &nt->slot[nt->cur];
+	uint64_t row = dsv_shard_builder_rows(sl->sb);
 	int rc;
-	if (row == nt->colcap) {
-		size_t cap = nt->colcap ? 2 * nt->colcap : 1024;
+	if (row == sl->colcap) {
+		size_t cap = sl->colcap ? 2 * sl->colcap : 1024;
 		for (int i = 0; i < nt->ncols; i++) {
-			uint64_t *v = realloc(nt->colv[i], cap * sizeof *v);
+			uint64_t *v = realloc(sl->colv[i], cap * sizeof *v);
 			if (!v)
 				return dsv_error_set(DSV_ENOMEM, "out of memory");
-			nt->colv[i] = v;
+			sl->colv[i] = v;
 		}
-		nt->colcap = cap;
+		sl->colcap = cap;
 	}
-	if ((rc = dsv_shard_builder_add(nt->sb, text, tlen, meta, mlen, layout,
+	if ((rc = dsv_shard_builder_add(sl->sb, text, tlen, meta, mlen, layout,
 					NULL)))
 		return rc;
 	for (int i = 0; i < nt->ncols; i++)
-		nt->colv[i][row] = colvals[i];
+		sl->colv[i][row] = colvals[i];
 	nt->records++;
 	nt->text_bytes += tlen;
-	if (dsv_shard_builder_text_bytes(nt->sb) >= nt->shard_bytes)
+	if (dsv_shard_builder_text_bytes(sl->sb) >= nt->shard_bytes)
 		return newtext_flush(nt);
 	return 0;
 }
@@ -228,7 +445,7 @@ int newtext_commit(struct newtext *nt, int quiet, int json, dsv_aid *out)
 	size_t mlen, jlen;
 	dsv_compute c;
 	int rc;
-	if ((rc = newtext_flush(nt)))
+	if ((rc = newtext_finish(nt)))
 		return rc;
 	dsv_meter_add(nt->meter, DSV_METER_RECORDS_OUT, nt->records);
 	dsv_meter_add(nt->meter, DSV_METER_BYTES_WRITTEN, nt->bytes_written);
@@ -414,6 +631,12 @@ void program_compute_record(const struct program_compute *pc, dsv_meter *m,
 #define IN_CHUNK (1u << 20)
 #define PIPE_SIZE (1 << 20)
 
+/* What the feeders read of the input: every column, checked by the zstd
+ * frame checksums as `dsv export` checks what it writes, not re-hashed
+ * against the ids (the objects were verified when written and `dsv fsck`
+ * checks them; the record hashes only name records and fill `source`). */
+#define MAP_COLS (DSV_SHARD_ALL | DSV_SHARD_NOVERIFY)
+
 struct failure {
 	uint64_t pos;   /* position in the input version, from 0 */
 	char reason[160];
@@ -466,6 +689,7 @@ struct map {
 	struct failure *fail;
 	size_t nfail, capfail;
 	uint64_t dropped, bytes_out;
+	dsv_line_parser *lp;    /* parses the answers */
 };
 
 static double now_s(void)
@@ -542,7 +766,7 @@ static int spool(struct map *mp, dsv_meter *meter)
 	FILE *f = NULL;
 	int rc, k = -1;
 	uint64_t pos = 0, written = 0;
-	if ((rc = dsv_version_iter_new(&it, the_repo->store, mp->m, DSV_SHARD_ALL)))
+	if ((rc = dsv_version_iter_new(&it, the_repo->store, mp->m, MAP_COLS)))
 		return rc;
 	while ((rc = dsv_version_iter_next(it, &rec)) == 1) {
 		while (k < 0 || pos >= mp->w[k].first + mp->w[k].count) {
@@ -623,7 +847,7 @@ static void *feeder_main(void *arg)
 	uint64_t pos = 0, hashed = atomic_load(&mp->hashed);
 	int rc;
 	if ((rc = dsv_version_iter_new(&it, the_repo->store, mp->m,
-				       DSV_SHARD_ALL)))
+				       MAP_COLS)))
 		goto out;
 	if ((rc = dsv_buf_grow(&b, IN_CHUNK + 4096)))
 		goto out;
@@ -789,29 +1013,22 @@ fail:
 	return rc;
 }
 
-/* Lines in buf[0..len) (each ends with '\n') answer the records from w->pk
- * on, skipping failed ones: a blank line drops its record; anything but a
- * JSON object with a string "text" is malformed. The store's reader parses
- * the whole chunk at once. */
+/* Lines in buf[0..len) (each ends with '\n', DSV_LINE_PAD readable bytes
+ * after the last) answer the records from w->pk on, skipping failed ones:
+ * a blank line drops its record; anything but a JSON object with a string
+ * "text" is malformed. Each line is parsed where it lies, not copied. */
 static int parse_answers(struct map *mp, struct worker *w, struct newtext *nt,
 			 const char *buf, size_t len)
 {
-	dsv_reader *r = NULL;
-	dsv_reader_opts ro = {.text_field = "text", .skip_bad = 1};
 	dsv_record rec;
 	const char *p = buf, *end = buf + len;
-	uint64_t line = 0;
-	int have = 0, rc;
-	if (!len)
-		return 0;
-	if ((rc = dsv_reader_open_mem(&r, "answers.jsonl", buf, len, &ro)))
-		return rc;
+	int rc = 0;
 	while (p < end && !rc) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		const char *line = p;
 		int blank = strspn(p, " \t\r") >= ll;
 		p = nl ? nl + 1 : end;
-		line++;
 		while (w->failed[w->pk])
 			w->pk++;
 		uint64_t k = w->pk++;
@@ -819,21 +1036,16 @@ static int parse_answers(struct map *mp, struct worker *w, struct newtext *nt,
 			mp->dropped++;
 			continue;
 		}
-		if (!have) {
-			int n = dsv_reader_next(r, &rec);
-			if (n < 0) {
-				rc = n;
-				break;
-			}
-			have = n == 1;
-		}
-		if (!have || rec.line != line) {
+		int n = dsv_line_parse(mp->lp, line, ll, &rec);
+		if (n == DSV_EINVAL || n == 0) {
+			dsv_error_clear();
 			rc = add_failure(mp, w->first + k, "the program's answer "
 					 "is not a JSON object with a string "
 					 "\"text\"");
 			continue;
 		}
-		have = 0;
+		if (n < 0)
+			return n;
 		uint64_t cols[2] = {0, w->first + k};
 		const dsv_rhash *h = &mp->hashes[w->first + k];
 		for (int b = 0; b < 8; b++)
@@ -842,7 +1054,6 @@ static int parse_answers(struct map *mp, struct worker *w, struct newtext *nt,
 		rc = newtext_add(nt, rec.text, rec.text_len, rec.meta,
 				 rec.meta_len, rec.layout, cols);
 	}
-	dsv_reader_free(r);
 	return rc;
 }
 
@@ -892,8 +1103,9 @@ static int drain(struct map *mp, struct worker *w, struct newtext *nt)
 		if (w->pend.cap - w->pend.len < OUT_CHUNK / 2 &&
 		    (rc = dsv_buf_grow(&w->pend, OUT_CHUNK)))
 			return rc;
+		/* the parser may read DSV_LINE_PAD bytes past a line */
 		ssize_t n = read(w->out_fd, w->pend.buf + w->pend.len,
-				 w->pend.cap - w->pend.len);
+				 w->pend.cap - w->pend.len - DSV_LINE_PAD);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -930,6 +1142,7 @@ static int segment_done(struct map *mp, struct worker *w, struct newtext *nt,
 	if (ok_exit && w->pend.len && w->seg_lines + 1 == want) {
 		/* a last line without its newline: accept it */
 		if ((rc = dsv_buf_append(&w->pend, "\n", 1)) ||
+		    (rc = dsv_buf_grow(&w->pend, DSV_LINE_PAD)) ||
 		    (rc = take_lines(mp, w, nt, w->pend.buf, w->pend.len)))
 			return rc;
 	}
@@ -1021,7 +1234,7 @@ static int advance_head(struct map *mp, struct newtext *nt)
 			if ((rc = dsv_buf_grow(&b, OUT_CHUNK)))
 				break;
 			ssize_t n = pread(w->spill_fd, b.buf + b.len,
-					  b.cap - b.len, pos);
+					  b.cap - b.len - DSV_LINE_PAD, pos);
 			if (n < 0) {
 				rc = dsv_error_set(DSV_EIO, "cannot read '%s'",
 						   w->spill_path);
@@ -1162,6 +1375,7 @@ static void cleanup_workers(struct map *mp, const char *tmpdir)
 	if (tmpdir)
 		rmdir(tmpdir);
 	free(mp->w);
+	dsv_line_parser_free(mp->lp);
 	free(mp->hashes);
 	free(mp->fail);
 }
@@ -1220,6 +1434,8 @@ int derive_map(int argc, char **argv)
 	    newtext_add_parent(nt, "input", &in_id))
 		goto fail;
 	mp.m = m;
+	if (dsv_line_parser_new(&mp.lp, "text"))
+		goto fail;
 	if (asprintf(&tmpdir, "%s/tmp/map.XXXXXX", the_repo->dir) < 0 ||
 	    !mkdtemp(tmpdir)) {
 		dsv_error_set(DSV_EIO, "cannot create a spool directory: %s",

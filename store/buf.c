@@ -1,7 +1,7 @@
 /* buf.c: a growable byte buffer, the one output type of the record writer and
  * of every encoder that builds bytes before they are hashed and compressed.
  */
-#include "store.h"
+#include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +21,7 @@ int dsv_buf_grow(dsv_buf *b, size_t extra)
 		return DSV_ENOMEM;
 	b->buf = p;
 	b->cap = cap;
+	dsv_mem_huge(p, cap);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 
 #include <lmdb.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct dsv_store {
 	char *dir;       /* the .dsv directory */
@@ -36,6 +37,39 @@ int dsv_store_window(const dsv_store *s);
 int dsv_obj_load(dsv_store *s, const dsv_oid *id, dsv_obj_type type,
 		 void ***secs, size_t **lens, int *nsecs);
 void dsv_obj_sections_free(void **secs, size_t *lens, int nsecs);
+
+/* object.c: dsv_obj_read_section into *buf of *cap bytes, which is replaced
+ * by a large enough malloc'd buffer (old contents dropped) when NULL or too
+ * small; the caller owns *buf in every case. Lets a reader of many objects
+ * reuse its memory instead of faulting in fresh pages for each. */
+int dsv_obj_read_section_into(dsv_obj *o, int i, void **buf, size_t *cap,
+			      size_t *len);
+/* Reads the sections whose bit is set in `want` (every section when
+ * `verify`, which also checks the SHA-256 against the id) with
+ * dsv_obj_read_section_into; lens[i] is set for every section, read or not.
+ * bufs, caps and lens have dsv_obj_nsections(o) entries. */
+int dsv_obj_read_sections_into(dsv_obj *o, uint64_t want, int verify,
+			       void **bufs, size_t *caps, size_t *lens);
+
+/* shard.c: dsv_shard_open that decodes into the buffers of `spare` (a
+ * shard the caller no longer needs; taken and freed here, may be NULL). */
+int dsv_shard_open_reuse(dsv_shard **out, dsv_store *s, const dsv_oid *id,
+			 unsigned cols, dsv_shard *spare);
+
+/* Asks for transparent huge pages over a large buffer (a no-op for small
+ * ones, or where the kernel says no): a section or builder column of tens
+ * of MiB filled once otherwise costs a page fault every 4 KiB, which is
+ * most of the kernel time of a streaming pass such as map. */
+#define DSV_HUGE_MIN ((size_t)8 << 20)
+static inline void dsv_mem_huge(void *p, size_t n)
+{
+	if (n < DSV_HUGE_MIN)
+		return;
+	uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+	uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+	if (e > a)
+		madvise((void *)a, e - a, MADV_HUGEPAGE);
+}
 
 /* Little-endian loads and stores for the on-disk formats. */
 static inline uint64_t dsv_le64(const void *p)

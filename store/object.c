@@ -38,6 +38,11 @@ struct dsv_obj {
 	uint64_t raw[OBJ_MAX_SECTIONS];
 	uint64_t stored[OBJ_MAX_SECTIONS];
 	uint64_t off[OBJ_MAX_SECTIONS]; /* file offset of each frame */
+	/* Reused across the sections of one read: the compressed bytes of
+	 * the frame being decoded and the decompression context. */
+	void *src;
+	size_t src_cap;
+	ZSTD_DCtx *dctx;
 };
 
 const char *dsv_obj_type_name(dsv_obj_type t)
@@ -88,14 +93,25 @@ int dsv_obj_exists(dsv_store *s, const dsv_oid *id)
 
 /* ---- writing ------------------------------------------------------------ */
 
-/* One compression context per thread, reused across objects: concurrent
- * writers never share one, and small objects do not pay for its setup. */
+/* One compression context and one frame buffer per thread, reused across
+ * objects: concurrent writers never share them, small objects do not pay
+ * for the context's setup, and a writer of many large objects does not
+ * fault in a fresh output buffer for each (its pages stay mapped). */
+struct wctx {
+	ZSTD_CCtx *c;
+	void *buf;
+	size_t cap;
+};
+
 static pthread_key_t cctx_key;
 static pthread_once_t cctx_once = PTHREAD_ONCE_INIT;
 
 static void cctx_free(void *p)
 {
-	ZSTD_freeCCtx(p);
+	struct wctx *w = p;
+	ZSTD_freeCCtx(w->c);
+	free(w->buf);
+	free(w);
 }
 
 static void cctx_key_init(void)
@@ -103,16 +119,35 @@ static void cctx_key_init(void)
 	pthread_key_create(&cctx_key, cctx_free);
 }
 
-static ZSTD_CCtx *cctx_get(void)
+static struct wctx *wctx_get(void)
 {
 	pthread_once(&cctx_once, cctx_key_init);
-	ZSTD_CCtx *c = pthread_getspecific(cctx_key);
-	if (!c) {
-		c = ZSTD_createCCtx();
-		if (c)
-			pthread_setspecific(cctx_key, c);
+	struct wctx *w = pthread_getspecific(cctx_key);
+	if (!w && (w = calloc(1, sizeof *w))) {
+		if (!(w->c = ZSTD_createCCtx())) {
+			free(w);
+			return NULL;
+		}
+		pthread_setspecific(cctx_key, w);
 	}
-	return c;
+	return w;
+}
+
+/* A frame buffer larger than this is freed after its object is written. */
+#define FRAME_BUF_KEEP ((size_t)256 << 20)
+
+/* This thread's frame buffer with room for n bytes (old contents kept). */
+static void *frame_buf(struct wctx *w, size_t n)
+{
+	if (n > w->cap) {
+		void *p = dsv_realloc(w->buf, n);
+		if (!p)
+			return NULL;
+		w->buf = p;
+		w->cap = n;
+		dsv_mem_huge(p, n);
+	}
+	return w->buf;
 }
 
 /* zstd threads for large sections written by this thread; 0: every core. */
@@ -126,23 +161,14 @@ void dsv_obj_set_threads(int n)
 /* Compresses one section into one frame. Level DSV_DEFAULT_LEVEL means the
  * store's default (store.h); large sections use every core and, at the
  * default, long-distance matching. */
-static int compress_section(dsv_store *s, const dsv_section *sec, int level,
-			    void **out, size_t *outlen)
+static int compress_section(dsv_store *s, ZSTD_CCtx *c,
+			    const dsv_section *sec, int level, void *buf,
+			    size_t bound, size_t *outlen)
 {
 	int window = 0;
-	ZSTD_CCtx *c = cctx_get();
-	size_t bound = ZSTD_compressBound(sec->len), r;
+	size_t r;
 	int workers = 0;
-	void *buf = NULL;
 
-	*out = NULL;
-	if (!c)
-		return dsv_error_set(DSV_ENOMEM, "cannot create zstd context");
-	if (ZSTD_isError(bound))
-		return dsv_error_set(DSV_EINVAL, "section too large (%zu bytes)",
-				     sec->len);
-	if (!(buf = dsv_malloc(bound)))
-		return DSV_ENOMEM;
 	if (level == DSV_DEFAULT_LEVEL) {
 		level = dsv_store_level(s);
 		window = dsv_store_window(s);
@@ -170,12 +196,9 @@ static int compress_section(dsv_store *s, const dsv_section *sec, int level,
 	/* Fails harmlessly when libzstd was built without threads. */
 	ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, workers);
 	r = ZSTD_compress2(c, buf, bound, sec->data ? sec->data : "", sec->len);
-	if (ZSTD_isError(r)) {
-		free(buf);
+	if (ZSTD_isError(r))
 		return dsv_error_set(DSV_EIO, "zstd compression failed: %s",
 				     ZSTD_getErrorName(r));
-	}
-	*out = buf;
 	*outlen = r;
 	return 0;
 }
@@ -261,8 +284,9 @@ int dsv_obj_write(dsv_store *s, dsv_obj_type type, const dsv_section *secs,
 {
 	char hex[DSV_OID_HEXLEN + 1];
 	char *path = NULL, *tmp = NULL, *dir = NULL;
-	void *frames[OBJ_MAX_SECTIONS] = {0};
-	size_t flen[OBJ_MAX_SECTIONS];
+	size_t foff[OBJ_MAX_SECTIONS], flen[OBJ_MAX_SECTIONS];
+	struct wctx *w = NULL;
+	char *frames = NULL;
 	uint8_t hdr[OBJ_HEADER_SIZE(OBJ_MAX_SECTIONS)];
 	dsv_obj_info info = {type, 0, 0, rows};
 	struct stat st;
@@ -294,10 +318,33 @@ int dsv_obj_write(dsv_store *s, dsv_obj_type type, const dsv_section *secs,
 	dsv_put32(hdr + 16, (uint32_t)nsecs);
 	dsv_put32(hdr + 20, 0);
 	info.stored_size = OBJ_HEADER_SIZE(nsecs);
+	/* The frames go one after another into this thread's frame buffer,
+	 * sized for the worst case of all of them. */
+	size_t room = 0, used = 0;
 	for (int i = 0; i < nsecs; i++) {
-		if ((rc = compress_section(s, &secs[i], level, &frames[i],
-					   &flen[i])))
+		size_t b = ZSTD_compressBound(secs[i].len);
+		if (ZSTD_isError(b) || room + b < room) {
+			rc = dsv_error_set(DSV_EINVAL, "section too large (%zu "
+					   "bytes)", secs[i].len);
 			goto cleanup;
+		}
+		room += b;
+	}
+	if (!(w = wctx_get())) {
+		rc = dsv_error_set(DSV_ENOMEM, "cannot create zstd context");
+		goto cleanup;
+	}
+	if (!(frames = frame_buf(w, room))) {
+		rc = DSV_ENOMEM;
+		goto cleanup;
+	}
+	for (int i = 0; i < nsecs; i++) {
+		size_t b = ZSTD_compressBound(secs[i].len);
+		foff[i] = used;
+		if ((rc = compress_section(s, w->c, &secs[i], level,
+					   frames + used, b, &flen[i])))
+			goto cleanup;
+		used += flen[i];
 		dsv_put64(hdr + OBJ_FIXED_HEADER + 16 * i, secs[i].len);
 		dsv_put64(hdr + OBJ_FIXED_HEADER + 16 * i + 8, flen[i]);
 		info.raw_size += secs[i].len;
@@ -335,7 +382,7 @@ int dsv_obj_write(dsv_store *s, dsv_obj_type type, const dsv_section *secs,
 	if ((rc = write_all(fd, hdr, OBJ_HEADER_SIZE(nsecs), tmp)))
 		goto cleanup;
 	for (int i = 0; i < nsecs; i++)
-		if ((rc = write_all(fd, frames[i], flen[i], tmp)))
+		if ((rc = write_all(fd, frames + foff[i], flen[i], tmp)))
 			goto cleanup;
 	if (dsv_fault_hit(DSV_FAULT_FSYNC) || fsync(fd) != 0) {
 		rc = dsv_error_set(DSV_EIO, "cannot sync '%s': %s", tmp,
@@ -366,8 +413,12 @@ cleanup:
 		unlink(tmp);
 	if (rc)
 		dsv_error_wrap(rc, "cannot write object %s", hex);
-	for (int i = 0; i < nsecs && i < OBJ_MAX_SECTIONS; i++)
-		free(frames[i]);
+	if (w && w->cap > FRAME_BUF_KEEP) {
+		/* a rare huge object (weights): not worth keeping mapped */
+		free(w->buf);
+		w->buf = NULL;
+		w->cap = 0;
+	}
 	free(tmp);
 	free(dir);
 	free(path);
@@ -491,6 +542,8 @@ void dsv_obj_free(dsv_obj *o)
 		return;
 	if (o->fd >= 0)
 		close(o->fd);
+	free(o->src);
+	ZSTD_freeDCtx(o->dctx);
 	free(o);
 }
 
@@ -509,68 +562,116 @@ uint64_t dsv_obj_section_size(const dsv_obj *o, int i)
 	return i >= 0 && i < o->nsecs ? o->raw[i] : 0;
 }
 
-int dsv_obj_read_section(dsv_obj *o, int i, void **out, size_t *len)
+int dsv_obj_read_section_into(dsv_obj *o, int i, void **buf, size_t *cap,
+			      size_t *len)
 {
-	void *src = NULL, *dst = NULL;
-	ZSTD_DCtx *d = NULL;
+	void *src;
 	size_t stored, raw, r;
 	unsigned long long content;
-	int rc = 0;
 
-	*out = NULL;
 	*len = 0;
 	if (i < 0 || i >= o->nsecs)
 		return dsv_error_set(DSV_EINVAL, "object %s has no section %d",
 				     o->hex, i);
 	stored = (size_t)o->stored[i];
 	raw = (size_t)o->raw[i];
-	if (!(src = dsv_malloc(stored)) || !(dst = dsv_malloc(raw))) {
-		rc = DSV_ENOMEM;
-		goto cleanup;
+	if (stored > o->src_cap) {
+		free(o->src);
+		o->src_cap = 0;
+		if (!(o->src = dsv_malloc(stored)))
+			return DSV_ENOMEM;
+		o->src_cap = stored;
 	}
-	if ((rc = read_at(o, src, stored, o->off[i])))
-		goto cleanup;
+	/* A buffer too small grows with realloc: a large one is moved by
+	 * mremap, keeping the pages it has, with no copy. */
+	if (!*buf || raw > *cap) {
+		void *p = dsv_realloc(*buf, raw ? raw : 1);
+		if (!p)
+			return DSV_ENOMEM;
+		*buf = p;
+		*cap = raw;
+		dsv_mem_huge(p, raw);
+	}
+	src = o->src;
+	int rc = read_at(o, src, stored, o->off[i]);
+	if (rc)
+		return rc;
 	/* Frame header: magic, then the descriptor whose bit 2 says a content
 	 * checksum follows the frame (RFC 8878 3.1.1.1.1). */
 	if (stored < 5 || dsv_le32(src) != ZSTD_MAGIC ||
-	    !(((uint8_t *)src)[4] & 4)) {
-		rc = corrupt(o->hex, "section %d is not a checksummed zstd "
-				     "frame", i);
-		goto cleanup;
-	}
+	    !(((uint8_t *)src)[4] & 4))
+		return corrupt(o->hex, "section %d is not a checksummed zstd "
+				       "frame", i);
 	content = ZSTD_getFrameContentSize(src, stored);
 	if (content == ZSTD_CONTENTSIZE_ERROR ||
-	    content == ZSTD_CONTENTSIZE_UNKNOWN || content != o->raw[i]) {
-		rc = corrupt(o->hex, "section %d: frame size does not match "
-				     "the header", i);
-		goto cleanup;
-	}
+	    content == ZSTD_CONTENTSIZE_UNKNOWN || content != o->raw[i])
+		return corrupt(o->hex, "section %d: frame size does not match "
+				       "the header", i);
 	r = ZSTD_findFrameCompressedSize(src, stored);
-	if (ZSTD_isError(r) || r != stored) {
-		rc = corrupt(o->hex, "section %d is not exactly one frame", i);
-		goto cleanup;
-	}
-	if (!(d = ZSTD_createDCtx())) {
-		rc = dsv_error_set(DSV_ENOMEM, "cannot create zstd context");
-		goto cleanup;
-	}
-	r = ZSTD_decompressDCtx(d, dst, raw ? raw : 1, src, stored);
-	if (ZSTD_isError(r)) {
-		rc = corrupt(o->hex, "section %d: %s", i, ZSTD_getErrorName(r));
-		goto cleanup;
-	}
-	if (r != raw) {
-		rc = corrupt(o->hex, "section %d: %zu bytes, header says %zu", i,
-			     r, raw);
-		goto cleanup;
-	}
-	*out = dst;
+	if (ZSTD_isError(r) || r != stored)
+		return corrupt(o->hex, "section %d is not exactly one frame", i);
+	if (!o->dctx && !(o->dctx = ZSTD_createDCtx()))
+		return dsv_error_set(DSV_ENOMEM, "cannot create zstd context");
+	r = ZSTD_decompressDCtx(o->dctx, *buf, raw ? raw : 1, src, stored);
+	if (ZSTD_isError(r))
+		return corrupt(o->hex, "section %d: %s", i, ZSTD_getErrorName(r));
+	if (r != raw)
+		return corrupt(o->hex, "section %d: %zu bytes, header says %zu", i,
+			       r, raw);
 	*len = raw;
-	dst = NULL;
+	return 0;
+}
+
+int dsv_obj_read_section(dsv_obj *o, int i, void **out, size_t *len)
+{
+	size_t cap = 0;
+	*out = NULL;
+	int rc = dsv_obj_read_section_into(o, i, out, &cap, len);
+	if (rc) {
+		free(*out);
+		*out = NULL;
+		*len = 0;
+	}
+	return rc;
+}
+
+int dsv_obj_read_sections_into(dsv_obj *o, uint64_t want, int verify,
+			       void **bufs, size_t *caps, size_t *lens)
+{
+	EVP_MD_CTX *md = NULL;
+	dsv_oid got;
+	unsigned int mdlen = 0;
+	int rc = 0;
+
+	if (verify && (!(md = EVP_MD_CTX_new()) ||
+		       EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)) {
+		rc = dsv_error_set(DSV_ENOMEM, "cannot start SHA-256");
+		goto cleanup;
+	}
+	for (int i = 0; i < o->nsecs; i++) {
+		lens[i] = (size_t)o->raw[i];
+		if (!verify && !(want >> i & 1))
+			continue;
+		if ((rc = dsv_obj_read_section_into(o, i, &bufs[i], &caps[i],
+						    &lens[i])))
+			goto cleanup;
+		if (verify && lens[i] &&
+		    EVP_DigestUpdate(md, bufs[i], lens[i]) != 1) {
+			rc = dsv_error_set(DSV_ENOMEM, "SHA-256 failed");
+			goto cleanup;
+		}
+	}
+	if (verify && EVP_DigestFinal_ex(md, got.b, &mdlen) != 1) {
+		rc = dsv_error_set(DSV_ENOMEM, "SHA-256 failed");
+		goto cleanup;
+	}
+	if (verify && dsv_oid_cmp(&got, &o->id) != 0) {
+		char hex[DSV_OID_HEXLEN + 1];
+		dsv_oid_fmt(hex, &got);
+		rc = corrupt(o->hex, "content hashes to %s", hex);
+	}
 cleanup:
-	ZSTD_freeDCtx(d);
-	free(src);
-	free(dst);
+	EVP_MD_CTX_free(md);
 	return rc;
 }
 

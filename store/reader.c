@@ -615,3 +615,58 @@ uint64_t dsv_reader_bytes_in(const dsv_reader *r)
 {
 	return r->bytes_in;
 }
+
+/* ---- single lines -------------------------------------------------------------- */
+
+struct dsv_line_parser {
+	dsv_jsonl_parser jp;
+	char *field;
+	size_t flen;
+};
+
+_Static_assert(DSV_LINE_PAD >= DSV_JSONL_PAD, "the scanner reads further");
+
+int dsv_line_parser_new(dsv_line_parser **out, const char *text_field)
+{
+	const char *field = text_field ? text_field : "text";
+	dsv_line_parser *p = dsv_malloc(sizeof *p);
+	*out = NULL;
+	if (!p)
+		return DSV_ENOMEM;
+	memset(p, 0, sizeof *p);
+	p->flen = strlen(field);
+	if (!(p->field = dsv_malloc(p->flen + 1))) {
+		free(p);
+		return DSV_ENOMEM;
+	}
+	memcpy(p->field, field, p->flen + 1);
+	*out = p;
+	return 0;
+}
+
+void dsv_line_parser_free(dsv_line_parser *p)
+{
+	if (!p)
+		return;
+	dsv_jsonl_parser_free(&p->jp);
+	free(p->field);
+	free(p);
+}
+
+int dsv_line_parse(dsv_line_parser *p, const char *line, size_t len,
+		   dsv_record *rec)
+{
+	int rc = dsv_jsonl_parse(&p->jp, line, len, p->field, p->flen);
+	if (rc == DSV_EINVAL)
+		return dsv_error_set(DSV_EINVAL, "col %zu: %s", p->jp.err_col + 1,
+				     p->jp.err);
+	if (rc != 1)
+		return rc;
+	rec->text = p->jp.text.buf;
+	rec->text_len = p->jp.text.len;
+	rec->meta = p->jp.meta.buf;
+	rec->meta_len = p->jp.meta.len;
+	rec->layout = p->jp.layout;
+	rec->line = 0;
+	return 1;
+}

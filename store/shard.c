@@ -36,6 +36,7 @@ struct dsv_shard {
 	unsigned cols;
 	uint8_t *sec[DSV_SHARD_NSECS]; /* owned; NULL when not decoded */
 	size_t len[DSV_SHARD_NSECS];
+	size_t cap[DSV_SHARD_NSECS];   /* allocated bytes of sec[i] */
 };
 
 /* ---- builder ------------------------------------------------------------ */
@@ -118,6 +119,15 @@ int dsv_shard_builder_add(dsv_shard_builder *b, const char *text, size_t tlen,
 	b->layout.len += 4;
 	b->rows++;
 	return 0;
+}
+
+int dsv_shard_builder_reserve(dsv_shard_builder *b, uint64_t text,
+			      uint64_t meta)
+{
+	if (text > SIZE_MAX / 2 || meta > SIZE_MAX / 2)
+		return dsv_error_set(DSV_EINVAL, "reservation too large");
+	int rc = dsv_buf_grow(&b->text, (size_t)text);
+	return rc ? rc : dsv_buf_grow(&b->meta, (size_t)meta);
 }
 
 uint64_t dsv_shard_builder_rows(const dsv_shard_builder *b)
@@ -264,6 +274,7 @@ int dsv_shard_decode(dsv_shard **out, void **secs, const size_t *lens,
 	int rc = 0;
 
 	*out = NULL;
+	int check = !(cols & DSV_SHARD_NOVERIFY);
 	cols &= DSV_SHARD_ALL;
 	if (nsecs != DSV_SHARD_NSECS)
 		return bad("wrong section count");
@@ -284,7 +295,7 @@ int dsv_shard_decode(dsv_shard **out, void **secs, const size_t *lens,
 	for (int i = 1; i < nsecs; i++)
 		if (need >> i & 1) {
 			sh->sec[i] = secs[i];
-			sh->len[i] = lens[i];
+			sh->len[i] = sh->cap[i] = lens[i];
 		}
 	if ((cols & (DSV_SHARD_TEXT | DSV_SHARD_HASH)) &&
 	    (rc = check_offsets(sh->sec[SEC_TOFF], sh->rows, lens[SEC_TEXT])))
@@ -292,7 +303,7 @@ int dsv_shard_decode(dsv_shard **out, void **secs, const size_t *lens,
 	if ((cols & DSV_SHARD_META) &&
 	    (rc = check_offsets(sh->sec[SEC_MOFF], sh->rows, lens[SEC_META])))
 		goto fail;
-	if ((cols & DSV_SHARD_TEXT) && (cols & DSV_SHARD_HASH) &&
+	if (check && (cols & DSV_SHARD_TEXT) && (cols & DSV_SHARD_HASH) &&
 	    (rc = check_hashes(sh)))
 		goto fail;
 	/* An empty section may come as NULL: own a real buffer so the
@@ -378,21 +389,22 @@ uint32_t dsv_shard_layout(const dsv_shard *sh, uint64_t row)
 
 /* ---- opening a stored shard --------------------------------------------- */
 
-int dsv_shard_open(dsv_shard **out, dsv_store *s, const dsv_oid *id,
-		   unsigned cols)
+int dsv_shard_open_reuse(dsv_shard **out, dsv_store *s, const dsv_oid *id,
+			 unsigned cols, dsv_shard *spare)
 {
 	dsv_obj *o = NULL;
-	void **all = NULL;
-	size_t *all_lens = NULL;
 	void *secs[DSV_SHARD_NSECS] = {0};
-	size_t lens[DSV_SHARD_NSECS] = {0};
-	int rc = 0, n = 0;
+	size_t lens[DSV_SHARD_NSECS] = {0}, caps[DSV_SHARD_NSECS] = {0};
+	int rc = 0;
 
 	*out = NULL;
-	cols &= DSV_SHARD_ALL;
+	/* Reading every column anyway: check it against the id too, unless
+	 * the caller trusts the store (frame checksums only). */
+	int verify = (cols & DSV_SHARD_ALL) == DSV_SHARD_ALL &&
+		     !(cols & DSV_SHARD_NOVERIFY);
+	cols &= DSV_SHARD_ALL | DSV_SHARD_NOVERIFY;
 	if ((rc = dsv_obj_open(&o, s, id)))
 		goto cleanup;
-	n = dsv_obj_nsections(o);
 	if (dsv_obj_get_type(o) != DSV_OBJ_SHARD) {
 		char hex[DSV_OID_HEXLEN + 1];
 		dsv_oid_fmt(hex, id);
@@ -400,37 +412,48 @@ int dsv_shard_open(dsv_shard **out, dsv_store *s, const dsv_oid *id,
 				   hex, dsv_obj_type_name(dsv_obj_get_type(o)));
 		goto cleanup;
 	}
-	if (cols == DSV_SHARD_ALL) {
-		/* Everything is read anyway: check it against the id too. */
-		if ((rc = dsv_obj_read_all(o, &all, &all_lens)))
-			goto cleanup;
-		rc = dsv_shard_decode(out, all, all_lens, n, cols);
-	} else if (n != DSV_SHARD_NSECS) {
+	if (dsv_obj_nsections(o) != DSV_SHARD_NSECS) {
 		rc = bad("wrong section count");
-	} else {
-		unsigned need = needed_sections(cols);
-		for (int i = 0; i < n; i++) {
-			lens[i] = (size_t)dsv_obj_section_size(o, i);
-			if ((need >> i & 1) &&
-			    (rc = dsv_obj_read_section(o, i, &secs[i],
-						       &lens[i])))
-				goto cleanup;
+		goto cleanup;
+	}
+	if (spare)
+		for (int i = 0; i < DSV_SHARD_NSECS; i++) {
+			secs[i] = spare->sec[i];
+			caps[i] = spare->cap[i];
+			spare->sec[i] = NULL;
 		}
-		rc = dsv_shard_decode(out, secs, lens, n, cols);
+	if ((rc = dsv_obj_read_sections_into(o, needed_sections(cols), verify,
+					     secs, caps, lens)))
+		goto cleanup;
+	/* Sections not read hand their buffers nowhere: decode must not
+	 * mistake a spare's old bytes for them. */
+	for (int i = 0; i < DSV_SHARD_NSECS; i++)
+		if (!verify && !(needed_sections(cols) >> i & 1)) {
+			free(secs[i]);
+			secs[i] = NULL;
+			caps[i] = 0;
+		}
+	if ((rc = dsv_shard_decode(out, secs, lens, DSV_SHARD_NSECS, cols))) {
+		if (rc == DSV_ECORRUPT) {
+			char hex[DSV_OID_HEXLEN + 1];
+			dsv_oid_fmt(hex, id);
+			dsv_error_wrap(rc, "object %s: corrupt", hex);
+		}
+		goto cleanup;
 	}
-	if (rc == DSV_ECORRUPT) {
-		char hex[DSV_OID_HEXLEN + 1];
-		dsv_oid_fmt(hex, id);
-		dsv_error_wrap(rc, "object %s: corrupt", hex);
-	}
+	for (int i = 0; i < DSV_SHARD_NSECS; i++)
+		if (!secs[i] && (*out)->sec[i] && caps[i])
+			(*out)->cap[i] = caps[i];
 cleanup:
 	for (int i = 0; i < DSV_SHARD_NSECS; i++)
 		free(secs[i]);
-	if (all)
-		for (int i = 0; i < n; i++)
-			free(all[i]);
-	free(all);
-	free(all_lens);
+	dsv_shard_free(spare);
 	dsv_obj_free(o);
 	return rc;
+}
+
+int dsv_shard_open(dsv_shard **out, dsv_store *s, const dsv_oid *id,
+		   unsigned cols)
+{
+	return dsv_shard_open_reuse(out, s, id, cols, NULL);
 }

@@ -204,6 +204,11 @@ void dsv_shard_builder_reset(dsv_shard_builder *b);
 int dsv_shard_builder_add(dsv_shard_builder *b, const char *text, size_t tlen,
 			  const char *meta, size_t mlen, uint32_t layout,
 			  const dsv_rhash *hash);
+/* Makes room for `text` bytes of text and `meta` bytes of meta before the
+ * first add, so a builder filled to a known target grows no buffer (each
+ * doubling of a large buffer copies it into freshly faulted pages). */
+int dsv_shard_builder_reserve(dsv_shard_builder *b, uint64_t text,
+			      uint64_t meta);
 uint64_t dsv_shard_builder_rows(const dsv_shard_builder *b);
 uint64_t dsv_shard_builder_text_bytes(const dsv_shard_builder *b);
 uint64_t dsv_shard_builder_bytes(const dsv_shard_builder *b); /* text+meta */
@@ -221,13 +226,18 @@ int dsv_shard_builder_write(dsv_shard_builder *b, dsv_store *s, int level,
 typedef struct dsv_shard dsv_shard;
 
 /* Which columns to decode. Reading every column verifies the SHA-256 against
- * the id; a partial read is checked by the zstd frame checksums only. */
+ * the id and each record hash against its text; a partial read is checked
+ * by the zstd frame checksums only. DSV_SHARD_NOVERIFY asks for a read of
+ * every column to be checked like a partial one: for a reader that streams
+ * records on (map, export-like paths) and trusts stored objects as export
+ * does; `dsv fsck` still checks everything. */
 enum {
 	DSV_SHARD_TEXT = 1,
 	DSV_SHARD_META = 2,
 	DSV_SHARD_HASH = 4,
 	DSV_SHARD_LAYOUT = 8,
 	DSV_SHARD_ALL = 15,
+	DSV_SHARD_NOVERIFY = 16,
 };
 
 int dsv_shard_open(dsv_shard **out, dsv_store *s, const dsv_oid *id,
@@ -412,6 +422,26 @@ uint64_t dsv_reader_bytes_in(const dsv_reader *r);     /* bytes read from disk *
  * file called `name`, whose extension picks the format (the fuzzer, tests). */
 int dsv_reader_open_mem(dsv_reader **out, const char *name, const void *data,
 			size_t len, const dsv_reader_opts *opts);
+
+/* One JSONL line at a time, parsed where the caller holds it (no copy of
+ * the line): for callers that already have lines in memory, such as map
+ * reading a program's answers. Text, meta and layout are what dsv_reader
+ * would make of the same line in a .jsonl file. */
+typedef struct dsv_line_parser dsv_line_parser;
+
+/* Bytes past a line's end that dsv_line_parse may read (never write). */
+#define DSV_LINE_PAD 64
+
+/* `text_field` NULL means "text"; copied. */
+int dsv_line_parser_new(dsv_line_parser **out, const char *text_field);
+void dsv_line_parser_free(dsv_line_parser *p);
+/* Parses line[0..len), which holds no '\n'; line[len] must be a byte below
+ * 0x20 (its '\n') and DSV_LINE_PAD bytes from line + len readable. 1 and
+ * *rec (rec->line is 0; pointers borrowed until the next call), 0 for a
+ * line of JSON whitespace only, DSV_EINVAL with a message "col N: what" for
+ * anything but a JSON object with a string text field, or DSV_ENOMEM. */
+int dsv_line_parse(dsv_line_parser *p, const char *line, size_t len,
+		   dsv_record *rec);
 
 /* ---- record writer (store/jsonl.c) --------------------------------------- *
  * Rebuilds a record's source line from text, meta and layout: byte for byte

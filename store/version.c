@@ -3,9 +3,10 @@
  * selection keeps, or, when it names an order object, that order's runs.
  * Decoded shards stay in a small LRU cache, and while the caller works a
  * loader thread decodes the next shard the walk needs, so export runs at the
- * speed of the slower of the two.
+ * speed of the slower of the two. A shard no later step reads leaves the
+ * cache when the walk leaves it and lends its buffers to the next decode.
  */
-#include "store.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@ struct step {
 	size_t entry;
 	uint64_t start, count;
 	int use_sel;
+	int last; /* no later step reads this step's shard */
 };
 
 /* Decoded shards, least recently used first out. An order alternates
@@ -58,17 +60,22 @@ struct dsv_version_iter {
 	volatile int done;
 	dsv_oid load_id;
 	dsv_shard *load_sh;
+	dsv_shard *load_spare; /* the loader decodes into its buffers */
+	/* A shard the walk is done with, kept for its buffers: the next
+	 * decode reuses them rather than fault in fresh pages. */
+	dsv_shard *spare;
 	uint64_t load_bytes;
 	int load_rc;
 	char load_err[1024];
 	size_t ahead;       /* steps before this one have been looked at */
 };
 
-static void decode(dsv_version_iter *it, const dsv_oid *id, dsv_shard **sh,
-		   uint64_t *bytes, int *rc, char *err, size_t errlen)
+static void decode(dsv_version_iter *it, const dsv_oid *id, dsv_shard *spare,
+		   dsv_shard **sh, uint64_t *bytes, int *rc, char *err,
+		   size_t errlen)
 {
 	dsv_obj_info info;
-	*rc = dsv_shard_open(sh, it->s, id, it->cols);
+	*rc = dsv_shard_open_reuse(sh, it->s, id, it->cols, spare);
 	if (*rc) {
 		snprintf(err, errlen, "%s", dsv_error_last());
 		return;
@@ -85,8 +92,10 @@ static void decode(dsv_version_iter *it, const dsv_oid *id, dsv_shard **sh,
 static void *loader_main(void *arg)
 {
 	dsv_version_iter *it = arg;
-	decode(it, &it->load_id, &it->load_sh, &it->load_bytes, &it->load_rc,
-	       it->load_err, sizeof it->load_err);
+	dsv_shard *spare = it->load_spare;
+	it->load_spare = NULL;
+	decode(it, &it->load_id, spare, &it->load_sh, &it->load_bytes,
+	       &it->load_rc, it->load_err, sizeof it->load_err);
 	__atomic_store_n(&it->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -145,7 +154,7 @@ static int join_loader(dsv_version_iter *it)
 }
 
 /* Starts decoding the next shard the walk will need that is not cached. */
-static void prefetch(dsv_version_iter *it)
+static void prefetch(dsv_version_iter *it, const dsv_oid *skip)
 {
 	if (it->loading) {
 		if (!__atomic_load_n(&it->done, __ATOMIC_ACQUIRE))
@@ -159,14 +168,37 @@ static void prefetch(dsv_version_iter *it)
 	for (; it->ahead < it->nsteps && it->ahead < it->si + LOOKAHEAD;
 	     it->ahead++) {
 		const dsv_oid *id = &it->m->e[it->steps[it->ahead].entry].shard;
-		if (cache_find(it, id))
+		if (cache_find(it, id) || (skip && dsv_oid_cmp(id, skip) == 0))
 			continue;
 		it->load_id = *id;
+		it->load_spare = it->spare;
+		it->spare = NULL;
 		it->done = 0;
-		if (pthread_create(&it->loader, NULL, loader_main, it) == 0)
+		if (pthread_create(&it->loader, NULL, loader_main, it) == 0) {
 			it->loading = 1;
+		} else {
+			it->spare = it->load_spare;
+			it->load_spare = NULL;
+		}
 		return;
 	}
+}
+
+/* The walk leaves step it->si: when no later step reads its shard, the
+ * shard leaves the cache and becomes the spare, so a long walk holds only
+ * the shards it still needs and decodes into memory already mapped. */
+static void leave_step(dsv_version_iter *it)
+{
+	const dsv_oid *id = &it->m->e[it->steps[it->si].entry].shard;
+	struct cslot *c;
+	if (!it->steps[it->si].last || !(c = cache_find(it, id)))
+		return;
+	if (c->sh == it->sh)
+		it->sh = NULL;
+	dsv_shard_free(it->spare);
+	it->spare = c->sh;
+	it->cached_bytes -= c->bytes;
+	*c = it->cache[--it->ncache];
 }
 
 /* Makes it->sh the shard of step it->si, from the cache, the loader or a
@@ -187,7 +219,12 @@ static int enter_step(dsv_version_iter *it)
 		dsv_shard *sh = NULL;
 		uint64_t bytes = 0;
 		char err[1024];
-		decode(it, &e->shard, &sh, &bytes, &rc, err, sizeof err);
+		dsv_shard *spare = it->spare;
+		it->spare = NULL;
+		/* the loader starts on the next shard while this one decodes
+		 * here (the first shard of a walk: both cores decode) */
+		prefetch(it, &e->shard);
+		decode(it, &e->shard, spare, &sh, &bytes, &rc, err, sizeof err);
 		if (rc)
 			return dsv_error_set(rc, "%s", err);
 		c = cache_put(it, &e->shard, sh, bytes);
@@ -222,7 +259,7 @@ static int enter_step(dsv_version_iter *it)
 	it->filter = st->use_sel && e->has_sel;
 	it->row = st->start;
 	it->end = st->start + st->count;
-	prefetch(it);
+	prefetch(it, NULL);
 	return 0;
 }
 
@@ -237,7 +274,38 @@ static int add_step(dsv_version_iter *it, size_t *cap, size_t entry,
 		it->steps = p;
 		*cap = c;
 	}
-	it->steps[it->nsteps++] = (struct step){entry, start, count, use_sel};
+	it->steps[it->nsteps++] = (struct step){entry, start, count, use_sel,
+						0};
+	return 0;
+}
+
+struct use {
+	const dsv_oid *id;
+	size_t step;
+};
+
+static int cmp_use(const void *a, const void *b)
+{
+	const struct use *x = a, *y = b;
+	int c = dsv_oid_cmp(x->id, y->id);
+	return c ? c : x->step < y->step ? -1 : x->step > y->step;
+}
+
+/* Marks each step after which the walk never reads its shard again. */
+static int mark_last(dsv_version_iter *it)
+{
+	struct use *u = NULL;
+	if (!it->nsteps)
+		return 0;
+	if (!(u = dsv_malloc(it->nsteps * sizeof *u)))
+		return DSV_ENOMEM;
+	for (size_t i = 0; i < it->nsteps; i++)
+		u[i] = (struct use){&it->m->e[it->steps[i].entry].shard, i};
+	qsort(u, it->nsteps, sizeof *u, cmp_use);
+	for (size_t i = 0; i < it->nsteps; i++)
+		if (i + 1 == it->nsteps || dsv_oid_cmp(u[i].id, u[i + 1].id))
+			it->steps[u[i].step].last = 1;
+	free(u);
 	return 0;
 }
 
@@ -279,7 +347,8 @@ int dsv_version_iter_new(dsv_version_iter **out, dsv_store *s,
 	it->m = m;
 	it->cols = cols;
 	it->sel_entry = (size_t)-1;
-	if ((rc = plan(it)) || (it->nsteps && (rc = enter_step(it)))) {
+	if ((rc = plan(it)) || (rc = mark_last(it)) ||
+	    (it->nsteps && (rc = enter_step(it)))) {
 		dsv_version_iter_free(it);
 		return rc;
 	}
@@ -300,6 +369,7 @@ int dsv_version_iter_next(dsv_version_iter *it, dsv_version_rec *rec)
 				it->row++;
 		if (it->row < it->end)
 			break;
+		leave_step(it);
 		if (++it->si >= it->nsteps)
 			return 0;
 		int rc = enter_step(it);
@@ -330,7 +400,9 @@ void dsv_version_iter_free(dsv_version_iter *it)
 	if (it->loading) {
 		pthread_join(it->loader, NULL);
 		dsv_shard_free(it->load_sh);
+		dsv_shard_free(it->load_spare);
 	}
+	dsv_shard_free(it->spare);
 	for (size_t i = 0; i < it->ncache; i++)
 		dsv_shard_free(it->cache[i].sh);
 	dsv_selection_free(it->sel);
