@@ -204,40 +204,35 @@ static void matmul_forward(float *out, const float *inp, const float *w,
 /* Causal multi-head attention, per (b, h): scores = q k^T (full T x T
  * through sgemm, the masked half is wasted but sgemm is ~10x faster than a
  * scalar loop), a causal softmax of scale*scores over rows, y = att v.
- * att keeps the probabilities (zero above the diagonal) for the backward. */
+ * att keeps the probabilities (zero above the diagonal) for the backward.
+ * The (b, h) pairs are spread over the threads, each doing its head's three
+ * steps while its T x T block is in cache; every sum stays on one thread. */
 static void attention_forward(float *out, float *att, const float *qkv,
 			      int B, int T, int C, int NH)
 {
 	int hs = C / NH;
 	float scale = 1.0f / sqrtf((float)hs);
-	for (int b = 0; b < B; b++)
-		for (int h = 0; h < NH; h++) {
-			const float *q = qkv + (size_t)b * T * 3 * C + h * hs;
-			float *a = att + ((size_t)b * NH + h) * T * T;
-			dsv_sgemm(0, 1, T, T, hs, scale, q, 3 * C, q + C, 3 * C,
-				  0.0f, a, T);
-		}
 	#pragma omp parallel for schedule(static)
-	for (size_t r = 0; r < (size_t)B * NH * T; r++) {
-		int t = (int)(r % T);
-		float *a = att + r * T, mx = -INFINITY, sum = 0.0f;
-		for (int t2 = 0; t2 <= t; t2++)
-			mx = a[t2] > mx ? a[t2] : mx;
-		for (int t2 = 0; t2 <= t; t2++) {
-			a[t2] = expf(a[t2] - mx);
-			sum += a[t2];
+	for (int bh = 0; bh < B * NH; bh++) {
+		int b = bh / NH, h = bh % NH;
+		const float *q = qkv + (size_t)b * T * 3 * C + h * hs;
+		float *a = att + (size_t)bh * T * T;
+		dsv_sgemm(0, 1, T, T, hs, scale, q, 3 * C, q + C, 3 * C, 0.0f, a, T);
+		for (int t = 0; t < T; t++) {
+			float *r = a + (size_t)t * T, mx = -INFINITY, sum = 0.0f;
+			for (int t2 = 0; t2 <= t; t2++)
+				mx = r[t2] > mx ? r[t2] : mx;
+			for (int t2 = 0; t2 <= t; t2++) {
+				r[t2] = expf(r[t2] - mx);
+				sum += r[t2];
+			}
+			float inv = 1.0f / sum;
+			for (int t2 = 0; t2 < T; t2++)
+				r[t2] = t2 <= t ? r[t2] * inv : 0.0f;
 		}
-		float inv = 1.0f / sum;
-		for (int t2 = 0; t2 < T; t2++)
-			a[t2] = t2 <= t ? a[t2] * inv : 0.0f;
+		dsv_sgemm(0, 0, T, hs, T, 1.0f, a, T, q + 2 * C, 3 * C, 0.0f,
+			  out + (size_t)b * T * C + h * hs, C);
 	}
-	for (int b = 0; b < B; b++)
-		for (int h = 0; h < NH; h++) {
-			const float *v = qkv + (size_t)b * T * 3 * C + 2 * C + h * hs;
-			const float *a = att + ((size_t)b * NH + h) * T * T;
-			dsv_sgemm(0, 0, T, hs, T, 1.0f, a, T, v, 3 * C, 0.0f,
-				  out + (size_t)b * T * C + h * hs, C);
-		}
 }
 
 #define GELU_S 0.7978845608028654f /* sqrt(2/pi) */
@@ -459,45 +454,40 @@ static void gelu_backward(float *dinp, const float *inp, size_t n)
 	}
 }
 
-/* dqkv is overwritten; datt is scratch of att's size. Per (b, h):
- * datt = dy v^T, dv = att^T dy, dpre = scale * att * (datt - rowsum(att *
- * datt)), dq = dpre k, dk = dpre^T q. */
+/* dqkv is overwritten; datt is scratch of att's size. Per (b, h), one
+ * pair per thread at a time as in the forward: datt = dy v^T, dv = att^T dy,
+ * dpre = scale * att * (datt - rowsum(att * datt)), dq = dpre k,
+ * dk = dpre^T q. */
 static void attention_backward(float *dqkv, float *datt, const float *dout,
 			       const float *qkv, const float *att,
 			       int B, int T, int C, int NH)
 {
 	int hs = C / NH;
 	float scale = 1.0f / sqrtf((float)hs);
-	for (int b = 0; b < B; b++)
-		for (int h = 0; h < NH; h++) {
-			size_t o = (size_t)b * T * 3 * C + h * hs;
-			const float *dy = dout + (size_t)b * T * C + h * hs;
-			const float *a = att + ((size_t)b * NH + h) * T * T;
-			float *da = datt + ((size_t)b * NH + h) * T * T;
-			dsv_sgemm(0, 1, T, T, hs, 1.0f, dy, C, qkv + o + 2 * C,
-				  3 * C, 0.0f, da, T);
-			dsv_sgemm(1, 0, T, hs, T, 1.0f, a, T, dy, C, 0.0f,
-				  dqkv + o + 2 * C, 3 * C);
-		}
 	#pragma omp parallel for schedule(static)
-	for (size_t r = 0; r < (size_t)B * NH * T; r++) {
-		int t = (int)(r % T);
-		const float *a = att + r * T;
-		float *da = datt + r * T, dot = 0.0f;
-		for (int t2 = 0; t2 <= t; t2++)
-			dot += a[t2] * da[t2];
-		for (int t2 = 0; t2 < T; t2++)
-			da[t2] = t2 <= t ? scale * a[t2] * (da[t2] - dot) : 0.0f;
-	}
-	for (int b = 0; b < B; b++)
-		for (int h = 0; h < NH; h++) {
-			size_t o = (size_t)b * T * 3 * C + h * hs;
-			const float *da = datt + ((size_t)b * NH + h) * T * T;
-			dsv_sgemm(0, 0, T, hs, T, 1.0f, da, T, qkv + o + C, 3 * C,
-				  0.0f, dqkv + o, 3 * C);
-			dsv_sgemm(1, 0, T, hs, T, 1.0f, da, T, qkv + o, 3 * C,
-				  0.0f, dqkv + o + C, 3 * C);
+	for (int bh = 0; bh < B * NH; bh++) {
+		int b = bh / NH, h = bh % NH;
+		size_t o = (size_t)b * T * 3 * C + h * hs;
+		const float *dy = dout + (size_t)b * T * C + h * hs;
+		const float *a = att + (size_t)bh * T * T;
+		float *da = datt + (size_t)bh * T * T;
+		dsv_sgemm(0, 1, T, T, hs, 1.0f, dy, C, qkv + o + 2 * C, 3 * C,
+			  0.0f, da, T);
+		dsv_sgemm(1, 0, T, hs, T, 1.0f, a, T, dy, C, 0.0f,
+			  dqkv + o + 2 * C, 3 * C);
+		for (int t = 0; t < T; t++) {
+			const float *ar = a + (size_t)t * T;
+			float *dr = da + (size_t)t * T, dot = 0.0f;
+			for (int t2 = 0; t2 <= t; t2++)
+				dot += ar[t2] * dr[t2];
+			for (int t2 = 0; t2 < T; t2++)
+				dr[t2] = t2 <= t ? scale * ar[t2] * (dr[t2] - dot) : 0.0f;
 		}
+		dsv_sgemm(0, 0, T, hs, T, 1.0f, da, T, qkv + o + C, 3 * C, 0.0f,
+			  dqkv + o, 3 * C);
+		dsv_sgemm(1, 0, T, hs, T, 1.0f, da, T, qkv + o, 3 * C, 0.0f,
+			  dqkv + o + C, 3 * C);
+	}
 }
 
 static void encoder_backward(float *dwte, float *dwpe, const float *dout,

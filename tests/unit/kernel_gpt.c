@@ -80,6 +80,39 @@ static void test_sgemm(void)
 	free(A); free(B); free(C1); free(C2);
 }
 
+/* dsv_sgemm splits C over the threads by rows (tall C) or columns (wide
+ * C): both splits, every transpose, bitwise the same twice and close to
+ * the reference. */
+static void test_sgemm_split(void)
+{
+	int shapes[2][3] = {{301, 45, 200}, {45, 301, 200}};
+	for (int s = 0; s < 2; s++) {
+		int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+		float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+		float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
+		float *C3 = malloc(sizeof(float) * M * N);
+		for (int ta = 0; ta < 2; ta++)
+			for (int tb = 0; tb < 2; tb++) {
+				for (int i = 0; i < M * K; i++)
+					A[i] = urand() - 0.5f;
+				for (int i = 0; i < K * N; i++)
+					B[i] = urand() - 0.5f;
+				for (int i = 0; i < M * N; i++)
+					C1[i] = C2[i] = C3[i] = urand();
+				int lda = ta ? M : K, ldb = tb ? K : N;
+				dsv_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.5f, C1, N);
+				dsv_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.5f, C3, N);
+				dsv_sgemm_ref(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.5f, C2, N);
+				double worst = 0;
+				for (int i = 0; i < M * N; i++)
+					worst = fmax(worst, fabs(C1[i] - C2[i]));
+				CHECK(worst < 1e-4);
+				CHECK(memcmp(C1, C3, sizeof(float) * M * N) == 0);
+			}
+		free(A); free(B); free(C1); free(C2); free(C3);
+	}
+}
+
 static float loss_at(dsv_gpt *m, const int *inp, const int *tgt, int B, int T)
 {
 	dsv_gpt_forward(m, inp, tgt, B, T);
@@ -416,6 +449,7 @@ int main(void)
 	seed = test_seed();
 	rng_state = seed;
 	RUN(test_sgemm);
+	RUN(test_sgemm_split);
 	RUN(test_gradcheck);
 	RUN(test_adamw_overfit);
 	RUN(test_weight_decay);
