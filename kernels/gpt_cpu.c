@@ -9,6 +9,18 @@
 #pragma GCC optimize("no-trapping-math", "no-math-errno")
 #endif
 
+/* The loops outside the matmuls (LayerNorm, GELU, softmax, AdamW) are
+ * written for `omp simd` and built twice, for x86-64-v3 (AVX2) and for the
+ * baseline, the copy picked at load time by the CPU (GCC target_clones), so
+ * the binary runs on any x86-64. -std=c11 keeps a*b+c unfused in both, so
+ * only the lane count of a reduction can differ between the two copies: a
+ * given machine always runs the same one, and its results are reproducible. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define VEC __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define VEC
+#endif
+
 #include "kernels/gpt.h"
 #include "kernels/device.h"
 
@@ -151,7 +163,7 @@ static inline float vtanhf(float u)
 	return 1.0f - 2.0f / (vexpf(2.0f * u) + 1.0f);
 }
 
-static void encoder_forward(float *out, const int *inp, const float *wte,
+VEC static void encoder_forward(float *out, const int *inp, const float *wte,
 			    const float *wpe, int B, int T, int C)
 {
 	#pragma omp parallel for schedule(static)
@@ -159,12 +171,13 @@ static void encoder_forward(float *out, const int *inp, const float *wte,
 		const float *e = wte + (size_t)inp[bt] * C;
 		const float *p = wpe + (size_t)(bt % T) * C;
 		float *o = out + (size_t)bt * C;
+		#pragma omp simd
 		for (int i = 0; i < C; i++)
 			o[i] = e[i] + p[i];
 	}
 }
 
-static void layernorm_forward(float *out, float *mean, float *rstd,
+VEC static void layernorm_forward(float *out, float *mean, float *rstd,
 			      const float *inp, const float *w, const float *b,
 			      int N, int C)
 {
@@ -173,12 +186,15 @@ static void layernorm_forward(float *out, float *mean, float *rstd,
 		const float *x = inp + (size_t)r * C;
 		float *o = out + (size_t)r * C;
 		float mu = 0.0f, var = 0.0f;
+		#pragma omp simd reduction(+:mu)
 		for (int i = 0; i < C; i++)
 			mu += x[i];
 		mu /= C;
+		#pragma omp simd reduction(+:var)
 		for (int i = 0; i < C; i++)
 			var += (x[i] - mu) * (x[i] - mu);
 		float s = 1.0f / sqrtf(var / C + 1e-5f);
+		#pragma omp simd
 		for (int i = 0; i < C; i++)
 			o[i] = (x[i] - mu) * s * w[i] + b[i];
 		mean[r] = mu;
@@ -186,19 +202,19 @@ static void layernorm_forward(float *out, float *mean, float *rstd,
 	}
 }
 
-/* out[N][OC] = inp[N][IC] . w[OC][IC]^T + bias */
+/* out[N][OC] = inp[N][IC] . w[OC][IC]^T + bias. The bias is written first
+ * and the product added to it (beta = 1): one pass over out fewer than
+ * zeroing it for the product and adding the bias after. */
 static void matmul_forward(float *out, const float *inp, const float *w,
 			   const float *bias, int N, int IC, int OC)
 {
-	dsv_sgemm(0, 1, N, OC, IC, 1.0f, inp, IC, w, IC, 0.0f, out, OC);
-	if (!bias)
-		return;
-	#pragma omp parallel for schedule(static)
-	for (int r = 0; r < N; r++) {
-		float *o = out + (size_t)r * OC;
-		for (int j = 0; j < OC; j++)
-			o[j] += bias[j];
+	if (bias) {
+		#pragma omp parallel for schedule(static)
+		for (int r = 0; r < N; r++)
+			memcpy(out + (size_t)r * OC, bias, (size_t)OC * sizeof(float));
 	}
+	dsv_sgemm(0, 1, N, OC, IC, 1.0f, inp, IC, w, IC, bias ? 1.0f : 0.0f,
+		  out, OC);
 }
 
 /* Causal multi-head attention, per (b, h): scores = q k^T (full T x T
@@ -207,7 +223,7 @@ static void matmul_forward(float *out, const float *inp, const float *w,
  * att keeps the probabilities (zero above the diagonal) for the backward.
  * The (b, h) pairs are spread over the threads, each doing its head's three
  * steps while its T x T block is in cache; every sum stays on one thread. */
-static void attention_forward(float *out, float *att, const float *qkv,
+VEC static void attention_forward(float *out, float *att, const float *qkv,
 			      int B, int T, int C, int NH)
 {
 	int hs = C / NH;
@@ -220,15 +236,20 @@ static void attention_forward(float *out, float *att, const float *qkv,
 		dsv_sgemm(0, 1, T, T, hs, scale, q, 3 * C, q + C, 3 * C, 0.0f, a, T);
 		for (int t = 0; t < T; t++) {
 			float *r = a + (size_t)t * T, mx = -INFINITY, sum = 0.0f;
+			#pragma omp simd reduction(max:mx)
 			for (int t2 = 0; t2 <= t; t2++)
 				mx = r[t2] > mx ? r[t2] : mx;
+			#pragma omp simd reduction(+:sum)
 			for (int t2 = 0; t2 <= t; t2++) {
-				r[t2] = expf(r[t2] - mx);
+				r[t2] = vexpf(r[t2] - mx);
 				sum += r[t2];
 			}
 			float inv = 1.0f / sum;
-			for (int t2 = 0; t2 < T; t2++)
-				r[t2] = t2 <= t ? r[t2] * inv : 0.0f;
+			#pragma omp simd
+			for (int t2 = 0; t2 <= t; t2++)
+				r[t2] *= inv;
+			for (int t2 = t + 1; t2 < T; t2++)
+				r[t2] = 0.0f;
 		}
 		dsv_sgemm(0, 0, T, hs, T, 1.0f, a, T, q + 2 * C, 3 * C, 0.0f,
 			  out + (size_t)b * T * C + h * hs, C);
@@ -237,7 +258,7 @@ static void attention_forward(float *out, float *att, const float *qkv,
 
 #define GELU_S 0.7978845608028654f /* sqrt(2/pi) */
 
-static void gelu_forward(float *out, const float *inp, size_t n)
+VEC static void gelu_forward(float *out, const float *inp, size_t n)
 {
 	#pragma omp parallel for simd schedule(static)
 	for (size_t i = 0; i < n; i++) {
@@ -246,16 +267,16 @@ static void gelu_forward(float *out, const float *inp, size_t n)
 	}
 }
 
-static void residual_add(float *out, const float *inp, size_t n)
+VEC static void residual_add(float *out, const float *inp, size_t n)
 {
-	#pragma omp parallel for schedule(static)
+	#pragma omp parallel for simd schedule(static)
 	for (size_t i = 0; i < n; i++)
 		out[i] += inp[i];
 }
 
 /* Softmax over the real V columns; loss = logsumexp - logit[target]. The
  * row's logsumexp is kept so the backward can rebuild the probabilities. */
-static void crossentropy_forward(float *losses, float *lse, const float *logits,
+VEC static void crossentropy_forward(float *losses, float *lse, const float *logits,
 				 const int *targets, int N, int V, int Vp)
 {
 	#pragma omp parallel for schedule(static)
@@ -350,7 +371,7 @@ int gpt_get_losses_cpu(const dsv_gpt *m, float *host)
 
 /* ---- layers, backward ---- */
 
-static void crossentropy_backward(float *logits, const float *lse,
+VEC static void crossentropy_backward(float *logits, const float *lse,
 				  const int *targets, float dloss, int N, int V, int Vp)
 {
 	#pragma omp parallel for schedule(static)
@@ -372,7 +393,7 @@ static void crossentropy_backward(float *logits, const float *lse,
 
 /* Column sums for the bias gradient: chunks of 64 columns per task, rows in
  * order, so the result does not depend on the thread count. */
-static void bias_backward(float *dbias, const float *dout, int N, int OC)
+VEC static void bias_backward(float *dbias, const float *dout, int N, int OC)
 {
 	#pragma omp parallel for schedule(static)
 	for (int j0 = 0; j0 < OC; j0 += 64) {
@@ -380,6 +401,7 @@ static void bias_backward(float *dbias, const float *dout, int N, int OC)
 		float acc[64] = {0};
 		for (int r = 0; r < N; r++) {
 			const float *d = dout + (size_t)r * OC + j0;
+			#pragma omp simd
 			for (int j = 0; j < w; j++)
 				acc[j] += d[j];
 		}
@@ -400,7 +422,7 @@ static void matmul_backward(float *dinp, float *dw, float *dbias,
 		bias_backward(dbias, dout, N, OC);
 }
 
-static void layernorm_backward(float *dinp, float *dw, float *db,
+VEC static void layernorm_backward(float *dinp, float *dw, float *db,
 			       const float *dout, const float *inp,
 			       const float *w, const float *mean,
 			       const float *rstd, int N, int C)
@@ -410,6 +432,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db,
 		const float *x = inp + (size_t)r * C, *d = dout + (size_t)r * C;
 		float *di = dinp + (size_t)r * C;
 		float mu = mean[r], s = rstd[r], dmean = 0.0f, dnmean = 0.0f;
+		#pragma omp simd reduction(+:dmean, dnmean)
 		for (int i = 0; i < C; i++) {
 			float dn = w[i] * d[i];
 			dmean += dn;
@@ -417,6 +440,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db,
 		}
 		dmean /= C;
 		dnmean /= C;
+		#pragma omp simd
 		for (int i = 0; i < C; i++) {
 			float n = (x[i] - mu) * s;
 			di[i] += (w[i] * d[i] - dmean - n * dnmean) * s;
@@ -429,8 +453,10 @@ static void layernorm_backward(float *dinp, float *dw, float *db,
 		for (int r = 0; r < N; r++) {
 			const float *x = inp + (size_t)r * C + i0;
 			const float *d = dout + (size_t)r * C + i0;
+			float mr = mean[r], sr = rstd[r];
+			#pragma omp simd
 			for (int i = 0; i < wd; i++) {
-				aw[i] += d[i] * (x[i] - mean[r]) * rstd[r];
+				aw[i] += d[i] * (x[i] - mr) * sr;
 				ab[i] += d[i];
 			}
 		}
@@ -441,7 +467,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db,
 	}
 }
 
-static void gelu_backward(float *dinp, const float *inp, size_t n)
+VEC static void gelu_backward(float *dinp, const float *inp, size_t n)
 {
 	#pragma omp parallel for simd schedule(static)
 	for (size_t i = 0; i < n; i++) {
@@ -458,7 +484,7 @@ static void gelu_backward(float *dinp, const float *inp, size_t n)
  * pair per thread at a time as in the forward: datt = dy v^T, dv = att^T dy,
  * dpre = scale * att * (datt - rowsum(att * datt)), dq = dpre k,
  * dk = dpre^T q. */
-static void attention_backward(float *dqkv, float *datt, const float *dout,
+VEC static void attention_backward(float *dqkv, float *datt, const float *dout,
 			       const float *qkv, const float *att,
 			       int B, int T, int C, int NH)
 {
@@ -478,10 +504,14 @@ static void attention_backward(float *dqkv, float *datt, const float *dout,
 		for (int t = 0; t < T; t++) {
 			const float *ar = a + (size_t)t * T;
 			float *dr = da + (size_t)t * T, dot = 0.0f;
+			#pragma omp simd reduction(+:dot)
 			for (int t2 = 0; t2 <= t; t2++)
 				dot += ar[t2] * dr[t2];
-			for (int t2 = 0; t2 < T; t2++)
-				dr[t2] = t2 <= t ? scale * ar[t2] * (dr[t2] - dot) : 0.0f;
+			#pragma omp simd
+			for (int t2 = 0; t2 <= t; t2++)
+				dr[t2] = scale * ar[t2] * (dr[t2] - dot);
+			for (int t2 = t + 1; t2 < T; t2++)
+				dr[t2] = 0.0f;
 		}
 		dsv_sgemm(0, 0, T, hs, T, 1.0f, da, T, qkv + o + C, 3 * C, 0.0f,
 			  dqkv + o, 3 * C);
@@ -490,13 +520,14 @@ static void attention_backward(float *dqkv, float *datt, const float *dout,
 	}
 }
 
-static void encoder_backward(float *dwte, float *dwpe, const float *dout,
+VEC static void encoder_backward(float *dwte, float *dwpe, const float *dout,
 			     const int *inp, int B, int T, int C)
 {
 	/* wte rows can repeat within a batch: serial, in token order. */
 	for (int bt = 0; bt < B * T; bt++) {
 		float *d = dwte + (size_t)inp[bt] * C;
 		const float *g = dout + (size_t)bt * C;
+		#pragma omp simd
 		for (int i = 0; i < C; i++)
 			d[i] += g[i];
 	}
@@ -505,6 +536,7 @@ static void encoder_backward(float *dwte, float *dwpe, const float *dout,
 		for (int b = 0; b < B; b++) {
 			float *d = dwpe + (size_t)t * C;
 			const float *g = dout + ((size_t)b * T + t) * C;
+			#pragma omp simd
 			for (int i = 0; i < C; i++)
 				d[i] += g[i];
 		}
@@ -567,7 +599,7 @@ int gpt_backward_cpu(dsv_gpt *m, float scale)
 /* ---- AdamW ---- */
 
 /* Global L2 norm over a fixed 64-way split, partials combined in order. */
-static double grad_norm(const float *g, size_t n)
+VEC static double grad_norm(const float *g, size_t n)
 {
 	enum { PARTS = 64 };
 	double part[PARTS];
@@ -575,6 +607,7 @@ static double grad_norm(const float *g, size_t n)
 	for (int p = 0; p < PARTS; p++) {
 		size_t lo = n * p / PARTS, hi = n * (p + 1) / PARTS;
 		double s = 0.0;
+		#pragma omp simd reduction(+:s)
 		for (size_t i = lo; i < hi; i++)
 			s += (double)g[i] * g[i];
 		part[p] = s;
@@ -583,6 +616,22 @@ static double grad_norm(const float *g, size_t n)
 	for (int p = 0; p < PARTS; p++)
 		s += part[p];
 	return sqrt(s);
+}
+
+/* AdamW on one tensor. */
+VEC static void adamw(float *p, const float *g, float *mm, float *vv, size_t n,
+		      const dsv_gpt_adamw *o, float gscale, float bc1, float bc2,
+		      float wd)
+{
+	float b1 = o->beta1, b2 = o->beta2, lr = o->lr, eps = o->eps;
+	#pragma omp parallel for simd schedule(static)
+	for (size_t i = 0; i < n; i++) {
+		float gi = g[i] * gscale;
+		mm[i] = b1 * mm[i] + (1.0f - b1) * gi;
+		vv[i] = b2 * vv[i] + (1.0f - b2) * gi * gi;
+		float mh = mm[i] / bc1, vh = vv[i] / bc2;
+		p[i] -= lr * (mh / (sqrtf(vh) + eps) + wd * p[i]);
+	}
 }
 
 int gpt_update_cpu(dsv_gpt *m, const dsv_gpt_adamw *o, int step, float *norm_out)
@@ -609,15 +658,7 @@ int gpt_update_cpu(dsv_gpt *m, const dsv_gpt_adamw *o, int step, float *norm_out
 		float wd = dsv_gpt_tensor_decayed(t) ? o->weight_decay : 0.0f;
 		float *p = m->params + m->offsets[t], *g = m->grads + m->offsets[t];
 		float *mm = m->m + m->offsets[t], *vv = m->v + m->offsets[t];
-		size_t n = m->sizes[t];
-		#pragma omp parallel for schedule(static)
-		for (size_t i = 0; i < n; i++) {
-			float gi = g[i] * gscale;
-			mm[i] = o->beta1 * mm[i] + (1.0f - o->beta1) * gi;
-			vv[i] = o->beta2 * vv[i] + (1.0f - o->beta2) * gi * gi;
-			float mh = mm[i] / bc1, vh = vv[i] / bc2;
-			p[i] -= o->lr * (mh / (sqrtf(vh) + o->eps) + wd * p[i]);
-		}
+		adamw(p, g, mm, vv, m->sizes[t], o, gscale, bc1, bc2, wd);
 	}
 	return 0;
 }
