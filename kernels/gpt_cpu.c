@@ -202,19 +202,29 @@ VEC static void layernorm_forward(float *out, float *mean, float *rstd,
 	}
 }
 
-/* out[N][OC] = inp[N][IC] . w[OC][IC]^T + bias. The bias is written first
- * and the product added to it (beta = 1): one pass over out fewer than
- * zeroing it for the product and adding the bias after. */
-static void matmul_forward(float *out, const float *inp, const float *w,
-			   const float *bias, int N, int IC, int OC)
+/* out[N][OC] = resid + bias + inp[N][IC] . w[OC][IC]^T, resid (a residual
+ * stream [N][OC]) and bias optional. resid + bias is written first and the
+ * product added to it (beta = 1): one pass over out where zeroing it for
+ * the product, adding the bias and adding the residual took three. */
+VEC static void matmul_forward(float *out, const float *inp, const float *w,
+			       const float *bias, const float *resid, int N,
+			       int IC, int OC)
 {
-	if (bias) {
+	if (bias || resid) {
 		#pragma omp parallel for schedule(static)
-		for (int r = 0; r < N; r++)
-			memcpy(out + (size_t)r * OC, bias, (size_t)OC * sizeof(float));
+		for (int r = 0; r < N; r++) {
+			float *o = out + (size_t)r * OC;
+			const float *x = resid ? resid + (size_t)r * OC : NULL;
+			if (x && bias) {
+				#pragma omp simd
+				for (int j = 0; j < OC; j++)
+					o[j] = x[j] + bias[j];
+			} else
+				memcpy(o, x ? x : bias, (size_t)OC * sizeof(float));
+		}
 	}
-	dsv_sgemm(0, 1, N, OC, IC, 1.0f, inp, IC, w, IC, bias ? 1.0f : 0.0f,
-		  out, OC);
+	dsv_sgemm(0, 1, N, OC, IC, 1.0f, inp, IC, w, IC,
+		  bias || resid ? 1.0f : 0.0f, out, OC);
 }
 
 /* Causal multi-head attention, per (b, h): scores = q k^T (full T x T
@@ -267,13 +277,6 @@ VEC static void gelu_forward(float *out, const float *inp, size_t n)
 	}
 }
 
-VEC static void residual_add(float *out, const float *inp, size_t n)
-{
-	#pragma omp parallel for simd schedule(static)
-	for (size_t i = 0; i < n; i++)
-		out[i] += inp[i];
-}
-
 /* Softmax over the real V columns; loss = logsumexp - logit[target]. The
  * row's logsumexp is kept so the backward can rebuild the probabilities. */
 VEC static void crossentropy_forward(float *losses, float *lse, const float *logits,
@@ -317,23 +320,21 @@ int gpt_forward_cpu(dsv_gpt *m, const int *inputs, const int *targets, int B, in
 		layernorm_forward(ln1, a->ln1_mean + l * N, a->ln1_rstd + l * N, res,
 				  P(m, DSV_GPT_LN1W) + l * c, P(m, DSV_GPT_LN1B) + l * c, N, C);
 		matmul_forward(qkv, ln1, P(m, DSV_GPT_QKVW) + l * 3 * c * c,
-			       P(m, DSV_GPT_QKVB) + l * 3 * c, N, C, 3 * C);
+			       P(m, DSV_GPT_QKVB) + l * 3 * c, NULL, N, C, 3 * C);
 		attention_forward(atty, att, qkv, B, T, C, NH);
 		matmul_forward(res2, atty, P(m, DSV_GPT_ATTPROJW) + l * c * c,
-			       P(m, DSV_GPT_ATTPROJB) + l * c, N, C, C);
-		residual_add(res2, res, BTC);
+			       P(m, DSV_GPT_ATTPROJB) + l * c, res, N, C, C);
 		layernorm_forward(ln2, a->ln2_mean + l * N, a->ln2_rstd + l * N, res2,
 				  P(m, DSV_GPT_LN2W) + l * c, P(m, DSV_GPT_LN2B) + l * c, N, C);
 		matmul_forward(fch, ln2, P(m, DSV_GPT_FCW) + l * 4 * c * c,
-			       P(m, DSV_GPT_FCB) + l * 4 * c, N, C, 4 * C);
+			       P(m, DSV_GPT_FCB) + l * 4 * c, NULL, N, C, 4 * C);
 		gelu_forward(fchg, fch, 4 * BTC);
 		matmul_forward(res3, fchg, P(m, DSV_GPT_FCPROJW) + l * 4 * c * c,
-			       P(m, DSV_GPT_FCPROJB) + l * c, N, 4 * C, C);
-		residual_add(res3, res2, BTC);
+			       P(m, DSV_GPT_FCPROJB) + l * c, res2, N, 4 * C, C);
 	}
 	layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->residual3 + (L - 1) * BTC,
 			  P(m, DSV_GPT_LNFW), P(m, DSV_GPT_LNFB), N, C);
-	matmul_forward(a->logits, a->lnf, P(m, DSV_GPT_WTE), NULL, N, C, Vp);
+	matmul_forward(a->logits, a->lnf, P(m, DSV_GPT_WTE), NULL, NULL, N, C, Vp);
 
 	if (!targets) {
 		m->mean_loss = -1.0f;
