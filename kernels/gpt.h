@@ -194,6 +194,9 @@ int gpt_get_losses_cuda(const dsv_gpt *m, float *host);
 void dsv_sgemm(int transA, int transB, int M, int N, int K, float alpha,
 	       const float *A, int lda, const float *B, int ldb, float beta,
 	       float *C, int ldc);
+/* Loads OpenBLAS now (once; dsv_sgemm does it on first use), so that a
+ * timed loop does not pay for the load. */
+void dsv_sgemm_init(void);
 void dsv_sgemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 		   const float *A, int lda, const float *B, int ldb, float beta,
 		   float *C, int ldc);

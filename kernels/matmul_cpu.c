@@ -61,7 +61,7 @@ static void sgemm1(int transA, int transB, int M, int N, int K, float alpha,
 	dsv_sgemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-static void blas_init(void)
+void dsv_sgemm_init(void)
 {
 #ifdef DSV_HAVE_OPENBLAS
 	pthread_once(&blas_once, open_blas);
@@ -152,7 +152,7 @@ void dsv_sgemm(int transA, int transB, int M, int N, int K, float alpha,
 	       const float *A, int lda, const float *B, int ldb, float beta,
 	       float *C, int ldc)
 {
-	blas_init();
+	dsv_sgemm_init();
 #ifdef DSV_HAVE_OPENBLAS
 	if (!blas_sgemm)
 #endif
