@@ -239,12 +239,17 @@ VEC static void matmul_forward(float *out, const float *inp, const float *w,
 		  bias || resid ? 1.0f : 0.0f, out, OC);
 }
 
-/* Causal multi-head attention, per (b, h): scores = q k^T (full T x T
- * through sgemm, the masked half is wasted but sgemm is ~10x faster than a
- * scalar loop), a causal softmax of scale*scores over rows, y = att v.
- * att keeps the probabilities (zero above the diagonal) for the backward.
- * The (b, h) pairs are spread over the threads, each doing its head's three
- * steps while its T x T block is in cache; every sum stays on one thread. */
+/* Causal multi-head attention, per (b, h): scores = q k^T, a causal softmax
+ * of scale*scores over rows, y = att v. Rows go in blocks of ATT_ROWS, each
+ * block's GEMMs reaching only the columns up to its last row, so the
+ * masked triangle is mostly skipped (about (n+1)/2n of the full T x T work
+ * for n blocks); inside a block the GEMMs still cover the diagonal block
+ * whole. att keeps the probabilities for the backward, zero above the
+ * diagonal; right of a block's columns it is never read. The (b, h) pairs
+ * are spread over the threads, each doing its head's steps while its T x T
+ * block is in cache; every sum stays on one thread. */
+#define ATT_ROWS 32
+
 VEC static void attention_forward(float *out, float *att, const float *qkv,
 			      int B, int T, int C, int NH)
 {
@@ -255,7 +260,11 @@ VEC static void attention_forward(float *out, float *att, const float *qkv,
 		int b = bh / NH, h = bh % NH;
 		const float *q = qkv + (size_t)b * T * 3 * C + h * hs;
 		float *a = att + (size_t)bh * T * T;
-		dsv_sgemm(0, 1, T, T, hs, scale, q, 3 * C, q + C, 3 * C, 0.0f, a, T);
+		for (int i0 = 0; i0 < T; i0 += ATT_ROWS) {
+			int mi = T - i0 < ATT_ROWS ? T - i0 : ATT_ROWS;
+			dsv_sgemm(0, 1, mi, i0 + mi, hs, scale, q + (size_t)i0 * 3 * C,
+				  3 * C, q + C, 3 * C, 0.0f, a + (size_t)i0 * T, T);
+		}
 		for (int t = 0; t < T; t++) {
 			float *r = a + (size_t)t * T, mx = -INFINITY, sum = 0.0f;
 			#pragma omp simd reduction(max:mx)
@@ -273,8 +282,12 @@ VEC static void attention_forward(float *out, float *att, const float *qkv,
 			for (int t2 = t + 1; t2 < T; t2++)
 				r[t2] = 0.0f;
 		}
-		dsv_sgemm(0, 0, T, hs, T, 1.0f, a, T, q + 2 * C, 3 * C, 0.0f,
-			  out + (size_t)b * T * C + h * hs, C);
+		for (int i0 = 0; i0 < T; i0 += ATT_ROWS) {
+			int mi = T - i0 < ATT_ROWS ? T - i0 : ATT_ROWS;
+			dsv_sgemm(0, 0, mi, hs, i0 + mi, 1.0f, a + (size_t)i0 * T, T,
+				  q + 2 * C, 3 * C, 0.0f,
+				  out + ((size_t)b * T + i0) * C + h * hs, C);
+		}
 	}
 }
 
@@ -496,7 +509,10 @@ VEC static void gelu_backward(float *dinp, const float *inp, size_t n)
 /* dqkv is overwritten; datt is scratch of att's size. Per (b, h), one
  * pair per thread at a time as in the forward: datt = dy v^T, dv = att^T dy,
  * dpre = scale * att * (datt - rowsum(att * datt)), dq = dpre k,
- * dk = dpre^T q. */
+ * dk = dpre^T q, in the forward's row blocks: row block i of datt, dpre
+ * and dq reaches the columns up to its last row; column block j of dv and
+ * dk sums over the rows from the block's first row on (att and dpre are
+ * zero above the diagonal). */
 VEC static void attention_backward(float *dqkv, float *datt, const float *dout,
 			       const float *qkv, const float *att,
 			       int B, int T, int C, int NH)
@@ -510,10 +526,15 @@ VEC static void attention_backward(float *dqkv, float *datt, const float *dout,
 		const float *dy = dout + (size_t)b * T * C + h * hs;
 		const float *a = att + (size_t)bh * T * T;
 		float *da = datt + (size_t)bh * T * T;
-		dsv_sgemm(0, 1, T, T, hs, 1.0f, dy, C, qkv + o + 2 * C, 3 * C,
-			  0.0f, da, T);
-		dsv_sgemm(1, 0, T, hs, T, 1.0f, a, T, dy, C, 0.0f,
-			  dqkv + o + 2 * C, 3 * C);
+		for (int i0 = 0; i0 < T; i0 += ATT_ROWS) {
+			int mi = T - i0 < ATT_ROWS ? T - i0 : ATT_ROWS;
+			size_t r = (size_t)i0 * T, c3 = (size_t)i0 * 3 * C;
+			dsv_sgemm(0, 1, mi, i0 + mi, hs, 1.0f, dy + (size_t)i0 * C,
+				  C, qkv + o + 2 * C, 3 * C, 0.0f, da + r, T);
+			dsv_sgemm(1, 0, mi, hs, T - i0, 1.0f, a + r + i0, T,
+				  dy + (size_t)i0 * C, C, 0.0f,
+				  dqkv + o + c3 + 2 * C, 3 * C);
+		}
 		for (int t = 0; t < T; t++) {
 			const float *ar = a + (size_t)t * T;
 			float *dr = da + (size_t)t * T, dot = 0.0f;
@@ -526,10 +547,14 @@ VEC static void attention_backward(float *dqkv, float *datt, const float *dout,
 			for (int t2 = t + 1; t2 < T; t2++)
 				dr[t2] = 0.0f;
 		}
-		dsv_sgemm(0, 0, T, hs, T, 1.0f, da, T, qkv + o + C, 3 * C, 0.0f,
-			  dqkv + o, 3 * C);
-		dsv_sgemm(1, 0, T, hs, T, 1.0f, da, T, qkv + o, 3 * C, 0.0f,
-			  dqkv + o + C, 3 * C);
+		for (int i0 = 0; i0 < T; i0 += ATT_ROWS) {
+			int mi = T - i0 < ATT_ROWS ? T - i0 : ATT_ROWS;
+			size_t r = (size_t)i0 * T, c3 = (size_t)i0 * 3 * C;
+			dsv_sgemm(0, 0, mi, hs, i0 + mi, 1.0f, da + r, T,
+				  qkv + o + C, 3 * C, 0.0f, dqkv + o + c3, 3 * C);
+			dsv_sgemm(1, 0, mi, hs, T - i0, 1.0f, da + r + i0, T,
+				  qkv + o + c3, 3 * C, 0.0f, dqkv + o + c3 + C, 3 * C);
+		}
 	}
 }
 
