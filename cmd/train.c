@@ -1290,8 +1290,9 @@ static void print_result(const struct train *t, const dsv_aid *id,
 	       t->g->on_gpu ? dsv_device_name() : "cpu", c->flops, whex);
 }
 
-/* OpenMP threads that spin after a parallel region starve OpenBLAS's own
- * threads (docs/train.md: several times slower on few cores). libgomp reads
+/* OpenMP threads that spin after a parallel region take the core from the
+ * thread that has work when the machine is busy (docs/train.md: several
+ * times slower on 2 cores; docs/benchmarks.md). libgomp reads
  * OMP_WAIT_POLICY once, when it is loaded, so a process started without it
  * re-executes itself with PASSIVE before doing anything. */
 void train_passive_omp(int argc, char **argv)
