@@ -76,6 +76,10 @@ CUDA_SO_LIBS += -L$(dir $(NCCL_LIB)) -Wl,-rpath,$(dir $(NCCL_LIB)) -lnccl
 endif
 endif
 
+# The CPU training kernels' loops call sqrtf; GCC vectorises it only
+# without errno, which `#pragma GCC optimize` cannot turn off (gpt_cpu.c).
+$(B)/kernels/gpt_cpu.o: CFLAGS += -fno-math-errno
+
 STORE_SRC   := $(wildcard store/*.c)
 LINEAGE_SRC := $(wildcard lineage/*.c)
 # With NCCL, nccl_dp.c is built into libdsvcuda.so and reached through the

@@ -36,13 +36,28 @@ static double now_s(void)
 
 /* ---- the token stream: batches of B*T+1 tokens, epochs, resumable ---- */
 
+/* In order (shuffle = 0), each micro-step takes the next window of
+ * world*B*T+1 tokens. Shuffled, the epoch's stream is cut into rows of T+1
+ * tokens (row j starts at token j*T), read a chunk of `chunk_rows` rows at
+ * a time; each chunk's rows are taken in a permutation drawn from (seed,
+ * epoch, chunk), and a micro-step takes the next world*B of them, so the
+ * position (epoch, rows taken) is the whole state. */
 struct stream {
 	const dsv_manifest *m;
 	dsv_oid tok;
 	dsv_tokens_loader *ld;
 	uint32_t *buf;
 	size_t have, need; /* tokens in buf; world*B*T + 1 */
-	uint64_t epoch, pos;
+	uint64_t epoch, pos; /* pos: tokens taken this epoch (rows taken * T) */
+	/* shuffled */
+	int shuffle;
+	uint64_t seed;
+	size_t T, chunk_rows;
+	uint32_t *chunk;   /* the chunk's tokens, nrows*T + 1 */
+	uint32_t *perm;    /* its row order */
+	size_t nrows, next; /* rows in the chunk, rows of it taken */
+	uint64_t ichunk;   /* index of the chunk in the epoch */
+	int loaded, last;  /* a chunk is in; the loader ended inside it */
 };
 
 static int stream_restart(struct stream *st)
@@ -51,7 +66,100 @@ static int stream_restart(struct stream *st)
 	st->ld = NULL;
 	st->have = 0;
 	st->pos = 0;
+	st->loaded = st->last = 0;
+	st->ichunk = 0;
 	return dsv_tokens_loader_new(&st->ld, the_repo->store, st->m, &st->tok);
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Reads up to `want` tokens into dst; *got short only at the version's end. */
+static int stream_read(struct stream *st, uint32_t *dst, size_t want,
+		       size_t *got)
+{
+	*got = 0;
+	while (*got < want) {
+		size_t n = 0;
+		int rc = dsv_tokens_loader_read(st->ld, dst + *got, want - *got, &n);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			break;
+		*got += n;
+	}
+	return 0;
+}
+
+/* Loads chunk `ichunk` (rows ichunk*chunk_rows ..): its tokens continue the
+ * previous chunk's, whose last token is the first of this one (fresh: read
+ * from the loader's position), then draws its row order: Fisher-Yates from
+ * splitmix64 seeded by (seed, epoch, chunk). A tail shorter than a row is
+ * left out, as in order. */
+static int chunk_load(struct stream *st, int fresh)
+{
+	size_t have = 0, got;
+	if (!fresh && st->loaded) {
+		st->chunk[0] = st->chunk[st->nrows * st->T];
+		have = 1;
+	}
+	int rc = stream_read(st, st->chunk + have,
+			     st->chunk_rows * st->T + 1 - have, &got);
+	if (rc)
+		return rc;
+	have += got;
+	st->last = have < st->chunk_rows * st->T + 1;
+	st->nrows = have ? (have - 1) / st->T : 0;
+	st->next = 0;
+	st->loaded = 1;
+	uint64_t x = st->seed ^ 0x53485546464c45ull; /* "SHUFFLE" */
+	x = splitmix64(&x) ^ st->epoch;
+	x = splitmix64(&x) ^ st->ichunk;
+	for (size_t i = 0; i < st->nrows; i++)
+		st->perm[i] = (uint32_t)i;
+	for (size_t i = st->nrows; i > 1; i--) {
+		size_t j = (size_t)(splitmix64(&x) % i);
+		uint32_t tmp = st->perm[i - 1];
+		st->perm[i - 1] = st->perm[j];
+		st->perm[j] = tmp;
+	}
+	return 0;
+}
+
+/* The next world*B rows of the shuffled epoch; rank r's are rows r*B ..
+ * r*B+B-1 of them. 1 when taken, 0 when the epoch has fewer left (the
+ * rows looked at are then dropped, as the in-order tail is). */
+static int shuffled_rows(struct stream *st, int *inputs, int *targets,
+			 size_t B, size_t world, int rank)
+{
+	for (size_t i = 0; i < world * B; i++) {
+		if (!st->loaded || st->next == st->nrows) {
+			if (st->loaded && st->last)
+				return 0;
+			if (st->loaded)
+				st->ichunk++;
+			int rc = chunk_load(st, 0);
+			if (rc)
+				return rc;
+			if (st->nrows == 0)
+				return 0;
+		}
+		size_t row = st->perm[st->next++];
+		if (i / B != (size_t)rank)
+			continue;
+		const uint32_t *w = st->chunk + row * st->T;
+		size_t o = (i % B) * st->T;
+		for (size_t k = 0; k < st->T; k++) {
+			inputs[o + k] = (int)w[k];
+			targets[o + k] = (int)w[k + 1];
+		}
+	}
+	return 1;
 }
 
 /* Fills buf to `need` tokens; 1 when full, 0 at the end of the version. */
@@ -77,6 +185,24 @@ static int stream_next(struct stream *st, int *inputs, int *targets,
 		       size_t BT, int rank)
 {
 	int rc;
+	while (st->shuffle) {
+		size_t world = (st->need - 1) / BT;
+		if ((rc = shuffled_rows(st, inputs, targets, BT / st->T, world,
+					rank)) < 0)
+			return rc;
+		if (rc == 1) {
+			st->pos += st->need - 1;
+			return 0;
+		}
+		if (st->pos == 0)
+			return dsv_error_set(DSV_EINVAL, "the version has fewer "
+					     "than one batch of tokens (%zu = "
+					     "batch_size * seq_len + 1)",
+					     st->need);
+		st->epoch++;
+		if ((rc = stream_restart(st)))
+			return rc;
+	}
 	for (;;) {
 		if ((rc = stream_fill(st)) < 0)
 			return rc;
@@ -107,6 +233,34 @@ static int stream_next(struct stream *st, int *inputs, int *targets,
 static int stream_seek(struct stream *st, uint64_t epoch, uint64_t pos)
 {
 	int rc = stream_restart(st);
+	if (!rc && st->shuffle) {
+		/* skip the chunks before the one holding row pos/T, then load
+		 * it and step over its rows already taken */
+		uint64_t rows = pos / st->T, c = rows / st->chunk_rows;
+		uint64_t skip = c * st->chunk_rows * st->T;
+		st->epoch = epoch;
+		while (!rc && skip) {
+			size_t want = skip < st->need ? (size_t)skip : st->need, got;
+			if ((rc = stream_read(st, st->buf, want, &got)))
+				return rc;
+			if (got < want)
+				return dsv_error_set(DSV_ECORRUPT, "checkpoint "
+						     "position %llu is past the "
+						     "version's end",
+						     (unsigned long long)pos);
+			skip -= got;
+		}
+		st->ichunk = c;
+		if ((rc = chunk_load(st, 1)))
+			return rc;
+		st->next = (size_t)(rows - c * st->chunk_rows);
+		if (st->next > st->nrows)
+			return dsv_error_set(DSV_ECORRUPT, "checkpoint position "
+					     "%llu is past the version's end",
+					     (unsigned long long)pos);
+		st->pos = pos;
+		return 0;
+	}
 	uint64_t left = pos;
 	while (!rc && left) {
 		size_t want = left < st->need ? (size_t)left : st->need, got = 0;
@@ -130,6 +284,8 @@ static void stream_free(struct stream *st)
 {
 	dsv_tokens_loader_free(st->ld);
 	free(st->buf);
+	free(st->chunk);
+	free(st->perm);
 }
 
 /* The first `cap` tokens (0: all) of a version's stream, for validation. */
@@ -949,6 +1105,7 @@ static int commit_model(struct train *t, dsv_aid *out_id, dsv_oid *wid,
 	json_object_set_new(cfg, "schedule",
 			    json_string(dsv_trainconf_schedule_name(c->schedule)));
 	json_object_set_new(cfg, "seed", json_integer((json_int_t)c->seed));
+	json_object_set_new(cfg, "shuffle", json_integer(c->shuffle));
 	json_object_set_new(cfg, "steps",
 			    json_integer(dsv_trainconf_steps(c)));
 	json_object_set_new(p, "config", cfg);
@@ -1085,6 +1242,22 @@ static int prepare_data(struct train *t)
 	t->st.need = (size_t)t->cfg.batch_size * t->cfg.seq_len * t->world + 1;
 	if (!(t->st.buf = malloc(t->st.need * sizeof *t->st.buf)))
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	if (t->cfg.shuffle) {
+		struct stream *st = &t->st;
+		st->shuffle = 1;
+		st->seed = t->cfg.seed;
+		st->T = (size_t)t->cfg.seq_len;
+		st->chunk_rows = (size_t)t->cfg.shuffle_buffer / st->T;
+		if (st->chunk_rows == 0)
+			st->chunk_rows = 1;
+		/* pages are touched only as far as the version fills them */
+		st->chunk = malloc((st->chunk_rows * st->T + 1) * sizeof *st->chunk);
+		st->perm = malloc(st->chunk_rows * sizeof *st->perm);
+		if (!st->chunk || !st->perm)
+			return dsv_error_set(DSV_ENOMEM, "cannot allocate the "
+					     "shuffle buffer (%zu tokens)",
+					     st->chunk_rows * st->T + 1);
+	}
 	return stream_restart(&t->st);
 }
 
@@ -1121,8 +1294,9 @@ static void print_result(const struct train *t, const dsv_aid *id,
 	       t->g->on_gpu ? dsv_device_name() : "cpu", c->flops, whex);
 }
 
-/* OpenMP threads that spin after a parallel region starve OpenBLAS's own
- * threads (docs/train.md: several times slower on few cores). libgomp reads
+/* OpenMP threads that spin after a parallel region take the core from the
+ * thread that has work when the machine is busy (docs/train.md: several
+ * times slower on 2 cores; docs/benchmarks.md). libgomp reads
  * OMP_WAIT_POLICY once, when it is loaded, so a process started without it
  * re-executes itself with PASSIVE before doing anything. */
 void train_passive_omp(int argc, char **argv)

@@ -201,11 +201,17 @@ double gpt_gpu_seconds_cuda(const dsv_gpt *m);
 
 /* Row-major single-precision GEMM, C = alpha*op(A)*op(B) + beta*C with op(A)
  * M x K and op(B) K x N (matmul_cpu.c). dsv_sgemm calls OpenBLAS's
- * cblas_sgemm when built with DSV_HAVE_OPENBLAS, else dsv_sgemm_ref, a
- * cache-blocked OpenMP version whose sums run in a fixed order. */
+ * cblas_sgemm (single-threaded, on one block of C per OpenMP thread) when
+ * built with DSV_HAVE_OPENBLAS, else dsv_sgemm_ref, a cache-blocked OpenMP
+ * version whose sums run in a fixed order. Either way the result is
+ * bit-reproducible for a given OpenMP thread count. Called inside a
+ * parallel region it runs on the calling thread. */
 void dsv_sgemm(int transA, int transB, int M, int N, int K, float alpha,
 	       const float *A, int lda, const float *B, int ldb, float beta,
 	       float *C, int ldc);
+/* Loads OpenBLAS now (once; dsv_sgemm does it on first use), so that a
+ * timed loop does not pay for the load. */
+void dsv_sgemm_init(void);
 void dsv_sgemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 		   const float *A, int lda, const float *B, int ldb, float beta,
 		   float *C, int ldc);

@@ -9,6 +9,18 @@
 #pragma GCC optimize("no-trapping-math", "no-math-errno")
 #endif
 
+/* The loops outside the matmuls (LayerNorm, GELU, softmax, AdamW) are
+ * written for `omp simd` and built twice, for x86-64-v3 (AVX2) and for the
+ * baseline, the copy picked at load time by the CPU (GCC target_clones), so
+ * the binary runs on any x86-64. -std=c11 keeps a*b+c unfused in both, so
+ * only the lane count of a reduction can differ between the two copies: a
+ * given machine always runs the same one, and its results are reproducible. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define VEC __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define VEC
+#endif
+
 #include "kernels/gpt.h"
 #include "kernels/device.h"
 
@@ -44,9 +56,20 @@ typedef struct {
 #define P(m, i) ((m)->params + (m)->offsets[i])
 #define G(m, i) ((m)->grads + (m)->offsets[i])
 
+/* Zeroed by memset, not calloc: a fresh calloc is untouched pages, and the
+ * first training step then paid a page fault per 4 KiB of activations
+ * (with OpenBLAS's load, about one more step's time). */
+static float *zalloc(size_t n)
+{
+	float *p = malloc((n ? n : 1) * sizeof(float));
+	if (p)
+		memset(p, 0, (n ? n : 1) * sizeof(float));
+	return p;
+}
+
 static float *take(cpu_acts *a, size_t n, int *fail)
 {
-	float *p = calloc(n ? n : 1, sizeof(float));
+	float *p = zalloc(n);
 	if (!p)
 		*fail = 1;
 	a->bufs[a->nbufs++] = p;
@@ -62,8 +85,9 @@ int gpt_new_cpu(dsv_gpt *m)
 	size_t L = m->cfg.num_layers, C = m->cfg.channels, NH = m->cfg.num_heads;
 	size_t BT = (size_t)m->B * m->T, T = m->T, Vp = m->cfg.padded_vocab_size;
 	int fail = 0;
-	m->params = calloc(m->num_params, sizeof(float));
-	m->grads = calloc(m->num_params, sizeof(float));
+	m->params = zalloc(m->num_params);
+	m->grads = zalloc(m->num_params);
+	dsv_sgemm_init();
 	if (!m->params || !m->grads)
 		fail = 1;
 	a->encoded = take(a, BT * C, &fail);
@@ -151,7 +175,7 @@ static inline float vtanhf(float u)
 	return 1.0f - 2.0f / (vexpf(2.0f * u) + 1.0f);
 }
 
-static void encoder_forward(float *out, const int *inp, const float *wte,
+VEC static void encoder_forward(float *out, const int *inp, const float *wte,
 			    const float *wpe, int B, int T, int C)
 {
 	#pragma omp parallel for schedule(static)
@@ -159,12 +183,13 @@ static void encoder_forward(float *out, const int *inp, const float *wte,
 		const float *e = wte + (size_t)inp[bt] * C;
 		const float *p = wpe + (size_t)(bt % T) * C;
 		float *o = out + (size_t)bt * C;
+		#pragma omp simd
 		for (int i = 0; i < C; i++)
 			o[i] = e[i] + p[i];
 	}
 }
 
-static void layernorm_forward(float *out, float *mean, float *rstd,
+VEC static void layernorm_forward(float *out, float *mean, float *rstd,
 			      const float *inp, const float *w, const float *b,
 			      int N, int C)
 {
@@ -173,12 +198,15 @@ static void layernorm_forward(float *out, float *mean, float *rstd,
 		const float *x = inp + (size_t)r * C;
 		float *o = out + (size_t)r * C;
 		float mu = 0.0f, var = 0.0f;
+		#pragma omp simd reduction(+:mu)
 		for (int i = 0; i < C; i++)
 			mu += x[i];
 		mu /= C;
+		#pragma omp simd reduction(+:var)
 		for (int i = 0; i < C; i++)
 			var += (x[i] - mu) * (x[i] - mu);
 		float s = 1.0f / sqrtf(var / C + 1e-5f);
+		#pragma omp simd
 		for (int i = 0; i < C; i++)
 			o[i] = (x[i] - mu) * s * w[i] + b[i];
 		mean[r] = mu;
@@ -186,63 +214,86 @@ static void layernorm_forward(float *out, float *mean, float *rstd,
 	}
 }
 
-/* out[N][OC] = inp[N][IC] . w[OC][IC]^T + bias */
-static void matmul_forward(float *out, const float *inp, const float *w,
-			   const float *bias, int N, int IC, int OC)
+/* out[N][OC] = resid + bias + inp[N][IC] . w[OC][IC]^T, resid (a residual
+ * stream [N][OC]) and bias optional. resid + bias is written first and the
+ * product added to it (beta = 1): one pass over out where zeroing it for
+ * the product, adding the bias and adding the residual took three. */
+VEC static void matmul_forward(float *out, const float *inp, const float *w,
+			       const float *bias, const float *resid, int N,
+			       int IC, int OC)
 {
-	dsv_sgemm(0, 1, N, OC, IC, 1.0f, inp, IC, w, IC, 0.0f, out, OC);
-	if (!bias)
-		return;
-	#pragma omp parallel for schedule(static)
-	for (int r = 0; r < N; r++) {
-		float *o = out + (size_t)r * OC;
-		for (int j = 0; j < OC; j++)
-			o[j] += bias[j];
+	if (bias || resid) {
+		#pragma omp parallel for schedule(static)
+		for (int r = 0; r < N; r++) {
+			float *o = out + (size_t)r * OC;
+			const float *x = resid ? resid + (size_t)r * OC : NULL;
+			if (x && bias) {
+				#pragma omp simd
+				for (int j = 0; j < OC; j++)
+					o[j] = x[j] + bias[j];
+			} else
+				memcpy(o, x ? x : bias, (size_t)OC * sizeof(float));
+		}
 	}
+	dsv_sgemm(0, 1, N, OC, IC, 1.0f, inp, IC, w, IC,
+		  bias || resid ? 1.0f : 0.0f, out, OC);
 }
 
-/* Causal multi-head attention, per (b, h): scores = q k^T (full T x T
- * through sgemm, the masked half is wasted but sgemm is ~10x faster than a
- * scalar loop), a causal softmax of scale*scores over rows, y = att v.
- * att keeps the probabilities (zero above the diagonal) for the backward. */
-static void attention_forward(float *out, float *att, const float *qkv,
+/* Causal multi-head attention, per (b, h): scores = q k^T, a causal softmax
+ * of scale*scores over rows, y = att v. Rows go in blocks of ATT_ROWS, each
+ * block's GEMMs reaching only the columns up to its last row, so the
+ * masked triangle is mostly skipped (about (n+1)/2n of the full T x T work
+ * for n blocks); inside a block the GEMMs still cover the diagonal block
+ * whole. att keeps the probabilities for the backward, zero above the
+ * diagonal; right of a block's columns it is never read. The (b, h) pairs
+ * are spread over the threads, each doing its head's steps while its T x T
+ * block is in cache; every sum stays on one thread. */
+#define ATT_ROWS 32
+
+VEC static void attention_forward(float *out, float *att, const float *qkv,
 			      int B, int T, int C, int NH)
 {
 	int hs = C / NH;
 	float scale = 1.0f / sqrtf((float)hs);
-	for (int b = 0; b < B; b++)
-		for (int h = 0; h < NH; h++) {
-			const float *q = qkv + (size_t)b * T * 3 * C + h * hs;
-			float *a = att + ((size_t)b * NH + h) * T * T;
-			dsv_sgemm(0, 1, T, T, hs, scale, q, 3 * C, q + C, 3 * C,
-				  0.0f, a, T);
-		}
 	#pragma omp parallel for schedule(static)
-	for (size_t r = 0; r < (size_t)B * NH * T; r++) {
-		int t = (int)(r % T);
-		float *a = att + r * T, mx = -INFINITY, sum = 0.0f;
-		for (int t2 = 0; t2 <= t; t2++)
-			mx = a[t2] > mx ? a[t2] : mx;
-		for (int t2 = 0; t2 <= t; t2++) {
-			a[t2] = expf(a[t2] - mx);
-			sum += a[t2];
+	for (int bh = 0; bh < B * NH; bh++) {
+		int b = bh / NH, h = bh % NH;
+		const float *q = qkv + (size_t)b * T * 3 * C + h * hs;
+		float *a = att + (size_t)bh * T * T;
+		for (int i0 = 0; i0 < T; i0 += ATT_ROWS) {
+			int mi = T - i0 < ATT_ROWS ? T - i0 : ATT_ROWS;
+			dsv_sgemm(0, 1, mi, i0 + mi, hs, scale, q + (size_t)i0 * 3 * C,
+				  3 * C, q + C, 3 * C, 0.0f, a + (size_t)i0 * T, T);
 		}
-		float inv = 1.0f / sum;
-		for (int t2 = 0; t2 < T; t2++)
-			a[t2] = t2 <= t ? a[t2] * inv : 0.0f;
+		for (int t = 0; t < T; t++) {
+			float *r = a + (size_t)t * T, mx = -INFINITY, sum = 0.0f;
+			#pragma omp simd reduction(max:mx)
+			for (int t2 = 0; t2 <= t; t2++)
+				mx = r[t2] > mx ? r[t2] : mx;
+			#pragma omp simd reduction(+:sum)
+			for (int t2 = 0; t2 <= t; t2++) {
+				r[t2] = vexpf(r[t2] - mx);
+				sum += r[t2];
+			}
+			float inv = 1.0f / sum;
+			#pragma omp simd
+			for (int t2 = 0; t2 <= t; t2++)
+				r[t2] *= inv;
+			for (int t2 = t + 1; t2 < T; t2++)
+				r[t2] = 0.0f;
+		}
+		for (int i0 = 0; i0 < T; i0 += ATT_ROWS) {
+			int mi = T - i0 < ATT_ROWS ? T - i0 : ATT_ROWS;
+			dsv_sgemm(0, 0, mi, hs, i0 + mi, 1.0f, a + (size_t)i0 * T, T,
+				  q + 2 * C, 3 * C, 0.0f,
+				  out + ((size_t)b * T + i0) * C + h * hs, C);
+		}
 	}
-	for (int b = 0; b < B; b++)
-		for (int h = 0; h < NH; h++) {
-			const float *v = qkv + (size_t)b * T * 3 * C + 2 * C + h * hs;
-			const float *a = att + ((size_t)b * NH + h) * T * T;
-			dsv_sgemm(0, 0, T, hs, T, 1.0f, a, T, v, 3 * C, 0.0f,
-				  out + (size_t)b * T * C + h * hs, C);
-		}
 }
 
 #define GELU_S 0.7978845608028654f /* sqrt(2/pi) */
 
-static void gelu_forward(float *out, const float *inp, size_t n)
+VEC static void gelu_forward(float *out, const float *inp, size_t n)
 {
 	#pragma omp parallel for simd schedule(static)
 	for (size_t i = 0; i < n; i++) {
@@ -251,16 +302,9 @@ static void gelu_forward(float *out, const float *inp, size_t n)
 	}
 }
 
-static void residual_add(float *out, const float *inp, size_t n)
-{
-	#pragma omp parallel for schedule(static)
-	for (size_t i = 0; i < n; i++)
-		out[i] += inp[i];
-}
-
 /* Softmax over the real V columns; loss = logsumexp - logit[target]. The
  * row's logsumexp is kept so the backward can rebuild the probabilities. */
-static void crossentropy_forward(float *losses, float *lse, const float *logits,
+VEC static void crossentropy_forward(float *losses, float *lse, const float *logits,
 				 const int *targets, int N, int V, int Vp)
 {
 	#pragma omp parallel for schedule(static)
@@ -301,23 +345,21 @@ int gpt_forward_cpu(dsv_gpt *m, const int *inputs, const int *targets, int B, in
 		layernorm_forward(ln1, a->ln1_mean + l * N, a->ln1_rstd + l * N, res,
 				  P(m, DSV_GPT_LN1W) + l * c, P(m, DSV_GPT_LN1B) + l * c, N, C);
 		matmul_forward(qkv, ln1, P(m, DSV_GPT_QKVW) + l * 3 * c * c,
-			       P(m, DSV_GPT_QKVB) + l * 3 * c, N, C, 3 * C);
+			       P(m, DSV_GPT_QKVB) + l * 3 * c, NULL, N, C, 3 * C);
 		attention_forward(atty, att, qkv, B, T, C, NH);
 		matmul_forward(res2, atty, P(m, DSV_GPT_ATTPROJW) + l * c * c,
-			       P(m, DSV_GPT_ATTPROJB) + l * c, N, C, C);
-		residual_add(res2, res, BTC);
+			       P(m, DSV_GPT_ATTPROJB) + l * c, res, N, C, C);
 		layernorm_forward(ln2, a->ln2_mean + l * N, a->ln2_rstd + l * N, res2,
 				  P(m, DSV_GPT_LN2W) + l * c, P(m, DSV_GPT_LN2B) + l * c, N, C);
 		matmul_forward(fch, ln2, P(m, DSV_GPT_FCW) + l * 4 * c * c,
-			       P(m, DSV_GPT_FCB) + l * 4 * c, N, C, 4 * C);
+			       P(m, DSV_GPT_FCB) + l * 4 * c, NULL, N, C, 4 * C);
 		gelu_forward(fchg, fch, 4 * BTC);
 		matmul_forward(res3, fchg, P(m, DSV_GPT_FCPROJW) + l * 4 * c * c,
-			       P(m, DSV_GPT_FCPROJB) + l * c, N, 4 * C, C);
-		residual_add(res3, res2, BTC);
+			       P(m, DSV_GPT_FCPROJB) + l * c, res2, N, 4 * C, C);
 	}
 	layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->residual3 + (L - 1) * BTC,
 			  P(m, DSV_GPT_LNFW), P(m, DSV_GPT_LNFB), N, C);
-	matmul_forward(a->logits, a->lnf, P(m, DSV_GPT_WTE), NULL, N, C, Vp);
+	matmul_forward(a->logits, a->lnf, P(m, DSV_GPT_WTE), NULL, NULL, N, C, Vp);
 
 	if (!targets) {
 		m->mean_loss = -1.0f;
@@ -355,7 +397,7 @@ int gpt_get_losses_cpu(const dsv_gpt *m, float *host)
 
 /* ---- layers, backward ---- */
 
-static void crossentropy_backward(float *logits, const float *lse,
+VEC static void crossentropy_backward(float *logits, const float *lse,
 				  const int *targets, float dloss, int N, int V, int Vp)
 {
 	#pragma omp parallel for schedule(static)
@@ -377,7 +419,7 @@ static void crossentropy_backward(float *logits, const float *lse,
 
 /* Column sums for the bias gradient: chunks of 64 columns per task, rows in
  * order, so the result does not depend on the thread count. */
-static void bias_backward(float *dbias, const float *dout, int N, int OC)
+VEC static void bias_backward(float *dbias, const float *dout, int N, int OC)
 {
 	#pragma omp parallel for schedule(static)
 	for (int j0 = 0; j0 < OC; j0 += 64) {
@@ -385,6 +427,7 @@ static void bias_backward(float *dbias, const float *dout, int N, int OC)
 		float acc[64] = {0};
 		for (int r = 0; r < N; r++) {
 			const float *d = dout + (size_t)r * OC + j0;
+			#pragma omp simd
 			for (int j = 0; j < w; j++)
 				acc[j] += d[j];
 		}
@@ -405,7 +448,7 @@ static void matmul_backward(float *dinp, float *dw, float *dbias,
 		bias_backward(dbias, dout, N, OC);
 }
 
-static void layernorm_backward(float *dinp, float *dw, float *db,
+VEC static void layernorm_backward(float *dinp, float *dw, float *db,
 			       const float *dout, const float *inp,
 			       const float *w, const float *mean,
 			       const float *rstd, int N, int C)
@@ -415,6 +458,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db,
 		const float *x = inp + (size_t)r * C, *d = dout + (size_t)r * C;
 		float *di = dinp + (size_t)r * C;
 		float mu = mean[r], s = rstd[r], dmean = 0.0f, dnmean = 0.0f;
+		#pragma omp simd reduction(+:dmean, dnmean)
 		for (int i = 0; i < C; i++) {
 			float dn = w[i] * d[i];
 			dmean += dn;
@@ -422,6 +466,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db,
 		}
 		dmean /= C;
 		dnmean /= C;
+		#pragma omp simd
 		for (int i = 0; i < C; i++) {
 			float n = (x[i] - mu) * s;
 			di[i] += (w[i] * d[i] - dmean - n * dnmean) * s;
@@ -434,8 +479,10 @@ static void layernorm_backward(float *dinp, float *dw, float *db,
 		for (int r = 0; r < N; r++) {
 			const float *x = inp + (size_t)r * C + i0;
 			const float *d = dout + (size_t)r * C + i0;
+			float mr = mean[r], sr = rstd[r];
+			#pragma omp simd
 			for (int i = 0; i < wd; i++) {
-				aw[i] += d[i] * (x[i] - mean[r]) * rstd[r];
+				aw[i] += d[i] * (x[i] - mr) * sr;
 				ab[i] += d[i];
 			}
 		}
@@ -446,7 +493,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db,
 	}
 }
 
-static void gelu_backward(float *dinp, const float *inp, size_t n)
+VEC static void gelu_backward(float *dinp, const float *inp, size_t n)
 {
 	#pragma omp parallel for simd schedule(static)
 	for (size_t i = 0; i < n; i++) {
@@ -459,54 +506,66 @@ static void gelu_backward(float *dinp, const float *inp, size_t n)
 	}
 }
 
-/* dqkv is overwritten; datt is scratch of att's size. Per (b, h):
- * datt = dy v^T, dv = att^T dy, dpre = scale * att * (datt - rowsum(att *
- * datt)), dq = dpre k, dk = dpre^T q. */
-static void attention_backward(float *dqkv, float *datt, const float *dout,
+/* dqkv is overwritten; datt is scratch of att's size. Per (b, h), one
+ * pair per thread at a time as in the forward: datt = dy v^T, dv = att^T dy,
+ * dpre = scale * att * (datt - rowsum(att * datt)), dq = dpre k,
+ * dk = dpre^T q, in the forward's row blocks: row block i of datt, dpre
+ * and dq reaches the columns up to its last row; column block j of dv and
+ * dk sums over the rows from the block's first row on (att and dpre are
+ * zero above the diagonal). */
+VEC static void attention_backward(float *dqkv, float *datt, const float *dout,
 			       const float *qkv, const float *att,
 			       int B, int T, int C, int NH)
 {
 	int hs = C / NH;
 	float scale = 1.0f / sqrtf((float)hs);
-	for (int b = 0; b < B; b++)
-		for (int h = 0; h < NH; h++) {
-			size_t o = (size_t)b * T * 3 * C + h * hs;
-			const float *dy = dout + (size_t)b * T * C + h * hs;
-			const float *a = att + ((size_t)b * NH + h) * T * T;
-			float *da = datt + ((size_t)b * NH + h) * T * T;
-			dsv_sgemm(0, 1, T, T, hs, 1.0f, dy, C, qkv + o + 2 * C,
-				  3 * C, 0.0f, da, T);
-			dsv_sgemm(1, 0, T, hs, T, 1.0f, a, T, dy, C, 0.0f,
-				  dqkv + o + 2 * C, 3 * C);
-		}
 	#pragma omp parallel for schedule(static)
-	for (size_t r = 0; r < (size_t)B * NH * T; r++) {
-		int t = (int)(r % T);
-		const float *a = att + r * T;
-		float *da = datt + r * T, dot = 0.0f;
-		for (int t2 = 0; t2 <= t; t2++)
-			dot += a[t2] * da[t2];
-		for (int t2 = 0; t2 < T; t2++)
-			da[t2] = t2 <= t ? scale * a[t2] * (da[t2] - dot) : 0.0f;
-	}
-	for (int b = 0; b < B; b++)
-		for (int h = 0; h < NH; h++) {
-			size_t o = (size_t)b * T * 3 * C + h * hs;
-			const float *da = datt + ((size_t)b * NH + h) * T * T;
-			dsv_sgemm(0, 0, T, hs, T, 1.0f, da, T, qkv + o + C, 3 * C,
-				  0.0f, dqkv + o, 3 * C);
-			dsv_sgemm(1, 0, T, hs, T, 1.0f, da, T, qkv + o, 3 * C,
-				  0.0f, dqkv + o + C, 3 * C);
+	for (int bh = 0; bh < B * NH; bh++) {
+		int b = bh / NH, h = bh % NH;
+		size_t o = (size_t)b * T * 3 * C + h * hs;
+		const float *dy = dout + (size_t)b * T * C + h * hs;
+		const float *a = att + (size_t)bh * T * T;
+		float *da = datt + (size_t)bh * T * T;
+		for (int i0 = 0; i0 < T; i0 += ATT_ROWS) {
+			int mi = T - i0 < ATT_ROWS ? T - i0 : ATT_ROWS;
+			size_t r = (size_t)i0 * T, c3 = (size_t)i0 * 3 * C;
+			dsv_sgemm(0, 1, mi, i0 + mi, hs, 1.0f, dy + (size_t)i0 * C,
+				  C, qkv + o + 2 * C, 3 * C, 0.0f, da + r, T);
+			dsv_sgemm(1, 0, mi, hs, T - i0, 1.0f, a + r + i0, T,
+				  dy + (size_t)i0 * C, C, 0.0f,
+				  dqkv + o + c3 + 2 * C, 3 * C);
 		}
+		for (int t = 0; t < T; t++) {
+			const float *ar = a + (size_t)t * T;
+			float *dr = da + (size_t)t * T, dot = 0.0f;
+			#pragma omp simd reduction(+:dot)
+			for (int t2 = 0; t2 <= t; t2++)
+				dot += ar[t2] * dr[t2];
+			#pragma omp simd
+			for (int t2 = 0; t2 <= t; t2++)
+				dr[t2] = scale * ar[t2] * (dr[t2] - dot);
+			for (int t2 = t + 1; t2 < T; t2++)
+				dr[t2] = 0.0f;
+		}
+		for (int i0 = 0; i0 < T; i0 += ATT_ROWS) {
+			int mi = T - i0 < ATT_ROWS ? T - i0 : ATT_ROWS;
+			size_t r = (size_t)i0 * T, c3 = (size_t)i0 * 3 * C;
+			dsv_sgemm(0, 0, mi, hs, i0 + mi, 1.0f, da + r, T,
+				  qkv + o + C, 3 * C, 0.0f, dqkv + o + c3, 3 * C);
+			dsv_sgemm(1, 0, mi, hs, T - i0, 1.0f, da + r + i0, T,
+				  qkv + o + c3, 3 * C, 0.0f, dqkv + o + c3 + C, 3 * C);
+		}
+	}
 }
 
-static void encoder_backward(float *dwte, float *dwpe, const float *dout,
+VEC static void encoder_backward(float *dwte, float *dwpe, const float *dout,
 			     const int *inp, int B, int T, int C)
 {
 	/* wte rows can repeat within a batch: serial, in token order. */
 	for (int bt = 0; bt < B * T; bt++) {
 		float *d = dwte + (size_t)inp[bt] * C;
 		const float *g = dout + (size_t)bt * C;
+		#pragma omp simd
 		for (int i = 0; i < C; i++)
 			d[i] += g[i];
 	}
@@ -515,6 +574,7 @@ static void encoder_backward(float *dwte, float *dwpe, const float *dout,
 		for (int b = 0; b < B; b++) {
 			float *d = dwpe + (size_t)t * C;
 			const float *g = dout + ((size_t)b * T + t) * C;
+			#pragma omp simd
 			for (int i = 0; i < C; i++)
 				d[i] += g[i];
 		}
@@ -577,7 +637,7 @@ int gpt_backward_cpu(dsv_gpt *m, float scale)
 /* ---- AdamW ---- */
 
 /* Global L2 norm over a fixed 64-way split, partials combined in order. */
-static double grad_norm(const float *g, size_t n)
+VEC static double grad_norm(const float *g, size_t n)
 {
 	enum { PARTS = 64 };
 	double part[PARTS];
@@ -585,6 +645,7 @@ static double grad_norm(const float *g, size_t n)
 	for (int p = 0; p < PARTS; p++) {
 		size_t lo = n * p / PARTS, hi = n * (p + 1) / PARTS;
 		double s = 0.0;
+		#pragma omp simd reduction(+:s)
 		for (size_t i = lo; i < hi; i++)
 			s += (double)g[i] * g[i];
 		part[p] = s;
@@ -593,6 +654,22 @@ static double grad_norm(const float *g, size_t n)
 	for (int p = 0; p < PARTS; p++)
 		s += part[p];
 	return sqrt(s);
+}
+
+/* AdamW on one tensor. */
+VEC static void adamw(float *p, const float *g, float *mm, float *vv, size_t n,
+		      const dsv_gpt_adamw *o, float gscale, float bc1, float bc2,
+		      float wd)
+{
+	float b1 = o->beta1, b2 = o->beta2, lr = o->lr, eps = o->eps;
+	#pragma omp parallel for simd schedule(static)
+	for (size_t i = 0; i < n; i++) {
+		float gi = g[i] * gscale;
+		mm[i] = b1 * mm[i] + (1.0f - b1) * gi;
+		vv[i] = b2 * vv[i] + (1.0f - b2) * gi * gi;
+		float mh = mm[i] / bc1, vh = vv[i] / bc2;
+		p[i] -= lr * (mh / (sqrtf(vh) + eps) + wd * p[i]);
+	}
 }
 
 int gpt_update_cpu(dsv_gpt *m, const dsv_gpt_adamw *o, int step, float *norm_out)
@@ -619,15 +696,7 @@ int gpt_update_cpu(dsv_gpt *m, const dsv_gpt_adamw *o, int step, float *norm_out
 		float wd = dsv_gpt_tensor_decayed(t) ? o->weight_decay : 0.0f;
 		float *p = m->params + m->offsets[t], *g = m->grads + m->offsets[t];
 		float *mm = m->m + m->offsets[t], *vv = m->v + m->offsets[t];
-		size_t n = m->sizes[t];
-		#pragma omp parallel for schedule(static)
-		for (size_t i = 0; i < n; i++) {
-			float gi = g[i] * gscale;
-			mm[i] = o->beta1 * mm[i] + (1.0f - o->beta1) * gi;
-			vv[i] = o->beta2 * vv[i] + (1.0f - o->beta2) * gi * gi;
-			float mh = mm[i] / bc1, vh = vv[i] / bc2;
-			p[i] -= o->lr * (mh / (sqrtf(vh) + o->eps) + wd * p[i]);
-		}
+		adamw(p, g, mm, vv, m->sizes[t], o, gscale, bc1, bc2, wd);
 	}
 	return 0;
 }

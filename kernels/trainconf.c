@@ -38,6 +38,8 @@ static const struct key {
 	{"eps", K_DBL, O(eps), 1e-30, 1},
 	{"grad_clip", K_DBL, O(grad_clip), 0, 1e9},
 	{"seed", K_U64, O(seed), 0, 0},
+	{"shuffle", K_INT, O(shuffle), 0, 1},
+	{"shuffle_buffer", K_I64, O(shuffle_buffer), 2, 4294967295.0},
 	{"max_steps", K_I64, O(max_steps), 0, 1e15},
 	{"max_tokens", K_I64, O(max_tokens), 0, 1e18},
 	{"eval_every", K_INT, O(eval_every), 0, 1e9},
@@ -74,6 +76,8 @@ void dsv_trainconf_defaults(dsv_trainconf *c)
 	c->eps = 1e-8;
 	c->grad_clip = 1.0;
 	c->seed = 1337;
+	c->shuffle = 1;
+	c->shuffle_buffer = 1 << 24;
 	c->max_steps = 100;
 	c->eval_every = 0;
 	c->eval_tokens = 0;

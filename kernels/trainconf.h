@@ -31,7 +31,9 @@ typedef struct {
 	int warmup_steps;
 	int schedule;         /* DSV_SCHED_* */
 	double weight_decay, beta1, beta2, eps, grad_clip;
-	uint64_t seed;
+	uint64_t seed;        /* weight initialisation and the data order */
+	int shuffle;          /* 1: rows of seq_len+1 tokens in a seeded order */
+	int64_t shuffle_buffer; /* tokens read and shuffled at a time */
 	/* budget: max_steps, or max_tokens when max_steps is 0 */
 	int64_t max_steps, max_tokens;
 	/* evaluation and checkpoints (0: only at the end / never) */

@@ -10,7 +10,7 @@ L=${1:-4} C=${2:-128} NH=${3:-4} T=${4:-128} B=${5:-8} STEPS=${6:-20} V=1024
 work=$(mktemp -d "${TMPDIR:-/tmp}/dsv-train-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-D="$top/dsv"
+D=${DSV:-$top/dsv} # DSV=path compares another build
 $D init >/dev/null
 $D commit "$top/fixtures/demo/shakespeare.txt" --text-mode paragraph -m data -b data >/dev/null
 $D tokenizer train data --vocab $V -o tok >/dev/null

@@ -1,7 +1,8 @@
 #!/bin/sh
 # t0400-train.sh: dsv train / eval on the demo Shakespeare: the loss falls
 # well below ln(V), the same seed gives the same weight object, a run
-# stopped after N steps and resumed ends with the same weights, the
+# stopped after N steps and resumed ends with the same weights (also with
+# the data shuffled: mid-chunk, past an epoch), the
 # weights load into PyTorch with the same loss, and bad input leaves no
 # model.
 . "$(dirname "$0")/lib.sh"
@@ -73,6 +74,48 @@ test_expect_success 'stopped after 45 steps, resumed: the same weights' '
 		--resume --json >m3.json &&
 	test "$(weights m1.json)" = "$(weights m3.json)" &&
 	test ! -e .dsv/runs/m3
+'
+
+# Shuffled rows on a small version (~440 rows of 33 tokens): 80 steps of 8
+# rows run into the second epoch, and chunks of 31 rows (shuffle_buffer =
+# 1000) end inside micro-batches.
+shuffle_setup() {
+	head -c 20000 "$DEMO/shakespeare.txt" >small.txt &&
+	dsv commit small.txt --text-mode paragraph -m small -b small >/dev/null &&
+	cat >s.conf <<-EOT
+	n_layer = 1
+	n_head = 2
+	n_embd = 16
+	seq_len = 32
+	batch_size = 8
+	lr = 1e-2
+	max_steps = 80
+	checkpoint_every = 30
+	seed = 7
+	shuffle_buffer = 1000
+	EOT
+}
+test_expect_success 'shuffle: same seed, the same weights; in order differs' '
+	shuffle_setup &&
+	dsv train small --tokenizer tok --config s.conf -o s1 --json >s1.json &&
+	dsv train small --tokenizer tok --config s.conf -o s2 --json >s2.json &&
+	test "$(weights s1.json)" = "$(weights s2.json)" &&
+	sed "s/^shuffle_buffer = 1000/shuffle = 0/" s.conf >o.conf &&
+	dsv train small --tokenizer tok --config o.conf -o s3 --json >s3.json &&
+	test "$(weights s1.json)" != "$(weights s3.json)" &&
+	git --git-dir .dsv/lineage show s1:MODEL | grep -q "^config shuffle = 1\$" &&
+	git --git-dir .dsv/lineage show s3:MODEL | grep -q "^config shuffle = 0\$"
+'
+
+test_expect_success 'shuffle: resumed mid-chunk and in the second epoch: the same weights' '
+	test_must_fail dsv train small --tokenizer tok --config s.conf -o s4 \
+		--stop-after 45 2>/dev/null &&
+	dsv train small --tokenizer tok --config s.conf -o s4 --resume --json >s4.json &&
+	test "$(weights s1.json)" = "$(weights s4.json)" &&
+	test_must_fail dsv train small --tokenizer tok --config s.conf -o s5 \
+		--stop-after 70 2>/dev/null &&
+	dsv train small --tokenizer tok --config s.conf -o s5 --resume --json >s5.json &&
+	test "$(weights s1.json)" = "$(weights s5.json)"
 '
 
 test_expect_success 'eval: loss and perplexity; --column writes a version' '

@@ -80,6 +80,39 @@ static void test_sgemm(void)
 	free(A); free(B); free(C1); free(C2);
 }
 
+/* dsv_sgemm splits C over the threads by rows (tall C) or columns (wide
+ * C): both splits, every transpose, bitwise the same twice and close to
+ * the reference. */
+static void test_sgemm_split(void)
+{
+	int shapes[2][3] = {{301, 45, 200}, {45, 301, 200}};
+	for (int s = 0; s < 2; s++) {
+		int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+		float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+		float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
+		float *C3 = malloc(sizeof(float) * M * N);
+		for (int ta = 0; ta < 2; ta++)
+			for (int tb = 0; tb < 2; tb++) {
+				for (int i = 0; i < M * K; i++)
+					A[i] = urand() - 0.5f;
+				for (int i = 0; i < K * N; i++)
+					B[i] = urand() - 0.5f;
+				for (int i = 0; i < M * N; i++)
+					C1[i] = C2[i] = C3[i] = urand();
+				int lda = ta ? M : K, ldb = tb ? K : N;
+				dsv_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.5f, C1, N);
+				dsv_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.5f, C3, N);
+				dsv_sgemm_ref(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.5f, C2, N);
+				double worst = 0;
+				for (int i = 0; i < M * N; i++)
+					worst = fmax(worst, fabs(C1[i] - C2[i]));
+				CHECK(worst < 1e-4);
+				CHECK(memcmp(C1, C3, sizeof(float) * M * N) == 0);
+			}
+		free(A); free(B); free(C1); free(C2); free(C3);
+	}
+}
+
 static float loss_at(dsv_gpt *m, const int *inp, const int *tgt, int B, int T)
 {
 	dsv_gpt_forward(m, inp, tgt, B, T);
@@ -90,11 +123,10 @@ static float loss_at(dsv_gpt *m, const int *inp, const int *tgt, int B, int T)
  * every tensor; the parameters are first spread by U(-0.3, 0.3) so that all
  * gradients are well above fp32 rounding. Per tensor, the relative error
  * |fd - an| / max(|fd|, |an|) in L2 over the samples must be < 1e-2. */
-static void test_gradcheck(void)
+static void gradcheck(const dsv_gpt_config *cfg, int B, int T)
 {
-	enum { B = 2, T = 8 };
 	dsv_gpt *m = NULL;
-	CHECK_OK(dsv_gpt_new(&m, &tiny, B, T, DSV_GPT_CPU));
+	CHECK_OK(dsv_gpt_new(&m, cfg, B, T, DSV_GPT_CPU));
 	if (!m)
 		return;
 	CHECK_OK(dsv_gpt_init(m, seed));
@@ -102,7 +134,7 @@ static void test_gradcheck(void)
 		m->params[i] += 0.6f * urand() - 0.3f;
 	for (size_t i = m->offsets[DSV_GPT_WPE]; i < m->num_params; i++)
 		m->params[i] += 0.6f * urand() - 0.3f;
-	int inp[B * T], tgt[B * T];
+	int *inp = malloc(sizeof(int) * B * T), *tgt = malloc(sizeof(int) * B * T);
 	random_batch(inp, tgt, B * T, 61);
 	tgt[5] = -1; /* an ignored target */
 	CHECK_OK(dsv_gpt_forward(m, inp, tgt, B, T));
@@ -141,6 +173,62 @@ static void test_gradcheck(void)
 	for (size_t i = (size_t)61 * 16; i < m->sizes[DSV_GPT_WTE]; i++)
 		CHECK(g[m->offsets[DSV_GPT_WTE] + i] == 0.0f);
 	free(g);
+	free(inp);
+	free(tgt);
+	dsv_gpt_free(m);
+}
+
+static void test_gradcheck(void)
+{
+	gradcheck(&tiny, 2, 8);
+}
+
+/* T = 80: attention in row blocks of 32, 32 and 16 (gpt_cpu.c ATT_ROWS). */
+static const dsv_gpt_config tiny_long = {
+	.max_seq_len = 80, .vocab_size = 61, .padded_vocab_size = 64,
+	.num_layers = 1, .num_heads = 2, .channels = 16,
+};
+
+static void test_gradcheck_long(void)
+{
+	gradcheck(&tiny_long, 1, 80);
+}
+
+/* Causal: the per-token losses of a prefix are those of the full sequence
+ * (a prefix of 20 tokens is one attention row block, 50 two, 80 three), and
+ * changing the last token changes no earlier loss. */
+static void test_causal(void)
+{
+	enum { T = 80 };
+	dsv_gpt *m = NULL;
+	CHECK_OK(dsv_gpt_new(&m, &tiny_long, 1, T, DSV_GPT_CPU));
+	if (!m)
+		return;
+	CHECK_OK(dsv_gpt_init(m, seed));
+	for (size_t i = m->offsets[DSV_GPT_WPE]; i < m->num_params; i++)
+		m->params[i] += 0.6f * urand() - 0.3f;
+	int inp[T], tgt[T];
+	float full[T], part[T];
+	random_batch(inp, tgt, T, 61);
+	CHECK_OK(dsv_gpt_forward(m, inp, tgt, 1, T));
+	CHECK_OK(dsv_gpt_get_losses(m, full));
+	int lens[] = {20, 50};
+	for (int k = 0; k < 2; k++) {
+		CHECK_OK(dsv_gpt_forward(m, inp, tgt, 1, lens[k]));
+		CHECK_OK(dsv_gpt_get_losses(m, part));
+		double worst = 0;
+		for (int t = 0; t < lens[k]; t++)
+			worst = fmax(worst, fabs(part[t] - full[t]) / fabs(full[t]));
+		CHECK(worst < 1e-5);
+	}
+	inp[T - 1] = (inp[T - 1] + 1) % 61;
+	CHECK_OK(dsv_gpt_forward(m, inp, tgt, 1, T));
+	CHECK_OK(dsv_gpt_get_losses(m, part));
+	double worst = 0;
+	for (int t = 0; t < T - 1; t++)
+		worst = fmax(worst, fabs(part[t] - full[t]) / fabs(full[t]));
+	CHECK(worst < 1e-5);
+	CHECK(part[T - 1] != full[T - 1]);
 	dsv_gpt_free(m);
 }
 
@@ -416,6 +504,9 @@ int main(void)
 	seed = test_seed();
 	rng_state = seed;
 	RUN(test_sgemm);
+	RUN(test_sgemm_split);
+	RUN(test_gradcheck_long);
+	RUN(test_causal);
 	RUN(test_gradcheck);
 	RUN(test_adamw_overfit);
 	RUN(test_weight_decay);

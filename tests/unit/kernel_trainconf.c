@@ -26,6 +26,7 @@ static void test_keys(void)
 			   "weight_decay = 3.5  # large on purpose\n"
 			   "beta1 = 0.8\nbeta2 = 0.99\neps = 1e-6\n"
 			   "grad_clip = 0\nseed = 18446744073709551615\n"
+			   "shuffle = 0\nshuffle_buffer = 4096\n"
 			   "max_steps = 0\nmax_tokens = 100000\n"
 			   "eval_every = 5\neval_tokens = 4096\n"
 			   "checkpoint_every = 7\ndevice = cpu\n"));
@@ -33,6 +34,7 @@ static void test_keys(void)
 	CHECK(c.seq_len == 128 && c.batch_size == 4 && c.grad_accum == 2);
 	CHECK(c.schedule == DSV_SCHED_LINEAR && c.weight_decay == 3.5);
 	CHECK(c.seed == UINT64_MAX && c.device == DSV_DEVICE_CPU);
+	CHECK(c.shuffle == 0 && c.shuffle_buffer == 4096);
 	CHECK(dsv_trainconf_step_tokens(&c) == 1024);
 	CHECK(dsv_trainconf_steps(&c) == 98); /* ceil(100000 / 1024) */
 	char *text;
@@ -65,6 +67,7 @@ static void test_errors(void)
 	expect_error("schedule = step\n", "c.conf:1: schedule must be");
 	expect_error("device = tpu\n", "c.conf:1: device must be");
 	expect_error("seed = -1\n", "c.conf:1: seed needs a number");
+	expect_error("shuffle = 2\n", "c.conf:1: shuffle = 2 is out of range");
 	expect_error("n_embd = 30\nn_head = 4\n", "multiple of n_head");
 	expect_error("max_steps = 0\n", "no budget");
 	expect_error("lr = 1e-4\nmin_lr = 1e-3\n", "min_lr");
