@@ -147,7 +147,8 @@ int sample_threshold(dsv_store *s, const dsv_manifest *m, uint64_t seed,
 uint64_t sample_fraction_threshold(double f, int *all);
 
 /* ---- new-text derivations (cmd/op_map.c): map, rephrase, synth ------- *
- * A derived version made of NEW records (not a view): records are added one
+ * A derived version made of NEW records (map may also reuse stored rows,
+ * newtext_reuse): records are added one
  * by one into shards of about DSV_SHARD_TARGET_BYTES of text, each with
  * `ncols` u64 provenance columns; newtext_commit writes the MANIFEST and
  * dsv.json (op, params, inputs, stats, compute) as one lineage commit on
@@ -163,9 +164,20 @@ int newtext_add_parent(struct newtext *nt, const char *role, const dsv_aid *id);
 dsv_artifact *newtext_artifact(struct newtext *nt);
 dsv_meter *newtext_meter(struct newtext *nt);
 uint64_t newtext_records(const struct newtext *nt);
+/* `hash`: the text's record hash when the caller has it, else NULL. */
 int newtext_add(struct newtext *nt, const char *text, size_t tlen,
 		const char *meta, size_t mlen, uint32_t layout,
-		const uint64_t *colvals);
+		const dsv_rhash *hash, const uint64_t *colvals);
+/* Lets records be rows of stored shards too (newtext_ref): the version is
+ * then built by the store's vbuild (entries over those shards, selections,
+ * an order object where needed) around the new shards. Call before the
+ * first record. */
+int newtext_reuse(struct newtext *nt);
+/* The next record is row `row` of stored shard `shard` (`rows` rows), whose
+ * text is `tlen` bytes; `colvals` are its provenance column values, written
+ * in columns over that shard (0 for the rows the version does not use). */
+int newtext_ref(struct newtext *nt, const dsv_oid *shard, uint64_t rows,
+		uint64_t row, size_t tlen, const uint64_t *colvals);
 /* A record from a JSON object holding a string "text" (other members are
  * its meta), read through the store's JSONL reader. */
 int newtext_add_json(struct newtext *nt, json_t *obj, const uint64_t *colvals);

@@ -1,6 +1,8 @@
 /* op_map.c: `dsv derive map REV --cmd CMD -o NAME -m MSG`: streams a
  * version's records as JSONL through an external program and commits what it
- * answers as new shards, with provenance columns. Also the new-text output
+ * answers, with provenance columns: an answer equal to the record sent is
+ * that record's stored row (a view, built by store/vbuild.c), the others go
+ * to new shards. Also the new-text output
  * that map, rephrase and synth share (cmd/cmd.h, "new-text derivations"):
  * shards built from new records, their columns, the manifest and the one
  * lineage commit. docs/generate.md describes the protocol.
@@ -60,6 +62,15 @@ struct nt_done {
 	dsv_manifest_col cols[NT_MAX_COLS];
 };
 
+/* A vbuild entry (newtext_reuse): the k-th new shard, or a stored shard
+ * with the provenance values of the rows the version uses. */
+struct nt_ent {
+	int is_ref;
+	size_t k;
+	uint64_t rows;
+	uint64_t *colv[NT_MAX_COLS];
+};
+
 /* Full shards are written (hashed, compressed, stored, fsynced, indexed)
  * by writer threads while the caller fills another slot, so the answers
  * keep flowing during the writes. Two writers: one shard's fsyncs (the
@@ -82,6 +93,11 @@ struct newtext {
 	char colname[NT_MAX_COLS][32];
 	uint64_t records, text_bytes, shard_bytes;
 	dsv_manifest *m;
+	/* newtext_reuse: records may be stored rows; the caller's thread only */
+	dsv_vbuild *vb;
+	struct nt_ent *ent;     /* by vbuild entry */
+	size_t nent, capent;
+	uint64_t reused, objects_view;
 	/* Under the mutex while writers run. */
 	struct nt_done *done;
 	size_t ndone, capdone, handed;
@@ -297,7 +313,66 @@ void newtext_free(struct newtext *nt)
 			free(nt->slot[k].colv[i]);
 	}
 	dsv_manifest_free(nt->m);
+	for (size_t e = 0; e < nt->nent; e++)
+		for (int i = 0; i < nt->ncols; i++)
+			free(nt->ent[e].colv[i]);
+	free(nt->ent);
+	dsv_vbuild_free(nt->vb);
 	free(nt);
+}
+
+int newtext_reuse(struct newtext *nt)
+{
+	return dsv_vbuild_new(&nt->vb, nt->s);
+}
+
+/* The vbuild entry the last record went to, noted when it is a fresh one
+ * (entries open in sequence). */
+static int nt_entry(struct newtext *nt, int is_ref, size_t k, uint64_t rows,
+		    struct nt_ent **out)
+{
+	size_t e = dsv_vbuild_last_entry(nt->vb);
+	if (e < nt->nent) {
+		*out = &nt->ent[e];
+		return 0;
+	}
+	if (e != nt->nent)
+		return dsv_error_set(DSV_EINVAL, "vbuild entries out of "
+				     "sequence");
+	if (nt->nent == nt->capent) {
+		size_t cap = nt->capent ? 2 * nt->capent : 64;
+		struct nt_ent *p = realloc(nt->ent, cap * sizeof *p);
+		if (!p)
+			return dsv_error_set(DSV_ENOMEM, "out of memory");
+		nt->ent = p;
+		nt->capent = cap;
+	}
+	struct nt_ent *x = &nt->ent[nt->nent++];
+	memset(x, 0, sizeof *x);
+	x->is_ref = is_ref;
+	x->k = k;
+	x->rows = rows;
+	for (int i = 0; is_ref && i < nt->ncols; i++)
+		if (!(x->colv[i] = calloc(rows ? rows : 1, sizeof(uint64_t))))
+			return dsv_error_set(DSV_ENOMEM, "out of memory");
+	*out = x;
+	return 0;
+}
+
+int newtext_ref(struct newtext *nt, const dsv_oid *shard, uint64_t rows,
+		uint64_t row, size_t tlen, const uint64_t *colvals)
+{
+	struct nt_ent *x;
+	int rc;
+	if ((rc = dsv_vbuild_ref(nt->vb, shard, rows, row)) ||
+	    (rc = nt_entry(nt, 1, 0, rows, &x)))
+		return rc;
+	for (int i = 0; i < nt->ncols; i++)
+		x->colv[i][row] = colvals[i];
+	nt->records++;
+	nt->reused++;
+	nt->text_bytes += tlen;
+	return 0;
 }
 
 dsv_artifact *newtext_artifact(struct newtext *nt) { return nt->art; }
@@ -366,12 +441,80 @@ static int newtext_flush(struct newtext *nt)
 	return 0;
 }
 
+/* Columns over a stored shard for a reused entry. */
+static int nt_ref_cols(struct newtext *nt, const struct nt_ent *x,
+		       const dsv_oid *shard, dsv_manifest_col *cols)
+{
+	int rc = 0, is_new;
+	for (int i = 0; !rc && i < nt->ncols; i++) {
+		dsv_column *c = NULL;
+		if ((rc = dsv_column_new(&c, DSV_COL_U64, x->rows)))
+			break;
+		memcpy(dsv_column_data(c), x->colv[i], x->rows * sizeof(uint64_t));
+		rc = dsv_column_write(c, nt->s, shard, &cols[i].id, &is_new);
+		dsv_column_free(c);
+		snprintf(cols[i].name, sizeof cols[i].name, "%s", nt->colname[i]);
+	}
+	return rc;
+}
+
+/* newtext_reuse: vbuild makes the entries (stored shards with selections,
+ * the new shards, an order where needed); each gets its columns. */
+static int newtext_finish_view(struct newtext *nt)
+{
+	dsv_manifest *tmp = NULL;
+	dsv_oid *ids = calloc(nt->ndone + 1, sizeof *ids);
+	uint64_t *rows = calloc(nt->ndone + 1, sizeof *rows);
+	dsv_vbuild_stats vs;
+	int rc;
+	if (!ids || !rows) {
+		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nt->ndone; i++) {
+		ids[i] = nt->done[i].shard;
+		rows[i] = nt->done[i].rows;
+	}
+	if ((rc = dsv_manifest_new(&tmp)) ||
+	    (rc = dsv_vbuild_finish(nt->vb, ids, rows, nt->ndone, tmp, &vs)))
+		goto out;
+	if (tmp->n != nt->nent) {
+		rc = dsv_error_set(DSV_EINVAL, "vbuild made %zu entries for "
+				   "%zu", tmp->n, nt->nent);
+		goto out;
+	}
+	nt->objects_view = vs.objects_new;
+	nt->bytes_written += vs.bytes_written;
+	for (size_t i = 0; i < tmp->n && !rc; i++) {
+		dsv_manifest_entry e = tmp->e[i];
+		dsv_manifest_col cols[NT_MAX_COLS];
+		e.ncols = (size_t)nt->ncols;
+		if (nt->ent[i].is_ref) {
+			rc = nt_ref_cols(nt, &nt->ent[i], &e.shard, cols);
+			e.cols = nt->ncols ? cols : NULL;
+		} else {
+			e.cols = nt->ncols ? nt->done[nt->ent[i].k].cols : NULL;
+		}
+		if (!rc)
+			rc = dsv_manifest_add(nt->m, &e);
+	}
+	nt->m->has_order = tmp->has_order;
+	nt->m->order = tmp->order;
+out:
+	dsv_manifest_free(tmp);
+	free(ids);
+	free(rows);
+	return rc;
+}
+
 /* Every shard stored: their entries go into the manifest in order. */
 static int newtext_finish(struct newtext *nt)
 {
 	int rc;
 	if ((rc = newtext_flush(nt)) || (rc = newtext_wait(nt, 1, NULL)))
 		return rc;
+	if (nt->vb)
+		return newtext_finish_view(nt);
 	for (size_t i = 0; i < nt->ndone; i++) {
 		dsv_manifest_entry e = {0};
 		e.shard = nt->done[i].shard;
@@ -387,7 +530,7 @@ static int newtext_finish(struct newtext *nt)
 
 int newtext_add(struct newtext *nt, const char *text, size_t tlen,
 		const char *meta, size_t mlen, uint32_t layout,
-		const uint64_t *colvals)
+		const dsv_rhash *hash, const uint64_t *colvals)
 {
 	struct nt_slot *sl = &nt->slot[nt->cur];
 	uint64_t row = dsv_shard_builder_rows(sl->sb);
@@ -403,8 +546,15 @@ int newtext_add(struct newtext *nt, const char *text, size_t tlen,
 		sl->colcap = cap;
 	}
 	if ((rc = dsv_shard_builder_add(sl->sb, text, tlen, meta, mlen, layout,
-					NULL)))
+					hash)))
 		return rc;
+	if (nt->vb) {
+		/* the slot filling is the handed-th new shard */
+		struct nt_ent *x;
+		if ((rc = dsv_vbuild_add_new(nt->vb, nt->handed, row)) ||
+		    (rc = nt_entry(nt, 0, nt->handed, 0, &x)))
+			return rc;
+	}
 	for (int i = 0; i < nt->ncols; i++)
 		sl->colv[i][row] = colvals[i];
 	nt->records++;
@@ -430,7 +580,7 @@ int newtext_add_json(struct newtext *nt, json_t *obj, const uint64_t *colvals)
 		rc = dsv_reader_next(r, &rec);
 		if (rc == 1)
 			rc = newtext_add(nt, rec.text, rec.text_len, rec.meta,
-					 rec.meta_len, rec.layout, colvals);
+					 rec.meta_len, rec.layout, NULL, colvals);
 		else if (rc == 0)
 			rc = dsv_error_set(DSV_EINVAL, "no record");
 	}
@@ -454,7 +604,16 @@ int newtext_commit(struct newtext *nt, int quiet, int json, dsv_aid *out)
 	dsv_artifact_stat_int(nt->art, "records", (int64_t)nt->records);
 	dsv_artifact_stat_int(nt->art, "text_bytes", (int64_t)nt->text_bytes);
 	dsv_artifact_stat_int(nt->art, "shards", (int64_t)nt->m->n);
-	dsv_artifact_stat_int(nt->art, "new_objects", (int64_t)nt->shards_new);
+	dsv_artifact_stat_int(nt->art, "new_objects",
+			      (int64_t)(nt->shards_new + nt->objects_view));
+	if (nt->vb) {
+		dsv_artifact_stat_int(nt->art, "records_reused",
+				      (int64_t)nt->reused);
+		dsv_artifact_stat_int(nt->art, "records_new",
+				      (int64_t)(nt->records - nt->reused));
+		dsv_artifact_stat_int(nt->art, "new_shards",
+				      (int64_t)nt->shards_new);
+	}
 	dsv_artifact_set_compute(nt->art, &c);
 	if ((rc = dsv_manifest_format(nt->m, &manifest, &mlen)) ||
 	    (rc = dsv_artifact_format(nt->art, &js, &jlen)))
@@ -483,6 +642,15 @@ int newtext_commit(struct newtext *nt, int quiet, int json, dsv_aid *out)
 			printf("%s\n", s);
 		free(s);
 		json_decref(o);
+	} else if (!quiet && nt->vb) {
+		dsv_aid_short(hex, out);
+		printf("[%s %s] %s\n", nt->branch, hex, nt->message);
+		printf(" %s: %llu records: %llu unchanged (stored rows reused), "
+		       "%llu new in %llu new shards; %.2f s\n", nt->op,
+		       (unsigned long long)nt->records,
+		       (unsigned long long)nt->reused,
+		       (unsigned long long)(nt->records - nt->reused),
+		       (unsigned long long)nt->ndone, c.wall_s);
 	} else if (!quiet) {
 		char b[32];
 		dsv_aid_short(hex, out);
@@ -644,6 +812,23 @@ struct failure {
 
 struct map;
 
+/* Where an input record is stored: manifest entry and row. */
+struct srcloc {
+	size_t entry;
+	uint64_t row;
+};
+
+/* Input shards decoded for their meta and layout, to compare answers
+ * with: answers come in input order, so two serve a whole run. */
+#define SRC_CACHE 2
+struct srcshard {
+	size_t entry;
+	dsv_shard *sh;
+	uint64_t used;
+};
+
+struct map;
+
 /* The thread that feeds one program its records (-j 1): it reads the
  * version, formats each record with dsv_jsonl_format and writes large
  * chunks into the program's stdin pipe. It stops at the end, when the
@@ -683,6 +868,9 @@ struct map {
 	struct worker *w;
 	int nw, head;           /* head: the worker whose answers go to shards */
 	dsv_rhash *hashes;      /* per input position */
+	struct srcloc *loc;     /* per input position, set with hashes */
+	struct srcshard src[SRC_CACHE];
+	uint64_t tick;
 	_Atomic uint64_t hashed; /* hashes[0..hashed) are set */
 	atomic_int stop;
 	uint64_t n, bytes_in;
@@ -736,7 +924,8 @@ static int alloc_workers(struct map *mp, const char *tmpdir)
 		mp->nw = mp->n ? (int)mp->n : 1;
 	mp->w = calloc((size_t)mp->nw, sizeof *mp->w);
 	mp->hashes = calloc(mp->n ? mp->n : 1, sizeof *mp->hashes);
-	if (!mp->w || !mp->hashes)
+	mp->loc = calloc(mp->n ? mp->n : 1, sizeof *mp->loc);
+	if (!mp->w || !mp->hashes || !mp->loc)
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
 	for (int i = 0; i < mp->nw; i++) {
 		struct worker *w = &mp->w[i];
@@ -794,6 +983,7 @@ static int spool(struct map *mp, dsv_meter *meter)
 			goto out;
 		}
 		mp->hashes[pos] = *rec.hash;
+		mp->loc[pos] = (struct srcloc){rec.entry, rec.row};
 		mp->bytes_in += rec.text_len;
 		written += line.len;
 		mp->w[k].off[pos - mp->w[k].first + 1] = written;
@@ -854,6 +1044,7 @@ static void *feeder_main(void *arg)
 	while ((rc = dsv_version_iter_next(it, &rec)) == 1) {
 		if (pos >= hashed) {
 			mp->hashes[pos] = *rec.hash;
+			mp->loc[pos] = (struct srcloc){rec.entry, rec.row};
 			mp->bytes_in += rec.text_len;
 			atomic_store_explicit(&mp->hashed, pos + 1,
 					      memory_order_release);
@@ -1013,6 +1204,51 @@ fail:
 	return rc;
 }
 
+/* The meta and layout of input record `pos`, from a cached decode of its
+ * shard (meta and layout columns only, checked by frame checksums). */
+static int source_shard(struct map *mp, size_t entry, dsv_shard **out)
+{
+	int victim = 0;
+	for (int i = 0; i < SRC_CACHE; i++) {
+		if (mp->src[i].sh && mp->src[i].entry == entry) {
+			mp->src[i].used = ++mp->tick;
+			*out = mp->src[i].sh;
+			return 0;
+		}
+		if (!mp->src[i].sh || mp->src[i].used < mp->src[victim].used)
+			victim = i;
+	}
+	struct srcshard *c = &mp->src[victim];
+	dsv_shard_free(c->sh);
+	c->sh = NULL;
+	int rc = dsv_shard_open(&c->sh, the_repo->store, &mp->m->e[entry].shard,
+				DSV_SHARD_META | DSV_SHARD_LAYOUT);
+	if (rc)
+		return rc;
+	c->entry = entry;
+	c->used = ++mp->tick;
+	*out = c->sh;
+	return 0;
+}
+
+/* 1 when an answer whose text hash equals input record `pos`'s is that
+ * record: same meta and layout, so `dsv export` prints the same line. The
+ * text is compared by its record hash (XXH3-128), as `dsv commit` does
+ * when it reuses a stored row. */
+static int same_as_source(struct map *mp, uint64_t pos, const dsv_record *rec)
+{
+	dsv_shard *sh;
+	size_t mlen;
+	int rc = source_shard(mp, mp->loc[pos].entry, &sh);
+	if (rc)
+		return rc;
+	uint64_t row = mp->loc[pos].row;
+	const char *meta = dsv_shard_meta(sh, row, &mlen);
+	return dsv_shard_layout(sh, row) == rec->layout &&
+	       mlen == rec->meta_len &&
+	       (!mlen || memcmp(meta, rec->meta, mlen) == 0);
+}
+
 /* Lines in buf[0..len) (each ends with '\n', DSV_LINE_PAD readable bytes
  * after the last) answer the records from w->pk on, skipping failed ones:
  * a blank line drops its record; anything but a JSON object with a string
@@ -1046,13 +1282,32 @@ static int parse_answers(struct map *mp, struct worker *w, struct newtext *nt,
 		}
 		if (n < 0)
 			return n;
-		uint64_t cols[2] = {0, w->first + k};
-		const dsv_rhash *h = &mp->hashes[w->first + k];
+		uint64_t pos = w->first + k, cols[2] = {0, pos};
+		const dsv_rhash *h = &mp->hashes[pos];
 		for (int b = 0; b < 8; b++)
 			cols[0] = cols[0] << 8 | h->b[b];
 		mp->bytes_out += rec.text_len;
-		rc = newtext_add(nt, rec.text, rec.text_len, rec.meta,
-				 rec.meta_len, rec.layout, cols);
+		/* A program may answer before it has read a record (its
+		 * hash is then not known yet): such an answer is new. */
+		if (pos >= atomic_load_explicit(&mp->hashed,
+						memory_order_acquire)) {
+			rc = newtext_add(nt, rec.text, rec.text_len, rec.meta,
+					 rec.meta_len, rec.layout, NULL, cols);
+			continue;
+		}
+		dsv_rhash ah;
+		dsv_rhash_text(&ah, rec.text, rec.text_len);
+		int same = memcmp(&ah, h, sizeof ah) == 0;
+		if (same && (same = same_as_source(mp, pos, &rec)) < 0)
+			return same;
+		if (same) {
+			const dsv_manifest_entry *e = &mp->m->e[mp->loc[pos].entry];
+			rc = newtext_ref(nt, &e->shard, e->rows, mp->loc[pos].row,
+					 rec.text_len, cols);
+		} else {
+			rc = newtext_add(nt, rec.text, rec.text_len, rec.meta,
+					 rec.meta_len, rec.layout, &ah, cols);
+		}
 	}
 	return rc;
 }
@@ -1377,6 +1632,9 @@ static void cleanup_workers(struct map *mp, const char *tmpdir)
 	free(mp->w);
 	dsv_line_parser_free(mp->lp);
 	free(mp->hashes);
+	free(mp->loc);
+	for (int i = 0; i < SRC_CACHE; i++)
+		dsv_shard_free(mp->src[i].sh);
 	free(mp->fail);
 }
 
@@ -1434,7 +1692,7 @@ int derive_map(int argc, char **argv)
 	    newtext_add_parent(nt, "input", &in_id))
 		goto fail;
 	mp.m = m;
-	if (dsv_line_parser_new(&mp.lp, "text"))
+	if (newtext_reuse(nt) || dsv_line_parser_new(&mp.lp, "text"))
 		goto fail;
 	if (asprintf(&tmpdir, "%s/tmp/map.XXXXXX", the_repo->dir) < 0 ||
 	    !mkdtemp(tmpdir)) {

@@ -640,6 +640,10 @@ int dsv_vbuild_ref(dsv_vbuild *v, const dsv_oid *shard, uint64_t rows,
  * both in sequence). */
 int dsv_vbuild_add_new(dsv_vbuild *v, size_t k, uint64_t row);
 uint64_t dsv_vbuild_records(const dsv_vbuild *v);
+/* The entry the last record went to, numbered from 0 in the order
+ * dsv_vbuild_finish appends them (after the entries already in its `m`);
+ * (size_t)-1 before the first record. Lets a caller attach columns. */
+size_t dsv_vbuild_last_entry(const dsv_vbuild *v);
 /* 1 when row `row` of stored shard `shard` is already one of the records. */
 int dsv_vbuild_uses(const dsv_vbuild *v, const dsv_oid *shard, uint64_t row);
 

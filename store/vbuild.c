@@ -72,6 +72,11 @@ uint64_t dsv_vbuild_records(const dsv_vbuild *v)
 	return v->order->positions;
 }
 
+size_t dsv_vbuild_last_entry(const dsv_vbuild *v)
+{
+	return v->cur;
+}
+
 static size_t slot_of(const dsv_oid *id, size_t mask)
 {
 	uint64_t k;

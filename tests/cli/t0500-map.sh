@@ -91,6 +91,69 @@ test_expect_success 'reported compute is recorded and marked as reported' '
 	grep -A3 "\"reported\"" rep.json | grep -q gpu_s
 '
 
+# Edits every other record's text, touching nothing else.
+cat >half.sh <<'PROG'
+#!/bin/sh
+exec sed '2~2s/"text":"/"text":"EDITED /'
+PROG
+chmod +x half.sh
+./half.sh <in.jsonl >half-want.jsonl
+
+shards() { dsv show "$1" | sed -n 's/^shard \([0-9a-f]*\) .*/\1/p' | sort -u; }
+
+test_expect_success 'an unchanged answer reuses its stored row: map cat is a view' '
+	shards main >main.shards && shards same >same.shards &&
+	test_cmp main.shards same.shards &&
+	dsv show same >show.txt &&
+	grep -q "\"records_reused\": 600" show.txt &&
+	grep -q "\"records_new\": 0" show.txt &&
+	grep -q "\"new_shards\": 0" show.txt &&
+	! grep -q "^order " show.txt
+'
+
+test_expect_success 'only the changed records are stored, in the input order' '
+	n0=$(find .dsv/objects -type f | wc -l) &&
+	dsv derive map main --cmd ./half.sh -o half -m half -q &&
+	dsv export half >half-got.jsonl && test_cmp half-want.jsonl half-got.jsonl &&
+	dsv show half >show.txt &&
+	grep -q "\"records_reused\": 300" show.txt &&
+	grep -q "\"records_new\": 300" show.txt &&
+	grep -q "\"new_shards\": 1" show.txt &&
+	grep "^shard $(cat main.shards) rows=600 sel=[0-9a-f]* kept=300 col.source=" show.txt &&
+	test "$(grep -c "^shard " show.txt)" -eq 2 && grep -q "^order " show.txt &&
+	test "$(dsv export half | grep -c "\"text\":\"EDITED ")" -eq 300
+'
+
+test_expect_success 'reused rows carry their own source columns' '
+	dsv derive filter half --where "source_row < 4" -o w -m w -q &&
+	dsv export w >w.jsonl &&
+	head -4 half-want.jsonl >w-want.jsonl && test_cmp w-want.jsonl w.jsonl
+'
+
+test_expect_success 'the same map twice gives the same manifest, also with -j 3' '
+	dsv derive map main --cmd ./half.sh -o half2 -m half -q &&
+	dsv derive map main --cmd ./half.sh -j 3 -o half3 -m half -q &&
+	git --git-dir .dsv/lineage show half:MANIFEST >m1 &&
+	git --git-dir .dsv/lineage show half2:MANIFEST >m2 &&
+	git --git-dir .dsv/lineage show half3:MANIFEST >m3 &&
+	test_cmp m1 m2 && test_cmp m1 m3
+'
+
+test_expect_success 'a skipped record is left out of a view' '
+	dsv derive map main --cmd ./crash.sh --skip-bad -j 2 -o c3 -m c3 -q &&
+	sed 7d in.jsonl >want.jsonl && dsv export c3 >got.jsonl &&
+	test_cmp want.jsonl got.jsonl &&
+	dsv show c3 | grep -q "\"records_reused\": 599"
+'
+
+test_expect_success 'fsck passes and gc keeps what the views need' '
+	dsv fsck &&
+	dsv gc --grace 0 >/dev/null &&
+	dsv fsck &&
+	dsv export half >half-got.jsonl && test_cmp half-want.jsonl half-got.jsonl &&
+	dsv export same >out.jsonl && test_cmp in.jsonl out.jsonl
+'
+
 test_expect_success 'bad options are usage errors' '
 	dsv derive map main -o x -m x; test $? -eq 2 &&
 	dsv derive map main --cmd cat -j 0 -o x -m x; test $? -eq 2 &&
