@@ -133,7 +133,7 @@ step dsv derive sample web-valid --n 8 --seed 2 -o sources -m "eight sources"
 printf 'Rewrite this clearly:\n{text}\nRewritten:' >plain.txt
 step cat plain.txt
 step dsv derive rephrase sources --model model-edu --template plain.txt --max-tokens 32 --seed 1 -o rephrased -m "rephrased by model-edu"
-step dsv derive map sources --cmd "tr -s ' '" -o squeezed -m "runs of spaces squeezed by tr"
+step dsv derive map sources --cmd "sed 's/ the / THE /g'" -o shouted -m "every ' the ' upper-cased by sed"
 cat >verify.sh <<'PROG'
 #!/bin/sh
 # a verifier: JSON on stdin; accept a candidate with at least five words
