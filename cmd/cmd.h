@@ -225,6 +225,16 @@ struct gen_opts {
 		"sequences decoded together (default 16)"),                   \
 	OPT_STRING(0, "device", device, "dev", "cpu, cuda or auto (default auto)")
 
+/* The output options of the new-text derivations (map, rephrase, synth). */
+#define OPT_NEWTEXT_OUTPUT(output, message, force, quiet, json)              \
+	OPT_STRING('o', "output", output, "name",                             \
+		   "branch for the new version (must not exist)"),            \
+	OPT_STRING('m', "message", message, "msg",                            \
+		   "the new version's message"),                              \
+	OPT_BOOL(0, "force", force, "move the branch even if it exists"),      \
+	OPT_BOOL('q', "quiet", quiet, "print nothing"),                       \
+	OPT_BOOL(0, "json", json, "print the result as JSON")
+
 /* Checks the sampling options (DSV_EINVAL saying which) and fills o. */
 int gen_opts_check(struct gen_opts *o, long n, long max_tokens,
 		   const char *temp, const char *topp, long top_k, long seed,

@@ -1649,11 +1649,8 @@ int derive_map(int argc, char **argv)
 		OPT_INT(0, "timeout", &mp.timeout, "s", "fail a record the program does not answer within S seconds"),
 		OPT_STRING(0, "mode", &mp.mode, "mode", "transformation (default) or generation"),
 		OPT_BOOL(0, "skip-bad", &mp.skip_bad, "count and list failed records instead of failing"),
-		OPT_STRING('o', "output", &mp.output, "name", "branch for the new version (must not exist)"),
-		OPT_STRING('m', "message", &mp.message, "msg", "the new version's message"),
-		OPT_BOOL(0, "force", &mp.force, "move the branch even if it exists"),
-		OPT_BOOL('q', "quiet", &mp.quiet, "print nothing"),
-		OPT_BOOL(0, "json", &mp.json, "print the result as JSON"),
+		OPT_NEWTEXT_OUTPUT(&mp.output, &mp.message, &mp.force, &mp.quiet,
+				   &mp.json),
 		OPT_END(),
 	};
 	struct newtext *nt = NULL;

@@ -98,11 +98,8 @@ int derive_rephrase(int argc, char **argv)
 		OPT_STRING(0, "template", &tpath, "file", "the prompt, with {text} where the record goes"),
 		OPT_SAMPLING(&max_tokens, &temp, &top_k, &topp, &seed, &batch,
 			     &device, "per record"),
-		OPT_STRING('o', "output", &output, "name", "branch for the new version (must not exist)"),
-		OPT_STRING('m', "message", &message, "msg", "the new version's message"),
-		OPT_BOOL(0, "force", &force, "move the branch even if it exists"),
-		OPT_BOOL('q', "quiet", &quiet, "print nothing"),
-		OPT_BOOL(0, "json", &json, "print the result as JSON"),
+		OPT_NEWTEXT_OUTPUT(&output, &message, &force, &quiet,
+				   &json),
 		OPT_END(),
 	};
 	struct gen_opts o = {.temperature = 1.0, .top_p = 1.0};

@@ -140,11 +140,8 @@ int derive_synth(int argc, char **argv)
 		OPT_INT('j', "jobs", &jobs, "n", "verifiers run in parallel (default 4)"),
 		OPT_SAMPLING(&max_tokens, &temp, &top_k, &topp, &seed, &batch,
 			     &device, "per candidate"),
-		OPT_STRING('o', "output", &output, "name", "branch for the new version (must not exist)"),
-		OPT_STRING('m', "message", &message, "msg", "the new version's message"),
-		OPT_BOOL(0, "force", &force, "move the branch even if it exists"),
-		OPT_BOOL('q', "quiet", &quiet, "print nothing"),
-		OPT_BOOL(0, "json", &json, "print the result as JSON"),
+		OPT_NEWTEXT_OUTPUT(&output, &message, &force, &quiet,
+				   &json),
 		OPT_END(),
 	};
 	struct gen_opts o = {.temperature = 1.0, .top_p = 1.0};
