@@ -812,10 +812,13 @@ struct failure {
 
 struct map;
 
-/* Where an input record is stored: manifest entry and row. */
+/* An input record: where it is stored (manifest entry and row), its
+ * text's length and the XXH3-128 of the line the program was sent (no
+ * newline). An answer line with that hash is the record unchanged. */
 struct srcloc {
 	size_t entry;
-	uint64_t row;
+	uint64_t row, tlen;
+	dsv_rhash line;
 };
 
 /* Input shards decoded for their meta and layout, to compare answers
@@ -943,6 +946,17 @@ static int alloc_workers(struct map *mp, const char *tmpdir)
 	return 0;
 }
 
+/* Notes input record `pos` (its JSONL line is line[0..len), newline
+ * included) before a program's answer to it is read. */
+static void note_input(struct map *mp, uint64_t pos, const dsv_version_rec *rec,
+		       const char *line, size_t len)
+{
+	mp->hashes[pos] = *rec->hash;
+	mp->loc[pos] = (struct srcloc){rec->entry, rec->row, rec->text_len, {{0}}};
+	dsv_rhash_text(&mp->loc[pos].line, line, len - 1);
+	mp->bytes_in += rec->text_len;
+}
+
 /* -j > 1: spools the version into one input file per worker, contiguous
  * slices, keeping each record's hash (to name it) and line offsets (to
  * restart a program after a failed record). Each program reads its file;
@@ -982,9 +996,7 @@ static int spool(struct map *mp, dsv_meter *meter)
 					   mp->w[k].in_path);
 			goto out;
 		}
-		mp->hashes[pos] = *rec.hash;
-		mp->loc[pos] = (struct srcloc){rec.entry, rec.row};
-		mp->bytes_in += rec.text_len;
+		note_input(mp, pos, &rec, line.buf, line.len);
 		written += line.len;
 		mp->w[k].off[pos - mp->w[k].first + 1] = written;
 		pos++;
@@ -1042,18 +1054,21 @@ static void *feeder_main(void *arg)
 	if ((rc = dsv_buf_grow(&b, IN_CHUNK + 4096)))
 		goto out;
 	while ((rc = dsv_version_iter_next(it, &rec)) == 1) {
+		size_t start = b.len;
+		if (pos < hashed && pos < f->from) {
+			pos++;
+			continue;
+		}
+		if ((rc = dsv_jsonl_format(&b, rec.text, rec.text_len, rec.meta,
+					   rec.meta_len, rec.layout)))
+			goto out;
 		if (pos >= hashed) {
-			mp->hashes[pos] = *rec.hash;
-			mp->loc[pos] = (struct srcloc){rec.entry, rec.row};
-			mp->bytes_in += rec.text_len;
+			note_input(mp, pos, &rec, b.buf + start, b.len - start);
 			atomic_store_explicit(&mp->hashed, pos + 1,
 					      memory_order_release);
 		}
 		if (pos++ < f->from)
-			continue;
-		if ((rc = dsv_jsonl_format(&b, rec.text, rec.text_len, rec.meta,
-					   rec.meta_len, rec.layout)))
-			goto out;
+			b.len = start; /* sent before the restart */
 		if (b.len >= IN_CHUNK) {
 			if (write_all(mp, f->fd, b.buf, b.len))
 				break; /* the program is gone: its reader says why */
@@ -1272,6 +1287,27 @@ static int parse_answers(struct map *mp, struct worker *w, struct newtext *nt,
 			mp->dropped++;
 			continue;
 		}
+		uint64_t pos = w->first + k, cols[2] = {0, pos};
+		const dsv_rhash *h = &mp->hashes[pos];
+		for (int b = 0; b < 8; b++)
+			cols[0] = cols[0] << 8 | h->b[b];
+		/* A program may answer before it has read a record (its
+		 * hash is then not known yet): such an answer is new. */
+		int known = pos < atomic_load_explicit(&mp->hashed,
+						       memory_order_acquire);
+		const struct srcloc *src = &mp->loc[pos];
+		dsv_rhash ah;
+		if (known) {
+			/* the line sent back as it came: the record itself */
+			dsv_rhash_text(&ah, line, ll);
+			if (!memcmp(&ah, &src->line, sizeof ah)) {
+				const dsv_manifest_entry *e = &mp->m->e[src->entry];
+				mp->bytes_out += src->tlen;
+				rc = newtext_ref(nt, &e->shard, e->rows, src->row,
+						 src->tlen, cols);
+				continue;
+			}
+		}
 		int n = dsv_line_parse(mp->lp, line, ll, &rec);
 		if (n == DSV_EINVAL || n == 0) {
 			dsv_error_clear();
@@ -1282,27 +1318,19 @@ static int parse_answers(struct map *mp, struct worker *w, struct newtext *nt,
 		}
 		if (n < 0)
 			return n;
-		uint64_t pos = w->first + k, cols[2] = {0, pos};
-		const dsv_rhash *h = &mp->hashes[pos];
-		for (int b = 0; b < 8; b++)
-			cols[0] = cols[0] << 8 | h->b[b];
 		mp->bytes_out += rec.text_len;
-		/* A program may answer before it has read a record (its
-		 * hash is then not known yet): such an answer is new. */
-		if (pos >= atomic_load_explicit(&mp->hashed,
-						memory_order_acquire)) {
+		if (!known) {
 			rc = newtext_add(nt, rec.text, rec.text_len, rec.meta,
 					 rec.meta_len, rec.layout, NULL, cols);
 			continue;
 		}
-		dsv_rhash ah;
 		dsv_rhash_text(&ah, rec.text, rec.text_len);
 		int same = memcmp(&ah, h, sizeof ah) == 0;
 		if (same && (same = same_as_source(mp, pos, &rec)) < 0)
 			return same;
 		if (same) {
-			const dsv_manifest_entry *e = &mp->m->e[mp->loc[pos].entry];
-			rc = newtext_ref(nt, &e->shard, e->rows, mp->loc[pos].row,
+			const dsv_manifest_entry *e = &mp->m->e[src->entry];
+			rc = newtext_ref(nt, &e->shard, e->rows, src->row,
 					 rec.text_len, cols);
 		} else {
 			rc = newtext_add(nt, rec.text, rec.text_len, rec.meta,

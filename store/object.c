@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -27,6 +28,8 @@
 /* Sections this large are compressed with zstd's worker threads. */
 #define OBJ_MT_THRESHOLD ((size_t)4 << 20)
 #define ZSTD_MAGIC 0xFD2FB528u
+/* frames of at least this many stored bytes are mapped, not read */
+#define MAP_MIN ((size_t)256 << 10)
 
 struct dsv_obj {
 	int fd;
@@ -562,19 +565,27 @@ uint64_t dsv_obj_section_size(const dsv_obj *o, int i)
 	return i >= 0 && i < o->nsecs ? o->raw[i] : 0;
 }
 
-int dsv_obj_read_section_into(dsv_obj *o, int i, void **buf, size_t *cap,
-			      size_t *len)
+/* The stored bytes of frame `i`: a large frame is mapped from the file
+ * (*map, *maplen to unmap; no copy, no fresh pages to zero), a small one
+ * or one on a file system that cannot map is read into o->src. */
+static int frame_bytes(dsv_obj *o, int i, void **src, void **map,
+		       size_t *maplen)
 {
-	void *src;
-	size_t stored, raw, r;
-	unsigned long long content;
-
-	*len = 0;
-	if (i < 0 || i >= o->nsecs)
-		return dsv_error_set(DSV_EINVAL, "object %s has no section %d",
-				     o->hex, i);
-	stored = (size_t)o->stored[i];
-	raw = (size_t)o->raw[i];
+	size_t stored = (size_t)o->stored[i];
+	*map = NULL;
+	if (stored >= MAP_MIN) {
+		uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+		uint64_t base = o->off[i] & ~(page - 1);
+		size_t len = (size_t)(o->off[i] - base) + stored;
+		void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE,
+			       o->fd, (off_t)base);
+		if (p != MAP_FAILED) {
+			*map = p;
+			*maplen = len;
+			*src = (char *)p + (o->off[i] - base);
+			return 0;
+		}
+	}
 	if (stored > o->src_cap) {
 		free(o->src);
 		o->src_cap = 0;
@@ -582,24 +593,20 @@ int dsv_obj_read_section_into(dsv_obj *o, int i, void **buf, size_t *cap,
 			return DSV_ENOMEM;
 		o->src_cap = stored;
 	}
-	/* A buffer too small grows with realloc: a large one is moved by
-	 * mremap, keeping the pages it has, with no copy. */
-	if (!*buf || raw > *cap) {
-		void *p = dsv_realloc(*buf, raw ? raw : 1);
-		if (!p)
-			return DSV_ENOMEM;
-		*buf = p;
-		*cap = raw;
-		dsv_mem_huge(p, raw);
-	}
-	src = o->src;
-	int rc = read_at(o, src, stored, o->off[i]);
-	if (rc)
-		return rc;
+	*src = o->src;
+	return read_at(o, o->src, stored, o->off[i]);
+}
+
+/* Decodes frame `i`, its `stored` bytes at src, into dst (raw bytes). */
+static int decode_frame(dsv_obj *o, int i, const void *src, void *dst,
+			size_t *len)
+{
+	size_t stored = (size_t)o->stored[i], raw = (size_t)o->raw[i], r;
+	unsigned long long content;
 	/* Frame header: magic, then the descriptor whose bit 2 says a content
 	 * checksum follows the frame (RFC 8878 3.1.1.1.1). */
 	if (stored < 5 || dsv_le32(src) != ZSTD_MAGIC ||
-	    !(((uint8_t *)src)[4] & 4))
+	    !(((const uint8_t *)src)[4] & 4))
 		return corrupt(o->hex, "section %d is not a checksummed zstd "
 				       "frame", i);
 	content = ZSTD_getFrameContentSize(src, stored);
@@ -612,7 +619,7 @@ int dsv_obj_read_section_into(dsv_obj *o, int i, void **buf, size_t *cap,
 		return corrupt(o->hex, "section %d is not exactly one frame", i);
 	if (!o->dctx && !(o->dctx = ZSTD_createDCtx()))
 		return dsv_error_set(DSV_ENOMEM, "cannot create zstd context");
-	r = ZSTD_decompressDCtx(o->dctx, *buf, raw ? raw : 1, src, stored);
+	r = ZSTD_decompressDCtx(o->dctx, dst, raw ? raw : 1, src, stored);
 	if (ZSTD_isError(r))
 		return corrupt(o->hex, "section %d: %s", i, ZSTD_getErrorName(r));
 	if (r != raw)
@@ -620,6 +627,36 @@ int dsv_obj_read_section_into(dsv_obj *o, int i, void **buf, size_t *cap,
 			       r, raw);
 	*len = raw;
 	return 0;
+}
+
+int dsv_obj_read_section_into(dsv_obj *o, int i, void **buf, size_t *cap,
+			      size_t *len)
+{
+	void *src, *map;
+	size_t raw, maplen = 0;
+
+	*len = 0;
+	if (i < 0 || i >= o->nsecs)
+		return dsv_error_set(DSV_EINVAL, "object %s has no section %d",
+				     o->hex, i);
+	raw = (size_t)o->raw[i];
+	/* A buffer too small grows with realloc: a large one is moved by
+	 * mremap, keeping the pages it has, with no copy. */
+	if (!*buf || raw > *cap) {
+		void *p = dsv_realloc(*buf, raw ? raw : 1);
+		if (!p)
+			return DSV_ENOMEM;
+		*buf = p;
+		*cap = raw;
+		dsv_mem_huge(p, raw);
+	}
+	int rc = frame_bytes(o, i, &src, &map, &maplen);
+	if (rc)
+		return rc;
+	rc = decode_frame(o, i, src, *buf, len);
+	if (map)
+		munmap(map, maplen);
+	return rc;
 }
 
 int dsv_obj_read_section(dsv_obj *o, int i, void **out, size_t *len)

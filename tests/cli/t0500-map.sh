@@ -111,6 +111,28 @@ test_expect_success 'an unchanged answer reuses its stored row: map cat is a vie
 	! grep -q "^order " show.txt
 '
 
+cat >spaced.sh <<'PROG'
+#!/bin/sh
+exec sed 's/"text":"/"text" : "/'
+PROG
+cat >url.sh <<'PROG'
+#!/bin/sh
+exec sed '1s/"url":"/"url":"x/'
+PROG
+chmod +x spaced.sh url.sh
+
+test_expect_success 'an answer kept only if its line is the same; its meta counts' '
+	dsv derive map main --cmd ./spaced.sh -o spaced -m spaced -q &&
+	dsv show spaced | grep -q "\"records_new\": 600" &&
+	./spaced.sh <in.jsonl >want.jsonl && dsv export spaced >got.jsonl &&
+	test_cmp want.jsonl got.jsonl &&
+	dsv derive map main --cmd ./url.sh -o url -m url -q &&
+	dsv show url >show.txt &&
+	grep -q "\"records_reused\": 599" show.txt &&
+	grep -q "\"records_new\": 1" show.txt &&
+	dsv export url | head -1 | grep -q "\"url\":\"xhttp"
+'
+
 test_expect_success 'only the changed records are stored, in the input order' '
 	n0=$(find .dsv/objects -type f | wc -l) &&
 	dsv derive map main --cmd ./half.sh -o half -m half -q &&
