@@ -80,6 +80,8 @@ int dsv_docstats(const uint8_t *text, const uint64_t *off, size_t ndocs,
 	int d = dsv_device_resolve(device);
 	if (d < 0)
 		return d;
+	if (d == DSV_DEVICE_CUDA)
+		return docstats_cuda(text, off, ndocs, out);
 	return docstats_cpu(text, off, ndocs, out, nthreads);
 }
 
@@ -109,6 +111,13 @@ int docstats_basic_cpu(const uint8_t *text, const uint64_t *off, size_t ndocs,
 }
 
 #ifndef DSV_HAVE_CUDA
+int docstats_cuda(const uint8_t *text, const uint64_t *off, size_t ndocs,
+		  struct dsv_docstats *out)
+{
+	return dsv_kernel_error(DSV_KERNEL_ENOGPU,
+				"docstats: this build has no CUDA support");
+}
+
 int docstats_basic_cuda(const uint8_t *text, const uint64_t *off,
 			size_t ndocs, struct dsv_docstats_basic *out)
 {
