@@ -60,7 +60,7 @@ int docstats_cpu(const uint8_t *text, const uint64_t *off, size_t ndocs,
 /* The CUDA twin of docstats_cpu, byte-identical to it (both run
  * docstats_full_impl.h): one GPU thread per document, so a long document
  * is serial work. Returns 0, DSV_KERNEL_EINVAL, DSV_KERNEL_ENOMEM (a
- * document's scratch, about 110 bytes per text byte, does not fit in half
+ * document's scratch, 77 to 109 bytes per text byte, does not fit in half
  * the free device memory) or DSV_KERNEL_ENOGPU (no device, or a CUDA
  * error, whose text the message keeps). */
 int docstats_cuda(const uint8_t *text, const uint64_t *off, size_t ndocs,
