@@ -113,6 +113,10 @@ FORWARD(int, minhash_cuda,
 	(const struct dsv_minhash_params *p, const uint8_t *text,
 	 const uint64_t *off, size_t ndocs, uint64_t *sig, uint64_t *bands),
 	(p, text, off, ndocs, sig, bands), DSV_KERNEL_ENOGPU)
+FORWARD(int, docstats_cuda,
+	(const uint8_t *text, const uint64_t *off, size_t ndocs,
+	 struct dsv_docstats *out),
+	(text, off, ndocs, out), DSV_KERNEL_ENOGPU)
 FORWARD(int, docstats_basic_cuda,
 	(const uint8_t *text, const uint64_t *off, size_t ndocs,
 	 struct dsv_docstats_basic *out),

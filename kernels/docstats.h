@@ -52,14 +52,22 @@ struct dsv_docstats {
 /* Gopher's stop words, in stop_mask bit order. */
 extern const char *const dsv_docstats_stop_words[8];
 
-/* All statistics; CPU only (OpenMP over documents, nthreads 0 = default).
+/* All statistics on the CPU (OpenMP over documents, nthreads 0 = default).
  * Returns 0, DSV_KERNEL_EINVAL (bad offsets) or DSV_KERNEL_ENOMEM. */
 int docstats_cpu(const uint8_t *text, const uint64_t *off, size_t ndocs,
 		 struct dsv_docstats *out, int nthreads);
 
-/* Same as docstats_cpu: the full statistics have no CUDA path (they are
- * hash-set and tokenizer work); `device` is accepted for symmetry and a
- * CUDA request without a device still fails with DSV_KERNEL_ENOGPU. */
+/* The CUDA twin of docstats_cpu, byte-identical to it (both run
+ * docstats_full_impl.h): one GPU thread per document, so a long document
+ * is serial work. Returns 0, DSV_KERNEL_EINVAL, DSV_KERNEL_ENOMEM (a
+ * document's scratch, 77 to 109 bytes per text byte, does not fit in half
+ * the free device memory) or DSV_KERNEL_ENOGPU (no device, or a CUDA
+ * error, whose text the message keeps). */
+int docstats_cuda(const uint8_t *text, const uint64_t *off, size_t ndocs,
+		  struct dsv_docstats *out);
+
+/* docstats_cuda or docstats_cpu, as dsv_device_resolve(device) says; a
+ * CUDA request without a device fails with DSV_KERNEL_ENOGPU. */
 int dsv_docstats(const uint8_t *text, const uint64_t *off, size_t ndocs,
 		 struct dsv_docstats *out, int device, int nthreads);
 

@@ -1,7 +1,9 @@
 /* kernel_docstats.c: tests of the per-document statistics: the word
  * splitter, hand-checked values of datatrove's quantities, edge cases, thread
- * independence, and the CUDA basic counts against the CPU (byte-identical)
- * where a device exists. Links only libdsvkernels.a.
+ * independence, and the CUDA basic counts and full statistics against the
+ * CPU (byte-identical) on random bytes, random word soup and
+ * fixtures/demo/shakespeare.txt, where a device exists. Links only
+ * libdsvkernels.a.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -190,6 +192,176 @@ static void test_threads_and_cuda(void)
 	free(off);
 }
 
+/* A batch of documents built by the caller, for the CUDA comparison. */
+struct batch {
+	uint8_t *text;
+	uint64_t *off;
+	size_t nd, len, cap;
+};
+
+static void batch_add(struct batch *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		b->cap = 2 * (b->len + n);
+		b->text = realloc(b->text, b->cap);
+	}
+	memcpy(b->text + b->len, p, n);
+	b->len += n;
+}
+
+static void batch_end_doc(struct batch *b)
+{
+	b->off = realloc(b->off, (b->nd + 2) * sizeof *b->off);
+	b->off[0] = 0;
+	b->off[++b->nd] = b->len;
+}
+
+/* Random bytes, biased towards the ones the rules look at, so that invalid
+ * and truncated UTF-8 sits next to line breaks and punctuation. */
+static void random_bytes(struct batch *b, uint64_t *rs, size_t nd)
+{
+	static const uint8_t hot[] = {'\n', '\r', ' ', '.', '-', '#', '{', '[',
+				      ']', '\'', '"', 0xE2, 0x80, 0xA6, 0xC2,
+				      0x85, 0xFF, 0x0B, 0x1E, 'a', 'A', '1'};
+	for (size_t d = 0; d < nd; d++) {
+		size_t n = rnd(rs) % (d % 10 ? 300 : 5000);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t r = rnd(rs);
+			uint8_t c = r % 3 ? hot[(r >> 8) % sizeof hot]
+					  : (uint8_t)(r >> 16);
+			batch_add(b, &c, 1);
+		}
+		batch_end_doc(b);
+	}
+}
+
+/* Word soup: tokens that exercise special cases, prefixes, suffixes,
+ * infixes, URLs, repetition and every C4 and FineWeb line rule. */
+static void random_words(struct batch *b, uint64_t *rs, size_t nd)
+{
+	static const char *const tok[] = {
+		"the ", "cat ", "and ", "with ", ". ", "\n", "\n\n", "...",
+		"\xe2\x80\xa6", "#", "{", "}", "  ", "word", "-", "- ", "\xe2\x80\xa2 ",
+		"\xff", "\xd0\x96", "!", "?", "don't ", "U.S. ", "Calif. ",
+		"e.g. ", "Smith's ", "https://example.com/a?b=1 ", "me@mail.org ",
+		"[1]", "[edit]", "[citation needed]", "lorem ipsum ",
+		"javascript ", "privacy policy ", "3.14 ", "$5 ", "50% ", "10km ",
+		"well-known ", "a--b ", "x+y ", "(see) ", "\"q\" ", ":) ", "\r\n",
+		"\xe2\x80\xa8", "\xc2\x85", "\t", "\xe3\x80\x82", "日本語 ", "Ünï ",
+		"\xe2\x80\x99s ", "A.B ", "a.B ", "°C. ", "\xf0\x9f\x98\x80 "};
+	size_t ntok = sizeof tok / sizeof *tok;
+	for (size_t d = 0; d < nd; d++) {
+		size_t parts = rnd(rs) % (d % 16 ? 200 : 3000);
+		for (size_t k = 0; k < parts; k++) {
+			const char *t = tok[rnd(rs) % ntok];
+			batch_add(b, t, strlen(t));
+		}
+		batch_end_doc(b);
+	}
+}
+
+/* shakespeare.txt cut into documents of 1 to 40 paragraphs. */
+static int real_text(struct batch *b, uint64_t *rs)
+{
+	FILE *f = fopen("fixtures/demo/shakespeare.txt", "rb");
+	if (!f)
+		return 0;
+	char line[4096];
+	size_t paras = 0, want = 1 + rnd(rs) % 40;
+	int blank = 0;
+	while (fgets(line, sizeof line, f)) {
+		int is_blank = line[0] == '\n' || (line[0] == '\r' && line[1] == '\n');
+		if (is_blank && !blank && ++paras == want) {
+			batch_end_doc(b);
+			paras = 0;
+			want = 1 + rnd(rs) % 40;
+			blank = 1;
+			continue;
+		}
+		blank = is_blank;
+		batch_add(b, line, strlen(line));
+	}
+	fclose(f);
+	batch_end_doc(b);
+	return 1;
+}
+
+/* docstats_cuda against docstats_cpu on one batch: every field, every
+ * document; the first mismatches are printed. */
+static void compare_cuda(const char *what, const struct batch *b)
+{
+	size_t nd = b->nd, nf = sizeof(struct dsv_docstats) / 8;
+	struct dsv_docstats *c = calloc(nd ? nd : 1, sizeof *c);
+	struct dsv_docstats *g = calloc(nd ? nd : 1, sizeof *g);
+	CHECK_OK(docstats_cpu(b->text, b->off, nd, c, 2));
+	memset(g, 0xAB, nd * sizeof *g);
+	CHECK_OK(docstats_cuda(b->text, b->off, nd, g));
+	size_t bad = 0;
+	for (size_t i = 0; i < nd; i++) {
+		const uint64_t *x = (const uint64_t *)&c[i],
+			       *y = (const uint64_t *)&g[i];
+		for (size_t k = 0; k < nf; k++)
+			if (x[k] != y[k] && bad++ < 8)
+				printf("  %s: doc %zu (%llu bytes) field %zu: cpu %llu, "
+				       "cuda %llu\n",
+				       what, i, (unsigned long long)c[i].bytes, k,
+				       (unsigned long long)x[k],
+				       (unsigned long long)y[k]);
+	}
+	CHECK(bad == 0);
+	if (!bad)
+		printf("  result %s: %zu documents, %llu bytes, all %zu fields "
+		       "byte-identical\n",
+		       what, nd, (unsigned long long)b->len, nf);
+	free(c);
+	free(g);
+}
+
+static void test_cuda_full(void)
+{
+	uint64_t off[2] = {0, 4};
+	struct dsv_docstats d;
+	if (dsv_device_count() <= 0) {
+		CHECK(docstats_cuda((const uint8_t *)"word", off, 1, &d) ==
+		      DSV_KERNEL_ENOGPU);
+		CHECK(dsv_docstats((const uint8_t *)"word", off, 1, &d,
+				   DSV_DEVICE_CUDA, 1) == DSV_KERNEL_ENOGPU);
+		CHECK_OK(dsv_docstats((const uint8_t *)"word", off, 1, &d,
+				      DSV_DEVICE_AUTO, 1));
+		CHECK(d.words == 1);
+		SKIP(test_docstats_cuda, "no CUDA device");
+		return;
+	}
+	uint64_t rs = test_seed() | 1;
+	struct batch b = {0};
+	random_bytes(&b, &rs, 400);
+	compare_cuda("random bytes", &b);
+	b.nd = b.len = 0;
+	random_words(&b, &rs, 400);
+	compare_cuda("random words", &b);
+	b.nd = b.len = 0;
+	if (real_text(&b, &rs))
+		compare_cuda("shakespeare.txt", &b);
+	else
+		printf("  fixtures/demo/shakespeare.txt not found (run from the "
+		       "repository root): real text not compared\n");
+	/* an empty batch, an empty document, and one long document */
+	b.nd = b.len = 0;
+	compare_cuda("no documents", &b);
+	batch_end_doc(&b);
+	for (int i = 0; i < 20000; i++)
+		batch_add(&b, "the same line, again.\n", 22);
+	batch_end_doc(&b);
+	compare_cuda("empty and long", &b);
+	struct dsv_docstats a;
+	CHECK_OK(dsv_docstats((const uint8_t *)"word", off, 1, &a,
+			      DSV_DEVICE_CUDA, 1));
+	CHECK_OK(docstats_cpu((const uint8_t *)"word", off, 1, &d, 1));
+	CHECK(!memcmp(&a, &d, sizeof a));
+	free(b.text);
+	free(b.off);
+}
+
 int main(void)
 {
 	RUN(test_word_splitter);
@@ -198,5 +370,6 @@ int main(void)
 	RUN(test_fineweb_c4_counts);
 	RUN(test_edge_cases);
 	RUN(test_threads_and_cuda);
+	RUN(test_cuda_full);
 	TEST_EXIT();
 }

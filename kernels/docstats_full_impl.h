@@ -1,0 +1,1398 @@
+/* docstats_full_impl.h: the per-document statistics of struct dsv_docstats
+ * (word splitter, lines, Gopher repetition, FineWeb and C4 line rules),
+ * written once and compiled twice: as C for docstats_cpu (kernels/docstats.c)
+ * and as CUDA device code for docstats_cuda (kernels/docstats.cu), which is
+ * what makes the two paths byte-identical. Internal: shall only be included
+ * by kernels/docstats.c and kernels/docstats.cu.
+ *
+ * Device code has no libc and no malloc: the ds_ string helpers below are
+ * libc on the host and loops on the device, and struct ds_scratch grows by
+ * realloc on the host but is carved out of a pool sized from the document's
+ * length on the device (ds_scratch_bytes), where running short sets `oom`.
+ */
+#ifndef DSV_KERNELS_DOCSTATS_FULL_IMPL_H
+#define DSV_KERNELS_DOCSTATS_FULL_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#ifndef __CUDACC__
+#include <stdlib.h>
+#include <string.h>
+#endif
+
+#include "kernels/docstats.h"
+#include "kernels/docstats_impl.h"
+
+/* Unlike minhash_impl.h's DSV_HD, the functions here are device-only under
+ * nvcc (docstats.cu has no host use for them, and the tables they read are
+ * __device__ data that host code may not touch) and not forced inline (the
+ * splitter is large and reached from two places). In C they stay plain
+ * static functions, so the CPU path compiles as it did before the split. */
+#ifdef __CUDACC__
+#define DS_FN static __device__
+#define DS_CONST static __device__ const
+#else
+#define DS_FN static
+#define DS_CONST static const
+#endif
+
+/* ---- libc stand-ins (libc on the host, where it is fastest) ---- */
+
+DS_FN size_t ds_strlen(const char *t)
+{
+#ifdef __CUDACC__
+	size_t n = 0;
+	while (t[n])
+		n++;
+	return n;
+#else
+	return strlen(t);
+#endif
+}
+
+DS_FN int ds_memcmp(const void *x, const void *y, size_t n)
+{
+#ifdef __CUDACC__
+	const uint8_t *a = (const uint8_t *)x, *b = (const uint8_t *)y;
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	return 0;
+#else
+	return memcmp(x, y, n);
+#endif
+}
+
+DS_FN const void *ds_memchr(const void *p, int c, size_t n)
+{
+#ifdef __CUDACC__
+	const uint8_t *s = (const uint8_t *)p;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == (uint8_t)c)
+			return s + i;
+	return NULL;
+#else
+	return memchr(p, c, n);
+#endif
+}
+
+/* Is the ASCII code point c (not NUL) one of `set`? */
+DS_FN int ds_in(const char *set, uint32_t c)
+{
+	if (!c || c >= 0x80)
+		return 0;
+#ifdef __CUDACC__
+	for (; *set; set++)
+		if ((uint8_t)*set == c)
+			return 1;
+	return 0;
+#else
+	return strchr(set, (int)c) != NULL;
+#endif
+}
+
+/* Gopher's stop words, in stop_mask bit order (dsv_docstats_stop_words
+ * points into this table). */
+DS_CONST struct ds_stop {
+	char s[5];
+	uint8_t len;
+} ds_stop[8] = {{"the", 3}, {"be", 2},	 {"to", 2},   {"of", 2},
+		{"and", 3}, {"that", 4}, {"have", 4}, {"with", 4}};
+
+DS_CONST uint32_t terminal[] = {0x21, 0x2E, 0x3F, 0x589, 0x61D, 0x61E, 0x61F, 0x6D4, 0x700, 0x701, 0x702, 0x7F9, 0x837, 0x839, 0x83D, 0x83E, 0x964, 0x965, 0x104A, 0x104B, 0x1362, 0x1367, 0x1368, 0x166E, 0x1735, 0x1736, 0x17D4, 0x17D5, 0x17D6, 0x17D9, 0x17DA, 0x1803, 0x1809, 0x1944, 0x1945, 0x1AA8, 0x1AA9, 0x1AAA, 0x1AAB, 0x1B5A, 0x1B5B, 0x1B5E, 0x1B5F, 0x1B7D, 0x1B7E, 0x1C3B, 0x1C3C, 0x1C7E, 0x1C7F, 0x203C, 0x203D, 0x2047, 0x2048, 0x2049, 0x2E2E, 0x2E3C, 0x2E53, 0x2E54, 0x3002, 0xA4FF, 0xA60E, 0xA60F, 0xA6F3, 0xA6F7, 0xA876, 0xA877, 0xA8CE, 0xA8CF, 0xA92F, 0xA9C8, 0xA9C9, 0xAA5D, 0xAA5E, 0xAA5F, 0xAAF0, 0xAAF1, 0xABEB, 0xFE52, 0xFE56, 0xFE57, 0xFF01, 0xFF0E, 0xFF1F, 0xFF61, 0x10A56, 0x10A57, 0x10F55, 0x10F56, 0x10F57, 0x10F58, 0x10F59, 0x10F86, 0x10F87, 0x10F88, 0x10F89, 0x11047, 0x11048, 0x110BE, 0x110BF, 0x110C0, 0x110C1, 0x11141, 0x11142, 0x11143, 0x111C5, 0x111C6, 0x111CD, 0x111DE, 0x111DF, 0x11238, 0x11239, 0x1123B, 0x1123C, 0x112A9, 0x1144B, 0x1144C, 0x115C2, 0x115C3, 0x115C9, 0x115CA, 0x115CB, 0x115CC, 0x115CD, 0x115CE, 0x115CF, 0x115D0, 0x115D1, 0x115D2, 0x115D3, 0x115D4, 0x115D5, 0x115D6, 0x115D7, 0x11641, 0x11642, 0x1173C, 0x1173D, 0x1173E, 0x11944, 0x11946, 0x11A42, 0x11A43, 0x11A9B, 0x11A9C, 0x11C41, 0x11C42, 0x11EF7, 0x11EF8, 0x11F43, 0x11F44, 0x16A6E, 0x16A6F, 0x16AF5, 0x16B37, 0x16B38, 0x16B44, 0x16E98, 0x1BC9F, 0x1DA88};
+
+DS_FN int bsearch_u32(const uint32_t *a, size_t n, uint32_t c)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t m = (lo + hi) / 2;
+		if (a[m] == c)
+			return 1;
+		if (a[m] < c)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return 0;
+}
+
+DS_FN int is_terminal(uint32_t c)
+{
+	return bsearch_u32(terminal, sizeof terminal / sizeof *terminal, c);
+}
+
+/* str.isalpha() for one code point: letters of the scripts web text uses. */
+DS_FN int is_alpha(uint32_t c)
+{
+	if (c < 0x80)
+		return (c | 32) >= 'a' && (c | 32) <= 'z';
+	return (c >= 0xC0 && c <= 0x24F && c != 0xD7 && c != 0xF7) ||
+	       c == 0xAA || c == 0xB5 || c == 0xBA ||
+	       (c >= 0x370 && c <= 0x3FF && c != 0x37E && c != 0x387) ||
+	       (c >= 0x400 && c <= 0x481) || (c >= 0x48A && c <= 0x52F) ||
+	       (c >= 0x531 && c <= 0x587) || (c >= 0x5D0 && c <= 0x5F2) ||
+	       (c >= 0x620 && c <= 0x64A) || (c >= 0x671 && c <= 0x6D3) ||
+	       (c >= 0x904 && c <= 0x939) || (c >= 0x980 && c <= 0xDFF) ||
+	       (c >= 0xE01 && c <= 0xE30) || (c >= 0x10A0 && c <= 0x10FF) ||
+	       (c >= 0x1100 && c <= 0x11FF) || (c >= 0x1E00 && c <= 0x1FFF) ||
+	       (c >= 0x3041 && c <= 0x3096) || (c >= 0x30A1 && c <= 0x30FA) ||
+	       (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) ||
+	       (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
+	       (c >= 0xFF21 && c <= 0xFF3A) || (c >= 0xFF41 && c <= 0xFF5A);
+}
+
+DS_FN int is_digit(uint32_t c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Punctuation spaCy's English prefixes and suffixes split off (LIST_PUNCT,
+ * LIST_QUOTES, currency for prefixes); '.', '-', '+', '%' and units have
+ * their own rules (find_prefix, find_suffix). */
+DS_FN int is_affix(uint32_t c, int prefix)
+{
+	if (c < 0x80)
+		return ds_in(prefix ? "\"'([{<*`$#&%=+!?,:;_)]}>"
+				    : "\"')]}>!?,:;_#*&([{<`", c);
+	switch (c) {
+	case 0x201C: case 0x201D: case 0x2018: case 0x2019: case 0xAB:
+	case 0xBB: case 0x201E: case 0x201A: case 0xBF: case 0xA1:
+	case 0x2026: case 0x300C: case 0x300D: case 0x300E: case 0x300F:
+	case 0xFF08: case 0xFF09: case 0x3010: case 0x3011: case 0x300A:
+	case 0x300B: case 0x3008: case 0x3009: case 0x3002: case 0xFF1F:
+	case 0xFF01: case 0xFF0C: case 0x3001: case 0xFF1B: case 0xFF1A:
+	case 0xFF5E: case 0xB7: case 0x2014: case 0x2013: case 0xB4:
+	case 0x964: case 0x60C: case 0x6D4: case 0x61B: case 0x66A:
+	case 0x61F: case 0x3014: case 0x3015: case 0x27E6: case 0x27E7:
+		return 1;
+	case 0xA3: case 0x20AC: case 0xA5: case 0xA7:
+		return prefix;
+	}
+	return 0;
+}
+
+/* spaCy's LIST_ICONS: symbols of Unicode class So (the blocks web text
+ * uses), split off as prefixes, suffixes and infixes. */
+DS_FN int is_icon(uint32_t c)
+{
+	return c == 0xA6 || c == 0xA9 || c == 0xAE || c == 0xB0 ||
+	       c == 0xFFFC || c == 0xFFFD || c == 0xFFE4 || c == 0xFFE8 ||
+	       c == 0xFFED || c == 0xFFEE || (c >= 0x3200 && c <= 0x33FF &&
+					      !(c >= 0x3220 && c <= 0x3229)) ||
+	       (c >= 0x2100 && c <= 0x214F && c != 0x2102 && c != 0x2107 &&
+		!(c >= 0x210A && c <= 0x2113) && c != 0x2115 &&
+		!(c >= 0x2119 && c <= 0x211D) && c != 0x2124 && c != 0x2126 &&
+		c != 0x2128 && !(c >= 0x212A && c <= 0x212D) &&
+		!(c >= 0x212F && c <= 0x2139) && !(c >= 0x213C && c <= 0x2149) &&
+		c != 0x214B && c != 0x214E) ||
+	       (c >= 0x2195 && c <= 0x21FF && !(c >= 0x21F4)) ||
+	       (c >= 0x2300 && c <= 0x23FF && !(c >= 0x2308 && c <= 0x230B) &&
+		c != 0x2329 && c != 0x232A && c != 0x237C &&
+		!(c >= 0x239B && c <= 0x23B3) && !(c >= 0x23DC && c <= 0x23E1)) ||
+	       (c >= 0x2500 && c <= 0x25F7 && c != 0x25B7 && c != 0x25C1) ||
+	       (c >= 0x2600 && c <= 0x2767 && c != 0x266F) ||
+	       (c >= 0x2794 && c <= 0x27BF) || (c >= 0x2800 && c <= 0x28FF) ||
+	       (c >= 0x2B00 && c <= 0x2B2F) ||
+	       (c >= 0x1F000 && c <= 0x1F0FF) || (c >= 0x1F110 && c <= 0x1F1AC) ||
+	       (c >= 0x1F300 && c <= 0x1F3FA) || (c >= 0x1F400 && c <= 0x1F6F9) ||
+	       (c >= 0x1F900 && c <= 0x1F9FF);
+}
+
+/* Code point ending at byte b (exclusive), and its start. */
+DS_FN uint32_t cp_before(const uint8_t *s, size_t a, size_t b, size_t *start)
+{
+	size_t k = b - 1;
+	while (k > a && (s[k] & 0xC0) == 0x80 && b - k < 4)
+		k--;
+	size_t i = k;
+	uint32_t c = dsv_utf8_next(s, b, &i);
+	if (i != b) { /* not a whole sequence: take the last byte alone */
+		k = b - 1;
+		c = 0x110000 | s[k];
+	}
+	*start = k;
+	return c;
+}
+
+DS_FN int ends_with(const uint8_t *s, size_t a, size_t b, const char *t)
+{
+	size_t n = ds_strlen(t);
+	return b - a >= n && !ds_memcmp(s + b - n, t, n);
+}
+
+/* ---- spaCy's special cases (tokenizer exceptions) ---- */
+
+#include "kernels/docstats_exc.h"
+
+enum { DS_NEXC = sizeof dsv_exc / sizeof dsv_exc[0] };
+
+/* A cheap pre-check, as exc_find runs several times per word: bit n of
+ * exc_first[c] (exc_last[c]) is set when some special case of n bytes
+ * starts (ends) with byte c. Filled by ds_exc_masks before the first
+ * document: on the host inside pthread_once (docstats.c), on the device by
+ * docstats.cu, which also uploads the table (docstats_exc.h is generated as
+ * host data) and points DS_EXC at it. */
+#ifdef __CUDACC__
+static __device__ const struct dsv_exc *ds_exc_dev;
+static __device__ uint64_t exc_first[256], exc_last[256];
+#define DS_EXC ds_exc_dev
+#else
+static uint64_t exc_first[256], exc_last[256];
+#define DS_EXC dsv_exc
+#endif
+
+/* Host code: computes exc_first and exc_last from dsv_exc. */
+static inline void ds_exc_masks(uint64_t first[256], uint64_t last[256])
+{
+	for (size_t i = 0; i < DS_NEXC; i++) {
+		size_t n = dsv_exc[i].len;
+		if (n > 63)
+			continue;
+		first[(uint8_t)dsv_exc[i].s[0]] |= 1ull << n;
+		last[(uint8_t)dsv_exc[i].s[n - 1]] |= 1ull << n;
+	}
+}
+
+DS_FN const struct dsv_exc *exc_find(const uint8_t *s, size_t n)
+{
+	size_t lo = 0, hi = DS_NEXC;
+	if (n == 0 || n > 32 || !((exc_first[s[0]] & exc_last[s[n - 1]]) >> n & 1))
+		return NULL;
+	while (lo < hi) {
+		size_t m = (lo + hi) / 2;
+		size_t l = DS_EXC[m].len;
+		int c = ds_memcmp(DS_EXC[m].s, s, l < n ? l : n);
+		if (!c)
+			c = (l > n) - (l < n);
+		if (!c)
+			return &DS_EXC[m];
+		if (c < 0)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return NULL;
+}
+
+/* spaCy's ALPHA_LOWER: lowercase letters and the scripts without case
+ * (Arabic, Hebrew, Indic, Korean, Japanese, Chinese, Ethiopic). */
+DS_FN int is_uncased(uint32_t c)
+{
+	return (c >= 0x591 && c <= 0x5F4) || (c >= 0x620 && c <= 0x64A) ||
+	       (c >= 0x66E && c <= 0x6D5) || (c >= 0x6E5 && c <= 0x6FF) ||
+	       (c >= 0x750 && c <= 0x77F) || (c >= 0x8A0 && c <= 0x8BD) ||
+	       (c >= 0x900 && c <= 0x9FF) || (c >= 0xB80 && c <= 0xCFF) ||
+	       (c >= 0xD80 && c <= 0xDFF) || (c >= 0x1100 && c <= 0x11FF) ||
+	       (c >= 0x1200 && c <= 0x137F) || (c >= 0x2E80 && c <= 0x2FFF) ||
+	       (c >= 0x3000 && c <= 0x303F) || (c >= 0x3040 && c <= 0x30FF) ||
+	       (c >= 0x31C0 && c <= 0x31EF) || (c >= 0x3200 && c <= 0x4DBF) ||
+	       (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7AF) ||
+	       (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFB1D && c <= 0xFB4F) ||
+	       (c >= 0xFB50 && c <= 0xFDFB) || (c >= 0xFE70 && c <= 0xFEFC) ||
+	       (c >= 0x20000 && c <= 0x2FA1F);
+}
+
+/* Latin Extended-A alternates upper, lower; the parity flips at 0x139
+ * and 0x179, and 0x138, 0x149 and 0x17F are lowercase without a pair. */
+DS_FN int latin_a_lower(uint32_t c)
+{
+	if (c == 0x138 || c == 0x149 || c == 0x17F)
+		return 1;
+	if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E))
+		return !(c & 1);
+	return c & 1;
+}
+
+DS_FN int is_lower(uint32_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 0xDF && c <= 0xFF && c != 0xF7) ||
+	       (c >= 0x100 && c <= 0x17F && latin_a_lower(c)) ||
+	       (c >= 0x3B1 && c <= 0x3CE) || (c >= 0x430 && c <= 0x45F) ||
+	       is_uncased(c);
+}
+
+/* spaCy's CONCAT_QUOTES (',' among them). */
+DS_FN int is_quote(uint32_t c)
+{
+	if (c < 0x80)
+		return ds_in("'\"`,", c);
+	switch (c) {
+	case 0x201D: case 0x201C: case 0x2018: case 0xB4: case 0x2019:
+	case 0x201A: case 0x201E: case 0xBB: case 0xAB: case 0x300C:
+	case 0x300D: case 0x300E: case 0x300F: case 0xFF08: case 0xFF09:
+	case 0x3014: case 0x3015: case 0x3010: case 0x3011: case 0x300A:
+	case 0x300B: case 0x3008: case 0x3009: case 0x27E6: case 0x27E7:
+		return 1;
+	}
+	return 0;
+}
+
+/* spaCy's LIST_PUNCT (the PUNCT of its '.' suffix rule). */
+DS_FN int is_list_punct(uint32_t c)
+{
+	if (c < 0x80)
+		return ds_in(",:;!?()[]{}<>_#*&", c);
+	switch (c) {
+	case 0x2026: case 0xBF: case 0x61F: case 0xA1: case 0x3002:
+	case 0xFF1F: case 0xFF01: case 0xFF0C: case 0x3001: case 0xFF1B:
+	case 0xFF1A: case 0xFF5E: case 0xB7: case 0x964: case 0x60C:
+	case 0x6D4: case 0x61B: case 0x66A:
+		return 1;
+	}
+	return 0;
+}
+
+DS_FN int is_upper(uint32_t c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE && c != 0xD7) ||
+	       (c >= 0x100 && c <= 0x17F && !latin_a_lower(c)) ||
+	       (c >= 0x391 && c <= 0x3A9) ||
+	       (c >= 0x400 && c <= 0x42F);
+}
+
+/* ---- per-document scratch: words, segments, a small hash map ---- */
+
+struct word {
+	uint32_t start, len, chars;
+};
+
+struct hent {
+	uint64_t key;
+	uint32_t count, first;
+};
+
+struct segs {
+	uint64_t (*v)[2];
+	size_t n, cap;
+	int oom;
+};
+
+/* One document's working memory. The CPU reuses one per thread and grows
+ * it; the device gets one per document from ds_scratch_carve. */
+struct scratch {
+	struct word *w;
+	size_t nw, wcap;
+	struct hent *h;
+	size_t hcap;
+	uint64_t *pre, *pow; /* polynomial prefix hashes over word sequences */
+	size_t pcap;
+	struct segs g;	/* paragraphs, lines */
+	uint8_t *tmp;	/* a C4 line without its citations */
+	size_t tmpcap;
+	int oom;
+};
+
+DS_FN size_t count_chars(const uint8_t *s, size_t n)
+{
+	size_t c = 0;
+	for (size_t i = 0; i < n; i++)
+		c += (s[i] & 0xC0) != 0x80;
+	return c;
+}
+
+DS_FN void on_word(size_t start, size_t len, struct scratch *sc)
+{
+	if (sc->nw == sc->wcap) {
+#ifdef __CUDACC__
+		sc->oom = 1; /* ds_scratch_bytes allows a word per byte */
+		return;
+#else
+		size_t cap = sc->wcap ? 2 * sc->wcap : 1024;
+		struct word *w = realloc(sc->w, cap * sizeof *w);
+		if (!w) {
+			sc->oom = 1;
+			return;
+		}
+		sc->w = w;
+		sc->wcap = cap;
+#endif
+	}
+	sc->w[sc->nw].start = (uint32_t)start;
+	sc->w[sc->nw].len = (uint32_t)len;
+	sc->nw++;
+}
+
+struct sent_state {
+	const uint8_t *s;
+	uint64_t count;
+	int seen, any;
+};
+
+DS_FN int token_is_punct(const uint8_t *s, size_t a, size_t len)
+{
+	size_t i = a, b = a + len;
+	while (i < b) {
+		uint32_t c = dsv_utf8_next(s, b, &i);
+		if (!(dsv_is_dt_punct(c) || is_affix(c, 1) || is_affix(c, 0) ||
+		      is_terminal(c)))
+			return 0;
+	}
+	return 1;
+}
+
+/* spaCy's sentencizer: a sentence starts at the first token and at each
+ * non-punctuation token that follows a sentence-final punctuation token. */
+DS_FN void on_sent_token(size_t start, size_t len, struct sent_state *st)
+{
+	size_t i = start;
+	uint32_t c = dsv_utf8_next(st->s, start + len, &i);
+	int in_pc = i == start + len && is_terminal(c);
+	if (!st->any) {
+		st->any = 1;
+		st->count++;
+	}
+	if (st->seen && !in_pc && !token_is_punct(st->s, start, len)) {
+		st->count++;
+		st->seen = 0;
+	} else if (in_pc) {
+		st->seen = 1;
+	}
+}
+
+/* Where the splitter's words go. A switch rather than a function pointer,
+ * so that device code has a call graph (and a stack size) known at compile
+ * time; only the host's public dsv_docstats_words takes a callback. */
+enum { DS_SINK_WORDS, DS_SINK_SENTENCES, DS_SINK_FN };
+
+struct ds_sink {
+	int kind;
+	void *arg;
+	void (*fn)(size_t start, size_t len, void *arg); /* DS_SINK_FN, host */
+};
+
+DS_FN void ds_emit(const struct ds_sink *k, size_t start, size_t len)
+{
+	switch (k->kind) {
+	case DS_SINK_WORDS:
+		on_word(start, len, (struct scratch *)k->arg);
+		break;
+	case DS_SINK_SENTENCES:
+		on_sent_token(start, len, (struct sent_state *)k->arg);
+		break;
+#ifndef __CUDACC__
+	default:
+		k->fn(start, len, k->arg);
+#endif
+	}
+}
+
+/* spaCy's special-case matcher: tokens of one chunk that together spell a
+ * special case ("Calif" "." -> "Calif.", ")" ":" -> "):") are re-joined and
+ * split the special case's way. A window of three tokens, longest first. */
+struct merger {
+	const struct ds_sink *out;
+	const uint8_t *s;
+	size_t q[3][2];
+	int n;
+};
+
+/* Drops the first k queued tokens. */
+DS_FN void merge_shift(struct merger *m, int k)
+{
+	m->n -= k;
+	for (int i = 0; i < m->n; i++) {
+		m->q[i][0] = m->q[i + k][0];
+		m->q[i][1] = m->q[i + k][1];
+	}
+}
+
+DS_FN void merge_one(struct merger *m)
+{
+	for (int k = m->n; k >= 2; k--) {
+		size_t a = m->q[0][0], len = m->q[k - 1][0] + m->q[k - 1][1] - a;
+		const struct dsv_exc *e = exc_find(m->s + a, len);
+		if (!e)
+			continue;
+		for (int i = 0, at = 0; i < e->n; i++) {
+			ds_emit(m->out, a + (size_t)at, e->piece[i]);
+			at += e->piece[i];
+		}
+		merge_shift(m, k);
+		return;
+	}
+	ds_emit(m->out, m->q[0][0], m->q[0][1]);
+	merge_shift(m, 1);
+}
+
+DS_FN void merge_push(struct merger *m, size_t start, size_t len)
+{
+	m->q[m->n][0] = start;
+	m->q[m->n][1] = len;
+	if (++m->n == 3)
+		merge_one(m);
+}
+
+DS_FN void merge_flush(struct merger *m)
+{
+	while (m->n)
+		merge_one(m);
+}
+
+/* Splits the middle of a chunk at spaCy's English infixes: runs of 2+ dots
+ * and '…'; icons; [+-*^] between a digit and a digit or '-'; hyphens and ~
+ * between a letter or digit and a letter; ',' between letters; [:<>=/]
+ * after a letter or digit before a letter; '.' between a lowercase and an
+ * uppercase letter. */
+DS_FN void split_infix(const uint8_t *s, size_t a, size_t b,
+			struct merger *m)
+{
+	size_t piece = a, i = a;
+	uint32_t prev = 0;
+	while (i < b) {
+		size_t ci = i;
+		uint32_t c = dsv_utf8_next(s, b, &i);
+		size_t ilen = 0;
+		if (c == '.' && i < b && s[i] == '.') {
+			size_t k = i;
+			while (k < b && s[k] == '.')
+				k++;
+			ilen = k - ci;
+		} else if (c == 0x2026 || is_icon(c)) {
+			ilen = i - ci;
+		} else if (ci > a && i < b) {
+			size_t j = i;
+			uint32_t next = dsv_utf8_next(s, b, &j);
+			if ((c == '+' || c == '-' || c == '*' || c == '^') &&
+			    is_digit(prev) && (is_digit(next) || next == '-'))
+				ilen = 1;
+			else if ((c == '-' || c == '~' || c == 0x2013 || c == 0x2014) &&
+				 (is_alpha(prev) || is_digit(prev)) && is_alpha(next))
+				ilen = i - ci;
+			else if (c == '-' && next == '-' && (is_alpha(prev) || is_digit(prev))) {
+				size_t k = i; /* "--" and "---" between letters */
+				while (k < b && s[k] == '-' && k - ci < 3)
+					k++;
+				size_t j2 = k;
+				if (k < b && is_alpha(dsv_utf8_next(s, b, &j2)))
+					ilen = k - ci;
+			} else if (c == ',' && is_alpha(prev) && is_alpha(next))
+				ilen = 1;
+			else if (ds_in(":<>=/", c) &&
+				 (is_alpha(prev) || is_digit(prev)) &&
+				 is_alpha(next))
+				ilen = 1;
+			else if (c == '.' && (is_lower(prev) || is_quote(prev)) &&
+				 (is_upper(next) || is_quote(next)))
+				ilen = 1;
+		}
+		if (ilen) {
+			if (ci > piece)
+				merge_push(m, piece, ci - piece);
+			merge_push(m, ci, ilen);
+			i = ci + ilen;
+			piece = i;
+			size_t k;
+			prev = cp_before(s, a, i, &k);
+			continue;
+		}
+		prev = c;
+	}
+	if (b > piece)
+		merge_push(m, piece, b - piece);
+}
+
+DS_FN int is_word_char(uint32_t c) /* Python's \w, near enough */
+{
+	return c == '_' || is_digit(c) || is_alpha(c) || is_uncased(c);
+}
+
+/* A URL host or label character: [A-Za-z0-9\u00a1-\uffff]. */
+DS_FN int is_host_char(uint32_t c)
+{
+	return (c < 0x80 && (is_digit(c) || ((c | 32) >= 'a' && (c | 32) <= 'z'))) ||
+	       (c >= 0xA1 && c <= 0xFFFF);
+}
+
+/* The host, port and path of spaCy's URL_MATCH from s[p..b): one or more
+ * "label." then a lowercase top-level label of 2+ letters, an optional
+ * ":port" and an optional [/?#] path to the end. */
+DS_FN int url_rest(const uint8_t *s, size_t p, size_t b)
+{
+	size_t i = p, dot = 0, ndots = 0;
+	uint32_t prev = 0;
+	while (i < b) {
+		size_t ci = i;
+		uint32_t c = dsv_utf8_next(s, b, &i);
+		if (c == '.') {
+			if (!is_host_char(prev))
+				return 0;
+			dot = i;
+			ndots++;
+		} else if (c == '_' || c == '-') {
+			if (prev == '.' || ci == p)
+				return 0;
+		} else if (!is_host_char(c)) {
+			i = ci;
+			break;
+		}
+		prev = c;
+	}
+	if (!ndots)
+		return 0;
+	size_t tld_end = i, k = dot, n = 0;
+	while (k < tld_end) {
+		uint32_t c = dsv_utf8_next(s, tld_end, &k);
+		if (!is_lower(c))
+			return 0;
+		n++;
+	}
+	if (n < 2 || n > 63)
+		return 0;
+	if (i < b && s[i] == ':') {
+		size_t j = i + 1;
+		while (j < b && is_digit(s[j]))
+			j++;
+		if (j - i - 1 < 2 || j - i - 1 > 5)
+			return 0;
+		i = j;
+	}
+	return i == b || s[i] == '/' || s[i] == '?' || s[i] == '#';
+}
+
+/* spaCy's URL_MATCH over the whole of s[a..b) (IP hosts aside). */
+DS_FN int is_url(const uint8_t *s, size_t a, size_t b)
+{
+	size_t p = a;
+	for (size_t i = a; i + 3 <= b; i++)
+		if (s[i] == ':' && s[i + 1] == '/' && s[i + 2] == '/') {
+			size_t k = a, n = 0;
+			int ok = 1;
+			while (k < i) {
+				uint32_t c = dsv_utf8_next(s, i, &k);
+				ok &= is_word_char(c) || c == '+' || c == '-' || c == '.';
+				n++;
+			}
+			if (ok && n >= 2)
+				p = i + 3;
+			break;
+		}
+	if (url_rest(s, p, b))
+		return 1;
+	for (size_t i = b; i > p; i--) /* user@host */
+		if (s[i - 1] == '@' && i - 1 > p && url_rest(s, i, b))
+			return 1;
+	return 0;
+}
+
+/* Length of spaCy's prefix at s[a..b), 0 if none. */
+DS_FN size_t find_prefix(const uint8_t *s, size_t a, size_t b)
+{
+	if (b - a >= 2 && s[a] == '.' && s[a + 1] == '.') {
+		size_t k = a;
+		while (k < b && s[k] == '.')
+			k++;
+		return k - a;
+	}
+	if (b - a >= 2 && (s[a] == 'U' || s[a] == 'C' || s[a] == 'A') &&
+	    s[a + 1] == '$' && !(s[a] == 'U'))
+		return 2;
+	if (b - a >= 3 && s[a] == 'U' && s[a + 1] == 'S' && s[a + 2] == '$')
+		return 3;
+	size_t i = a;
+	uint32_t c = dsv_utf8_next(s, b, &i);
+	if (c == '+')
+		return i < b && is_digit(s[i]) ? 0 : 1;
+	if (is_affix(c, 1) || is_icon(c) || (c >= 0x20A0 && c <= 0x20BF) ||
+	    c == 0xE3F)
+		return i - a;
+	return 0;
+}
+
+/* spaCy's UNITS (the ASCII ones and a few more), longest first where one
+ * ends another. */
+DS_CONST char *const units[] = {
+	"km\xc2\xb2", "km\xc2\xb3", "m\xc2\xb2", "m\xc2\xb3", "dm\xc2\xb2",
+	"dm\xc2\xb3", "cm\xc2\xb2", "cm\xc2\xb3", "mm\xc2\xb2", "mm\xc2\xb3",
+	"\xc2\xb5m", "\xc2\xb5g", "m/s", "km/h", "kmh", "mph", "hPa", "mbar",
+	"km", "dm", "cm", "mm", "ha", "nm", "yd", "in", "ft", "kg", "mg", "lb",
+	"oz", "Pa", "mb", "MB", "kb", "KB", "gb", "GB", "tb", "TB", "m", "g",
+	"t", "T", "G", "M", "K", "%", NULL};
+
+/* Length of spaCy's suffix at the end of s[a..b), 0 if none. Of the
+ * suffix rules that match, the one starting first wins (re.search). */
+DS_FN size_t find_suffix(const uint8_t *s, size_t a, size_t b)
+{
+	size_t best = 0, k, k2, k3;
+	if (b <= a)
+		return 0;
+	uint32_t c = cp_before(s, a, b, &k);
+	uint32_t p = k > a ? cp_before(s, a, k, &k2) : 0;
+	uint32_t pp = k > a && k2 > a ? cp_before(s, a, k2, &k3) : 0;
+	if (c == '.' && p == '.') { /* "..+" */
+		size_t j = b;
+		while (j > a && s[j - 1] == '.')
+			j--;
+		best = b - j;
+	}
+	if (c == 0x2026 || is_affix(c, 0) || is_icon(c))
+		best = best > b - k ? best : b - k;
+	if ((c == 's' || c == 'S') && b - a >= 2 && s[b - 2] == '\'')
+		best = best > 2 ? best : 2;
+	if ((c == 's' || c == 'S') && b - a >= 4 && s[b - 4] == 0xe2 &&
+	    s[b - 3] == 0x80 && s[b - 2] == 0x99)
+		best = best > 4 ? best : 4;
+	if (c == '+' && is_digit(p))
+		best = best > 1 ? best : 1;
+	if (c == '.' && pp == 0xB0 && ds_in("FfCcKk", p))
+		best = best > 1 ? best : 1;
+	if (c == '.' && (is_digit(p) || is_lower(p) || p == '%' || p == 0xB2 ||
+			 p == '-' || p == '+' || is_list_punct(p) || is_quote(p) ||
+			 (is_upper(p) && is_upper(pp))))
+		best = best > 1 ? best : 1;
+	if (((c >= 0x20A0 && c <= 0x20BF) || c == '$' || c == 0xA3 ||
+	     c == 0xA5 || c == 0xE3F) && is_digit(p))
+		best = best > b - k ? best : b - k;
+	int digit_near = 0; /* a unit follows a digit: at most 5 bytes back */
+	for (size_t j = 1; j <= 6 && j < b - a && !digit_near; j++)
+		digit_near = is_digit(s[b - j - 1]);
+	for (int u = 0; digit_near && units[u]; u++) {
+		size_t n = ds_strlen(units[u]);
+		if (b - a > n && ends_with(s, a, b, units[u]) &&
+		    is_digit(s[b - n - 1])) {
+			best = best > n ? best : n;
+			break;
+		}
+	}
+	return best > b - a ? b - a : best;
+}
+
+/* One whitespace-free chunk, as spaCy's Tokenizer._split_affixes and
+ * _attach_tokens do it: special cases first, then prefixes and suffixes one
+ * at a time (a special case left over stops the loop), then infixes. */
+DS_FN void split_chunk(const uint8_t *s, size_t a, size_t b,
+			struct merger *m)
+{
+	size_t pre[64][2], suf[64][2];
+	int npre = 0, nsuf = 0;
+	size_t last = (size_t)-1;
+	const struct dsv_exc *special = NULL;
+	while (b > a && b - a != last && npre < 64 && nsuf < 64) {
+		if ((special = exc_find(s + a, b - a)))
+			break;
+		last = b - a;
+		size_t pl = find_prefix(s, a, b);
+		if (pl && b - a > pl && (special = exc_find(s + a + pl, b - a - pl))) {
+			pre[npre][0] = a;
+			pre[npre++][1] = pl;
+			a += pl;
+			break;
+		}
+		size_t sl = find_suffix(s, a + pl, b);
+		if (sl && b - sl > a && (special = exc_find(s + a, b - a - sl))) {
+			suf[nsuf][0] = b - sl;
+			suf[nsuf++][1] = sl;
+			b -= sl;
+			break;
+		}
+		if (pl && sl && pl + sl <= b - a) {
+			pre[npre][0] = a;
+			pre[npre++][1] = pl;
+			suf[nsuf][0] = b - sl;
+			suf[nsuf++][1] = sl;
+			a += pl;
+			b -= sl;
+		} else if (pl) {
+			pre[npre][0] = a;
+			pre[npre++][1] = pl;
+			a += pl;
+		} else if (sl) {
+			suf[nsuf][0] = b - sl;
+			suf[nsuf++][1] = sl;
+			b -= sl;
+		}
+		if (b > a && (special = exc_find(s + a, b - a)))
+			break;
+	}
+	for (int i = 0; i < npre; i++)
+		merge_push(m, pre[i][0], pre[i][1]);
+	if (b > a) {
+		if (special) {
+			size_t at = a;
+			for (int i = 0; i < special->n; i++) {
+				merge_push(m, at, special->piece[i]);
+				at += special->piece[i];
+			}
+		} else if (is_url(s, a, b)) {
+			merge_push(m, a, b - a);
+		} else {
+			split_infix(s, a, b, m);
+		}
+	}
+	while (nsuf > 0) {
+		nsuf--;
+		merge_push(m, suf[nsuf][0], suf[nsuf][1]);
+	}
+}
+
+/* The word splitter: each word of s[0..n) to `out`, in order. */
+DS_FN void ds_words(const uint8_t *s, size_t n, const struct ds_sink *out)
+{
+	struct merger m = {out, s, {{0}}, 0};
+	size_t i = 0, start = 0;
+	int in = 0;
+	while (i < n) {
+		size_t ci = i;
+		uint32_t c = s[i] < 0x80 ? s[i++] : dsv_utf8_next(s, n, &i);
+		int sp = c < 0x110000 && dsv_is_space(c);
+		if (sp && in) {
+			split_chunk(s, start, ci, &m);
+			merge_flush(&m);
+			in = 0;
+		} else if (!sp && !in) {
+			start = ci;
+			in = 1;
+		}
+	}
+	if (in) {
+		split_chunk(s, start, n, &m);
+		merge_flush(&m);
+	}
+}
+
+/* Clears the map to hold n keys at most; returns its mask or 0 on OOM. */
+DS_FN size_t map_reset(struct scratch *sc, size_t n)
+{
+	size_t cap = 16;
+	while (cap < 2 * n + 2)
+		cap *= 2;
+	if (cap > sc->hcap) {
+#ifdef __CUDACC__
+		sc->oom = 1; /* ds_scratch_bytes sized it for n + 1 keys */
+		return 0;
+#else
+		free(sc->h);
+		sc->h = malloc(cap * sizeof *sc->h);
+		if (!sc->h) {
+			sc->hcap = 0;
+			sc->oom = 1;
+			return 0;
+		}
+		sc->hcap = cap;
+#endif
+	}
+#ifdef __CUDACC__
+	for (size_t i = 0; i < cap; i++) {
+		sc->h[i].key = 0;
+		sc->h[i].count = sc->h[i].first = 0;
+	}
+#else
+	memset(sc->h, 0, cap * sizeof *sc->h);
+#endif
+	return cap - 1;
+}
+
+/* Finds or inserts key (0 is remapped, as 0 marks an empty slot). */
+DS_FN struct hent *map_get(struct scratch *sc, size_t mask, uint64_t key,
+			    uint32_t idx)
+{
+	key = key ? key : 1;
+	size_t i = (size_t)(key ^ (key >> 29)) & mask;
+	while (sc->h[i].key && sc->h[i].key != key)
+		i = (i + 1) & mask;
+	if (!sc->h[i].key) {
+		sc->h[i].key = key;
+		sc->h[i].first = idx;
+	}
+	sc->h[i].count++;
+	return &sc->h[i];
+}
+
+/* find_duplicates over segments given as (start, len) byte pairs: the
+ * duplicate count and their total length in code points. Segments are keyed
+ * by XXH64 and length: a false duplicate needs a 64-bit collision. */
+DS_FN void find_dups(struct scratch *sc, const uint8_t *s,
+		      const uint64_t (*seg)[2], size_t n, uint64_t *dups,
+		      uint64_t *dup_chars)
+{
+	size_t mask = map_reset(sc, n);
+	*dups = *dup_chars = 0;
+	if (!mask)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k = dsv_xxh64(s + seg[i][0], seg[i][1], seg[i][1]);
+		struct hent *e = map_get(sc, mask, k, (uint32_t)i);
+		if (e->count > 1) {
+			(*dups)++;
+			*dup_chars += count_chars(s + seg[i][0], seg[i][1]);
+		}
+	}
+}
+
+/* ---- segments ---- */
+
+DS_FN void seg_add(struct segs *g, size_t start, size_t len)
+{
+	if (g->n == g->cap) {
+#ifdef __CUDACC__
+		g->oom = 1; /* ds_scratch_bytes allows n + 1 segments */
+		return;
+#else
+		size_t cap = g->cap ? 2 * g->cap : 256;
+		void *v = realloc(g->v, cap * sizeof *g->v);
+		if (!v) {
+			g->oom = 1;
+			return;
+		}
+		g->v = v;
+		g->cap = cap;
+#endif
+	}
+	g->v[g->n][0] = start;
+	g->v[g->n][1] = len;
+	g->n++;
+}
+
+/* Python's str.splitlines() terminators; returns the terminator's length
+ * at s[i] (2 for "\r\n"), 0 if none. */
+DS_FN size_t line_break(const uint8_t *s, size_t n, size_t i)
+{
+	uint8_t c = s[i];
+	if (c == '\n' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E))
+		return 1;
+	if (c == '\r')
+		return i + 1 < n && s[i + 1] == '\n' ? 2 : 1;
+	if (c == 0xC2 && i + 1 < n && s[i + 1] == 0x85)
+		return 2;
+	if (c == 0xE2 && i + 2 < n && s[i + 1] == 0x80 &&
+	    (s[i + 2] == 0xA8 || s[i + 2] == 0xA9))
+		return 3;
+	return 0;
+}
+
+/* Trims str.strip() whitespace off [*a, *b). */
+DS_FN void strip(const uint8_t *s, size_t *a, size_t *b)
+{
+	while (*a < *b) {
+		size_t i = *a;
+		uint32_t c = dsv_utf8_next(s, *b, &i);
+		if (c >= 0x110000 || !dsv_is_space(c))
+			break;
+		*a = i;
+	}
+	while (*b > *a) {
+		size_t k;
+		uint32_t c = cp_before(s, *a, *b, &k);
+		if (c >= 0x110000 || !dsv_is_space(c))
+			break;
+		*b = k;
+	}
+}
+
+/* Splits s[a..b) on runs of at least `min` newlines (re.split(r"\n{2,}")
+ * with min 2, re.split("\n+") with min 1). */
+DS_FN void split_newlines(const uint8_t *s, size_t a, size_t b, size_t min,
+			   struct segs *g)
+{
+	size_t start = a, i = a;
+	g->n = 0;
+	while (i < b) {
+		if (s[i] != '\n') {
+			i++;
+			continue;
+		}
+		size_t j = i;
+		while (j < b && s[j] == '\n')
+			j++;
+		if (j - i >= min) {
+			seg_add(g, start, i - start);
+			start = j;
+		}
+		i = j;
+	}
+	seg_add(g, start, b - start);
+}
+
+DS_FN int has_ci(const uint8_t *s, size_t n, const char *t)
+{
+	size_t m = ds_strlen(t);
+	for (size_t i = 0; i + m <= n; i++) {
+		size_t k = 0;
+		while (k < m && (s[i + k] | (s[i + k] >= 'A' && s[i + k] <= 'Z'
+						     ? 32 : 0)) == (uint8_t)t[k])
+			k++;
+		if (k == m)
+			return 1;
+	}
+	return 0;
+}
+
+/* ---- n-gram statistics over the word list ---- */
+
+#define NG_BASE 0x5DEECE66DULL
+
+DS_FN int ngram_prep(struct scratch *sc, const uint8_t *s)
+{
+	size_t n = sc->nw;
+	if (n + 1 > sc->pcap) {
+#ifdef __CUDACC__
+		return -1;
+#else
+		free(sc->pre);
+		free(sc->pow);
+		sc->pre = malloc((n + 1) * sizeof *sc->pre);
+		sc->pow = malloc((n + 1) * sizeof *sc->pow);
+		if (!sc->pre || !sc->pow) {
+			sc->pcap = 0;
+			return -1;
+		}
+		sc->pcap = n + 1;
+#endif
+	}
+	sc->pre[0] = 0;
+	sc->pow[0] = 1;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t h = mh_mod61(dsv_xxh64(s + sc->w[i].start, sc->w[i].len,
+						0)) + 1;
+		sc->pre[i + 1] = mh_perm(sc->pre[i], NG_BASE, mh_mod61(h));
+		sc->pow[i + 1] = mh_perm(sc->pow[i], NG_BASE, 0);
+	}
+	return 0;
+}
+
+/* The key of words i..i+n-1: a polynomial over their XXH64s mod 2^61-1. */
+DS_FN uint64_t gram_key(const struct scratch *sc, size_t i, size_t n)
+{
+	uint64_t hi = sc->pre[i + n];
+	uint64_t lo = mh_perm(sc->pre[i], sc->pow[n], 0);
+	return (hi >= lo ? hi - lo : hi + MH_PRIME - lo) ^ ((uint64_t)n << 61);
+}
+
+DS_FN uint64_t gram_chars(const struct scratch *sc, size_t i, size_t n)
+{
+	uint64_t c = 0;
+	for (size_t k = 0; k < n; k++)
+		c += sc->w[i + k].chars;
+	return c;
+}
+
+/* find_top_duplicate(get_n_grams(words, n)): Counter.most_common(1) keeps
+ * the first-inserted gram among equal counts; its " ".join length times its
+ * count. 0 when there are fewer than n words. */
+DS_FN uint64_t top_ngram(struct scratch *sc, size_t n)
+{
+	if (sc->nw < n)
+		return 0;
+	size_t ng = sc->nw - n + 1;
+	size_t mask = map_reset(sc, ng);
+	if (!mask)
+		return 0;
+	for (size_t i = 0; i < ng; i++)
+		map_get(sc, mask, gram_key(sc, i, n), (uint32_t)i);
+	uint32_t best = 0, first = 0;
+	for (size_t i = 0; i <= mask; i++) {
+		const struct hent *e = &sc->h[i];
+		if (e->key && (e->count > best ||
+			       (e->count == best && e->first < first))) {
+			best = e->count;
+			first = e->first;
+		}
+	}
+	return (gram_chars(sc, first, n) + n - 1) * best;
+}
+
+/* find_all_duplicate(words, n): after a repeated gram, skip past it. */
+DS_FN uint64_t all_dup_ngrams(struct scratch *sc, size_t n)
+{
+	if (sc->nw < n)
+		return 0;
+	size_t mask = map_reset(sc, sc->nw - n + 1);
+	uint64_t rep = 0;
+	if (!mask)
+		return 0;
+	for (size_t i = 0; i + n <= sc->nw;) {
+		struct hent *e = map_get(sc, mask, gram_key(sc, i, n), (uint32_t)i);
+		if (e->count > 1) {
+			e->count--; /* a set, not a counter */
+			rep += gram_chars(sc, i, n);
+			i += n;
+		} else {
+			i++;
+		}
+	}
+	return rep;
+}
+
+/* ---- C4 ---- */
+
+/* Copies line minus C4's citation pattern \[\d*]|\[edit]|\[citation needed]. */
+DS_FN size_t remove_citations(const uint8_t *s, size_t n, uint8_t *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		if (s[i] == '[') {
+			size_t j = i + 1;
+			while (j < n && s[j] >= '0' && s[j] <= '9')
+				j++;
+			if (j < n && s[j] == ']') {
+				i = j + 1;
+				continue;
+			}
+			if (n - i >= 6 && !ds_memcmp(s + i, "[edit]", 6)) {
+				i += 6;
+				continue;
+			}
+			if (n - i >= 17 && !ds_memcmp(s + i, "[citation needed]", 17)) {
+				i += 17;
+				continue;
+			}
+		}
+		out[o++] = s[i++];
+	}
+	return o;
+}
+
+DS_CONST char *const policy[] = {"terms of use", "privacy policy",
+				     "cookie policy", "uses cookies",
+				     "use of cookies", "use cookies", NULL};
+
+DS_FN int c4_line(struct dsv_docstats *d, const uint8_t *s, size_t a,
+		   size_t b, uint8_t *tmp)
+{
+	strip(s, &a, &b);
+	d->c4_lines++;
+	/* line.split(): whitespace words, the longest in code points */
+	size_t nws = 0, longest = 0, wchars = 0;
+	int inw = 0;
+	for (size_t i = a; i < b;) {
+		uint32_t c = dsv_utf8_next(s, b, &i);
+		int sp = c < 0x110000 && dsv_is_space(c);
+		if (!sp) {
+			nws += !inw;
+			wchars = inw ? wchars + 1 : 1;
+			longest = wchars > longest ? wchars : longest;
+		}
+		inw = !sp;
+	}
+	if (longest > 1000) {
+		d->c4_long_word_lines++;
+		return 0;
+	}
+	size_t n = remove_citations(s + a, b - a, tmp);
+	uint8_t last = n ? tmp[n - 1] : 0;
+	if (!(last == '.' || last == '?' || last == '!' || last == '"' ||
+	      last == '\'') ||
+	    (n >= 3 && !ds_memcmp(tmp + n - 3, "...", 3))) {
+		d->c4_no_punct_lines++;
+		return 0;
+	}
+	if (nws < 3) {
+		d->c4_few_words_lines++;
+		return 0;
+	}
+	if (has_ci(tmp, n, "lorem ipsum")) {
+		d->c4_drop = 1;
+		return 1;
+	}
+	if (has_ci(tmp, n, "javascript")) {
+		d->c4_javascript_lines++;
+		return 0;
+	}
+	if (ds_memchr(tmp, '{', n)) {
+		d->c4_drop = 2;
+		return 1;
+	}
+	for (int i = 0; policy[i]; i++)
+		if (has_ci(tmp, n, policy[i])) {
+			d->c4_policy_lines++;
+			return 0;
+		}
+	struct sent_state st = {tmp, 0, 0, 0};
+	struct ds_sink out = {DS_SINK_SENTENCES, &st, NULL};
+	ds_words(tmp, n, &out);
+	d->c4_sentences += st.count;
+	d->c4_kept_lines++;
+	return 0;
+}
+
+/* ---- one document ---- */
+
+DS_FN void word_stats(struct dsv_docstats *d, struct scratch *sc,
+		       const uint8_t *s)
+{
+	for (size_t k = 0; k < sc->nw; k++) {
+		struct word *w = &sc->w[k];
+		size_t i = w->start, e = w->start + w->len;
+		int nonsym = 0, alpha = 0;
+		uint32_t chars = 0;
+		while (i < e) {
+			uint32_t c = dsv_utf8_next(s, e, &i);
+			chars++;
+			nonsym |= !dsv_is_dt_punct(c);
+			alpha |= is_alpha(c);
+		}
+		w->chars = chars;
+		d->nonsym_words += nonsym;
+		d->nonsym_word_chars += nonsym ? chars : 0;
+		d->alpha_words += alpha;
+		for (int j = 0; j < 8; j++)
+			if (w->len == ds_stop[j].len &&
+			    !ds_memcmp(s + w->start, ds_stop[j].s, w->len))
+				d->stop_mask |= 1ull << j;
+	}
+	d->words = sc->nw;
+}
+
+DS_FN void gopher_lines(struct dsv_docstats *d, const uint8_t *s, size_t n)
+{
+	for (size_t a = 0; a < n;) {
+		size_t b = a, br = 0;
+		while (b < n && !(br = line_break(s, n, b)))
+			b++;
+		size_t la = a, lb = b;
+		strip(s, &la, &lb);
+		d->lines++;
+		if (lb > la && (s[la] == '-' || (lb - la >= 3 && s[la] == 0xE2 &&
+						 s[la + 1] == 0x80 &&
+						 s[la + 2] == 0xA2)))
+			d->bullet_lines++;
+		if (ends_with(s, la, lb, "...") || ends_with(s, la, lb, "\xe2\x80\xa6"))
+			d->ellipsis_lines++;
+		a = b + br;
+	}
+}
+
+DS_FN void fineweb_lines(struct dsv_docstats *d, struct scratch *sc,
+			  struct segs *g, const uint8_t *s, size_t n)
+{
+	g->n = 0;
+	for (size_t a = 0;;) {
+		size_t b = a;
+		while (b < n && s[b] != '\n')
+			b++;
+		size_t la = a, lb = b;
+		strip(s, &la, &lb);
+		if (lb > la) {
+			size_t k;
+			uint32_t c = cp_before(s, a, b, &k);
+			d->fw_lines++;
+			d->fw_punct_lines += is_terminal(c);
+			d->fw_short_lines += count_chars(s + a, b - a) <= 30;
+			seg_add(g, a, b - a);
+		}
+		if (b >= n)
+			break;
+		a = b + 1;
+	}
+	uint64_t dups;
+	find_dups(sc, s, (const uint64_t(*)[2])g->v, g->n, &dups,
+		  &d->fw_dup_line_chars);
+}
+
+/* All statistics of s[0..n) into *d; 0, or -1 when scratch ran short. */
+DS_FN int docstats_doc(const uint8_t *s, size_t n, struct scratch *sc,
+			struct dsv_docstats *d)
+{
+	struct segs *g = &sc->g;
+#ifdef __CUDACC__
+	for (size_t i = 0; i < sizeof *d / sizeof(uint64_t); i++)
+		((uint64_t *)d)[i] = 0; /* every field is a uint64_t */
+#else
+	memset(d, 0, sizeof *d);
+#endif
+	uint64_t c[7] = {0};
+	for (size_t i = 0; i < n; i++)
+		ds_basic_byte(s, n, i, c);
+	d->bytes = n;
+	d->chars = c[1];
+	d->newlines = c[2];
+	d->hash_chars = c[3];
+	d->ellipsis = c[4];
+	d->curly = c[5];
+	d->ws_words = c[6];
+
+	sc->nw = 0;
+	struct ds_sink words = {DS_SINK_WORDS, sc, NULL};
+	ds_words(s, n, &words);
+	word_stats(d, sc, s);
+	gopher_lines(d, s, n);
+
+	size_t a = 0, b = n;
+	strip(s, &a, &b);
+	split_newlines(s, a, b, 2, g);
+	d->paragraphs = g->n;
+	find_dups(sc, s, (const uint64_t(*)[2])g->v, g->n, &d->dup_paragraphs,
+		  &d->dup_paragraph_chars);
+	split_newlines(s, 0, n, 1, g);
+	d->line_parts = g->n;
+	find_dups(sc, s, (const uint64_t(*)[2])g->v, g->n, &d->dup_lines,
+		  &d->dup_line_chars);
+	if (ngram_prep(sc, s))
+		return -1;
+	for (size_t k = 0; k < 3; k++)
+		d->top_ngram_chars[k] = top_ngram(sc, k + 2);
+	for (size_t k = 0; k < 6; k++)
+		d->dup_ngram_chars[k] = all_dup_ngrams(sc, k + 5);
+	fineweb_lines(d, sc, g, s, n);
+
+	if (n + 1 > sc->tmpcap) {
+#ifdef __CUDACC__
+		return -1;
+#else
+		free(sc->tmp);
+		sc->tmp = malloc(n + 1);
+		sc->tmpcap = sc->tmp ? n + 1 : 0;
+		if (!sc->tmp)
+			return -1;
+#endif
+	}
+	for (size_t la = 0; la < n;) {
+		size_t lb = la, br = 0;
+		while (lb < n && !(br = line_break(s, n, lb)))
+			lb++;
+		if (c4_line(d, s, la, lb, sc->tmp))
+			break;
+		la = lb + br;
+	}
+	return sc->oom || g->oom ? -1 : 0;
+}
+
+/* ---- device scratch: one pool, a slice per document ---- */
+
+#define DS_ALIGN(x) (((x) + 15) & ~(uint64_t)15)
+
+/* The hash map's capacity for n keys, as map_reset computes it. */
+DSV_HD uint64_t ds_map_cap(uint64_t n)
+{
+	uint64_t cap = 16;
+	while (cap < 2 * n + 2)
+		cap *= 2;
+	return cap;
+}
+
+/* Scratch bytes a document of n bytes can need: a word per byte at most
+ * (words are disjoint and non-empty), n + 1 segments, a map for n + 1 keys,
+ * n + 1 prefix hashes and powers, and n + 1 bytes of C4 line. */
+DSV_HD uint64_t ds_scratch_bytes(uint64_t n)
+{
+	return DS_ALIGN((n + 1) * sizeof(struct word)) +
+	       DS_ALIGN((n + 1) * 2 * sizeof(uint64_t)) +
+	       DS_ALIGN(ds_map_cap(n + 1) * sizeof(struct hent)) +
+	       2 * DS_ALIGN((n + 1) * sizeof(uint64_t)) + DS_ALIGN(n + 1);
+}
+
+/* Points sc at the ds_scratch_bytes(n) bytes at p (16-byte aligned). */
+DSV_HD void ds_scratch_carve(struct scratch *sc, uint8_t *p, uint64_t n)
+{
+	sc->w = (struct word *)p;
+	sc->nw = 0;
+	sc->wcap = n + 1;
+	p += DS_ALIGN((n + 1) * sizeof(struct word));
+	sc->g.v = (uint64_t(*)[2])p;
+	sc->g.n = 0;
+	sc->g.cap = n + 1;
+	sc->g.oom = 0;
+	p += DS_ALIGN((n + 1) * 2 * sizeof(uint64_t));
+	sc->h = (struct hent *)p;
+	sc->hcap = ds_map_cap(n + 1);
+	p += DS_ALIGN(sc->hcap * sizeof(struct hent));
+	sc->pre = (uint64_t *)p;
+	p += DS_ALIGN((n + 1) * sizeof(uint64_t));
+	sc->pow = (uint64_t *)p;
+	p += DS_ALIGN((n + 1) * sizeof(uint64_t));
+	sc->pcap = n + 1;
+	sc->tmp = p;
+	sc->tmpcap = n + 1;
+	sc->oom = 0;
+}
+
+#endif
