@@ -123,7 +123,8 @@ static int stats_run(struct derive_shard *sh, uint64_t a, uint64_t r,
 	struct dsv_docstats *st = malloc((r - a) * sizeof *st + 1);
 	if (!st)
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
-	int rc = docstats_cpu(base, off, r - a, st, derive_threads(sh->d));
+	int rc = dsv_docstats(base, off, r - a, st, derive_device(sh->d),
+			      derive_threads(sh->d));
 	if (rc) {
 		free(st);
 		return dsv_error_set(rc, "docstats: %s", dsv_kernel_error_last());

@@ -106,7 +106,8 @@ static int rules_shard(struct derive_shard *sh, struct filter *f)
 			off[k - a] = (uint64_t)((const uint8_t *)t - base);
 			off[k - a + 1] = off[k - a] + len;
 		}
-		rc = docstats_cpu(base, off, r - a, st + a, f->threads);
+		rc = dsv_docstats(base, off, r - a, st + a,
+				  derive_device(sh->d), f->threads);
 		if (rc) {
 			rc = dsv_error_set(rc, "docstats: %s",
 					   dsv_kernel_error_last());
