@@ -69,17 +69,28 @@ int main(int argc, char **argv)
 		printf("docstats cpu %d thread(s): %.1f MB/s\n", t, mb / (now() - t0));
 	}
 	if (dsv_device_count() > 0) {
-		minhash_cuda(&p, text, off, nd, sig, bands); /* warm-up */
+		/* the GPU's answers are checked against the CPU's above */
+		uint64_t *gsig = malloc(nd * 112 * 8), *gbands = malloc(nd * 14 * 8);
+		minhash_cuda(&p, text, off, nd, gsig, gbands); /* warm-up */
 		double t0 = now();
-		if (minhash_cuda(&p, text, off, nd, sig, bands))
+		if (minhash_cuda(&p, text, off, nd, gsig, gbands))
 			fprintf(stderr, "%s\n", dsv_kernel_error_last());
-		printf("minhash cuda: %.2f GB/s (including transfers)\n",
-		       mb / 1e3 / (now() - t0));
+		printf("minhash cuda: %.2f GB/s (including transfers), equal to "
+		       "the CPU's: %s\n", mb / 1e3 / (now() - t0),
+		       !memcmp(sig, gsig, nd * 112 * 8) &&
+		       !memcmp(bands, gbands, nd * 14 * 8) ? "yes" : "NO");
 		struct dsv_docstats_basic *b = malloc(nd * sizeof *b);
 		t0 = now();
 		docstats_basic_cuda(text, off, nd, b);
 		printf("docstats basic cuda: %.2f GB/s\n", mb / 1e3 / (now() - t0));
-		free(b);
+		struct dsv_docstats *gds = malloc(nd * sizeof *gds);
+		t0 = now();
+		if (docstats_cuda(text, off, nd, gds))
+			fprintf(stderr, "%s\n", dsv_kernel_error_last());
+		printf("docstats cuda (all statistics): %.1f MB/s, equal to the "
+		       "CPU's: %s\n", mb / (now() - t0),
+		       !memcmp(ds, gds, nd * sizeof *gds) ? "yes" : "NO");
+		free(b), free(gds), free(gsig), free(gbands);
 	} else {
 		printf("cuda: no device, GPU figures skipped\n");
 	}
