@@ -33,24 +33,10 @@ void dsv_docstats_words(const uint8_t *s, size_t n,
 	ds_words(s, n, &out);
 }
 
-static int check_batch(const uint8_t *text, const uint64_t *off, size_t ndocs,
-		       const void *out)
-{
-	if (ndocs && (!off || !out || (!text && off[ndocs] > off[0])))
-		return dsv_kernel_error(DSV_KERNEL_EINVAL,
-					"docstats: null text, offsets or output");
-	for (size_t i = 0; i < ndocs; i++)
-		if (off[i + 1] < off[i] || off[i + 1] - off[i] > UINT32_MAX)
-			return dsv_kernel_error(DSV_KERNEL_EINVAL,
-						"docstats: bad offsets at document %zu",
-						i);
-	return 0;
-}
-
 int docstats_cpu(const uint8_t *text, const uint64_t *off, size_t ndocs,
 		 struct dsv_docstats *out, int nthreads)
 {
-	int rc = check_batch(text, off, ndocs, out), failed = 0;
+	int rc = ds_check_batch(text, off, ndocs, out), failed = 0;
 	if (rc)
 		return rc;
 	pthread_once(&exc_once, exc_init);
@@ -88,7 +74,7 @@ int dsv_docstats(const uint8_t *text, const uint64_t *off, size_t ndocs,
 int docstats_basic_cpu(const uint8_t *text, const uint64_t *off, size_t ndocs,
 		       struct dsv_docstats_basic *out, int nthreads)
 {
-	int rc = check_batch(text, off, ndocs, out);
+	int rc = ds_check_batch(text, off, ndocs, out);
 	if (rc)
 		return rc;
 #pragma omp parallel for num_threads(nthreads > 0 ? nthreads : omp_get_max_threads()) schedule(dynamic, 64)

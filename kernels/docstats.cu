@@ -200,16 +200,8 @@ extern "C" int docstats_cuda(const uint8_t *text, const uint64_t *off,
 	uint64_t max_text = 0, max_pool = 0, max_docs = 0;
 	if (dsv_device_count() <= 0)
 		return dsv_kernel_error(DSV_KERNEL_ENOGPU, "docstats: no CUDA device");
-	if (ndocs == 0)
-		return 0;
-	if (!off || !out || (!text && off[ndocs] > off[0]))
-		return dsv_kernel_error(DSV_KERNEL_EINVAL,
-					"docstats: null text, offsets or output");
-	for (size_t i = 0; i < ndocs; i++)
-		if (off[i + 1] < off[i] || off[i + 1] - off[i] > UINT32_MAX)
-			return dsv_kernel_error(DSV_KERNEL_EINVAL,
-						"docstats: bad offsets at document %zu",
-						i);
+	if ((rc = ds_check_batch(text, off, ndocs, out)) || ndocs == 0)
+		return rc;
 	if ((rc = exc_upload()))
 		return rc;
 	/* Chunks fill half the free memory (the rest is left to the threads'

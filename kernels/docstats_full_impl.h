@@ -20,6 +20,7 @@
 #include <string.h>
 #endif
 
+#include "kernels/device.h"
 #include "kernels/docstats.h"
 #include "kernels/docstats_impl.h"
 
@@ -1393,6 +1394,21 @@ DSV_HD void ds_scratch_carve(struct scratch *sc, uint8_t *p, uint64_t n)
 	sc->tmp = p;
 	sc->tmpcap = n + 1;
 	sc->oom = 0;
+}
+
+/* The batch checks both paths make before any work (host code). */
+static inline int ds_check_batch(const uint8_t *text, const uint64_t *off,
+				 size_t ndocs, const void *out)
+{
+	if (ndocs && (!off || !out || (!text && off[ndocs] > off[0])))
+		return dsv_kernel_error(DSV_KERNEL_EINVAL,
+					"docstats: null text, offsets or output");
+	for (size_t i = 0; i < ndocs; i++)
+		if (off[i + 1] < off[i] || off[i + 1] - off[i] > UINT32_MAX)
+			return dsv_kernel_error(DSV_KERNEL_EINVAL,
+						"docstats: bad offsets at document %zu",
+						i);
+	return 0;
 }
 
 #endif
