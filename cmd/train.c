@@ -672,14 +672,18 @@ static int setup_model(struct train *t)
 	if (!np)
 		return dsv_error_set(DSV_EINVAL, "invalid model shape");
 	double need = model_bytes(&t->gc, c->batch_size, c->seq_len, np);
+	if (c->shuffle) /* the shuffle buffer's tokens and row order */
+		need += 4.0 * ((double)c->shuffle_buffer +
+			       (double)c->shuffle_buffer / c->seq_len + 1);
 	double avail = mem_available();
 	if (getenv("DSV_TRAIN_MEMORY"))
 		avail = strtod(getenv("DSV_TRAIN_MEMORY"), NULL);
 	if (avail > 0 && need > avail)
 		return dsv_error_set(DSV_ENOMEM, "the model does not fit: it "
 				     "needs %.0f bytes (%.2f GiB: %zu parameters "
-				     "with gradients, AdamW moments and "
-				     "activations for batch %d x %d) and %.0f "
+				     "with gradients, AdamW moments, "
+				     "activations for batch %d x %d and the "
+				     "shuffle buffer) and %.0f "
 				     "bytes are available", need, need / 1073741824.0,
 				     np, c->batch_size, c->seq_len, avail);
 	int dev = dsv_device_parse(t->device ? t->device : "auto");

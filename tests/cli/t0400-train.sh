@@ -147,6 +147,10 @@ test_expect_success 'bad input: clear errors, no model' '
 	sed "s/^n_embd = 32/n_embd = 65536/" c.conf >big.conf &&
 	test_must_fail dsv train data --tokenizer tok --config big.conf -o x2 2>err &&
 	grep -q "does not fit: it needs [0-9]* bytes" err &&
+	cp c.conf shuf.conf && echo "shuffle_buffer = 4000000000" >>shuf.conf &&
+	test_must_fail env DSV_TRAIN_MEMORY=8e9 "$DSV" train data --tokenizer tok \
+		--config shuf.conf -o x6 2>err &&
+	grep -q "does not fit: it needs 16[0-9]\{9\} bytes" err &&
 	echo "vocab = 1000" >>big.conf && sed "s/^n_embd = 65536/n_embd = 32/" big.conf >voc.conf &&
 	test_must_fail dsv train data --tokenizer tok --config voc.conf -o x3 2>err &&
 	grep -q "config vocab = 1000 does not match the tokenizer" err &&
