@@ -253,6 +253,41 @@ static void test_corruption(void)
 	free(dsv);
 }
 
+/* A frame large enough to be mapped rather than read (store/object.c,
+ * MAP_MIN), starting off a page boundary, after a small one: the same
+ * bytes back, and a flipped byte in it still caught. */
+static void test_large_frame(void)
+{
+	dsv_store *s = NULL;
+	char *dsv = new_store(&s), *path = NULL;
+	static uint8_t a[1 << 20];
+	fill(a, sizeof a, 5);
+	dsv_section secs[2] = {{"small", 5}, {a, sizeof a}};
+	dsv_oid id;
+	int is_new;
+	CHECK_OK(dsv_obj_write(s, DSV_OBJ_BLOB, secs, 2, 0, 3, &id, &is_new));
+	CHECK_OK(dsv_obj_path(s, &id, &path));
+	struct stat st;
+	CHECK(stat(path, &st) == 0 && st.st_size > (300 << 10));
+	dsv_obj *o = NULL;
+	void *buf = NULL;
+	size_t len = 0;
+	CHECK_OK(dsv_obj_open(&o, s, &id));
+	CHECK_OK(dsv_obj_read_section(o, 1, &buf, &len));
+	CHECK(buf && len == sizeof a && memcmp(buf, a, sizeof a) == 0);
+	free(buf);
+	dsv_obj_free(o);
+	chmod(path, 0644);
+	flip_byte(path, (long)st.st_size / 2);
+	CHECK_OK(dsv_obj_open(&o, s, &id));
+	CHECK(dsv_obj_read_section(o, 1, &buf, &len) == DSV_ECORRUPT);
+	dsv_obj_free(o);
+	free(path);
+	dsv_store_free(s);
+	rm_rf(dsv);
+	free(dsv);
+}
+
 /* The tmp/ and objects/ directories after a write that failed: tmp/ is empty
  * and the object is absent, or (directory sync failed after the rename)
  * present and valid. */
@@ -390,6 +425,7 @@ int main(void)
 	RUN(test_round_trip);
 	RUN(test_foreach_and_level);
 	RUN(test_corruption);
+	RUN(test_large_frame);
 	RUN(test_faults);
 	RUN(test_concurrent);
 	TEST_EXIT();
