@@ -139,18 +139,20 @@ static struct wctx *wctx_get(void)
 /* A frame buffer larger than this is freed after its object is written. */
 #define FRAME_BUF_KEEP ((size_t)256 << 20)
 
-/* This thread's frame buffer with room for n bytes (old contents kept). */
-static void *frame_buf(struct wctx *w, size_t n)
+/* Grows *buf (capacity *cap) to hold n bytes, keeping its contents: a
+ * large buffer is moved by mremap, keeping the pages it has, with no copy.
+ * 0 or DSV_ENOMEM. */
+static int reserve(void **buf, size_t *cap, size_t n)
 {
-	if (n > w->cap) {
-		void *p = dsv_realloc(w->buf, n);
-		if (!p)
-			return NULL;
-		w->buf = p;
-		w->cap = n;
-		dsv_mem_huge(p, n);
-	}
-	return w->buf;
+	if (*buf && n <= *cap)
+		return 0;
+	void *p = dsv_realloc(*buf, n ? n : 1);
+	if (!p)
+		return DSV_ENOMEM;
+	*buf = p;
+	*cap = n;
+	dsv_mem_huge(p, n);
+	return 0;
 }
 
 /* zstd threads for large sections written by this thread; 0: every core. */
@@ -337,10 +339,9 @@ int dsv_obj_write(dsv_store *s, dsv_obj_type type, const dsv_section *secs,
 		rc = dsv_error_set(DSV_ENOMEM, "cannot create zstd context");
 		goto cleanup;
 	}
-	if (!(frames = frame_buf(w, room))) {
-		rc = DSV_ENOMEM;
+	if ((rc = reserve(&w->buf, &w->cap, room)))
 		goto cleanup;
-	}
+	frames = w->buf;
 	for (int i = 0; i < nsecs; i++) {
 		size_t b = ZSTD_compressBound(secs[i].len);
 		foff[i] = used;
@@ -640,18 +641,8 @@ int dsv_obj_read_section_into(dsv_obj *o, int i, void **buf, size_t *cap,
 		return dsv_error_set(DSV_EINVAL, "object %s has no section %d",
 				     o->hex, i);
 	raw = (size_t)o->raw[i];
-	/* A buffer too small grows with realloc: a large one is moved by
-	 * mremap, keeping the pages it has, with no copy. */
-	if (!*buf || raw > *cap) {
-		void *p = dsv_realloc(*buf, raw ? raw : 1);
-		if (!p)
-			return DSV_ENOMEM;
-		*buf = p;
-		*cap = raw;
-		dsv_mem_huge(p, raw);
-	}
-	int rc = frame_bytes(o, i, &src, &map, &maplen);
-	if (rc)
+	int rc = reserve(buf, cap, raw);
+	if (rc || (rc = frame_bytes(o, i, &src, &map, &maplen)))
 		return rc;
 	rc = decode_frame(o, i, src, *buf, len);
 	if (map)
