@@ -54,13 +54,8 @@ extern "C" int docstats_basic_cuda(const uint8_t *text, const uint64_t *off,
 	int rc = 0;
 	if (dsv_device_count() <= 0)
 		return dsv_kernel_error(DSV_KERNEL_ENOGPU, "docstats: no CUDA device");
-	if (ndocs == 0)
-		return 0;
-	for (size_t i = 0; i < ndocs; i++)
-		if (off[i + 1] < off[i])
-			return dsv_kernel_error(DSV_KERNEL_EINVAL,
-						"docstats: bad offsets at document %zu",
-						i);
+	if ((rc = ds_check_batch(text, off, ndocs, out)) || ndocs == 0)
+		return rc;
 	uint64_t bytes = off[ndocs] - off[0];
 	CU(cudaMalloc(&dtext, bytes + 1), "cudaMalloc text");
 	CU(cudaMalloc(&doff, (ndocs + 1) * 8), "cudaMalloc offsets");
