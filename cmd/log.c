@@ -63,77 +63,144 @@ static void describe(FILE *f, const dsv_artifact_summary *a)
 			a->compute.wall_s);
 }
 
-/* The lanes of --graph: each column waits for one commit. */
+/* The lanes of --graph, as git draws them: each column waits for one
+ * commit, and no two columns wait for the same one. A commit row puts `*`
+ * in its column; the rows under it carry the edges from that column to
+ * the parents, and every other column to its new place, one column a row
+ * (`\` to the right, `/` to the left, `|` straight down). */
 struct graph {
-	dsv_aid *lane;
-	size_t n, cap;
+	dsv_aid *lane, *next; /* the columns, and scratch for the next ones */
+	size_t *at, *to;      /* per edge: its column now, and at the end */
+	size_t n, nedges, cap;
 };
 
 static int graph_reserve(struct graph *g, size_t n)
 {
 	if (n <= g->cap)
 		return 0;
-	size_t cap = n + 8;
-	dsv_aid *p = realloc(g->lane, cap * sizeof *p);
-	if (!p)
-		return -1;
-	g->lane = p;
+	size_t cap = 2 * n;
+	dsv_aid *l = realloc(g->lane, cap * sizeof *l);
+	if (l)
+		g->lane = l;
+	dsv_aid *x = realloc(g->next, cap * sizeof *x);
+	if (x)
+		g->next = x;
+	size_t *a = realloc(g->at, cap * sizeof *a);
+	if (a)
+		g->at = a;
+	size_t *t = realloc(g->to, cap * sizeof *t);
+	if (t)
+		g->to = t;
+	if (!l || !x || !a || !t)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
 	g->cap = cap;
 	return 0;
 }
 
-/* Prints the graph prefix of the commit row and moves the lanes on: the
- * commit's column continues with its first parent, further parents open
- * columns to its right, other columns that waited for it close. */
-static void graph_commit(struct graph *g, const dsv_commit_info *ci, FILE *f)
+static void graph_free(struct graph *g)
 {
-	size_t col = g->n;
-	for (size_t i = 0; i < g->n; i++)
-		if (!dsv_aid_cmp(&g->lane[i], &ci->id)) {
-			col = i;
-			break;
-		}
-	if (col == g->n) {
-		if (graph_reserve(g, g->n + 1))
-			return;
-		g->lane[g->n++] = ci->id;
-	}
-	for (size_t i = 0; i < g->n; i++)
-		fputs(i == col ? "* " : "| ", f);
+	free(g->lane);
+	free(g->next);
+	free(g->at);
+	free(g->to);
+}
 
-	/* Columns right of col that also waited for this commit join it. */
-	for (size_t i = g->n; i-- > col + 1;)
-		if (!dsv_aid_cmp(&g->lane[i], &ci->id)) {
-			memmove(&g->lane[i], &g->lane[i + 1],
-				(g->n - i - 1) * sizeof *g->lane);
-			g->n--;
+static size_t find_lane(const dsv_aid *lane, size_t n, const dsv_aid *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!dsv_aid_cmp(&lane[i], id))
+			return i;
+	return n;
+}
+
+static void graph_edge(struct graph *g, size_t from, const dsv_aid *to,
+		       size_t m)
+{
+	g->at[g->nedges] = from;
+	g->to[g->nedges++] = find_lane(g->next, m, to);
+}
+
+/* Prints the commit row's prefix and moves the lanes on to the commit's
+ * first `nparents` parents (fewer than it has under --first-parent): its
+ * column gives way to the parents no other column waits for; the other
+ * columns keep their order. */
+static int graph_commit(struct graph *g, const dsv_commit_info *ci,
+			size_t nparents, FILE *f)
+{
+	size_t col = find_lane(g->lane, g->n, &ci->id), n = g->n, m = 0;
+	int rc = graph_reserve(g, n + 1 + nparents);
+	if (rc)
+		return rc;
+	if (col == n)
+		g->lane[n++] = ci->id; /* a tip no column waited for */
+	for (size_t i = 0; i < n; i++)
+		fputs(i == col ? "* " : "| ", f);
+	for (size_t i = 0; i < n; i++) {
+		if (i != col) {
+			g->next[m++] = g->lane[i];
+			continue;
 		}
-	if (ci->nparents == 0) {
-		memmove(&g->lane[col], &g->lane[col + 1],
-			(g->n - col - 1) * sizeof *g->lane);
-		g->n--;
-	} else {
-		g->lane[col] = ci->parents[0];
+		for (size_t k = 0; k < nparents; k++) {
+			const dsv_aid *p = &ci->parents[k];
+			if (find_lane(g->lane, n, p) == n &&
+			    find_lane(g->next, m, p) == m)
+				g->next[m++] = *p;
+		}
 	}
-	size_t extra = ci->nparents > 1 ? ci->nparents - 1 : 0;
-	if (extra && !graph_reserve(g, g->n + extra)) {
-		memmove(&g->lane[col + 1 + extra], &g->lane[col + 1],
-			(g->n - col - 1) * sizeof *g->lane);
-		for (size_t k = 0; k < extra; k++)
-			g->lane[col + 1 + k] = ci->parents[k + 1];
-		g->n += extra;
+	g->nedges = 0;
+	for (size_t i = 0; i < n; i++)
+		if (i != col)
+			graph_edge(g, i, &g->lane[i], m);
+		else
+			for (size_t k = 0; k < nparents; k++)
+				graph_edge(g, i, &ci->parents[k], m);
+	memcpy(g->lane, g->next, m * sizeof *g->lane);
+	g->n = m;
+	return 0;
+}
+
+/* The rows under a commit row until every edge has reached its column:
+ * none when all go straight down. */
+static void graph_bends(struct graph *g, FILE *f)
+{
+	for (;;) {
+		size_t width = 0;
+		int bent = 0;
+		for (size_t e = 0; e < g->nedges; e++) {
+			bent |= g->at[e] != g->to[e];
+			if (g->at[e] + 1 > width)
+				width = g->at[e] + 1;
+		}
+		if (!bent)
+			return;
+		char row[2 * width + 1];
+		size_t len = 0;
+		memset(row, ' ', sizeof row);
+		for (size_t e = 0; e < g->nedges; e++) {
+			size_t c = g->at[e], p = 2 * c;
+			char ch = '|';
+			if (g->to[e] > c) {
+				p++, ch = '\\';
+				g->at[e]++;
+			} else if (g->to[e] < c) {
+				p--, ch = '/';
+				g->at[e]--;
+			}
+			row[p] = ch;
+			if (p + 1 > len)
+				len = p + 1;
+		}
+		fprintf(f, "%.*s\n", (int)len, row);
 	}
 }
 
-/* The line under a commit row: lanes continuing, and the fork or join. */
-static void graph_padding(const struct graph *g, size_t before, FILE *f)
+/* The start of a line under the commit: one `|` per column. */
+static void graph_padding(const struct graph *g, FILE *f)
 {
 	for (size_t i = 0; i < g->n; i++)
 		fputs("| ", f);
-	if (g->n > before)
-		fputs("\\", f);
-	else if (g->n < before && g->n)
-		fputs("/", f);
+	if (!g->n)
+		fputs("  ", f);
 }
 
 static void print_oneline(const dsv_commit_info *ci,
@@ -257,12 +324,18 @@ int cmd_log(int argc, char **argv)
 			json_array_append_new(arr, entry_json(ci, a));
 			dsv_artifact_free(a);
 		} else if (graph) {
-			size_t before = g.n ? g.n : 1;
-			graph_commit(&g, ci, stdout);
+			size_t np = first_parent && ci->nparents ? 1
+								 : ci->nparents;
+			if (graph_commit(&g, ci, np, stdout)) {
+				dsv_commit_info_free(ci);
+				rc = die_error();
+				break;
+			}
 			print_oneline(ci, &d);
+			graph_bends(&g, stdout);
 			if (!oneline && sum.has_artifact) {
-				graph_padding(&g, before, stdout);
-				printf("  ");
+				graph_padding(&g, stdout);
+				fputs("  ", stdout);
 				describe(stdout, &sum);
 				putchar('\n');
 			}
@@ -284,7 +357,7 @@ int cmd_log(int argc, char **argv)
 		json_decref(arr);
 	}
 	decorations_free(&d);
-	free(g.lane);
+	graph_free(&g);
 	dsv_walk_free(w);
 	return rc;
 }

@@ -88,4 +88,28 @@ test_expect_success 'bad mix inputs are errors' '
 	test_must_fail $G rev-parse --verify -q x
 '
 
+test_expect_success 'log --graph draws forks and merges, one column a row' '
+	dsv derive split a --valid 0.5 --seed 1 -o gs -m split -q &&
+	dsv derive mix gs-train:1 gs-valid:1 -o gboth -m mixed -q &&
+	dsv derive sample gs-valid --n 3 --seed 1 -o gfew -m few -q &&
+	dsv derive mix gboth:1 gfew:1 -o gall -m all -q &&
+	dsv log --graph --oneline gall | sed "s/[0-9a-f]\{7\} //" >graph &&
+	cat >expect <<-\EOF &&
+	* (gall) all
+	|\
+	* | (gboth) mixed
+	|\ \
+	| | * (gfew) few
+	| |/
+	| * (gs-valid) split
+	* | (gs-train) split
+	|/
+	* (a, sp2-train) a
+	EOF
+	test_cmp expect graph &&
+	dsv log --graph gall >full &&
+	sed -n 2p full | grep -qx "|\\\\" &&
+	sed -n 3p full | grep -q "^| |   dataset mix: "
+'
+
 test_done
