@@ -81,7 +81,11 @@ static int describe(dsv_artifact *a, const struct commit_args *args,
 	dsv_artifact_stat_int(a, "records_known", (int64_t)st->records_known);
 	dsv_artifact_stat_int(a, "records_reused", (int64_t)st->records_reused);
 	dsv_artifact_stat_int(a, "records_stored", (int64_t)st->records_stored);
-	dsv_artifact_stat_int(a, "text_bytes", (int64_t)st->text_bytes);
+	/* text_bytes is the version's, as `records` is: only known here
+	 * when the commit made the whole version */
+	if (!args->append)
+		dsv_artifact_stat_int(a, "text_bytes", (int64_t)st->text_bytes);
+	dsv_artifact_stat_int(a, "text_bytes_ingested", (int64_t)st->text_bytes);
 	dsv_artifact_stat_int(a, "meta_bytes", (int64_t)st->meta_bytes);
 	dsv_artifact_stat_int(a, "shards", (int64_t)st->shards);
 	dsv_artifact_stat_int(a, "new_objects", (int64_t)st->shards_new);
