@@ -741,11 +741,19 @@ static void print_summary(struct derive *d, const dsv_aid *id,
 		return;
 	dsv_aid_short(hex, id);
 	printf("[%s %s] %s\n", d->args.output, hex, d->args.message);
-	printf(" %s: %llu of %llu records kept (%.1f%%), %s of %s of text\n",
-	       d->op, (unsigned long long)d->records_out,
-	       (unsigned long long)d->records_in, pct,
-	       human_bytes(b1, (double)d->bytes_out),
-	       human_bytes(b2, (double)d->bytes_in));
+	/* a mix may repeat its inputs: more out than in is no "kept" */
+	if (d->records_out > d->records_in)
+		printf(" %s: %llu records from %llu (%.2fx), %s of text from "
+		       "%s\n", d->op, (unsigned long long)d->records_out,
+		       (unsigned long long)d->records_in, pct / 100,
+		       human_bytes(b1, (double)d->bytes_out),
+		       human_bytes(b2, (double)d->bytes_in));
+	else
+		printf(" %s: %llu of %llu records kept (%.1f%%), %s of %s of "
+		       "text\n", d->op, (unsigned long long)d->records_out,
+		       (unsigned long long)d->records_in, pct,
+		       human_bytes(b1, (double)d->bytes_out),
+		       human_bytes(b2, (double)d->bytes_in));
 	for (int i = 1; i < d->nreasons; i++)
 		if (d->dropped[i].records)
 			printf("   %-32s %llu dropped\n", d->reasons[i],

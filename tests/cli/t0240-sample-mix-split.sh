@@ -58,7 +58,7 @@ test_expect_success 'split refuses an existing branch and records nothing' '
 
 test_expect_success 'mix with repeat counts; every input is a parent' '
 	dsv derive mix a:2 b:1 -o m1 -m "mix" >out &&
-	test "$(count m1)" = 2050 &&
+	test "$(count m1)" = 2050 && grep -q "mix: 2050 records from 1050 (1.95x)" out &&
 	test "$($G rev-parse m1^1)" = "$($G rev-parse a)" &&
 	test "$($G rev-parse m1^2)" = "$($G rev-parse b)" &&
 	$G show m1:MANIFEST | grep -q "repeat=2" &&
