@@ -406,6 +406,24 @@ static int select_entry(struct derive *d, size_t i, unsigned cols,
 	sh.reason = dsv_column_data(reason);
 	if ((rc = fn(&sh, ctx)))
 		goto out;
+	/* An order object counts on the input's entries, so a version with
+	 * one keeps its repeats whole. */
+	dsv_manifest_entry first = *e, rest = *e;
+	if (sh.repeat_reason && e->repeat > 1 && !d->in->has_order) {
+		/* the first copy keeps the op's verdicts; the others, an
+		 * entry of their own, are all dropped */
+		first.repeat = 1;
+		rest.repeat = e->repeat - 1;
+		sh.in = &first;
+		if ((rc = finish_shard(d, &sh, reason, &oe, &cap)) ||
+		    (rc = dsv_manifest_add(out, &oe)))
+			goto out;
+		free(oe.cols);
+		oe = (dsv_manifest_entry){0};
+		cap = 0;
+		memset(sh.reason, sh.repeat_reason, sh.rows);
+		sh.in = &rest;
+	}
 	if ((rc = finish_shard(d, &sh, reason, &oe, &cap)))
 		goto out;
 	rc = dsv_manifest_add(out, &oe);
@@ -464,6 +482,16 @@ static void counts_add(struct derive *d, const json_t *o)
 		d->dropped[i].records += (uint64_t)json_integer_value(json_array_get(p, 0));
 		d->dropped[i].bytes += (uint64_t)json_integer_value(json_array_get(p, 1));
 	}
+}
+
+/* Entries counted with their repeats: what the output must have as many of
+ * as the input (an op may split a repeated entry, never lose one). */
+static uint64_t copies(const dsv_manifest *m)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < m->n; i++)
+		n += m->e[i].repeat;
+	return n;
 }
 
 /* Rank 0 merges the other ranks' payloads into d (its own is in d). */
@@ -615,9 +643,11 @@ static int gather(struct derive *d, int ok, dsv_manifest *mine)
 	for (int r = 1; r < d->nranks; r++)
 		if ((rc = merge_rank(d, all[r], lens[r], d->out)))
 			goto out;
-	if (d->out->n != d->in->n)
-		rc = dsv_error_set(DSV_EIO, "the ranks returned %zu entries of %zu",
-				   d->out->n, d->in->n);
+	if (copies(d->out) != copies(d->in))
+		rc = dsv_error_set(DSV_EIO, "the ranks returned %llu entry "
+				   "copies of %llu",
+				   (unsigned long long)copies(d->out),
+				   (unsigned long long)copies(d->in));
 	else
 		rc = carry_order(d);
 out:

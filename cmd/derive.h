@@ -124,6 +124,10 @@ struct derive_shard {
 	 * drops it. Zeroed before the call; rows = `rows`. Rows the input
 	 * already dropped are ignored whatever is written there. */
 	uint8_t *reason;
+	/* When the op sets it, the copies after the first of a repeated entry
+	 * (a mix's repeats) are dropped with this code: they duplicate the
+	 * first (dedup). Otherwise every copy shares the row's verdict. */
+	uint8_t repeat_reason;
 	/* new columns (derive_shard_column) */
 	size_t nnew;
 	char new_names[DERIVE_MAX_NEW_COLS][64];

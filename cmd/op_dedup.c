@@ -313,6 +313,8 @@ static int dedup_shard(struct derive_shard *sh, void *ctx)
 	dsv_column *col = NULL;
 	uint64_t *cl = NULL;
 	int rc;
+	/* a mix's repeated copies of a record duplicate its first copy */
+	sh->repeat_reason = (uint8_t)(x->fuzzy ? x->code_fuzzy : x->code_dup);
 	if (x->fuzzy) {
 		if ((rc = derive_shard_column(sh, "cluster", DSV_COL_U64, &col)))
 			return rc;
