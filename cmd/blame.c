@@ -85,6 +85,10 @@ static int blame_one(const dsv_aid *id, void *ctx)
 		rc = dsv_error_code();
 		goto out;
 	}
+	/* A version that drops nothing itself (a mix) carries its inputs'
+	 * reason columns: what they dropped is not its doing. */
+	if (v == 2 && !json_is_object(json_object_get(a->stats, "reason_codes")))
+		v = 0;
 	if (v == 0 && !b->all)
 		goto out;
 	if ((rc = dsv_commit_info_open(&ci, l, id)))
