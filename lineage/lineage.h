@@ -507,6 +507,33 @@ int dsv_compare_curves(const dsv_metrics_row *a, size_t na,
 		       const dsv_metrics_row *b, size_t nb,
 		       dsv_compare_result *out);
 
+/* ---- why records left (lineage/drops.c) --------------------------------- */
+
+typedef struct {
+	int found;                          /* 0: no derivation dropped it */
+	unsigned step;                      /* 0: the first after `from`, ... */
+	dsv_aid by;                         /* the derivation that did */
+	char op[DSV_ARTIFACT_NAME_MAX];     /* its op: "filter", "dedup", ... */
+	char reason[DSV_ARTIFACT_NAME_MAX]; /* its reason: "gopher_short_doc" */
+	uint64_t copies;                    /* in a group: copies it dropped */
+} dsv_drop;
+
+/* Which derivations on the first-parent path from version `to` back to its
+ * ancestor `from` dropped the n records h[] (by text hash; copies[i] of
+ * record i left, or 1 each when copies is NULL), and why: a derivation's
+ * `reason` column and its stats.reason_codes. A copy counts against the
+ * oldest derivation that dropped one. With `first`, first[i] is that
+ * derivation for record i (found = 0 when none did: a map that rewrote
+ * it, a commit that replaced the version). With `groups`, *groups (malloc'd)
+ * counts the copies per derivation and reason, oldest derivation first,
+ * then the most copies. Returns 1 when `from` is on the path (with n = 0
+ * that is all it says), 0 when it is not (nothing is found then), or a
+ * negative code. */
+int dsv_lineage_drops(dsv_lineage *l, dsv_store *s, const dsv_aid *from,
+		      const dsv_aid *to, const dsv_rhash *h,
+		      const uint32_t *copies, size_t n, dsv_drop *first,
+		      dsv_drop **groups, size_t *ngroups);
+
 /* ---- reachability and gc (lineage/dataset.c) ----------------------------- *
  * An object is reachable when a tree file of an artifact that a branch, a
  * tag or HEAD reaches names it: every shard, selection, column and order of

@@ -114,12 +114,23 @@ static int count_removed(void *ctx, const dsv_rhash *h, uint64_t len)
 	if (!sl || sl->count == 0)
 		return 0;
 	/* Each unmatched copy is removed; list the hash once. */
-	p->d->removed += sl->count;
-	p->d->removed_bytes += (uint64_t)sl->count * len;
+	uint32_t copies = sl->count;
+	p->d->removed += copies;
+	p->d->removed_bytes += (uint64_t)copies * len;
 	sl->count = 0;
-	return p->list ? push(&p->d->removed_list, &p->d->nremoved_list,
-			      &p->list_cap, h)
-		       : 0;
+	if (!p->list)
+		return 0;
+	dsv_diff *d = p->d;
+	if (d->nremoved_list == p->list_cap) {
+		/* the copies array keeps the list's capacity */
+		size_t c = p->list_cap ? 2 * p->list_cap : 1024;
+		uint32_t *k = dsv_realloc(d->removed_copies, c * sizeof *k);
+		if (!k)
+			return DSV_ENOMEM;
+		d->removed_copies = k;
+	}
+	d->removed_copies[d->nremoved_list] = copies;
+	return push(&d->removed_list, &d->nremoved_list, &p->list_cap, h);
 }
 
 int dsv_version_diff(dsv_store *s, const dsv_manifest *a,
@@ -152,6 +163,8 @@ void dsv_diff_free(dsv_diff *d)
 {
 	free(d->added_list);
 	free(d->removed_list);
+	free(d->removed_copies);
 	d->added_list = d->removed_list = NULL;
+	d->removed_copies = NULL;
 	d->nadded_list = d->nremoved_list = 0;
 }

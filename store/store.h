@@ -574,6 +574,8 @@ typedef struct {
 					    order; malloc'd */
 	size_t nadded_list;
 	dsv_rhash *removed_list;         /* in A's order */
+	uint32_t *removed_copies;        /* per removed_list hash: how many of
+					    its copies left */
 	size_t nremoved_list;
 } dsv_diff;
 

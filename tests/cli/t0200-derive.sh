@@ -109,7 +109,7 @@ assert s[\"reason_codes\"][\"1\"]==\"gopher_short_doc\"
 '
 
 test_expect_success 'blame says which version brought a record in and which derivation dropped it, why' '
-	h=$(dsv diff --records main rules | sed -n "s/^- \([0-9a-f]\{32\}\)$/\1/p" | head -1) &&
+	h=$(dsv diff --records main rules | sed -n "s/^- \([0-9a-f]\{32\}\)  .*/\1/p" | head -1) &&
 	test -n "$h" &&
 	dsv blame $h >out &&
 	grep -q "^record $h: first stored by $(git_ rev-parse --short=7 main)" out &&

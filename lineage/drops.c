@@ -1,0 +1,245 @@
+/* drops.c: which derivation dropped a record on the way from one version to
+ * a later one, and why: the derivations on the first-parent path, their
+ * `reason` columns and the code tables in their dsv.json (what `dsv diff`
+ * prints under the removed records).
+ */
+#include "lineage/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A removed record where it is stored, and its slot in the caller's out[]. */
+struct loc {
+	dsv_oid shard;
+	uint64_t row;
+	size_t i;
+};
+
+static int cmp_loc(const void *a, const void *b)
+{
+	const struct loc *x = a, *y = b;
+	int c = dsv_oid_cmp(&x->shard, &y->shard);
+	return c ? c : x->row < y->row ? -1 : x->row > y->row;
+}
+
+/* The first-parent path from `to` back to `from` (both included), newest
+ * first; *n = 0 when `from` is not on it. */
+static int first_parent_path(dsv_lineage *l, const dsv_aid *from,
+			     const dsv_aid *to, dsv_aid **out, size_t *n)
+{
+	dsv_aid *path = NULL, id = *to;
+	size_t len = 0, cap = 0;
+	int rc = 0;
+	*out = NULL;
+	*n = 0;
+	for (;;) {
+		if (len == cap) {
+			size_t c = cap ? 2 * cap : 16;
+			dsv_aid *p = realloc(path, c * sizeof *p);
+			if (!p) {
+				free(path);
+				return dsv_error_set(DSV_ENOMEM, "out of memory");
+			}
+			path = p;
+			cap = c;
+		}
+		path[len++] = id;
+		if (!dsv_aid_cmp(&id, from))
+			break;
+		dsv_commit_info *ci = NULL;
+		if ((rc = dsv_commit_info_open(&ci, l, &id))) {
+			free(path);
+			return rc;
+		}
+		int root = ci->nparents == 0;
+		if (!root)
+			id = ci->parents[0];
+		dsv_commit_info_free(ci);
+		if (root) {
+			free(path); /* `from` is no first-parent ancestor */
+			return 0;
+		}
+	}
+	*out = path;
+	*n = len;
+	return 0;
+}
+
+struct tally {
+	const struct loc *locs;
+	size_t n;
+	uint32_t *left;   /* per loc: removed copies not yet attributed */
+	dsv_drop *first;  /* per record, or NULL */
+	dsv_drop *groups; /* copies dropped by (derivation, reason) */
+	size_t ngroups, cap;
+};
+
+/* Counts `copies` copies of a record dropped by `v` for `why`. */
+static int count(struct tally *t, const dsv_drop *why, uint64_t copies)
+{
+	size_t k = t->ngroups;
+	while (k-- > 0)
+		if (t->groups[k].step == why->step &&
+		    !strcmp(t->groups[k].reason, why->reason))
+			break;
+	if (k == (size_t)-1) {
+		if (t->ngroups == t->cap) {
+			size_t c = t->cap ? 2 * t->cap : 16;
+			dsv_drop *g = realloc(t->groups, c * sizeof *g);
+			if (!g)
+				return dsv_error_set(DSV_ENOMEM, "out of memory");
+			t->groups = g;
+			t->cap = c;
+		}
+		k = t->ngroups++;
+		t->groups[k] = *why;
+		t->groups[k].copies = 0;
+	}
+	t->groups[k].copies += copies;
+	return 0;
+}
+
+/* Attributes to version `v` (the step-th derivation after `from`) the
+ * copies of removed records that its `reason` columns say it dropped,
+ * as many as are left to attribute. */
+static int mark_version(dsv_lineage *l, dsv_store *s, const dsv_aid *v,
+			unsigned step, struct tally *t)
+{
+	dsv_artifact *a = NULL;
+	dsv_manifest *m = NULL;
+	int rc = 0;
+	if (dsv_artifact_read(&a, l, v) || a->kind != DSV_KIND_DATASET) {
+		dsv_error_clear(); /* a foreign commit or no dataset: no drops */
+		dsv_artifact_free(a);
+		return 0;
+	}
+	/* Only a derivation that drops says why; the others (a mix, say)
+	 * carry their inputs' reason columns, which are not theirs. */
+	json_t *codes = json_object_get(a->stats, "reason_codes");
+	if (!json_is_object(codes))
+		goto out;
+	if ((rc = dsv_dataset_manifest(&m, l, v)))
+		goto out;
+	dsv_drop why = {.found = 1, .step = step, .by = *v};
+	snprintf(why.op, sizeof why.op, "%s", a->op);
+	for (size_t e = 0; e < m->n && !rc; e++) {
+		const dsv_manifest_entry *en = &m->e[e];
+		const dsv_oid *col = NULL;
+		for (size_t k = 0; k < en->ncols; k++)
+			if (!strcmp(en->cols[k].name, "reason"))
+				col = &en->cols[k].id;
+		if (!col)
+			continue;
+		/* the removed records stored in this entry's shard */
+		struct loc key = {en->shard, 0, 0};
+		size_t lo = 0, hi = t->n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (cmp_loc(&t->locs[mid], &key) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		dsv_column *c = NULL;
+		for (size_t i = lo; i < t->n && !rc &&
+		     !dsv_oid_cmp(&t->locs[i].shard, &en->shard); i++) {
+			const struct loc *x = &t->locs[i];
+			if (!t->left[i] || x->row >= en->rows)
+				continue;
+			if (!c && (rc = dsv_column_open(&c, s, col, NULL)))
+				break;
+			unsigned code = (unsigned)dsv_column_get(c, x->row);
+			if (!code)
+				continue;
+			char k[16];
+			snprintf(k, sizeof k, "%u", code);
+			const char *r = json_string_value(json_object_get(codes, k));
+			snprintf(why.reason, sizeof why.reason, "%s",
+				 r ? r : "unknown reason");
+			uint32_t n = en->repeat < t->left[i] ? en->repeat
+							     : t->left[i];
+			t->left[i] -= n;
+			if (t->first && !t->first[x->i].found)
+				t->first[x->i] = why;
+			rc = count(t, &why, n);
+		}
+		dsv_column_free(c);
+	}
+out:
+	dsv_manifest_free(m);
+	dsv_artifact_free(a);
+	return rc;
+}
+
+/* Oldest derivation first, then the most copies. */
+static int cmp_group(const void *a, const void *b)
+{
+	const dsv_drop *x = a, *y = b;
+	if (x->step != y->step)
+		return x->step < y->step ? -1 : 1;
+	return x->copies > y->copies ? -1 : x->copies < y->copies;
+}
+
+int dsv_lineage_drops(dsv_lineage *l, dsv_store *s, const dsv_aid *from,
+		      const dsv_aid *to, const dsv_rhash *h,
+		      const uint32_t *copies, size_t n, dsv_drop *first,
+		      dsv_drop **groups, size_t *ngroups)
+{
+	dsv_aid *path = NULL;
+	struct loc *locs = NULL;
+	struct tally t = {.first = first};
+	size_t np = 0, nl = 0;
+	int rc;
+	if (first && n)
+		memset(first, 0, n * sizeof *first);
+	if (groups) {
+		*groups = NULL;
+		*ngroups = 0;
+	}
+	if ((rc = first_parent_path(l, from, to, &path, &np)) || np < 2 || !n) {
+		free(path);
+		return rc < 0 ? rc : np >= 2;
+	}
+	if (!(locs = malloc(n * sizeof *locs)) ||
+	    !(t.left = malloc(n * sizeof *t.left))) {
+		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		dsv_record_loc rl;
+		rc = dsv_index_get_record(s, &h[i], &rl);
+		if (rc == DSV_ENOTFOUND) {
+			dsv_error_clear(); /* never stored: nothing dropped it */
+			continue;
+		}
+		if (rc)
+			goto out;
+		locs[nl++] = (struct loc){rl.shard, rl.row, i};
+	}
+	qsort(locs, nl, sizeof *locs, cmp_loc);
+	for (size_t i = 0; i < nl; i++)
+		t.left[i] = copies ? copies[locs[i].i] : 1;
+	t.locs = locs;
+	t.n = nl;
+	/* oldest derivation first: a copy leaves the path where it is
+	 * first dropped (`from` itself dropped nothing on the way) */
+	rc = 0;
+	for (size_t k = np - 1; k-- > 0 && !rc;)
+		rc = mark_version(l, s, &path[k], (unsigned)(np - 2 - k), &t);
+	if (rc)
+		goto out;
+	qsort(t.groups, t.ngroups, sizeof *t.groups, cmp_group);
+	if (groups) {
+		*groups = t.groups;
+		*ngroups = t.ngroups;
+		t.groups = NULL;
+	}
+	rc = 1;
+out:
+	free(t.groups);
+	free(t.left);
+	free(locs);
+	free(path);
+	return rc;
+}

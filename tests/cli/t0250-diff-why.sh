@@ -1,0 +1,69 @@
+#!/bin/sh
+# diff says why: records removed between a version and one derived from it
+# are counted by the derivation on the way that dropped them and its
+# reason, copies included; --records names it per record, --json too.
+. "$(dirname "$0")/lib.sh"
+
+zcat "$DEMO/web-a.jsonl.gz" >web-a.jsonl
+dsv init -q repo && cd repo && dsv commit ../web-a.jsonl -m base -q || exit 1
+# the "dropped" count of a derive's summary for a reason
+dropped() { awk -v r="$1" '$1 == r { print $2 }' "$2"; }
+dsv derive filter main --where "text_bytes >= 1000" -o long -m long >f.out &&
+dsv derive sample long --fraction 0.5 --seed 3 -o half -m half >s.out || exit 1
+short=$(dropped where f.out) unsampled=$(dropped not_sampled s.out)
+f=$(dsv log --oneline -n 1 long | cut -c1-7)
+s=$(dsv log --oneline -n 1 half | cut -c1-7)
+
+test_expect_success 'removed records are counted by the derivation and reason that dropped them' '
+	test "$short" -gt 0 && test "$unsampled" -gt 0 &&
+	dsv diff main half >out &&
+	grep -qx -e "- $((short + unsampled)) records removed (.*)" out &&
+	grep -qx "    $short by $f filter: where $short" out &&
+	grep -qx "    $unsampled by $s sample: not_sampled $unsampled" out &&
+	test "$(grep -n "by $f" out | cut -d: -f1)" -lt "$(grep -n "by $s" out | cut -d: -f1)"
+'
+
+test_expect_success '--records names the derivation per record; --json groups them' '
+	dsv diff main half --records >out &&
+	test "$(grep -c "^- [0-9a-f]\{32\}  [0-9a-f]\{7\} filter where$" out)" = "$short" &&
+	test "$(grep -c "^- [0-9a-f]\{32\}  [0-9a-f]\{7\} sample not_sampled$" out)" = "$unsampled" &&
+	dsv diff main half --json | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+by = {(g[\"op\"], g[\"reason\"]): g[\"records\"] for g in d[\"removed_by\"]}
+assert by == {(\"filter\", \"where\"): $short, (\"sample\", \"not_sampled\"): $unsampled}, by
+assert sum(by.values()) == d[\"removed\"]"
+'
+
+test_expect_success 'copies: a mix repeats records, dedup drops the copies after the first' '
+	dsv derive mix main:3 -o thrice -m thrice -q &&
+	dsv derive dedup --exact thrice -o once -m once -q &&
+	dsv derive dedup --fuzzy thrice -o oncef -m once -q &&
+	dsv export main >main.jsonl && n=$(wc -l <main.jsonl) &&
+	dsv export once | test_cmp main.jsonl - &&
+	dsv export oncef | test_cmp main.jsonl - &&
+	dsv diff thrice once >out &&
+	grep -qx -e "- $((2 * n)) records removed (.*)" out &&
+	grep -q "^    $((2 * n)) by [0-9a-f]\{7\} dedup: exact_duplicate $((2 * n))$" out
+'
+
+test_expect_success 'what no derivation dropped is said so; unrelated versions get no reasons' '
+	dsv derive map half --cmd "sed s/the/THE/" -o upper -m upper -q &&
+	dsv diff main upper >out &&
+	grep -q "by [0-9a-f]\{7\} filter: where $short" out &&
+	grep -q "not dropped by a derivation on the way" out &&
+	dsv commit ../web-a.jsonl -b other -m other -q &&
+	dsv derive filter other --where "text_bytes < 500" -o tiny -m tiny -q &&
+	dsv diff half tiny >out && ! grep -q " by " out &&
+	dsv diff long main >out && ! grep -q " by " out
+'
+
+test_expect_success 'blame: a mix of a filtered version did not drop what the filter did' '
+	dsv derive mix long:1 -o mixlong -m mixlong -q &&
+	r=$(dsv diff main long --records | sed -n "s/^- \([0-9a-f]\{32\}\)  .*/\1/p" | head -n 1) &&
+	dsv blame $r >out &&
+	grep -q "^$f filter   dropped    where" out &&
+	! grep -q " mix .*dropped" out
+'
+
+test_done
