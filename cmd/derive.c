@@ -411,7 +411,8 @@ static int select_entry(struct derive *d, size_t i, unsigned cols,
 	dsv_manifest_entry first = *e, rest = *e;
 	if (sh.repeat_reason && e->repeat > 1 && !d->in->has_order) {
 		/* the first copy keeps the op's verdicts; the others, an
-		 * entry of their own, are all dropped */
+		 * entry of their own, are all dropped, for the first copy's
+		 * reason where it was dropped */
 		first.repeat = 1;
 		rest.repeat = e->repeat - 1;
 		sh.in = &first;
@@ -421,7 +422,9 @@ static int select_entry(struct derive *d, size_t i, unsigned cols,
 		free(oe.cols);
 		oe = (dsv_manifest_entry){0};
 		cap = 0;
-		memset(sh.reason, sh.repeat_reason, sh.rows);
+		for (uint64_t r = 0; r < sh.rows; r++)
+			if (!sh.reason[r]) /* kept once: the rest duplicate it */
+				sh.reason[r] = sh.repeat_reason;
 		sh.in = &rest;
 	}
 	if ((rc = finish_shard(d, &sh, reason, &oe, &cap)))

@@ -125,8 +125,9 @@ struct derive_shard {
 	 * already dropped are ignored whatever is written there. */
 	uint8_t *reason;
 	/* When the op sets it, the copies after the first of a repeated entry
-	 * (a mix's repeats) are dropped with this code: they duplicate the
-	 * first (dedup). Otherwise every copy shares the row's verdict. */
+	 * (a mix's repeats) are all dropped: for the first copy's reason, or
+	 * with this code where the first copy is kept (they duplicate it:
+	 * dedup). Otherwise every copy shares the row's verdict. */
 	uint8_t repeat_reason;
 	/* new columns (derive_shard_column) */
 	size_t nnew;
