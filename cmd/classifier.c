@@ -123,7 +123,7 @@ struct examples {
 	uint8_t *text;
 	uint64_t *off;
 	uint32_t *label;
-	size_t n, cap, len, tcap;
+	size_t n, offcap, labelcap, len, tcap;
 };
 
 static void examples_free(struct examples *x)
@@ -136,18 +136,10 @@ static void examples_free(struct examples *x)
 static int examples_add(struct examples *x, const char *t, size_t len,
 			uint32_t label)
 {
-	if (x->n + 2 > x->cap) {
-		size_t cap = x->cap ? 2 * x->cap : 1024;
-		uint64_t *o = realloc(x->off, cap * sizeof *o);
-		if (o)
-			x->off = o;
-		uint32_t *l = realloc(x->label, cap * sizeof *l);
-		if (l)
-			x->label = l;
-		if (!o || !l)
-			return dsv_error_set(DSV_ENOMEM, "out of memory");
-		x->cap = cap;
-	}
+	int rc;
+	if ((rc = DSV_ARRAY_GROW(x->off, x->offcap, x->n + 2, 1024)) ||
+	    (rc = DSV_ARRAY_GROW(x->label, x->labelcap, x->n + 2, 1024)))
+		return rc;
 	if (x->len + len > x->tcap) {
 		size_t cap = (x->len + len) * 2 + 4096;
 		uint8_t *p = realloc(x->text, cap);

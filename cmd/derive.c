@@ -294,14 +294,9 @@ static int entry_set_col(dsv_manifest_entry *e, size_t *cap, const char *name,
 			e->cols[i].id = *id;
 			return 0;
 		}
-	if (e->ncols == *cap) {
-		size_t nc = *cap ? 2 * *cap : 8;
-		dsv_manifest_col *c = realloc(e->cols, nc * sizeof *c);
-		if (!c)
-			return dsv_error_set(DSV_ENOMEM, "out of memory");
-		e->cols = c;
-		*cap = nc;
-	}
+	int rc = DSV_ARRAY_GROW(e->cols, *cap, e->ncols + 1, 8);
+	if (rc)
+		return rc;
 	snprintf(e->cols[e->ncols].name, sizeof e->cols[e->ncols].name, "%s",
 		 name);
 	e->cols[e->ncols++].id = *id;

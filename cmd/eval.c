@@ -96,16 +96,9 @@ static int run_eval(struct evalrun *e, const dsv_manifest *m)
 			rc = dsv_error_set(rc, "%s", dsv_kernel_error_last());
 			goto cleanup;
 		}
-		if (e->ndocs == e->capdocs) {
-			size_t c = e->capdocs ? 2 * e->capdocs : 1024;
-			struct doc *p = realloc(e->docs, c * sizeof *p);
-			if (!p) {
-				rc = dsv_error_set(DSV_ENOMEM, "out of memory");
-				goto cleanup;
-			}
-			e->docs = p;
-			e->capdocs = c;
-		}
+		if ((rc = DSV_ARRAY_GROW(e->docs, e->capdocs, e->ndocs + 1,
+					 1024)))
+			goto cleanup;
 		e->docs[e->ndocs++] = (struct doc){rec.entry, rec.row, 0, 0};
 		if ((rc = add_doc(e, ids, n)))
 			goto cleanup;

@@ -23,32 +23,55 @@ int parse_export_format(const char *s, int *out)
 	return 0;
 }
 
+/* Opens where an export goes: standard output for no path or "-", else a
+ * file beside `path` whose name goes into *tmp (the caller hands both to
+ * out_finish; *tmp stays NULL for standard output). */
+static int out_open(const char *path, char **tmp, int *fd)
+{
+	*tmp = NULL;
+	*fd = STDOUT_FILENO;
+	if (!path || !strcmp(path, "-"))
+		return 0;
+	if (asprintf(tmp, "%s.dsv-tmp.%d", path, (int)getpid()) < 0) {
+		*tmp = NULL; /* asprintf leaves it undefined */
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	}
+	*fd = open(*tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (*fd < 0) {
+		int rc = dsv_error_set(DSV_EIO, "cannot create '%s'", path);
+		free(*tmp);
+		*tmp = NULL;
+		return rc;
+	}
+	return 0;
+}
+
+/* Ends what out_open began, given the export's result rc: the file is closed
+ * and renamed onto `path` when all went well, removed otherwise; tmp is
+ * freed. Returns rc, or the error closing or renaming. */
+static int out_finish(const char *path, char *tmp, int fd, int rc)
+{
+	if (!tmp)
+		return rc;
+	if (close(fd) && !rc)
+		rc = dsv_error_set(DSV_EIO, "cannot write '%s'", path);
+	if (!rc && rename(tmp, path))
+		rc = dsv_error_set(DSV_EIO, "cannot rename to '%s'", path);
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
 int export_version(const dsv_manifest *m, int format, uint64_t limit,
 		     const char *path, uint64_t *bytes)
 {
-	char *tmp = NULL;
-	int fd = STDOUT_FILENO, rc;
-	if (path && strcmp(path, "-")) {
-		if (asprintf(&tmp, "%s.dsv-tmp.%d", path, (int)getpid()) < 0)
-			return dsv_error_set(DSV_ENOMEM, "out of memory");
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-		if (fd < 0) {
-			rc = dsv_error_set(DSV_EIO, "cannot create '%s'", path);
-			free(tmp);
-			return rc;
-		}
-	}
+	char *tmp;
+	int fd, rc;
+	if ((rc = out_open(path, &tmp, &fd)))
+		return rc;
 	rc = dsv_version_export(the_repo->store, m, format, limit, fd, bytes);
-	if (tmp) {
-		if (close(fd) && !rc)
-			rc = dsv_error_set(DSV_EIO, "cannot write '%s'", path);
-		if (!rc && rename(tmp, path))
-			rc = dsv_error_set(DSV_EIO, "cannot rename to '%s'", path);
-		if (rc)
-			unlink(tmp);
-		free(tmp);
-	}
-	return rc;
+	return out_finish(path, tmp, fd, rc);
 }
 
 /* --format tokens: the version's token stream in llm.c's .bin layout,
@@ -60,8 +83,8 @@ static int export_tokens(const dsv_manifest *m, const char *tokrev,
 	dsv_aid tid;
 	dsv_oid tok;
 	struct tokenize_stats st;
-	char *tmp = NULL;
-	int fd = STDOUT_FILENO, rc;
+	char *tmp;
+	int fd, rc;
 	if ((rc = load_tokenizer(tokrev, &tid, &tok, &b)))
 		return rc;
 	if ((rc = dsv_store_lock(the_repo->store)))
@@ -70,29 +93,12 @@ static int export_tokens(const dsv_manifest *m, const char *tokrev,
 	dsv_store_unlock(the_repo->store);
 	if (rc)
 		goto cleanup;
-	if (path && strcmp(path, "-")) {
-		if (asprintf(&tmp, "%s.dsv-tmp.%d", path, (int)getpid()) < 0) {
-			rc = dsv_error_set(DSV_ENOMEM, "out of memory");
-			goto cleanup;
-		}
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-		if (fd < 0) {
-			rc = dsv_error_set(DSV_EIO, "cannot create '%s'", path);
-			goto cleanup;
-		}
-	}
+	if ((rc = out_open(path, &tmp, &fd)))
+		goto cleanup;
 	rc = dsv_tokens_export(the_repo->store, m, &tok,
 			       dsv_bpe_vocab_size(b), fd, NULL, NULL);
-	if (tmp) {
-		if (close(fd) && !rc)
-			rc = dsv_error_set(DSV_EIO, "cannot write '%s'", path);
-		if (!rc && rename(tmp, path))
-			rc = dsv_error_set(DSV_EIO, "cannot rename to '%s'", path);
-		if (rc)
-			unlink(tmp);
-	}
+	rc = out_finish(path, tmp, fd, rc);
 cleanup:
-	free(tmp);
 	dsv_bpe_free(b);
 	return rc;
 }

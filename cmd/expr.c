@@ -299,17 +299,20 @@ static int parse_not(struct parser *p)
 	return parse_cmp(p);
 }
 
-static int parse_and(struct parser *p)
+/* One left-associative level of the grammar: operand (op operand)*, each op
+ * a node of `kind` over the two sides. */
+static int parse_chain(struct parser *p, const char *op, int kind,
+		       int (*operand)(struct parser *))
 {
-	int a = parse_not(p);
+	int a = operand(p);
 	while (a >= 0) {
 		skip_ws(p);
-		if (!match(p, "&&"))
+		if (!match(p, op))
 			break;
-		int b = parse_not(p);
+		int b = operand(p);
 		if (b < 0)
 			return -1;
-		int n = new_node(p, N_AND);
+		int n = new_node(p, kind);
 		if (n < 0)
 			return -1;
 		p->e->n[n].a = a;
@@ -319,24 +322,14 @@ static int parse_and(struct parser *p)
 	return a;
 }
 
+static int parse_and(struct parser *p)
+{
+	return parse_chain(p, "&&", N_AND, parse_not);
+}
+
 static int parse_or(struct parser *p)
 {
-	int a = parse_and(p);
-	while (a >= 0) {
-		skip_ws(p);
-		if (!match(p, "||"))
-			break;
-		int b = parse_and(p);
-		if (b < 0)
-			return -1;
-		int n = new_node(p, N_OR);
-		if (n < 0)
-			return -1;
-		p->e->n[n].a = a;
-		p->e->n[n].b = b;
-		a = n;
-	}
-	return a;
+	return parse_chain(p, "||", N_OR, parse_and);
 }
 
 void expr_free(struct expr *e)

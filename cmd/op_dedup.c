@@ -199,14 +199,9 @@ static int batch_add(struct batch *b, const char *t, size_t len)
 		b->text = p;
 		b->cap = cap;
 	}
-	if (b->n + 2 > b->ncap) {
-		size_t cap = b->ncap ? 2 * b->ncap : 4096;
-		uint64_t *p = realloc(b->off, cap * 8);
-		if (!p)
-			return dsv_error_set(DSV_ENOMEM, "out of memory");
-		b->off = p;
-		b->ncap = cap;
-	}
+	int rc = DSV_ARRAY_GROW(b->off, b->ncap, b->n + 2, 4096);
+	if (rc)
+		return rc;
 	b->off[0] = 0;
 	memcpy(b->text + b->len, t, len);
 	b->len += len;
@@ -215,8 +210,8 @@ static int batch_add(struct batch *b, const char *t, size_t len)
 }
 
 struct sigs {
-	uint64_t *sig, *bands;
-	size_t n, cap;
+	uint64_t *sig, *bands; /* nperm and nbands values a document */
+	size_t n, sigcap, bandcap; /* in documents */
 };
 
 static int sign_batch(struct dedup *x, struct derive *d,
@@ -224,21 +219,13 @@ static int sign_batch(struct dedup *x, struct derive *d,
 		      struct sigs *g)
 {
 	size_t nperm = (size_t)p->nbands * p->rows;
-	if (g->n + b->n > g->cap) {
-		size_t cap = g->cap ? 2 * g->cap : 4096;
-		while (cap < g->n + b->n)
-			cap *= 2;
-		uint64_t *s = realloc(g->sig, cap * nperm * 8);
-		if (s)
-			g->sig = s;
-		uint64_t *k = realloc(g->bands, cap * p->nbands * 8);
-		if (k)
-			g->bands = k;
-		if (!s || !k)
-			return dsv_error_set(DSV_ENOMEM, "out of memory");
-		g->cap = cap;
-	}
-	int rc = dsv_minhash(p, b->text, b->off, b->n, g->sig + g->n * nperm,
+	int rc;
+	if ((rc = dsv_array_grow(&g->sig, &g->sigcap, g->n + b->n,
+				 nperm * sizeof *g->sig, 4096)) ||
+	    (rc = dsv_array_grow(&g->bands, &g->bandcap, g->n + b->n,
+				 p->nbands * sizeof *g->bands, 4096)))
+		return rc;
+	rc = dsv_minhash(p, b->text, b->off, b->n, g->sig + g->n * nperm,
 			     g->bands + g->n * p->nbands, derive_device(d),
 			     derive_threads(d));
 	if (rc)

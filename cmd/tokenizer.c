@@ -19,24 +19,11 @@ struct batch {
 
 static int batch_add(struct batch *b, const char *t, size_t len)
 {
-	if (b->n + 2 > b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 4096;
-		uint64_t *no = dsv_realloc(b->off, ncap * sizeof *no);
-		if (!no)
-			return DSV_ENOMEM;
-		b->off = no;
-		b->cap = ncap;
-	}
-	if (b->bytes + len > b->bcap) {
-		size_t ncap = b->bcap ? b->bcap * 2 : BATCH_BYTES;
-		while (ncap < b->bytes + len)
-			ncap *= 2;
-		uint8_t *nt = dsv_realloc(b->text, ncap);
-		if (!nt)
-			return DSV_ENOMEM;
-		b->text = nt;
-		b->bcap = ncap;
-	}
+	int rc;
+	if ((rc = DSV_ARRAY_GROW(b->off, b->cap, b->n + 2, 4096)) ||
+	    (rc = DSV_ARRAY_GROW(b->text, b->bcap, b->bytes + len,
+				 BATCH_BYTES)))
+		return rc;
 	memcpy(b->text + b->bytes, t, len);
 	b->off[b->n] = b->bytes;
 	b->bytes += len;

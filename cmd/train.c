@@ -305,15 +305,8 @@ static int read_all_tokens(const dsv_manifest *m, const dsv_oid *tok,
 	for (;;) {
 		if (cap && len >= cap)
 			break;
-		if (len == alloc) {
-			uint32_t *t = realloc(v, 2 * alloc * sizeof *v);
-			if (!t) {
-				rc = dsv_error_set(DSV_ENOMEM, "out of memory");
-				goto fail;
-			}
-			v = t;
-			alloc *= 2;
-		}
+		if ((rc = DSV_ARRAY_GROW(v, alloc, len + 1, 0)))
+			goto fail;
 		size_t want = alloc - len, got = 0;
 		if (cap && want > cap - len)
 			want = cap - len;
@@ -619,14 +612,9 @@ struct train {
 
 static int add_row(struct train *t, dsv_metrics_row r)
 {
-	if (t->nrows == t->caprows) {
-		size_t cap = t->caprows ? 2 * t->caprows : 256;
-		dsv_metrics_row *p = realloc(t->rows, cap * sizeof *p);
-		if (!p)
-			return dsv_error_set(DSV_ENOMEM, "out of memory");
-		t->rows = p;
-		t->caprows = cap;
-	}
+	int rc = DSV_ARRAY_GROW(t->rows, t->caprows, t->nrows + 1, 256);
+	if (rc)
+		return rc;
 	t->rows[t->nrows++] = r;
 	return 0;
 }

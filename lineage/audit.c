@@ -86,16 +86,8 @@ int dsv_audit_run(dsv_audit **out, dsv_lineage *l, const dsv_aid *head)
 		goto cleanup;
 	while ((rc = dsv_walk_next(w, &id)) == 1) {
 		dsv_audit_row *r;
-		if (au->nrows == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			dsv_audit_row *nv = realloc(au->rows, nc * sizeof *nv);
-			if (!nv) {
-				rc = dsv_error_set(DSV_ENOMEM, "out of memory");
-				goto cleanup;
-			}
-			au->rows = nv;
-			cap = nc;
-		}
+		if ((rc = DSV_ARRAY_GROW(au->rows, cap, au->nrows + 1, 64)))
+			goto cleanup;
 		r = &au->rows[au->nrows++];
 		memset(r, 0, sizeof *r);
 		r->id = id;

@@ -76,15 +76,8 @@ int dsv_lineage_foreach(dsv_lineage *l,
 	if ((rc = dsv_walk_new(&w, l, starts, nstarts, DSV_WALK_TOPO)))
 		goto cleanup;
 	while ((rc = dsv_walk_next(w, &id)) == 1) {
-		if (n == cap) {
-			cap = cap ? 2 * cap : 256;
-			dsv_aid *p = dsv_realloc(all, cap * sizeof *p);
-			if (!p) {
-				rc = DSV_ENOMEM;
-				goto cleanup;
-			}
-			all = p;
-		}
+		if ((rc = DSV_ARRAY_GROW(all, cap, n + 1, 256)))
+			goto cleanup;
 		all[n++] = id;
 	}
 	/* The walk gives children before parents; callers want oldest first. */
@@ -284,14 +277,9 @@ struct reach {
 
 static int reach_add(struct reach *r, const dsv_oid *id)
 {
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 1024;
-		dsv_oid *p = dsv_realloc(r->ids, cap * sizeof *p);
-		if (!p)
-			return DSV_ENOMEM;
-		r->ids = p;
-		r->cap = cap;
-	}
+	int rc = DSV_ARRAY_GROW(r->ids, r->cap, r->n + 1, 1024);
+	if (rc)
+		return rc;
 	r->ids[r->n++] = *id;
 	return 0;
 }

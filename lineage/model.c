@@ -144,16 +144,9 @@ int dsv_model_parse(dsv_model **out, const char *text, size_t len)
 			}
 			m->vocab = (int)n;
 		} else if (KEY("checkpoint")) {
-			if (m->ncheckpoints == cap) {
-				cap = cap ? 2 * cap : 8;
-				dsv_oid *c = realloc(m->checkpoints,
-						     cap * sizeof *c);
-				if (!c) {
-					rc = dsv_error_set(DSV_ENOMEM, "out of memory");
-					goto fail;
-				}
-				m->checkpoints = c;
-			}
+			if ((rc = DSV_ARRAY_GROW(m->checkpoints, cap,
+						 m->ncheckpoints + 1, 8)))
+				goto fail;
 			if (dsv_oid_parse(&m->checkpoints[m->ncheckpoints++],
 					  v, vlen)) {
 				rc = bad(line, "bad checkpoint object id");
@@ -299,14 +292,10 @@ int dsv_metrics_parse(dsv_metrics_row **out, size_t *n, const char *text,
 			return dsv_error_set(DSV_EINVAL, "METRICS.tsv:%d: expected "
 					     "5 tab-separated numbers", line);
 		}
-		if (nr == cap) {
-			cap = cap ? 2 * cap : 64;
-			dsv_metrics_row *r = realloc(rows, cap * sizeof *r);
-			if (!r) {
-				free(rows);
-				return dsv_error_set(DSV_ENOMEM, "out of memory");
-			}
-			rows = r;
+		int rc = DSV_ARRAY_GROW(rows, cap, nr + 1, 64);
+		if (rc) {
+			free(rows);
+			return rc;
 		}
 		rows[nr++] = (dsv_metrics_row){(int64_t)v[0], (int64_t)v[1],
 					       v[2], v[3], v[4]};

@@ -391,16 +391,8 @@ static int ref_list(dsv_lineage *l, const char *prefix, dsv_refinfo **out,
 			goto next; /* a dangling symbolic ref names nothing */
 		}
 		oid = git_reference_target(resolved);
-		if (cnt == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			dsv_refinfo *nv = realloc(v, nc * sizeof *v);
-			if (!nv) {
-				rc = dsv_error_set(DSV_ENOMEM, "out of memory");
-				goto cleanup;
-			}
-			v = nv;
-			cap = nc;
-		}
+		if ((rc = DSV_ARRAY_GROW(v, cap, cnt + 1, 16)))
+			goto cleanup;
 		if (!(v[cnt].name = strdup(git_reference_name(r) + plen))) {
 			rc = dsv_error_set(DSV_ENOMEM, "out of memory");
 			goto cleanup;

@@ -78,14 +78,9 @@ static int add_a(void *ctx, const dsv_rhash *h, uint64_t len)
 
 static int push(dsv_rhash **list, size_t *n, size_t *cap, const dsv_rhash *h)
 {
-	if (*n == *cap) {
-		size_t c = *cap ? 2 * *cap : 1024;
-		dsv_rhash *p = dsv_realloc(*list, c * sizeof *p);
-		if (!p)
-			return DSV_ENOMEM;
-		*list = p;
-		*cap = c;
-	}
+	int rc = DSV_ARRAY_GROW(*list, *cap, *n + 1, 1024);
+	if (rc)
+		return rc;
 	(*list)[(*n)++] = *h;
 	return 0;
 }

@@ -63,7 +63,7 @@ struct pipeline {
 	/* By hand-over order; written under the mutex, read after the join. */
 	dsv_oid *new_ids;
 	uint64_t *new_rows;
-	size_t nnew, newcap;
+	size_t nnew, idscap, rowscap;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -79,18 +79,10 @@ static int note_shard(struct pipeline *p, size_t seq, const dsv_oid *id,
 		      uint64_t rows, int is_new)
 {
 	dsv_obj_info info;
-	while (seq >= p->newcap) {
-		size_t cap = p->newcap ? 2 * p->newcap : 16;
-		dsv_oid *ids = dsv_realloc(p->new_ids, cap * sizeof *ids);
-		if (!ids)
-			return DSV_ENOMEM;
-		p->new_ids = ids;
-		uint64_t *r = dsv_realloc(p->new_rows, cap * sizeof *r);
-		if (!r)
-			return DSV_ENOMEM;
-		p->new_rows = r;
-		p->newcap = cap;
-	}
+	int rc;
+	if ((rc = DSV_ARRAY_GROW(p->new_ids, p->idscap, seq + 1, 16)) ||
+	    (rc = DSV_ARRAY_GROW(p->new_rows, p->rowscap, seq + 1, 16)))
+		return rc;
 	p->new_ids[seq] = *id;
 	p->new_rows[seq] = rows;
 	if (seq >= p->nnew)

@@ -35,16 +35,9 @@ void dsv_manifest_free(dsv_manifest *m)
 int dsv_manifest_add(dsv_manifest *m, const dsv_manifest_entry *e)
 {
 	dsv_manifest_col *cols = NULL;
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? 2 * m->cap : 16;
-		if (cap > SIZE_MAX / sizeof *m->e)
-			return dsv_error_set(DSV_ENOMEM, "manifest too large");
-		dsv_manifest_entry *p = dsv_realloc(m->e, cap * sizeof *p);
-		if (!p)
-			return DSV_ENOMEM;
-		m->e = p;
-		m->cap = cap;
-	}
+	int rc = DSV_ARRAY_GROW(m->e, m->cap, m->n + 1, 16);
+	if (rc)
+		return rc;
 	if (e->ncols) {
 		if (e->ncols > SIZE_MAX / sizeof *cols)
 			return dsv_error_set(DSV_ENOMEM, "too many columns");
@@ -169,18 +162,13 @@ static int add_col(const cursor *c, dsv_manifest_entry *e, size_t *cap,
 		if (strlen(e->cols[i].name) == nl &&
 		    memcmp(e->cols[i].name, f + 4, nl) == 0)
 			return perr(c, "column '%.*s' given twice", SHOW(nl), f + 4);
-	if (e->ncols == *cap) {
-		size_t nc = *cap ? 2 * *cap : 4;
-		dsv_manifest_col *p = dsv_realloc(e->cols, nc * sizeof *p);
-		if (!p)
-			return DSV_ENOMEM;
-		e->cols = p;
-		*cap = nc;
-	}
+	int rc = DSV_ARRAY_GROW(e->cols, *cap, e->ncols + 1, 4);
+	if (rc)
+		return rc;
 	dsv_manifest_col *col = &e->cols[e->ncols];
 	memset(col, 0, sizeof *col);
 	memcpy(col->name, f + 4, nl);
-	int rc = parse_oid(c, eq + 1, n - (size_t)(eq + 1 - f), &col->id);
+	rc = parse_oid(c, eq + 1, n - (size_t)(eq + 1 - f), &col->id);
 	if (rc)
 		return rc;
 	e->ncols++;

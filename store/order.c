@@ -47,14 +47,9 @@ int dsv_order_push_run(dsv_order *o, uint64_t entry, uint64_t start,
 			return 0;
 		}
 	}
-	if (o->nruns == o->cap) {
-		size_t cap = o->cap ? 2 * o->cap : 256;
-		dsv_order_run *p = dsv_realloc(o->runs, cap * sizeof *p);
-		if (!p)
-			return DSV_ENOMEM;
-		o->runs = p;
-		o->cap = cap;
-	}
+	int rc = DSV_ARRAY_GROW(o->runs, o->cap, o->nruns + 1, 256);
+	if (rc)
+		return rc;
 	o->runs[o->nruns++] = (dsv_order_run){entry, start, count};
 	o->positions += count;
 	return 0;

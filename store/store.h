@@ -55,6 +55,24 @@ void dsv_fault_reset(const char *spec);
 void *dsv_malloc(size_t n);
 void *dsv_realloc(void *p, size_t n);
 
+/* ---- growable arrays (store/buf.c) -------------------------------------- *
+ * Makes room for `need` elements of `elem` bytes in the malloc'd array whose
+ * address is `arrp` (a T **, possibly pointing at NULL) and whose capacity in
+ * elements is *cap: when need > *cap the capacity doubles, starting from
+ * `first` (0: 16) when it is 0, until it holds need, and the array is
+ * reallocated through dsv_realloc (so DSV_FAULT=alloc reaches it). The array
+ * stays the caller's; on failure it and *cap are unchanged. New elements are
+ * not initialised. Returns 0, or DSV_ENOMEM with the error set (also when
+ * the size would overflow). Use it through DSV_ARRAY_GROW. */
+int dsv_array_grow(void *arrp, size_t *cap, size_t need, size_t elem,
+		   size_t first);
+/* DSV_ARRAY_GROW(arr, cap, need, first): arr is a T * lvalue and cap a
+ * size_t lvalue; the element size comes from arr's type. The sizeof check
+ * refuses anything but a pointer-sized arr at compile time. */
+#define DSV_ARRAY_GROW(arr, cap, need, first)                                 \
+	((void)sizeof(char[sizeof(arr) == sizeof(void *) ? 1 : -1]),           \
+	 dsv_array_grow(&(arr), &(cap), (need), sizeof *(arr), (first)))
+
 /* ---- object ids (store/oid.c) ------------------------------------------ */
 
 typedef struct {

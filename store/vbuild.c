@@ -105,14 +105,9 @@ static int tab_grow(dsv_vbuild *v)
 
 static int add_entry(dsv_vbuild *v, size_t *out)
 {
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? 2 * v->cap : 64;
-		struct ventry *p = dsv_realloc(v->e, cap * sizeof *p);
-		if (!p)
-			return DSV_ENOMEM;
-		v->e = p;
-		v->cap = cap;
-	}
+	int rc = DSV_ARRAY_GROW(v->e, v->cap, v->n + 1, 64);
+	if (rc)
+		return rc;
 	memset(&v->e[v->n], 0, sizeof v->e[v->n]);
 	v->e[v->n].next = NONE;
 	*out = v->n++;
@@ -207,16 +202,10 @@ int dsv_vbuild_add_new(dsv_vbuild *v, size_t k, uint64_t row)
 {
 	int rc, fresh = 0;
 	if (k == v->nnew) {
-		if (v->nnew == v->newcap) {
-			size_t cap = v->newcap ? 2 * v->newcap : 16;
-			size_t *p = dsv_realloc(v->new_entry, cap * sizeof *p);
-			if (!p)
-				return DSV_ENOMEM;
-			v->new_entry = p;
-			v->newcap = cap;
-		}
 		size_t e;
-		if ((rc = add_entry(v, &e)))
+		if ((rc = DSV_ARRAY_GROW(v->new_entry, v->newcap, v->nnew + 1,
+					 16)) ||
+		    (rc = add_entry(v, &e)))
 			return rc;
 		v->e[e].is_new = 1;
 		v->e[e].k = k;

@@ -20,8 +20,7 @@ W=$BENCH_WORK
 CORPUS=$W/corpus-${MB}mb.jsonl
 DSV=$BENCH_DSV
 unset DSV_DIR
-[ -n "$DSV_AUTHOR" ] || git config user.email >/dev/null 2>&1 ||
-	{ DSV_AUTHOR="dsv bench <bench@dsv.invalid>"; export DSV_AUTHOR; }
+bench_author
 export DVC_NO_ANALYTICS=1
 
 mkdir -p "$W"
@@ -29,11 +28,7 @@ bench_begin "commit-${MB}mb"
 echo "== dsv commit benchmark, corpus of $MB MiB"
 bench_env
 
-if [ ! -f "$CORPUS" ]; then
-	echo "making $CORPUS"
-	python3 "$BENCH_SHARED/bench/make_corpus.py" --mb "$MB" -o "$CORPUS.tmp"
-	mv "$CORPUS.tmp" "$CORPUS"
-fi
+bench_corpus "$MB" "$CORPUS"
 SIZE=$(bench_size "$CORPUS")
 echo "corpus: $CORPUS, $SIZE bytes, $(wc -l < "$CORPUS") records"
 # Every tool below reads the corpus from the page cache: warm it once.

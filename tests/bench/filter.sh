@@ -21,18 +21,13 @@ CORPUS=$W/corpus-${MB}mb.jsonl
 DSV=$BENCH_DSV
 RULES=gopher-quality,gopher-repetition,c4,fineweb
 unset DSV_DIR
-[ -n "$DSV_AUTHOR" ] || git config user.email >/dev/null 2>&1 ||
-	{ DSV_AUTHOR="dsv bench <bench@dsv.invalid>"; export DSV_AUTHOR; }
+bench_author
 
 mkdir -p "$W"
 bench_begin "filter-${MB}mb"
 echo "== dsv derive filter benchmark, corpus of $MB MiB"
 bench_env
-if [ ! -f "$CORPUS" ]; then
-	echo "making $CORPUS"
-	python3 "$BENCH_SHARED/bench/make_corpus.py" --mb "$MB" -o "$CORPUS.tmp"
-	mv "$CORPUS.tmp" "$CORPUS"
-fi
+bench_corpus "$MB" "$CORPUS"
 SIZE=$(bench_size "$CORPUS")
 echo "corpus: $CORPUS, $SIZE bytes, $(wc -l < "$CORPUS") records"
 

@@ -1,6 +1,7 @@
 """gpt_torch.py: the PyTorch reference for tests/bench/gpt_bench.c: the same
 GPT-2 model (pre-LN, GELU tanh, tied embeddings, padded vocab), batch and
-AdamW, fp32 on the CPU; prints tokens/s for a training step.
+AdamW, fp32 on the CPU; prints tokens/s for a training step. Its model is
+also train_gpu_torch.py's (imported from here).
 
     python3 gpt_torch.py L C NH T B V steps
 """
@@ -28,12 +29,15 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(s, L, C, NH, T, Vp):
+    # gpt2_init: GPT-2's initialisation, as dsv_gpt_init (the CPU comparison
+    # reports the loss too); train_gpu_torch.py times steps only and keeps
+    # torch's defaults.
+    def __init__(s, L, C, NH, T, Vp, gpt2_init=True):
         super().__init__()
         s.wte, s.wpe = nn.Embedding(Vp, C), nn.Embedding(T, C)
         s.h = nn.ModuleList(Block(C, NH) for _ in range(L))
         s.ln_f = nn.LayerNorm(C)
-        for n, p in s.named_parameters():  # GPT-2 init, as dsv_gpt_init
+        for n, p in s.named_parameters() if gpt2_init else ():
             if p.dim() == 2:
                 std = 0.02 / math.sqrt(2 * L) if n.endswith("proj.weight") else 0.02
                 nn.init.normal_(p, 0.0, std)
@@ -41,11 +45,12 @@ class GPT(nn.Module):
                 nn.init.zeros_(p)
 
     def forward(s, idx, tgt):
-        x = s.wte(idx) + s.wpe(torch.arange(idx.shape[1]))
+        x = s.wte(idx) + s.wpe(torch.arange(idx.shape[1], device=idx.device))
         for b in s.h:
             x = b(x)
         logits = s.ln_f(x) @ s.wte.weight.t()
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), tgt.view(-1))
+        # .float(): the loss in fp32 under bf16 autocast (a no-op in fp32)
+        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), tgt.view(-1))
 
 
 def main():

@@ -100,6 +100,22 @@ bench_check() {
 	printf '  %-58s %8s  (target %s %s)  %s\n' "$1" "$2" "$3" "$4" "$_ok"
 }
 
+# bench_author: gives the benchmark's dsv commits an author where neither
+# DSV_AUTHOR nor git config names one (dsv commit needs one).
+bench_author() {
+	[ -n "$DSV_AUTHOR" ] || git config user.email >/dev/null 2>&1 ||
+		{ DSV_AUTHOR="dsv bench <bench@dsv.invalid>"; export DSV_AUTHOR; }
+}
+
+# bench_corpus MB PATH: makes a corpus of MB MiB at PATH with
+# ../shared/bench/make_corpus.py, unless an earlier run left it there. It is
+# written beside PATH and renamed, so an interrupted run leaves no half corpus.
+bench_corpus() {
+	[ -f "$2" ] && return 0
+	echo "making $2"
+	python3 "$BENCH_SHARED/bench/make_corpus.py" --mb "$1" -o "$2.tmp" && mv "$2.tmp" "$2"
+}
+
 # bench_venv DIR PACKAGE...: makes a virtualenv in DIR (once) and installs the
 # packages from PyPI into it. Returns non-zero, saying why, when it cannot.
 bench_venv() {

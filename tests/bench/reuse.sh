@@ -26,12 +26,9 @@ echo "== reuse benchmark: v1 of $MB MiB and a 1%-changed v2; history of 100 vers
 bench_env
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-corpus() { # MB PATH
-	[ -f "$2" ] || { python3 "$BENCH_SHARED/bench/make_corpus.py" --mb "$1" -o "$2.tmp" && mv "$2.tmp" "$2"; }
-}
 V1=$W/corpus-${MB}mb.jsonl
 V2=$W/corpus-${MB}mb-v2.jsonl
-corpus "$MB" "$V1"
+bench_corpus "$MB" "$V1"
 [ -f "$V2" ] || { python3 "$BENCH_SHARED/bench/mutate_corpus.py" "$V1" "$V2.tmp" && mv "$V2.tmp" "$V2"; }
 SIZE=$(bench_size "$V1")
 cat "$V1" "$V2" >/dev/null
@@ -94,7 +91,7 @@ echo "-- history: 100 successive 1% versions of a $HMB MiB corpus"
 H=$W/reuse-hist-${HMB}mb
 HR=$W/reuse-hist-repo
 mkdir -p "$H"
-corpus "$HMB" "$H/v0.jsonl"
+bench_corpus "$HMB" "$H/v0.jsonl"
 i=1
 while [ $i -le 100 ]; do
 	[ -f "$H/v$i.jsonl" ] || python3 "$BENCH_SHARED/bench/mutate_corpus.py" "$H/v$((i - 1)).jsonl" "$H/v$i.jsonl" --seed $i 2>/dev/null

@@ -58,6 +58,18 @@ static inline char *test_tmpdir(void)
 	return p;
 }
 
+/* Removes a scratch directory (test_tmpdir's) and all below it; nonzero,
+ * said on stdout, when it cannot. */
+static inline int test_rmdir(const char *dir)
+{
+	char cmd[4400];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) == 0)
+		return 0;
+	printf("  cannot remove %s\n", dir);
+	return 1;
+}
+
 /* The seed for a randomised test: $DSV_SEED or the time; always printed. */
 static inline unsigned long test_seed(void)
 {

@@ -277,10 +277,7 @@ int main(void)
 	if (getenv("DSV_KEEP")) {
 		printf("  kept %s\n", dir);
 	} else {
-		char cmd[4200];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-		if (system(cmd) != 0)
-			printf("  could not remove %s\n", dir);
+		test_rmdir(dir);
 	}
 	free(dir);
 	TEST_EXIT();

@@ -1,7 +1,6 @@
 /* test_column.c: typed column objects: round trip for every type, ids that
  * depend on values and shard only, and the decoder's rejections. */
-#include "store/store.h"
-#include "test.h"
+#include "scratch.h"
 
 #include <stdint.h>
 
@@ -72,15 +71,13 @@ static void test_rejects(void)
 
 int main(void)
 {
-	char *dir = test_tmpdir(), path[4200];
-	snprintf(path, sizeof path, "%s/.dsv", dir);
-	if (dsv_store_init(path) || dsv_store_open(&store, path)) {
+	char *dsv = test_store_new(&store);
+	if (!store) {
 		printf("FAIL setup: %s\n", dsv_error_last());
 		return 1;
 	}
 	RUN(test_roundtrip);
 	RUN(test_rejects);
-	dsv_store_free(store);
-	free(dir);
+	test_store_drop(store, dsv);
 	TEST_EXIT();
 }

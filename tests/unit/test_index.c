@@ -1,34 +1,12 @@
 /* test_index.c: the LMDB index: objects put/get, record locations where the
  * first location wins (across and within batches), persistence, clear.
  */
-#include "store/store.h"
-#include "test.h"
-
-static char *new_store(dsv_store **s)
-{
-	char *dir = test_tmpdir(), *dsv = malloc(4200);
-	snprintf(dsv, 4200, "%s/.dsv", dir);
-	free(dir);
-	CHECK_OK(dsv_store_init(dsv));
-	CHECK_OK(dsv_store_open(s, dsv));
-	return dsv;
-}
-
-static void drop_store(dsv_store *s, char *dsv)
-{
-	char cmd[4400];
-	dsv_store_free(s);
-	*strrchr(dsv, '/') = '\0';
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dsv);
-	if (system(cmd) != 0)
-		printf("  cannot remove %s\n", dsv);
-	free(dsv);
-}
+#include "scratch.h"
 
 static void test_objects(void)
 {
 	dsv_store *s = NULL;
-	char *dsv = new_store(&s);
+	char *dsv = test_store_new(&s);
 	dsv_oid id;
 	dsv_obj_info in = {DSV_OBJ_SHARD, 1ull << 40, 12345, 999}, out;
 
@@ -53,7 +31,7 @@ static void test_objects(void)
 	CHECK(out.rows == 5);
 	CHECK_OK(dsv_index_clear(s));
 	CHECK(dsv_index_get_object(s, &id, &out) == DSV_ENOTFOUND);
-	drop_store(s, dsv);
+	test_store_drop(s, dsv);
 }
 
 static void make_loc(dsv_record_loc *l, uint64_t row, uint8_t tag)
@@ -68,7 +46,7 @@ static void test_records(void)
 {
 	unsigned long seed = test_seed();
 	dsv_store *s = NULL;
-	char *dsv = new_store(&s);
+	char *dsv = test_store_new(&s);
 	size_t n = 200000;
 	dsv_rhash *h = malloc(n * sizeof *h);
 	dsv_record_loc *l = malloc(n * sizeof *l), got;
@@ -108,7 +86,7 @@ static void test_records(void)
 	CHECK(dsv_index_get_record(s, &h[0], &got) == DSV_ENOTFOUND);
 	free(h);
 	free(l);
-	drop_store(s, dsv);
+	test_store_drop(s, dsv);
 }
 
 int main(void)

@@ -421,12 +421,7 @@ int main(void)
 	RUN(test_cas_race);
 	RUN(test_walk);
 	RUN(test_author);
-	{
-		char cmd[4200];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-		if (system(cmd) != 0)
-			printf("  could not remove %s\n", dir);
-	}
+	test_rmdir(dir);
 	free(dir);
 	free(repo_path);
 	TEST_EXIT();

@@ -2,34 +2,13 @@
  * level, corruption and truncation caught and named, bad ids rejected, fault
  * injection on every write/fsync/rename/alloc, concurrent writers.
  */
-#include "store/store.h"
 #include "fixtures.h"
-#include "test.h"
+#include "scratch.h"
 
 #include <dirent.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char *new_store(dsv_store **s)
-{
-	char *dir = test_tmpdir(), *dsv = malloc(4200);
-	snprintf(dsv, 4200, "%s/.dsv", dir);
-	free(dir);
-	CHECK_OK(dsv_store_init(dsv));
-	CHECK_OK(dsv_store_open(s, dsv));
-	return dsv;
-}
-
-/* Removes the scratch directory holding the .dsv at `path`. */
-static void rm_rf(const char *path)
-{
-	char cmd[4400];
-	snprintf(cmd, sizeof cmd, "rm -rf '%.*s'",
-		 (int)(strrchr(path, '/') - path), path);
-	if (system(cmd) != 0)
-		printf("  cannot remove %s\n", path);
-}
 
 /* Files in a directory tree, not counting directories. */
 static int count_files(const char *dir)
@@ -56,7 +35,7 @@ static void fill(uint8_t *p, size_t n, unsigned seed)
 static void test_init_open(void)
 {
 	dsv_store *s = NULL;
-	char *dsv = new_store(&s), *found = NULL;
+	char *dsv = test_store_new(&s), *found = NULL;
 	CHECK(dsv_store_init(dsv) == DSV_EEXISTS);
 	CHECK(s && strcmp(dsv_store_config(s, "format"), "1") == 0);
 	CHECK(dsv_store_config(s, "nope") == NULL);
@@ -77,15 +56,13 @@ static void test_init_open(void)
 	CHECK(found && strstr(found, "/.dsv") != NULL);
 	CHECK(chdir(cwd) == 0);
 	free(found);
-	dsv_store_free(s);
-	rm_rf(dsv);
-	free(dsv);
+	test_store_drop(s, dsv);
 }
 
 static void test_round_trip(void)
 {
 	dsv_store *s = NULL;
-	char *dsv = new_store(&s);
+	char *dsv = test_store_new(&s);
 	static uint8_t a[100000], b[3];
 	fill(a, sizeof a, 1);
 	memcpy(b, "xyz", 3);
@@ -134,9 +111,7 @@ static void test_round_trip(void)
 	CHECK_OK(dsv_obj_write(s, DSV_OBJ_BLOB, &one, 1, 0, 1, &id3, &is_new));
 	CHECK(is_new == 1 && dsv_oid_cmp(&id, &id3) != 0);
 
-	dsv_store_free(s);
-	rm_rf(dsv);
-	free(dsv);
+	test_store_drop(s, dsv);
 }
 
 static int count_cb(const dsv_oid *id, void *ctx)
@@ -149,7 +124,7 @@ static int count_cb(const dsv_oid *id, void *ctx)
 static void test_foreach_and_level(void)
 {
 	dsv_store *s = NULL;
-	char *dsv = new_store(&s);
+	char *dsv = test_store_new(&s);
 	uint8_t *big = malloc(5 << 20);
 	fill(big, 5 << 20, 7);
 	dsv_section sec = {big, 5 << 20};
@@ -172,9 +147,7 @@ static void test_foreach_and_level(void)
 	CHECK_OK(dsv_obj_foreach(s, count_cb, &n));
 	CHECK(n == 1);
 	free(big);
-	dsv_store_free(s);
-	rm_rf(dsv);
-	free(dsv);
+	test_store_drop(s, dsv);
 }
 
 static void flip_byte(const char *path, long off)
@@ -197,7 +170,7 @@ static void flip_byte(const char *path, long off)
 static void test_corruption(void)
 {
 	dsv_store *s = NULL;
-	char *dsv = new_store(&s), *path = NULL, hex[65];
+	char *dsv = test_store_new(&s), *path = NULL, hex[65];
 	static uint8_t a[50000];
 	fill(a, sizeof a, 3);
 	dsv_section sec = {a, sizeof a};
@@ -248,9 +221,7 @@ static void test_corruption(void)
 				  "abcdef0123456789abcdeg", 64) == DSV_EINVAL);
 	CHECK(dsv_oid_parse(&bad, "../../etc/passwd", 16) == DSV_EINVAL);
 	free(path);
-	dsv_store_free(s);
-	rm_rf(dsv);
-	free(dsv);
+	test_store_drop(s, dsv);
 }
 
 /* A frame large enough to be mapped rather than read (store/object.c,
@@ -259,7 +230,7 @@ static void test_corruption(void)
 static void test_large_frame(void)
 {
 	dsv_store *s = NULL;
-	char *dsv = new_store(&s), *path = NULL;
+	char *dsv = test_store_new(&s), *path = NULL;
 	static uint8_t a[1 << 20];
 	fill(a, sizeof a, 5);
 	dsv_section secs[2] = {{"small", 5}, {a, sizeof a}};
@@ -283,9 +254,7 @@ static void test_large_frame(void)
 	CHECK(dsv_obj_read_section(o, 1, &buf, &len) == DSV_ECORRUPT);
 	dsv_obj_free(o);
 	free(path);
-	dsv_store_free(s);
-	rm_rf(dsv);
-	free(dsv);
+	test_store_drop(s, dsv);
 }
 
 /* The tmp/ and objects/ directories after a write that failed: tmp/ is empty
@@ -296,7 +265,7 @@ static void test_faults(void)
 	static const char *const kinds[] = {"write", "fsync", "rename",
 					    "alloc"};
 	dsv_store *s = NULL;
-	char *dsv = new_store(&s), tmpdir[4300], objdir[4300];
+	char *dsv = test_store_new(&s), tmpdir[4300], objdir[4300];
 	static uint8_t a[30000];
 	fill(a, sizeof a, 9);
 	dsv_section secs[2] = {{a, sizeof a}, {a, 100}};
@@ -332,9 +301,7 @@ static void test_faults(void)
 		CHECK(failures > 0);
 		printf("  %s: %d failure points\n", kinds[k], failures);
 	}
-	dsv_store_free(s);
-	rm_rf(dsv);
-	free(dsv);
+	test_store_drop(s, dsv);
 }
 
 typedef struct {
@@ -365,7 +332,7 @@ static void *writer(void *p)
 static void test_concurrent(void)
 {
 	dsv_store *s = NULL;
-	char *dsv = new_store(&s);
+	char *dsv = test_store_new(&s);
 	pthread_t th[4];
 	thread_arg args[4];
 	for (int t = 0; t < 4; t++) {
@@ -383,9 +350,7 @@ static void test_concurrent(void)
 	int n = 0;
 	CHECK_OK(dsv_obj_foreach(s, count_cb, &n));
 	CHECK(n == 10 + 40);
-	dsv_store_free(s);
-	rm_rf(dsv);
-	free(dsv);
+	test_store_drop(s, dsv);
 }
 
 static int fixture_failures;

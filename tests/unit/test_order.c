@@ -2,8 +2,7 @@
  * against a manifest, the reject fixtures) and a version iterated through
  * an order and through the version builder, compared with the intended
  * record sequence. */
-#include "store/store.h"
-#include "test.h"
+#include "scratch.h"
 #include "../fuzz/sections.h"
 
 #include <dirent.h>
@@ -198,9 +197,8 @@ static void test_vbuild_plain(void)
 
 int main(void)
 {
-	char *dir = test_tmpdir(), path[4200];
-	snprintf(path, sizeof path, "%s/.dsv", dir);
-	if (dsv_store_init(path) || dsv_store_open(&store, path)) {
+	char *dsv = test_store_new(&store);
+	if (!store) {
 		printf("FAIL setup: %s\n", dsv_error_last());
 		return 1;
 	}
@@ -209,7 +207,6 @@ int main(void)
 	RUN(test_fixtures);
 	RUN(test_vbuild_iterate);
 	RUN(test_vbuild_plain);
-	dsv_store_free(store);
-	free(dir);
+	test_store_drop(store, dsv);
 	TEST_EXIT();
 }

@@ -239,9 +239,7 @@ int main(void)
 	RUN(test_long_lines);
 	RUN(test_skip_bad);
 	RUN(test_stdin);
-	char cmd[4200];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd))
+	if (test_rmdir(dir))
 		return 1;
 	free(dir);
 	TEST_EXIT();

@@ -2,33 +2,11 @@
  * partial reads, decoder rejections (the saved reject fixtures among them),
  * and a corrupted stored shard caught by its id.
  */
-#include "store/store.h"
 #include "tests/fuzz/sections.h"
 #include "fixtures.h"
-#include "test.h"
+#include "scratch.h"
 
 #include <unistd.h>
-
-static char *new_store(dsv_store **s)
-{
-	char *dir = test_tmpdir(), *dsv = malloc(4200);
-	snprintf(dsv, 4200, "%s/.dsv", dir);
-	free(dir);
-	CHECK_OK(dsv_store_init(dsv));
-	CHECK_OK(dsv_store_open(s, dsv));
-	return dsv;
-}
-
-static void drop_store(dsv_store *s, char *dsv)
-{
-	char cmd[4400];
-	dsv_store_free(s);
-	*strrchr(dsv, '/') = '\0';
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dsv);
-	if (system(cmd) != 0)
-		printf("  cannot remove %s\n", dsv);
-	free(dsv);
-}
 
 typedef struct {
 	char *text, *meta;
@@ -104,7 +82,7 @@ static void test_round_trip(void)
 	size_t n = 500;
 	rec *r = random_records(n, seed);
 	dsv_store *s = NULL;
-	char *dsv = new_store(&s);
+	char *dsv = test_store_new(&s);
 	dsv_shard_builder *b = NULL;
 	dsv_oid id, id2;
 	int is_new;
@@ -157,7 +135,7 @@ static void test_round_trip(void)
 
 	dsv_shard_builder_free(b);
 	free_records(r, n);
-	drop_store(s, dsv);
+	test_store_drop(s, dsv);
 }
 
 /* Decodes the builder's sections after `mutate` changed a copy. */
@@ -262,7 +240,7 @@ static void test_selection(void)
 {
 	unsigned long seed = test_seed();
 	dsv_store *s = NULL;
-	char *dsv = new_store(&s);
+	char *dsv = test_store_new(&s);
 	dsv_selection *sel = NULL, *back = NULL;
 	dsv_oid shard, id, got;
 	int is_new;
@@ -298,7 +276,7 @@ static void test_selection(void)
 	CHECK(info.type == DSV_OBJ_SELECTION && info.rows == rows);
 	dsv_selection_free(sel);
 	dsv_selection_free(back);
-	drop_store(s, dsv);
+	test_store_drop(s, dsv);
 }
 
 /* A stored shard with a flipped byte: a full open and verify fail naming
@@ -306,7 +284,7 @@ static void test_selection(void)
 static void test_stored_corruption(void)
 {
 	dsv_store *s = NULL;
-	char *dsv = new_store(&s), *path = NULL, hex[65];
+	char *dsv = test_store_new(&s), *path = NULL, hex[65];
 	dsv_shard_builder *b = NULL;
 	dsv_shard *sh = NULL;
 	dsv_oid id;
@@ -337,7 +315,7 @@ static void test_stored_corruption(void)
 	CHECK(dsv_obj_verify(s, &id, NULL) == DSV_ECORRUPT);
 	free(path);
 	dsv_shard_builder_free(b);
-	drop_store(s, dsv);
+	test_store_drop(s, dsv);
 }
 
 int main(void)

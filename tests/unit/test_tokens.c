@@ -225,9 +225,7 @@ int main(void)
 	RUN(test_rejects);
 	RUN(test_index_and_loader);
 	dsv_store_free(s);
-	char cmd[4300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-	if (system(cmd))
+	if (test_rmdir(root))
 		return 1;
 	free(root);
 	TEST_EXIT();
