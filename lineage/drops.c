@@ -34,15 +34,9 @@ static int first_parent_path(dsv_lineage *l, const dsv_aid *from,
 	*out = NULL;
 	*n = 0;
 	for (;;) {
-		if (len == cap) {
-			size_t c = cap ? 2 * cap : 16;
-			dsv_aid *p = realloc(path, c * sizeof *p);
-			if (!p) {
-				free(path);
-				return dsv_error_set(DSV_ENOMEM, "out of memory");
-			}
-			path = p;
-			cap = c;
+		if ((rc = DSV_ARRAY_GROW(path, cap, len + 1, 16))) {
+			free(path);
+			return rc;
 		}
 		path[len++] = id;
 		if (!dsv_aid_cmp(&id, from))
@@ -84,14 +78,9 @@ static int count(struct tally *t, const dsv_drop *why, uint64_t copies)
 		    !strcmp(t->groups[k].reason, why->reason))
 			break;
 	if (k == (size_t)-1) {
-		if (t->ngroups == t->cap) {
-			size_t c = t->cap ? 2 * t->cap : 16;
-			dsv_drop *g = realloc(t->groups, c * sizeof *g);
-			if (!g)
-				return dsv_error_set(DSV_ENOMEM, "out of memory");
-			t->groups = g;
-			t->cap = c;
-		}
+		int rc = DSV_ARRAY_GROW(t->groups, t->cap, t->ngroups + 1, 16);
+		if (rc)
+			return rc;
 		k = t->ngroups++;
 		t->groups[k] = *why;
 		t->groups[k].copies = 0;

@@ -59,7 +59,7 @@ struct pass {
 	struct table *t;
 	dsv_diff *d;
 	int list;
-	size_t list_cap;
+	size_t list_cap, copies_cap;
 };
 
 static int add_a(void *ctx, const dsv_rhash *h, uint64_t len)
@@ -116,14 +116,10 @@ static int count_removed(void *ctx, const dsv_rhash *h, uint64_t len)
 	if (!p->list)
 		return 0;
 	dsv_diff *d = p->d;
-	if (d->nremoved_list == p->list_cap) {
-		/* the copies array keeps the list's capacity */
-		size_t c = p->list_cap ? 2 * p->list_cap : 1024;
-		uint32_t *k = dsv_realloc(d->removed_copies, c * sizeof *k);
-		if (!k)
-			return DSV_ENOMEM;
-		d->removed_copies = k;
-	}
+	int rc = DSV_ARRAY_GROW(d->removed_copies, p->copies_cap,
+				d->nremoved_list + 1, 1024);
+	if (rc)
+		return rc;
 	d->removed_copies[d->nremoved_list] = copies;
 	return push(&d->removed_list, &d->nremoved_list, &p->list_cap, h);
 }
@@ -141,7 +137,7 @@ int dsv_version_diff(dsv_store *s, const dsv_manifest *a,
 	if (!t.s)
 		return dsv_error_set(DSV_ENOMEM, "out of memory for the diff");
 	t.mask = cap - 1;
-	struct pass p = {&t, out, list, 0};
+	struct pass p = {&t, out, list, 0, 0};
 	int rc = each_record(s, a, add_a, &p);
 	if (!rc)
 		rc = each_record(s, b, match_b, &p);
