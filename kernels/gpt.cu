@@ -623,14 +623,17 @@ extern "C" int gpt_new_cuda(dsv_gpt *m)
 	size_t L = m->cfg.num_layers, C = m->cfg.channels, NH = m->cfg.num_heads;
 	size_t BT = (size_t)m->B * m->T, T = m->T, Vp = m->cfg.padded_vocab_size;
 	size_t np = m->num_params, big = BT * (Vp > 4 * C ? Vp : 4 * C);
-	if (cublasCreate(&a->blas) != CUBLAS_STATUS_SUCCESS ||
-	    cublasLtCreate(&a->lt) != CUBLAS_STATUS_SUCCESS) {
-		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cannot create cuBLAS handles");
+	cublasStatus_t bst;
+	cudaError_t ce;
+	if ((bst = cublasCreate(&a->blas)) != CUBLAS_STATUS_SUCCESS ||
+	    (bst = cublasLtCreate(&a->lt)) != CUBLAS_STATUS_SUCCESS) {
+		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cannot create cuBLAS "
+				      "handles: %s", cublasGetStatusString(bst));
 		goto fail;
 	}
-	if (cudaEventCreate(&a->t0) != cudaSuccess ||
-	    cudaEventCreate(&a->t1) != cudaSuccess) {
-		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cannot create CUDA events");
+	if ((ce = cudaEventCreate(&a->t0)) != cudaSuccess ||
+	    (ce = cudaEventCreate(&a->t1)) != cudaSuccess) {
+		rc = dsv_cuda_fail(ce, "cuda", "cannot create events");
 		goto fail;
 	}
 	a->ws_size = 32u << 20;
@@ -676,10 +679,11 @@ extern "C" int gpt_new_cuda(dsv_gpt *m)
 			if ((rc = dalloc(a, req[i].p, req[i].bytes)))
 				goto fail;
 	}
-	if (cudaMemset(m->params, 0, np * 4) || cudaMemset(m->grads, 0, np * 4) ||
-	    cudaMemset(m->m, 0, np * 4) || cudaMemset(m->v, 0, np * 4) ||
-	    cudaMemset(a->params_bf16, 0, np * 2)) {
-		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cudaMemset failed");
+	if ((ce = cudaMemset(m->params, 0, np * 4)) ||
+	    (ce = cudaMemset(m->grads, 0, np * 4)) ||
+	    (ce = cudaMemset(m->m, 0, np * 4)) || (ce = cudaMemset(m->v, 0, np * 4)) ||
+	    (ce = cudaMemset(a->params_bf16, 0, np * 2))) {
+		rc = dsv_cuda_fail(ce, "cuda", "zero the parameters");
 		goto fail;
 	}
 	return 0;
