@@ -160,8 +160,8 @@ FORWARD(int, dsv_dp_unique_id, (unsigned char id[DSV_DP_ID_BYTES]), (id),
 	DSV_KERNEL_ENOGPU)
 FORWARD(int, dsv_dp_new,
 	(dsv_dp **out, const unsigned char id[DSV_DP_ID_BYTES], int rank,
-	 int world),
-	(out, id, rank, world), DSV_KERNEL_ENOGPU)
+	 int world, int local_rank),
+	(out, id, rank, world, local_rank), DSV_KERNEL_ENOGPU)
 FORWARD(int, dsv_dp_allreduce, (dsv_dp *dp, float *dev, size_t n),
 	(dp, dev, n), DSV_KERNEL_ENOGPU)
 FORWARD_VOID(dsv_dp_free, (dsv_dp *dp), (dp))

@@ -38,7 +38,7 @@ int dsv_dp_unique_id(unsigned char id[DSV_DP_ID_BYTES])
 }
 
 int dsv_dp_new(dsv_dp **out, const unsigned char id[DSV_DP_ID_BYTES],
-	       int rank, int world)
+	       int rank, int world, int local_rank)
 {
 	int ndev = 0;
 	ncclUniqueId u;
@@ -46,7 +46,7 @@ int dsv_dp_new(dsv_dp **out, const unsigned char id[DSV_DP_ID_BYTES],
 	if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0)
 		return dsv_kernel_error(DSV_KERNEL_ENOGPU, "rank %d: no CUDA "
 					"device", rank);
-	cudaError_t ce = cudaSetDevice(rank % ndev);
+	cudaError_t ce = cudaSetDevice(local_rank % ndev);
 	if (ce != cudaSuccess)
 		return dsv_kernel_error(DSV_KERNEL_ENOGPU, "cudaSetDevice: %s",
 					cudaGetErrorString(ce));
@@ -115,7 +115,7 @@ int dsv_dp_unique_id(unsigned char id[DSV_DP_ID_BYTES])
 }
 
 int dsv_dp_new(dsv_dp **out, const unsigned char id[DSV_DP_ID_BYTES],
-	       int rank, int world)
+	       int rank, int world, int local_rank)
 {
 	*out = NULL;
 	return dsv_kernel_error(DSV_KERNEL_ENOGPU, "built without NCCL");
