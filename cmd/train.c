@@ -395,10 +395,23 @@ static void nvml_start(struct nvml *n)
 	int (*handle)(unsigned, void **) =
 		(int (*)(unsigned, void **))dlsym(n->lib,
 						  "nvmlDeviceGetHandleByIndex_v2");
+	int (*by_bus)(const char *, void **) =
+		(int (*)(const char *, void **))dlsym(n->lib,
+			"nvmlDeviceGetHandleByPciBusId_v2");
 	n->energy = (int (*)(void *, unsigned long long *))dlsym(
 		n->lib, "nvmlDeviceGetTotalEnergyConsumption");
-	if (!init || !handle || !n->energy || init() != 0 ||
-	    handle(0, &n->dev) != 0 || n->energy(n->dev, &n->start_mj) != 0)
+	if (!init || !handle || !n->energy || init() != 0)
+		return;
+	/* The GPU this rank trains on, found by its PCI bus id: NVML's index
+	 * 0 is the first GPU of the machine, whatever CUDA_VISIBLE_DEVICES
+	 * and dsv_dp_new chose, and every rank would count that one. */
+	char bus[64];
+	if (!by_bus || dsv_device_pci_bus_id(bus, sizeof bus) != 0 ||
+	    by_bus(bus, &n->dev) != 0) {
+		if (handle(0, &n->dev) != 0)
+			return;
+	}
+	if (n->energy(n->dev, &n->start_mj) != 0)
 		return;
 	n->ok = 1;
 }

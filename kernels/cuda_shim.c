@@ -108,6 +108,7 @@ int dsv_cuda_device_count_(void)
 	return fn ? fn() : 0;
 }
 FORWARD_VOID(dsv_cuda_device_name_, (char *buf, size_t len), (buf, len))
+FORWARD(int, dsv_cuda_pci_bus_id_, (char *buf, size_t len), (buf, len), -1)
 
 FORWARD(int, minhash_cuda,
 	(const struct dsv_minhash_params *p, const uint8_t *text,
