@@ -388,10 +388,23 @@ static void nvml_start(struct nvml *n)
 	int (*handle)(unsigned, void **) =
 		(int (*)(unsigned, void **))dlsym(n->lib,
 						  "nvmlDeviceGetHandleByIndex_v2");
+	int (*by_bus)(const char *, void **) =
+		(int (*)(const char *, void **))dlsym(n->lib,
+			"nvmlDeviceGetHandleByPciBusId_v2");
 	n->energy = (int (*)(void *, unsigned long long *))dlsym(
 		n->lib, "nvmlDeviceGetTotalEnergyConsumption");
-	if (!init || !handle || !n->energy || init() != 0 ||
-	    handle(0, &n->dev) != 0 || n->energy(n->dev, &n->start_mj) != 0)
+	if (!init || !handle || !n->energy || init() != 0)
+		return;
+	/* The GPU this rank trains on, found by its PCI bus id: NVML's index
+	 * 0 is the first GPU of the machine, whatever CUDA_VISIBLE_DEVICES
+	 * and dsv_dp_new chose, and every rank would count that one. */
+	char bus[64];
+	if (!by_bus || dsv_device_pci_bus_id(bus, sizeof bus) != 0 ||
+	    by_bus(bus, &n->dev) != 0) {
+		if (handle(0, &n->dev) != 0)
+			return;
+	}
+	if (n->energy(n->dev, &n->start_mj) != 0)
 		return;
 	n->ok = 1;
 }
@@ -909,7 +922,17 @@ static int dp_start(struct train *t)
 		return dsv_error_set(DSV_ENOGPU, "ncclGetUniqueId failed on rank "
 				     "0");
 	MPI_Bcast(id, DSV_DP_ID_BYTES, MPI_BYTE, 0, MPI_COMM_WORLD);
-	if ((rc = dsv_dp_new(&t->dp, id, t->rank, t->world)))
+	/* The device follows the rank among this machine's ranks: with ranks
+	 * placed round-robin over machines, rank % devices would give two
+	 * ranks of one machine the same GPU. */
+	MPI_Comm node;
+	int local = t->rank;
+	if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, t->rank,
+				MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+		MPI_Comm_rank(node, &local);
+		MPI_Comm_free(&node);
+	}
+	if ((rc = dsv_dp_new(&t->dp, id, t->rank, t->world, local)))
 		return dsv_error_set(rc, "%s", dsv_kernel_error_last());
 	return 0;
 }

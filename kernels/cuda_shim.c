@@ -108,6 +108,7 @@ int dsv_cuda_device_count_(void)
 	return fn ? fn() : 0;
 }
 FORWARD_VOID(dsv_cuda_device_name_, (char *buf, size_t len), (buf, len))
+FORWARD(int, dsv_cuda_pci_bus_id_, (char *buf, size_t len), (buf, len), -1)
 
 FORWARD(int, minhash_cuda,
 	(const struct dsv_minhash_params *p, const uint8_t *text,
@@ -160,8 +161,8 @@ FORWARD(int, dsv_dp_unique_id, (unsigned char id[DSV_DP_ID_BYTES]), (id),
 	DSV_KERNEL_ENOGPU)
 FORWARD(int, dsv_dp_new,
 	(dsv_dp **out, const unsigned char id[DSV_DP_ID_BYTES], int rank,
-	 int world),
-	(out, id, rank, world), DSV_KERNEL_ENOGPU)
+	 int world, int local_rank),
+	(out, id, rank, world, local_rank), DSV_KERNEL_ENOGPU)
 FORWARD(int, dsv_dp_allreduce, (dsv_dp *dp, float *dev, size_t n),
 	(dp, dev, n), DSV_KERNEL_ENOGPU)
 FORWARD_VOID(dsv_dp_free, (dsv_dp *dp), (dp))

@@ -64,6 +64,15 @@ const char *dsv_device_name(void)
 	return dsv_device_count() > 0 ? probed_name : "cpu";
 }
 
+int dsv_device_pci_bus_id(char *buf, size_t len)
+{
+#ifdef DSV_HAVE_CUDA
+	if (dsv_device_count() > 0 && dsv_cuda_pci_bus_id_(buf, len) == 0)
+		return 0;
+#endif
+	return dsv_kernel_error(DSV_KERNEL_ENOGPU, "no CUDA device");
+}
+
 int dsv_device_resolve(int want)
 {
 	if (want == DSV_DEVICE_AUTO) {

@@ -36,6 +36,12 @@ int dsv_device_count(void);
  * device. The string is static and lives as long as the process. */
 const char *dsv_device_name(void);
 
+/* The PCI bus id ("0000:3b:00.0") of the CUDA device this thread uses
+ * (device 0 unless cudaSetDevice chose another, as dsv_dp_new does), for
+ * NVML, whose device indices ignore CUDA_VISIBLE_DEVICES and CUDA's device
+ * order. 0, or DSV_KERNEL_ENOGPU without a device. */
+int dsv_device_pci_bus_id(char *buf, size_t len);
+
 /* Resolves `want` (a dsv_device_kind) to DSV_DEVICE_CPU or DSV_DEVICE_CUDA.
  * AUTO reads $DSV_DEVICE (cpu|cuda|auto; unset means auto) and picks CUDA
  * when a device exists. Returns DSV_KERNEL_ENOGPU when CUDA is asked for
@@ -61,6 +67,7 @@ int dsv_kernel_error(int code, const char *fmt, ...)
 /* Implemented in device.cu; for device.c and the kernels' .cu files only. */
 int dsv_cuda_device_count_(void);
 void dsv_cuda_device_name_(char *buf, size_t len);
+int dsv_cuda_pci_bus_id_(char *buf, size_t len);
 #endif
 
 #ifdef __cplusplus

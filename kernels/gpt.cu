@@ -1,8 +1,9 @@
 /* gpt.cu: the CUDA twin of gpt_cpu.c. Same model and API on device buffers:
  * fp32 master weights, gradients and AdamW moments; a bf16 copy of the weights
  * for the matmuls, which run through cuBLASLt with fp32 accumulation and fp32
- * outputs; fused elementwise kernels; attention through fp32 strided-batched
- * cuBLAS GEMMs and a causal softmax kernel. Gradient sums that use atomics
+ * outputs, the bias and residual adds fused into the GEMM; elementwise
+ * kernels; attention through fp32 (TF32 tensor core) strided-batched cuBLAS
+ * GEMMs and a causal softmax kernel. Gradient sums that use atomics
  * (embeddings, LayerNorm and bias gradients) are not bitwise reproducible.
  */
 #include "kernels/gpt.h"
@@ -211,13 +212,6 @@ __global__ void bias_add_kernel(float *out, const float *bias, int N, int OC)
 		out[i] += bias[i % OC];
 }
 
-__global__ void residual_add_kernel(float *out, const float *inp, size_t n)
-{
-	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-	if (i < n)
-		out[i] += inp[i];
-}
-
 #define GELU_S 0.7978845608028654f
 
 __global__ void gelu_forward_kernel(float *out, const float *inp, size_t n)
@@ -407,11 +401,15 @@ static unsigned align_of(const void *p)
 	return al;
 }
 
-/* Column-major D[m][n] (ld ldd, fp32) = op(A) op(B) + beta*D with bf16
- * operands and fp32 accumulation (cuBLASLt). */
-static int lt_matmul(cuda_acts *a, float *D, const bf16 *A, const bf16 *B,
-		     int m, int n, int k, int ta, int tb, int lda, int ldb,
-		     int ldd, float beta)
+/* Column-major D[m][n] (ld ldd, fp32) = op(A) op(B) + beta*C + bias with
+ * bf16 operands and fp32 accumulation (cuBLASLt). C (NULL: D itself, as
+ * when beta accumulates into D) has D's layout, so a residual stream is added
+ * in the GEMM instead of in a pass of its own. bias (NULL: none; m floats,
+ * one per row of D) goes into the epilogue; where cuBLASLt offers no
+ * algorithm with it, the GEMM runs without and bias_add_kernel follows. */
+static int lt_matmul(cuda_acts *a, float *D, const float *C, const bf16 *A,
+		     const bf16 *B, const float *bias, int m, int n, int k,
+		     int ta, int tb, int lda, int ldb, int ldd, float beta)
 {
 	cublasLtMatmulDesc_t desc = NULL;
 	cublasLtMatrixLayout_t la = NULL, lb = NULL, ld = NULL;
@@ -421,13 +419,19 @@ static int lt_matmul(cuda_acts *a, float *D, const bf16 *A, const bf16 *B,
 	cublasStatus_t st;
 	cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
 	cublasOperation_t opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+	cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
 	float alpha = 1.0f;
-	unsigned al_a = align_of(A), al_b = align_of(B), al_d = align_of(D);
+	if (!C)
+		C = D;
+	unsigned al_a = align_of(A), al_b = align_of(B), al_c = align_of(C);
+	unsigned al_d = align_of(D);
 	size_t wsz = a->ws_size;
 
 	if ((st = cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F)) ||
 	    (st = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa)) ||
 	    (st = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb)) ||
+	    (st = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi)) ||
+	    (bias && (st = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias))) ||
 	    (st = cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, ta ? k : m, ta ? m : k, lda)) ||
 	    (st = cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, tb ? n : k, tb ? k : n, ldb)) ||
 	    (st = cublasLtMatrixLayoutCreate(&ld, CUDA_R_32F, m, n, ldd)) ||
@@ -435,10 +439,23 @@ static int lt_matmul(cuda_acts *a, float *D, const bf16 *A, const bf16 *B,
 	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsz, sizeof wsz)) ||
 	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a)) ||
 	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b)) ||
-	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_d, sizeof al_d)) ||
-	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof al_d)) ||
-	    (st = cublasLtMatmulAlgoGetHeuristic(a->lt, desc, la, lb, ld, ld, pref, 1, &heur, &nres))) {
+	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c)) ||
+	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof al_d))) {
 		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cublasLt setup (m=%d n=%d k=%d): %s",
+				      m, n, k, cublasGetStatusString(st));
+		goto cleanup;
+	}
+	st = cublasLtMatmulAlgoGetHeuristic(a->lt, desc, la, lb, ld, ld, pref, 1, &heur, &nres);
+	if (bias && (st || nres == 0)) {
+		/* no fused bias for this shape or alignment: add it after */
+		epi = CUBLASLT_EPILOGUE_DEFAULT;
+		nres = 0;
+		if (!(st = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi)))
+			st = cublasLtMatmulAlgoGetHeuristic(a->lt, desc, la, lb, ld, ld,
+							    pref, 1, &heur, &nres);
+	}
+	if (st) {
+		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cublasLt heuristic (m=%d n=%d k=%d): %s",
 				      m, n, k, cublasGetStatusString(st));
 		goto cleanup;
 	}
@@ -447,11 +464,16 @@ static int lt_matmul(cuda_acts *a, float *D, const bf16 *A, const bf16 *B,
 				      "for m=%d n=%d k=%d", m, n, k);
 		goto cleanup;
 	}
-	st = cublasLtMatmul(a->lt, desc, &alpha, A, la, B, lb, &beta, D, ld, D, ld,
+	st = cublasLtMatmul(a->lt, desc, &alpha, A, la, B, lb, &beta, C, ld, D, ld,
 			    &heur.algo, a->ws, a->ws_size, 0);
-	if (st)
+	if (st) {
 		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cublasLtMatmul (m=%d n=%d k=%d): %s",
 				      m, n, k, cublasGetStatusString(st));
+		goto cleanup;
+	}
+	/* ldd == m in every call here, so D is packed for the kernel */
+	if (bias && epi == CUBLASLT_EPILOGUE_DEFAULT)
+		bias_add_kernel<<<nblocks((size_t)m * n, 256), 256>>>(D, bias, n, m);
 cleanup:
 	if (pref)
 		cublasLtMatmulPreferenceDestroy(pref);
@@ -471,15 +493,14 @@ static void cast(bf16 *out, const float *in, size_t n)
 	cast_bf16_kernel<<<nblocks(n, 256), 256>>>(out, in, n);
 }
 
-/* out[N][OC] = inp[N][IC] . w[OC][IC]^T + bias (row-major). */
+/* out[N][OC] = resid + inp[N][IC] . w[OC][IC]^T + bias (row-major), resid
+ * (a residual stream [N][OC]) and bias optional; both are added by the GEMM. */
 static int matmul_forward(cuda_acts *a, float *out, const float *inp, const bf16 *w,
-			  const float *bias, int N, int IC, int OC)
+			  const float *bias, const float *resid, int N, int IC, int OC)
 {
 	cast(a->bfa, inp, (size_t)N * IC);
-	int rc = lt_matmul(a, out, w, a->bfa, OC, N, IC, 1, 0, IC, IC, OC, 0.0f);
-	if (!rc && bias)
-		bias_add_kernel<<<nblocks((size_t)N * OC, 256), 256>>>(out, bias, N, OC);
-	return rc;
+	return lt_matmul(a, out, resid, w, a->bfa, bias, OC, N, IC, 1, 0, IC, IC,
+			 OC, resid ? 1.0f : 0.0f);
 }
 
 static void colsum(float *dw, float *db, const float *dout, const float *inp,
@@ -498,9 +519,11 @@ static int matmul_backward(cuda_acts *a, float *dinp, float *dw, float *dbias,
 	int rc;
 	cast(a->bfa, dout, (size_t)N * OC);
 	cast(a->bfb, inp, (size_t)N * IC);
-	if (dinp && (rc = lt_matmul(a, dinp, w, a->bfa, IC, N, OC, 0, 0, IC, OC, IC, 0.0f)))
+	if (dinp && (rc = lt_matmul(a, dinp, NULL, w, a->bfa, NULL, IC, N, OC,
+				    0, 0, IC, OC, IC, 0.0f)))
 		return rc;
-	if ((rc = lt_matmul(a, dw, a->bfb, a->bfa, IC, OC, N, 0, 1, IC, OC, IC, 1.0f)))
+	if ((rc = lt_matmul(a, dw, NULL, a->bfb, a->bfa, NULL, IC, OC, N, 0, 1,
+			    IC, OC, IC, 1.0f)))
 		return rc;
 	if (dbias)
 		colsum(NULL, dbias, dout, NULL, NULL, NULL, N, OC);
@@ -623,14 +646,26 @@ extern "C" int gpt_new_cuda(dsv_gpt *m)
 	size_t L = m->cfg.num_layers, C = m->cfg.channels, NH = m->cfg.num_heads;
 	size_t BT = (size_t)m->B * m->T, T = m->T, Vp = m->cfg.padded_vocab_size;
 	size_t np = m->num_params, big = BT * (Vp > 4 * C ? Vp : 4 * C);
-	if (cublasCreate(&a->blas) != CUBLAS_STATUS_SUCCESS ||
-	    cublasLtCreate(&a->lt) != CUBLAS_STATUS_SUCCESS) {
-		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cannot create cuBLAS handles");
+	cublasStatus_t bst;
+	cudaError_t ce;
+	if ((bst = cublasCreate(&a->blas)) != CUBLAS_STATUS_SUCCESS ||
+	    (bst = cublasLtCreate(&a->lt)) != CUBLAS_STATUS_SUCCESS) {
+		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cannot create cuBLAS "
+				      "handles: %s", cublasGetStatusString(bst));
 		goto fail;
 	}
-	if (cudaEventCreate(&a->t0) != cudaSuccess ||
-	    cudaEventCreate(&a->t1) != cudaSuccess) {
-		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cannot create CUDA events");
+	/* The attention GEMMs on TF32 tensor cores (10-bit mantissa, finer
+	 * than the bf16 of every other matmul); plain fp32 runs them at
+	 * about a seventh of the rate on an H100 (67 against 495 TFLOP/s). */
+	if ((bst = cublasSetMathMode(a->blas, CUBLAS_TF32_TENSOR_OP_MATH)) !=
+	    CUBLAS_STATUS_SUCCESS) {
+		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cublasSetMathMode: %s",
+				      cublasGetStatusString(bst));
+		goto fail;
+	}
+	if ((ce = cudaEventCreate(&a->t0)) != cudaSuccess ||
+	    (ce = cudaEventCreate(&a->t1)) != cudaSuccess) {
+		rc = dsv_cuda_fail(ce, "cuda", "cannot create events");
 		goto fail;
 	}
 	a->ws_size = 32u << 20;
@@ -676,10 +711,11 @@ extern "C" int gpt_new_cuda(dsv_gpt *m)
 			if ((rc = dalloc(a, req[i].p, req[i].bytes)))
 				goto fail;
 	}
-	if (cudaMemset(m->params, 0, np * 4) || cudaMemset(m->grads, 0, np * 4) ||
-	    cudaMemset(m->m, 0, np * 4) || cudaMemset(m->v, 0, np * 4) ||
-	    cudaMemset(a->params_bf16, 0, np * 2)) {
-		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cudaMemset failed");
+	if ((ce = cudaMemset(m->params, 0, np * 4)) ||
+	    (ce = cudaMemset(m->grads, 0, np * 4)) ||
+	    (ce = cudaMemset(m->m, 0, np * 4)) || (ce = cudaMemset(m->v, 0, np * 4)) ||
+	    (ce = cudaMemset(a->params_bf16, 0, np * 2))) {
+		rc = dsv_cuda_fail(ce, "cuda", "zero the parameters");
 		goto fail;
 	}
 	return 0;
@@ -763,24 +799,22 @@ extern "C" int gpt_forward_cuda(dsv_gpt *m, const int *inputs, const int *target
 			a->ln1_rstd + l * N, res, P(m, DSV_GPT_LN1W) + l * c,
 			P(m, DSV_GPT_LN1B) + l * c, N, C);
 		TRY(matmul_forward(a, qkv, ln1, PB(a, m, DSV_GPT_QKVW) + l * 3 * c * c,
-				   P(m, DSV_GPT_QKVB) + l * 3 * c, N, C, 3 * C));
+				   P(m, DSV_GPT_QKVB) + l * 3 * c, NULL, N, C, 3 * C));
 		TRY(attention_forward(a, atty, att, qkv, B, T, C, NH));
 		TRY(matmul_forward(a, res2, atty, PB(a, m, DSV_GPT_ATTPROJW) + l * c * c,
-				   P(m, DSV_GPT_ATTPROJB) + l * c, N, C, C));
-		residual_add_kernel<<<nblocks(BTC, 256), 256>>>(res2, res, BTC);
+				   P(m, DSV_GPT_ATTPROJB) + l * c, res, N, C, C));
 		layernorm_forward_kernel<<<rows, 256>>>(ln2, a->ln2_mean + l * N,
 			a->ln2_rstd + l * N, res2, P(m, DSV_GPT_LN2W) + l * c,
 			P(m, DSV_GPT_LN2B) + l * c, N, C);
 		TRY(matmul_forward(a, fch, ln2, PB(a, m, DSV_GPT_FCW) + l * 4 * c * c,
-				   P(m, DSV_GPT_FCB) + l * 4 * c, N, C, 4 * C));
+				   P(m, DSV_GPT_FCB) + l * 4 * c, NULL, N, C, 4 * C));
 		gelu_forward_kernel<<<nblocks(4 * BTC, 256), 256>>>(fchg, fch, 4 * BTC);
 		TRY(matmul_forward(a, res3, fchg, PB(a, m, DSV_GPT_FCPROJW) + l * 4 * c * c,
-				   P(m, DSV_GPT_FCPROJB) + l * c, N, 4 * C, C));
-		residual_add_kernel<<<nblocks(BTC, 256), 256>>>(res3, res2, BTC);
+				   P(m, DSV_GPT_FCPROJB) + l * c, res2, N, 4 * C, C));
 	}
 	layernorm_forward_kernel<<<rows, 256>>>(a->lnf, a->lnf_mean, a->lnf_rstd,
 		a->residual3 + (L - 1) * BTC, P(m, DSV_GPT_LNFW), P(m, DSV_GPT_LNFB), N, C);
-	TRY(matmul_forward(a, a->logits, a->lnf, PB(a, m, DSV_GPT_WTE), NULL, N, C, Vp));
+	TRY(matmul_forward(a, a->logits, a->lnf, PB(a, m, DSV_GPT_WTE), NULL, NULL, N, C, Vp));
 	CU_RETURN(cudaGetLastError(), "forward");
 	if (!targets) {
 		m->mean_loss = -1.0f;

@@ -38,7 +38,7 @@ int dsv_dp_unique_id(unsigned char id[DSV_DP_ID_BYTES])
 }
 
 int dsv_dp_new(dsv_dp **out, const unsigned char id[DSV_DP_ID_BYTES],
-	       int rank, int world)
+	       int rank, int world, int local_rank)
 {
 	int ndev = 0;
 	ncclUniqueId u;
@@ -46,7 +46,7 @@ int dsv_dp_new(dsv_dp **out, const unsigned char id[DSV_DP_ID_BYTES],
 	if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0)
 		return dsv_kernel_error(DSV_KERNEL_ENOGPU, "rank %d: no CUDA "
 					"device", rank);
-	cudaError_t ce = cudaSetDevice(rank % ndev);
+	cudaError_t ce = cudaSetDevice(local_rank % ndev);
 	if (ce != cudaSuccess)
 		return dsv_kernel_error(DSV_KERNEL_ENOGPU, "cudaSetDevice: %s",
 					cudaGetErrorString(ce));
@@ -60,7 +60,13 @@ int dsv_dp_new(dsv_dp **out, const unsigned char id[DSV_DP_ID_BYTES],
 		return dsv_kernel_error(DSV_KERNEL_ENOGPU, "ncclCommInitRank: %s",
 					ncclGetErrorString(r));
 	}
-	cudaStreamCreate(&dp->stream);
+	ce = cudaStreamCreate(&dp->stream);
+	if (ce != cudaSuccess) {
+		ncclCommDestroy(dp->comm);
+		free(dp);
+		return dsv_kernel_error(DSV_KERNEL_ENOGPU, "cudaStreamCreate: %s",
+					cudaGetErrorString(ce));
+	}
 	dp->rank = rank;
 	dp->world = world;
 	*out = dp;
@@ -69,14 +75,18 @@ int dsv_dp_new(dsv_dp **out, const unsigned char id[DSV_DP_ID_BYTES],
 
 int dsv_dp_allreduce(dsv_dp *dp, float *dev, size_t n)
 {
-	/* The default stream holds the backward's kernels; finish them first. */
-	cudaDeviceSynchronize();
+	/* The default stream holds the backward's kernels; finish them first,
+	 * and report a failure of theirs as what it is, not as the sum's. */
+	cudaError_t ce = cudaDeviceSynchronize();
+	if (ce != cudaSuccess)
+		return dsv_kernel_error(DSV_KERNEL_ENOGPU, "before the all-reduce: %s",
+					cudaGetErrorString(ce));
 	ncclResult_t r = ncclAllReduce(dev, dev, n, ncclFloat, ncclSum,
 				       dp->comm, dp->stream);
 	if (r != ncclSuccess)
 		return dsv_kernel_error(DSV_KERNEL_ENOGPU, "ncclAllReduce: %s",
 					ncclGetErrorString(r));
-	cudaError_t ce = cudaStreamSynchronize(dp->stream);
+	ce = cudaStreamSynchronize(dp->stream);
 	if (ce != cudaSuccess)
 		return dsv_kernel_error(DSV_KERNEL_ENOGPU, "all-reduce: %s",
 					cudaGetErrorString(ce));
@@ -105,7 +115,7 @@ int dsv_dp_unique_id(unsigned char id[DSV_DP_ID_BYTES])
 }
 
 int dsv_dp_new(dsv_dp **out, const unsigned char id[DSV_DP_ID_BYTES],
-	       int rank, int world)
+	       int rank, int world, int local_rank)
 {
 	*out = NULL;
 	return dsv_kernel_error(DSV_KERNEL_ENOGPU, "built without NCCL");

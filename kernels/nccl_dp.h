@@ -23,10 +23,12 @@ typedef struct dsv_dp dsv_dp;
 int dsv_dp_available(void);
 /* Rank 0: a new ncclUniqueId into id. */
 int dsv_dp_unique_id(unsigned char id[DSV_DP_ID_BYTES]);
-/* Selects CUDA device rank % devices and joins the communicator of
- * `world` ranks. Call before allocating the model. */
+/* Selects CUDA device local_rank % devices (local_rank: this rank's index
+ * among the ranks on its machine, so that ranks spread over the machines
+ * round-robin still take one device each) and joins the communicator of
+ * `world` ranks as `rank`. Call before allocating the model. */
 int dsv_dp_new(dsv_dp **out, const unsigned char id[DSV_DP_ID_BYTES],
-	       int rank, int world);
+	       int rank, int world, int local_rank);
 /* Sums n floats of device memory across ranks, in place; returns when the
  * sum is complete. */
 int dsv_dp_allreduce(dsv_dp *dp, float *dev, size_t n);

@@ -422,46 +422,14 @@ static int close_enough(const char *what, const float *ref, const float *x,
 	return bad;
 }
 
-/* The CUDA twin against the CPU reference on one random batch: logits
- * (atol 2e-2, rtol 2e-2: bf16 matmuls), loss (1e-2), every gradient tensor
- * (atol 2e-2*max|g|, rtol 5e-2, and L2 relative error < 3e-2), and the
- * parameters after one AdamW step (atol 2*lr at most on 0.1% of them where
- * tiny gradients flip sign, else 1e-5 + 1e-3*|p|). */
-static void test_gpu_vs_cpu(void)
+/* Every gradient tensor of the two models: L2 relative error < 3e-2 and
+ * elementwise atol 2e-2*max|g|, rtol 5e-2. */
+static void compare_grads(dsv_gpt *cm, dsv_gpt *gm)
 {
-	enum { B = 4, T = 32 };
-	dsv_gpt_config c = { .max_seq_len = 32, .vocab_size = 200,
-		.padded_vocab_size = 256, .num_layers = 2, .num_heads = 4,
-		.channels = 64 };
-	dsv_gpt *cm = NULL, *gm = NULL;
-	CHECK_OK(dsv_gpt_new(&cm, &c, B, T, DSV_GPT_CPU));
-	CHECK_OK(dsv_gpt_new(&gm, &c, B, T, DSV_GPT_CUDA));
-	if (!cm || !gm)
-		goto done;
-	CHECK_OK(dsv_gpt_init(cm, seed));
-	CHECK_OK(dsv_gpt_init(gm, seed));
-	int inp[B * T], tgt[B * T];
-	random_batch(inp, tgt, B * T, 200);
-	tgt[7] = -1;
-	size_t nl = (size_t)B * T * 200, np = cm->num_params;
-	float *l1 = malloc(nl * 4), *l2 = malloc(nl * 4);
+	size_t np = cm->num_params;
 	float *g1 = malloc(np * 4), *g2 = malloc(np * 4);
-	CHECK_OK(dsv_gpt_forward(cm, inp, tgt, B, T));
-	CHECK_OK(dsv_gpt_forward(gm, inp, tgt, B, T));
-	dsv_gpt_get_logits(cm, l1);
-	dsv_gpt_get_logits(gm, l2);
-	CHECK(close_enough("logits", l1, l2, nl, 2e-2f, 2e-2f) == 0);
-	printf("  result loss cpu %.6f gpu %.6f\n", cm->mean_loss, gm->mean_loss);
-	CHECK(fabsf(cm->mean_loss - gm->mean_loss) < 1e-2f);
-	dsv_gpt_get_losses(cm, l1);
-	dsv_gpt_get_losses(gm, l2);
-	CHECK(close_enough("losses", l1, l2, (size_t)B * T, 2e-2f, 1e-2f) == 0);
-	dsv_gpt_zero_grad(cm);
-	dsv_gpt_zero_grad(gm);
-	CHECK_OK(dsv_gpt_backward(cm, 1.0f));
-	CHECK_OK(dsv_gpt_backward(gm, 1.0f));
-	dsv_gpt_get_grads(cm, g1);
-	dsv_gpt_get_grads(gm, g2);
+	CHECK_OK(dsv_gpt_get_grads(cm, g1));
+	CHECK_OK(dsv_gpt_get_grads(gm, g2));
 	for (int t = 0; t < DSV_GPT_NTENSORS; t++) {
 		const float *a = g1 + cm->offsets[t], *b = g2 + cm->offsets[t];
 		double num = 0, den = 0, mx = 0;
@@ -476,15 +444,22 @@ static void test_gpu_vs_cpu(void)
 		CHECK(close_enough(dsv_gpt_tensor_name(t), a, b, cm->sizes[t],
 				   (float)(2e-2 * mx), 5e-2f) == 0);
 	}
-	CHECK_OK(dsv_gpt_update(cm, &adam, 1, NULL));
-	CHECK_OK(dsv_gpt_update(gm, &adam, 1, NULL));
-	dsv_gpt_get_params(cm, g1);
-	dsv_gpt_get_params(gm, g2);
-	size_t flips = 0, bad = 0;
+	free(g1);
+	free(g2);
+}
+
+/* The parameters after AdamW steps: 1e-5 + 1e-3*|p|, except at most 0.1%
+ * of them within `flip` (2*lr a step) where a tiny gradient flipped sign. */
+static void compare_params(dsv_gpt *cm, dsv_gpt *gm, float flip)
+{
+	size_t np = cm->num_params, flips = 0, bad = 0;
+	float *g1 = malloc(np * 4), *g2 = malloc(np * 4);
+	CHECK_OK(dsv_gpt_get_params(cm, g1));
+	CHECK_OK(dsv_gpt_get_params(gm, g2));
 	for (size_t i = 0; i < np; i++) {
 		float d = fabsf(g1[i] - g2[i]);
 		if (d > 1e-5f + 1e-3f * fabsf(g1[i])) {
-			if (d <= 2.0f * adam.lr + 1e-5f)
+			if (d <= flip + 1e-5f)
 				flips++;
 			else if (bad++ < 5)
 				printf("  param[%zu]: cpu %.6g gpu %.6g\n", i, g1[i], g2[i]);
@@ -492,7 +467,96 @@ static void test_gpu_vs_cpu(void)
 	}
 	printf("  result adamw: %zu of %zu params differ by a sign flip\n", flips, np);
 	CHECK(bad == 0 && flips <= np / 1000);
-	free(l1); free(l2); free(g1); free(g2);
+	free(g1);
+	free(g2);
+}
+
+static const dsv_gpt_config gpu_cfg = {
+	.max_seq_len = 32, .vocab_size = 200, .padded_vocab_size = 256,
+	.num_layers = 2, .num_heads = 4, .channels = 64,
+};
+
+/* The CUDA twin against the CPU reference on one random batch: logits
+ * (atol 2e-2, rtol 2e-2: bf16 matmuls), loss (1e-2), every gradient tensor
+ * (compare_grads), and the parameters after one AdamW step
+ * (compare_params). */
+static void test_gpu_vs_cpu(void)
+{
+	enum { B = 4, T = 32 };
+	dsv_gpt *cm = NULL, *gm = NULL;
+	CHECK_OK(dsv_gpt_new(&cm, &gpu_cfg, B, T, DSV_GPT_CPU));
+	CHECK_OK(dsv_gpt_new(&gm, &gpu_cfg, B, T, DSV_GPT_CUDA));
+	if (!cm || !gm)
+		goto done;
+	CHECK_OK(dsv_gpt_init(cm, seed));
+	CHECK_OK(dsv_gpt_init(gm, seed));
+	int inp[B * T], tgt[B * T];
+	random_batch(inp, tgt, B * T, 200);
+	tgt[7] = -1;
+	size_t nl = (size_t)B * T * 200;
+	float *l1 = malloc(nl * 4), *l2 = malloc(nl * 4);
+	CHECK_OK(dsv_gpt_forward(cm, inp, tgt, B, T));
+	CHECK_OK(dsv_gpt_forward(gm, inp, tgt, B, T));
+	dsv_gpt_get_logits(cm, l1);
+	dsv_gpt_get_logits(gm, l2);
+	CHECK(close_enough("logits", l1, l2, nl, 2e-2f, 2e-2f) == 0);
+	printf("  result loss cpu %.6f gpu %.6f\n", cm->mean_loss, gm->mean_loss);
+	CHECK(fabsf(cm->mean_loss - gm->mean_loss) < 1e-2f);
+	dsv_gpt_get_losses(cm, l1);
+	dsv_gpt_get_losses(gm, l2);
+	CHECK(close_enough("losses", l1, l2, (size_t)B * T, 2e-2f, 1e-2f) == 0);
+	dsv_gpt_zero_grad(cm);
+	dsv_gpt_zero_grad(gm);
+	CHECK_OK(dsv_gpt_backward(cm, 1.0f));
+	CHECK_OK(dsv_gpt_backward(gm, 1.0f));
+	compare_grads(cm, gm);
+	CHECK_OK(dsv_gpt_update(cm, &adam, 1, NULL));
+	CHECK_OK(dsv_gpt_update(gm, &adam, 1, NULL));
+	compare_params(cm, gm, 2.0f * adam.lr);
+	free(l1); free(l2);
+done:
+	dsv_gpt_free(cm);
+	dsv_gpt_free(gm);
+}
+
+/* What train does and test_gpu_vs_cpu does not: batches smaller than the
+ * buffers (3 x 20 in a 4 x 32 model), gradients accumulated over two
+ * micro-steps at scale 1/2, weight decay, and an update whose global norm
+ * clipping is active (grad_clip far below the norm) and whose norm the
+ * caller reads; then a second step on top of the first. */
+static void test_gpu_accum_vs_cpu(void)
+{
+	enum { B = 4, T = 32, b = 3, t = 20 };
+	const dsv_gpt_adamw o = { .lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f,
+		.eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 0.05f };
+	dsv_gpt *cm = NULL, *gm = NULL;
+	CHECK_OK(dsv_gpt_new(&cm, &gpu_cfg, B, T, DSV_GPT_CPU));
+	CHECK_OK(dsv_gpt_new(&gm, &gpu_cfg, B, T, DSV_GPT_CUDA));
+	if (!cm || !gm)
+		goto done;
+	CHECK_OK(dsv_gpt_init(cm, seed + 1));
+	CHECK_OK(dsv_gpt_init(gm, seed + 1));
+	int inp[2][b * t], tgt[2][b * t];
+	for (int step = 1; step <= 2; step++) {
+		dsv_gpt_zero_grad(cm);
+		dsv_gpt_zero_grad(gm);
+		for (int k = 0; k < 2; k++) {
+			random_batch(inp[k], tgt[k], b * t, 200);
+			tgt[k][5 + k] = -1;
+			CHECK_OK(dsv_gpt_forward(cm, inp[k], tgt[k], b, t));
+			CHECK_OK(dsv_gpt_forward(gm, inp[k], tgt[k], b, t));
+			CHECK(fabsf(cm->mean_loss - gm->mean_loss) < 1e-2f);
+			CHECK_OK(dsv_gpt_backward(cm, 0.5f));
+			CHECK_OK(dsv_gpt_backward(gm, 0.5f));
+		}
+		compare_grads(cm, gm);
+		float n1 = 0, n2 = 0;
+		CHECK_OK(dsv_gpt_update(cm, &o, step, &n1));
+		CHECK_OK(dsv_gpt_update(gm, &o, step, &n2));
+		printf("  result step %d grad norm cpu %.6f gpu %.6f\n", step, n1, n2);
+		CHECK(n1 > o.grad_clip && fabsf(n1 - n2) <= 2e-2f * n1);
+		compare_params(cm, gm, 2.0f * o.lr * step);
+	}
 done:
 	dsv_gpt_free(cm);
 	dsv_gpt_free(gm);
@@ -514,10 +578,14 @@ int main(void)
 	RUN(test_per_token_loss);
 	RUN(test_bad_input);
 #ifdef DSV_HAVE_CUDA
-	if (dsv_device_count() > 0)
+	if (dsv_device_count() > 0) {
 		RUN(test_gpu_vs_cpu);
-	else
+		RUN(test_gpu_accum_vs_cpu);
+	} else
 #endif
+	{
 		SKIP(test_gpu_vs_cpu, "no CUDA device");
+		SKIP(test_gpu_accum_vs_cpu, "no CUDA device");
+	}
 	TEST_EXIT();
 }
