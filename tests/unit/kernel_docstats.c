@@ -14,6 +14,7 @@
 #include "kernels/docstats.h"
 #define dsv_error_last dsv_kernel_error_last
 #include "tests/unit/test.h"
+#include "tests/unit/kernel_syms.h"
 
 static struct dsv_docstats one(const char *s)
 {
@@ -362,6 +363,13 @@ static void test_cuda_full(void)
 	free(b.off);
 }
 
+/* The entry points cuda_shim.c forwards are in libdsvcuda.so under their C
+ * names (kernel_syms.h); runs without a GPU. */
+static void test_docstats_cuda_symbols(void)
+{
+	CHECK_CUDA_SYMBOLS("docstats_cuda", "docstats_basic_cuda");
+}
+
 int main(void)
 {
 	RUN(test_word_splitter);
@@ -371,5 +379,6 @@ int main(void)
 	RUN(test_edge_cases);
 	RUN(test_threads_and_cuda);
 	RUN(test_cuda_full);
+	RUN(test_docstats_cuda_symbols);
 	TEST_EXIT();
 }

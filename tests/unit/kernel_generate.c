@@ -8,6 +8,7 @@
 #include "kernels/generate.h"
 #include "kernels/gpt.h"
 #include "tests/unit/test.h"
+#include "tests/unit/kernel_syms.h"
 
 #include <math.h>
 
@@ -271,6 +272,13 @@ out:
 	free(lc), free(lg), free(params);
 }
 
+/* The entry points cuda_shim.c forwards are in libdsvcuda.so under their C
+ * names (kernel_syms.h); runs without a GPU. */
+static void test_gen_cuda_symbols(void)
+{
+	CHECK_CUDA_SYMBOLS("gen_new_cuda", "gen_free_cuda", "gen_feed_cuda");
+}
+
 int main(void)
 {
 	seed = test_seed();
@@ -278,6 +286,7 @@ int main(void)
 	RUN(test_cache_equals_forward);
 	RUN(test_determinism);
 	RUN(test_sampler);
+	RUN(test_gen_cuda_symbols);
 	if (dsv_device_count() > 0)
 		RUN(test_cuda_greedy);
 	else

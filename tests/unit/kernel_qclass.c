@@ -13,6 +13,7 @@
 #include "kernels/qclass.h"
 #define dsv_error_last dsv_kernel_error_last
 #include "tests/unit/test.h"
+#include "tests/unit/kernel_syms.h"
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -99,8 +100,16 @@ static void test_train_and_predict(void)
 	free(tr), free(otr), free(ltr), free(te), free(ote), free(lte);
 }
 
+/* The entry points cuda_shim.c forwards are in libdsvcuda.so under their C
+ * names (kernel_syms.h); runs without a GPU. */
+static void test_qclass_cuda_symbols(void)
+{
+	CHECK_CUDA_SYMBOLS("qclass_predict_cuda");
+}
+
 int main(void)
 {
 	RUN(test_train_and_predict);
+	RUN(test_qclass_cuda_symbols);
 	TEST_EXIT();
 }
