@@ -22,7 +22,8 @@
 
 /* Opens the library where the shim looks ($DSV_CUDA_LIB, beside the
  * binary, one level up) and looks up each of names[0..n). Returns how many
- * are missing (printing them), or -1 when there is no library to check. */
+ * are missing (printing them; all of them when the library is there but
+ * does not load), or -1 when there is no library to check. */
 static inline int kernel_syms_missing(const char *const *names, size_t n)
 {
 #ifdef DSV_HAVE_CUDA
@@ -48,8 +49,12 @@ static inline int kernel_syms_missing(const char *const *names, size_t n)
 		}
 	}
 	if (!lib) {
-		printf("  libdsvcuda.so not loadable: %s\n", dlerror());
-		return -1;
+		/* No file: a build without the library. A file that does not
+		 * load (an undefined symbol the binary should export) is what
+		 * the shim would meet too. */
+		const char *why = dlerror();
+		printf("  libdsvcuda.so not loadable: %s\n", why);
+		return why && !strstr(why, "No such file") ? (int)n : -1;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (!dlsym(lib, names[i])) {
