@@ -116,7 +116,10 @@ int dsv_generate(dsv_gen *g, const int *prompts, const int *plen, int B,
  * dsv_gpt_flops_per_token counts): 2*N + 4*L*C*ctx. */
 double dsv_gen_flops_per_token(const dsv_gpt_config *cfg, int ctx);
 
-/* The CUDA path, for generate.c's dispatch only. */
+/* The CUDA path, for generate.c's dispatch only. A feed runs in chunks of
+ * at most DSV_GEN_CHUNK rows (dsv_gen.R); both paths keep per-chunk row
+ * arrays of this size on the stack. */
+#define DSV_GEN_CHUNK 256
 int gen_new_cuda(dsv_gen *g, const float *params);
 void gen_free_cuda(dsv_gen *g);
 int gen_feed_cuda(dsv_gen *g, const int *tokens, const int *rowseq,
