@@ -255,7 +255,9 @@ int gen_new_cuda(dsv_gen *g, const float *params)
 		return dsv_kernel_error(DSV_KERNEL_EINVAL, "the CUDA generator "
 					"holds at most %d positions",
 					(int)((48 * 1024 - 128) / 4));
-	CU_RETURN(cudaSetDevice(0), "set device");
+	/* The current device, as the other kernels use: setting device 0 here
+	 * would move the calling thread of a training rank that nccl_dp put
+	 * on device rank % ndev. */
 	BLAS_RETURN(cublasCreate(&c->blas), "create");
 	c->blas_ok = 1;
 	BLAS_RETURN(cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH), "math mode");

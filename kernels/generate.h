@@ -45,7 +45,8 @@ typedef struct dsv_gen {
 
 /* Copies the num_params floats of `params` (host memory, the layout of
  * gpt.h; dsv_gpt_param_sizes gives the count) into the generator, on the
- * CPU or on CUDA device 0 (`where`: DSV_GPT_AUTO, _CPU or _CUDA as for
+ * CPU or on the calling thread's current CUDA device, 0 unless the caller
+ * chose another (`where`: DSV_GPT_AUTO, _CPU or _CUDA as for
  * dsv_gpt_new; AUTO honours $DSV_DEVICE). The cache takes
  * 2*L*B*T*C floats. The caller frees *out with dsv_gen_free. */
 int dsv_gen_new(dsv_gen **out, const dsv_gpt_config *cfg, const float *params,
