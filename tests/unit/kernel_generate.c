@@ -283,10 +283,10 @@ int main(void)
 {
 	seed = test_seed();
 	rng_state = seed;
+	RUN(test_gen_cuda_symbols);
 	RUN(test_cache_equals_forward);
 	RUN(test_determinism);
 	RUN(test_sampler);
-	RUN(test_gen_cuda_symbols);
 	if (dsv_device_count() > 0)
 		RUN(test_cuda_greedy);
 	else

@@ -467,8 +467,8 @@ int main(void)
 	RUN(test_near_duplicates);
 	RUN(test_cluster_transitive);
 	RUN(test_threads_and_dispatch);
-	RUN(test_minhash_cuda_symbols);
 	RUN(test_cuda_bad_inputs);
+	RUN(test_minhash_cuda_symbols);
 	if (dsv_device_count() > 0)
 		RUN(test_cuda_matches_cpu);
 	else
