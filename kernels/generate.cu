@@ -170,7 +170,8 @@ __global__ void gather_k(float *dst, const float *src, const int *rows,
 	dst[i] = src[(size_t)rows[i / C] * C + i % C];
 }
 
-/* One block per row: the first maximum (lowest id on ties), as the CPU. */
+/* One block per row: the first maximum (lowest id on ties), as the CPU;
+ * 0 when every logit is -inf or NaN. */
 __global__ void argmax_k(int *out, const float *lg, int V)
 {
 	__shared__ float bv[256];
@@ -198,8 +199,10 @@ __global__ void argmax_k(int *out, const float *lg, int V)
 		}
 		__syncthreads();
 	}
+	/* The CPU's argmax_row starts from id 0 and never replaces a NaN
+	 * there; elsewhere a NaN is never chosen, nor here. */
 	if (threadIdx.x == 0)
-		out[blockIdx.x] = bi[0] < V ? bi[0] : 0;
+		out[blockIdx.x] = bi[0] < V && !isnan(z[0]) ? bi[0] : 0;
 }
 
 /* ---- the path ---- */
