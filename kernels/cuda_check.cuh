@@ -1,5 +1,5 @@
 /* cuda_check.cuh: the CUDA and cuBLAS error checks the .cu kernels share.
- * Shall only be included by kernels/*.cu. Out of device memory is
+ * Shall only be included by the .cu files in kernels/. Out of memory is
  * DSV_KERNEL_ENOMEM, every other failure DSV_KERNEL_ENOGPU, with CUDA's own
  * text kept.
  *   CU_RETURN(call, what), BLAS_RETURN(call, what): return the error code.

@@ -69,6 +69,21 @@ static void *sym(const char *name)
 	return lib ? dlsym(lib, name) : NULL;
 }
 
+/* Why sym(name) gave NULL: the library did not open, or it lacks the
+ * name (a .cu definition whose parameters drifted from its header is a
+ * C++ overload with a mangled name, so only this message shows it). */
+static int load_error(const char *name)
+{
+	if (!lib)
+		return dsv_kernel_error(DSV_KERNEL_ENOGPU,
+					"cannot load the CUDA kernels: %s",
+					lib_error);
+	return dsv_kernel_error(DSV_KERNEL_ENOGPU,
+				"cannot load the CUDA kernels: '%s' is missing "
+				"from libdsvcuda.so",
+				name);
+}
+
 /* Defines `ret name params` forwarding `args` to the library's `name`;
  * without the library it returns `fail` (after recording why). */
 #define FORWARD(ret, name, params, args, fail)                               \
@@ -78,9 +93,7 @@ static void *sym(const char *name)
 		if (!fn)                                                     \
 			fn = (ret(*) params)sym(#name);                      \
 		if (!fn) {                                                   \
-			dsv_kernel_error(DSV_KERNEL_ENOGPU,                  \
-					 "cannot load the CUDA kernels: %s", \
-					 lib_error);                         \
+			load_error(#name);                                   \
 			return fail;                                         \
 		}                                                            \
 		return fn args;                                              \

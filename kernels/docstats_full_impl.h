@@ -3,7 +3,8 @@
  * written once and compiled twice: as C for docstats_cpu (kernels/docstats.c)
  * and as CUDA device code for docstats_cuda (kernels/docstats.cu), which is
  * what makes the two paths byte-identical. Internal: shall only be included
- * by kernels/docstats.c and kernels/docstats.cu.
+ * by kernels/docstats.c, kernels/docstats.cu and tests/unit/kernel_docstats.c
+ * (which checks the device scratch bound on the CPU).
  *
  * Device code has no libc and no malloc: the ds_ string helpers below are
  * libc on the host and loops on the device, and struct ds_scratch grows by

@@ -16,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GEN_CHUNK 256 /* rows per chunk: big enough for sgemm to pay */
-
 typedef struct {
 	float *x, *ln, *qkv, *y, *fch, *att, *sel, *lg;
 	int nsel_max;
@@ -262,7 +260,7 @@ static int rows_cpu(dsv_gen *g, const int *tok, const int *rowseq,
 	}
 	/* The final LayerNorm and the tied lm_head only for the rows whose
 	 * logits are wanted (each sequence's last new token). */
-	int nsel = 0, sel_rows[GEN_CHUNK];
+	int nsel = 0, sel_rows[DSV_GEN_CHUNK];
 	for (int r = 0; r < N; r++)
 		if (want[r]) {
 			memmove(s->x + (size_t)nsel * C, s->x + (size_t)r * C,
@@ -318,7 +316,8 @@ int dsv_gen_new(dsv_gen **out, const dsv_gpt_config *cfg, const float *params,
 	g->B = B;
 	g->T = T;
 	g->num_params = np;
-	g->R = (size_t)B * T < GEN_CHUNK ? B * T : GEN_CHUNK;
+	/* rows per chunk: big enough for sgemm to pay */
+	g->R = (size_t)B * T < DSV_GEN_CHUNK ? B * T : DSV_GEN_CHUNK;
 	size_t off = 0;
 	for (int i = 0; i < DSV_GPT_NTENSORS; i++) {
 		g->offsets[i] = off;
@@ -383,7 +382,8 @@ int dsv_gen_feed(dsv_gen *g, const int *tokens, const int *n, float *logits,
 			return dsv_kernel_error(DSV_KERNEL_EINVAL, "token %d is "
 						"not below the vocabulary "
 						"size %d", tokens[i], V);
-	int R = g->R, rowseq[GEN_CHUNK], rowpos[GEN_CHUNK], want[GEN_CHUNK];
+	int R = g->R, rowseq[DSV_GEN_CHUNK], rowpos[DSV_GEN_CHUNK];
+	int want[DSV_GEN_CHUNK];
 	int b = 0, k = 0, done = 0;
 	/* Chunks of R rows, in list order (sequence by sequence). */
 	while (done < (int)total) {
@@ -585,7 +585,9 @@ int dsv_generate(dsv_gen *g, const int *prompts, const int *plen, int B,
 			stop[b] = DSV_GEN_STOP_LENGTH;
 		dsv_gen_rng_seed(&rng[b], p->seed, ids ? ids[b] : (uint64_t)b);
 	}
-	if ((rc = dsv_gen_feed(g, prompts, n, logits, am)))
+	/* Greedy needs only the argmax, sampling only the logits: asking for
+	 * both costs the CUDA path a kernel and a copy per step. */
+	if ((rc = dsv_gen_feed(g, prompts, n, logits, greedy ? am : NULL)))
 		goto out;
 	for (;;) {
 		int nact = 0, k = 0;
@@ -623,7 +625,7 @@ int dsv_generate(dsv_gen *g, const int *prompts, const int *plen, int B,
 		}
 		if (!nact)
 			break;
-		if ((rc = dsv_gen_feed(g, next, n, logits, am)))
+		if ((rc = dsv_gen_feed(g, next, n, logits, greedy ? am : NULL)))
 			goto out;
 	}
 out:

@@ -19,7 +19,7 @@ struct cuda_gen {
 	cublasHandle_t blas;
 	int blas_ok;
 	float *x, *ln, *qkv, *y, *fch, *sel, *lg; /* device scratch */
-	int *tok, *seq, *pos, *rows, *am;         /* device row metadata */
+	int *meta, *am; /* device row metadata: tok, seq, pos, rows (4R) */
 	float *h_lg;                              /* host staging, nsel*V */
 	int nsel_max;
 };
@@ -66,7 +66,10 @@ __global__ void layernorm_k(float *out, const float *x, const float *w,
 	mu = warp_sum(mu) / C;
 	for (int i = lane; i < C; i += 32)
 		var += (xr[i] - mu) * (xr[i] - mu);
-	float s = rsqrtf(warp_sum(var) / C + 1e-5f);
+	/* 1/sqrtf as the CPU (both IEEE-rounded without fast math), not
+	 * rsqrtf's 2-ulp approximation: greedy ties stay as close as the
+	 * summation order allows. */
+	float s = 1.0f / sqrtf(warp_sum(var) / C + 1e-5f);
 	for (int i = lane; i < C; i += 32)
 		out[(size_t)r * C + i] = (xr[i] - mu) * s * w[i] + b[i];
 }
@@ -120,7 +123,7 @@ __global__ void attend_k(float *y, const float *qkv, const float *kc,
 	const float *q = qkv + (size_t)r * 3 * C + h * HS;
 	const float *k = kc + cache_at(l, seq[r], h, 0, B, NH, T, HS);
 	const float *v = vc + cache_at(l, seq[r], h, 0, B, NH, T, HS);
-	float scale = rsqrtf((float)HS), mx = -INFINITY;
+	float scale = 1.0f / sqrtf((float)HS), mx = -INFINITY; /* as the CPU */
 	for (int t = tid; t <= p; t += nt) {
 		float d = 0.0f;
 		for (int i = 0; i < HS; i++)
@@ -167,7 +170,8 @@ __global__ void gather_k(float *dst, const float *src, const int *rows,
 	dst[i] = src[(size_t)rows[i / C] * C + i % C];
 }
 
-/* One block per row: the first maximum (lowest id on ties), as the CPU. */
+/* One block per row: the first maximum (lowest id on ties), as the CPU;
+ * 0 when every logit is -inf or NaN. */
 __global__ void argmax_k(int *out, const float *lg, int V)
 {
 	__shared__ float bv[256];
@@ -195,8 +199,10 @@ __global__ void argmax_k(int *out, const float *lg, int V)
 		}
 		__syncthreads();
 	}
+	/* The CPU's argmax_row starts from id 0 and never replaces a NaN
+	 * there; elsewhere a NaN is never chosen, nor here. */
 	if (threadIdx.x == 0)
-		out[blockIdx.x] = bi[0] < V ? bi[0] : 0;
+		out[blockIdx.x] = bi[0] < V && !isnan(z[0]) ? bi[0] : 0;
 }
 
 /* ---- the path ---- */
@@ -228,8 +234,7 @@ void gen_free_cuda(dsv_gen *g)
 		cublasDestroy(c->blas);
 	cudaFree(c->x), cudaFree(c->ln), cudaFree(c->qkv), cudaFree(c->y);
 	cudaFree(c->fch), cudaFree(c->sel), cudaFree(c->lg);
-	cudaFree(c->tok), cudaFree(c->seq), cudaFree(c->pos), cudaFree(c->rows);
-	cudaFree(c->am);
+	cudaFree(c->meta), cudaFree(c->am);
 	free(c->h_lg);
 	free(c);
 	g->impl = NULL;
@@ -245,11 +250,17 @@ int gen_new_cuda(dsv_gen *g, const float *params)
 	if (!c)
 		return dsv_kernel_error(DSV_KERNEL_ENOMEM, "out of memory");
 	c->nsel_max = g->R < g->B ? g->R : g->B;
+	if (g->R > DSV_GEN_CHUNK) /* gen_feed_cuda's row arrays */
+		return dsv_kernel_error(DSV_KERNEL_EINVAL, "the CUDA generator "
+					"takes at most %d rows per chunk",
+					DSV_GEN_CHUNK);
 	if (((size_t)g->T + 32) * sizeof(float) > 48 * 1024)
 		return dsv_kernel_error(DSV_KERNEL_EINVAL, "the CUDA generator "
 					"holds at most %d positions",
 					(int)((48 * 1024 - 128) / 4));
-	CU_RETURN(cudaSetDevice(0), "set device");
+	/* The current device, as the other kernels use: setting device 0 here
+	 * would move the calling thread of a training rank that nccl_dp put
+	 * on device rank % ndev. */
 	BLAS_RETURN(cublasCreate(&c->blas), "create");
 	c->blas_ok = 1;
 	BLAS_RETURN(cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH), "math mode");
@@ -263,10 +274,7 @@ int gen_new_cuda(dsv_gen *g, const float *params)
 	CU_RETURN(cudaMalloc((void **)&c->fch, R * 4 * C * sizeof(float)), "scratch");
 	CU_RETURN(cudaMalloc((void **)&c->sel, (size_t)c->nsel_max * C * sizeof(float)), "scratch");
 	CU_RETURN(cudaMalloc((void **)&c->lg, (size_t)c->nsel_max * V * sizeof(float)), "logits");
-	CU_RETURN(cudaMalloc((void **)&c->tok, R * sizeof(int)), "rows");
-	CU_RETURN(cudaMalloc((void **)&c->seq, R * sizeof(int)), "rows");
-	CU_RETURN(cudaMalloc((void **)&c->pos, R * sizeof(int)), "rows");
-	CU_RETURN(cudaMalloc((void **)&c->rows, R * sizeof(int)), "rows");
+	CU_RETURN(cudaMalloc((void **)&c->meta, 4 * R * sizeof(int)), "rows");
 	CU_RETURN(cudaMalloc((void **)&c->am, R * sizeof(int)), "rows");
 	if (!(c->h_lg = (float *)malloc((size_t)c->nsel_max * V * sizeof(float))))
 		return dsv_kernel_error(DSV_KERNEL_ENOMEM, "out of memory");
@@ -283,16 +291,21 @@ int gen_feed_cuda(dsv_gen *g, const int *tokens, const int *rowseq,
 	int L = g->cfg.num_layers, C = g->cfg.channels, NH = g->cfg.num_heads;
 	int V = g->cfg.vocab_size, HS = C / NH, T = g->T, rc;
 	size_t cc = (size_t)C, NC = (size_t)N * C;
-	int sel[256], nsel = 0, am[256];
+	int meta[4 * DSV_GEN_CHUNK], *sel = meta + 3 * N, nsel = 0;
+	int am[DSV_GEN_CHUNK];
+	/* One copy for the rows' tokens, sequences, positions and the rows
+	 * whose logits are wanted: a decode step waits on each copy. */
+	memcpy(meta, tokens, N * sizeof(int));
+	memcpy(meta + N, rowseq, N * sizeof(int));
+	memcpy(meta + 2 * N, rowpos, N * sizeof(int));
 	for (int r = 0; r < N; r++)
 		if (want[r])
 			sel[nsel++] = r;
-	CU_RETURN(cudaMemcpy(c->tok, tokens, N * sizeof(int), cudaMemcpyHostToDevice), "rows");
-	CU_RETURN(cudaMemcpy(c->seq, rowseq, N * sizeof(int), cudaMemcpyHostToDevice), "rows");
-	CU_RETURN(cudaMemcpy(c->pos, rowpos, N * sizeof(int), cudaMemcpyHostToDevice), "rows");
-	if (nsel)
-		CU_RETURN(cudaMemcpy(c->rows, sel, nsel * sizeof(int), cudaMemcpyHostToDevice), "rows");
-	embed_k<<<nblocks(NC, 256), 256>>>(c->x, c->tok, c->pos, P(g, DSV_GPT_WTE),
+	CU_RETURN(cudaMemcpy(c->meta, meta, (3 * (size_t)N + nsel) * sizeof(int),
+			     cudaMemcpyHostToDevice), "rows");
+	const int *dtok = c->meta, *dseq = c->meta + N, *dpos = c->meta + 2 * N;
+	const int *drows = c->meta + 3 * N;
+	embed_k<<<nblocks(NC, 256), 256>>>(c->x, dtok, dpos, P(g, DSV_GPT_WTE),
 					  P(g, DSV_GPT_WPE), N, C);
 	unsigned lnb = nblocks((size_t)N, 8);
 	size_t smem = ((size_t)T + 32) * sizeof(float);
@@ -303,10 +316,10 @@ int gen_feed_cuda(dsv_gen *g, const int *tokens, const int *rowseq,
 				 P(g, DSV_GPT_QKVB) + l * 3 * cc, N, C, 3 * C, 0)))
 			return rc;
 		store_kv_k<<<nblocks(NC, 256), 256>>>(g->kcache, g->vcache, c->qkv,
-						      c->seq, c->pos, N, l, g->B,
+						      dseq, dpos, N, l, g->B,
 						      NH, T, HS);
 		attend_k<<<dim3(N, NH), 128, smem>>>(c->y, c->qkv, g->kcache,
-						      g->vcache, c->seq, c->pos, l,
+						      g->vcache, dseq, dpos, l,
 						      g->B, NH, T, HS);
 		if ((rc = linear(c, c->x, c->y, P(g, DSV_GPT_ATTPROJW) + l * cc * cc,
 				 P(g, DSV_GPT_ATTPROJB) + l * cc, N, C, C, 1)))
@@ -324,7 +337,7 @@ int gen_feed_cuda(dsv_gen *g, const int *tokens, const int *rowseq,
 	CU_RETURN(cudaGetLastError(), "forward");
 	if (!nsel)
 		return 0;
-	gather_k<<<nblocks((size_t)nsel * C, 256), 256>>>(c->ln, c->x, c->rows, nsel, C);
+	gather_k<<<nblocks((size_t)nsel * C, 256), 256>>>(c->ln, c->x, drows, nsel, C);
 	layernorm_k<<<nblocks((size_t)nsel, 8), 256>>>(c->sel, c->ln, P(g, DSV_GPT_LNFW),
 						       P(g, DSV_GPT_LNFB), nsel, C);
 	if ((rc = linear(c, c->lg, c->sel, P(g, DSV_GPT_WTE), NULL, nsel, C, V, 0)))

@@ -45,7 +45,8 @@ typedef struct dsv_gen {
 
 /* Copies the num_params floats of `params` (host memory, the layout of
  * gpt.h; dsv_gpt_param_sizes gives the count) into the generator, on the
- * CPU or on CUDA device 0 (`where`: DSV_GPT_AUTO, _CPU or _CUDA as for
+ * CPU or on the calling thread's current CUDA device, 0 unless the caller
+ * chose another (`where`: DSV_GPT_AUTO, _CPU or _CUDA as for
  * dsv_gpt_new; AUTO honours $DSV_DEVICE). The cache takes
  * 2*L*B*T*C floats. The caller frees *out with dsv_gen_free. */
 int dsv_gen_new(dsv_gen **out, const dsv_gpt_config *cfg, const float *params,
@@ -116,7 +117,10 @@ int dsv_generate(dsv_gen *g, const int *prompts, const int *plen, int B,
  * dsv_gpt_flops_per_token counts): 2*N + 4*L*C*ctx. */
 double dsv_gen_flops_per_token(const dsv_gpt_config *cfg, int ctx);
 
-/* The CUDA path, for generate.c's dispatch only. */
+/* The CUDA path, for generate.c's dispatch only. A feed runs in chunks of
+ * at most DSV_GEN_CHUNK rows (dsv_gen.R); both paths keep per-chunk row
+ * arrays of this size on the stack. */
+#define DSV_GEN_CHUNK 256
 int gen_new_cuda(dsv_gen *g, const float *params);
 void gen_free_cuda(dsv_gen *g);
 int gen_feed_cuda(dsv_gen *g, const int *tokens, const int *rowseq,

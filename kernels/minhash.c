@@ -22,7 +22,9 @@ static uint64_t splitmix64(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-static int check_params(const struct dsv_minhash_params *p)
+/* Checks the parameters; shared with the CUDA path as
+ * minhash_check_params_. */
+int minhash_check_params_(const struct dsv_minhash_params *p)
 {
 	if (!p || p->ngram < 1 || p->nbands < 1 || p->rows < 1 || p->rows > 64 ||
 	    p->nbands > 4096)
@@ -35,7 +37,7 @@ static int check_params(const struct dsv_minhash_params *p)
 int dsv_minhash_coeffs(const struct dsv_minhash_params *p, uint64_t *a,
 		       uint64_t *b)
 {
-	int rc = check_params(p);
+	int rc = minhash_check_params_(p);
 	if (rc)
 		return rc;
 	uint64_t s = p->seed, n = (uint64_t)p->nbands * p->rows;
@@ -212,7 +214,7 @@ int minhash_cpu(const struct dsv_minhash_params *p, const uint8_t *text,
 		int nthreads)
 {
 	uint64_t *a = NULL, *b = NULL;
-	int rc = check_params(p);
+	int rc = minhash_check_params_(p);
 	if (rc)
 		return rc;
 	if ((rc = minhash_check_batch_(text, off, ndocs)))
@@ -339,7 +341,7 @@ int dsv_minhash_cluster(const struct dsv_minhash_params *p,
 {
 	struct keydoc *kd = NULL;
 	uint64_t joined = 0;
-	int rc = check_params(p);
+	int rc = minhash_check_params_(p);
 	if (rc)
 		return rc;
 	if (ndocs && (!bands || !cluster))

@@ -14,6 +14,7 @@
 
 extern "C" int minhash_check_batch_(const uint8_t *text, const uint64_t *off,
 				    size_t ndocs);
+extern "C" int minhash_check_params_(const struct dsv_minhash_params *p);
 
 #define KERNEL_NAME "minhash"
 #include "kernels/cuda_check.cuh"
@@ -66,61 +67,84 @@ __global__ void mh_sig_kernel(const uint64_t *off, uint32_t ndocs,
 			nsh ? mh_band_key(s + (uint64_t)j * rows, rows, j) : 0;
 }
 
+/* The end of the chunk that starts at document d0: documents until the
+ * text passes CHUNK_BYTES (at least one), at most max_nd of them. */
+static size_t chunk_end(const uint64_t *off, size_t ndocs, size_t d0,
+			size_t max_nd)
+{
+	size_t d1 = d0 + 1;
+	while (d1 < ndocs && off[d1 + 1] - off[d0] <= CHUNK_BYTES &&
+	       d1 - d0 < max_nd)
+		d1++;
+	return d1;
+}
+
 extern "C" int minhash_cuda(const struct dsv_minhash_params *p,
 			    const uint8_t *text, const uint64_t *off,
 			    size_t ndocs, uint64_t *sig, uint64_t *bands)
 {
-	uint64_t *ha = NULL, *hb = NULL, *hoff = NULL;
+	uint64_t *ha = NULL, *hb = NULL;
 	uint8_t *dtext = NULL, *dout = NULL;
 	uint64_t *doff = NULL, *dsh = NULL, *da = NULL, *db = NULL;
 	uint64_t *dsig = NULL, *dbands = NULL, *dwh = NULL;
 	uint32_t *dws = NULL, *dwe = NULL, *dnw = NULL;
-	int rc = 0;
+	uint64_t max_bytes = 0, max_slots = 0;
+	size_t nperm, max_nd, max_docs = 0;
+	int rc = minhash_check_params_(p);
+	if (rc)
+		return rc;
+	if ((rc = minhash_check_batch_(text, off, ndocs)))
+		return rc;
 	if (dsv_device_count() <= 0)
 		return dsv_kernel_error(DSV_KERNEL_ENOGPU,
 					"minhash: no CUDA device");
-	size_t nperm = (size_t)p->nbands * p->rows;
+	if (ndocs == 0)
+		return 0;
+	nperm = (size_t)p->nbands * p->rows;
+	/* Documents per chunk: at most 2^20, and signatures of at most
+	 * 1 GiB (nperm can reach 4096 * 64). */
+	max_nd = ((size_t)1 << 30) / (nperm * 8);
+	max_nd = max_nd < 1 ? 1 : max_nd > (1u << 20) ? (1u << 20) : max_nd;
+	for (size_t d0 = 0, d1; d0 < ndocs; d0 = d1) {
+		d1 = chunk_end(off, ndocs, d0, max_nd);
+		uint64_t bytes = off[d1] - off[d0];
+		max_bytes = bytes > max_bytes ? bytes : max_bytes;
+		max_slots = bytes + (d1 - d0) > max_slots ? bytes + (d1 - d0)
+							  : max_slots;
+		max_docs = d1 - d0 > max_docs ? d1 - d0 : max_docs;
+	}
 	ha = (uint64_t *)malloc(nperm * sizeof *ha);
 	hb = (uint64_t *)malloc(nperm * sizeof *hb);
-	hoff = (uint64_t *)malloc((ndocs + 1) * sizeof *hoff);
-	if (!ha || !hb || !hoff) {
+	if (!ha || !hb) {
 		rc = dsv_kernel_error(DSV_KERNEL_ENOMEM, "minhash: out of memory");
 		goto cleanup;
 	}
 	if ((rc = dsv_minhash_coeffs(p, ha, hb)))
 		goto cleanup;
-	if ((rc = minhash_check_batch_(text, off, ndocs)))
-		goto cleanup;
 	CU(cudaMalloc(&da, nperm * 8), "cudaMalloc");
 	CU(cudaMalloc(&db, nperm * 8), "cudaMalloc");
 	CU(cudaMemcpy(da, ha, nperm * 8, cudaMemcpyHostToDevice), "cudaMemcpy");
 	CU(cudaMemcpy(db, hb, nperm * 8, cudaMemcpyHostToDevice), "cudaMemcpy");
-	for (size_t d0 = 0; d0 < ndocs;) {
-		/* Take documents until the chunk is full (at least one). */
-		size_t d1 = d0 + 1;
-		while (d1 < ndocs && off[d1 + 1] - off[d0] <= CHUNK_BYTES &&
-		       d1 - d0 < (1u << 20))
-			d1++;
+	/* Scratch for the largest chunk, allocated once. */
+	CU(cudaMalloc(&dtext, max_bytes + 1), "cudaMalloc text");
+	CU(cudaMalloc(&dout, max_bytes + 1), "cudaMalloc scratch");
+	CU(cudaMalloc(&doff, (max_docs + 1) * 8), "cudaMalloc offsets");
+	CU(cudaMalloc(&dws, max_slots * 4), "cudaMalloc words");
+	CU(cudaMalloc(&dwe, max_slots * 4), "cudaMalloc words");
+	CU(cudaMalloc(&dnw, max_docs * 4), "cudaMalloc words");
+	CU(cudaMalloc(&dwh, max_slots * 8), "cudaMalloc word hashes");
+	CU(cudaMalloc(&dsh, max_slots * 8), "cudaMalloc shingles");
+	CU(cudaMalloc(&dsig, max_docs * nperm * 8), "cudaMalloc signatures");
+	CU(cudaMalloc(&dbands, max_docs * p->nbands * 8), "cudaMalloc bands");
+	for (size_t d0 = 0, d1; d0 < ndocs; d0 = d1) {
+		d1 = chunk_end(off, ndocs, d0, max_nd);
 		size_t nd = d1 - d0;
 		uint64_t bytes = off[d1] - off[d0];
-		uint64_t slots = bytes + nd;
-		CU(cudaMalloc(&dtext, bytes + 1), "cudaMalloc text");
-		CU(cudaMalloc(&dout, bytes + 1), "cudaMalloc scratch");
-		CU(cudaMalloc(&doff, (nd + 1) * 8), "cudaMalloc offsets");
-		CU(cudaMalloc(&dws, slots * 4), "cudaMalloc words");
-		CU(cudaMalloc(&dwe, slots * 4), "cudaMalloc words");
-		CU(cudaMalloc(&dnw, nd * 4), "cudaMalloc words");
-		CU(cudaMalloc(&dwh, slots * 8), "cudaMalloc word hashes");
-		CU(cudaMalloc(&dsh, slots * 8), "cudaMalloc shingles");
-		CU(cudaMalloc(&dsig, nd * nperm * 8), "cudaMalloc signatures");
-		CU(cudaMalloc(&dbands, nd * p->nbands * 8), "cudaMalloc bands");
 		if (bytes)
 			CU(cudaMemcpy(dtext, text + off[d0], bytes,
 				      cudaMemcpyHostToDevice),
 			   "cudaMemcpy text");
-		for (size_t i = 0; i <= nd; i++)
-			hoff[i] = off[d0 + i];
-		CU(cudaMemcpy(doff, hoff, (nd + 1) * 8, cudaMemcpyHostToDevice),
+		CU(cudaMemcpy(doff, off + d0, (nd + 1) * 8, cudaMemcpyHostToDevice),
 		   "cudaMemcpy offsets");
 		mh_words_kernel<<<(unsigned)((nd + 127) / 128), 128>>>(
 			dtext, doff, (uint32_t)nd, dout, dws, dwe, dwh, dnw);
@@ -137,17 +161,6 @@ extern "C" int minhash_cuda(const struct dsv_minhash_params *p,
 			CU(cudaMemcpy(bands + d0 * p->nbands, dbands,
 				      nd * p->nbands * 8, cudaMemcpyDeviceToHost),
 			   "cudaMemcpy bands");
-		cudaFree(dtext), dtext = NULL;
-		cudaFree(dout), dout = NULL;
-		cudaFree(doff), doff = NULL;
-		cudaFree(dws), dws = NULL;
-		cudaFree(dwe), dwe = NULL;
-		cudaFree(dnw), dnw = NULL;
-		cudaFree(dwh), dwh = NULL;
-		cudaFree(dsh), dsh = NULL;
-		cudaFree(dsig), dsig = NULL;
-		cudaFree(dbands), dbands = NULL;
-		d0 = d1;
 	}
 cleanup:
 	cudaFree(dbands);
@@ -162,7 +175,6 @@ cleanup:
 	cudaFree(dtext);
 	cudaFree(db);
 	cudaFree(da);
-	free(hoff);
 	free(hb);
 	free(ha);
 	return rc;

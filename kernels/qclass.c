@@ -63,8 +63,11 @@ void dsv_qclass_free(struct dsv_qclass *m)
 	free(m);
 }
 
-static int check(const struct dsv_qclass *m, const uint8_t *text,
-		 const uint64_t *off, size_t ndocs)
+/* Checks the model and the batch; shared with the CUDA path (qclass.cu)
+ * through qclass_check_batch_, so both reject the same inputs (a model
+ * with no buckets would divide by zero in qc_forward). */
+int qclass_check_batch_(const struct dsv_qclass *m, const uint8_t *text,
+			const uint64_t *off, size_t ndocs)
 {
 	if (!m || !m->w || m->h.magic != DSV_QCLASS_MAGIC || !m->h.dim ||
 	    m->h.dim > DSV_QCLASS_MAXDIM || m->h.nclasses < 2 || !m->h.nbuckets)
@@ -88,7 +91,7 @@ int dsv_qclass_train(struct dsv_qclass *m, const uint8_t *text,
 	uint32_t *feat = NULL;
 	float *probs = NULL;
 	size_t fcap = 0;
-	int rc = check(m, text, off, ndocs);
+	int rc = qclass_check_batch_(m, text, off, ndocs);
 	if (rc)
 		return rc;
 	uint32_t dim = m->h.dim, k = m->h.nclasses, nb = m->h.nbuckets;
@@ -163,7 +166,7 @@ int qclass_predict_cpu(const struct dsv_qclass *m, const uint8_t *text,
 		       const uint64_t *off, size_t ndocs, float *probs,
 		       int nthreads)
 {
-	int rc = check(m, text, off, ndocs);
+	int rc = qclass_check_batch_(m, text, off, ndocs);
 	if (rc)
 		return rc;
 	uint32_t k = m->h.nclasses;

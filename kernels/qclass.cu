@@ -1,6 +1,8 @@
 /* qclass.cu: the CUDA twin of qclass_predict_cpu: one thread per document
  * runs the shared forward pass of qclass_impl.h over device copies of the
- * weights and text. Only expf and rounding may differ from the CPU.
+ * weights and text. Only expf and rounding may differ from the CPU (nvcc
+ * also fuses the dot products' multiply-adds; the summation order is the
+ * same).
  */
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -25,6 +27,25 @@ __global__ void qc_predict_kernel(const float *w, uint32_t nb, uint32_t dim,
 #define KERNEL_NAME "qclass"
 #include "kernels/cuda_check.cuh"
 
+extern "C" int qclass_check_batch_(const struct dsv_qclass *m,
+				   const uint8_t *text, const uint64_t *off,
+				   size_t ndocs);
+
+/* Documents go up in chunks of at most this much text (at least one
+ * document) and QC_CHUNK_DOCS documents, so device memory stays bounded
+ * and a document index fits the kernel's u32; the weights go up once. */
+#define QC_CHUNK_BYTES ((uint64_t)256 << 20)
+#define QC_CHUNK_DOCS ((size_t)1 << 22)
+
+static size_t chunk_end(const uint64_t *off, size_t ndocs, size_t d0)
+{
+	size_t d1 = d0 + 1;
+	while (d1 < ndocs && d1 - d0 < QC_CHUNK_DOCS &&
+	       off[d1 + 1] - off[d0] <= QC_CHUNK_BYTES)
+		d1++;
+	return d1;
+}
+
 extern "C" int qclass_predict_cuda(const struct dsv_qclass *m,
 				   const uint8_t *text, const uint64_t *off,
 				   size_t ndocs, float *probs)
@@ -32,32 +53,48 @@ extern "C" int qclass_predict_cuda(const struct dsv_qclass *m,
 	float *dw = NULL, *dp = NULL;
 	uint8_t *dtext = NULL;
 	uint64_t *doff = NULL;
-	int rc = 0;
+	int rc = qclass_check_batch_(m, text, off, ndocs);
+	if (rc)
+		return rc;
 	if (dsv_device_count() <= 0)
 		return dsv_kernel_error(DSV_KERNEL_ENOGPU, "qclass: no CUDA device");
-	if (!m || !m->w || m->h.dim > DSV_QCLASS_MAXDIM || m->h.nclasses < 2)
-		return dsv_kernel_error(DSV_KERNEL_EINVAL, "qclass: bad model");
 	if (ndocs == 0)
 		return 0;
 	size_t nw = dsv_qclass_nweights(&m->h), k = m->h.nclasses;
-	uint64_t bytes = off[ndocs] - off[0];
+	uint64_t max_bytes = 0;
+	size_t max_docs = 0;
+	for (size_t d0 = 0, d1; d0 < ndocs; d0 = d1) {
+		d1 = chunk_end(off, ndocs, d0);
+		if (off[d1] - off[d0] > max_bytes)
+			max_bytes = off[d1] - off[d0];
+		if (d1 - d0 > max_docs)
+			max_docs = d1 - d0;
+	}
 	CU(cudaMalloc(&dw, nw * sizeof *dw), "cudaMalloc weights");
-	CU(cudaMalloc(&dp, ndocs * k * sizeof *dp), "cudaMalloc probs");
-	CU(cudaMalloc(&dtext, bytes + 1), "cudaMalloc text");
-	CU(cudaMalloc(&doff, (ndocs + 1) * 8), "cudaMalloc offsets");
+	CU(cudaMalloc(&dp, max_docs * k * sizeof *dp), "cudaMalloc probs");
+	CU(cudaMalloc(&dtext, max_bytes + 1), "cudaMalloc text");
+	CU(cudaMalloc(&doff, (max_docs + 1) * 8), "cudaMalloc offsets");
 	CU(cudaMemcpy(dw, m->w, nw * sizeof *dw, cudaMemcpyHostToDevice),
 	   "cudaMemcpy weights");
-	if (bytes)
-		CU(cudaMemcpy(dtext, text + off[0], bytes, cudaMemcpyHostToDevice),
-		   "cudaMemcpy text");
-	CU(cudaMemcpy(doff, off, (ndocs + 1) * 8, cudaMemcpyHostToDevice),
-	   "cudaMemcpy offsets");
-	qc_predict_kernel<<<(unsigned)((ndocs + 127) / 128), 128>>>(
-		dw, m->h.nbuckets, m->h.dim, (uint32_t)k, dtext, doff,
-		(uint32_t)ndocs, dp);
-	CU(cudaGetLastError(), "predict kernel");
-	CU(cudaMemcpy(probs, dp, ndocs * k * sizeof *dp, cudaMemcpyDeviceToHost),
-	   "cudaMemcpy probs");
+	for (size_t d0 = 0, d1; d0 < ndocs; d0 = d1) {
+		d1 = chunk_end(off, ndocs, d0);
+		size_t nd = d1 - d0;
+		uint64_t bytes = off[d1] - off[d0];
+		if (bytes)
+			CU(cudaMemcpy(dtext, text + off[d0], bytes,
+				      cudaMemcpyHostToDevice),
+			   "cudaMemcpy text");
+		CU(cudaMemcpy(doff, off + d0, (nd + 1) * 8,
+			      cudaMemcpyHostToDevice),
+		   "cudaMemcpy offsets");
+		qc_predict_kernel<<<(unsigned)((nd + 127) / 128), 128>>>(
+			dw, m->h.nbuckets, m->h.dim, (uint32_t)k, dtext, doff,
+			(uint32_t)nd, dp);
+		CU(cudaGetLastError(), "predict kernel");
+		CU(cudaMemcpy(probs + d0 * k, dp, nd * k * sizeof *dp,
+			      cudaMemcpyDeviceToHost),
+		   "cudaMemcpy probs");
+	}
 cleanup:
 	cudaFree(doff);
 	cudaFree(dtext);

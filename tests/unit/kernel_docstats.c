@@ -12,8 +12,11 @@
 
 #include "kernels/device.h"
 #include "kernels/docstats.h"
+/* The shared per-document source, for the device scratch bound below. */
+#include "kernels/docstats_full_impl.h"
 #define dsv_error_last dsv_kernel_error_last
 #include "tests/unit/test.h"
+#include "tests/unit/kernel_syms.h"
 
 static struct dsv_docstats one(const char *s)
 {
@@ -362,6 +365,92 @@ static void test_cuda_full(void)
 	free(b.off);
 }
 
+/* The device path cannot grow its scratch: ds_scratch_carve gives each
+ * document a fixed slice sized by ds_scratch_bytes (a word per byte, n + 1
+ * segments, a map for n + 1 keys, ...), and running past it fails the
+ * whole batch with "device scratch ran short". Here the shared per-document
+ * code runs on the CPU with exactly the capacities the carve sets, each in
+ * its own allocation: if any part had to grow, its capacity changes. */
+static int doc_fits_device_scratch(const uint8_t *s, size_t n)
+{
+	struct scratch sc = {0};
+	struct dsv_docstats d, ref;
+	uint64_t one_off[2] = {0, n};
+	int ok;
+	sc.wcap = n + 1;
+	sc.w = malloc(sc.wcap * sizeof *sc.w);
+	sc.g.cap = n + 1;
+	sc.g.v = malloc(sc.g.cap * sizeof *sc.g.v);
+	sc.hcap = ds_map_cap(n + 1);
+	sc.h = malloc(sc.hcap * sizeof *sc.h);
+	sc.pcap = n + 1;
+	sc.pre = malloc(sc.pcap * sizeof *sc.pre);
+	sc.pow = malloc(sc.pcap * sizeof *sc.pow);
+	sc.tmpcap = n + 1;
+	sc.tmp = malloc(sc.tmpcap);
+	ok = docstats_doc(s, n, &sc, &d) == 0 && sc.wcap == n + 1 &&
+	     sc.g.cap == n + 1 && sc.hcap == ds_map_cap(n + 1) &&
+	     sc.pcap == n + 1 && sc.tmpcap == n + 1;
+	CHECK_OK(docstats_cpu(s, one_off, 1, &ref, 1));
+	ok = ok && !memcmp(&d, &ref, sizeof d);
+	free(sc.w);
+	free(sc.g.v);
+	free(sc.h);
+	free(sc.pre);
+	free(sc.pow);
+	free(sc.tmp);
+	return ok;
+}
+
+static void check_batch_fits(const char *what, const struct batch *b)
+{
+	size_t bad = 0;
+	for (size_t i = 0; i < b->nd; i++)
+		if (!doc_fits_device_scratch(b->text + b->off[i],
+					     b->off[i + 1] - b->off[i]) &&
+		    bad++ < 3)
+			printf("  %s: document %zu (%llu bytes) outgrows its "
+			       "device scratch\n",
+			       what, i,
+			       (unsigned long long)(b->off[i + 1] - b->off[i]));
+	CHECK(bad == 0);
+}
+
+static void test_device_scratch_bound(void)
+{
+	static const char *const worst[] = {
+		"a", "", "\n", "\n\n\n\n", "a a a a a a a a a a a a",
+		"a\na\na\na\na\n", "..........", ".a.b.c.d", "(((((((((",
+		"))))))))", "a-b-c-d-e", "don't can't won't", "1+2-3*4^5",
+		"\xe2\x80\xa6\xe2\x80\xa6", "\xf0\x9f\x98\x80\xf0\x9f\x98\x80",
+		"\xff\xfe\xc2", "U.S.U.S.U.S.", "[1][2][3]", "a,b,c,d",
+		"\r\n\r\n", "\xe2\x80\xa8\xe2\x80\xa8", "x:y:z", "$1$2$3",
+		"\"'\"'\"'", "10km5kg3m"};
+	uint64_t rs = test_seed() | 1;
+	struct batch b = {0};
+	ds_exc_masks(exc_first, exc_last); /* this file's copy of the masks */
+	for (size_t i = 0; i < sizeof worst / sizeof *worst; i++) {
+		batch_add(&b, worst[i], strlen(worst[i]));
+		batch_end_doc(&b);
+	}
+	check_batch_fits("worst cases", &b);
+	b.nd = b.len = 0;
+	random_bytes(&b, &rs, 200);
+	check_batch_fits("random bytes", &b);
+	b.nd = b.len = 0;
+	random_words(&b, &rs, 200);
+	check_batch_fits("random words", &b);
+	free(b.text);
+	free(b.off);
+}
+
+/* The entry points cuda_shim.c forwards are in libdsvcuda.so under their C
+ * names (kernel_syms.h); runs without a GPU. */
+static void test_docstats_cuda_symbols(void)
+{
+	CHECK_CUDA_SYMBOLS("docstats_cuda", "docstats_basic_cuda");
+}
+
 int main(void)
 {
 	RUN(test_word_splitter);
@@ -371,5 +460,7 @@ int main(void)
 	RUN(test_edge_cases);
 	RUN(test_threads_and_cuda);
 	RUN(test_cuda_full);
+	RUN(test_device_scratch_bound);
+	RUN(test_docstats_cuda_symbols);
 	TEST_EXIT();
 }

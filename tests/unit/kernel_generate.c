@@ -8,6 +8,7 @@
 #include "kernels/generate.h"
 #include "kernels/gpt.h"
 #include "tests/unit/test.h"
+#include "tests/unit/kernel_syms.h"
 
 #include <math.h>
 
@@ -271,10 +272,18 @@ out:
 	free(lc), free(lg), free(params);
 }
 
+/* The entry points cuda_shim.c forwards are in libdsvcuda.so under their C
+ * names (kernel_syms.h); runs without a GPU. */
+static void test_gen_cuda_symbols(void)
+{
+	CHECK_CUDA_SYMBOLS("gen_new_cuda", "gen_free_cuda", "gen_feed_cuda");
+}
+
 int main(void)
 {
 	seed = test_seed();
 	rng_state = seed;
+	RUN(test_gen_cuda_symbols);
 	RUN(test_cache_equals_forward);
 	RUN(test_determinism);
 	RUN(test_sampler);

@@ -18,6 +18,7 @@
 /* test.h's CHECK_OK prints the last error; kernels keep their own. */
 #define dsv_error_last dsv_kernel_error_last
 #include "tests/unit/test.h"
+#include "tests/unit/kernel_syms.h"
 
 static const struct dsv_minhash_params P = DSV_MINHASH_DEFAULTS;
 #define NPERM 112
@@ -435,6 +436,26 @@ static void test_cuda_matches_cpu(void)
 	batch_free(&b);
 }
 
+/* The CUDA entry point rejects what the CPU rejects, GPU or not. */
+static void test_cuda_bad_inputs(void)
+{
+	struct dsv_minhash_params bad = P;
+	uint64_t off[3] = {0, 5, 3}, sig[2 * NPERM], bands[2 * 14];
+	const uint8_t *t = (const uint8_t *)"abcde";
+	bad.rows = 65;
+	CHECK(minhash_cuda(NULL, t, off, 1, sig, bands) == DSV_KERNEL_EINVAL);
+	CHECK(minhash_cuda(&bad, t, off, 1, sig, bands) == DSV_KERNEL_EINVAL);
+	CHECK(minhash_cpu(&P, t, off, 2, sig, bands, 1) == DSV_KERNEL_EINVAL);
+	CHECK(minhash_cuda(&P, t, off, 2, sig, bands) == DSV_KERNEL_EINVAL);
+}
+
+/* The entry points cuda_shim.c forwards are in libdsvcuda.so under their C
+ * names (kernel_syms.h); runs without a GPU. */
+static void test_minhash_cuda_symbols(void)
+{
+	CHECK_CUDA_SYMBOLS("minhash_cuda");
+}
+
 int main(void)
 {
 	RUN(test_xxh64_vectors);
@@ -446,6 +467,8 @@ int main(void)
 	RUN(test_near_duplicates);
 	RUN(test_cluster_transitive);
 	RUN(test_threads_and_dispatch);
+	RUN(test_cuda_bad_inputs);
+	RUN(test_minhash_cuda_symbols);
 	if (dsv_device_count() > 0)
 		RUN(test_cuda_matches_cpu);
 	else

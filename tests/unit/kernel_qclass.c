@@ -13,6 +13,7 @@
 #include "kernels/qclass.h"
 #define dsv_error_last dsv_kernel_error_last
 #include "tests/unit/test.h"
+#include "tests/unit/kernel_syms.h"
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -99,8 +100,40 @@ static void test_train_and_predict(void)
 	free(tr), free(otr), free(ltr), free(te), free(ote), free(lte);
 }
 
+/* Both paths reject the same inputs, GPU or not: a model without buckets
+ * (qc_forward would take a row modulo 0) and decreasing offsets. */
+static void test_bad_inputs(void)
+{
+	struct dsv_qclass *m = NULL;
+	uint64_t off[3] = {0, 3, 7}, back[3] = {0, 5, 3};
+	float p[4];
+	CHECK_OK(dsv_qclass_new(&m, 16, 4, 2, 1));
+	if (!m)
+		return;
+	CHECK_OK(qclass_predict_cpu(m, (const uint8_t *)"abc defg", off, 2, p, 1));
+	CHECK(qclass_predict_cpu(m, (const uint8_t *)"abc defg", back, 2, p, 1) ==
+	      DSV_KERNEL_EINVAL);
+	CHECK(qclass_predict_cuda(m, (const uint8_t *)"abc defg", back, 2, p) ==
+	      DSV_KERNEL_EINVAL);
+	m->h.nbuckets = 0;
+	CHECK(qclass_predict_cpu(m, (const uint8_t *)"abc defg", off, 2, p, 1) ==
+	      DSV_KERNEL_EINVAL);
+	CHECK(qclass_predict_cuda(m, (const uint8_t *)"abc defg", off, 2, p) ==
+	      DSV_KERNEL_EINVAL);
+	dsv_qclass_free(m);
+}
+
+/* The entry points cuda_shim.c forwards are in libdsvcuda.so under their C
+ * names (kernel_syms.h); runs without a GPU. */
+static void test_qclass_cuda_symbols(void)
+{
+	CHECK_CUDA_SYMBOLS("qclass_predict_cuda");
+}
+
 int main(void)
 {
 	RUN(test_train_and_predict);
+	RUN(test_bad_inputs);
+	RUN(test_qclass_cuda_symbols);
 	TEST_EXIT();
 }
