@@ -233,6 +233,7 @@ int derive_start(struct derive *d, int npos, char **pos,
 	if (ranks_init(&d->rank, &d->nranks))
 		return error_msg("started by mpirun, but this dsv was built "
 				 "without MPI");
+	ranks_own_device(); /* before anything starts CUDA */
 	d->s = the_repo->store;
 	d->l = the_repo->lineage;
 	int rc = start_checks(d, pos[0]);

@@ -5,7 +5,9 @@
  */
 #include "cmd/ranks.h"
 
+#include <dirent.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +15,7 @@
 #include <mpi.h>
 #endif
 
-static int active, my_rank, world = 1;
+static int active, my_rank, my_local, world = 1;
 
 static int launched(int *n)
 {
@@ -49,6 +51,13 @@ int ranks_init(int *rank, int *size)
 		return -1;
 	MPI_Comm_rank(MPI_COMM_WORLD, &my_rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &world);
+	MPI_Comm node;
+	my_local = my_rank;
+	if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, my_rank,
+				MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+		MPI_Comm_rank(node, &my_local);
+		MPI_Comm_free(&node);
+	}
 	active = 1;
 	atexit(finish);
 	*rank = my_rank;
@@ -64,6 +73,53 @@ int ranks_init(int *rank, int *size)
 int ranks_active(void)
 {
 	return active;
+}
+
+int ranks_local(void)
+{
+	return my_local;
+}
+
+/* The NVIDIA GPUs the driver lists, without starting CUDA. */
+static int driver_gpus(void)
+{
+	DIR *d = opendir("/proc/driver/nvidia/gpus");
+	struct dirent *e;
+	int n = 0;
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+void ranks_own_device(void)
+{
+	const char *v = getenv("CUDA_VISIBLE_DEVICES");
+	char pick[256] = "";
+	int n = 0;
+	if (!active || world < 2)
+		return;
+	if (v) {
+		/* narrow the list given to its (local % n)-th entry */
+		for (const char *p = v; *p; p++)
+			n += *p == ',';
+		n += *v != 0;
+		if (n < 2)
+			return;
+		const char *p = v;
+		for (int k = my_local % n; k > 0; k--)
+			p = strchr(p, ',') + 1;
+		snprintf(pick, sizeof pick, "%.*s", (int)strcspn(p, ","), p);
+		if (!*pick)
+			return; /* "0,,1": not ours to guess */
+	} else {
+		if ((n = driver_gpus()) < 2)
+			return;
+		snprintf(pick, sizeof pick, "%d", my_local % n);
+	}
+	setenv("CUDA_VISIBLE_DEVICES", pick, 1);
 }
 
 int ranks_max(int v)

@@ -15,6 +15,16 @@
 int ranks_init(int *rank, int *size);
 /* 1 when MPI is running in this process. */
 int ranks_active(void);
+/* This rank's index among the ranks on its machine (MPI_COMM_TYPE_SHARED);
+ * 0 without MPI. Ranks spread over machines round-robin still count from 0
+ * on each machine, so local % devices gives each a device of its own. */
+int ranks_local(void);
+/* Under mpirun with several ranks, gives this rank a GPU of its own before
+ * anything starts CUDA: CUDA_VISIBLE_DEVICES becomes the (local % n)-th of
+ * the n devices it lists, or of the n GPUs the driver lists when unset.
+ * Nothing changes with one rank or one device. For processes that use one
+ * device from many threads (derive); training selects its device itself. */
+void ranks_own_device(void);
 /* The largest of every rank's `v` (an agreement on failure); v as is
  * without MPI. */
 int ranks_max(int v);

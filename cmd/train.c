@@ -925,14 +925,7 @@ static int dp_start(struct train *t)
 	/* The device follows the rank among this machine's ranks: with ranks
 	 * placed round-robin over machines, rank % devices would give two
 	 * ranks of one machine the same GPU. */
-	MPI_Comm node;
-	int local = t->rank;
-	if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, t->rank,
-				MPI_INFO_NULL, &node) == MPI_SUCCESS) {
-		MPI_Comm_rank(node, &local);
-		MPI_Comm_free(&node);
-	}
-	if ((rc = dsv_dp_new(&t->dp, id, t->rank, t->world, local)))
+	if ((rc = dsv_dp_new(&t->dp, id, t->rank, t->world, ranks_local())))
 		return dsv_error_set(rc, "%s", dsv_kernel_error_last());
 	return 0;
 }
