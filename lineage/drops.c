@@ -9,18 +9,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A removed record where it is stored, and its slot in the caller's out[]. */
-struct loc {
-	dsv_oid shard;
-	uint64_t row;
-	size_t i;
+/* The removed records by hash: open addressing on the hash's first bytes
+ * (record hashes are uniformly random), slot -> index into h[] + 1. */
+struct table {
+	const dsv_rhash *h;
+	size_t *slot, mask;
 };
 
-static int cmp_loc(const void *a, const void *b)
+static int table_new(struct table *t, const dsv_rhash *h, size_t n)
 {
-	const struct loc *x = a, *y = b;
-	int c = dsv_oid_cmp(&x->shard, &y->shard);
-	return c ? c : x->row < y->row ? -1 : x->row > y->row;
+	size_t cap = 16;
+	while (cap < 2 * n)
+		cap *= 2;
+	t->h = h;
+	t->mask = cap - 1;
+	if (!(t->slot = calloc(cap, sizeof *t->slot)))
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k;
+		memcpy(&k, h[i].b, sizeof k);
+		size_t j = k & t->mask;
+		while (t->slot[j])
+			j = (j + 1) & t->mask;
+		t->slot[j] = i + 1;
+	}
+	return 0;
+}
+
+/* The index in h[] of `x`, or (size_t)-1. */
+static size_t table_find(const struct table *t, const dsv_rhash *x)
+{
+	uint64_t k;
+	memcpy(&k, x->b, sizeof k);
+	for (size_t j = k & t->mask; t->slot[j]; j = (j + 1) & t->mask)
+		if (!memcmp(&t->h[t->slot[j] - 1], x, sizeof *x))
+			return t->slot[j] - 1;
+	return (size_t)-1;
 }
 
 /* The first-parent path from `to` back to `from` (both included), newest
@@ -61,9 +85,8 @@ static int first_parent_path(dsv_lineage *l, const dsv_aid *from,
 }
 
 struct tally {
-	const struct loc *locs;
-	size_t n;
-	uint32_t *left;   /* per loc: removed copies not yet attributed */
+	struct table t;
+	uint32_t *left;   /* per record: removed copies not yet attributed */
 	dsv_drop *first;  /* per record, or NULL */
 	dsv_drop *groups; /* copies dropped by (derivation, reason) */
 	size_t ngroups, cap;
@@ -110,49 +133,43 @@ static int mark_version(dsv_lineage *l, dsv_store *s, const dsv_aid *v,
 		goto out;
 	if ((rc = dsv_dataset_manifest(&m, l, v)))
 		goto out;
-	dsv_drop why = {.found = 1, .step = step, .by = *v};
-	snprintf(why.op, sizeof why.op, "%s", a->op);
+	dsv_drop d = {.found = 1, .step = step, .by = *v};
+	snprintf(d.op, sizeof d.op, "%s", a->op);
 	for (size_t e = 0; e < m->n && !rc; e++) {
 		const dsv_manifest_entry *en = &m->e[e];
 		const dsv_oid *col = NULL;
+		dsv_column *c = NULL;
+		dsv_shard *sh = NULL;
 		for (size_t k = 0; k < en->ncols; k++)
 			if (!strcmp(en->cols[k].name, "reason"))
 				col = &en->cols[k].id;
 		if (!col)
-			continue;
-		/* the removed records stored in this entry's shard */
-		struct loc key = {en->shard, 0, 0};
-		size_t lo = 0, hi = t->n;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (cmp_loc(&t->locs[mid], &key) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
+			continue; /* nothing dropped from this shard */
+		if ((rc = dsv_column_open(&c, s, col, NULL)) ||
+		    (rc = dsv_shard_open(&sh, s, &en->shard, DSV_SHARD_HASH))) {
+			dsv_column_free(c);
+			break;
 		}
-		dsv_column *c = NULL;
-		for (size_t i = lo; i < t->n && !rc &&
-		     !dsv_oid_cmp(&t->locs[i].shard, &en->shard); i++) {
-			const struct loc *x = &t->locs[i];
-			if (!t->left[i] || x->row >= en->rows)
-				continue;
-			if (!c && (rc = dsv_column_open(&c, s, col, NULL)))
-				break;
-			unsigned code = (unsigned)dsv_column_get(c, x->row);
-			if (!code)
+		uint64_t rows = dsv_shard_rows(sh);
+		for (uint64_t r = 0; r < rows && !rc; r++) {
+			unsigned code = (unsigned)dsv_column_get(c, r);
+			size_t i;
+			if (!code || (i = table_find(&t->t, dsv_shard_hash(sh, r))) ==
+					     (size_t)-1 || !t->left[i])
 				continue;
 			char k[16];
 			snprintf(k, sizeof k, "%u", code);
-			const char *r = json_string_value(json_object_get(codes, k));
-			snprintf(why.reason, sizeof why.reason, "%s",
-				 r ? r : "unknown reason");
+			const char *why = json_string_value(json_object_get(codes, k));
+			snprintf(d.reason, sizeof d.reason, "%s",
+				 why ? why : "unknown reason");
 			uint32_t n = en->repeat < t->left[i] ? en->repeat
 							     : t->left[i];
 			t->left[i] -= n;
-			if (t->first && !t->first[x->i].found)
-				t->first[x->i] = why;
-			rc = count(t, &why, n);
+			if (t->first && !t->first[i].found)
+				t->first[i] = d;
+			rc = count(t, &d, n);
 		}
+		dsv_shard_free(sh);
 		dsv_column_free(c);
 	}
 out:
@@ -176,9 +193,8 @@ int dsv_lineage_drops(dsv_lineage *l, dsv_store *s, const dsv_aid *from,
 		      dsv_drop **groups, size_t *ngroups)
 {
 	dsv_aid *path = NULL;
-	struct loc *locs = NULL;
 	struct tally t = {.first = first};
-	size_t np = 0, nl = 0;
+	size_t np = 0;
 	int rc;
 	if (first && n)
 		memset(first, 0, n * sizeof *first);
@@ -190,30 +206,16 @@ int dsv_lineage_drops(dsv_lineage *l, dsv_store *s, const dsv_aid *from,
 		free(path);
 		return rc < 0 ? rc : np >= 2;
 	}
-	if (!(locs = malloc(n * sizeof *locs)) ||
-	    !(t.left = malloc(n * sizeof *t.left))) {
+	if ((rc = table_new(&t.t, h, n)))
+		goto out;
+	if (!(t.left = malloc(n * sizeof *t.left))) {
 		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		dsv_record_loc rl;
-		rc = dsv_index_get_record(s, &h[i], &rl);
-		if (rc == DSV_ENOTFOUND) {
-			dsv_error_clear(); /* never stored: nothing dropped it */
-			continue;
-		}
-		if (rc)
-			goto out;
-		locs[nl++] = (struct loc){rl.shard, rl.row, i};
-	}
-	qsort(locs, nl, sizeof *locs, cmp_loc);
-	for (size_t i = 0; i < nl; i++)
-		t.left[i] = copies ? copies[locs[i].i] : 1;
-	t.locs = locs;
-	t.n = nl;
+	for (size_t i = 0; i < n; i++)
+		t.left[i] = copies ? copies[i] : 1;
 	/* oldest derivation first: a copy leaves the path where it is
 	 * first dropped (`from` itself dropped nothing on the way) */
-	rc = 0;
 	for (size_t k = np - 1; k-- > 0 && !rc;)
 		rc = mark_version(l, s, &path[k], (unsigned)(np - 2 - k), &t);
 	if (rc)
@@ -228,7 +230,7 @@ int dsv_lineage_drops(dsv_lineage *l, dsv_store *s, const dsv_aid *from,
 out:
 	free(t.groups);
 	free(t.left);
-	free(locs);
+	free(t.t.slot);
 	free(path);
 	return rc;
 }

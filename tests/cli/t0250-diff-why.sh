@@ -5,6 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 zcat "$DEMO/web-a.jsonl.gz" >web-a.jsonl
+G="git --git-dir .dsv/lineage"
 dsv init -q repo && cd repo && dsv commit ../web-a.jsonl -m base -q || exit 1
 # the "dropped" count of a derive's summary for a reason
 dropped() { awk -v r="$1" '$1 == r { print $2 }' "$2"; }
@@ -56,6 +57,15 @@ test_expect_success 'what no derivation dropped is said so; unrelated versions g
 	dsv derive filter other --where "text_bytes < 500" -o tiny -m tiny -q &&
 	dsv diff half tiny >out && ! grep -q " by " out &&
 	dsv diff long main >out && ! grep -q " by " out
+'
+
+test_expect_success 'copies stored twice in one commit are counted where each lies' '
+	{ echo "{\"text\":\"twice\"}"; echo "{\"text\":\"once\"}"; echo "{\"text\":\"twice\"}"; } >dup.jsonl &&
+	dsv commit dup.jsonl -b dup -m dup -q && $G show dup:MANIFEST | grep -q "rows=3" &&
+	dsv derive dedup --exact dup -o dup1 -m dup1 -q &&
+	dsv diff dup dup1 >out &&
+	grep -q "^    1 by [0-9a-f]\{7\} dedup: exact_duplicate 1$" out &&
+	! grep -q "not dropped" out
 '
 
 test_expect_success 'blame: a mix of a filtered version did not drop what the filter did' '
