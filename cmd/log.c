@@ -68,41 +68,31 @@ static void describe(FILE *f, const dsv_artifact_summary *a)
  * in its column; the rows under it carry the edges from that column to
  * the parents, and every other column to its new place, one column a row
  * (`\` to the right, `/` to the left, `|` straight down). */
+struct edge {
+	size_t at, to; /* its column now, and at the end */
+};
+
 struct graph {
 	dsv_aid *lane, *next; /* the columns, and scratch for the next ones */
-	size_t *at, *to;      /* per edge: its column now, and at the end */
-	size_t n, nedges, cap;
+	struct edge *edge;
+	size_t n, nedges, lane_cap, next_cap, edge_cap;
 };
 
 static int graph_reserve(struct graph *g, size_t n)
 {
-	if (n <= g->cap)
-		return 0;
-	size_t cap = 2 * n;
-	dsv_aid *l = realloc(g->lane, cap * sizeof *l);
-	if (l)
-		g->lane = l;
-	dsv_aid *x = realloc(g->next, cap * sizeof *x);
-	if (x)
-		g->next = x;
-	size_t *a = realloc(g->at, cap * sizeof *a);
-	if (a)
-		g->at = a;
-	size_t *t = realloc(g->to, cap * sizeof *t);
-	if (t)
-		g->to = t;
-	if (!l || !x || !a || !t)
-		return dsv_error_set(DSV_ENOMEM, "out of memory");
-	g->cap = cap;
-	return 0;
+	int rc = DSV_ARRAY_GROW(g->lane, g->lane_cap, n, 16);
+	if (!rc)
+		rc = DSV_ARRAY_GROW(g->next, g->next_cap, n, 16);
+	if (!rc)
+		rc = DSV_ARRAY_GROW(g->edge, g->edge_cap, n, 16);
+	return rc;
 }
 
 static void graph_free(struct graph *g)
 {
 	free(g->lane);
 	free(g->next);
-	free(g->at);
-	free(g->to);
+	free(g->edge);
 }
 
 static size_t find_lane(const dsv_aid *lane, size_t n, const dsv_aid *id)
@@ -116,8 +106,7 @@ static size_t find_lane(const dsv_aid *lane, size_t n, const dsv_aid *id)
 static void graph_edge(struct graph *g, size_t from, const dsv_aid *to,
 		       size_t m)
 {
-	g->at[g->nedges] = from;
-	g->to[g->nedges++] = find_lane(g->next, m, to);
+	g->edge[g->nedges++] = (struct edge){from, find_lane(g->next, m, to)};
 }
 
 /* Prints the commit row's prefix and moves the lanes on to the commit's
@@ -167,9 +156,9 @@ static void graph_bends(struct graph *g, FILE *f)
 		size_t width = 0;
 		int bent = 0;
 		for (size_t e = 0; e < g->nedges; e++) {
-			bent |= g->at[e] != g->to[e];
-			if (g->at[e] + 1 > width)
-				width = g->at[e] + 1;
+			bent |= g->edge[e].at != g->edge[e].to;
+			if (g->edge[e].at + 1 > width)
+				width = g->edge[e].at + 1;
 		}
 		if (!bent)
 			return;
@@ -177,14 +166,14 @@ static void graph_bends(struct graph *g, FILE *f)
 		size_t len = 0;
 		memset(row, ' ', sizeof row);
 		for (size_t e = 0; e < g->nedges; e++) {
-			size_t c = g->at[e], p = 2 * c;
+			size_t c = g->edge[e].at, p = 2 * c;
 			char ch = '|';
-			if (g->to[e] > c) {
+			if (g->edge[e].to > c) {
 				p++, ch = '\\';
-				g->at[e]++;
-			} else if (g->to[e] < c) {
+				g->edge[e].at++;
+			} else if (g->edge[e].to < c) {
 				p--, ch = '/';
-				g->at[e]--;
+				g->edge[e].at--;
 			}
 			row[p] = ch;
 			if (p + 1 > len)
