@@ -1,5 +1,6 @@
-/* cuda_check.cuh: the CUDA and cuBLAS error checks the .cu kernels share.
- * Shall only be included by the .cu files in kernels/. Out of memory is
+/* cuda_check.cuh: the CUDA and cuBLAS error checks the .cu kernels share,
+ * and how a batch of documents goes to the device in chunks. Shall only be
+ * included by the .cu files in kernels/. Out of memory is
  * DSV_KERNEL_ENOMEM, every other failure DSV_KERNEL_ENOGPU, with CUDA's own
  * text kept.
  *   CU_RETURN(call, what), BLAS_RETURN(call, what): return the error code.
@@ -38,6 +39,38 @@ static inline int dsv_cuda_fail(cudaError_t e, const char *who,
 						"cublas: %s: %s", what,       \
 						cublasGetStatusString(s_));   \
 	} while (0)
+
+/* The end of the chunk of documents that starts at d0 (off[] as the
+ * kernels' batches: ndocs+1 byte offsets): documents while their text stays
+ * within max_bytes (at least one), at most max_docs of them. */
+static inline size_t dsv_chunk_end(const uint64_t *off, size_t ndocs,
+				   size_t d0, uint64_t max_bytes,
+				   size_t max_docs)
+{
+	size_t d1 = d0 + 1;
+	while (d1 < ndocs && d1 - d0 < max_docs &&
+	       off[d1 + 1] - off[d0] <= max_bytes)
+		d1++;
+	return d1;
+}
+
+/* Copies documents [d0, d1) to the device: their text to dtext and their
+ * d1-d0+1 offsets as they are to doff (a kernel subtracts doff[0]). */
+static inline cudaError_t dsv_upload_docs(uint8_t *dtext, uint64_t *doff,
+					  const uint8_t *text,
+					  const uint64_t *off, size_t d0,
+					  size_t d1)
+{
+	uint64_t bytes = off[d1] - off[d0];
+	cudaError_t e = cudaSuccess;
+	if (bytes)
+		e = cudaMemcpy(dtext, text + off[d0], bytes,
+			       cudaMemcpyHostToDevice);
+	if (e == cudaSuccess)
+		e = cudaMemcpy(doff, off + d0, (d1 - d0 + 1) * sizeof *off,
+			       cudaMemcpyHostToDevice);
+	return e;
+}
 
 #ifdef KERNEL_NAME
 #define CU(call, what)                                                        \

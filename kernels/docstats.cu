@@ -60,11 +60,8 @@ extern "C" int docstats_basic_cuda(const uint8_t *text, const uint64_t *off,
 	CU(cudaMalloc(&dtext, bytes + 1), "cudaMalloc text");
 	CU(cudaMalloc(&doff, (ndocs + 1) * 8), "cudaMalloc offsets");
 	CU(cudaMalloc(&dout, ndocs * sizeof *out), "cudaMalloc output");
-	if (bytes)
-		CU(cudaMemcpy(dtext, text + off[0], bytes, cudaMemcpyHostToDevice),
-		   "cudaMemcpy text");
-	CU(cudaMemcpy(doff, off, (ndocs + 1) * 8, cudaMemcpyHostToDevice),
-	   "cudaMemcpy offsets");
+	CU(dsv_upload_docs(dtext, doff, text, off, 0, ndocs),
+	   "cudaMemcpy documents");
 	for (size_t d0 = 0; d0 < ndocs; d0 += 65535 * 16) {
 		size_t nd = ndocs - d0 < 65535 * 16 ? ndocs - d0 : 65535 * 16;
 		ds_basic_kernel<<<(unsigned)nd, 256>>>(dtext + (off[d0] - off[0]),
@@ -249,7 +246,7 @@ extern "C" int docstats_cuda(const uint8_t *text, const uint64_t *off,
 	CU(cudaMemset(dfailed, 0, sizeof *dfailed), "cudaMemset flag");
 	for (size_t k = 0; k + 1 < ncut; k++) {
 		size_t d0 = cut[k], nd = cut[k + 1] - d0;
-		uint64_t bytes = off[d0 + nd] - off[d0], at = 0;
+		uint64_t at = 0;
 		for (size_t i = 0; i < nd; i++) {
 			ord[i].n = off[d0 + i + 1] - off[d0 + i];
 			ord[i].i = (uint32_t)i;
@@ -260,11 +257,8 @@ extern "C" int docstats_cuda(const uint8_t *text, const uint64_t *off,
 			hpoff[i] = at;
 			at += ds_scratch_bytes(ord[i].n);
 		}
-		if (bytes)
-			CU(cudaMemcpy(dtext, text + off[d0], bytes,
-				      cudaMemcpyHostToDevice), "cudaMemcpy text");
-		CU(cudaMemcpy(doff, off + d0, (nd + 1) * 8, cudaMemcpyHostToDevice),
-		   "cudaMemcpy offsets");
+		CU(dsv_upload_docs(dtext, doff, text, off, d0, d0 + nd),
+		   "cudaMemcpy documents");
 		CU(cudaMemcpy(didx, hidx, nd * sizeof *hidx, cudaMemcpyHostToDevice),
 		   "cudaMemcpy order");
 		CU(cudaMemcpy(dpoff, hpoff, nd * 8, cudaMemcpyHostToDevice),

@@ -67,18 +67,6 @@ __global__ void mh_sig_kernel(const uint64_t *off, uint32_t ndocs,
 			nsh ? mh_band_key(s + (uint64_t)j * rows, rows, j) : 0;
 }
 
-/* The end of the chunk that starts at document d0: documents until the
- * text passes CHUNK_BYTES (at least one), at most max_nd of them. */
-static size_t chunk_end(const uint64_t *off, size_t ndocs, size_t d0,
-			size_t max_nd)
-{
-	size_t d1 = d0 + 1;
-	while (d1 < ndocs && off[d1 + 1] - off[d0] <= CHUNK_BYTES &&
-	       d1 - d0 < max_nd)
-		d1++;
-	return d1;
-}
-
 extern "C" int minhash_cuda(const struct dsv_minhash_params *p,
 			    const uint8_t *text, const uint64_t *off,
 			    size_t ndocs, uint64_t *sig, uint64_t *bands)
@@ -106,7 +94,7 @@ extern "C" int minhash_cuda(const struct dsv_minhash_params *p,
 	max_nd = ((size_t)1 << 30) / (nperm * 8);
 	max_nd = max_nd < 1 ? 1 : max_nd > (1u << 20) ? (1u << 20) : max_nd;
 	for (size_t d0 = 0, d1; d0 < ndocs; d0 = d1) {
-		d1 = chunk_end(off, ndocs, d0, max_nd);
+		d1 = dsv_chunk_end(off, ndocs, d0, CHUNK_BYTES, max_nd);
 		uint64_t bytes = off[d1] - off[d0];
 		max_bytes = bytes > max_bytes ? bytes : max_bytes;
 		max_slots = bytes + (d1 - d0) > max_slots ? bytes + (d1 - d0)
@@ -137,15 +125,10 @@ extern "C" int minhash_cuda(const struct dsv_minhash_params *p,
 	CU(cudaMalloc(&dsig, max_docs * nperm * 8), "cudaMalloc signatures");
 	CU(cudaMalloc(&dbands, max_docs * p->nbands * 8), "cudaMalloc bands");
 	for (size_t d0 = 0, d1; d0 < ndocs; d0 = d1) {
-		d1 = chunk_end(off, ndocs, d0, max_nd);
+		d1 = dsv_chunk_end(off, ndocs, d0, CHUNK_BYTES, max_nd);
 		size_t nd = d1 - d0;
-		uint64_t bytes = off[d1] - off[d0];
-		if (bytes)
-			CU(cudaMemcpy(dtext, text + off[d0], bytes,
-				      cudaMemcpyHostToDevice),
-			   "cudaMemcpy text");
-		CU(cudaMemcpy(doff, off + d0, (nd + 1) * 8, cudaMemcpyHostToDevice),
-		   "cudaMemcpy offsets");
+		CU(dsv_upload_docs(dtext, doff, text, off, d0, d1),
+		   "cudaMemcpy documents");
 		mh_words_kernel<<<(unsigned)((nd + 127) / 128), 128>>>(
 			dtext, doff, (uint32_t)nd, dout, dws, dwe, dwh, dnw);
 		CU(cudaGetLastError(), "words kernel");

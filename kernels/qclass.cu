@@ -37,15 +37,6 @@ extern "C" int qclass_check_batch_(const struct dsv_qclass *m,
 #define QC_CHUNK_BYTES ((uint64_t)256 << 20)
 #define QC_CHUNK_DOCS ((size_t)1 << 22)
 
-static size_t chunk_end(const uint64_t *off, size_t ndocs, size_t d0)
-{
-	size_t d1 = d0 + 1;
-	while (d1 < ndocs && d1 - d0 < QC_CHUNK_DOCS &&
-	       off[d1 + 1] - off[d0] <= QC_CHUNK_BYTES)
-		d1++;
-	return d1;
-}
-
 extern "C" int qclass_predict_cuda(const struct dsv_qclass *m,
 				   const uint8_t *text, const uint64_t *off,
 				   size_t ndocs, float *probs)
@@ -64,7 +55,7 @@ extern "C" int qclass_predict_cuda(const struct dsv_qclass *m,
 	uint64_t max_bytes = 0;
 	size_t max_docs = 0;
 	for (size_t d0 = 0, d1; d0 < ndocs; d0 = d1) {
-		d1 = chunk_end(off, ndocs, d0);
+		d1 = dsv_chunk_end(off, ndocs, d0, QC_CHUNK_BYTES, QC_CHUNK_DOCS);
 		if (off[d1] - off[d0] > max_bytes)
 			max_bytes = off[d1] - off[d0];
 		if (d1 - d0 > max_docs)
@@ -77,16 +68,10 @@ extern "C" int qclass_predict_cuda(const struct dsv_qclass *m,
 	CU(cudaMemcpy(dw, m->w, nw * sizeof *dw, cudaMemcpyHostToDevice),
 	   "cudaMemcpy weights");
 	for (size_t d0 = 0, d1; d0 < ndocs; d0 = d1) {
-		d1 = chunk_end(off, ndocs, d0);
+		d1 = dsv_chunk_end(off, ndocs, d0, QC_CHUNK_BYTES, QC_CHUNK_DOCS);
 		size_t nd = d1 - d0;
-		uint64_t bytes = off[d1] - off[d0];
-		if (bytes)
-			CU(cudaMemcpy(dtext, text + off[d0], bytes,
-				      cudaMemcpyHostToDevice),
-			   "cudaMemcpy text");
-		CU(cudaMemcpy(doff, off + d0, (nd + 1) * 8,
-			      cudaMemcpyHostToDevice),
-		   "cudaMemcpy offsets");
+		CU(dsv_upload_docs(dtext, doff, text, off, d0, d1),
+		   "cudaMemcpy documents");
 		qc_predict_kernel<<<(unsigned)((nd + 127) / 128), 128>>>(
 			dw, m->h.nbuckets, m->h.dim, (uint32_t)k, dtext, doff,
 			(uint32_t)nd, dp);
