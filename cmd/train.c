@@ -917,6 +917,23 @@ static int checkpoint_now(struct train *t)
 static int dp_start(struct train *t)
 {
 	unsigned char id[DSV_DP_ID_BYTES];
+	/* A rank without a GPU of its own would make NCCL fail on it while
+	 * the others wait in ncclCommInitRank: all ranks agree first. */
+	int ndev = dsv_device_count(), local = ranks_local();
+	if (ranks_max(local >= ndev)) {
+		if (!ndev)
+			return dsv_error_set(DSV_ENOGPU, "rank %d: no CUDA "
+					     "device (several ranks train on "
+					     "one GPU each)", t->rank);
+		if (local >= ndev)
+			return dsv_error_set(DSV_ENOGPU, "rank %d is rank %d on "
+					     "its machine, which has %d CUDA "
+					     "device%s: one rank per GPU",
+					     t->rank, local, ndev,
+					     ndev == 1 ? "" : "s");
+		return dsv_error_set(DSV_ENOGPU, "another rank has no GPU of "
+				     "its own");
+	}
 	int rc = t->rank == 0 ? dsv_dp_unique_id(id) : 0;
 	if (ranks_max(rc ? 1 : 0))
 		return dsv_error_set(DSV_ENOGPU, "ncclGetUniqueId failed on rank "
@@ -925,7 +942,7 @@ static int dp_start(struct train *t)
 	/* The device follows the rank among this machine's ranks: with ranks
 	 * placed round-robin over machines, rank % devices would give two
 	 * ranks of one machine the same GPU. */
-	if ((rc = dsv_dp_new(&t->dp, id, t->rank, t->world, ranks_local())))
+	if ((rc = dsv_dp_new(&t->dp, id, t->rank, t->world, local)))
 		return dsv_error_set(rc, "%s", dsv_kernel_error_last());
 	return 0;
 }

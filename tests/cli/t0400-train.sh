@@ -167,4 +167,18 @@ test_expect_success 'bad input: clear errors, no model' '
 	for b in x1 x2 x3 x4 x5 x6; do test_must_fail dsv log $b >/dev/null 2>&1 || return 1; done
 '
 
+# Ranks without a GPU each (here: none at all) fail together with a clear
+# message, before NCCL, rather than leaving the others waiting in it.
+if command -v mpirun >/dev/null 2>&1 && mpirun --version >/dev/null 2>&1 &&
+   ! command -v nvidia-smi >/dev/null 2>&1; then
+	test_expect_success 'mpirun -n 2 without a GPU per rank: every rank says so, no model' '
+		timeout 120 mpirun --allow-run-as-root --oversubscribe -n 2 "$DSV" train data \
+			--tokenizer tok --config c.conf -o dp -q >out 2>&1; test $? -ne 0 &&
+		test "$(grep -c "dsv: error: rank [01]: no CUDA device\|without NCCL" out)" -ge 1 &&
+		test_must_fail dsv log dp >/dev/null 2>&1
+	'
+else
+	test_skip 'mpirun -n 2 without a GPU per rank' 'no mpirun, or a GPU is present'
+fi
+
 test_done
