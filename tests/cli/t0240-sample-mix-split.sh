@@ -89,18 +89,18 @@ test_expect_success 'bad mix inputs are errors' '
 '
 
 test_expect_success 'log --graph draws forks and merges, one column a row' '
-	dsv derive split a --valid 0.5 --seed 1 -o gs -m split -q &&
-	dsv derive mix gs-train:1 gs-valid:1 -o gboth -m mixed -q &&
-	dsv derive sample gs-valid --n 3 --seed 1 -o gfew -m few -q &&
-	dsv derive mix gboth:1 gfew:1 -o gall -m all -q &&
+	at() { t=$1; shift; env GIT_AUTHOR_DATE=@$t "$DSV" "$@"; } &&
+	at 1000 derive split a --valid 0.5 --seed 1 -o gs -m split -q &&
+	at 1001 derive mix gs-train:1 gs-valid:1 -o gboth -m mixed -q &&
+	at 1002 derive sample gs-valid --n 3 --seed 1 -o gfew -m few -q &&
+	at 1003 derive mix gboth:1 gfew:1 -o gall -m all -q &&
 	dsv log --graph --oneline gall | sed "s/[0-9a-f]\{7\} //" >graph &&
 	cat >expect <<-\EOF &&
 	* (gall) all
 	|\
+	| * (gfew) few
 	* | (gboth) mixed
-	|\ \
-	| | * (gfew) few
-	| |/
+	|\|
 	| * (gs-valid) split
 	* | (gs-train) split
 	|/
