@@ -102,3 +102,18 @@ int dsv_device_resolve(int want)
 		);
 	return DSV_DEVICE_CUDA;
 }
+
+int dsv_check_docs(const char *who, const uint8_t *text, const uint64_t *off,
+		   size_t ndocs, uint64_t max_doc)
+{
+	if (ndocs && (!off || (!text && off[ndocs] > off[0])))
+		return dsv_kernel_error(DSV_KERNEL_EINVAL,
+					"%s: null text or offsets", who);
+	for (size_t i = 0; i < ndocs; i++)
+		if (off[i + 1] < off[i] ||
+		    (max_doc && off[i + 1] - off[i] > max_doc))
+			return dsv_kernel_error(DSV_KERNEL_EINVAL,
+						"%s: bad offsets at document %zu",
+						who, i);
+	return 0;
+}

@@ -11,6 +11,7 @@
 #define DSV_KERNELS_DEVICE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,6 +52,14 @@ int dsv_device_resolve(int want);
 
 /* Parses "cpu", "cuda" or "auto" into a dsv_device_kind; -1 if unknown. */
 int dsv_device_parse(const char *s);
+
+/* The check every kernel makes of a batch of documents (text[off[i] ..
+ * off[i+1]) for i < ndocs) before any work: offsets and, where there is
+ * text, the text are not NULL; offsets never decrease; with max_doc > 0 no
+ * document is longer than max_doc bytes. 0, or DSV_KERNEL_EINVAL with a
+ * message that starts with `who` ("minhash: bad offsets at document 3"). */
+int dsv_check_docs(const char *who, const uint8_t *text, const uint64_t *off,
+		   size_t ndocs, uint64_t max_doc);
 
 /* The message of the last failed kernel call on this thread. The string is
  * thread-local and valid until the next failing call on the same thread. */

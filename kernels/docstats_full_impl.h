@@ -1401,15 +1401,9 @@ DSV_HD void ds_scratch_carve(struct scratch *sc, uint8_t *p, uint64_t n)
 static inline int ds_check_batch(const uint8_t *text, const uint64_t *off,
 				 size_t ndocs, const void *out)
 {
-	if (ndocs && (!off || !out || (!text && off[ndocs] > off[0])))
-		return dsv_kernel_error(DSV_KERNEL_EINVAL,
-					"docstats: null text, offsets or output");
-	for (size_t i = 0; i < ndocs; i++)
-		if (off[i + 1] < off[i] || off[i + 1] - off[i] > UINT32_MAX)
-			return dsv_kernel_error(DSV_KERNEL_EINVAL,
-						"docstats: bad offsets at document %zu",
-						i);
-	return 0;
+	if (ndocs && !out)
+		return dsv_kernel_error(DSV_KERNEL_EINVAL, "docstats: null output");
+	return dsv_check_docs("docstats", text, off, ndocs, UINT32_MAX);
 }
 
 #endif

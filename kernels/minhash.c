@@ -53,15 +53,7 @@ int dsv_minhash_coeffs(const struct dsv_minhash_params *p, uint64_t *a,
 int minhash_check_batch_(const uint8_t *text, const uint64_t *off,
 			 size_t ndocs)
 {
-	if (ndocs && (!off || (!text && off[ndocs] > off[0])))
-		return dsv_kernel_error(DSV_KERNEL_EINVAL,
-					"minhash: null text or offsets");
-	for (size_t i = 0; i < ndocs; i++)
-		if (off[i + 1] < off[i] || off[i + 1] - off[i] > UINT32_MAX)
-			return dsv_kernel_error(DSV_KERNEL_EINVAL,
-						"minhash: bad offsets at document %zu",
-						i);
-	return 0;
+	return dsv_check_docs("minhash", text, off, ndocs, UINT32_MAX);
 }
 
 struct scratch {

@@ -72,15 +72,7 @@ int qclass_check_batch_(const struct dsv_qclass *m, const uint8_t *text,
 	if (!m || !m->w || m->h.magic != DSV_QCLASS_MAGIC || !m->h.dim ||
 	    m->h.dim > DSV_QCLASS_MAXDIM || m->h.nclasses < 2 || !m->h.nbuckets)
 		return dsv_kernel_error(DSV_KERNEL_EINVAL, "qclass: bad model");
-	if (ndocs && (!off || (!text && off[ndocs] > off[0])))
-		return dsv_kernel_error(DSV_KERNEL_EINVAL,
-					"qclass: null text or offsets");
-	for (size_t i = 0; i < ndocs; i++)
-		if (off[i + 1] < off[i])
-			return dsv_kernel_error(DSV_KERNEL_EINVAL,
-						"qclass: bad offsets at document %zu",
-						i);
-	return 0;
+	return dsv_check_docs("qclass", text, off, ndocs, 0);
 }
 
 int dsv_qclass_train(struct dsv_qclass *m, const uint8_t *text,
