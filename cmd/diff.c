@@ -6,7 +6,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* "    307 by 3675202 filter: gopher_short_doc 107, too_few_sentences 68",
  * a line per derivation, oldest first (groups come sorted so). */
