@@ -89,6 +89,7 @@ KERNELS_CU  := $(if $(HAVE_CUDA),$(wildcard kernels/*.cu))
 CMD_SRC     := $(wildcard cmd/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 KUNIT_SRC   := $(wildcard tests/unit/kernel_*.c)
+EMU_SRC     := $(wildcard tests/unit/kernel_*_emu.cc)
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
@@ -97,7 +98,8 @@ LIBLINEAGE := $(B)/libdsvlineage.a
 LIBKERNELS := $(B)/libdsvkernels.a
 LIBS       := $(LIBLINEAGE) $(LIBSTORE) $(LIBKERNELS)
 UNITS      := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
-KUNITS     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(KUNIT_SRC))
+KUNITS     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(KUNIT_SRC)) \
+	      $(patsubst tests/unit/%.cc,$(B)/tests/%,$(EMU_SRC))
 REPLAYS    := $(patsubst tests/fuzz/fuzz_%.c,$(B)/tests/replay_%,$(FUZZ_SRC))
 
 .PHONY: all deps test unit-test kernels-test demo bench fuzz clean
@@ -143,6 +145,13 @@ $(B)/tests/kernel_%: $(B)/tests/unit/kernel_%.o $(LIBKERNELS) | $(CUDA_SO)
 	$(KLINK)
 $(B)/tests/%_bench: $(B)/tests/bench/%_bench.o $(LIBKERNELS) | $(CUDA_SO)
 	$(KLINK)
+
+# CUDA kernels run on the CPU (tests/unit/cuda_emu.hh), with or without
+# nvcc; C++ because the kernels are CUDA C++.
+$(B)/tests/kernel_%_emu: tests/unit/kernel_%_emu.cc tests/unit/cuda_emu.hh $(wildcard kernels/*.cuh)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 $(OPT) -g -Wall -Wextra -Wno-unused-parameter -pthread -I. \
+		$(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all) -o $@ $<
 
 $(B)/tests/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

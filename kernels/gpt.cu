@@ -2,9 +2,11 @@
  * fp32 master weights, gradients and AdamW moments; a bf16 copy of the weights
  * for the matmuls, which run through cuBLASLt with fp32 accumulation and fp32
  * outputs, the bias and residual adds fused into the GEMM; elementwise
- * kernels; attention through fp32 (TF32 tensor core) strided-batched cuBLAS
- * GEMMs and a causal softmax kernel. Gradient sums that use atomics
- * (embeddings, LayerNorm and bias gradients) are not bitwise reproducible.
+ * kernels; causal flash attention on bf16 tensor cores (attention.cuh) for
+ * head sizes 16, 32, 64 and 128, and for others fp32 (TF32 tensor core)
+ * strided-batched cuBLAS GEMMs around a causal softmax kernel. Gradient sums
+ * that use atomics (embeddings, LayerNorm and bias gradients) are not
+ * bitwise reproducible.
  */
 #include "kernels/gpt.h"
 #include "kernels/device.h"
@@ -17,6 +19,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "kernels/attention.cuh"
 
 typedef __nv_bfloat16 bf16;
 
@@ -31,8 +35,13 @@ struct cuda_acts {
 	float *encoded, *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *att;
 	float *residual2, *ln2, *ln2_mean, *ln2_rstd, *fch, *fch_gelu, *residual3;
 	float *lnf, *lnf_mean, *lnf_rstd, *logits, *lse, *losses;
-	float *q, *k, *v, *y;               /* [B][NH][T][hs] scratch */
+	float *q, *k, *v, *y;               /* [B][NH][T][hs] scratch (cuBLAS path) */
 	float *dres, *dtmp, *dtmp2, *dqkv, *dfch, *datt, *dq, *dk, *dv;
+	/* Floats per attention row in att and datt: T probabilities and their
+	 * gradients on the cuBLAS path; with flash attention (flash = 1) att
+	 * keeps each row's logsumexp and datt the backward's dy . y. */
+	int flash;
+	size_t att_len;
 	float *partials;                    /* grad-norm partial sums */
 	cudaEvent_t t0, t1;                 /* the open interval of device work */
 	int timing;                         /* t0 recorded, t1 not yet */
@@ -532,12 +541,64 @@ static int matmul_backward(cuda_acts *a, float *dinp, float *dw, float *dbias,
 
 /* ---- attention ---- */
 
+/* Flash attention: the launches of attention.cuh for one head size. The
+ * kernels want more than the default 48 KiB of shared memory. */
+template <int HS>
+static int flash_forward(float *out, float *lse, const float *qkv, int B, int T, int NH)
+{
+	size_t smem = fa::forward_smem<HS>();
+	dim3 grid((T + fa::TILE - 1) / fa::TILE, B * NH);
+	CU_RETURN(cudaFuncSetAttribute(fa::forward_kernel<HS>,
+				       cudaFuncAttributeMaxDynamicSharedMemorySize,
+				       (int)smem), "flash attention shared memory");
+	fa::forward_kernel<HS><<<grid, fa::THREADS, smem>>>(out, lse, qkv, T, NH,
+							  1.0f / sqrtf((float)HS));
+	return 0;
+}
+
+/* dqkv is overwritten; dsum is B*NH*T floats of scratch. */
+template <int HS>
+static int flash_backward(float *dqkv, float *dsum, const float *dout,
+			  const float *qkv, const float *y, const float *lse, int B,
+			  int T, int NH)
+{
+	size_t smem = fa::backward_smem<HS>(), rows = (size_t)B * NH * T;
+	dim3 grid((T + fa::TILE - 1) / fa::TILE, B * NH);
+	float scale = 1.0f / sqrtf((float)HS);
+	CU_RETURN(cudaFuncSetAttribute(fa::backward_kv_kernel<HS>,
+				       cudaFuncAttributeMaxDynamicSharedMemorySize,
+				       (int)smem), "flash attention shared memory");
+	CU_RETURN(cudaFuncSetAttribute(fa::backward_q_kernel<HS>,
+				       cudaFuncAttributeMaxDynamicSharedMemorySize,
+				       (int)smem), "flash attention shared memory");
+	fa::dsum_kernel<<<nblocks(rows, 256), 256>>>(dsum, dout, y, B, T, NH, HS);
+	fa::backward_kv_kernel<HS><<<grid, fa::THREADS, smem>>>(dqkv, qkv, dout, lse,
+								dsum, T, NH, scale);
+	fa::backward_q_kernel<HS><<<grid, fa::THREADS, smem>>>(dqkv, qkv, dout, lse,
+							       dsum, T, NH, scale);
+	return 0;
+}
+
+static int flash_head(int hs)
+{
+	return hs == 16 || hs == 32 || hs == 64 || hs == 128;
+}
+
+/* out [B][T][C] from qkv [B][T][3C]; att keeps what the backward needs
+ * (a->att_len floats a row). */
 static int attention_forward(cuda_acts *a, float *out, float *att, const float *qkv,
 			     int B, int T, int C, int NH)
 {
 	int hs = C / NH, bh = B * NH;
 	size_t n = (size_t)B * T * C;
 	float one = 1.0f, zero = 0.0f;
+	if (a->flash)
+		switch (hs) {
+		case 16: return flash_forward<16>(out, att, qkv, B, T, NH);
+		case 32: return flash_forward<32>(out, att, qkv, B, T, NH);
+		case 64: return flash_forward<64>(out, att, qkv, B, T, NH);
+		case 128: return flash_forward<128>(out, att, qkv, B, T, NH);
+		}
 	permute_kernel<<<nblocks(n, 256), 256>>>(a->q, a->k, a->v, qkv, B, T, NH, hs);
 	BLAS_RETURN(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, hs,
 				       &one, a->k, hs, (long long)T * hs, a->q, hs,
@@ -553,15 +614,22 @@ static int attention_forward(cuda_acts *a, float *out, float *att, const float *
 	return 0;
 }
 
-/* dqkv is overwritten; a->datt is scratch. */
+/* dqkv is overwritten; y is the forward's output; a->datt is scratch. */
 static int attention_backward(cuda_acts *a, float *dqkv, const float *dout,
-			      const float *qkv, const float *att, int B, int T,
-			      int C, int NH)
+			      const float *qkv, const float *y, const float *att,
+			      int B, int T, int C, int NH)
 {
 	int hs = C / NH, bh = B * NH;
 	size_t n = (size_t)B * T * C;
 	long long sT = (long long)T * hs, sA = (long long)T * T;
 	float one = 1.0f, zero = 0.0f;
+	if (a->flash)
+		switch (hs) {
+		case 16: return flash_backward<16>(dqkv, a->datt, dout, qkv, y, att, B, T, NH);
+		case 32: return flash_backward<32>(dqkv, a->datt, dout, qkv, y, att, B, T, NH);
+		case 64: return flash_backward<64>(dqkv, a->datt, dout, qkv, y, att, B, T, NH);
+		case 128: return flash_backward<128>(dqkv, a->datt, dout, qkv, y, att, B, T, NH);
+		}
 	permute_kernel<<<nblocks(n, 256), 256>>>(a->q, a->k, a->v, qkv, B, T, NH, hs);
 	unpermute_kernel<<<nblocks(n, 256), 256>>>(a->y, dout, B, T, NH, hs, 1);
 	/* datt = dy v^T */
@@ -669,7 +737,11 @@ extern "C" int gpt_new_cuda(dsv_gpt *m)
 		goto fail;
 	}
 	a->ws_size = 32u << 20;
+	a->flash = flash_head((int)(C / NH));
+	a->att_len = a->flash ? 1 : T;
 	{
+		/* the cuBLAS attention's per-head copies of q, k, v, y */
+		size_t scratch = a->flash ? 0 : BT * C;
 		/* Every buffer is listed first, so that a model that does not
 		 * fit is refused, saying so, before anything is allocated. */
 		struct dreq req[64];
@@ -682,17 +754,17 @@ extern "C" int gpt_new_cuda(dsv_gpt *m)
 		REQ(a->inputs, BT); REQ(a->targets, BT); REQ(a->encoded, BT * C);
 		REQ(a->ln1, L * BT * C); REQ(a->ln1_mean, L * BT); REQ(a->ln1_rstd, L * BT);
 		REQ(a->qkv, L * BT * 3 * C); REQ(a->atty, L * BT * C);
-		REQ(a->att, L * BT * NH * T); REQ(a->residual2, L * BT * C);
+		REQ(a->att, L * BT * NH * a->att_len); REQ(a->residual2, L * BT * C);
 		REQ(a->ln2, L * BT * C); REQ(a->ln2_mean, L * BT); REQ(a->ln2_rstd, L * BT);
 		REQ(a->fch, L * BT * 4 * C); REQ(a->fch_gelu, L * BT * 4 * C);
 		REQ(a->residual3, L * BT * C); REQ(a->lnf, BT * C);
 		REQ(a->lnf_mean, BT); REQ(a->lnf_rstd, BT); REQ(a->logits, BT * Vp);
-		REQ(a->lse, BT); REQ(a->losses, BT); REQ(a->q, BT * C);
-		REQ(a->k, BT * C); REQ(a->v, BT * C); REQ(a->y, BT * C);
+		REQ(a->lse, BT); REQ(a->losses, BT); REQ(a->q, scratch);
+		REQ(a->k, scratch); REQ(a->v, scratch); REQ(a->y, scratch);
 		REQ(a->dres, BT * C); REQ(a->dtmp, BT * C); REQ(a->dtmp2, BT * C);
 		REQ(a->dqkv, BT * 3 * C); REQ(a->dfch, BT * 4 * C);
-		REQ(a->datt, BT * NH * T); REQ(a->dq, BT * C); REQ(a->dk, BT * C);
-		REQ(a->dv, BT * C); REQ(a->partials, NORM_BLOCKS);
+		REQ(a->datt, BT * NH * a->att_len); REQ(a->dq, scratch);
+		REQ(a->dk, scratch); REQ(a->dv, scratch); REQ(a->partials, NORM_BLOCKS);
 #undef REQ
 		for (int i = 0; i < nreq; i++)
 			need += (req[i].bytes + 255) / 256 * 256;
@@ -794,7 +866,7 @@ extern "C" int gpt_forward_cuda(dsv_gpt *m, const int *inputs, const int *target
 		float *atty = a->atty + l * BTC, *res2 = a->residual2 + l * BTC;
 		float *ln2 = a->ln2 + l * BTC, *fch = a->fch + l * 4 * BTC;
 		float *fchg = a->fch_gelu + l * 4 * BTC, *res3 = a->residual3 + l * BTC;
-		float *att = a->att + (size_t)l * N * NH * T;
+		float *att = a->att + (size_t)l * N * NH * a->att_len;
 		layernorm_forward_kernel<<<rows, 256>>>(ln1, a->ln1_mean + l * N,
 			a->ln1_rstd + l * N, res, P(m, DSV_GPT_LN1W) + l * c,
 			P(m, DSV_GPT_LN1B) + l * c, N, C);
@@ -892,7 +964,7 @@ extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
 		float *atty = a->atty + l * BTC, *res2 = a->residual2 + l * BTC;
 		float *ln2 = a->ln2 + l * BTC, *fch = a->fch + l * 4 * BTC;
 		float *fchg = a->fch_gelu + l * 4 * BTC;
-		float *att = a->att + (size_t)l * N * NH * T;
+		float *att = a->att + (size_t)l * N * NH * a->att_len;
 		TRY(matmul_backward(a, a->dfch, G(m, DSV_GPT_FCPROJW) + l * 4 * c * c,
 				    G(m, DSV_GPT_FCPROJB) + l * c, a->dres, fchg,
 				    PB(a, m, DSV_GPT_FCPROJW) + l * 4 * c * c, N, 4 * C, C));
@@ -906,7 +978,7 @@ extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
 		TRY(matmul_backward(a, a->dtmp, G(m, DSV_GPT_ATTPROJW) + l * c * c,
 				    G(m, DSV_GPT_ATTPROJB) + l * c, a->dres, atty,
 				    PB(a, m, DSV_GPT_ATTPROJW) + l * c * c, N, C, C));
-		TRY(attention_backward(a, a->dqkv, a->dtmp, qkv, att, B, T, C, NH));
+		TRY(attention_backward(a, a->dqkv, a->dtmp, qkv, atty, att, B, T, C, NH));
 		TRY(matmul_backward(a, a->dtmp2, G(m, DSV_GPT_QKVW) + l * 3 * c * c,
 				    G(m, DSV_GPT_QKVB) + l * 3 * c, a->dqkv, ln1,
 				    PB(a, m, DSV_GPT_QKVW) + l * 3 * c * c, N, C, 3 * C));

@@ -476,25 +476,25 @@ static const dsv_gpt_config gpu_cfg = {
 	.num_layers = 2, .num_heads = 4, .channels = 64,
 };
 
-/* The CUDA twin against the CPU reference on one random batch: logits
+/* The CUDA twin against the CPU reference on one random B x T batch: logits
  * (atol 2e-2, rtol 2e-2: bf16 matmuls), loss (1e-2), every gradient tensor
  * (compare_grads), and the parameters after one AdamW step
  * (compare_params). */
-static void test_gpu_vs_cpu(void)
+static void gpu_vs_cpu(const dsv_gpt_config *cfg, int B, int T)
 {
-	enum { B = 4, T = 32 };
 	dsv_gpt *cm = NULL, *gm = NULL;
-	CHECK_OK(dsv_gpt_new(&cm, &gpu_cfg, B, T, DSV_GPT_CPU));
-	CHECK_OK(dsv_gpt_new(&gm, &gpu_cfg, B, T, DSV_GPT_CUDA));
-	if (!cm || !gm)
+	size_t nl = (size_t)B * T * 200;
+	int *inp = malloc((size_t)B * T * sizeof *inp);
+	int *tgt = malloc((size_t)B * T * sizeof *tgt);
+	float *l1 = malloc(nl * 4), *l2 = malloc(nl * 4);
+	CHECK_OK(dsv_gpt_new(&cm, cfg, B, T, DSV_GPT_CPU));
+	CHECK_OK(dsv_gpt_new(&gm, cfg, B, T, DSV_GPT_CUDA));
+	if (!cm || !gm || !inp || !tgt || !l1 || !l2)
 		goto done;
 	CHECK_OK(dsv_gpt_init(cm, seed));
 	CHECK_OK(dsv_gpt_init(gm, seed));
-	int inp[B * T], tgt[B * T];
 	random_batch(inp, tgt, B * T, 200);
 	tgt[7] = -1;
-	size_t nl = (size_t)B * T * 200;
-	float *l1 = malloc(nl * 4), *l2 = malloc(nl * 4);
 	CHECK_OK(dsv_gpt_forward(cm, inp, tgt, B, T));
 	CHECK_OK(dsv_gpt_forward(gm, inp, tgt, B, T));
 	dsv_gpt_get_logits(cm, l1);
@@ -513,10 +513,36 @@ static void test_gpu_vs_cpu(void)
 	CHECK_OK(dsv_gpt_update(cm, &adam, 1, NULL));
 	CHECK_OK(dsv_gpt_update(gm, &adam, 1, NULL));
 	compare_params(cm, gm, 2.0f * adam.lr);
-	free(l1); free(l2);
 done:
+	free(l1);
+	free(l2);
+	free(inp);
+	free(tgt);
 	dsv_gpt_free(cm);
 	dsv_gpt_free(gm);
+}
+
+/* head size 16: flash attention, one tile */
+static void test_gpu_vs_cpu(void)
+{
+	gpu_vs_cpu(&gpu_cfg, 4, 32);
+}
+
+/* head size 64 (GPT-2's) over three query tiles, the last one partial */
+static void test_gpu_vs_cpu_flash_tiles(void)
+{
+	dsv_gpt_config c = gpu_cfg;
+	c.num_heads = 1;
+	c.max_seq_len = 160;
+	gpu_vs_cpu(&c, 2, 150);
+}
+
+/* head size 12, which flash attention is not built for: the cuBLAS path */
+static void test_gpu_vs_cpu_cublas_attention(void)
+{
+	dsv_gpt_config c = gpu_cfg;
+	c.channels = 48;
+	gpu_vs_cpu(&c, 4, 32);
 }
 
 /* What train does and test_gpu_vs_cpu does not: batches smaller than the
@@ -580,11 +606,15 @@ int main(void)
 #ifdef DSV_HAVE_CUDA
 	if (dsv_device_count() > 0) {
 		RUN(test_gpu_vs_cpu);
+		RUN(test_gpu_vs_cpu_flash_tiles);
+		RUN(test_gpu_vs_cpu_cublas_attention);
 		RUN(test_gpu_accum_vs_cpu);
 	} else
 #endif
 	{
 		SKIP(test_gpu_vs_cpu, "no CUDA device");
+		SKIP(test_gpu_vs_cpu_flash_tiles, "no CUDA device");
+		SKIP(test_gpu_vs_cpu_cublas_attention, "no CUDA device");
 		SKIP(test_gpu_accum_vs_cpu, "no CUDA device");
 	}
 	TEST_EXIT();
