@@ -89,7 +89,6 @@ KERNELS_CU  := $(if $(HAVE_CUDA),$(wildcard kernels/*.cu))
 CMD_SRC     := $(wildcard cmd/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 KUNIT_SRC   := $(wildcard tests/unit/kernel_*.c)
-EMU_SRC     := $(wildcard tests/unit/kernel_*_emu.cc)
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
@@ -98,8 +97,7 @@ LIBLINEAGE := $(B)/libdsvlineage.a
 LIBKERNELS := $(B)/libdsvkernels.a
 LIBS       := $(LIBLINEAGE) $(LIBSTORE) $(LIBKERNELS)
 UNITS      := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
-KUNITS     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(KUNIT_SRC)) \
-	      $(patsubst tests/unit/%.cc,$(B)/tests/%,$(EMU_SRC))
+KUNITS     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(KUNIT_SRC))
 REPLAYS    := $(patsubst tests/fuzz/fuzz_%.c,$(B)/tests/replay_%,$(FUZZ_SRC))
 
 .PHONY: all deps test unit-test kernels-test demo bench fuzz clean
@@ -146,12 +144,29 @@ $(B)/tests/kernel_%: $(B)/tests/unit/kernel_%.o $(LIBKERNELS) | $(CUDA_SO)
 $(B)/tests/%_bench: $(B)/tests/bench/%_bench.o $(LIBKERNELS) | $(CUDA_SO)
 	$(KLINK)
 
-# CUDA kernels run on the CPU (tests/unit/cuda_emu.hh), with or without
-# nvcc; C++ because the kernels are CUDA C++.
-$(B)/tests/kernel_%_emu: tests/unit/kernel_%_emu.cc tests/unit/cuda_emu.hh $(wildcard kernels/*.cuh)
+# The CUDA emulation (tests/emu/README.md): kernels/*.cu translated to C++
+# and run on the CPU, so that the GPU tests also run where there is no GPU.
+# It needs the CUDA headers and python3, neither nvcc nor a driver.
+ifneq ($(and $(HAVE_CUDA),$(shell command -v python3)),)
+EMU_SO  := $(B)/libdsvcuda-emu.so
+EMU_OBJ := $(patsubst kernels/%.cu,$(B)/emu/%.o,$(KERNELS_CU)) $(B)/emu/runtime.o
+EMU_CXX  = $(CXX) -std=c++17 -O1 -g -fPIC -I. -I$(CUDA_HOME)/include -Wall -Wextra \
+	   -Wno-unused-parameter -Wno-sign-compare
+$(B)/emu/%.cc: kernels/%.cu tests/emu/cu2cc.py
 	@mkdir -p $(dir $@)
-	$(CXX) -std=c++17 $(OPT) -g -Wall -Wextra -Wno-unused-parameter -pthread -I. \
-		$(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all) -o $@ $<
+	python3 tests/emu/cu2cc.py $< $@
+$(B)/emu/%.o: $(B)/emu/%.cc tests/emu/emu.hh $(wildcard kernels/*.h kernels/*.cuh)
+	$(EMU_CXX) -c -o $@ $<
+$(B)/emu/runtime.o: tests/emu/runtime.cc tests/emu/emu.hh
+	@mkdir -p $(dir $@)
+	$(EMU_CXX) -c -o $@ $<
+$(EMU_SO): $(EMU_OBJ)
+	$(CXX) -shared -o $@ $^
+# kernels/*.cuh straight under the emulation, beside a reference
+EMU_TESTS := $(patsubst tests/unit/%.cc,$(B)/tests/%,$(wildcard tests/unit/kernel_*_emu.cc))
+$(B)/tests/kernel_%_emu: tests/unit/kernel_%_emu.cc $(B)/emu/runtime.o $(wildcard kernels/*.cuh)
+	$(EMU_CXX) -O2 -o $@ $< $(B)/emu/runtime.o
+endif
 
 $(B)/tests/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -159,14 +174,14 @@ $(B)/tests/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBS)
 deps:
 	@sh tests/deps.sh
 
-unit-test: $(UNITS) $(KUNITS) $(REPLAYS)
+unit-test: $(UNITS) $(KUNITS) $(REPLAYS) $(EMU_SO) $(EMU_TESTS)
 	@B=$(B) sh tests/run.sh unit
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNITS) $(KUNITS) $(REPLAYS)
+	@$(MAKE) --no-print-directory all $(UNITS) $(KUNITS) $(REPLAYS) $(EMU_SO) $(EMU_TESTS)
 	@B=$(B) sh tests/run.sh all
 
-kernels-test: $(KUNITS)
+kernels-test: $(KUNITS) $(EMU_SO) $(EMU_TESTS)
 	@B=$(B) sh tests/run.sh kernels
 
 demo: deps

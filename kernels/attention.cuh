@@ -9,8 +9,9 @@
  *
  * Device code only, templated on the head size (16, 32, 64 or 128). Shall
  * only be included by kernels/gpt.cu, which launches it, and by
- * tests/unit/kernel_attention_emu.cc, which runs the same code on the CPU
- * under an emulation of the CUDA features used here (DSV_CUDA_EMU).
+ * tests/unit/kernel_attention_emu.cc, which runs it on the CPU under the
+ * CUDA emulation (tests/emu, which defines DSV_CUDA_EMU) against attention
+ * computed in double.
  */
 #ifndef DSV_KERNELS_ATTENTION_CUH
 #define DSV_KERNELS_ATTENTION_CUH

@@ -1,12 +1,13 @@
 /* kernel_attention_emu.cc: runs the flash-attention kernels of
- * kernels/attention.cuh on the CPU (tests/unit/cuda_emu.hh) and compares the
+ * kernels/attention.cuh on the CPU (the CUDA emulation, tests/emu) and
+ * compares the
  * output, the logsumexps and the q, k, v gradients with causal attention
  * computed in double from the same bf16-rounded inputs. The kernels round
  * P and dS to bf16 for the tensor cores, hence the tolerance. What this
  * cannot show is what only the hardware does (the real fragment layout,
  * the speed); tests/unit/kernel_gpt.c checks the whole model on a GPU.
  */
-#include "tests/unit/cuda_emu.hh"
+#include "tests/emu/emu.hh"
 
 #include "kernels/attention.cuh"
 
@@ -131,17 +132,27 @@ template <int HS> static bool run(const shape &s)
 	const float *pqkv = qkv.data(), *pdy = dy.data();
 	dim3 grid(nt, s.B * NH);
 
-	emu::launch(grid, fa::THREADS, fa::forward_smem<HS>(),
+	cudaFuncSetAttribute(fa::forward_kernel<HS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+			     (int)fa::forward_smem<HS>());
+	cudaFuncSetAttribute(fa::backward_kv_kernel<HS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+			     (int)fa::backward_smem<HS>());
+	cudaFuncSetAttribute(fa::backward_q_kernel<HS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+			     (int)fa::backward_smem<HS>());
+	emu::launch(emu::fn(fa::forward_kernel<HS>), grid, dim3(fa::THREADS),
+		    fa::forward_smem<HS>(),
 		    [&] { fa::forward_kernel<HS>(py, plse, pqkv, T, NH, scale); });
-	emu::launch(dim3((unsigned)((rows + 127) / 128)), 128, 0, [&] {
-		fa::dsum_kernel(pdsum, pdy, py, s.B, T, NH, HS);
-	});
-	emu::launch(grid, fa::THREADS, fa::backward_smem<HS>(), [&] {
-		fa::backward_kv_kernel<HS>(pdqkv, pqkv, pdy, plse, pdsum, T, NH, scale);
-	});
-	emu::launch(grid, fa::THREADS, fa::backward_smem<HS>(), [&] {
-		fa::backward_q_kernel<HS>(pdqkv, pqkv, pdy, plse, pdsum, T, NH, scale);
-	});
+	emu::launch(emu::fn(fa::dsum_kernel), dim3((unsigned)((rows + 127) / 128)),
+		    dim3(128), 0, [&] { fa::dsum_kernel(pdsum, pdy, py, s.B, T, NH, HS); });
+	emu::launch(emu::fn(fa::backward_kv_kernel<HS>), grid, dim3(fa::THREADS),
+		    fa::backward_smem<HS>(), [&] {
+			    fa::backward_kv_kernel<HS>(pdqkv, pqkv, pdy, plse, pdsum, T,
+						       NH, scale);
+		    });
+	emu::launch(emu::fn(fa::backward_q_kernel<HS>), grid, dim3(fa::THREADS),
+		    fa::backward_smem<HS>(), [&] {
+			    fa::backward_q_kernel<HS>(pdqkv, pqkv, pdy, plse, pdsum, T,
+						      NH, scale);
+		    });
 
 	std::vector<double> ry, rlse, rdqkv;
 	reference(s, qkv, dy, ry, rlse, rdqkv);

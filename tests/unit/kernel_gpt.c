@@ -448,27 +448,65 @@ static void compare_grads(dsv_gpt *cm, dsv_gpt *gm)
 	free(g2);
 }
 
-/* The parameters after AdamW steps: 1e-5 + 1e-3*|p|, except at most 0.1%
- * of them within `flip` (2*lr a step) where a tiny gradient flipped sign. */
-static void compare_params(dsv_gpt *cm, dsv_gpt *gm, float flip)
+/* The parameters after an AdamW step of rate lr. bf16 matmuls leave the
+ * gradients, and so the first moments m, about 0.5% apart over each tensor,
+ * but an element's m near zero can be far apart in relative terms, and the
+ * step lr * m/sqrt(v) moves with m's relative error e. So each parameter
+ * must be within 1e-5 + 1e-3*|p| + lr * min(2, 0.02 + 3e): at step 1
+ * (m/sqrt(v) = sign(g)) that lets 0.3-2% of the elements in this test's
+ * models move the other way, as measured under the CUDA emulation
+ * (tests/emu). */
+static void compare_params(dsv_gpt *cm, dsv_gpt *gm, float lr)
 {
-	size_t np = cm->num_params, flips = 0, bad = 0;
-	float *g1 = malloc(np * 4), *g2 = malloc(np * 4);
-	CHECK_OK(dsv_gpt_get_params(cm, g1));
-	CHECK_OK(dsv_gpt_get_params(gm, g2));
-	for (size_t i = 0; i < np; i++) {
-		float d = fabsf(g1[i] - g2[i]);
-		if (d > 1e-5f + 1e-3f * fabsf(g1[i])) {
-			if (d <= flip + 1e-5f)
-				flips++;
-			else if (bad++ < 5)
-				printf("  param[%zu]: cpu %.6g gpu %.6g\n", i, g1[i], g2[i]);
-		}
+	size_t np = cm->num_params, loose = 0, bad = 0;
+	float *p1 = malloc(np * 4), *p2 = malloc(np * 4);
+	float *m1 = malloc(np * 4), *m2 = malloc(np * 4), *v = malloc(np * 4);
+	if (!p1 || !p2 || !m1 || !m2 || !v) {
+		CHECK(!"out of memory");
+		goto done;
 	}
-	printf("  result adamw: %zu of %zu params differ by a sign flip\n", flips, np);
-	CHECK(bad == 0 && flips <= np / 1000);
-	free(g1);
-	free(g2);
+	CHECK_OK(dsv_gpt_get_params(cm, p1));
+	CHECK_OK(dsv_gpt_get_params(gm, p2));
+	CHECK_OK(dsv_gpt_get_moments(cm, m1, v));
+	CHECK_OK(dsv_gpt_get_moments(gm, m2, v));
+	for (size_t i = 0; i < np; i++) {
+		float d = fabsf(p1[i] - p2[i]), mm = fmaxf(fabsf(m1[i]), fabsf(m2[i]));
+		float e = mm > 0 ? fabsf(m1[i] - m2[i]) / mm : 0.0f;
+		if (d <= 1e-5f + 1e-3f * fabsf(p1[i]) + 0.02f * lr)
+			continue;
+		if (d <= 1e-5f + 1e-3f * fabsf(p1[i]) + lr * fminf(2.0f, 0.02f + 3.0f * e))
+			loose++;
+		else if (bad++ < 5)
+			printf("  param[%zu]: cpu %.6g gpu %.6g (moments %.3g %.3g)\n",
+			       i, p1[i], p2[i], m1[i], m2[i]);
+	}
+	printf("  result adamw: %zu of %zu params (%.2f%%) apart by their moments' "
+	       "relative error\n", loose, np, 100.0 * loose / np);
+	CHECK(bad == 0);
+done:
+	free(p1);
+	free(p2);
+	free(m1);
+	free(m2);
+	free(v);
+}
+
+/* Gives the GPU model the CPU model's parameters and moments, so that the
+ * next step of the two starts from one state. */
+static void sync_state(dsv_gpt *cm, dsv_gpt *gm)
+{
+	size_t np = cm->num_params;
+	float *p = malloc(np * 4), *m = malloc(np * 4), *v = malloc(np * 4);
+	if (p && m && v) {
+		CHECK_OK(dsv_gpt_get_params(cm, p));
+		CHECK_OK(dsv_gpt_get_moments(cm, m, v));
+		CHECK_OK(dsv_gpt_set_params(gm, p));
+		CHECK_OK(dsv_gpt_set_moments(gm, m, v));
+	} else
+		CHECK(!"out of memory");
+	free(p);
+	free(m);
+	free(v);
 }
 
 static const dsv_gpt_config gpu_cfg = {
@@ -512,7 +550,7 @@ static void gpu_vs_cpu(const dsv_gpt_config *cfg, int B, int T)
 	compare_grads(cm, gm);
 	CHECK_OK(dsv_gpt_update(cm, &adam, 1, NULL));
 	CHECK_OK(dsv_gpt_update(gm, &adam, 1, NULL));
-	compare_params(cm, gm, 2.0f * adam.lr);
+	compare_params(cm, gm, adam.lr);
 done:
 	free(l1);
 	free(l2);
@@ -549,7 +587,9 @@ static void test_gpu_vs_cpu_cublas_attention(void)
  * buffers (3 x 20 in a 4 x 32 model), gradients accumulated over two
  * micro-steps at scale 1/2, weight decay, and an update whose global norm
  * clipping is active (grad_clip far below the norm) and whose norm the
- * caller reads; then a second step on top of the first. */
+ * caller reads; then a second step on top of the first, with the moments
+ * of the first (both models start it from the CPU's state, so that the
+ * first step's sign flips do not compound). */
 static void test_gpu_accum_vs_cpu(void)
 {
 	enum { B = 4, T = 32, b = 3, t = 20 };
@@ -581,7 +621,8 @@ static void test_gpu_accum_vs_cpu(void)
 		CHECK_OK(dsv_gpt_update(gm, &o, step, &n2));
 		printf("  result step %d grad norm cpu %.6f gpu %.6f\n", step, n1, n2);
 		CHECK(n1 > o.grad_clip && fabsf(n1 - n2) <= 2e-2f * n1);
-		compare_params(cm, gm, 2.0f * o.lr * step);
+		compare_params(cm, gm, o.lr);
+		sync_state(cm, gm);
 	}
 done:
 	dsv_gpt_free(cm);
