@@ -159,9 +159,16 @@ $(B)/emu/%.o: $(B)/emu/%.cc tests/emu/emu.hh $(wildcard kernels/*.h kernels/*.cu
 	$(EMU_CXX) -c -o $@ $<
 $(B)/emu/runtime.o: tests/emu/runtime.cc tests/emu/emu.hh
 	@mkdir -p $(dir $@)
-	$(EMU_CXX) -c -o $@ $<
+	$(EMU_CXX) $(if $(HAVE_NCCL),-DDSV_EMU_NCCL $(MPI_CFLAGS)) -c -o $@ $<
+# with NCCL, kernels/nccl_dp.c too, over the emulated NCCL (MPI underneath)
+ifneq ($(HAVE_NCCL),)
+EMU_OBJ += $(B)/emu/nccl_dp.o
+$(B)/emu/nccl_dp.o: kernels/nccl_dp.c kernels/nccl_dp.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -DDSV_HAVE_NCCL -I$(CUDA_HOME)/include -c -o $@ $<
+endif
 $(EMU_SO): $(EMU_OBJ)
-	$(CXX) -shared -o $@ $^
+	$(CXX) -shared -o $@ $^ $(if $(HAVE_NCCL),$(MPI_LIBS))
 # kernels/*.cuh straight under the emulation, beside a reference
 EMU_TESTS := $(patsubst tests/unit/%.cc,$(B)/tests/%,$(wildcard tests/unit/kernel_*_emu.cc))
 $(B)/tests/kernel_%_emu: tests/unit/kernel_%_emu.cc $(B)/emu/runtime.o $(wildcard kernels/*.cuh)

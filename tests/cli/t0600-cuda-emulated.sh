@@ -2,8 +2,10 @@
 # t0600-cuda-emulated.sh: the commands' CUDA paths against their CPU paths,
 # end to end, with libdsvcuda built for the CUDA emulation (tests/emu), which
 # runs the kernels on the CPU: the filter rules, fuzzy dedup and classifier
-# scores keep the same records, greedy generation writes the same text, and
-# training reaches the same loss. Skipped where the emulation is not built.
+# scores keep the same records, greedy generation writes the same text,
+# training reaches the same loss, and two ranks (NCCL, emulated over MPI)
+# train as one rank does with the same global batch. Skipped where the
+# emulation is not built.
 . "$(dirname "$0")/lib.sh"
 
 EMU="$TOP/${B:-build}/libdsvcuda-emu.so"
@@ -67,5 +69,23 @@ test_expect_success 'generate: greedy text is the same on cuda and cpu' '
 		--device cuda >ggpu.jsonl &&
 	test_cmp gcpu.jsonl ggpu.jsonl
 '
+
+G="git --git-dir .dsv/lineage"
+if command -v mpirun >/dev/null 2>&1 && mpirun --version >/dev/null 2>&1; then
+	test_expect_success 'two ranks, a GPU each (NCCL), train as one rank with the global batch' '
+		sed "s/batch_size = 2/batch_size = 1/" tiny.conf >dp2.conf &&
+		CUDA_VISIBLE_DEVICES=0,1 DSV_CUDA_LIB="$EMU" OMP_WAIT_POLICY=passive \
+			timeout 600 mpirun --allow-run-as-root --oversubscribe -n 2 \
+			-x DSV_CUDA_LIB -x OMP_WAIT_POLICY -x CUDA_VISIBLE_DEVICES \
+			"$DSV" train main --tokenizer tok --config dp2.conf --device cuda \
+			-o dp2 -m dp2 -q &&
+		$G show mgpu:METRICS.tsv >one.tsv && $G show dp2:METRICS.tsv >two.tsv &&
+		test "$(cut -f1,2 one.tsv)" = "$(cut -f1,2 two.tsv)" &&
+		paste one.tsv two.tsv | awk -F "\t" "NR > 2 { d = \$3 - \$8; if (d * d > 1e-8) exit 1 }" &&
+		$G show dp2:dsv.json | grep -q "\"ranks\": 2"
+	'
+else
+	test_skip 'two ranks, a GPU each (NCCL)' 'no mpirun'
+fi
 
 test_done

@@ -236,23 +236,53 @@ static double now_ms()
 
 extern "C" {
 
+/* One emulated device per entry of CUDA_VISIBLE_DEVICES (one when it is
+ * unset), each with the bus id of its entry, so that ranks given devices
+ * of their own tell them apart. They all share this process's memory. */
+static int ndevices(int *ids)
+{
+	const char *v = getenv("CUDA_VISIBLE_DEVICES");
+	int n = 0;
+	if (!v || !*v) {
+		ids[0] = 0;
+		return 1;
+	}
+	for (const char *p = v; *p && n < 64; n++) {
+		ids[n] = atoi(p);
+		p += strcspn(p, ",");
+		p += *p == ',';
+	}
+	return n;
+}
+
+static int current_device;
+
 cudaError_t cudaGetDeviceCount(int *n)
 {
-	*n = 1;
+	int ids[64];
+	*n = ndevices(ids);
 	return cudaSuccess;
 }
 
 cudaError_t cudaGetDevice(int *d)
 {
-	*d = 0;
+	*d = current_device;
 	return cudaSuccess;
 }
 
-cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+cudaError_t cudaSetDevice(int d)
+{
+	int ids[64];
+	if (d < 0 || d >= ndevices(ids))
+		return emu::last_error = cudaErrorInvalidDevice;
+	current_device = d;
+	return cudaSuccess;
+}
 
 cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int d)
 {
-	if (d != 0)
+	int ids[64];
+	if (d < 0 || d >= ndevices(ids))
 		return cudaErrorInvalidDevice;
 	memset(p, 0, sizeof *p);
 	snprintf(p->name, sizeof p->name, "CUDA emulation on the CPU");
@@ -264,7 +294,10 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int d)
 
 cudaError_t cudaDeviceGetPCIBusId(char *buf, int len, int d)
 {
-	snprintf(buf, (size_t)len, "0000:00:00.0");
+	int ids[64];
+	if (d < 0 || d >= ndevices(ids))
+		return cudaErrorInvalidDevice;
+	snprintf(buf, (size_t)len, "0000:%02x:00.0", ids[d] & 0xff);
 	return cudaSuccess;
 }
 
@@ -350,6 +383,24 @@ cudaError_t cudaFuncSetAttribute(const void *func, enum cudaFuncAttribute attr, 
 	}
 	return cudaSuccess;
 }
+
+struct CUstream_st {
+	int unused;
+};
+
+cudaError_t cudaStreamCreate(cudaStream_t *s)
+{
+	*s = new CUstream_st();
+	return cudaSuccess;
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t s)
+{
+	delete s;
+	return cudaSuccess;
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 
 struct CUevent_st {
 	double ms;
@@ -635,3 +686,63 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t op, const v
 }
 
 } /* extern "C" */
+
+/* ---- NCCL, over MPI: each rank is a process, its "device" memory its
+ * own, so an all-reduce is MPI_Allreduce (kernels/nccl_dp.c's calls) ---- */
+
+#ifdef DSV_EMU_NCCL
+#include <limits.h>
+#define OMPI_SKIP_MPICXX 1 /* MPI's C API only */
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+#include <nccl.h>
+
+struct ncclComm {
+	int rank, world;
+};
+
+extern "C" {
+
+const char *ncclGetErrorString(ncclResult_t r)
+{
+	return r == ncclSuccess ? "no error" : "emulated NCCL error";
+}
+
+ncclResult_t ncclGetUniqueId(ncclUniqueId *id)
+{
+	memset(id, 0, sizeof *id);
+	return ncclSuccess;
+}
+
+ncclResult_t ncclCommInitRank(ncclComm_t *c, int world, ncclUniqueId, int rank)
+{
+	int inited = 0, size = 0, me = 0;
+	if (MPI_Initialized(&inited) != MPI_SUCCESS || !inited)
+		return ncclInvalidUsage;
+	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	MPI_Comm_rank(MPI_COMM_WORLD, &me);
+	if (size != world || me != rank)
+		return ncclInvalidArgument;
+	*c = new ncclComm{rank, world};
+	return ncclSuccess;
+}
+
+ncclResult_t ncclAllReduce(const void *send, void *recv, size_t n, ncclDataType_t type,
+			   ncclRedOp_t op, ncclComm_t, cudaStream_t)
+{
+	if (type != ncclFloat || op != ncclSum || n > INT_MAX)
+		return ncclInvalidArgument;
+	if (MPI_Allreduce(send == recv ? MPI_IN_PLACE : send, recv, (int)n, MPI_FLOAT,
+			  MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+		return ncclSystemError;
+	return ncclSuccess;
+}
+
+ncclResult_t ncclCommDestroy(ncclComm_t c)
+{
+	delete c;
+	return ncclSuccess;
+}
+
+} /* extern "C" */
+#endif
