@@ -19,6 +19,7 @@ enum cmp_op { C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE };
 struct node {
 	int kind, op, type;
 	int a, b;        /* children (node indexes) */
+	size_t end;      /* where the node's text ends (for errors) */
 	int slot;        /* N_SLOT */
 	double num;      /* N_NUM */
 	size_t soff, slen; /* N_STR: into e->strs */
@@ -72,6 +73,7 @@ static int new_node(struct parser *p, int kind)
 	memset(&e->n[e->nn], 0, sizeof e->n[0]);
 	e->n[e->nn].kind = kind;
 	e->n[e->nn].type = EXPR_NUM;
+	e->n[e->nn].end = p->pos;
 	return e->nn++;
 }
 
@@ -251,15 +253,8 @@ static int parse_cmp(struct parser *p)
 	else if (p->pos < p->len && (p->src[p->pos] == '=' ||
 				     (p->src[p->pos] == '!' && 0)))
 		return fail(p, at, "unknown operator '='; did you mean '=='?");
-	else {
-		/* a value alone: true when a nonzero number */
-		if (p->e->n[a].type == EXPR_STR)
-			return fail(p, at, "a string is not a condition");
-		int n = new_node(p, N_TRUTH);
-		if (n >= 0)
-			p->e->n[n].a = a;
-		return n;
-	}
+	else /* a value alone: a condition only where one is needed */
+		return a;
 	int b = parse_primary(p);
 	if (b < 0)
 		return -1;
@@ -279,6 +274,26 @@ static int parse_cmp(struct parser *p)
 	return n;
 }
 
+static int is_value(const struct node *n)
+{
+	return n->kind == N_NUM || n->kind == N_STR || n->kind == N_SLOT;
+}
+
+/* Node `a` used as a condition: a value alone is true when it is a nonzero
+ * number. A parenthesised value stays a value, so `(words) > 5` compares
+ * words, not its truth. */
+static int as_cond(struct parser *p, int a)
+{
+	if (a < 0 || !is_value(&p->e->n[a]))
+		return a;
+	if (p->e->n[a].type == EXPR_STR)
+		return fail(p, p->e->n[a].end, "a string is not a condition");
+	int n = new_node(p, N_TRUTH);
+	if (n >= 0)
+		p->e->n[n].a = a;
+	return n;
+}
+
 static int parse_not(struct parser *p)
 {
 	skip_ws(p);
@@ -287,7 +302,7 @@ static int parse_not(struct parser *p)
 		size_t at = p->pos++;
 		if (++p->depth > EXPR_MAX_DEPTH)
 			return fail(p, at, "nested too deeply");
-		int a = parse_not(p);
+		int a = as_cond(p, parse_not(p));
 		p->depth--;
 		if (a < 0)
 			return -1;
@@ -309,7 +324,9 @@ static int parse_chain(struct parser *p, const char *op, int kind,
 		skip_ws(p);
 		if (!match(p, op))
 			break;
-		int b = operand(p);
+		if ((a = as_cond(p, a)) < 0)
+			return -1;
+		int b = as_cond(p, operand(p));
 		if (b < 0)
 			return -1;
 		int n = new_node(p, kind);
@@ -364,7 +381,7 @@ int expr_parse(struct expr **out, const char *src, expr_resolve_fn resolve,
 	if (p.pos == p.len) {
 		fail(&p, 0, "empty expression");
 	} else {
-		p.e->root = parse_or(&p);
+		p.e->root = as_cond(&p, parse_or(&p));
 		skip_ws(&p);
 		if (!p.failed && p.pos < p.len) {
 			if (p.src[p.pos] == ')')

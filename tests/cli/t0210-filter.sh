@@ -65,6 +65,13 @@ test_expect_success '--where over text length and meta fields' '
 	test $(stat_ long records_out) -gt 697
 '
 
+test_expect_success '--where: a parenthesised value compares as the value, not its truth' '
+	dsv derive filter main -o paren -m paren --where "(text_bytes) > 5000 && (meta.source) != \"x\"" >/dev/null &&
+	dsv derive filter main -o noparen -m noparen --where "text_bytes > 5000 && meta.source != \"x\"" >/dev/null &&
+	test $(stat_ paren records_out) = $(stat_ noparen records_out) &&
+	test $(stat_ paren records_out) -gt 0
+'
+
 test_expect_success '--where over a column of the version; --rules and --where together' '
 	dsv derive filter c4 -o c4-again -m again --where "reason == 0" >out &&
 	test $(stat_ c4-again records_out) = $(stat_ c4 records_out) &&

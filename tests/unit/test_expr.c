@@ -93,6 +93,15 @@ static void test_logic(void)
 	CHECK(eval("words > 100 && (quality > 0.5 || lang == \"en\")") == 0);
 	CHECK(eval("((words < 100))") == 1);
 	CHECK(eval("(words < 100) == 1") == 1);
+	/* a parenthesised value is a value, not its truth */
+	CHECK(eval("(words) > 5") == 1);
+	CHECK(eval("(words) == 10") == 1);
+	CHECK(eval("(quality) < 0.5") == 1);
+	CHECK(eval("(lang) == \"en\"") == 1);
+	CHECK(eval("lang == (\"en\")") == 1);
+	CHECK(eval("(words)") == 1);
+	CHECK(eval("!(words)") == 0);
+	CHECK(eval("(words) && (quality) > 0.1") == 1);
 }
 
 static void test_missing(void)
@@ -123,6 +132,9 @@ static void test_errors(void)
 	bad("quality >", "expected a value", 9);
 	bad("lang == 1", "cannot compare a number with a string", 5);
 	bad("\"en\"", "a string is not a condition", 4);
+	bad("(\"en\")", "a string is not a condition", 5);
+	bad("words > 1 && 'en'", "a string is not a condition", 17);
+	bad("!'en'", "a string is not a condition", 5);
 	bad("words > 1 > 0", "comparisons do not chain", 10);
 	bad("lang == \"en", "unterminated string", 8);
 	bad("words > 1.2.3", "bad number", 8);
