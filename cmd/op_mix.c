@@ -111,6 +111,31 @@ static int add_sample(dsv_store *s, struct input *in, uint64_t seed,
 	return rc;
 }
 
+/* --records: each input's share of N by the largest remainder method, so
+ * the shares add up to exactly N (rounding each one alone gives 9 of 10
+ * for three equal weights); ties go to the earlier input. */
+static void apportion(struct input *ins, int nin, uint64_t target,
+		      double wsum)
+{
+	double frac[MAX_INPUTS];
+	uint64_t given = 0;
+	for (int i = 0; i < nin; i++) {
+		double q = (double)target * ins[i].weight / wsum;
+		ins[i].target = (uint64_t)floor(q);
+		frac[i] = q - floor(q);
+		given += ins[i].target;
+	}
+	while (given < target) {
+		int best = 0;
+		for (int i = 1; i < nin; i++)
+			if (frac[i] > frac[best])
+				best = i;
+		ins[best].target++;
+		frac[best] = -1;
+		given++;
+	}
+}
+
 static int build(struct input *ins, int nin, const char *records_s,
 		 const char *tokens_s, uint64_t target, uint64_t seed,
 		 dsv_store *s, dsv_manifest *out)
@@ -119,13 +144,15 @@ static int build(struct input *ins, int nin, const char *records_s,
 	int rc = 0;
 	for (int i = 0; i < nin; i++)
 		wsum += ins[i].weight;
+	if (records_s)
+		apportion(ins, nin, target, wsum);
 	for (int i = 0; !rc && i < nin; i++) {
 		struct input *in = &ins[i];
 		if (!records_s && !tokens_s) {
 			in->repeat = (uint64_t)in->weight;
 			in->target = in->records * in->repeat;
 		} else if (records_s) {
-			in->target = (uint64_t)llround((double)target * in->weight / wsum);
+			/* apportioned above */
 		} else {
 			/* tokens estimated as text bytes / 4 (docs/kernels.md, "Ops") */
 			double tok = (double)in->bytes / 4;

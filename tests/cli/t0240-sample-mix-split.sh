@@ -73,6 +73,15 @@ test_expect_success 'mix --records hits the target with the weights as shares' '
 	test "$($G show m2:MANIFEST)" = "$($G show m3:MANIFEST)"
 '
 
+test_expect_success 'mix --records gives exactly N when the shares do not divide it' '
+	dsv derive mix a:1 b:1 sp-valid:1 --records 10 -o m10 -m "mix 10" -q &&
+	test "$(count m10)" = 10 &&
+	dsv derive mix a:1 b:1 sp-valid:1 --records 2 -o m2r -m "mix 2" -q &&
+	test "$(count m2r)" = 2 &&
+	dsv derive mix a:1 b:2 --records 5 -o m5 -m "mix 5" -q &&
+	test "$(count m5)" = 5 && test "$(dsv export m5 | grep -c "other text")" = 3
+'
+
 test_expect_success 'mix --tokens counts text bytes / 4' '
 	dsv derive mix a:1 --tokens 1000 -o m4 -m "tokens" -q &&
 	n=$(count m4) && test "$n" -gt 150 && test "$n" -lt 250
