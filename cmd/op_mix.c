@@ -78,13 +78,29 @@ static int add_entry(dsv_manifest *out, const dsv_manifest_entry *e,
 	return dsv_manifest_add(out, &c);
 }
 
-/* Appends a seeded sample of `n` of the input's rows, entry by entry. */
+/* Appends `n` (< in->records) of the input's records: an entry the input
+ * repeats r times gives floor(n r / records) whole copies, then a seeded
+ * sample of the input's rows, entry by entry, gives the rest (fewer than
+ * its rows). Without repeats in the input that is the sample alone. */
 static int add_sample(dsv_store *s, struct input *in, uint64_t seed,
 		      uint64_t n, dsv_manifest *out)
 {
-	uint64_t thr, live;
+	uint64_t thr, live, whole = 0;
 	dsv_selection *old = NULL, *sel = NULL;
-	int rc = sample_threshold(s, in->m, seed, n, &thr, &live), is_new;
+	int rc = 0, is_new;
+	for (size_t i = 0; !rc && i < in->m->n; i++) {
+		const dsv_manifest_entry *e = &in->m->e[i];
+		uint64_t k = (uint64_t)((unsigned __int128)n * e->repeat /
+					in->records);
+		if (k && e->kept)
+			rc = add_entry(out, e, (uint32_t)k);
+		whole += k * e->kept;
+	}
+	in->sampled += whole;
+	if (rc || whole == n)
+		return rc;
+	n -= whole;
+	rc = sample_threshold(s, in->m, seed, n, &thr, &live);
 	for (size_t i = 0; !rc && i < in->m->n; i++) {
 		const dsv_manifest_entry *e = &in->m->e[i];
 		if ((e->has_sel && (rc = dsv_selection_open(&old, s, &e->sel,
@@ -161,6 +177,10 @@ static int build(struct input *ins, int nin, const char *records_s,
 							 (double)in->records)
 					     : 0;
 		}
+		if ((records_s || tokens_s) && !in->records && in->target)
+			return dsv_error_set(DSV_EINVAL, "'%s' has no records to "
+					     "give its share of the mix",
+					     in->rev);
 		if (records_s || tokens_s)
 			in->repeat = in->records ? in->target / in->records : 0;
 		for (size_t k = 0; in->repeat && k < in->m->n; k++)

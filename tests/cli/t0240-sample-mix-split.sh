@@ -82,6 +82,21 @@ test_expect_success 'mix --records gives exactly N when the shares do not divide
 	test "$(count m5)" = 5 && test "$(dsv export m5 | grep -c "other text")" = 3
 '
 
+test_expect_success 'mix --records takes part of an input that repeats records' '
+	dsv derive mix m1 --records 1500 -o m1500 -m "part of a mix" -q &&
+	test "$(count m1500)" = 1500 &&
+	dsv derive mix m1:1 b:1 --records 4000 -o m4000 -m "more than a mix" -q &&
+	test "$(count m4000)" = 4000
+'
+
+test_expect_success 'mix --records refuses an input with no records, commits nothing' '
+	dsv derive sample a --fraction 0 -o none -m none -q &&
+	test "$(count none)" = 0 &&
+	test_must_fail dsv derive mix none:1 b:1 --records 10 -o mnone -m x 2>err &&
+	grep -q ".none. has no records" err &&
+	test_must_fail $G rev-parse --verify -q mnone
+'
+
 test_expect_success 'mix --tokens counts text bytes / 4' '
 	dsv derive mix a:1 --tokens 1000 -o m4 -m "tokens" -q &&
 	n=$(count m4) && test "$n" -gt 150 && test "$n" -lt 250
