@@ -48,6 +48,20 @@ test_expect_success 'all four rule sets chain: a record goes for the first rule 
 	test $(stat_ all4 records_out) -le $(stat_ gopher-quality records_out)
 '
 
+test_expect_success 'a reason name two rule sets share (empty) keeps each set'"'"'s reasons right' '
+	dsv derive filter main -o rep-fw -m rep-fw --rules gopher-repetition,fineweb >/dev/null &&
+	git_ show gopher-repetition:dsv.json >rep.json && git_ show rep-fw:dsv.json >both.json &&
+	python3 -c "
+import json
+one = json.load(open(\"rep.json\"))[\"stats\"][\"dropped\"]
+two = json.load(open(\"both.json\"))[\"stats\"][\"dropped\"]
+for r, v in one.items():
+    assert two[r][\"records\"] == v[\"records\"], (r, v, two[r])
+fw = [\"line_punct_ratio\", \"short_line_ratio\", \"char_dup_ratio\", \"list_ratio\"]
+assert sum(two[r][\"records\"] for r in fw) > 0, two
+"
+'
+
 test_expect_success 'a filtered view adds well under 1% of the stored bytes' '
 	before=$(du -sb .dsv/objects | cut -f1) &&
 	dsv derive filter main -o view -m view --rules fineweb,c4 >/dev/null &&
