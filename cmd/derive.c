@@ -709,6 +709,11 @@ void derive_set_totals(struct derive *d, uint64_t records_in,
 	dsv_meter_add(d->meter, DSV_METER_RECORDS_OUT, d->records_out);
 }
 
+void derive_count_selection(struct derive *d, int is_new)
+{
+	d->selections_new += is_new != 0;
+}
+
 /* ---- the commit ------------------------------------------------------------ */
 
 static void describe(struct derive *d, const dsv_compute *c)

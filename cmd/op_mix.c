@@ -82,9 +82,10 @@ static int add_entry(dsv_manifest *out, const dsv_manifest_entry *e,
  * repeats r times gives floor(n r / records) whole copies, then a seeded
  * sample of the input's rows, entry by entry, gives the rest (fewer than
  * its rows). Without repeats in the input that is the sample alone. */
-static int add_sample(dsv_store *s, struct input *in, uint64_t seed,
+static int add_sample(struct derive *d, struct input *in, uint64_t seed,
 		      uint64_t n, dsv_manifest *out)
 {
+	dsv_store *s = derive_store(d);
 	uint64_t thr, live, whole = 0;
 	dsv_selection *old = NULL, *sel = NULL;
 	int rc = 0, is_new;
@@ -115,8 +116,10 @@ static int add_sample(dsv_store *s, struct input *in, uint64_t seed,
 		c.repeat = 1;
 		c.has_sel = 1;
 		if (c.kept && !(rc = dsv_selection_write(sel, s, &e->shard,
-							 &c.sel, &is_new)))
+							 &c.sel, &is_new))) {
+			derive_count_selection(d, is_new);
 			rc = dsv_manifest_add(out, &c);
+		}
 		in->sampled += c.kept;
 		dsv_selection_free(old);
 		dsv_selection_free(sel);
@@ -154,7 +157,7 @@ static void apportion(struct input *ins, int nin, uint64_t target,
 
 static int build(struct input *ins, int nin, const char *records_s,
 		 const char *tokens_s, uint64_t target, uint64_t seed,
-		 dsv_store *s, dsv_manifest *out)
+		 struct derive *d, dsv_manifest *out)
 {
 	double wsum = 0;
 	int rc = 0;
@@ -193,7 +196,7 @@ static int build(struct input *ins, int nin, const char *records_s,
 		uint64_t rem = in->records ? in->target - in->repeat * in->records
 					   : 0;
 		if (!rc && rem)
-			rc = add_sample(s, in, seed + (uint64_t)i, rem, out);
+			rc = add_sample(d, in, seed + (uint64_t)i, rem, out);
 	}
 	return rc;
 }
@@ -314,7 +317,7 @@ int derive_mix(int argc, char **argv)
 	if (derive_rank(d) == 0) {
 		if (dsv_manifest_new(&out) ||
 		    build(ins, nin, records_s, tokens_s, target, (uint64_t)seed,
-			  s, out))
+			  d, out))
 			goto fail;
 		uint64_t rin = 0, bin = 0, bout = 0;
 		for (int i = 0; i < nin; i++) {

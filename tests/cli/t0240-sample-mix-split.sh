@@ -74,8 +74,9 @@ test_expect_success 'mix --records hits the target with the weights as shares' '
 '
 
 test_expect_success 'mix --records gives exactly N when the shares do not divide it' '
-	dsv derive mix a:1 b:1 sp-valid:1 --records 10 -o m10 -m "mix 10" -q &&
-	test "$(count m10)" = 10 &&
+	dsv derive mix a:1 b:1 sp-valid:1 --records 10 -o m10 -m "mix 10" >out &&
+	test "$(count m10)" = 10 && grep -q "^ 3 new selections" out &&
+	$G show m10:dsv.json | grep -q "\"new_selections\": 3" &&
 	dsv derive mix a:1 b:1 sp-valid:1 --records 2 -o m2r -m "mix 2" -q &&
 	test "$(count m2r)" = 2 &&
 	dsv derive mix a:1 b:2 --records 5 -o m5 -m "mix 5" -q &&
