@@ -90,6 +90,13 @@ test_expect_success 'mix --records takes part of an input that repeats records' 
 	test "$(count m4000)" = 4000
 '
 
+test_expect_success 'sample --n refuses a version that repeats records, commits nothing' '
+	test_must_fail dsv derive sample m1 --n 10 -o srep -m x 2>err &&
+	grep -q "repeats records" err && grep -q "mix m1 --records 10" err &&
+	test_must_fail $G rev-parse --verify -q srep &&
+	dsv derive sample m1 --fraction 0.5 -o srep -m x -q
+'
+
 test_expect_success 'mix --records refuses an input with no records, commits nothing' '
 	dsv derive sample a --fraction 0 -o none -m none -q &&
 	test "$(count none)" = 0 &&
