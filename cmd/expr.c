@@ -88,9 +88,21 @@ static int is_name_start(int c)
 	return isalpha(c) || c == '_';
 }
 
+/* Bytes of UTF-8 are name characters, so meta fields such as `meta.détail`
+ * can be named. */
 static int is_name_char(int c)
 {
-	return isalnum(c) || c == '_' || c == '.' || c == '-';
+	return isalnum(c) || c == '_' || c == '.' || c == '-' || c >= 0x80;
+}
+
+/* The bytes of the character at s (a whole UTF-8 sequence), for messages. */
+static int char_len(const char *s, size_t left)
+{
+	int n = 1;
+	while ((size_t)n < left && n < 4 &&
+	       ((unsigned char)s[n] & 0xC0) == 0x80)
+		n++;
+	return n;
 }
 
 static int parse_or(struct parser *p);
@@ -217,7 +229,8 @@ static int parse_primary(struct parser *p)
 		}
 		return n;
 	}
-	return fail(p, p->pos, "unexpected '%c'", c);
+	return fail(p, p->pos, "unexpected '%.*s'",
+		    char_len(p->src + p->pos, p->len - p->pos), p->src + p->pos);
 }
 
 static int match(struct parser *p, const char *tok)
@@ -390,8 +403,10 @@ int expr_parse(struct expr **out, const char *src, expr_resolve_fn resolve,
 				fail(&p, p.pos, "unknown operator '%c'; use '%c%c'",
 				     p.src[p.pos], p.src[p.pos], p.src[p.pos]);
 			else
-				fail(&p, p.pos, "unexpected '%c' after a condition",
-				     p.src[p.pos]);
+				fail(&p, p.pos, "unexpected '%.*s' after a "
+				     "condition", char_len(p.src + p.pos,
+							   p.len - p.pos),
+				     p.src + p.pos);
 		}
 	}
 	if (p.failed) {

@@ -86,6 +86,16 @@ test_expect_success '--where: a parenthesised value compares as the value, not i
 	test $(stat_ paren records_out) -gt 0
 '
 
+test_expect_success '--where names a meta field with non-ASCII letters' '
+	printf "%s\n" "{\"text\":\"a\",\"d\\u00e9tail\":\"x\"}" "{\"text\":\"b\",\"d\\u00e9tail\":\"y\"}" >../u.jsonl &&
+	dsv commit -q -b uni ../u.jsonl -m uni &&
+	dsv derive filter uni -o uni-x -m x --where "meta.détail == \"x\"" >/dev/null &&
+	test "$(dsv export uni-x | wc -l)" = 1 &&
+	dsv export uni-x | grep -q "\"text\": *\"a\"" &&
+	test_must_fail dsv derive filter uni -o uni-y -m y --where "text_bytes > 0 é" 2>err &&
+	grep -q "unexpected .é. after" err
+'
+
 test_expect_success '--where over a column of the version; --rules and --where together' '
 	dsv derive filter c4 -o c4-again -m again --where "reason == 0" >out &&
 	test $(stat_ c4-again records_out) = $(stat_ c4 records_out) &&

@@ -135,6 +135,10 @@ static void test_errors(void)
 	bad("(\"en\")", "a string is not a condition", 5);
 	bad("words > 1 && 'en'", "a string is not a condition", 17);
 	bad("!'en'", "a string is not a condition", 5);
+	/* UTF-8 is part of a name, and messages show whole characters */
+	bad("meta.d\xc3\xa9tail > 1", "unknown column 'meta.d\xc3\xa9tail'", 0);
+	bad("words > 1 \xc3\xa9", "unexpected '\xc3\xa9' after a condition", 10);
+	bad("\xe2\x82\xac > 1", "unexpected '\xe2\x82\xac'", 0);
 	bad("words > 1 > 0", "comparisons do not chain", 10);
 	bad("lang == \"en", "unterminated string", 8);
 	bad("words > 1.2.3", "bad number", 8);
