@@ -56,6 +56,26 @@ test_expect_success 'split refuses an existing branch and records nothing' '
 	dsv derive split a -o sp3 -m x 2>err; test $? -eq 2
 '
 
+test_expect_success 'a split that fails at any write records neither side' '
+	n=1 fails=0 ok_run=0
+	while [ $ok_run -lt 3 ] && [ $n -le 200 ]; do
+		for kind in write rename alloc; do
+			if DSV_FAULT=$kind:$n "$DSV" derive split b --valid 0.3 -o fsp -m f -q 2>err; then
+				ok_run=$((ok_run + 1))
+				$G update-ref -d refs/heads/fsp-train && $G update-ref -d refs/heads/fsp-valid
+			else
+				ok_run=0 fails=$((fails + 1))
+				grep -q "^dsv: error: " err || { echo "$kind:$n: no message"; exit 1; }
+				$G rev-parse -q --verify fsp-valid && { echo "$kind:$n: fsp-valid left"; cat err; exit 1; }
+				$G rev-parse -q --verify fsp-train && { echo "$kind:$n: fsp-train left"; exit 1; }
+			fi
+		done
+		n=$((n + 1))
+	done
+	echo "  result: $fails injected failures, none half-recorded" &&
+	test $fails -gt 0 && dsv fsck >/dev/null
+'
+
 test_expect_success 'mix with repeat counts; every input is a parent' '
 	dsv derive mix a:2 b:1 -o m1 -m "mix" >out &&
 	test "$(count m1)" = 2050 && grep -q "mix: 2050 records from 1050 (1.95x)" out &&
