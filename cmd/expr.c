@@ -216,6 +216,15 @@ static int parse_primary(struct parser *p)
 		size_t start = p->pos;
 		while (p->pos < p->len && is_name_char((unsigned char)p->src[p->pos]))
 			p->pos++;
+		size_t len = p->pos - start;
+		/* JSON's booleans, which meta fields compare as 1 and 0 */
+		if ((len == 4 && !memcmp(p->src + start, "true", 4)) ||
+		    (len == 5 && !memcmp(p->src + start, "false", 5))) {
+			int n = new_node(p, N_NUM);
+			if (n >= 0)
+				p->e->n[n].num = len == 4;
+			return n;
+		}
 		int type = EXPR_NUM;
 		int slot = p->resolve(p->src + start, p->pos - start, &type,
 				      p->ctx);

@@ -96,6 +96,15 @@ test_expect_success '--where names a meta field with non-ASCII letters' '
 	grep -q "unexpected .é. after" err
 '
 
+test_expect_success '--where compares JSON booleans with true and false' '
+	printf "%s\n" "{\"text\":\"a\",\"ok\":true}" "{\"text\":\"b\",\"ok\":false}" "{\"text\":\"c\"}" >../bool.jsonl &&
+	dsv commit -q -b bools ../bool.jsonl -m bools &&
+	dsv derive filter bools -o bools-t -m t --where "meta.ok == true" >/dev/null &&
+	dsv export bools-t | grep -q "\"text\": *\"a\"" && test "$(dsv export bools-t | wc -l)" = 1 &&
+	dsv derive filter bools -o bools-f -m f --where "meta.ok == false" >/dev/null &&
+	dsv export bools-f | grep -q "\"text\": *\"b\"" && test "$(dsv export bools-f | wc -l)" = 1
+'
+
 test_expect_success '--where over a column of the version; --rules and --where together' '
 	dsv derive filter c4 -o c4-again -m again --where "reason == 0" >out &&
 	test $(stat_ c4-again records_out) = $(stat_ c4 records_out) &&

@@ -113,6 +113,10 @@ static void test_missing(void)
 	row[0].num = NAN; /* a NaN column value is missing too */
 	CHECK(eval("quality > 0 || quality <= 0") == 0);
 	/* an ANY slot compares by the type each row gives it */
+	row[3] = (struct expr_value){EXPR_NUM, 1, NULL, 0}; /* JSON true */
+	CHECK(eval("meta.x == true") == 1);
+	CHECK(eval("meta.x != false") == 1);
+	CHECK(eval("!(meta.x == false)") == 1);
 	row[3] = (struct expr_value){EXPR_NUM, 3, NULL, 0};
 	CHECK(eval("meta.x == 3") == 1);
 	CHECK(eval("meta.x == \"3\"") == 0);
