@@ -709,6 +709,11 @@ void derive_set_totals(struct derive *d, uint64_t records_in,
 	dsv_meter_add(d->meter, DSV_METER_RECORDS_OUT, d->records_out);
 }
 
+void derive_count_selection(struct derive *d, int is_new)
+{
+	d->selections_new += is_new != 0;
+}
+
 /* ---- the commit ------------------------------------------------------------ */
 
 static void describe(struct derive *d, const dsv_compute *c)
@@ -817,8 +822,15 @@ int derive_commit(struct derive *d)
 		goto out;
 	}
 	parents[np++] = d->input_id;
-	for (size_t i = 0; i < d->nextra; i++)
-		parents[np++] = d->extra[i];
+	/* an input given twice (dedup --against its own input) is one parent,
+	 * as git drops a duplicate parent; dsv.json keeps every role */
+	for (size_t i = 0; i < d->nextra; i++) {
+		size_t k = 0;
+		while (k < np && dsv_aid_cmp(&parents[k], &d->extra[i]))
+			k++;
+		if (k == np)
+			parents[np++] = d->extra[i];
+	}
 	if (dsv_manifest_format(d->out, &manifest, &mlen) ||
 	    dsv_artifact_format(d->art, &json, &jlen)) {
 		rc = die_error();

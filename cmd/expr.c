@@ -19,6 +19,7 @@ enum cmp_op { C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE };
 struct node {
 	int kind, op, type;
 	int a, b;        /* children (node indexes) */
+	size_t end;      /* where the node's text ends (for errors) */
 	int slot;        /* N_SLOT */
 	double num;      /* N_NUM */
 	size_t soff, slen; /* N_STR: into e->strs */
@@ -72,6 +73,7 @@ static int new_node(struct parser *p, int kind)
 	memset(&e->n[e->nn], 0, sizeof e->n[0]);
 	e->n[e->nn].kind = kind;
 	e->n[e->nn].type = EXPR_NUM;
+	e->n[e->nn].end = p->pos;
 	return e->nn++;
 }
 
@@ -86,9 +88,21 @@ static int is_name_start(int c)
 	return isalpha(c) || c == '_';
 }
 
+/* Bytes of UTF-8 are name characters, so meta fields such as `meta.détail`
+ * can be named. */
 static int is_name_char(int c)
 {
-	return isalnum(c) || c == '_' || c == '.' || c == '-';
+	return isalnum(c) || c == '_' || c == '.' || c == '-' || c >= 0x80;
+}
+
+/* The bytes of the character at s (a whole UTF-8 sequence), for messages. */
+static int char_len(const char *s, size_t left)
+{
+	int n = 1;
+	while ((size_t)n < left && n < 4 &&
+	       ((unsigned char)s[n] & 0xC0) == 0x80)
+		n++;
+	return n;
 }
 
 static int parse_or(struct parser *p);
@@ -202,6 +216,15 @@ static int parse_primary(struct parser *p)
 		size_t start = p->pos;
 		while (p->pos < p->len && is_name_char((unsigned char)p->src[p->pos]))
 			p->pos++;
+		size_t len = p->pos - start;
+		/* JSON's booleans, which meta fields compare as 1 and 0 */
+		if ((len == 4 && !memcmp(p->src + start, "true", 4)) ||
+		    (len == 5 && !memcmp(p->src + start, "false", 5))) {
+			int n = new_node(p, N_NUM);
+			if (n >= 0)
+				p->e->n[n].num = len == 4;
+			return n;
+		}
 		int type = EXPR_NUM;
 		int slot = p->resolve(p->src + start, p->pos - start, &type,
 				      p->ctx);
@@ -215,7 +238,8 @@ static int parse_primary(struct parser *p)
 		}
 		return n;
 	}
-	return fail(p, p->pos, "unexpected '%c'", c);
+	return fail(p, p->pos, "unexpected '%.*s'",
+		    char_len(p->src + p->pos, p->len - p->pos), p->src + p->pos);
 }
 
 static int match(struct parser *p, const char *tok)
@@ -251,15 +275,8 @@ static int parse_cmp(struct parser *p)
 	else if (p->pos < p->len && (p->src[p->pos] == '=' ||
 				     (p->src[p->pos] == '!' && 0)))
 		return fail(p, at, "unknown operator '='; did you mean '=='?");
-	else {
-		/* a value alone: true when a nonzero number */
-		if (p->e->n[a].type == EXPR_STR)
-			return fail(p, at, "a string is not a condition");
-		int n = new_node(p, N_TRUTH);
-		if (n >= 0)
-			p->e->n[n].a = a;
-		return n;
-	}
+	else /* a value alone: a condition only where one is needed */
+		return a;
 	int b = parse_primary(p);
 	if (b < 0)
 		return -1;
@@ -279,6 +296,26 @@ static int parse_cmp(struct parser *p)
 	return n;
 }
 
+static int is_value(const struct node *n)
+{
+	return n->kind == N_NUM || n->kind == N_STR || n->kind == N_SLOT;
+}
+
+/* Node `a` used as a condition: a value alone is true when it is a nonzero
+ * number. A parenthesised value stays a value, so `(words) > 5` compares
+ * words, not its truth. */
+static int as_cond(struct parser *p, int a)
+{
+	if (a < 0 || !is_value(&p->e->n[a]))
+		return a;
+	if (p->e->n[a].type == EXPR_STR)
+		return fail(p, p->e->n[a].end, "a string is not a condition");
+	int n = new_node(p, N_TRUTH);
+	if (n >= 0)
+		p->e->n[n].a = a;
+	return n;
+}
+
 static int parse_not(struct parser *p)
 {
 	skip_ws(p);
@@ -287,7 +324,7 @@ static int parse_not(struct parser *p)
 		size_t at = p->pos++;
 		if (++p->depth > EXPR_MAX_DEPTH)
 			return fail(p, at, "nested too deeply");
-		int a = parse_not(p);
+		int a = as_cond(p, parse_not(p));
 		p->depth--;
 		if (a < 0)
 			return -1;
@@ -309,7 +346,9 @@ static int parse_chain(struct parser *p, const char *op, int kind,
 		skip_ws(p);
 		if (!match(p, op))
 			break;
-		int b = operand(p);
+		if ((a = as_cond(p, a)) < 0)
+			return -1;
+		int b = as_cond(p, operand(p));
 		if (b < 0)
 			return -1;
 		int n = new_node(p, kind);
@@ -364,7 +403,7 @@ int expr_parse(struct expr **out, const char *src, expr_resolve_fn resolve,
 	if (p.pos == p.len) {
 		fail(&p, 0, "empty expression");
 	} else {
-		p.e->root = parse_or(&p);
+		p.e->root = as_cond(&p, parse_or(&p));
 		skip_ws(&p);
 		if (!p.failed && p.pos < p.len) {
 			if (p.src[p.pos] == ')')
@@ -373,8 +412,10 @@ int expr_parse(struct expr **out, const char *src, expr_resolve_fn resolve,
 				fail(&p, p.pos, "unknown operator '%c'; use '%c%c'",
 				     p.src[p.pos], p.src[p.pos], p.src[p.pos]);
 			else
-				fail(&p, p.pos, "unexpected '%c' after a condition",
-				     p.src[p.pos]);
+				fail(&p, p.pos, "unexpected '%.*s' after a "
+				     "condition", char_len(p.src + p.pos,
+							   p.len - p.pos),
+				     p.src + p.pos);
 		}
 	}
 	if (p.failed) {

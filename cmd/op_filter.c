@@ -16,6 +16,7 @@
 #include "kernels/filters.h"
 
 #define MAX_SLOTS 64
+#define MAX_SET_REASONS 32
 
 struct slot {
 	char name[128];
@@ -27,7 +28,9 @@ enum { SLOT_COLUMN, SLOT_META, SLOT_TEXT_BYTES };
 struct filter {
 	int nsets;
 	int sets[DSV_FILTER_NSETS];
-	int code_base[DSV_FILTER_NSETS]; /* derive code of each set's reason 1 */
+	/* derive code of each set's reasons: a name two sets share ("empty")
+	 * has one code, so a set's codes need not be consecutive */
+	uint8_t codes[DSV_FILTER_NSETS][MAX_SET_REASONS];
 	struct dsv_filter_params params;
 	struct expr *where;
 	int where_code;
@@ -121,7 +124,7 @@ static int rules_shard(struct derive_shard *sh, struct filter *f)
 		for (int i = 0; i < f->nsets; i++) {
 			int why = dsv_filter_apply(f->sets[i], &st[r], &f->params);
 			if (why) {
-				sh->reason[r] = (uint8_t)(f->code_base[f->sets[i]] + why - 1);
+				sh->reason[r] = f->codes[f->sets[i]][why - 1];
 				break;
 			}
 		}
@@ -352,12 +355,11 @@ int derive_filter(int argc, char **argv)
 	for (int i = 0; i < f.nsets; i++) {
 		size_t nr;
 		const char *const *names = dsv_filter_reasons(f.sets[i], &nr);
-		for (size_t k = 0; k < nr; k++) {
+		for (size_t k = 0; k < nr && k < MAX_SET_REASONS; k++) {
 			int code = derive_reason(d, names[k]);
 			if (code < 0)
 				goto fail;
-			if (k == 0)
-				f.code_base[f.sets[i]] = code;
+			f.codes[f.sets[i]][k] = (uint8_t)code;
 		}
 	}
 	if (where && (f.where_code = derive_reason(d, "where")) < 0)

@@ -78,13 +78,30 @@ static int add_entry(dsv_manifest *out, const dsv_manifest_entry *e,
 	return dsv_manifest_add(out, &c);
 }
 
-/* Appends a seeded sample of `n` of the input's rows, entry by entry. */
-static int add_sample(dsv_store *s, struct input *in, uint64_t seed,
+/* Appends `n` (< in->records) of the input's records: an entry the input
+ * repeats r times gives floor(n r / records) whole copies, then a seeded
+ * sample of the input's rows, entry by entry, gives the rest (fewer than
+ * its rows). Without repeats in the input that is the sample alone. */
+static int add_sample(struct derive *d, struct input *in, uint64_t seed,
 		      uint64_t n, dsv_manifest *out)
 {
-	uint64_t thr, live;
+	dsv_store *s = derive_store(d);
+	uint64_t thr, live, whole = 0;
 	dsv_selection *old = NULL, *sel = NULL;
-	int rc = sample_threshold(s, in->m, seed, n, &thr, &live), is_new;
+	int rc = 0, is_new;
+	for (size_t i = 0; !rc && i < in->m->n; i++) {
+		const dsv_manifest_entry *e = &in->m->e[i];
+		uint64_t k = (uint64_t)((unsigned __int128)n * e->repeat /
+					in->records);
+		if (k && e->kept)
+			rc = add_entry(out, e, (uint32_t)k);
+		whole += k * e->kept;
+	}
+	in->sampled += whole;
+	if (rc || whole == n)
+		return rc;
+	n -= whole;
+	rc = sample_threshold(s, in->m, seed, n, &thr, &live);
 	for (size_t i = 0; !rc && i < in->m->n; i++) {
 		const dsv_manifest_entry *e = &in->m->e[i];
 		if ((e->has_sel && (rc = dsv_selection_open(&old, s, &e->sel,
@@ -99,8 +116,10 @@ static int add_sample(dsv_store *s, struct input *in, uint64_t seed,
 		c.repeat = 1;
 		c.has_sel = 1;
 		if (c.kept && !(rc = dsv_selection_write(sel, s, &e->shard,
-							 &c.sel, &is_new)))
+							 &c.sel, &is_new))) {
+			derive_count_selection(d, is_new);
 			rc = dsv_manifest_add(out, &c);
+		}
 		in->sampled += c.kept;
 		dsv_selection_free(old);
 		dsv_selection_free(sel);
@@ -111,21 +130,48 @@ static int add_sample(dsv_store *s, struct input *in, uint64_t seed,
 	return rc;
 }
 
+/* --records: each input's share of N by the largest remainder method, so
+ * the shares add up to exactly N (rounding each one alone gives 9 of 10
+ * for three equal weights); ties go to the earlier input. */
+static void apportion(struct input *ins, int nin, uint64_t target,
+		      double wsum)
+{
+	double frac[MAX_INPUTS];
+	uint64_t given = 0;
+	for (int i = 0; i < nin; i++) {
+		double q = (double)target * ins[i].weight / wsum;
+		ins[i].target = (uint64_t)floor(q);
+		frac[i] = q - floor(q);
+		given += ins[i].target;
+	}
+	while (given < target) {
+		int best = 0;
+		for (int i = 1; i < nin; i++)
+			if (frac[i] > frac[best])
+				best = i;
+		ins[best].target++;
+		frac[best] = -1;
+		given++;
+	}
+}
+
 static int build(struct input *ins, int nin, const char *records_s,
 		 const char *tokens_s, uint64_t target, uint64_t seed,
-		 dsv_store *s, dsv_manifest *out)
+		 struct derive *d, dsv_manifest *out)
 {
 	double wsum = 0;
 	int rc = 0;
 	for (int i = 0; i < nin; i++)
 		wsum += ins[i].weight;
+	if (records_s)
+		apportion(ins, nin, target, wsum);
 	for (int i = 0; !rc && i < nin; i++) {
 		struct input *in = &ins[i];
 		if (!records_s && !tokens_s) {
 			in->repeat = (uint64_t)in->weight;
 			in->target = in->records * in->repeat;
 		} else if (records_s) {
-			in->target = (uint64_t)llround((double)target * in->weight / wsum);
+			/* apportioned above */
 		} else {
 			/* tokens estimated as text bytes / 4 (docs/kernels.md, "Ops") */
 			double tok = (double)in->bytes / 4;
@@ -134,6 +180,10 @@ static int build(struct input *ins, int nin, const char *records_s,
 							 (double)in->records)
 					     : 0;
 		}
+		if ((records_s || tokens_s) && !in->records && in->target)
+			return dsv_error_set(DSV_EINVAL, "'%s' has no records to "
+					     "give its share of the mix",
+					     in->rev);
 		if (records_s || tokens_s)
 			in->repeat = in->records ? in->target / in->records : 0;
 		for (size_t k = 0; in->repeat && k < in->m->n; k++)
@@ -146,7 +196,7 @@ static int build(struct input *ins, int nin, const char *records_s,
 		uint64_t rem = in->records ? in->target - in->repeat * in->records
 					   : 0;
 		if (!rc && rem)
-			rc = add_sample(s, in, seed + (uint64_t)i, rem, out);
+			rc = add_sample(d, in, seed + (uint64_t)i, rem, out);
 	}
 	return rc;
 }
@@ -267,7 +317,7 @@ int derive_mix(int argc, char **argv)
 	if (derive_rank(d) == 0) {
 		if (dsv_manifest_new(&out) ||
 		    build(ins, nin, records_s, tokens_s, target, (uint64_t)seed,
-			  s, out))
+			  d, out))
 			goto fail;
 		uint64_t rin = 0, bin = 0, bout = 0;
 		for (int i = 0; i < nin; i++) {

@@ -150,6 +150,18 @@ int derive_sample(int argc, char **argv)
 		x.inclusive = all;
 		json_object_set_new(p, "fraction", json_real(x.fraction));
 	} else {
+		/* A row's copies share its verdict, so --n would keep N rows
+		 * times their repeats; mix takes an exact share of copies. */
+		const dsv_manifest *in = derive_input(d);
+		for (size_t i = 0; i < in->n; i++)
+			if (in->e[i].repeat > 1 && in->e[i].kept) {
+				rc = error_msg("--n: '%s' repeats records (a mix), "
+					       "so N rows are more than N "
+					       "records; 'dsv derive mix %s "
+					       "--records %ld' takes exactly N",
+					       argv[0], argv[0], x.n);
+				goto out;
+			}
 		/* every rank computes the same threshold from the selections */
 		if (sample_threshold(derive_store(d), derive_input(d),
 				     (uint64_t)x.seed, (uint64_t)x.n, &x.thr,

@@ -53,6 +53,23 @@ static int one_side(struct derive *d, const struct derive_args *args,
 	return derive_commit(d);
 }
 
+/* The train side failed after valid was recorded: valid's branch goes back
+ * to where it was (`old`, or nowhere), so a failed split records nothing. */
+static void undo_valid(const char *valid_b, const char *valid_ref,
+		       const dsv_aid *old, const char *train_b)
+{
+	dsv_lineage *l = the_repo->lineage;
+	dsv_aid now;
+	int rc = dsv_lineage_ref_get(l, valid_ref, &now);
+	if (!rc)
+		rc = old ? dsv_lineage_ref_update(l, valid_ref, old, &now,
+						  "dsv: split undone")
+			 : dsv_lineage_branch_delete(l, valid_b);
+	if (rc)
+		fprintf(stderr, "dsv: error: '%s' was recorded, '%s' was not "
+			"(%s)\n", valid_b, train_b, dsv_error_last());
+}
+
 int derive_split(int argc, char **argv)
 {
 	static const char usage[] = "dsv derive split REV -o NAME -m MSG "
@@ -116,15 +133,21 @@ int derive_split(int argc, char **argv)
 	}
 	struct split x = {.seed = (uint64_t)seed};
 	x.thr = sample_fraction_threshold(f, &x.all);
+	char valid_ref[320];
+	snprintf(valid_ref, sizeof valid_ref, "refs/heads/%s", valid_b);
+	dsv_aid old_valid;
+	int had_valid = dsv_lineage_ref_get(the_repo->lineage, valid_ref,
+					    &old_valid) == 0;
+	dsv_error_clear();
 	/* valid first: if it fails, train is never recorded either */
 	x.valid_side = 1;
 	if ((rc = one_side(d2, &args, valid_b, n, argv, opts, usage, &x, f, seed)))
 		goto out;
 	x.valid_side = 0;
 	rc = one_side(d, &args, train_b, n, argv, opts, usage, &x, f, seed);
-	if (rc)
-		fprintf(stderr, "dsv: error: '%s' was recorded, '%s' was not\n",
-			valid_b, train_b);
+	if (rc && derive_rank(d) == 0)
+		undo_valid(valid_b, valid_ref, had_valid ? &old_valid : NULL,
+			   train_b);
 out:
 	derive_free(d2);
 	derive_free(d);

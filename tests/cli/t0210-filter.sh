@@ -48,6 +48,20 @@ test_expect_success 'all four rule sets chain: a record goes for the first rule 
 	test $(stat_ all4 records_out) -le $(stat_ gopher-quality records_out)
 '
 
+test_expect_success 'a reason name two rule sets share (empty) keeps each set'"'"'s reasons right' '
+	dsv derive filter main -o rep-fw -m rep-fw --rules gopher-repetition,fineweb >/dev/null &&
+	git_ show gopher-repetition:dsv.json >rep.json && git_ show rep-fw:dsv.json >both.json &&
+	python3 -c "
+import json
+one = json.load(open(\"rep.json\"))[\"stats\"][\"dropped\"]
+two = json.load(open(\"both.json\"))[\"stats\"][\"dropped\"]
+for r, v in one.items():
+    assert two[r][\"records\"] == v[\"records\"], (r, v, two[r])
+fw = [\"line_punct_ratio\", \"short_line_ratio\", \"char_dup_ratio\", \"list_ratio\"]
+assert sum(two[r][\"records\"] for r in fw) > 0, two
+"
+'
+
 test_expect_success 'a filtered view adds well under 1% of the stored bytes' '
 	before=$(du -sb .dsv/objects | cut -f1) &&
 	dsv derive filter main -o view -m view --rules fineweb,c4 >/dev/null &&
@@ -63,6 +77,32 @@ test_expect_success '--where over text length and meta fields' '
 	test $(stat_ kent records_out) = 2 &&
 	dsv derive filter main -o long -m long --where "text_bytes > 5000 || !(meta.source != \"test_gz\")" >/dev/null &&
 	test $(stat_ long records_out) -gt 697
+'
+
+test_expect_success '--where: a parenthesised value compares as the value, not its truth' '
+	dsv derive filter main -o paren -m paren --where "(text_bytes) > 5000 && (meta.source) != \"x\"" >/dev/null &&
+	dsv derive filter main -o noparen -m noparen --where "text_bytes > 5000 && meta.source != \"x\"" >/dev/null &&
+	test $(stat_ paren records_out) = $(stat_ noparen records_out) &&
+	test $(stat_ paren records_out) -gt 0
+'
+
+test_expect_success '--where names a meta field with non-ASCII letters' '
+	printf "%s\n" "{\"text\":\"a\",\"d\\u00e9tail\":\"x\"}" "{\"text\":\"b\",\"d\\u00e9tail\":\"y\"}" >../u.jsonl &&
+	dsv commit -q -b uni ../u.jsonl -m uni &&
+	dsv derive filter uni -o uni-x -m x --where "meta.détail == \"x\"" >/dev/null &&
+	test "$(dsv export uni-x | wc -l)" = 1 &&
+	dsv export uni-x | grep -q "\"text\": *\"a\"" &&
+	test_must_fail dsv derive filter uni -o uni-y -m y --where "text_bytes > 0 é" 2>err &&
+	grep -q "unexpected .é. after" err
+'
+
+test_expect_success '--where compares JSON booleans with true and false' '
+	printf "%s\n" "{\"text\":\"a\",\"ok\":true}" "{\"text\":\"b\",\"ok\":false}" "{\"text\":\"c\"}" >../bool.jsonl &&
+	dsv commit -q -b bools ../bool.jsonl -m bools &&
+	dsv derive filter bools -o bools-t -m t --where "meta.ok == true" >/dev/null &&
+	dsv export bools-t | grep -q "\"text\": *\"a\"" && test "$(dsv export bools-t | wc -l)" = 1 &&
+	dsv derive filter bools -o bools-f -m f --where "meta.ok == false" >/dev/null &&
+	dsv export bools-f | grep -q "\"text\": *\"b\"" && test "$(dsv export bools-f | wc -l)" = 1
 '
 
 test_expect_success '--where over a column of the version; --rules and --where together' '

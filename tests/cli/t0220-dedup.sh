@@ -64,6 +64,14 @@ test_expect_success 'dedup --exact --against drops what REV holds; REV is a pare
 	git --git-dir .dsv/lineage show d2:dsv.json | grep -q "\"against\""
 '
 
+test_expect_success 'dedup --against its own input: every record goes, one parent' '
+	dsv derive dedup other --exact --against other -o d-self -m "self" >out &&
+	grep -q "0 of 2 records kept" out &&
+	test "$(git --git-dir .dsv/lineage rev-list --parents -n1 d-self | wc -w)" = 2 &&
+	git --git-dir .dsv/lineage show d-self:dsv.json | grep -q "\"against\"" &&
+	dsv fsck >/dev/null
+'
+
 test_expect_success 'dedup is a view and is reproducible' '
 	dsv derive dedup dups --exact -o d3 -m "again" -q &&
 	test "$(git --git-dir .dsv/lineage show d1:MANIFEST)" = \

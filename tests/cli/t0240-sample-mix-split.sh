@@ -56,6 +56,26 @@ test_expect_success 'split refuses an existing branch and records nothing' '
 	dsv derive split a -o sp3 -m x 2>err; test $? -eq 2
 '
 
+test_expect_success 'a split that fails at any write records neither side' '
+	n=1 fails=0 ok_run=0
+	while [ $ok_run -lt 3 ] && [ $n -le 200 ]; do
+		for kind in write rename alloc; do
+			if DSV_FAULT=$kind:$n "$DSV" derive split b --valid 0.3 -o fsp -m f -q 2>err; then
+				ok_run=$((ok_run + 1))
+				$G update-ref -d refs/heads/fsp-train && $G update-ref -d refs/heads/fsp-valid
+			else
+				ok_run=0 fails=$((fails + 1))
+				grep -q "^dsv: error: " err || { echo "$kind:$n: no message"; exit 1; }
+				$G rev-parse -q --verify fsp-valid && { echo "$kind:$n: fsp-valid left"; cat err; exit 1; }
+				$G rev-parse -q --verify fsp-train && { echo "$kind:$n: fsp-train left"; exit 1; }
+			fi
+		done
+		n=$((n + 1))
+	done
+	echo "  result: $fails injected failures, none half-recorded" &&
+	test $fails -gt 0 && dsv fsck >/dev/null
+'
+
 test_expect_success 'mix with repeat counts; every input is a parent' '
 	dsv derive mix a:2 b:1 -o m1 -m "mix" >out &&
 	test "$(count m1)" = 2050 && grep -q "mix: 2050 records from 1050 (1.95x)" out &&
@@ -71,6 +91,38 @@ test_expect_success 'mix --records hits the target with the weights as shares' '
 	test "$(dsv export m2 | grep -c "other text")" = 250 &&
 	dsv derive mix a:1 b:1 --records 500 -o m3 -m "again" -q &&
 	test "$($G show m2:MANIFEST)" = "$($G show m3:MANIFEST)"
+'
+
+test_expect_success 'mix --records gives exactly N when the shares do not divide it' '
+	dsv derive mix a:1 b:1 sp-valid:1 --records 10 -o m10 -m "mix 10" >out &&
+	test "$(count m10)" = 10 && grep -q "^ 3 new selections" out &&
+	$G show m10:dsv.json | grep -q "\"new_selections\": 3" &&
+	dsv derive mix a:1 b:1 sp-valid:1 --records 2 -o m2r -m "mix 2" -q &&
+	test "$(count m2r)" = 2 &&
+	dsv derive mix a:1 b:2 --records 5 -o m5 -m "mix 5" -q &&
+	test "$(count m5)" = 5 && test "$(dsv export m5 | grep -c "other text")" = 3
+'
+
+test_expect_success 'mix --records takes part of an input that repeats records' '
+	dsv derive mix m1 --records 1500 -o m1500 -m "part of a mix" -q &&
+	test "$(count m1500)" = 1500 &&
+	dsv derive mix m1:1 b:1 --records 4000 -o m4000 -m "more than a mix" -q &&
+	test "$(count m4000)" = 4000
+'
+
+test_expect_success 'sample --n refuses a version that repeats records, commits nothing' '
+	test_must_fail dsv derive sample m1 --n 10 -o srep -m x 2>err &&
+	grep -q "repeats records" err && grep -q "mix m1 --records 10" err &&
+	test_must_fail $G rev-parse --verify -q srep &&
+	dsv derive sample m1 --fraction 0.5 -o srep -m x -q
+'
+
+test_expect_success 'mix --records refuses an input with no records, commits nothing' '
+	dsv derive sample a --fraction 0 -o none -m none -q &&
+	test "$(count none)" = 0 &&
+	test_must_fail dsv derive mix none:1 b:1 --records 10 -o mnone -m x 2>err &&
+	grep -q ".none. has no records" err &&
+	test_must_fail $G rev-parse --verify -q mnone
 '
 
 test_expect_success 'mix --tokens counts text bytes / 4' '

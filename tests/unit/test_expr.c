@@ -93,6 +93,15 @@ static void test_logic(void)
 	CHECK(eval("words > 100 && (quality > 0.5 || lang == \"en\")") == 0);
 	CHECK(eval("((words < 100))") == 1);
 	CHECK(eval("(words < 100) == 1") == 1);
+	/* a parenthesised value is a value, not its truth */
+	CHECK(eval("(words) > 5") == 1);
+	CHECK(eval("(words) == 10") == 1);
+	CHECK(eval("(quality) < 0.5") == 1);
+	CHECK(eval("(lang) == \"en\"") == 1);
+	CHECK(eval("lang == (\"en\")") == 1);
+	CHECK(eval("(words)") == 1);
+	CHECK(eval("!(words)") == 0);
+	CHECK(eval("(words) && (quality) > 0.1") == 1);
 }
 
 static void test_missing(void)
@@ -104,6 +113,10 @@ static void test_missing(void)
 	row[0].num = NAN; /* a NaN column value is missing too */
 	CHECK(eval("quality > 0 || quality <= 0") == 0);
 	/* an ANY slot compares by the type each row gives it */
+	row[3] = (struct expr_value){EXPR_NUM, 1, NULL, 0}; /* JSON true */
+	CHECK(eval("meta.x == true") == 1);
+	CHECK(eval("meta.x != false") == 1);
+	CHECK(eval("!(meta.x == false)") == 1);
 	row[3] = (struct expr_value){EXPR_NUM, 3, NULL, 0};
 	CHECK(eval("meta.x == 3") == 1);
 	CHECK(eval("meta.x == \"3\"") == 0);
@@ -123,6 +136,13 @@ static void test_errors(void)
 	bad("quality >", "expected a value", 9);
 	bad("lang == 1", "cannot compare a number with a string", 5);
 	bad("\"en\"", "a string is not a condition", 4);
+	bad("(\"en\")", "a string is not a condition", 5);
+	bad("words > 1 && 'en'", "a string is not a condition", 17);
+	bad("!'en'", "a string is not a condition", 5);
+	/* UTF-8 is part of a name, and messages show whole characters */
+	bad("meta.d\xc3\xa9tail > 1", "unknown column 'meta.d\xc3\xa9tail'", 0);
+	bad("words > 1 \xc3\xa9", "unexpected '\xc3\xa9' after a condition", 10);
+	bad("\xe2\x82\xac > 1", "unexpected '\xe2\x82\xac'", 0);
 	bad("words > 1 > 0", "comparisons do not chain", 10);
 	bad("lang == \"en", "unterminated string", 8);
 	bad("words > 1.2.3", "bad number", 8);
