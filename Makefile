@@ -133,6 +133,9 @@ $(B)/lib%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# tests that compile a cmd/ file in (the expression parser is cmd's)
+$(B)/tests/unit/test_expr.o $(B)/tests/fuzz/fuzz_expr.o: cmd/expr.c
+
 $(B)/tests/test_%: $(B)/tests/unit/test_%.o $(LIBS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -327,11 +327,16 @@ static int similar(const uint64_t *sig, size_t nperm, uint64_t x, uint64_t y,
 	return (double)eq >= min_sim * (double)nperm;
 }
 
+/* Representatives a bucket keeps for verified joins: a bucket with more
+ * mutually dissimilar documents than this compares the rest with these. */
+#define MAX_REPS 64
+
 int dsv_minhash_cluster(const struct dsv_minhash_params *p,
 			const uint64_t *bands, const uint64_t *sig, size_t ndocs,
 			double min_sim, uint64_t *cluster, uint64_t *npairs)
 {
 	struct keydoc *kd = NULL;
+	size_t reps[MAX_REPS];
 	uint64_t joined = 0;
 	int rc = minhash_check_params_(p);
 	if (rc)
@@ -363,11 +368,33 @@ int dsv_minhash_cluster(const struct dsv_minhash_params *p,
 			size_t e = s + 1;
 			while (e < m && kd[e].key == kd[s].key)
 				e++;
-			for (size_t t = s + 1; t < e; t++) {
-				if (sig && !similar(sig, nperm, kd[s].doc,
-						    kd[t].doc, min_sim))
-					continue;
-				joined += uf_union(cluster, kd[s].doc, kd[t].doc);
+			if (!sig) {
+				for (size_t t = s + 1; t < e; t++)
+					joined += uf_union(cluster, kd[s].doc, kd[t].doc);
+				s = e;
+				continue;
+			}
+			/* With verification, a document is compared with the
+			 * bucket's representatives (those that joined none
+			 * before them, at most MAX_REPS) whose cluster is not
+			 * already its own: a head that is a false candidate
+			 * must not keep two true duplicates after it apart. */
+			size_t nreps = 0;
+			for (size_t t = s; t < e; t++) {
+				int alone = 1;
+				for (size_t r = 0; r < nreps; r++) {
+					uint64_t a = kd[reps[r]].doc, b = kd[t].doc;
+					if (uf_find(cluster, a) == uf_find(cluster, b)) {
+						alone = 0;
+						continue;
+					}
+					if (similar(sig, nperm, a, b, min_sim)) {
+						joined += uf_union(cluster, a, b);
+						alone = 0;
+					}
+				}
+				if (alone && nreps < MAX_REPS)
+					reps[nreps++] = t;
 			}
 			s = e;
 		}

@@ -65,8 +65,11 @@ int dsv_minhash(const struct dsv_minhash_params *p, const uint8_t *text,
  *   cluster: out, ndocs u64: the smallest document index of each document's
  *           cluster (cluster[i] == i for a document that is kept)
  *   npairs: out or NULL: how many candidate pairs merged two clusters
- * Within a band, documents with equal keys are compared with the first
- * document holding that key. Deterministic; independent of thread count.
+ * Within a band, documents with equal keys join the first document holding
+ * that key; with sig, each is verified against the bucket's documents that
+ * joined none before it (up to 64), so a false candidate at the head does not
+ * keep two true duplicates after it apart. Deterministic; independent of
+ * thread count.
  * Returns 0, DSV_KERNEL_EINVAL or DSV_KERNEL_ENOMEM. */
 int dsv_minhash_cluster(const struct dsv_minhash_params *p,
 			const uint64_t *bands, const uint64_t *sig, size_t ndocs,

@@ -350,6 +350,20 @@ static void test_cluster_transitive(void)
 	CHECK(np == 2);
 }
 
+/* With verification, a bucket whose first document is a false candidate
+ * still joins the true duplicates after it: 0 shares band 0 with 1 and 2
+ * but no signature value, 1 and 2 are equal. */
+static void test_cluster_false_head(void)
+{
+	struct dsv_minhash_params p = {5, 2, 2, 1};
+	uint64_t bands[] = {10, 20, 10, 21, 10, 22};
+	uint64_t sig[] = {1, 2, 3, 4, 9, 9, 9, 9, 9, 9, 9, 9};
+	uint64_t cl[3], np = 0;
+	CHECK_OK(dsv_minhash_cluster(&p, bands, sig, 3, 0.5, cl, &np));
+	CHECK(cl[0] == 0 && cl[1] == 1 && cl[2] == 1);
+	CHECK(np == 1);
+}
+
 static void test_threads_and_dispatch(void)
 {
 	uint64_t rs = test_seed() | 1;
@@ -475,6 +489,7 @@ int main(void)
 	RUN(test_long_doc);
 	RUN(test_near_duplicates);
 	RUN(test_cluster_transitive);
+	RUN(test_cluster_false_head);
 	RUN(test_threads_and_dispatch);
 	RUN(test_cuda_bad_inputs);
 	RUN(test_minhash_cuda_symbols);
