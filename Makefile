@@ -151,31 +151,35 @@ $(B)/tests/%_bench: $(B)/tests/bench/%_bench.o $(LIBKERNELS) | $(CUDA_SO)
 # and run on the CPU, so that the GPU tests also run where there is no GPU.
 # It needs the CUDA headers and python3, neither nvcc nor a driver.
 ifneq ($(and $(HAVE_CUDA),$(shell command -v python3)),)
-EMU_SO  := $(B)/libdsvcuda-emu.so
-EMU_OBJ := $(patsubst kernels/%.cu,$(B)/emu/%.o,$(KERNELS_CU)) $(B)/emu/runtime.o
+# EMU_SAN=address builds build/libdsvcuda-emu-san.so with that sanitizer
+# (tests/emu/README.md says how to run it)
+EMU     := $(B)/emu$(if $(EMU_SAN),-san)
+EMU_SO  := $(B)/libdsvcuda-emu$(if $(EMU_SAN),-san).so
+EMU_OBJ := $(patsubst kernels/%.cu,$(EMU)/%.o,$(KERNELS_CU)) $(EMU)/runtime.o
+EMU_SANFLAGS := $(if $(EMU_SAN),-fsanitize=$(EMU_SAN) -fno-omit-frame-pointer)
 EMU_CXX  = $(CXX) -std=c++17 -O1 -g -fPIC -I. -I$(CUDA_HOME)/include -Wall -Wextra \
-	   -Wno-unused-parameter -Wno-sign-compare
-$(B)/emu/%.cc: kernels/%.cu tests/emu/cu2cc.py
+	   -Wno-unused-parameter -Wno-sign-compare $(EMU_SANFLAGS)
+$(EMU)/%.cc: kernels/%.cu tests/emu/cu2cc.py
 	@mkdir -p $(dir $@)
 	python3 tests/emu/cu2cc.py $< $@
-$(B)/emu/%.o: $(B)/emu/%.cc tests/emu/emu.hh $(wildcard kernels/*.h kernels/*.cuh)
+$(EMU)/%.o: $(EMU)/%.cc tests/emu/emu.hh $(wildcard kernels/*.h kernels/*.cuh)
 	$(EMU_CXX) -c -o $@ $<
-$(B)/emu/runtime.o: tests/emu/runtime.cc tests/emu/emu.hh
+$(EMU)/runtime.o: tests/emu/runtime.cc tests/emu/emu.hh
 	@mkdir -p $(dir $@)
 	$(EMU_CXX) $(if $(HAVE_NCCL),-DDSV_EMU_NCCL $(MPI_CFLAGS)) -c -o $@ $<
 # with NCCL, kernels/nccl_dp.c too, over the emulated NCCL (MPI underneath)
 ifneq ($(HAVE_NCCL),)
-EMU_OBJ += $(B)/emu/nccl_dp.o
-$(B)/emu/nccl_dp.o: kernels/nccl_dp.c kernels/nccl_dp.h
+EMU_OBJ += $(EMU)/nccl_dp.o
+$(EMU)/nccl_dp.o: kernels/nccl_dp.c kernels/nccl_dp.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fPIC -DDSV_HAVE_NCCL -I$(CUDA_HOME)/include -c -o $@ $<
+	$(CC) $(CFLAGS) $(EMU_SANFLAGS) -fPIC -DDSV_HAVE_NCCL -I$(CUDA_HOME)/include -c -o $@ $<
 endif
 $(EMU_SO): $(EMU_OBJ)
-	$(CXX) -shared -o $@ $^ $(if $(HAVE_NCCL),$(MPI_LIBS))
+	$(CXX) $(EMU_SANFLAGS) -shared -o $@ $^ $(if $(HAVE_NCCL),$(MPI_LIBS))
 # kernels/*.cuh straight under the emulation, beside a reference
 EMU_TESTS := $(patsubst tests/unit/%.cc,$(B)/tests/%,$(wildcard tests/unit/kernel_*_emu.cc))
-$(B)/tests/kernel_%_emu: tests/unit/kernel_%_emu.cc $(B)/emu/runtime.o $(wildcard kernels/*.cuh)
-	$(EMU_CXX) -O2 -o $@ $< $(B)/emu/runtime.o
+$(B)/tests/kernel_%_emu: tests/unit/kernel_%_emu.cc $(EMU)/runtime.o $(wildcard kernels/*.cuh)
+	$(EMU_CXX) -O2 -o $@ $< $(EMU)/runtime.o $(if $(HAVE_NCCL),$(MPI_LIBS))
 endif
 
 $(B)/tests/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBS)

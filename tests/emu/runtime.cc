@@ -123,23 +123,28 @@ static bool release(size_t n)
 	return any;
 }
 
+/* Thread i of the block, ready to start. Out of line: getcontext returns
+ * twice, which no caller's loop should see. */
+static __attribute__((noinline)) void fiber_init(size_t i, uint3 bid, dim3 block)
+{
+	fiber &f = fibers[i];
+	f.t.bid = bid;
+	f.t.parity = 0;
+	f.t.tid = make_uint3((unsigned)(i % block.x), (unsigned)(i / block.x % block.y),
+			     (unsigned)(i / ((size_t)block.x * block.y)));
+	f.st = RUNNABLE;
+	getcontext(&f.ctx);
+	f.ctx.uc_stack.ss_sp = stacks.data() + i * STACK;
+	f.ctx.uc_stack.ss_size = STACK;
+	f.ctx.uc_link = &sched;
+	makecontext(&f.ctx, fiber_main, 0);
+}
+
 static void run_block(uint3 bid, dim3 block)
 {
 	size_t n = (size_t)block.x * block.y * block.z;
-	for (size_t i = 0; i < n; i++) {
-		fiber &f = fibers[i];
-		f.t.bid = bid;
-		f.t.parity = 0;
-		f.t.tid = make_uint3((unsigned)(i % block.x),
-				     (unsigned)(i / block.x % block.y),
-				     (unsigned)(i / ((size_t)block.x * block.y)));
-		f.st = RUNNABLE;
-		getcontext(&f.ctx);
-		f.ctx.uc_stack.ss_sp = stacks.data() + i * STACK;
-		f.ctx.uc_stack.ss_size = STACK;
-		f.ctx.uc_link = &sched;
-		makecontext(&f.ctx, fiber_main, 0);
-	}
+	for (size_t i = 0; i < n; i++)
+		fiber_init(i, bid, block);
 	for (;;) {
 		bool ran = false;
 		for (size_t i = 0; i < n; i++)
