@@ -84,6 +84,13 @@ if command -v mpirun >/dev/null 2>&1 && mpirun --version >/dev/null 2>&1; then
 		paste one.tsv two.tsv | awk -F "\t" "NR > 2 { d = \$3 - \$8; if (d * d > 1e-8) exit 1 }" &&
 		$G show dp2:dsv.json | grep -q "\"ranks\": 2"
 	'
+	test_expect_success 'mpirun -n 2 derive dedup --fuzzy on a GPU each keeps what one rank keeps' '
+		CUDA_VISIBLE_DEVICES=0,1 DSV_CUDA_LIB="$EMU" OMP_WAIT_POLICY=passive \
+			timeout 300 mpirun --allow-run-as-root --oversubscribe -n 2 \
+			-x DSV_CUDA_LIB -x OMP_WAIT_POLICY -x CUDA_VISIBLE_DEVICES \
+			"$DSV" derive dedup main --fuzzy --device cuda -o d2 -m d -q &&
+		dsv export d2 >d2.jsonl && test_cmp dgpu.jsonl d2.jsonl
+	'
 else
 	test_skip 'two ranks, a GPU each (NCCL)' 'no mpirun'
 fi
