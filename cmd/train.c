@@ -1208,6 +1208,12 @@ static int setup_run(struct train *t)
 	if (asprintf(&dir, "%s/runs", the_repo->dir) < 0 ||
 	    asprintf(&t->run.path, "%s/runs/%s", the_repo->dir, t->output) < 0)
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	/* runs/ is flat (gc reads its files, not subdirectories): a branch
+	 * name's '/' becomes ':', which a ref name cannot hold, so two names
+	 * never share a file. */
+	for (char *p = t->run.path + strlen(dir) + 1; *p; p++)
+		if (*p == '/')
+			*p = ':';
 	if (mkdir(dir, 0755) && errno != EEXIST)
 		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", dir,
 				   strerror(errno));
@@ -1295,15 +1301,17 @@ static void print_result(const struct train *t, const dsv_aid *id,
 	double tps = t->train_s > 0 ? (double)t->tokens / t->train_s : 0;
 	dsv_oid_fmt(whex, wid);
 	if (t->json) {
+		char vls[32] = "null"; /* no validation version */
+		if (!isnan(vl))
+			snprintf(vls, sizeof vls, "%.6f", vl);
 		dsv_aid_fmt(hex, id);
 		printf("{\"artifact\": \"%s\", \"branch\": \"%s\", \"weights\": "
 		       "\"%s\", \"steps\": %lld, \"tokens\": %llu, "
-		       "\"train_loss\": %.6f, \"val_loss\": %s%.6f%s, "
+		       "\"train_loss\": %.6f, \"val_loss\": %s, "
 		       "\"tokens_per_s\": %.1f, \"flops\": %.6g, "
 		       "\"wall_s\": %.3f}\n", hex, t->output, whex,
 		       (long long)t->step, (unsigned long long)t->tokens, tl,
-		       isnan(vl) ? "\"" : "", isnan(vl) ? 0.0 : vl,
-		       isnan(vl) ? "\"" : "", tps, c->flops, c->wall_s);
+		       vls, tps, c->flops, c->wall_s);
 		return;
 	}
 	if (t->quiet)

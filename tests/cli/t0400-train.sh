@@ -118,6 +118,19 @@ test_expect_success 'shuffle: resumed mid-chunk and in the second epoch: the sam
 	test "$(weights s1.json)" = "$(weights s5.json)"
 '
 
+# A branch name with a slash keeps its run file flat (runs/exp:s6: gc
+# reads runs/ without descending); without --valid, --json says null.
+test_expect_success 'a branch name with a slash: checkpoints and --resume' '
+	test_must_fail dsv train small --tokenizer tok --config s.conf -o exp/s6 \
+		--stop-after 45 2>err &&
+	grep -q "stopped after step 45" err &&
+	test $(grep -c "^checkpoint " ".dsv/runs/exp:s6") = 2 &&
+	dsv train small --tokenizer tok --config s.conf -o exp/s6 --resume --json >s6.json &&
+	test "$(weights s1.json)" = "$(weights s6.json)" &&
+	test ! -e ".dsv/runs/exp:s6" &&
+	grep -q "\"val_loss\": null," s6.json
+'
+
 test_expect_success 'eval: loss and perplexity; --column writes a version' '
 	dsv eval m1 valid --json >ev.json &&
 	grep -q "\"perplexity\": [0-9]" ev.json &&
