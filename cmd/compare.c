@@ -19,6 +19,7 @@ struct side {
 	dsv_metrics_row *rows;
 	size_t nrows;
 	double fpt; /* training FLOPs per token */
+	int64_t eval_tokens; /* the part of the validation version measured */
 };
 
 static int load_side(struct side *s)
@@ -48,6 +49,7 @@ static int load_side(struct side *s)
 			     .num_layers = cfg.n_layer, .num_heads = cfg.n_head,
 			     .channels = cfg.n_embd};
 	s->fpt = dsv_gpt_flops_per_token(&gc, cfg.seq_len);
+	s->eval_tokens = cfg.eval_tokens;
 	return 0;
 }
 
@@ -98,6 +100,16 @@ int cmd_compare(int argc, char **argv)
 		rc = error_msg("'%s' and '%s' were validated on different "
 			       "versions: their curves are not comparable",
 			       s[0].rev, s[1].rev);
+		goto cleanup;
+	}
+	/* The curves measure the first eval_tokens tokens of the validation
+	 * version: other counts are other validation sets. */
+	if (s[0].eval_tokens != s[1].eval_tokens) {
+		rc = error_msg("'%s' and '%s' were validated on different parts "
+			       "of the validation version (eval_tokens = %lld "
+			       "and %lld): their curves are not comparable",
+			       s[0].rev, s[1].rev, (long long)s[0].eval_tokens,
+			       (long long)s[1].eval_tokens);
 		goto cleanup;
 	}
 	if (dsv_compare_curves(s[0].rows, s[0].nrows, s[1].rows, s[1].nrows, &r))
