@@ -137,7 +137,13 @@ test_expect_success 'eval: loss and perplexity; --column writes a version' '
 	dsv eval m1 valid --column loss -o scored >out &&
 	git --git-dir .dsv/lineage show scored:MANIFEST | grep -q "loss" &&
 	git --git-dir .dsv/lineage show scored:dsv.json | grep -q "\"mode\": \"evaluation\"" &&
-	git --git-dir .dsv/lineage log --format=%P -1 scored | wc -w | grep -q 2
+	git --git-dir .dsv/lineage log --format=%P -1 scored | wc -w | grep -q 2 &&
+	test_must_fail dsv eval m1 valid -o noc 2>err &&
+	grep -q "goes with --column" err &&
+	test_must_fail dsv eval m1 valid --column "a b" -o sp 2>err &&
+	grep -q "bad --column name .a b." err &&
+	test_must_fail dsv log noc >/dev/null 2>&1 &&
+	test_must_fail dsv log sp >/dev/null 2>&1
 '
 
 PY=/tmp/gptbench-venv/bin/python
