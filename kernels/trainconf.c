@@ -123,7 +123,8 @@ static int set_value(dsv_trainconf *c, const struct key *k, const char *v,
 	case K_U64: {
 		if (*v == '-' || !*v)
 			goto bad;
-		unsigned long long u = strtoull(v, &end, 0);
+		/* Decimal only: base 0 read "seed = 010" as 8. */
+		unsigned long long u = strtoull(v, &end, 10);
 		if (*end || errno)
 			goto bad;
 		*(uint64_t *)p = u;
@@ -141,8 +142,8 @@ static int set_value(dsv_trainconf *c, const struct key *k, const char *v,
 					k->name, v);
 	if (d < k->lo || d > k->hi)
 		return dsv_kernel_error(DSV_KERNEL_EINVAL, "%s:%d: %s = %s is "
-					"out of range (%g .. %g)", name, line,
-					k->name, v, k->lo, k->hi);
+					"out of range (%.10g .. %.10g)", name,
+					line, k->name, v, k->lo, k->hi);
 	if (k->type == K_INT)
 		*(int *)p = (int)d;
 	else if (k->type == K_I64)
