@@ -1429,8 +1429,15 @@ int cmd_train(int argc, char **argv)
 	}
 	if (t.rank == 0 && !t.resume && t.cfg.checkpoint_every && run_write(&t.run))
 		goto fail;
-	if (train_loop(&t) || commit_model(&t, &id, &wid, &comp))
+	if (train_loop(&t) || commit_model(&t, &id, &wid, &comp)) {
+		/* A run that failed before its first checkpoint (a version
+		 * with fewer tokens than one batch) has nothing to resume:
+		 * its run file would only make the next try ask for
+		 * --resume. */
+		if (t.rank == 0 && t.run.path && t.run.nckpt == 0)
+			unlink(t.run.path);
 		goto fail;
+	}
 	if (t.rank == 0)
 		print_result(&t, &id, &wid, &comp);
 	rc = 0;

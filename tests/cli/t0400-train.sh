@@ -177,6 +177,9 @@ test_expect_success 'bad input: clear errors, no model' '
 	dsv commit tiny.jsonl -m tiny -b tiny >/dev/null &&
 	test_must_fail dsv train tiny --tokenizer tok --config c.conf -o x4 2>err &&
 	grep -q "fewer than one batch" err &&
+	test ! -e .dsv/runs/x4 &&
+	test_must_fail dsv train tiny --tokenizer tok --config c.conf -o x4 2>err &&
+	grep -q "fewer than one batch" err &&
 	printf "{\"text\": \"\"}\n" >empty.jsonl &&
 	dsv commit empty.jsonl -m empty -b empty >/dev/null &&
 	test_must_fail dsv train data --tokenizer tok --config c.conf --valid empty -o x5 2>err &&
