@@ -1013,6 +1013,15 @@ static int train_loop(struct train *t)
 		}
 		if (t->dp && (rc = dp_reduce(t, &loss)))
 			return rc;
+		/* A diverged run would commit NaN weights, its losses written
+		 * as "-" (not measured); every rank sees the reduced loss, so
+		 * all stop here together. */
+		if (!isfinite(loss))
+			return dsv_error_set(DSV_EINVAL, "training diverged at "
+					     "step %lld: the loss is %s (lower "
+					     "lr, or set grad_clip)",
+					     (long long)step,
+					     isnan(loss) ? "nan" : "inf");
 		float norm;
 		if ((rc = dsv_gpt_update(t->g, &opt, (int)step, &norm)))
 			return dsv_error_set(rc, "%s", dsv_gpt_error_last());

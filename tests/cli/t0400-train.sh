@@ -186,7 +186,11 @@ test_expect_success 'bad input: clear errors, no model' '
 	grep -q "validation version .empty. is empty" err &&
 	test_must_fail dsv train data --tokenizer data --config c.conf -o x6 2>err &&
 	grep -q "not a tokenizer" err &&
-	for b in x1 x2 x3 x4 x5 x6; do test_must_fail dsv log $b >/dev/null 2>&1 || return 1; done
+	sed "s/^lr = 1e-2/lr = 1000/; s/^min_lr = 1e-3/min_lr = 1000/" c.conf >nan.conf &&
+	echo "grad_clip = 0" >>nan.conf &&
+	test_must_fail dsv train data --tokenizer tok --config nan.conf -o x7 2>err &&
+	grep -q "training diverged at step [0-9]*: the loss is nan" err &&
+	for b in x1 x2 x3 x4 x5 x6 x7; do test_must_fail dsv log $b >/dev/null 2>&1 || return 1; done
 '
 
 # Ranks without a GPU each (here: none at all) fail together with a clear
