@@ -221,6 +221,15 @@ int dsv_trainconf_parse(dsv_trainconf *c, const char *text, size_t len,
 		if (rc)
 			return rc;
 	}
+	/* max_steps has a default (100) and wins when set: a config that
+	 * gives only max_tokens means a budget in tokens. */
+	size_t ks, kt;
+	for (ks = 0; strcmp(keys[ks].name, "max_steps"); ks++)
+		;
+	for (kt = 0; strcmp(keys[kt].name, "max_tokens"); kt++)
+		;
+	if (seen[kt] && !seen[ks])
+		c->max_steps = 0;
 	int rc = dsv_trainconf_check(c);
 	if (rc) {
 		char msg[512]; /* the message buffer is reused by the call */

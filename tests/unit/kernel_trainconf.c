@@ -79,6 +79,11 @@ static void test_errors(void)
 	dsv_trainconf c;
 	CHECK_OK(parse(&c, "seed = 010\n")); /* decimal, not octal */
 	CHECK(c.seed == 10);
+	/* max_tokens alone is the budget (max_steps' default 100 won) */
+	CHECK_OK(parse(&c, "max_tokens = 100000\n"));
+	CHECK(c.max_steps == 0 && dsv_trainconf_steps(&c) == 196);
+	CHECK_OK(parse(&c, "max_tokens = 100000\nmax_steps = 7\n"));
+	CHECK(dsv_trainconf_steps(&c) == 7);
 }
 
 static void test_schedule(void)
