@@ -165,6 +165,10 @@ int dsv_trainconf_check(const dsv_trainconf *c)
 	if (c->max_steps <= 0 && c->max_tokens <= 0)
 		return dsv_kernel_error(DSV_KERNEL_EINVAL, "no budget: set "
 					"max_steps or max_tokens");
+	if (c->eval_tokens == 1)
+		return dsv_kernel_error(DSV_KERNEL_EINVAL, "eval_tokens = 1 "
+					"leaves no token to predict: 0 (all) "
+					"or at least 2");
 	if (c->min_lr > c->lr)
 		return dsv_kernel_error(DSV_KERNEL_EINVAL, "min_lr (%g) is above "
 					"lr (%g)", c->min_lr, c->lr);

@@ -72,6 +72,7 @@ static void test_errors(void)
 	expect_error("max_steps = 0\n", "no budget");
 	expect_error("lr = 1e-4\nmin_lr = 1e-3\n", "min_lr");
 	expect_error("lr = nan\n", "lr needs a number");
+	expect_error("eval_tokens = 1\n", "c.conf: eval_tokens = 1 leaves no token");
 	/* The bound itself, not %g's rounding of it ("0 .. 1" for beta1 = 1). */
 	expect_error("beta1 = 1\n", "beta1 = 1 is out of range (0 .. 0.999999999)");
 	expect_error("shuffle_buffer = 5e9\n", "(2 .. 4294967295)");
