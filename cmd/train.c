@@ -634,23 +634,40 @@ static int add_row(struct train *t, dsv_metrics_row r)
 
 static int load_config(struct train *t)
 {
+	/* Read to the end, not st_size bytes: a pipe (--config <(...),
+	 * /dev/stdin) has size 0 and its keys were silently lost. A config
+	 * is a few dozen lines; 1 MiB is far more than any needs. */
+	enum { MAX_CONFIG = 1 << 20 };
 	int fd = open(t->config_path, O_RDONLY);
-	struct stat sb;
 	char *text = NULL;
+	size_t len = 0;
+	ssize_t got = 0;
 	int rc = 0;
-	if (fd < 0 || fstat(fd, &sb))
+	if (fd < 0)
 		return dsv_error_set(DSV_ENOTFOUND, "cannot open '%s': %s",
 				     t->config_path, strerror(errno));
-	if (!(text = malloc((size_t)sb.st_size + 1)) ||
-	    read(fd, text, (size_t)sb.st_size) != sb.st_size) {
+	if (!(text = malloc(MAX_CONFIG + 1))) {
 		close(fd);
-		free(text);
-		return dsv_error_set(DSV_EIO, "cannot read '%s'", t->config_path);
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
 	}
+	while (len <= MAX_CONFIG &&
+	       ((got = read(fd, text + len, MAX_CONFIG + 1 - len)) > 0 ||
+		(got < 0 && errno == EINTR)))
+		if (got > 0)
+			len += (size_t)got;
 	close(fd);
+	if (got < 0)
+		rc = dsv_error_set(DSV_EIO, "cannot read '%s': %s",
+				   t->config_path, strerror(errno));
+	else if (len > MAX_CONFIG)
+		rc = dsv_error_set(DSV_EINVAL, "'%s' is longer than a config "
+				   "(1 MiB)", t->config_path);
+	if (rc) {
+		free(text);
+		return rc;
+	}
 	dsv_trainconf_defaults(&t->cfg);
-	if (dsv_trainconf_parse(&t->cfg, text, (size_t)sb.st_size,
-				t->config_path))
+	if (dsv_trainconf_parse(&t->cfg, text, len, t->config_path))
 		rc = dsv_error_set(DSV_EINVAL, "%s", dsv_kernel_error_last());
 	free(text);
 	return rc;

@@ -57,6 +57,13 @@ test_expect_success 'the model artifact: MODEL, parents, compute record' '
 	git --git-dir .dsv/lineage log --graph --oneline m1 | grep -q "tiny model"
 '
 
+# A pipe has size 0: its keys must still be read.
+test_expect_success 'a config read from a pipe: the same model' '
+	dsv train data --tokenizer tok --config /dev/stdin --valid valid -o mp \
+		--json <c.conf >mp.json &&
+	test "$(weights m1.json)" = "$(weights mp.json)"
+'
+
 test_expect_success 'same seed twice: the same weight object' '
 	dsv train data --tokenizer tok --config c.conf --valid valid -o m2 --json >m2.json &&
 	test "$(weights m1.json)" = "$(weights m2.json)"
