@@ -185,6 +185,10 @@ int dsv_trainconf_parse(dsv_trainconf *c, const char *text, size_t len,
 	char buf[1024];
 	size_t i = 0;
 	int line = 0;
+	/* A UTF-8 byte order mark (Windows editors write one) is not part of
+	 * the first key: it made "unknown key 'n_layer'". */
+	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+		i = 3;
 	while (i < len) {
 		size_t j = i;
 		while (j < len && text[j] != '\n')

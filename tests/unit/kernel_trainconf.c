@@ -80,6 +80,8 @@ static void test_errors(void)
 	dsv_trainconf c;
 	CHECK_OK(parse(&c, "seed = 010\n")); /* decimal, not octal */
 	CHECK(c.seed == 10);
+	CHECK_OK(parse(&c, "\xEF\xBB\xBFn_layer = 3\r\nn_head = 1\r\n"));
+	CHECK(c.n_layer == 3 && c.n_head == 1);
 	/* max_tokens alone is the budget (max_steps' default 100 won) */
 	CHECK_OK(parse(&c, "max_tokens = 100000\n"));
 	CHECK(c.max_steps == 0 && dsv_trainconf_steps(&c) == 196);
