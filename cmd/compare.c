@@ -115,10 +115,10 @@ int cmd_compare(int argc, char **argv)
 	if (dsv_compare_curves(s[0].rows, s[0].nrows, s[1].rows, s[1].nrows, &r))
 		goto fail;
 
-	int w = r.better, o = 1 - w;
+	int w = r.better, o = 1 - w, e = r.efficient;
 	/* Compute each needed to reach the common loss (O's final loss). */
-	double flops_w = s[w].fpt * r.reach[w];
-	double flops_o = s[o].fpt * r.final_tokens[o];
+	double flops_w = s[w].fpt * r.need[w];
+	double flops_o = s[o].fpt * r.need[o];
 	if (json) {
 		char a[7][40];
 		fmt_num(a[0], 40, r.k);
@@ -131,12 +131,14 @@ int cmd_compare(int argc, char **argv)
 		       "\"tokens\": %.0f, \"tokens_to_other_final\": %s}, "
 		       "\"b\": {\"rev\": \"%s\", \"final_val_loss\": %.6f, "
 		       "\"tokens\": %.0f, \"tokens_to_other_final\": %s}, "
-		       "\"better\": \"%s\", \"target_loss\": %.6f, \"k\": %s, "
+		       "\"better\": \"%s\", \"efficient\": \"%s\", "
+		       "\"target_loss\": %.6f, \"k\": %s, "
 		       "\"flops_better\": %s, \"flops_other\": %s, "
 		       "\"break_even_data_share\": %s}\n",
 		       s[0].rev, r.final_loss[0], r.final_tokens[0], a[2],
 		       s[1].rev, r.final_loss[1], r.final_tokens[1], a[3],
-		       w ? "b" : "a", r.final_loss[o], a[0], a[4], a[5], a[1]);
+		       w ? "b" : "a", e ? "b" : "a", r.final_loss[o], a[0], a[4],
+		       a[5], a[1]);
 	} else {
 		printf("A %s: final val loss %.4f after %.0f tokens\n", s[0].rev,
 		       r.final_loss[0], r.final_tokens[0]);
@@ -144,13 +146,17 @@ int cmd_compare(int argc, char **argv)
 		       r.final_loss[1], r.final_tokens[1]);
 		printf("%s reaches %s's final loss %.4f after %.0f tokens "
 		       "(%.3g FLOPs); %s needed %.0f (%.3g FLOPs)\n",
-		       w ? "B" : "A", o ? "B" : "A", r.final_loss[o], r.reach[w],
-		       flops_w, o ? "B" : "A", r.final_tokens[o], flops_o);
+		       w ? "B" : "A", o ? "B" : "A", r.final_loss[o], r.need[w],
+		       flops_w, o ? "B" : "A", r.need[o], flops_o);
 		if (isnan(r.reach[o]))
 			printf("%s never reaches %s's final loss %.4f on its curve\n",
 			       o ? "B" : "A", w ? "B" : "A", r.final_loss[w]);
-		printf("k = %.3f (tokens %s used / tokens %s needed for the same "
-		       "loss)\n", r.k, o ? "B" : "A", w ? "B" : "A");
+		if (e != w)
+			printf("%s needed fewer tokens for that loss: %s's lower "
+			       "final loss comes from training longer\n",
+			       e ? "B" : "A", w ? "B" : "A");
+		printf("k = %.3f (tokens %s needed / tokens %s needed for the "
+		       "same loss)\n", r.k, e ? "A" : "B", e ? "B" : "A");
 		printf("break-even data share 1 - 1/k = %.1f%%\n",
 		       100 * r.break_even);
 	}
