@@ -488,8 +488,8 @@ int dsv_curve_tokens_to(const dsv_metrics_row *rows, size_t n, double loss,
 
 /* dsv compare's arithmetic (docs/train.md, "Compare"). The better model
  * (lower final validation loss) is W, the other O; both reach O's final
- * loss L_O: W after T_W(L_O) tokens on its own curve, O after T_O, the
- * tokens it used. The efficient model E is the one of the two that needed
+ * loss L_O: W after T_W(L_O) tokens, O after T_O(L_O), each the first
+ * crossing on its own curve (interpolated). The efficient model E is the one of the two that needed
  * fewer (W, unless W trained longer than O and needed more), and
  * k = (the other's tokens) / (E's tokens) >= 1: E gets there with 1/k of
  * the data. The break-even data share is 1 - 1/k. */

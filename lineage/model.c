@@ -364,11 +364,16 @@ int dsv_compare_curves(const dsv_metrics_row *a, size_t na,
 	int w = out->final_loss[1] < out->final_loss[0];
 	out->better = w;
 	/* Both reach O's final loss: W on its way (its own final is no
-	 * higher), O at its end. Whichever needed fewer tokens for it is the
-	 * more efficient; with unequal budgets that can be O (W trained
-	 * longer), and k = T_O / T_W(L_O) fell below 1. */
+	 * higher), O at the latest at its end. Both are measured the same
+	 * way, the first crossing on their own curve: with O's final tokens
+	 * instead, a noisy curve that dipped below its final loss earlier
+	 * gave a model k = 2.2 against itself. Whichever needed fewer
+	 * tokens is the more efficient; with unequal budgets that can be O
+	 * (W trained longer). */
 	out->need[w] = out->reach[w];
-	out->need[1 - w] = out->final_tokens[1 - w];
+	if (dsv_curve_tokens_to(rows[1 - w], n[1 - w], out->final_loss[1 - w],
+				&out->need[1 - w]))
+		out->need[1 - w] = out->final_tokens[1 - w];
 	int e = out->need[1 - w] < out->need[w] ? 1 - w : w;
 	out->efficient = e;
 	if (out->need[e] <= 0)

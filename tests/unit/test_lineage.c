@@ -429,6 +429,13 @@ static void test_compare_curves(void)
 	/* same budgets: A reaches C's final 5.0 after 1000, C after 4000 */
 	CHECK_OK(dsv_compare_curves(c, 2, a, 3, &r));
 	CHECK(r.better == 1 && r.efficient == 1 && fabs(r.k - 4.0) < 1e-12);
+	/* a noisy curve (below its final loss before the end) against
+	 * itself: k = 1, not 2000 / 909 */
+	const dsv_metrics_row d[] = {{0, 0, NAN, 6.0, 0}, {10, 1000, 4.9, 4.9, 1},
+				     {20, 2000, 5.0, 5.0, 2}};
+	CHECK_OK(dsv_compare_curves(d, 3, d, 3, &r));
+	CHECK(r.k == 1 && r.break_even == 0);
+	CHECK(fabs(r.need[0] - 1000.0 / 1.1) < 1e-9 && r.need[0] == r.need[1]);
 }
 
 int main(void)
