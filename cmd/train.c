@@ -448,6 +448,8 @@ static double mem_available(void)
 	FILE *f = fopen("/proc/meminfo", "r");
 	char line[256];
 	double kb = 0;
+	if (getenv("DSV_TRAIN_MEMORY")) /* tests */
+		return strtod(getenv("DSV_TRAIN_MEMORY"), NULL);
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof line, f))
@@ -694,8 +696,6 @@ static int setup_model(struct train *t)
 		need += 4.0 * ((double)c->shuffle_buffer +
 			       (double)c->shuffle_buffer / c->seq_len + 1);
 	double avail = mem_available();
-	if (getenv("DSV_TRAIN_MEMORY"))
-		avail = strtod(getenv("DSV_TRAIN_MEMORY"), NULL);
 	if (avail > 0 && need > avail)
 		return dsv_error_set(DSV_ENOMEM, "the model does not fit: it "
 				     "needs %.0f bytes (%.2f GiB: %zu parameters "
@@ -1516,6 +1516,22 @@ int model_load(const char *rev, int B, int T, int where, struct model *out)
 			     .padded_vocab_size = (out->info->vocab + 127) / 128 * 128,
 			     .num_layers = cfg.n_layer, .num_heads = cfg.n_head,
 			     .channels = cfg.n_embd};
+	/* Before allocating, as train does: parameters and gradients (the
+	 * model allocates both), the weight object and its decoded copy,
+	 * and the activations; no AdamW moments or checkpoint copies. */
+	size_t sizes[DSV_GPT_NTENSORS];
+	size_t np = dsv_gpt_param_sizes(&gc, sizes);
+	double need = model_bytes(&gc, B, T ? T : cfg.seq_len, np) - 12.0 * np;
+	double avail = mem_available();
+	if (avail > 0 && need > avail) {
+		rc = dsv_error_set(DSV_ENOMEM, "the model does not fit: it needs "
+				   "%.0f bytes (%.2f GiB: %zu parameters and "
+				   "activations for batch %d x %d) and %.0f "
+				   "bytes are available", need,
+				   need / 1073741824.0, np, B,
+				   T ? T : cfg.seq_len, avail);
+		goto fail;
+	}
 	if ((rc = dsv_gpt_new(&out->g, &gc, B, T ? T : cfg.seq_len,
 			      where == DSV_DEVICE_CUDA ? DSV_GPT_CUDA
 						       : DSV_GPT_CPU))) {

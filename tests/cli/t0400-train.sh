@@ -149,6 +149,9 @@ test_expect_success 'eval: loss and perplexity; --column writes a version' '
 	grep -q "goes with --column" err &&
 	test_must_fail dsv eval m1 valid --column "a b" -o sp 2>err &&
 	grep -q "bad --column name .a b." err &&
+	test_must_fail env DSV_TRAIN_MEMORY=1e5 "$DSV" eval m1 valid --column l -o lc 2>err &&
+	grep -q "the model does not fit: it needs [0-9]* bytes" err &&
+	test_must_fail dsv log lc >/dev/null 2>&1 &&
 	test_must_fail dsv log noc >/dev/null 2>&1 &&
 	test_must_fail dsv log sp >/dev/null 2>&1
 '
