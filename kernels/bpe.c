@@ -440,29 +440,46 @@ static inline uint32_t pairs_get(const dsv_bpe *b, uint32_t l, uint32_t r)
 	}
 }
 
-/* Builds the pair table: every split of a token into two tokens. */
+/* Builds the pair table: every split of a token into two tokens. Only
+ * split points whose prefix length is some token's length are looked up:
+ * hashing every prefix of every token is O(len^2) a token, and text with
+ * long runs of one character (a million '1's) makes tokens of 10^5 bytes
+ * and more, whose table took many minutes. */
 static int bpe_build_pairs(dsv_bpe *b)
 {
-	size_t n = 0;
-	for (uint32_t t = 256; t < b->ntokens; t++)
-		n += b->off[t + 1] - b->off[t] - 1;
+	size_t n = 0, maxlen = 0;
+	for (uint32_t t = 256; t < b->ntokens; t++) {
+		size_t len = b->off[t + 1] - b->off[t];
+		n += len - 1;
+		if (len > maxlen)
+			maxlen = len;
+	}
 	b->pcap = 1024;
 	while (b->pcap < n * 2)
 		b->pcap *= 2;
 	b->pkeys = calloc(b->pcap, sizeof *b->pkeys);
 	b->pvals = malloc(b->pcap * sizeof *b->pvals);
-	if (!b->pkeys || !b->pvals)
+	uint8_t *is_len = calloc(maxlen + 2, 1);
+	if (!b->pkeys || !b->pvals || !is_len) {
+		free(is_len);
 		return -1;
+	}
+	is_len[1] = 1; /* the byte tokens */
+	for (uint32_t t = 256; t < b->ntokens; t++)
+		is_len[b->off[t + 1] - b->off[t]] = 1;
 	for (uint32_t t = 256; t < b->ntokens; t++) {
 		const uint8_t *p = b->bytes + b->off[t];
 		size_t len = b->off[t + 1] - b->off[t];
 		for (size_t k = 1; k < len; k++) {
+			if (!is_len[k] || !is_len[len - k])
+				continue;
 			int64_t l = bpe_lookup(b, p, k);
 			int64_t r = l < 0 ? -1 : bpe_lookup(b, p + k, len - k);
 			if (l >= 0 && r >= 0)
 				pairs_put(b, (uint32_t)l, (uint32_t)r, t);
 		}
 	}
+	free(is_len);
 	return 0;
 }
 
