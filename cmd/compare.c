@@ -19,6 +19,7 @@ struct side {
 	dsv_metrics_row *rows;
 	size_t nrows;
 	double fpt; /* training FLOPs per token */
+	int64_t eval_tokens; /* the part of the validation version measured */
 };
 
 static int load_side(struct side *s)
@@ -48,6 +49,7 @@ static int load_side(struct side *s)
 			     .num_layers = cfg.n_layer, .num_heads = cfg.n_head,
 			     .channels = cfg.n_embd};
 	s->fpt = dsv_gpt_flops_per_token(&gc, cfg.seq_len);
+	s->eval_tokens = cfg.eval_tokens;
 	return 0;
 }
 
@@ -100,13 +102,23 @@ int cmd_compare(int argc, char **argv)
 			       s[0].rev, s[1].rev);
 		goto cleanup;
 	}
+	/* The curves measure the first eval_tokens tokens of the validation
+	 * version: other counts are other validation sets. */
+	if (s[0].eval_tokens != s[1].eval_tokens) {
+		rc = error_msg("'%s' and '%s' were validated on different parts "
+			       "of the validation version (eval_tokens = %lld "
+			       "and %lld): their curves are not comparable",
+			       s[0].rev, s[1].rev, (long long)s[0].eval_tokens,
+			       (long long)s[1].eval_tokens);
+		goto cleanup;
+	}
 	if (dsv_compare_curves(s[0].rows, s[0].nrows, s[1].rows, s[1].nrows, &r))
 		goto fail;
 
-	int w = r.better, o = 1 - w;
+	int w = r.better, o = 1 - w, e = r.efficient;
 	/* Compute each needed to reach the common loss (O's final loss). */
-	double flops_w = s[w].fpt * r.reach[w];
-	double flops_o = s[o].fpt * r.final_tokens[o];
+	double flops_w = s[w].fpt * r.need[w];
+	double flops_o = s[o].fpt * r.need[o];
 	if (json) {
 		char a[7][40];
 		fmt_num(a[0], 40, r.k);
@@ -119,12 +131,14 @@ int cmd_compare(int argc, char **argv)
 		       "\"tokens\": %.0f, \"tokens_to_other_final\": %s}, "
 		       "\"b\": {\"rev\": \"%s\", \"final_val_loss\": %.6f, "
 		       "\"tokens\": %.0f, \"tokens_to_other_final\": %s}, "
-		       "\"better\": \"%s\", \"target_loss\": %.6f, \"k\": %s, "
+		       "\"better\": \"%s\", \"efficient\": \"%s\", "
+		       "\"target_loss\": %.6f, \"k\": %s, "
 		       "\"flops_better\": %s, \"flops_other\": %s, "
 		       "\"break_even_data_share\": %s}\n",
 		       s[0].rev, r.final_loss[0], r.final_tokens[0], a[2],
 		       s[1].rev, r.final_loss[1], r.final_tokens[1], a[3],
-		       w ? "b" : "a", r.final_loss[o], a[0], a[4], a[5], a[1]);
+		       w ? "b" : "a", e ? "b" : "a", r.final_loss[o], a[0], a[4],
+		       a[5], a[1]);
 	} else {
 		printf("A %s: final val loss %.4f after %.0f tokens\n", s[0].rev,
 		       r.final_loss[0], r.final_tokens[0]);
@@ -132,13 +146,17 @@ int cmd_compare(int argc, char **argv)
 		       r.final_loss[1], r.final_tokens[1]);
 		printf("%s reaches %s's final loss %.4f after %.0f tokens "
 		       "(%.3g FLOPs); %s needed %.0f (%.3g FLOPs)\n",
-		       w ? "B" : "A", o ? "B" : "A", r.final_loss[o], r.reach[w],
-		       flops_w, o ? "B" : "A", r.final_tokens[o], flops_o);
+		       w ? "B" : "A", o ? "B" : "A", r.final_loss[o], r.need[w],
+		       flops_w, o ? "B" : "A", r.need[o], flops_o);
 		if (isnan(r.reach[o]))
 			printf("%s never reaches %s's final loss %.4f on its curve\n",
 			       o ? "B" : "A", w ? "B" : "A", r.final_loss[w]);
-		printf("k = %.3f (tokens %s used / tokens %s needed for the same "
-		       "loss)\n", r.k, o ? "B" : "A", w ? "B" : "A");
+		if (e != w)
+			printf("%s needed fewer tokens for that loss: %s's lower "
+			       "final loss comes from training longer\n",
+			       e ? "B" : "A", w ? "B" : "A");
+		printf("k = %.3f (tokens %s needed / tokens %s needed for the "
+		       "same loss)\n", r.k, e ? "A" : "B", e ? "B" : "A");
 		printf("break-even data share 1 - 1/k = %.1f%%\n",
 		       100 * r.break_even);
 	}

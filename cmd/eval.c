@@ -291,10 +291,17 @@ int cmd_eval(int argc, char **argv)
 		return usage_error(opts, usage, "a model and a version are needed");
 	if (column && !branch)
 		return usage_error(opts, usage, "--column needs -o BRANCH");
+	if (branch && !column)
+		return usage_error(opts, usage, "-o goes with --column NAME");
 	if (batch < 1 || batch > 4096)
 		return usage_error(opts, usage, "--batch must be 1..4096");
-	if (column && (!*column || strlen(column) >= sizeof(((dsv_manifest_col *)0)->name)))
-		return usage_error(opts, usage, "bad --column name");
+	/* The manifest's rule for column names, checked before the model
+	 * runs rather than when the new manifest is written. */
+	if (column && (!*column || strlen(column) >= sizeof(((dsv_manifest_col *)0)->name) ||
+		       strspn(column, "abcdefghijklmnopqrstuvwxyz"
+			      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(column)))
+		return usage_error(opts, usage, "bad --column name '%s' (letters, "
+				   "digits, '_', '.' and '-', up to 63)", column);
 	int dev = dsv_device_parse(device ? device : "auto");
 	if (dev < 0)
 		return usage_error(opts, usage, "--device must be cpu, cuda or auto");

@@ -169,9 +169,18 @@ static int tokenizer_train(int argc, char **argv)
 	dsv_artifact_set_compute(art, &c);
 	if (dsv_artifact_format(art, &djson, &jlen))
 		goto fail;
+	/* The text can run out of pairs before --vocab: the message gives
+	 * the size the tokenizer has, and says so. */
+	uint32_t got = dsv_bpe_vocab_size(b);
+	if (got < (uint32_t)vocab && !quiet)
+		fprintf(stderr, "dsv: note: the text has no more pairs to "
+			"merge: vocab %u, not the %ld asked for\n", got, vocab);
 	if (!message) {
-		if (asprintf(&msg, "tokenizer: byte-level BPE, vocab %ld, on %s",
-			     vocab, argv[0]) < 0) {
+		char req[64] = "";
+		if (got < (uint32_t)vocab)
+			snprintf(req, sizeof req, " (%ld asked for)", vocab);
+		if (asprintf(&msg, "tokenizer: byte-level BPE, vocab %u%s, on %s",
+			     got, req, argv[0]) < 0) {
 			rc = error_msg("out of memory");
 			goto cleanup;
 		}

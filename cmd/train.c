@@ -448,6 +448,8 @@ static double mem_available(void)
 	FILE *f = fopen("/proc/meminfo", "r");
 	char line[256];
 	double kb = 0;
+	if (getenv("DSV_TRAIN_MEMORY")) /* tests */
+		return strtod(getenv("DSV_TRAIN_MEMORY"), NULL);
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof line, f))
@@ -634,23 +636,40 @@ static int add_row(struct train *t, dsv_metrics_row r)
 
 static int load_config(struct train *t)
 {
+	/* Read to the end, not st_size bytes: a pipe (--config <(...),
+	 * /dev/stdin) has size 0 and its keys were silently lost. A config
+	 * is a few dozen lines; 1 MiB is far more than any needs. */
+	enum { MAX_CONFIG = 1 << 20 };
 	int fd = open(t->config_path, O_RDONLY);
-	struct stat sb;
 	char *text = NULL;
+	size_t len = 0;
+	ssize_t got = 0;
 	int rc = 0;
-	if (fd < 0 || fstat(fd, &sb))
+	if (fd < 0)
 		return dsv_error_set(DSV_ENOTFOUND, "cannot open '%s': %s",
 				     t->config_path, strerror(errno));
-	if (!(text = malloc((size_t)sb.st_size + 1)) ||
-	    read(fd, text, (size_t)sb.st_size) != sb.st_size) {
+	if (!(text = malloc(MAX_CONFIG + 1))) {
 		close(fd);
-		free(text);
-		return dsv_error_set(DSV_EIO, "cannot read '%s'", t->config_path);
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
 	}
+	while (len <= MAX_CONFIG &&
+	       ((got = read(fd, text + len, MAX_CONFIG + 1 - len)) > 0 ||
+		(got < 0 && errno == EINTR)))
+		if (got > 0)
+			len += (size_t)got;
 	close(fd);
+	if (got < 0)
+		rc = dsv_error_set(DSV_EIO, "cannot read '%s': %s",
+				   t->config_path, strerror(errno));
+	else if (len > MAX_CONFIG)
+		rc = dsv_error_set(DSV_EINVAL, "'%s' is longer than a config "
+				   "(1 MiB)", t->config_path);
+	if (rc) {
+		free(text);
+		return rc;
+	}
 	dsv_trainconf_defaults(&t->cfg);
-	if (dsv_trainconf_parse(&t->cfg, text, (size_t)sb.st_size,
-				t->config_path))
+	if (dsv_trainconf_parse(&t->cfg, text, len, t->config_path))
 		rc = dsv_error_set(DSV_EINVAL, "%s", dsv_kernel_error_last());
 	free(text);
 	return rc;
@@ -677,8 +696,6 @@ static int setup_model(struct train *t)
 		need += 4.0 * ((double)c->shuffle_buffer +
 			       (double)c->shuffle_buffer / c->seq_len + 1);
 	double avail = mem_available();
-	if (getenv("DSV_TRAIN_MEMORY"))
-		avail = strtod(getenv("DSV_TRAIN_MEMORY"), NULL);
 	if (avail > 0 && need > avail)
 		return dsv_error_set(DSV_ENOMEM, "the model does not fit: it "
 				     "needs %.0f bytes (%.2f GiB: %zu parameters "
@@ -1013,6 +1030,15 @@ static int train_loop(struct train *t)
 		}
 		if (t->dp && (rc = dp_reduce(t, &loss)))
 			return rc;
+		/* A diverged run would commit NaN weights, its losses written
+		 * as "-" (not measured); every rank sees the reduced loss, so
+		 * all stop here together. */
+		if (!isfinite(loss))
+			return dsv_error_set(DSV_EINVAL, "training diverged at "
+					     "step %lld: the loss is %s (lower "
+					     "lr, or set grad_clip)",
+					     (long long)step,
+					     isnan(loss) ? "nan" : "inf");
 		float norm;
 		if ((rc = dsv_gpt_update(t->g, &opt, (int)step, &norm)))
 			return dsv_error_set(rc, "%s", dsv_gpt_error_last());
@@ -1208,6 +1234,12 @@ static int setup_run(struct train *t)
 	if (asprintf(&dir, "%s/runs", the_repo->dir) < 0 ||
 	    asprintf(&t->run.path, "%s/runs/%s", the_repo->dir, t->output) < 0)
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	/* runs/ is flat (gc reads its files, not subdirectories): a branch
+	 * name's '/' becomes ':', which a ref name cannot hold, so two names
+	 * never share a file. */
+	for (char *p = t->run.path + strlen(dir) + 1; *p; p++)
+		if (*p == '/')
+			*p = ':';
 	if (mkdir(dir, 0755) && errno != EEXIST)
 		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", dir,
 				   strerror(errno));
@@ -1295,15 +1327,17 @@ static void print_result(const struct train *t, const dsv_aid *id,
 	double tps = t->train_s > 0 ? (double)t->tokens / t->train_s : 0;
 	dsv_oid_fmt(whex, wid);
 	if (t->json) {
+		char vls[32] = "null"; /* no validation version */
+		if (!isnan(vl))
+			snprintf(vls, sizeof vls, "%.6f", vl);
 		dsv_aid_fmt(hex, id);
 		printf("{\"artifact\": \"%s\", \"branch\": \"%s\", \"weights\": "
 		       "\"%s\", \"steps\": %lld, \"tokens\": %llu, "
-		       "\"train_loss\": %.6f, \"val_loss\": %s%.6f%s, "
+		       "\"train_loss\": %.6f, \"val_loss\": %s, "
 		       "\"tokens_per_s\": %.1f, \"flops\": %.6g, "
 		       "\"wall_s\": %.3f}\n", hex, t->output, whex,
 		       (long long)t->step, (unsigned long long)t->tokens, tl,
-		       isnan(vl) ? "\"" : "", isnan(vl) ? 0.0 : vl,
-		       isnan(vl) ? "\"" : "", tps, c->flops, c->wall_s);
+		       vls, tps, c->flops, c->wall_s);
 		return;
 	}
 	if (t->quiet)
@@ -1421,8 +1455,15 @@ int cmd_train(int argc, char **argv)
 	}
 	if (t.rank == 0 && !t.resume && t.cfg.checkpoint_every && run_write(&t.run))
 		goto fail;
-	if (train_loop(&t) || commit_model(&t, &id, &wid, &comp))
+	if (train_loop(&t) || commit_model(&t, &id, &wid, &comp)) {
+		/* A run that failed before its first checkpoint (a version
+		 * with fewer tokens than one batch) has nothing to resume:
+		 * its run file would only make the next try ask for
+		 * --resume. */
+		if (t.rank == 0 && t.run.path && t.run.nckpt == 0)
+			unlink(t.run.path);
 		goto fail;
+	}
 	if (t.rank == 0)
 		print_result(&t, &id, &wid, &comp);
 	rc = 0;
@@ -1475,6 +1516,22 @@ int model_load(const char *rev, int B, int T, int where, struct model *out)
 			     .padded_vocab_size = (out->info->vocab + 127) / 128 * 128,
 			     .num_layers = cfg.n_layer, .num_heads = cfg.n_head,
 			     .channels = cfg.n_embd};
+	/* Before allocating, as train does: parameters and gradients (the
+	 * model allocates both), the weight object and its decoded copy,
+	 * and the activations; no AdamW moments or checkpoint copies. */
+	size_t sizes[DSV_GPT_NTENSORS];
+	size_t np = dsv_gpt_param_sizes(&gc, sizes);
+	double need = model_bytes(&gc, B, T ? T : cfg.seq_len, np) - 12.0 * np;
+	double avail = mem_available();
+	if (avail > 0 && need > avail) {
+		rc = dsv_error_set(DSV_ENOMEM, "the model does not fit: it needs "
+				   "%.0f bytes (%.2f GiB: %zu parameters and "
+				   "activations for batch %d x %d) and %.0f "
+				   "bytes are available", need,
+				   need / 1073741824.0, np, B,
+				   T ? T : cfg.seq_len, avail);
+		goto fail;
+	}
 	if ((rc = dsv_gpt_new(&out->g, &gc, B, T ? T : cfg.seq_len,
 			      where == DSV_DEVICE_CUDA ? DSV_GPT_CUDA
 						       : DSV_GPT_CPU))) {

@@ -440,29 +440,46 @@ static inline uint32_t pairs_get(const dsv_bpe *b, uint32_t l, uint32_t r)
 	}
 }
 
-/* Builds the pair table: every split of a token into two tokens. */
+/* Builds the pair table: every split of a token into two tokens. Only
+ * split points whose prefix length is some token's length are looked up:
+ * hashing every prefix of every token is O(len^2) a token, and text with
+ * long runs of one character (a million '1's) makes tokens of 10^5 bytes
+ * and more, whose table took many minutes. */
 static int bpe_build_pairs(dsv_bpe *b)
 {
-	size_t n = 0;
-	for (uint32_t t = 256; t < b->ntokens; t++)
-		n += b->off[t + 1] - b->off[t] - 1;
+	size_t n = 0, maxlen = 0;
+	for (uint32_t t = 256; t < b->ntokens; t++) {
+		size_t len = b->off[t + 1] - b->off[t];
+		n += len - 1;
+		if (len > maxlen)
+			maxlen = len;
+	}
 	b->pcap = 1024;
 	while (b->pcap < n * 2)
 		b->pcap *= 2;
 	b->pkeys = calloc(b->pcap, sizeof *b->pkeys);
 	b->pvals = malloc(b->pcap * sizeof *b->pvals);
-	if (!b->pkeys || !b->pvals)
+	uint8_t *is_len = calloc(maxlen + 2, 1);
+	if (!b->pkeys || !b->pvals || !is_len) {
+		free(is_len);
 		return -1;
+	}
+	is_len[1] = 1; /* the byte tokens */
+	for (uint32_t t = 256; t < b->ntokens; t++)
+		is_len[b->off[t + 1] - b->off[t]] = 1;
 	for (uint32_t t = 256; t < b->ntokens; t++) {
 		const uint8_t *p = b->bytes + b->off[t];
 		size_t len = b->off[t + 1] - b->off[t];
 		for (size_t k = 1; k < len; k++) {
+			if (!is_len[k] || !is_len[len - k])
+				continue;
 			int64_t l = bpe_lookup(b, p, k);
 			int64_t r = l < 0 ? -1 : bpe_lookup(b, p + k, len - k);
 			if (l >= 0 && r >= 0)
 				pairs_put(b, (uint32_t)l, (uint32_t)r, t);
 		}
 	}
+	free(is_len);
 	return 0;
 }
 
@@ -1162,6 +1179,96 @@ static size_t merge_chunk(const dsv_bpe *b, uint32_t *part, uint32_t *rank,
 	return n;
 }
 
+/* merge_chunk rescans the chunk for every merge: O(n^2), and a long chunk
+ * (a run of letters or digits with no space: base64, minified code, a
+ * long URL) is common in web text; one of 1 MB took more than ten minutes.
+ * Longer chunks take the same merges in the same order, the lowest rank
+ * first and on a tie the leftmost, from a min-heap of (rank, position)
+ * over a linked list of the tokens: O(n log n). A heap entry whose
+ * position no longer starts a pair of that rank is stale and skipped. */
+#define HEAP_MERGE_FROM 256
+
+static void mheap_push(uint64_t *h, size_t *n, uint64_t v)
+{
+	size_t i = (*n)++;
+	while (i > 0 && h[(i - 1) / 2] > v) {
+		h[i] = h[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	h[i] = v;
+}
+
+static uint64_t mheap_pop(uint64_t *h, size_t *n)
+{
+	uint64_t top = h[0], v = h[--*n];
+	size_t i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= *n)
+			break;
+		if (c + 1 < *n && h[c + 1] < h[c])
+			c++;
+		if (h[c] >= v)
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	if (*n)
+		h[i] = v;
+	return top;
+}
+
+/* Returns the number of tokens left in part, or SIZE_MAX when out of
+ * memory. n < UINT32_MAX. */
+static size_t merge_chunk_heap(const dsv_bpe *b, uint32_t *part, size_t n)
+{
+	const uint32_t NONE = UINT32_MAX;
+	uint32_t *nx = malloc(n * sizeof *nx), *pv = malloc(n * sizeof *pv);
+	uint32_t *cr = malloc(n * sizeof *cr); /* rank of the pair at i */
+	uint64_t *h = malloc(3 * n * sizeof *h); /* n - 1, then 2 a merge */
+	size_t hn = 0, k = 0;
+	if (!nx || !pv || !cr || !h) {
+		k = SIZE_MAX;
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		nx[i] = i + 1 < n ? (uint32_t)(i + 1) : NONE;
+		pv[i] = i ? (uint32_t)(i - 1) : NONE;
+		cr[i] = i + 1 < n ? pairs_get(b, part[i], part[i + 1]) : NONE;
+		if (cr[i] != NONE)
+			mheap_push(h, &hn, (uint64_t)cr[i] << 32 | i);
+	}
+	while (hn) {
+		uint64_t top = mheap_pop(h, &hn);
+		uint32_t r = (uint32_t)(top >> 32), i = (uint32_t)top;
+		if (cr[i] != r)
+			continue;
+		uint32_t j = nx[i];
+		part[i] = r;
+		nx[i] = nx[j];
+		if (nx[j] != NONE)
+			pv[nx[j]] = i;
+		cr[j] = NONE;
+		cr[i] = nx[i] != NONE ? pairs_get(b, part[i], part[nx[i]]) : NONE;
+		if (cr[i] != NONE)
+			mheap_push(h, &hn, (uint64_t)cr[i] << 32 | i);
+		uint32_t p = pv[i];
+		if (p != NONE) {
+			cr[p] = pairs_get(b, part[p], part[i]);
+			if (cr[p] != NONE)
+				mheap_push(h, &hn, (uint64_t)cr[p] << 32 | p);
+		}
+	}
+	for (uint32_t i = 0; i != NONE; i = nx[i])
+		part[k++] = part[i]; /* k <= i: in place */
+done:
+	free(nx);
+	free(pv);
+	free(cr);
+	free(h);
+	return k;
+}
+
 /* Encodes one chunk into ids (appended). */
 static int encode_chunk(dsv_bpe_encoder *e, const uint8_t *c, size_t len,
 			uint32_t **ids, size_t *n, size_t *cap)
@@ -1195,7 +1302,12 @@ static int encode_chunk(dsv_bpe_encoder *e, const uint8_t *c, size_t len,
 	} else {
 		for (size_t i = 0; i < len; i++)
 			e->part[i] = c[i];
-		m = merge_chunk(b, e->part, e->rank, len);
+		if (len >= HEAP_MERGE_FROM && len < UINT32_MAX)
+			m = merge_chunk_heap(b, e->part, len);
+		else
+			m = merge_chunk(b, e->part, e->rank, len);
+		if (m == SIZE_MAX)
+			return -1;
 	}
 	if (push_ids(ids, n, cap, m))
 		return -1;

@@ -123,7 +123,8 @@ static int set_value(dsv_trainconf *c, const struct key *k, const char *v,
 	case K_U64: {
 		if (*v == '-' || !*v)
 			goto bad;
-		unsigned long long u = strtoull(v, &end, 0);
+		/* Decimal only: base 0 read "seed = 010" as 8. */
+		unsigned long long u = strtoull(v, &end, 10);
 		if (*end || errno)
 			goto bad;
 		*(uint64_t *)p = u;
@@ -141,8 +142,8 @@ static int set_value(dsv_trainconf *c, const struct key *k, const char *v,
 					k->name, v);
 	if (d < k->lo || d > k->hi)
 		return dsv_kernel_error(DSV_KERNEL_EINVAL, "%s:%d: %s = %s is "
-					"out of range (%g .. %g)", name, line,
-					k->name, v, k->lo, k->hi);
+					"out of range (%.10g .. %.10g)", name,
+					line, k->name, v, k->lo, k->hi);
 	if (k->type == K_INT)
 		*(int *)p = (int)d;
 	else if (k->type == K_I64)
@@ -164,6 +165,10 @@ int dsv_trainconf_check(const dsv_trainconf *c)
 	if (c->max_steps <= 0 && c->max_tokens <= 0)
 		return dsv_kernel_error(DSV_KERNEL_EINVAL, "no budget: set "
 					"max_steps or max_tokens");
+	if (c->eval_tokens == 1)
+		return dsv_kernel_error(DSV_KERNEL_EINVAL, "eval_tokens = 1 "
+					"leaves no token to predict: 0 (all) "
+					"or at least 2");
 	if (c->min_lr > c->lr)
 		return dsv_kernel_error(DSV_KERNEL_EINVAL, "min_lr (%g) is above "
 					"lr (%g)", c->min_lr, c->lr);
@@ -180,6 +185,10 @@ int dsv_trainconf_parse(dsv_trainconf *c, const char *text, size_t len,
 	char buf[1024];
 	size_t i = 0;
 	int line = 0;
+	/* A UTF-8 byte order mark (Windows editors write one) is not part of
+	 * the first key: it made "unknown key 'n_layer'". */
+	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+		i = 3;
 	while (i < len) {
 		size_t j = i;
 		while (j < len && text[j] != '\n')
@@ -220,6 +229,15 @@ int dsv_trainconf_parse(dsv_trainconf *c, const char *text, size_t len,
 		if (rc)
 			return rc;
 	}
+	/* max_steps has a default (100) and wins when set: a config that
+	 * gives only max_tokens means a budget in tokens. */
+	size_t ks, kt;
+	for (ks = 0; strcmp(keys[ks].name, "max_steps"); ks++)
+		;
+	for (kt = 0; strcmp(keys[kt].name, "max_tokens"); kt++)
+		;
+	if (seen[kt] && !seen[ks])
+		c->max_steps = 0;
 	int rc = dsv_trainconf_check(c);
 	if (rc) {
 		char msg[512]; /* the message buffer is reused by the call */

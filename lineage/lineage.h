@@ -487,17 +487,21 @@ int dsv_curve_tokens_to(const dsv_metrics_row *rows, size_t n, double loss,
 			double *tokens);
 
 /* dsv compare's arithmetic (docs/train.md, "Compare"). The better model
- * (lower final validation loss) is W, the other O. k = T_O / T_W(L_O):
- * the tokens O used to reach its final loss L_O over the tokens W needed to
- * reach the same loss on its own curve. k >= 1 means W gets there with 1/k
- * of the data. The break-even data share is 1 - 1/k. */
+ * (lower final validation loss) is W, the other O; both reach O's final
+ * loss L_O: W after T_W(L_O) tokens, O after T_O(L_O), each the first
+ * crossing on its own curve (interpolated). The efficient model E is the one of the two that needed
+ * fewer (W, unless W trained longer than O and needed more), and
+ * k = (the other's tokens) / (E's tokens) >= 1: E gets there with 1/k of
+ * the data. The break-even data share is 1 - 1/k. */
 typedef struct {
 	double final_loss[2];   /* A, B: last validation loss */
 	double final_tokens[2]; /* tokens at that evaluation */
 	double reach[2];        /* reach[0]: tokens A needs to reach B's final
 				   loss; reach[1]: B to reach A's; NAN when
 				   the curve never gets there */
-	int better;             /* 0: A, 1: B (ties: A) */
+	int better;             /* W, lower final loss: 0: A, 1: B (ties: A) */
+	double need[2];         /* tokens each needed for L_O: T_W(L_O), T_O */
+	int efficient;          /* E: 0: A, 1: B (ties: W) */
 	double k;               /* >= 1 */
 	double break_even;      /* 1 - 1/k */
 } dsv_compare_result;

@@ -363,14 +363,23 @@ int dsv_compare_curves(const dsv_metrics_row *a, size_t na,
 			out->reach[i] = NAN;
 	int w = out->final_loss[1] < out->final_loss[0];
 	out->better = w;
-	/* W always reaches O's final loss (its own final is no higher). */
-	double tw = out->reach[w], to = out->final_tokens[1 - w];
-	if (tw <= 0)
+	/* Both reach O's final loss: W on its way (its own final is no
+	 * higher), O at the latest at its end. Both are measured the same
+	 * way, the first crossing on their own curve: with O's final tokens
+	 * instead, a noisy curve that dipped below its final loss earlier
+	 * gave a model k = 2.2 against itself. Whichever needed fewer
+	 * tokens is the more efficient; with unequal budgets that can be O
+	 * (W trained longer). */
+	out->need[w] = out->reach[w];
+	if (dsv_curve_tokens_to(rows[1 - w], n[1 - w], out->final_loss[1 - w],
+				&out->need[1 - w]))
+		out->need[1 - w] = out->final_tokens[1 - w];
+	int e = out->need[1 - w] < out->need[w] ? 1 - w : w;
+	out->efficient = e;
+	if (out->need[e] <= 0)
 		out->k = INFINITY;
 	else
-		out->k = to / tw;
-	if (out->k < 1 && out->final_loss[0] == out->final_loss[1])
-		out->k = 1;
+		out->k = out->need[1 - e] / out->need[e];
 	out->break_even = isinf(out->k) ? 1 : 1 - 1 / out->k;
 	return 0;
 }

@@ -542,8 +542,11 @@ int dsv_tokens_export(dsv_store *s, const dsv_manifest *m,
 		return dsv_error_set(DSV_EINVAL, "%llu tokens do not fit the "
 				     "llm.c header's int32 count",
 				     (unsigned long long)total);
-	hdr[0] = 20240520;
-	hdr[1] = w16 ? 1 : 2;
+	/* llm.c's dev/data/data_common.py: uint16 tokens are "gpt-2" (magic
+	 * 20240520, version 1), uint32 tokens "llama-3" (20240801, 7); a
+	 * reader knows the width from these two. */
+	hdr[0] = w16 ? 20240520 : 20240801;
+	hdr[1] = w16 ? 1 : 7;
 	hdr[2] = (int32_t)total;
 	if ((rc = write_all(fd, hdr, sizeof hdr)))
 		return rc;

@@ -60,6 +60,15 @@ test_expect_success 'a version that selects rows of a cached shard reuses its to
 	test -s part.bin
 '
 
+test_expect_success 'a --vocab the text cannot reach: the message gives the real size' '
+	printf "{\"text\": \"to be\"}\n" >tiny.jsonl &&
+	dsv commit tiny.jsonl -b tiny -m tiny -q &&
+	dsv tokenizer train tiny --vocab 600 -o ttiny >out 2>err &&
+	grep -q "^\[ttiny [0-9a-f]*\] tokenizer: byte-level BPE, vocab 260 (600 asked for), on tiny" out &&
+	grep -q "no more pairs to merge: vocab 260, not the 600 asked for" err &&
+	dsv log -n 1 ttiny | grep -q "vocab 260 (600 asked for)"
+'
+
 test_expect_success 'bad input: missing tokenizer, wrong kind, bad vocab, taken name' '
 	dsv tokenize main 2>err; test $? -eq 2 &&
 	test_must_fail dsv tokenize main --tokenizer main 2>err &&

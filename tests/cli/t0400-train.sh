@@ -57,6 +57,13 @@ test_expect_success 'the model artifact: MODEL, parents, compute record' '
 	git --git-dir .dsv/lineage log --graph --oneline m1 | grep -q "tiny model"
 '
 
+# A pipe has size 0: its keys must still be read.
+test_expect_success 'a config read from a pipe: the same model' '
+	dsv train data --tokenizer tok --config /dev/stdin --valid valid -o mp \
+		--json <c.conf >mp.json &&
+	test "$(weights m1.json)" = "$(weights mp.json)"
+'
+
 test_expect_success 'same seed twice: the same weight object' '
 	dsv train data --tokenizer tok --config c.conf --valid valid -o m2 --json >m2.json &&
 	test "$(weights m1.json)" = "$(weights m2.json)"
@@ -118,13 +125,35 @@ test_expect_success 'shuffle: resumed mid-chunk and in the second epoch: the sam
 	test "$(weights s1.json)" = "$(weights s5.json)"
 '
 
+# A branch name with a slash keeps its run file flat (runs/exp:s6: gc
+# reads runs/ without descending); without --valid, --json says null.
+test_expect_success 'a branch name with a slash: checkpoints and --resume' '
+	test_must_fail dsv train small --tokenizer tok --config s.conf -o exp/s6 \
+		--stop-after 45 2>err &&
+	grep -q "stopped after step 45" err &&
+	test $(grep -c "^checkpoint " ".dsv/runs/exp:s6") = 2 &&
+	dsv train small --tokenizer tok --config s.conf -o exp/s6 --resume --json >s6.json &&
+	test "$(weights s1.json)" = "$(weights s6.json)" &&
+	test ! -e ".dsv/runs/exp:s6" &&
+	grep -q "\"val_loss\": null," s6.json
+'
+
 test_expect_success 'eval: loss and perplexity; --column writes a version' '
 	dsv eval m1 valid --json >ev.json &&
 	grep -q "\"perplexity\": [0-9]" ev.json &&
 	dsv eval m1 valid --column loss -o scored >out &&
 	git --git-dir .dsv/lineage show scored:MANIFEST | grep -q "loss" &&
 	git --git-dir .dsv/lineage show scored:dsv.json | grep -q "\"mode\": \"evaluation\"" &&
-	git --git-dir .dsv/lineage log --format=%P -1 scored | wc -w | grep -q 2
+	git --git-dir .dsv/lineage log --format=%P -1 scored | wc -w | grep -q 2 &&
+	test_must_fail dsv eval m1 valid -o noc 2>err &&
+	grep -q "goes with --column" err &&
+	test_must_fail dsv eval m1 valid --column "a b" -o sp 2>err &&
+	grep -q "bad --column name .a b." err &&
+	test_must_fail env DSV_TRAIN_MEMORY=1e5 "$DSV" eval m1 valid --column l -o lc 2>err &&
+	grep -q "the model does not fit: it needs [0-9]* bytes" err &&
+	test_must_fail dsv log lc >/dev/null 2>&1 &&
+	test_must_fail dsv log noc >/dev/null 2>&1 &&
+	test_must_fail dsv log sp >/dev/null 2>&1
 '
 
 PY=/tmp/gptbench-venv/bin/python
@@ -158,13 +187,20 @@ test_expect_success 'bad input: clear errors, no model' '
 	dsv commit tiny.jsonl -m tiny -b tiny >/dev/null &&
 	test_must_fail dsv train tiny --tokenizer tok --config c.conf -o x4 2>err &&
 	grep -q "fewer than one batch" err &&
+	test ! -e .dsv/runs/x4 &&
+	test_must_fail dsv train tiny --tokenizer tok --config c.conf -o x4 2>err &&
+	grep -q "fewer than one batch" err &&
 	printf "{\"text\": \"\"}\n" >empty.jsonl &&
 	dsv commit empty.jsonl -m empty -b empty >/dev/null &&
 	test_must_fail dsv train data --tokenizer tok --config c.conf --valid empty -o x5 2>err &&
 	grep -q "validation version .empty. is empty" err &&
 	test_must_fail dsv train data --tokenizer data --config c.conf -o x6 2>err &&
 	grep -q "not a tokenizer" err &&
-	for b in x1 x2 x3 x4 x5 x6; do test_must_fail dsv log $b >/dev/null 2>&1 || return 1; done
+	sed "s/^lr = 1e-2/lr = 1000/; s/^min_lr = 1e-3/min_lr = 1000/" c.conf >nan.conf &&
+	echo "grad_clip = 0" >>nan.conf &&
+	test_must_fail dsv train data --tokenizer tok --config nan.conf -o x7 2>err &&
+	grep -q "training diverged at step [0-9]*: the loss is nan" err &&
+	for b in x1 x2 x3 x4 x5 x6 x7; do test_must_fail dsv log $b >/dev/null 2>&1 || return 1; done
 '
 
 # Ranks without a GPU each (here: none at all) fail together with a clear

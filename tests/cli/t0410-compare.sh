@@ -47,6 +47,10 @@ test_expect_success 'compare refuses other validation sets and tokenizers' '
 	dsv train da --tokenizer tok --config c.conf -o mn -q &&
 	test_must_fail dsv compare ma mn 2>err &&
 	grep -q "no validation curve" err &&
+	sed "s/eval_tokens = 2048/eval_tokens = 4096/" c.conf >c2.conf &&
+	dsv train da --tokenizer tok --config c2.conf --valid valid -o me -q &&
+	test_must_fail dsv compare ma me 2>err &&
+	grep -q "different parts of the validation version (eval_tokens = 2048 and 4096)" err &&
 	test_must_fail dsv compare ma da 2>err &&
 	grep -q "not a model" err
 '

@@ -85,7 +85,9 @@ def main():
             run(a.dsv, "export", "HEAD", "--format", "jsonl", env=env).splitlines()]
     data = open("out.bin", "rb").read()
     hdr = struct.unpack("<256i", data[:1024])
-    assert hdr[0] == 20240520 and hdr[1] == (1 if eot < 65536 else 2), hdr[:3]
+    # llm.c's data_common.py headers: "gpt-2" uint16, "llama-3" uint32
+    want = (20240520, 1) if eot < 65536 else (20240801, 7)
+    assert hdr[:2] == want, hdr[:3]
     got = array.array("H" if hdr[1] == 1 else "I")
     got.frombytes(data[1024:])
     assert len(got) == hdr[2], (len(got), hdr[2])

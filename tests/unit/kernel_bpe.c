@@ -242,6 +242,138 @@ static void test_round_trip(void)
 		free(docs[i]);
 }
 
+/* Long chunks (a run of letters with no space) take the heap merge: the
+ * same ids as tiktoken's scan, written out here from the TOKENIZER file's
+ * merges, on runs shorter and longer than where the heap takes over. */
+static size_t naive_merge(const uint32_t *tab, uint32_t V, uint32_t *part,
+			  size_t n)
+{
+	for (;;) {
+		uint32_t best = UINT32_MAX;
+		size_t bi = 0;
+		for (size_t i = 0; i + 1 < n; i++) {
+			uint32_t r = part[i] < V && part[i + 1] < V
+				     ? tab[(size_t)part[i] * V + part[i + 1]]
+				     : UINT32_MAX;
+			if (r < best) {
+				best = r;
+				bi = i;
+			}
+		}
+		if (best == UINT32_MAX)
+			return n;
+		part[bi] = best;
+		memmove(part + bi + 1, part + bi + 2, (n - bi - 2) * sizeof *part);
+		n--;
+	}
+}
+
+static void test_long_chunks(void)
+{
+	rng_state = test_seed();
+	enum { NDOCS = 40, V = 400 };
+	char *docs[NDOCS];
+	for (int i = 0; i < NDOCS; i++) {
+		size_t n = 1 + rnd() % 3000;
+		docs[i] = malloc(n + 1);
+		for (size_t j = 0; j < n; j++)
+			docs[i][j] = "abcd"[rnd() % (i % 4 + 1)];
+		docs[i][n] = 0;
+	}
+	dsv_bpe *b = train_on((const char *const *)docs, NDOCS, V, 0);
+	char *tok = NULL;
+	size_t tl = 0;
+	uint32_t *tab = malloc((size_t)V * V * sizeof *tab);
+	dsv_bpe_encoder *e = NULL;
+	if (b)
+		KCHECK_OK(dsv_bpe_format(b, &tok, &tl));
+	if (b)
+		KCHECK_OK(dsv_bpe_encoder_new(&e, b));
+	CHECK(tok && tab && e);
+	if (!tok || !tab || !e)
+		goto done;
+	for (size_t i = 0; i < (size_t)V * V; i++)
+		tab[i] = UINT32_MAX;
+	for (char *l = tok; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		unsigned id, x, y;
+		if (sscanf(l, "%u %u %u", &id, &x, &y) == 3 && x < V && y < V)
+			tab[(size_t)x * V + y] = id;
+	}
+	char buf[6000];
+	uint32_t want[6000];
+	for (int it = 0; it < 40; it++) {
+		size_t n = it < 4 ? 250 + (size_t)it * 3 : 1 + rnd() % 5999;
+		for (size_t j = 0; j < n; j++)
+			buf[j] = it % 5 == 0 ? 'a' : "abcd"[rnd() % (it % 4 + 1)];
+		uint32_t *ids = NULL;
+		size_t ni = 0, ci = 0;
+		KCHECK_OK(dsv_bpe_encode(e, (const uint8_t *)buf, n, &ids, &ni,
+					 &ci));
+		for (size_t j = 0; j < n; j++)
+			want[j] = (uint8_t)buf[j];
+		size_t nw = naive_merge(tab, V, want, n);
+		CHECK(ids && ni == nw && memcmp(ids, want, nw * sizeof *ids) == 0);
+		free(ids);
+	}
+done:
+	dsv_bpe_encoder_free(e);
+	free(tab);
+	free(tok);
+	dsv_bpe_free(b);
+	for (int i = 0; i < NDOCS; i++)
+		free(docs[i]);
+}
+
+/* One long run of one character makes tokens of 2^k bytes (10^5 and
+ * more); building their pair table hashed every prefix, O(len^2) a token
+ * (minutes). Encoding with them matches the scan written out here. */
+static void test_long_tokens(void)
+{
+	enum { RUN_LEN = 300000, V = 300 };
+	char *run = malloc(RUN_LEN + 1);
+	memset(run, '1', RUN_LEN);
+	run[RUN_LEN] = 0;
+	const char *docs[] = {run, "1111 22 1111"};
+	dsv_bpe *b = train_on(docs, 2, V, 0);
+	char *tok = NULL;
+	size_t tl = 0;
+	uint32_t *tab = malloc((size_t)V * V * sizeof *tab);
+	dsv_bpe_encoder *e = NULL;
+	if (b)
+		KCHECK_OK(dsv_bpe_format(b, &tok, &tl));
+	if (b)
+		KCHECK_OK(dsv_bpe_encoder_new(&e, b));
+	CHECK(tok && tab && e);
+	if (!tok || !tab || !e)
+		goto done;
+	CHECK(dsv_bpe_ntokens(b) > 256 + 15); /* tokens up to 2^15 bytes */
+	for (size_t i = 0; i < (size_t)V * V; i++)
+		tab[i] = UINT32_MAX;
+	for (char *l = tok; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		unsigned id, x, y;
+		if (sscanf(l, "%u %u %u", &id, &x, &y) == 3 && x < V && y < V)
+			tab[(size_t)x * V + y] = id;
+	}
+	static uint32_t want[25000];
+	for (size_t n = 3; n < 25000; n = n * 3 + 1) {
+		uint32_t *ids = NULL;
+		size_t ni = 0, ci = 0;
+		KCHECK_OK(dsv_bpe_encode(e, (const uint8_t *)run, n, &ids, &ni,
+					 &ci));
+		for (size_t j = 0; j < n; j++)
+			want[j] = '1';
+		size_t nw = naive_merge(tab, V, want, n);
+		CHECK(ids && ni == nw && memcmp(ids, want, nw * sizeof *ids) == 0);
+		free(ids);
+	}
+done:
+	dsv_bpe_encoder_free(e);
+	free(tab);
+	free(tok);
+	dsv_bpe_free(b);
+	free(run);
+}
+
 static void test_bad_args(void)
 {
 	dsv_bpe_counts *c = NULL;
@@ -263,6 +395,8 @@ int main(void)
 	RUN(test_pretok);
 	RUN(test_train_by_hand);
 	RUN(test_round_trip);
+	RUN(test_long_chunks);
+	RUN(test_long_tokens);
 	RUN(test_bad_args);
 	TEST_EXIT();
 }

@@ -5,6 +5,7 @@
 #include "lineage/lineage.h"
 #include "tests/unit/test.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -410,6 +411,33 @@ static void test_author(void)
 	free(a);
 }
 
+/* dsv compare's arithmetic on made-up curves: k >= 1 always, from the
+ * model that needed fewer tokens for the common loss, also when the one
+ * with the lower final loss got it by training longer. */
+static void test_compare_curves(void)
+{
+	const dsv_metrics_row a[] = {{0, 0, NAN, 6.0, 0}, {10, 1000, 5.0, 5.0, 1},
+				     {40, 4000, 4.0, 4.0, 4}};
+	const dsv_metrics_row b[] = {{0, 0, NAN, 6.0, 0}, {5, 500, 5.0, 5.0, 1}};
+	const dsv_metrics_row c[] = {{0, 0, NAN, 6.0, 0}, {40, 4000, 5.0, 5.0, 4}};
+	dsv_compare_result r;
+	/* A (4.0 at 4000) reaches B's 5.0 after 1000 tokens; B after 500 */
+	CHECK_OK(dsv_compare_curves(a, 3, b, 2, &r));
+	CHECK(r.better == 0 && r.efficient == 1);
+	CHECK(fabs(r.k - 2.0) < 1e-12 && fabs(r.break_even - 0.5) < 1e-12);
+	CHECK(r.need[0] == 1000 && r.need[1] == 500);
+	/* same budgets: A reaches C's final 5.0 after 1000, C after 4000 */
+	CHECK_OK(dsv_compare_curves(c, 2, a, 3, &r));
+	CHECK(r.better == 1 && r.efficient == 1 && fabs(r.k - 4.0) < 1e-12);
+	/* a noisy curve (below its final loss before the end) against
+	 * itself: k = 1, not 2000 / 909 */
+	const dsv_metrics_row d[] = {{0, 0, NAN, 6.0, 0}, {10, 1000, 4.9, 4.9, 1},
+				     {20, 2000, 5.0, 5.0, 2}};
+	CHECK_OK(dsv_compare_curves(d, 3, d, 3, &r));
+	CHECK(r.k == 1 && r.break_even == 0);
+	CHECK(fabs(r.need[0] - 1000.0 / 1.1) < 1e-9 && r.need[0] == r.need[1]);
+}
+
 int main(void)
 {
 	dir = test_tmpdir();
@@ -421,6 +449,7 @@ int main(void)
 	RUN(test_cas_race);
 	RUN(test_walk);
 	RUN(test_author);
+	RUN(test_compare_curves);
 	test_rmdir(dir);
 	free(dir);
 	free(repo_path);

@@ -215,6 +215,23 @@ static void test_index_and_loader(void)
 		CHECK(t16[i] == want[i]);
 	if (f)
 		fclose(f);
+
+	/* A vocabulary above 65536 ids: uint32 tokens under llm.c's
+	 * "llama-3" header (magic 20240801, version 7), which its readers
+	 * take for 4-byte tokens. */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+	CHECK_OK(dsv_tokens_export(s, m, &tok_a, 70000, fd, &nt, &nb));
+	close(fd);
+	CHECK(nt == sizeof want / sizeof *want && nb == 1024 + 4 * nt);
+	uint32_t t32[64];
+	f = fopen(path, "rb");
+	CHECK(f && fread(hdr, 4, 256, f) == 256 &&
+	      fread(t32, 4, 64, f) == nt);
+	CHECK(hdr[0] == 20240801 && hdr[1] == 7 && hdr[2] == (int32_t)nt);
+	for (size_t i = 0; i < nt && i < 64; i++)
+		CHECK(t32[i] == want[i]);
+	if (f)
+		fclose(f);
 	dsv_manifest_free(m);
 }
 
