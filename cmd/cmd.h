@@ -285,6 +285,10 @@ int die_error(void);
 int error_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Human sizes: "1.5 MiB"; buf of 32 bytes. */
 const char *human_bytes(char buf[32], double bytes);
+/* s as a JSON string literal, quotes included, for the hand-written --json
+ * lines (a branch may be named a"b); the caller frees it. NULL only when
+ * out of memory. */
+char *json_quote(const char *s);
 
 /* A progress bar on stderr, drawn only when stderr is a terminal. */
 struct progress;

@@ -109,14 +109,15 @@ static void print_summary(const struct commit_args *a, const char *branch,
 	char hex[DSV_AID_HEXLEN + 1], b1[32], b2[32];
 	if (a->json) {
 		dsv_aid_fmt(hex, id);
-		printf("{\"artifact\": \"%s\", \"branch\": \"%s\", "
+		char *qb = json_quote(branch);
+		printf("{\"artifact\": \"%s\", \"branch\": %s, "
 		       "\"records\": %llu, \"records_ingested\": %llu, "
 		       "\"records_known\": %llu, \"records_reused\": %llu, "
 		       "\"records_stored\": %llu, \"records_bad\": %llu, "
 		       "\"shards\": %llu, \"new_objects\": %llu, "
 		       "\"bytes_read\": %llu, \"bytes_stored\": %llu, "
 		       "\"wall_s\": %.3f}\n",
-		       hex, branch, (unsigned long long)records_total,
+		       hex, qb ? qb : "null", (unsigned long long)records_total,
 		       (unsigned long long)st->records,
 		       (unsigned long long)st->records_known,
 		       (unsigned long long)st->records_reused,
@@ -126,6 +127,7 @@ static void print_summary(const struct commit_args *a, const char *branch,
 		       (unsigned long long)st->shards_new,
 		       (unsigned long long)st->bytes_read,
 		       (unsigned long long)st->bytes_written, c->wall_s);
+		free(qb);
 		return;
 	}
 	if (a->quiet)

@@ -127,18 +127,21 @@ int cmd_compare(int argc, char **argv)
 		fmt_num(a[3], 40, r.reach[1]);
 		fmt_num(a[4], 40, flops_w);
 		fmt_num(a[5], 40, flops_o);
-		printf("{\"a\": {\"rev\": \"%s\", \"final_val_loss\": %.6f, "
+		char *q0 = json_quote(s[0].rev), *q1 = json_quote(s[1].rev);
+		printf("{\"a\": {\"rev\": %s, \"final_val_loss\": %.6f, "
 		       "\"tokens\": %.0f, \"tokens_to_other_final\": %s}, "
-		       "\"b\": {\"rev\": \"%s\", \"final_val_loss\": %.6f, "
+		       "\"b\": {\"rev\": %s, \"final_val_loss\": %.6f, "
 		       "\"tokens\": %.0f, \"tokens_to_other_final\": %s}, "
 		       "\"better\": \"%s\", \"efficient\": \"%s\", "
 		       "\"target_loss\": %.6f, \"k\": %s, "
 		       "\"flops_better\": %s, \"flops_other\": %s, "
 		       "\"break_even_data_share\": %s}\n",
-		       s[0].rev, r.final_loss[0], r.final_tokens[0], a[2],
-		       s[1].rev, r.final_loss[1], r.final_tokens[1], a[3],
+		       q0 ? q0 : "null", r.final_loss[0], r.final_tokens[0], a[2],
+		       q1 ? q1 : "null", r.final_loss[1], r.final_tokens[1], a[3],
 		       w ? "b" : "a", e ? "b" : "a", r.final_loss[o], a[0], a[4],
 		       a[5], a[1]);
+		free(q0);
+		free(q1);
 	} else {
 		printf("A %s: final val loss %.4f after %.0f tokens\n", s[0].rev,
 		       r.final_loss[0], r.final_tokens[0]);

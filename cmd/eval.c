@@ -360,8 +360,10 @@ int cmd_eval(int argc, char **argv)
 		if (column) {
 			char hex[DSV_AID_HEXLEN + 1];
 			dsv_aid_fmt(hex, &id);
-			printf(", \"artifact\": \"%s\", \"column\": \"%s\"", hex,
-			       column);
+			char *qc = json_quote(column);
+			printf(", \"artifact\": \"%s\", \"column\": %s", hex,
+			       qc ? qc : "null");
+			free(qc);
 		}
 		printf("}\n");
 	} else {

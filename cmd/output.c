@@ -3,6 +3,7 @@
  */
 #include "cmd/cmd.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,15 @@ struct progress {
 	uint64_t total;
 	double start, last;
 };
+
+char *json_quote(const char *s)
+{
+	/* nocheck: git allows names that are not UTF-8; they pass as bytes */
+	json_t *j = json_string_nocheck(s);
+	char *q = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+	json_decref(j);
+	return q;
+}
 
 static double now(void)
 {

@@ -25,10 +25,14 @@ static int print_refs(int tags, int json)
 		int cur = head && strcmp(head, r[i].name) == 0;
 		dsv_aid_fmt(hex, &r[i].target);
 		if (json)
-			printf("%s\n  {\"name\": \"%s\", \"artifact\": \"%s\"%s}",
-			       i ? "," : "", r[i].name, hex,
+		{
+			char *qn = json_quote(r[i].name);
+			printf("%s\n  {\"name\": %s, \"artifact\": \"%s\"%s}",
+			       i ? "," : "", qn ? qn : "null", hex,
 			       tags ? "" : cur ? ", \"current\": true"
 					       : ", \"current\": false");
+			free(qn);
+		}
 		else if (tags)
 			printf("%s\n", r[i].name);
 		else

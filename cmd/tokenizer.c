@@ -196,14 +196,17 @@ static int tokenizer_train(int argc, char **argv)
 		goto fail;
 	if (json) {
 		dsv_aid_fmt(ahex, &id);
-		printf("{\"artifact\": \"%s\", \"branch\": \"%s\", "
+		char *qn = json_quote(name);
+		printf("{\"artifact\": \"%s\", \"branch\": %s, "
 		       "\"tokenizer_id\": \"%s\", \"vocab_size\": %u, "
 		       "\"merges\": %u, \"records\": %llu, \"text_bytes\": %llu, "
-		       "\"unique_chunks\": %llu, \"wall_s\": %.3f}\n", ahex, name,
+		       "\"unique_chunks\": %llu, \"wall_s\": %.3f}\n", ahex,
+		       qn ? qn : "null",
 		       hex, dsv_bpe_vocab_size(b), dsv_bpe_ntokens(b) - 256,
 		       (unsigned long long)records, (unsigned long long)bytes,
 		       (unsigned long long)dsv_bpe_counts_unique(counts),
 		       c.wall_s);
+		free(qn);
 	} else if (!quiet) {
 		dsv_aid_short(ahex, &id);
 		printf("[%s %s] %s\n", name, ahex, message);

@@ -1331,13 +1331,15 @@ static void print_result(const struct train *t, const dsv_aid *id,
 		if (!isnan(vl))
 			snprintf(vls, sizeof vls, "%.6f", vl);
 		dsv_aid_fmt(hex, id);
-		printf("{\"artifact\": \"%s\", \"branch\": \"%s\", \"weights\": "
+		char *qo = json_quote(t->output);
+		printf("{\"artifact\": \"%s\", \"branch\": %s, \"weights\": "
 		       "\"%s\", \"steps\": %lld, \"tokens\": %llu, "
 		       "\"train_loss\": %.6f, \"val_loss\": %s, "
 		       "\"tokens_per_s\": %.1f, \"flops\": %.6g, "
-		       "\"wall_s\": %.3f}\n", hex, t->output, whex,
+		       "\"wall_s\": %.3f}\n", hex, qo ? qo : "null", whex,
 		       (long long)t->step, (unsigned long long)t->tokens, tl,
 		       vls, tps, c->flops, c->wall_s);
+		free(qo);
 		return;
 	}
 	if (t->quiet)

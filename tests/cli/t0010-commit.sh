@@ -124,4 +124,10 @@ test_expect_success 'status names the branch and version' '
 	dsv status >out && grep -q "On branch main" out && grep -q "1000 records" out
 '
 
+test_expect_success '--json escapes names: a branch named a"b' '
+	dsv commit "$DEMO/web-a.jsonl.gz" -m q -b "a\"b" --json >q.json &&
+	grep -q "\"branch\": \"a\\\\\"b\"" q.json &&
+	dsv branch --json | grep -q "\"name\": \"a\\\\\"b\""
+'
+
 test_done
