@@ -20,6 +20,7 @@ struct side {
 	size_t nrows;
 	double fpt; /* training FLOPs per token */
 	int64_t eval_tokens; /* the part of the validation version measured */
+	int seq_len;         /* the context each validation token had */
 };
 
 static int load_side(struct side *s)
@@ -50,6 +51,7 @@ static int load_side(struct side *s)
 			     .channels = cfg.n_embd};
 	s->fpt = dsv_gpt_flops_per_token(&gc, cfg.seq_len);
 	s->eval_tokens = cfg.eval_tokens;
+	s->seq_len = cfg.seq_len;
 	return 0;
 }
 
@@ -110,6 +112,15 @@ int cmd_compare(int argc, char **argv)
 			       "and %lld): their curves are not comparable",
 			       s[0].rev, s[1].rev, (long long)s[0].eval_tokens,
 			       (long long)s[1].eval_tokens);
+		goto cleanup;
+	}
+	/* A token's loss depends on the context it was predicted from, which
+	 * validation gives in windows of seq_len. */
+	if (s[0].seq_len != s[1].seq_len) {
+		rc = error_msg("'%s' and '%s' were validated with different "
+			       "contexts (seq_len = %d and %d): their curves are "
+			       "not comparable", s[0].rev, s[1].rev,
+			       s[0].seq_len, s[1].seq_len);
 		goto cleanup;
 	}
 	if (dsv_compare_curves(s[0].rows, s[0].nrows, s[1].rows, s[1].nrows, &r))

@@ -51,6 +51,10 @@ test_expect_success 'compare refuses other validation sets and tokenizers' '
 	dsv train da --tokenizer tok --config c2.conf --valid valid -o me -q &&
 	test_must_fail dsv compare ma me 2>err &&
 	grep -q "different parts of the validation version (eval_tokens = 2048 and 4096)" err &&
+	sed "s/seq_len = 32/seq_len = 16/" c.conf >c3.conf &&
+	dsv train da --tokenizer tok --config c3.conf --valid valid -o ms -q &&
+	test_must_fail dsv compare ma ms 2>err &&
+	grep -q "different contexts (seq_len = 32 and 16)" err &&
 	test_must_fail dsv compare ma da 2>err &&
 	grep -q "not a model" err
 '
