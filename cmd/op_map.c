@@ -1436,6 +1436,24 @@ static int segment_done(struct map *mp, struct worker *w, struct newtext *nt,
 		w->done = 1;
 		return 0;
 	}
+	if (lines == want) {
+		/* Every record answered, then a failure: there is no record
+		 * to name or to skip, and the answers may be wrong. */
+		if (timed_out)
+			snprintf(why, sizeof why, "did not exit within --timeout "
+				 "%ld s", mp->timeout);
+		else if (WIFSIGNALED(status))
+			snprintf(why, sizeof why, "was killed by signal %d",
+				 WTERMSIG(status));
+		else
+			snprintf(why, sizeof why, "exited with status %d",
+				 WEXITSTATUS(status));
+		return dsv_error_set(DSV_EINVAL, "map: the program %s after "
+				     "answering records %llu..%llu; nothing was "
+				     "committed", why,
+				     (unsigned long long)(w->first + w->seg_start + 1),
+				     (unsigned long long)(w->first + w->count));
+	}
 	if (timed_out)
 		snprintf(why, sizeof why, "the program gave no answer within "
 			 "--timeout %ld s", mp->timeout);

@@ -78,6 +78,17 @@ test_expect_success '--skip-bad restarts a crashed program after the record' '
 	dsv show c2 | grep -q "exited with status 3"
 '
 
+test_expect_success 'a program that fails after answering every record: error, no commit' '
+	test_must_fail dsv derive map main --cmd "cat; exit 3" --skip-bad -o x1 -m x1 2>err &&
+	grep -q "exited with status 3 after answering records 1..600" err &&
+	test_must_fail dsv show x1 &&
+	test_must_fail dsv derive map main --cmd "cat; exit 4" -j 3 -o x1 -m x1 2>err &&
+	grep -q "exited with status 4 after answering records 1..200" err &&
+	test_must_fail dsv derive map main --cmd "cat; sleep 30" --timeout 1 -o x1 -m x1 2>err &&
+	grep -q "did not exit within --timeout 1 s after answering records 1..600" err &&
+	! grep -q "record 601" err && test_must_fail dsv show x1
+'
+
 test_expect_success 'a hanging program is killed after --timeout' '
 	test_must_fail dsv derive map main --cmd "sleep 30" --timeout 1 -o h -m h 2>err &&
 	grep -q "record 1 " err && grep -q "timeout 1 s" err
