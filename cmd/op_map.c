@@ -1477,6 +1477,56 @@ static int segment_done(struct map *mp, struct worker *w, struct newtext *nt,
 	return 0;
 }
 
+/* ^C, SIGTERM or SIGHUP while the programs run. Each program has its own
+ * process group (so --timeout kills all of it), which a terminal's ^C does
+ * not reach: the handler kills them (their output ends, so the loop wakes
+ * whichever thread took the signal) and the loop stops with nothing
+ * committed; derive_map then dies of the signal. */
+static volatile sig_atomic_t map_signal;
+static struct map *map_running;
+
+static void on_signal(int sig)
+{
+	struct map *mp = map_running;
+	map_signal = sig;
+	for (int i = 0; mp && i < mp->nw; i++)
+		if (mp->w[i].running)
+			kill(-mp->w[i].pid, SIGKILL);
+}
+
+static const int map_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define NSIGNALS (sizeof map_signals / sizeof *map_signals)
+
+static void catch_signals(struct map *mp, struct sigaction *old)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	map_running = mp;
+	for (size_t i = 0; i < NSIGNALS; i++) {
+		sigaction(map_signals[i], NULL, &old[i]);
+		/* an ignored signal stays ignored (nohup, background jobs) */
+		if (old[i].sa_handler != SIG_IGN)
+			sigaction(map_signals[i], &sa, NULL);
+	}
+}
+
+static void restore_signals(const struct sigaction *old)
+{
+	for (size_t i = 0; i < NSIGNALS; i++)
+		sigaction(map_signals[i], &old[i], NULL);
+	map_running = NULL;
+}
+
+static int interrupted(void)
+{
+	return dsv_error_set(DSV_EIO, "map: interrupted by signal %d; the "
+			     "programs were killed and nothing was committed",
+			     (int)map_signal);
+}
+
 /* The program's output ended or it timed out: reap it and settle. */
 static int end_segment(struct map *mp, struct worker *w, struct newtext *nt,
 		       int timed_out)
@@ -1497,6 +1547,8 @@ static int end_segment(struct map *mp, struct worker *w, struct newtext *nt,
 	w->running = 0;
 	if (rc)
 		return rc;
+	if (map_signal)
+		return interrupted();
 	return segment_done(mp, w, nt, status, timed_out);
 }
 
@@ -1579,6 +1631,10 @@ static int run_workers(struct map *mp, struct newtext *nt)
 			mp->w[i].done = 1;
 	while (!rc) {
 		int np = 0;
+		if (map_signal) {
+			rc = interrupted();
+			break;
+		}
 		for (int i = 0; i < mp->nw && !rc; i++) {
 			struct worker *w = &mp->w[i];
 			if (!w->done && !w->running)
@@ -1705,7 +1761,8 @@ int derive_map(int argc, char **argv)
 	dsv_aid in_id, id;
 	char *tmpdir = NULL;
 	void (*old_pipe)(int) = SIG_ERR;
-	int rc = 1;
+	struct sigaction old_sig[NSIGNALS];
+	int rc = 1, caught = 0;
 
 	int n = parse_options(argc, argv, opts, usage);
 	if (n < 0)
@@ -1747,8 +1804,14 @@ int derive_map(int argc, char **argv)
 	 * which the feeder handles, rather than killing dsv */
 	old_pipe = signal(SIGPIPE, SIG_IGN);
 	if (alloc_workers(&mp, tmpdir) ||
-	    (mp.nw > 1 && spool(&mp, newtext_meter(nt))) ||
-	    run_workers(&mp, nt))
+	    (mp.nw > 1 && spool(&mp, newtext_meter(nt))))
+		goto fail;
+	catch_signals(&mp, old_sig);
+	caught = 1;
+	int wrc = run_workers(&mp, nt);
+	restore_signals(old_sig);
+	caught = 0;
+	if (wrc)
 		goto fail;
 	dsv_meter_add(newtext_meter(nt), DSV_METER_RECORDS_IN, mp.n);
 	for (int i = 0; i < mp.nw; i++)
@@ -1769,9 +1832,13 @@ fail:
 out:
 	if (old_pipe != SIG_ERR)
 		signal(SIGPIPE, old_pipe);
+	if (caught)
+		restore_signals(old_sig);
 	cleanup_workers(&mp, tmpdir);
 	free(tmpdir);
 	newtext_free(nt);
 	dsv_manifest_free(m);
+	if (map_signal) /* cleaned up: now die of it, as the caller expects */
+		raise((int)map_signal);
 	return rc;
 }

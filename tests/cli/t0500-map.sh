@@ -94,6 +94,35 @@ test_expect_success 'a hanging program is killed after --timeout' '
 	grep -q "record 1 " err && grep -q "timeout 1 s" err
 '
 
+cat >stubborn.sh <<'PROG'
+#!/bin/sh
+# ignores SIGINT and SIGTERM, says it has started, and hangs
+trap "" INT TERM
+echo $$ >>"$PIDFILE"
+sleep 60
+PROG
+chmod +x stubborn.sh
+
+test_expect_success 'SIGTERM during map kills the programs, commits nothing, leaves no spool' '
+	for j in 1 3; do
+		rm -f pids; export PIDFILE=$PWD/pids
+		"$DSV" derive map main --cmd ./stubborn.sh -j $j -o sig -m sig 2>err &
+		dsvpid=$! && i=0 &&
+		while [ "$(cat pids 2>/dev/null | wc -l)" -lt $j ] && [ $i -lt 100 ]; do
+			sleep 0.1; i=$((i + 1)); done &&
+		kill -TERM $dsvpid; wait $dsvpid; rc=$?
+		test $rc -eq 143 && grep -q "interrupted by signal 15" err &&
+		for p in $(cat pids); do
+			# killed: gone once init has reaped it
+			i=0; while kill -0 $p 2>/dev/null && [ $i -lt 50 ]; do
+				sleep 0.1; i=$((i + 1)); done
+			! kill -0 $p 2>/dev/null || return 1
+		done &&
+		test -z "$(ls .dsv/tmp | grep map)" && test_must_fail dsv show sig ||
+		return 1
+	done
+'
+
 test_expect_success 'reported compute is recorded and marked as reported' '
 	dsv derive map main -o rep -m rep -q --cmd "echo {\\\"gpu_s\\\":2.5,\\\"flops\\\":1e12,\\\"energy_j\\\":100,\\\"devices\\\":[\\\"FakeGPU\\\"]} >>\"\$DSV_COMPUTE_FILE\"; cat" &&
 	git --git-dir .dsv/lineage show rep:dsv.json >rep.json &&
