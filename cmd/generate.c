@@ -8,6 +8,7 @@
 #include "kernels/generate.h"
 #include "kernels/gpt.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -392,13 +393,14 @@ int gen_opts_check(struct gen_opts *o, long n, long max_tokens,
 		return dsv_error_set(DSV_EINVAL, "--seed must be >= 0");
 	if (temp) {
 		o->temperature = strtod(temp, &end);
-		if (*end || end == temp || o->temperature < 0)
+		if (*end || end == temp || !(o->temperature >= 0) ||
+		    isinf(o->temperature))
 			return dsv_error_set(DSV_EINVAL, "--temperature must be a "
 					     "number >= 0");
 	}
 	if (topp) {
 		o->top_p = strtod(topp, &end);
-		if (*end || end == topp || o->top_p <= 0 || o->top_p > 1)
+		if (*end || end == topp || !(o->top_p > 0 && o->top_p <= 1))
 			return dsv_error_set(DSV_EINVAL, "--top-p must be in (0, 1]");
 	}
 	o->n = (uint64_t)n;

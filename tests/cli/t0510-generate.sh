@@ -34,6 +34,11 @@ test_expect_success 'greedy decoding is deterministic; top-k 1 is greedy' '
 	     "$(sed -n 2p gr1.jsonl | sed "s/\"sample\":1,//")"
 '
 
+test_expect_success 'a temperature too small for floats is greedy, not garbage' '
+	dsv generate tiny --prompt "a" -n 2 --max-tokens 12 --temperature 1e-39 --seed 3 >gr3.jsonl &&
+	test_cmp gr1.jsonl gr3.jsonl
+'
+
 test_expect_success '--prompts REV prompts with every record' '
 	dsv derive sample main --n 5 --seed 1 -o five -m five -q &&
 	dsv generate tiny --prompts five --max-tokens 4 --top-p 0.9 >p.jsonl &&
@@ -43,6 +48,9 @@ test_expect_success '--prompts REV prompts with every record' '
 test_expect_success 'bad options and a non-model are errors' '
 	dsv generate tiny --top-p 2; test $? -eq 2 &&
 	dsv generate tiny --temperature x; test $? -eq 2 &&
+	dsv generate tiny --temperature nan; test $? -eq 2 &&
+	dsv generate tiny --temperature inf; test $? -eq 2 &&
+	dsv generate tiny --top-p nan; test $? -eq 2 &&
 	dsv generate tiny --prompt a --prompts main; test $? -eq 2 &&
 	test_must_fail dsv generate main --prompt a &&
 	test_must_fail dsv generate tiny --device cuda --prompt a --max-tokens 2 ||
