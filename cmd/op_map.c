@@ -717,12 +717,23 @@ int program_compute_read(struct program_compute *pc, const char *path)
 #undef NUM
 		json_t *d = json_object_get(o, "devices"), *x;
 		size_t i;
+		if (d && !json_is_array(d))
+			rc = dsv_error_set(DSV_EINVAL, "$DSV_COMPUTE_FILE line %d: "
+					   "'devices' must be an array", lineno);
 		json_array_foreach(d, i, x) {
 			const char *name = json_is_string(x) ? json_string_value(x)
 					   : json_string_value(json_object_get(x, "name"));
-			double s = json_number_value(json_object_get(x, "gpu_s"));
-			if (!name)
-				continue;
+			json_t *gs = json_object_get(x, "gpu_s");
+			if (!name || (gs && (!json_is_number(gs) ||
+					     json_number_value(gs) < 0))) {
+				rc = dsv_error_set(DSV_EINVAL, "$DSV_COMPUTE_FILE "
+						   "line %d: 'devices[%zu]' must be "
+						   "a name or {\"name\": string, "
+						   "\"gpu_s\": number >= 0}",
+						   lineno, i);
+				break;
+			}
+			double s = json_number_value(gs);
 			int k;
 			for (k = 0; k < pc->ndev && strcmp(pc->dev[k], name); k++)
 				;
@@ -732,6 +743,8 @@ int program_compute_read(struct program_compute *pc, const char *path)
 				pc->dev_s[k] += s;
 		}
 		json_decref(o);
+		if (rc)
+			break;
 	}
 	free(line);
 	fclose(f);
@@ -1815,8 +1828,15 @@ int derive_map(int argc, char **argv)
 		goto fail;
 	dsv_meter_add(newtext_meter(nt), DSV_METER_RECORDS_IN, mp.n);
 	for (int i = 0; i < mp.nw; i++)
-		if (program_compute_read(&pc, mp.w[i].comp_path))
+		if (program_compute_read(&pc, mp.w[i].comp_path)) {
+			if (mp.nw > 1)
+				dsv_error_wrap(DSV_EINVAL, "map: the program for "
+					       "records %llu..%llu",
+					       (unsigned long long)mp.w[i].first + 1,
+					       (unsigned long long)(mp.w[i].first +
+								    mp.w[i].count));
 			goto fail;
+		}
 	dsv_meter_add(newtext_meter(nt), DSV_METER_BYTES_READ, mp.bytes_in);
 	describe(&mp, nt);
 	program_compute_record(&pc, newtext_meter(nt), newtext_artifact(nt));

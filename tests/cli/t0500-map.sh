@@ -131,6 +131,29 @@ test_expect_success 'reported compute is recorded and marked as reported' '
 	grep -A3 "\"reported\"" rep.json | grep -q gpu_s
 '
 
+cat >badrep.sh <<'PROG'
+#!/bin/sh
+# reports compute as $BADREP says (worker 1 only with -j 2), then copies
+if [ "${DSV_WORKER:-0}" = "$((DSV_WORKERS - 1))" ]; then
+	printf '%s' "$BADREP" >>"$DSV_COMPUTE_FILE"
+fi
+exec cat
+PROG
+chmod +x badrep.sh
+
+test_expect_success 'a malformed compute report is an error naming its line, no commit' '
+	BADREP="{\"gpu_s\":1,\"devices\":[{\"name\":\"G\",\"gpu_s\":-5}]}" \
+		test_must_fail dsv derive map main --cmd ./badrep.sh -o br -m br 2>err &&
+	grep -q "line 1: .devices\[0\]. must be" err &&
+	BADREP="{\"devices\":\"G\"}" \
+		test_must_fail dsv derive map main --cmd ./badrep.sh -o br -m br 2>err &&
+	grep -q "line 1: .devices. must be an array" err &&
+	BADREP="{\"gpu_s\":1}
+{\"gpu_s\":" test_must_fail dsv derive map main --cmd ./badrep.sh -j 2 -o br -m br 2>err &&
+	grep -q "program for records 301..600: .DSV_COMPUTE_FILE line 2: not a JSON object" err &&
+	test_must_fail dsv show br
+'
+
 # Edits every other record's text, touching nothing else.
 cat >half.sh <<'PROG'
 #!/bin/sh
