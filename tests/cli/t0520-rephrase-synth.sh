@@ -76,6 +76,26 @@ test_expect_success 'audit of synthetic data counts the generator training once'
 	dsv log --graph reph | grep -q rephrase
 '
 
+test_expect_success 'audit of a mix of two synths and a rephrase of it: each ancestor once, shares sum to 1' '
+	dsv derive mix syn:1 syn2:1 -o both -m both -q &&
+	dsv derive rephrase both --model tiny --template t.txt --max-tokens 4 \
+		-o reboth -m reboth -q &&
+	dsv audit reboth --json >c.json &&
+	test "$(grep -c "\"op\": \"train\"" c.json)" -eq 1 &&
+	test "$(grep -c "\"op\": \"synth\"" c.json)" -eq 2 &&
+	test "$(grep -c "\"op\": \"commit\"" c.json)" -eq 1 &&
+	python3 -c "
+import json, sys
+d = json.load(open(\"c.json\"))
+ids = [a[\"artifact\"] for a in d[\"ancestors\"]]
+assert len(ids) == len(set(ids)), ids
+s = sum(a[\"share\"] for a in d[\"ancestors\"])
+assert abs(s - 1) < 1e-9, s
+t = sum(a[\"share\"] for a in d[\"ancestors\"] if a[\"compute\"][\"mode\"] == \"training\")
+assert abs(t - d[\"training_share\"]) < 1e-9, (t, d[\"training_share\"])
+"
+'
+
 test_expect_success 'synth needs --model and --n' '
 	dsv derive synth --n 3 -o x -m x; test $? -eq 2 &&
 	dsv derive synth --model tiny -o x -m x; test $? -eq 2
