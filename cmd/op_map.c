@@ -1323,10 +1323,15 @@ static int parse_answers(struct map *mp, struct worker *w, struct newtext *nt,
 		}
 		int n = dsv_line_parse(mp->lp, line, ll, &rec);
 		if (n == DSV_EINVAL || n == 0) {
+			char why[160];
+			/* the parser's reason: invalid UTF-8 looks fine in a
+			 * terminal, so say where the line went wrong */
+			snprintf(why, sizeof why, "the program's answer is not "
+				 "a JSON object with a string \"text\"%s%.100s%s",
+				 n ? " (" : "", n ? dsv_error_last() : "",
+				 n ? ")" : "");
 			dsv_error_clear();
-			rc = add_failure(mp, w->first + k, "the program's answer "
-					 "is not a JSON object with a string "
-					 "\"text\"");
+			rc = add_failure(mp, w->first + k, why);
 			continue;
 		}
 		if (n < 0)

@@ -41,6 +41,14 @@ test_expect_success 'a program that writes garbage: error names the record, no c
 	test_must_fail dsv show g
 '
 
+printf 's/"text":"/"text":"\377/' >badutf8.sed
+test_expect_success 'an answer with invalid UTF-8: the error says so and where' '
+	test_must_fail dsv derive map main --cmd "sed 4s/.*/[1]/" -o g -m g 2>err &&
+	grep -q "record 4 .*not a JSON object with a string \"text\" (col 1: " err &&
+	test_must_fail dsv derive map main --cmd "sed -f badutf8.sed" -o g -m g 2>err &&
+	grep -q "record 1 .*(col 10: invalid UTF-8)" err && test_must_fail dsv show g
+'
+
 test_expect_success '--skip-bad counts and lists the garbage record' '
 	dsv derive map main --cmd "sed 5s/.*/garbage/" --skip-bad -o g2 -m g2 -q &&
 	dsv show g2 >show.txt &&
@@ -83,7 +91,7 @@ test_expect_success 'a program that fails after answering every record: error, n
 	grep -q "exited with status 3 after answering records 1..600" err &&
 	test_must_fail dsv show x1 &&
 	test_must_fail dsv derive map main --cmd "cat; exit 4" -j 3 -o x1 -m x1 2>err &&
-	grep -q "exited with status 4 after answering records 1..200" err &&
+	grep -q "exited with status 4 after answering records [0-9]*1\.\.[0-9]*00;" err &&
 	test_must_fail dsv derive map main --cmd "cat; sleep 30" --timeout 1 -o x1 -m x1 2>err &&
 	grep -q "did not exit within --timeout 1 s after answering records 1..600" err &&
 	! grep -q "record 601" err && test_must_fail dsv show x1
