@@ -883,11 +883,12 @@ struct map {
 	const dsv_manifest *m;
 	struct worker *w;
 	int nw, head;           /* head: the worker whose answers go to shards */
-	dsv_rhash *hashes;      /* per input position */
-	struct srcloc *loc;     /* per input position, set with hashes */
+	dsv_rhash *hashes;      /* per input position, all set before the
+				   programs start (spool or prehash) */
+	struct srcloc *loc;     /* per input position, as records are sent */
 	struct srcshard src[SRC_CACHE];
 	uint64_t tick;
-	_Atomic uint64_t hashed; /* hashes[0..hashed) are set */
+	_Atomic uint64_t hashed; /* loc[0..hashed) are set */
 	atomic_int stop;
 	uint64_t n, bytes_in;
 	struct failure *fail;
@@ -964,7 +965,6 @@ static int alloc_workers(struct map *mp, const char *tmpdir)
 static void note_input(struct map *mp, uint64_t pos, const dsv_version_rec *rec,
 		       const char *line, size_t len)
 {
-	mp->hashes[pos] = *rec->hash;
 	mp->loc[pos] = (struct srcloc){rec->entry, rec->row, rec->text_len, {{0}}};
 	dsv_rhash_text(&mp->loc[pos].line, line, len - 1);
 	mp->bytes_in += rec->text_len;
@@ -1009,6 +1009,7 @@ static int spool(struct map *mp, dsv_meter *meter)
 					   mp->w[k].in_path);
 			goto out;
 		}
+		mp->hashes[pos] = *rec.hash;
 		note_input(mp, pos, &rec, line.buf, line.len);
 		written += line.len;
 		mp->w[k].off[pos - mp->w[k].first + 1] = written;
@@ -1030,6 +1031,27 @@ out:
 	dsv_buf_free(&line);
 	dsv_version_iter_free(it);
 	return rc;
+}
+
+/* -j 1: every input record's hash, read before the program starts (the
+ * hash column alone, no text). The feeder notes the rest of what an answer
+ * is compared with as it writes; a program may answer a record before it
+ * has been written (one that closes its stdin, or generates without
+ * reading), and its answer still needs the source's hash for `source` and
+ * for naming a failure. */
+static int prehash(struct map *mp)
+{
+	dsv_version_iter *it = NULL;
+	dsv_version_rec rec;
+	uint64_t pos = 0;
+	int rc = dsv_version_iter_new(&it, the_repo->store, mp->m,
+				      DSV_SHARD_HASH | DSV_SHARD_NOVERIFY);
+	while (!rc && (rc = dsv_version_iter_next(it, &rec)) == 1 && pos < mp->n) {
+		mp->hashes[pos++] = *rec.hash;
+		rc = 0;
+	}
+	dsv_version_iter_free(it);
+	return rc < 0 ? rc : 0;
 }
 
 /* Writes all of b; 0, or -1 when the pipe broke or `stop` was set. */
@@ -1822,7 +1844,7 @@ int derive_map(int argc, char **argv)
 	 * which the feeder handles, rather than killing dsv */
 	old_pipe = signal(SIGPIPE, SIG_IGN);
 	if (alloc_workers(&mp, tmpdir) ||
-	    (mp.nw > 1 && spool(&mp, newtext_meter(nt))))
+	    (mp.nw > 1 ? spool(&mp, newtext_meter(nt)) : prehash(&mp)))
 		goto fail;
 	catch_signals(&mp, old_sig);
 	caught = 1;

@@ -56,6 +56,29 @@ test_expect_success '--skip-bad counts and lists the garbage record' '
 	test "$(dsv export g2 | wc -l)" -eq 599
 '
 
+cat >nostdin.sh <<'PROG'
+#!/bin/sh
+# answers 600 records without reading one (stdin closed), garbage for 590
+exec 0<&-
+i=1
+while [ $i -le 600 ]; do
+	if [ $i = "${GARBAGE_AT:-0}" ]; then echo garbage; else echo "{\"text\":\"n$i\"}"; fi
+	i=$((i + 1))
+done
+PROG
+chmod +x nostdin.sh
+
+test_expect_success 'answers to records not yet sent keep their source hash' '
+	dsv derive map main --cmd ./nostdin.sh -o ns -m ns -q &&
+	dsv derive filter ns --where "source == 0" -o ns0 -m ns0 -q &&
+	dsv show ns0 | grep -q "\"records\": 0," &&
+	test_must_fail dsv derive map main --cmd "sed 590s/.*/garbage/" -o g -m g 2>want &&
+	GARBAGE_AT=590 test_must_fail dsv derive map main --cmd ./nostdin.sh -o g -m g 2>got &&
+	grep -o "record 590 (hash [0-9a-f]*)" want >want.name &&
+	grep -o "record 590 (hash [0-9a-f]*)" got >got.name &&
+	test_cmp want.name got.name
+'
+
 test_expect_success 'a blank answer drops the record' '
 	dsv derive map main --cmd "sed 3s/.*//" -o b -m b -q &&
 	dsv show b | grep -q "\"records_dropped\": 1" &&
