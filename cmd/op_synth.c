@@ -106,10 +106,24 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 				uint64_t k = which[s];
 				sy->c[k].accepted = WIFEXITED(status) &&
 						    WEXITSTATUS(status) == 0;
-				if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !rc)
+				/* a rejection is a non-zero exit; a verifier
+				 * that cannot run or crashes has judged
+				 * nothing, and would reject every candidate */
+				if (!rc && WIFEXITED(status) &&
+				    (WEXITSTATUS(status) == 126 ||
+				     WEXITSTATUS(status) == 127))
 					rc = dsv_error_set(DSV_EINVAL, "--verify: "
 							   "'%s' could not be run "
-							   "(exit 127)", cmd);
+							   "(exit %d)", cmd,
+							   WEXITSTATUS(status));
+				else if (!rc && WIFSIGNALED(status))
+					rc = dsv_error_set(DSV_EINVAL, "--verify: "
+							   "the verifier was killed "
+							   "by signal %d on sample "
+							   "%llu; nothing was "
+							   "committed",
+							   WTERMSIG(status),
+							   (unsigned long long)k);
 				snprintf(path, sizeof path, "%s/cand-%llu.json", dir,
 					 (unsigned long long)k);
 				unlink(path);

@@ -59,6 +59,18 @@ test_expect_success 'synth --verify keeps only what the verifier accepts' '
 	while IFS= read -r l; do printf "%s\n" "$l" | ./even.sh || exit 1; done <syn.jsonl
 '
 
+test_expect_success 'a verifier that cannot run or crashes is an error, not a rejection' '
+	printf "#!/bin/sh\nexit 0\n" >noexec.sh && chmod -x noexec.sh &&
+	test_must_fail dsv derive synth --model tiny --n 4 --max-tokens 4 \
+		--verify ./noexec.sh -o sv -m sv 2>err &&
+	grep -q "could not be run (exit 126)" err &&
+	test_must_fail dsv derive synth --model tiny --n 4 --max-tokens 4 -j 2 \
+		--verify "grep -q \"\\\"sample\\\":2\" && kill -SEGV \$\$; exit 0" \
+		-o sv -m sv 2>err &&
+	grep -q "killed by signal 11 on sample 2; nothing was committed" err &&
+	test_must_fail dsv show sv && test -z "$(ls .dsv/tmp)"
+'
+
 test_expect_success 'synth with prompts has parents M then REV' '
 	dsv derive synth --model tiny --prompts src --n 6 --max-tokens 6 -o syn2 -m syn2 -q &&
 	test "$(lg log -1 --format=%P syn2)" = "$(lg rev-parse tiny) $(lg rev-parse src)" &&
