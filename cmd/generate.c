@@ -94,6 +94,7 @@ int gen_run(struct model *md, const struct gen_opts *o, const char *const *promp
 	/* Each prompt: <|endoftext|> (as every document starts in training)
 	 * then its tokens, the last ones kept when it is too long. */
 	int keep = cfg->max_seq_len - maxnew;
+	size_t cut = 0;
 	if (keep < 1)
 		keep = 1, maxnew = cfg->max_seq_len - 1;
 	for (size_t i = 0; i < np; i++) {
@@ -120,10 +121,18 @@ int gen_run(struct model *md, const struct gen_opts *o, const char *const *promp
 		if (pn[i] > (size_t)keep) {
 			memmove(ptok[i], ptok[i] + pn[i] - keep, keep * sizeof(uint32_t));
 			pn[i] = (size_t)keep;
+			cut++;
 		}
 		if ((int)pn[i] > maxp)
 			maxp = (int)pn[i];
 	}
+	/* Said, not silent: with --max-tokens near the context a rephrase
+	 * template and its record shrink to their last few tokens. */
+	if (cut)
+		fprintf(stderr, "dsv: warning: %zu of %zu prompts keep only their "
+			"last %d token%s (context %d, --max-tokens %d)\n", cut,
+			np, keep, keep == 1 ? "" : "s", cfg->max_seq_len,
+			o->max_tokens);
 	if ((uint64_t)B > nsamples)
 		B = nsamples ? (int)nsamples : 1;
 	int T = maxp + maxnew;
@@ -182,6 +191,9 @@ int gen_run(struct model *md, const struct gen_opts *o, const char *const *promp
 				flops += dsv_gen_flops_per_token(cfg, i + 1);
 			tin += (uint64_t)plen[b];
 			tout += (uint64_t)olen[b];
+			/* --max-tokens past the context was cut to fit it */
+			if (stop[b] == DSV_GEN_STOP_LENGTH && maxnew < o->max_tokens)
+				stop[b] = DSV_GEN_STOP_CONTEXT;
 			struct gen_result r = {.sample = s0 + (uint64_t)b,
 					       .prompt = (size_t)((s0 + b) % np),
 					       .text = clean.buf,

@@ -39,6 +39,17 @@ test_expect_success 'a temperature too small for floats is greedy, not garbage' 
 	test_cmp gr1.jsonl gr3.jsonl
 '
 
+test_expect_success 'a prompt cut to the context is said; --max-tokens past it stops at context' '
+	long=$(printf "word %.0s" $(seq 200)) &&
+	dsv generate tiny --prompt "$long" --max-tokens 10 --seed 1 >l1.jsonl 2>err &&
+	grep -q "warning: 1 of 1 prompts keep only their last 54 tokens (context 64, --max-tokens 10)" err &&
+	dsv generate tiny --prompt "a" --max-tokens 200 --temperature 0 >l2.jsonl 2>err &&
+	grep -q "last 1 token (context 64, --max-tokens 200)" err &&
+	! grep -q "\"stop\":\"length\"" l2.jsonl &&
+	dsv generate tiny --prompt "a" --max-tokens 10 --temperature 0 >l3.jsonl 2>err &&
+	test ! -s err
+'
+
 test_expect_success '--prompts REV prompts with every record' '
 	dsv derive sample main --n 5 --seed 1 -o five -m five -q &&
 	dsv generate tiny --prompts five --max-tokens 4 --top-p 0.9 >p.jsonl &&
