@@ -699,11 +699,13 @@ int program_compute_read(struct program_compute *pc, const char *path)
 		pc->lines++;
 #define NUM(key, field)                                                       \
 	if ((v = json_object_get(o, key))) {                                  \
-		if (!json_is_number(v) || json_number_value(v) < 0) {         \
+		if (!json_is_number(v) || json_number_value(v) < 0 ||        \
+		    !isfinite(pc->field + json_number_value(v))) {            \
 			json_decref(o);                                       \
 			rc = dsv_error_set(DSV_EINVAL, "$DSV_COMPUTE_FILE "   \
 					   "line %d: '%s' must be a number "  \
-					   ">= 0", lineno, key);              \
+					   ">= 0 (and the lines' sum finite)",\
+					   lineno, key);                      \
 			break;                                                \
 		}                                                             \
 		pc->field += json_number_value(v);                            \
@@ -725,7 +727,8 @@ int program_compute_read(struct program_compute *pc, const char *path)
 					   : json_string_value(json_object_get(x, "name"));
 			json_t *gs = json_object_get(x, "gpu_s");
 			if (!name || (gs && (!json_is_number(gs) ||
-					     json_number_value(gs) < 0))) {
+					     json_number_value(gs) < 0 ||
+					     !isfinite(json_number_value(gs))))) {
 				rc = dsv_error_set(DSV_EINVAL, "$DSV_COMPUTE_FILE "
 						   "line %d: 'devices[%zu]' must be "
 						   "a name or {\"name\": string, "

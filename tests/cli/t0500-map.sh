@@ -179,6 +179,10 @@ test_expect_success 'a malformed compute report is an error naming its line, no 
 	BADREP="{\"devices\":\"G\"}" \
 		test_must_fail dsv derive map main --cmd ./badrep.sh -o br -m br 2>err &&
 	grep -q "line 1: .devices. must be an array" err &&
+	BADREP="{\"flops\":1e308}
+{\"flops\":1e308}
+" test_must_fail dsv derive map main --cmd ./badrep.sh -o br -m br 2>err &&
+	grep -q "line 2: .flops. must be a number >= 0 (and the lines. sum finite)" err &&
 	BADREP="{\"gpu_s\":1}
 {\"gpu_s\":" test_must_fail dsv derive map main --cmd ./badrep.sh -j 2 -o br -m br 2>err &&
 	grep -q "program for records 301..600: .DSV_COMPUTE_FILE line 2: not a JSON object" err &&
