@@ -1395,10 +1395,13 @@ static int take_lines(struct map *mp, struct worker *w, struct newtext *nt,
 		n++;
 	if (w->seg_lines + n > want)
 		return dsv_error_set(DSV_EINVAL, "map: the program wrote %llu "
-				     "lines for %llu records (worker %d): one "
-				     "line per record is the protocol",
+				     "lines for %llu records (records "
+				     "%llu..%llu): one line per record is the "
+				     "protocol; nothing was committed",
 				     (unsigned long long)(w->seg_lines + n),
-				     (unsigned long long)want, (int)(w - mp->w));
+				     (unsigned long long)want,
+				     (unsigned long long)(w->first + w->seg_start + 1),
+				     (unsigned long long)(w->first + w->count));
 	w->seg_lines += n;
 	if (w - mp->w == mp->head)
 		return parse_answers(mp, w, nt, buf, len);

@@ -120,6 +120,13 @@ test_expect_success 'a program that fails after answering every record: error, n
 	! grep -q "record 601" err && test_must_fail dsv show x1
 '
 
+test_expect_success 'more lines than records: an error naming the slice, also with --skip-bad' '
+	test_must_fail dsv derive map main -j 2 --skip-bad -o x2 -m x2 \
+		--cmd "cat; [ \$DSV_WORKER = 1 ] && echo {\\\"text\\\":\\\"x\\\"}; true" 2>err &&
+	grep -q "wrote 301 lines for 300 records (records 301..600)" err &&
+	test_must_fail dsv show x2
+'
+
 test_expect_success 'a hanging program is killed after --timeout' '
 	test_must_fail dsv derive map main --cmd "sleep 30" --timeout 1 -o h -m h 2>err &&
 	grep -q "record 1 " err && grep -q "timeout 1 s" err
