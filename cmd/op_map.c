@@ -973,6 +973,57 @@ static void note_input(struct map *mp, uint64_t pos, const dsv_version_rec *rec,
 	mp->bytes_in += rec->text_len;
 }
 
+/* ^C, SIGTERM or SIGHUP while the version is spooled or the programs run.
+ * Each program has its own process group (so --timeout kills all of it),
+ * which a terminal's ^C does not reach: the handler kills them (their
+ * output ends, so the loop wakes whichever thread took the signal) and the
+ * spool or the loop stops with nothing committed; derive_map removes the
+ * spool and then dies of the signal. */
+static volatile sig_atomic_t map_signal;
+static struct map *map_running;
+
+static void on_signal(int sig)
+{
+	struct map *mp = map_running;
+	map_signal = sig;
+	for (int i = 0; mp && mp->w && i < mp->nw; i++)
+		if (mp->w[i].running)
+			kill(-mp->w[i].pid, SIGKILL);
+}
+
+static const int map_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define NSIGNALS (sizeof map_signals / sizeof *map_signals)
+
+static void catch_signals(struct map *mp, struct sigaction *old)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	map_running = mp;
+	for (size_t i = 0; i < NSIGNALS; i++) {
+		sigaction(map_signals[i], NULL, &old[i]);
+		/* an ignored signal stays ignored (nohup, background jobs) */
+		if (old[i].sa_handler != SIG_IGN)
+			sigaction(map_signals[i], &sa, NULL);
+	}
+}
+
+static void restore_signals(const struct sigaction *old)
+{
+	for (size_t i = 0; i < NSIGNALS; i++)
+		sigaction(map_signals[i], &old[i], NULL);
+	map_running = NULL;
+}
+
+static int interrupted(void)
+{
+	return dsv_error_set(DSV_EIO, "map: interrupted by signal %d; the "
+			     "programs were killed and nothing was committed",
+			     (int)map_signal);
+}
+
 /* -j > 1: spools the version into one input file per worker, contiguous
  * slices, keeping each record's hash (to name it) and line offsets (to
  * restart a program after a failed record). Each program reads its file;
@@ -988,6 +1039,10 @@ static int spool(struct map *mp, dsv_meter *meter)
 	if ((rc = dsv_version_iter_new(&it, the_repo->store, mp->m, MAP_COLS)))
 		return rc;
 	while ((rc = dsv_version_iter_next(it, &rec)) == 1) {
+		if (map_signal) {
+			rc = interrupted();
+			goto out;
+		}
 		while (k < 0 || pos >= mp->w[k].first + mp->w[k].count) {
 			if (f && fclose(f)) {
 				f = NULL;
@@ -1523,56 +1578,6 @@ static int segment_done(struct map *mp, struct worker *w, struct newtext *nt,
 	return 0;
 }
 
-/* ^C, SIGTERM or SIGHUP while the programs run. Each program has its own
- * process group (so --timeout kills all of it), which a terminal's ^C does
- * not reach: the handler kills them (their output ends, so the loop wakes
- * whichever thread took the signal) and the loop stops with nothing
- * committed; derive_map then dies of the signal. */
-static volatile sig_atomic_t map_signal;
-static struct map *map_running;
-
-static void on_signal(int sig)
-{
-	struct map *mp = map_running;
-	map_signal = sig;
-	for (int i = 0; mp && i < mp->nw; i++)
-		if (mp->w[i].running)
-			kill(-mp->w[i].pid, SIGKILL);
-}
-
-static const int map_signals[] = {SIGINT, SIGTERM, SIGHUP};
-#define NSIGNALS (sizeof map_signals / sizeof *map_signals)
-
-static void catch_signals(struct map *mp, struct sigaction *old)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	map_running = mp;
-	for (size_t i = 0; i < NSIGNALS; i++) {
-		sigaction(map_signals[i], NULL, &old[i]);
-		/* an ignored signal stays ignored (nohup, background jobs) */
-		if (old[i].sa_handler != SIG_IGN)
-			sigaction(map_signals[i], &sa, NULL);
-	}
-}
-
-static void restore_signals(const struct sigaction *old)
-{
-	for (size_t i = 0; i < NSIGNALS; i++)
-		sigaction(map_signals[i], &old[i], NULL);
-	map_running = NULL;
-}
-
-static int interrupted(void)
-{
-	return dsv_error_set(DSV_EIO, "map: interrupted by signal %d; the "
-			     "programs were killed and nothing was committed",
-			     (int)map_signal);
-}
-
 /* The program's output ended or it timed out: reap it and settle. */
 static int end_segment(struct map *mp, struct worker *w, struct newtext *nt,
 		       int timed_out)
@@ -1840,6 +1845,9 @@ int derive_map(int argc, char **argv)
 	mp.m = m;
 	if (newtext_reuse(nt) || dsv_line_parser_new(&mp.lp, "text"))
 		goto fail;
+	/* from the spool to the last program: ^C cleans up */
+	catch_signals(&mp, old_sig);
+	caught = 1;
 	if (asprintf(&tmpdir, "%s/tmp/map.XXXXXX", the_repo->dir) < 0 ||
 	    !mkdtemp(tmpdir)) {
 		dsv_error_set(DSV_EIO, "cannot create a spool directory: %s",
@@ -1852,8 +1860,6 @@ int derive_map(int argc, char **argv)
 	if (alloc_workers(&mp, tmpdir) ||
 	    (mp.nw > 1 ? spool(&mp, newtext_meter(nt)) : prehash(&mp)))
 		goto fail;
-	catch_signals(&mp, old_sig);
-	caught = 1;
 	int wrc = run_workers(&mp, nt);
 	restore_signals(old_sig);
 	caught = 0;
