@@ -346,6 +346,11 @@ int cmd_generate(int argc, char **argv)
 				   "each other");
 	if (gen_opts_check(&o, n, max_tokens, temp, topp, top_k, seed, batch))
 		return usage_error(opts, usage, "%s", dsv_error_last());
+	/* it is echoed in every JSON line, which holds UTF-8 only */
+	json_t *pj = prompt ? json_string(prompt) : NULL;
+	if (prompt && !pj)
+		return usage_error(opts, usage, "--prompt is not valid UTF-8");
+	json_decref(pj);
 	if (gen_parse_device(device, &o.where) ||
 	    model_load(argv[0], 1, 1, DSV_DEVICE_CPU, &md))
 		goto fail;

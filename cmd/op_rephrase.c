@@ -57,6 +57,14 @@ static int read_template(const char *path, char **out)
 	fclose(f);
 	if (dsv_buf_append(&b, "", 1))
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	/* params.templates keeps its text for provenance: JSON, so UTF-8 */
+	json_t *t = json_stringn(b.buf, b.len - 1);
+	json_decref(t);
+	if (!t || strlen(b.buf) != b.len - 1) {
+		dsv_buf_free(&b);
+		return dsv_error_set(DSV_EINVAL, "template '%s' is not UTF-8 "
+				     "text (invalid UTF-8 or a NUL byte)", path);
+	}
 	if (!strstr(b.buf, PLACEHOLDER)) {
 		dsv_buf_free(&b);
 		return dsv_error_set(DSV_EINVAL, "template '%s' has no %s "

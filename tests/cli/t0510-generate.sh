@@ -62,6 +62,8 @@ test_expect_success 'bad options and a non-model are errors' '
 	dsv generate tiny --temperature nan; test $? -eq 2 &&
 	dsv generate tiny --temperature inf; test $? -eq 2 &&
 	dsv generate tiny --top-p nan; test $? -eq 2 &&
+	dsv generate tiny --prompt "$(printf "ab\377")" 2>err; test $? -eq 2 &&
+	grep -q "prompt is not valid UTF-8" err &&
 	dsv generate tiny --prompt a --prompts main; test $? -eq 2 &&
 	test_must_fail dsv generate main --prompt a &&
 	test_must_fail dsv generate tiny --device cuda --prompt a --max-tokens 2 ||

@@ -47,6 +47,16 @@ n=$(sed 's/.*"text":"//; s/","prompt".*//; s/","sample".*//; s/"}$//' | tr -d '\
 PROG
 chmod +x even.sh
 
+test_expect_success 'a template that is not UTF-8 text is refused, not recorded as none' '
+	printf "X {text} \377 Y" >bad8.txt && printf "X {text}\000 Y" >nul.txt &&
+	test_must_fail dsv derive rephrase src --model tiny --template bad8.txt \
+		--max-tokens 2 -o r8 -m r8 2>err &&
+	grep -q "template .bad8.txt. is not UTF-8 text" err &&
+	test_must_fail dsv derive rephrase src --model tiny --template nul.txt \
+		--max-tokens 2 -o r8 -m r8 2>err &&
+	grep -q "template .nul.txt. is not UTF-8 text" err && test_must_fail dsv show r8
+'
+
 test_expect_success 'synth --verify keeps only what the verifier accepts' '
 	dsv derive synth --model tiny --n 24 --max-tokens 10 --seed 5 \
 		--verify ./even.sh -j 3 -o syn -m syn -q &&
