@@ -742,8 +742,9 @@ int program_compute_read(struct program_compute *pc, const char *path)
 				;
 			if (k == pc->ndev && k < 8)
 				snprintf(pc->dev[pc->ndev++], 64, "%s", name);
-			if (k < 8)
-				pc->dev_s[k] += s;
+			else if (k == pc->ndev) /* more names than slots: */
+				snprintf(pc->dev[k = 7], 64, "other"); /* as the meter */
+			pc->dev_s[k] += s;
 		}
 		json_decref(o);
 		if (rc)
@@ -776,7 +777,9 @@ void program_compute_record(const struct program_compute *pc, dsv_meter *m,
 					  pc->gpu_s - named);
 		json_array_append_new(rep, json_string("gpu_s"));
 		json_array_append_new(rep, json_string("devices"));
-		json_object_set_new(raw, "gpu_s", json_real(pc->gpu_s));
+		/* what went into the record: the total, or the devices' sum */
+		json_object_set_new(raw, "gpu_s", json_real(pc->gpu_s > named
+							   ? pc->gpu_s : named));
 	}
 	if (pc->has_flops) {
 		dsv_meter_add_flops(m, pc->flops);

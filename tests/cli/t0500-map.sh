@@ -179,6 +179,21 @@ exec cat
 PROG
 chmod +x badrep.sh
 
+test_expect_success 'a report of more devices than the record has slots keeps every GPU second' '
+	devs=$(for i in 0 1 2 3 4 5 6 7 8 9; do printf "{\"name\":\"G%s\",\"gpu_s\":1}," $i; done) &&
+	BADREP="{\"devices\":[${devs%,}]}
+" dsv derive map main --cmd ./badrep.sh -o d10 -m d10 -q &&
+	git --git-dir .dsv/lineage show d10:dsv.json >d10.json &&
+	python3 -c "
+import json
+d = json.load(open(\"d10.json\"))
+c = d[\"compute\"]
+assert c[\"gpu_s\"] == 10, c
+assert sum(x[\"gpu_s\"] for x in c[\"devices\"]) == 10, c
+assert d[\"stats\"][\"compute_sources\"][\"program_reported\"][\"gpu_s\"] == 10
+"
+'
+
 test_expect_success 'a malformed compute report is an error naming its line, no commit' '
 	BADREP="{\"gpu_s\":1,\"devices\":[{\"name\":\"G\",\"gpu_s\":-5}]}" \
 		test_must_fail dsv derive map main --cmd ./badrep.sh -o br -m br 2>err &&
