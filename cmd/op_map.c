@@ -858,7 +858,8 @@ struct map;
 struct feeder {
 	struct map *mp;
 	uint64_t from;          /* first position to write */
-	int fd;                 /* the pipe's write end, owned */
+	int fd;                 /* the pipe's write end, owned, non-blocking */
+	atomic_int quit;        /* the program's output ended: stop writing */
 	int rc;
 	char err[256];
 };
@@ -1115,15 +1116,24 @@ static int prehash(struct map *mp)
 	return rc < 0 ? rc : 0;
 }
 
-/* Writes all of b; 0, or -1 when the pipe broke or `stop` was set. */
-static int write_all(struct map *mp, int fd, const char *p, size_t len)
+/* Writes all of b; 0, or -1 when the pipe broke or `stop` or `quit` was
+ * set. The pipe is non-blocking, so a full one held open by a process that
+ * left the program's group (setsid) and reads nothing cannot keep the
+ * feeder, and the join after the program ended, waiting for ever. */
+static int write_all(struct map *mp, struct feeder *f, const char *p,
+		     size_t len)
 {
 	while (len) {
-		if (atomic_load(&mp->stop))
+		if (atomic_load(&mp->stop) || atomic_load(&f->quit))
 			return -1;
-		ssize_t n = write(fd, p, len);
+		ssize_t n = write(f->fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd pf = {.fd = f->fd, .events = POLLOUT};
+			poll(&pf, 1, 100);
+			continue;
+		}
 		if (n <= 0)
 			return -1;
 		p += n;
@@ -1166,13 +1176,13 @@ static void *feeder_main(void *arg)
 		if (pos++ < f->from)
 			b.len = start; /* sent before the restart */
 		if (b.len >= IN_CHUNK) {
-			if (write_all(mp, f->fd, b.buf, b.len))
+			if (write_all(mp, f, b.buf, b.len))
 				break; /* the program is gone: its reader says why */
 			b.len = 0;
 		}
 	}
 	if (rc == 0 && b.len)
-		write_all(mp, f->fd, b.buf, b.len);
+		write_all(mp, f, b.buf, b.len);
 	if (rc > 0)
 		rc = 0;
 out:
@@ -1292,6 +1302,7 @@ static int start_segment(struct map *mp, struct worker *w, int idx)
 	w->pid = pid;
 	w->running = 1;
 	if (in[1] >= 0) {
+		fcntl(in[1], F_SETFL, fcntl(in[1], F_GETFL) | O_NONBLOCK);
 		w->feed = (struct feeder){.mp = mp, .from = w->first + w->next,
 					  .fd = in[1]};
 		in[1] = -1;
@@ -1586,12 +1597,16 @@ static int end_segment(struct map *mp, struct worker *w, struct newtext *nt,
 		       int timed_out)
 {
 	int status = 0, rc = 0;
+	atomic_store(&w->feed.quit, 1);
 	if (timed_out) {
 		kill(-w->pid, SIGKILL);
-		/* what it wrote before it was killed still counts */
-		fcntl(w->out_fd, F_SETFL, fcntl(w->out_fd, F_GETFL) & ~O_NONBLOCK);
-		while ((rc = drain(mp, w, nt)) == 0)
-			;
+		/* What it wrote before it was killed still counts. A process
+		 * that left its group (setsid) may hold the pipe open: the
+		 * end is waited for a second at most. */
+		double until = now_s() + 1.0;
+		struct pollfd pf = {.fd = w->out_fd, .events = POLLIN};
+		while ((rc = drain(mp, w, nt)) == 0 && now_s() < until)
+			poll(&pf, 1, 100);
 		rc = rc < 0 ? rc : 0;
 	}
 	close(w->out_fd);

@@ -141,6 +141,17 @@ sleep 60
 PROG
 chmod +x stubborn.sh
 
+if command -v setsid >/dev/null && command -v timeout >/dev/null; then
+test_expect_success '--timeout holds when a process that left the group keeps the pipes open' '
+	# without the bound, dsv waits for the 20 s sleep: timeout 15 kills it (124)
+	timeout 15 "$DSV" derive map main --timeout 1 -o ts -m ts \
+		--cmd "setsid sleep 20 & sleep 30" 2>err; test $? -eq 1 &&
+	grep -q "record 1 .*within --timeout 1 s" err && test_must_fail dsv show ts
+'
+else
+test_skip '--timeout holds when a process that left the group keeps the pipes open' 'no setsid or timeout'
+fi
+
 test_expect_success 'SIGTERM during map kills the programs, commits nothing, leaves no spool' '
 	for j in 1 3; do
 		rm -f pids; export PIDFILE=$PWD/pids
