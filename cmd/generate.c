@@ -226,6 +226,7 @@ out:
 
 struct gen_print {
 	char **prompts;
+	size_t *plens;          /* a record's text may hold U+0000 */
 	int json_prompt;
 };
 
@@ -235,7 +236,8 @@ static int print_one(const struct gen_result *r, void *ctx)
 	json_t *o = json_object();
 	json_object_set_new(o, "sample", json_integer((json_int_t)r->sample));
 	if (gp->prompts)
-		json_object_set_new(o, "prompt", json_string(gp->prompts[r->prompt]));
+		json_object_set_new(o, "prompt", json_stringn(gp->prompts[r->prompt],
+							    gp->plens[r->prompt]));
 	json_object_set_new(o, "text", json_stringn(r->text, r->len));
 	json_object_set_new(o, "tokens", json_integer(r->tokens));
 	json_object_set_new(o, "stop", json_string(r->stop));
@@ -360,8 +362,10 @@ int cmd_generate(int argc, char **argv)
 		one[0] = (char *)prompt;
 		onelen[0] = strlen(prompt);
 		gp.prompts = one;
+		gp.plens = onelen;
 	} else if (prompts_rev) {
 		gp.prompts = pt.text;
+		gp.plens = pt.len;
 	}
 	size_t np = prompt ? 1 : prompts_rev ? pt.n : 0;
 	if (prompts_rev && !pt.n) {

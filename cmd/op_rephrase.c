@@ -28,7 +28,8 @@ static int add_one(const struct gen_result *r, void *ctx)
 		rp->empty++;
 		return 0;
 	}
-	json_t *o = json_loads(rp->src->line[i], 0, &je);
+	/* the record's own line: its text may hold U+0000 */
+	json_t *o = json_loads(rp->src->line[i], JSON_ALLOW_NUL, &je);
 	if (!json_is_object(o)) {
 		json_decref(o);
 		return dsv_error_set(DSV_ECORRUPT, "record %zu: cannot read its "

@@ -35,7 +35,8 @@ static int keep_cand(const struct gen_result *r, void *ctx)
 	json_t *o = json_object();
 	json_object_set_new(o, "text", json_stringn(r->text, r->len));
 	if (sy->has_prompts)
-		json_object_set_new(o, "prompt", json_string(sy->pt->text[r->prompt]));
+		json_object_set_new(o, "prompt", json_stringn(sy->pt->text[r->prompt],
+							    sy->pt->len[r->prompt]));
 	json_object_set_new(o, "sample", json_integer((json_int_t)r->sample));
 	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
@@ -224,7 +225,7 @@ int derive_synth(int argc, char **argv)
 	for (uint64_t i = 0; i < sy.n; i++) {
 		if (!sy.c[i].accepted)
 			continue;
-		json_t *obj = json_loads(sy.c[i].json, 0, NULL);
+		json_t *obj = json_loads(sy.c[i].json, JSON_ALLOW_NUL, NULL);
 		json_object_del(obj, "sample");
 		uint64_t cv[3] = {i, 0, sy.c[i].prompt};
 		if (prompts_rev)

@@ -118,6 +118,21 @@ assert abs(t - d[\"training_share\"]) < 1e-9, (t, d[\"training_share\"])
 "
 '
 
+test_expect_success 'a record whose text holds U+0000 is rephrased and prompts in full' '
+	printf "{\"text\":\"hello\\\\u0000world\",\"k\":1}\n{\"text\":\"plain\"}\n" >nul.jsonl &&
+	grep -q "hello.u0000world" nul.jsonl &&
+	dsv commit nul.jsonl -m nul -q && dsv branch nulv &&
+	dsv derive rephrase nulv --model tiny --template t.txt --max-tokens 2 \
+		-o rnul -m rnul -q &&
+	test "$(dsv export rnul | wc -l)" -eq 2 &&
+	dsv export rnul | head -1 | grep -q "\"k\":1" &&
+	dsv generate tiny --prompts nulv --max-tokens 2 | head -1 |
+		grep -q "\"prompt\":\"hello.u0000world\"" &&
+	dsv derive synth --model tiny --prompts nulv --n 2 --max-tokens 2 \
+		--verify "grep -q hello.u0000world" -o snul -m snul -q &&
+	test "$(dsv export snul | wc -l)" -eq 1
+'
+
 test_expect_success 'synth needs --model and --n' '
 	dsv derive synth --n 3 -o x -m x; test $? -eq 2 &&
 	dsv derive synth --model tiny -o x -m x; test $? -eq 2
