@@ -1840,6 +1840,11 @@ int derive_map(int argc, char **argv)
 		return usage_error(opts, usage, "exactly one input revision");
 	if (!mp.cmd || !*mp.cmd)
 		return usage_error(opts, usage, "--cmd is required");
+	/* the provenance keeps it in dsv.json, which holds UTF-8 only */
+	json_t *cj = json_string(mp.cmd);
+	json_decref(cj);
+	if (!cj)
+		return usage_error(opts, usage, "--cmd is not valid UTF-8");
 	if (!mp.output || !*mp.output)
 		return usage_error(opts, usage, "a branch for the new version is "
 				   "required (-o NAME)");

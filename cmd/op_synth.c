@@ -182,6 +182,11 @@ int derive_synth(int argc, char **argv)
 		return usage_error(opts, usage, "-o NAME and -m MSG are required");
 	if (jobs < 1 || jobs > 1024)
 		return usage_error(opts, usage, "-j must be 1..1024");
+	/* the provenance keeps it in dsv.json, which holds UTF-8 only */
+	json_t *vj = vcmd ? json_string(vcmd) : NULL;
+	json_decref(vj);
+	if (vcmd && !vj)
+		return usage_error(opts, usage, "--verify is not valid UTF-8");
 	if (gen_opts_check(&o, 1, max_tokens, temp, topp, top_k, seed, batch))
 		return usage_error(opts, usage, "%s", dsv_error_last());
 	program_compute_init(&pc);

@@ -310,7 +310,9 @@ test_expect_success 'fsck passes and gc keeps what the views need' '
 test_expect_success 'bad options are usage errors' '
 	dsv derive map main -o x -m x; test $? -eq 2 &&
 	dsv derive map main --cmd cat -j 0 -o x -m x; test $? -eq 2 &&
-	dsv derive map main --cmd cat --mode other -o x -m x; test $? -eq 2
+	dsv derive map main --cmd cat --mode other -o x -m x; test $? -eq 2 &&
+	dsv derive map main --cmd "cat #$(printf "\351")" -o x -m x 2>err; test $? -eq 2 &&
+	grep -q "cmd is not valid UTF-8" err && test_must_fail dsv show x
 '
 
 test_done

@@ -135,7 +135,9 @@ test_expect_success 'a record whose text holds U+0000 is rephrased and prompts i
 
 test_expect_success 'synth needs --model and --n' '
 	dsv derive synth --n 3 -o x -m x; test $? -eq 2 &&
-	dsv derive synth --model tiny -o x -m x; test $? -eq 2
+	dsv derive synth --model tiny -o x -m x; test $? -eq 2 &&
+	dsv derive synth --model tiny --n 1 --verify "true #$(printf "\351")" -o x -m x 2>err
+	test $? -eq 2 && grep -q "verify is not valid UTF-8" err
 '
 
 test_done
