@@ -127,6 +127,12 @@ int derive_rephrase(int argc, char **argv)
 		return usage_error(opts, usage, "exactly one input revision");
 	if (!model || !tpath)
 		return usage_error(opts, usage, "--model and --template are required");
+	/* params.templates keeps the file name, and JSON holds UTF-8 only */
+	json_t *tj = json_string(tpath);
+	json_decref(tj);
+	if (!tj)
+		return usage_error(opts, usage, "--template: the file name is not "
+				   "valid UTF-8");
 	if (!output || !*output || !message || !*message)
 		return usage_error(opts, usage, "-o NAME and -m MSG are required");
 	if (gen_opts_check(&o, 1, max_tokens, temp, topp, top_k, seed, batch))

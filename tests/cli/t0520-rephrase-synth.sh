@@ -54,7 +54,11 @@ test_expect_success 'a template that is not UTF-8 text is refused, not recorded 
 	grep -q "template .bad8.txt. is not UTF-8 text" err &&
 	test_must_fail dsv derive rephrase src --model tiny --template nul.txt \
 		--max-tokens 2 -o r8 -m r8 2>err &&
-	grep -q "template .nul.txt. is not UTF-8 text" err && test_must_fail dsv show r8
+	grep -q "template .nul.txt. is not UTF-8 text" err &&
+	n8=$(printf "t\351.txt") && cp t.txt "$n8" &&
+	dsv derive rephrase src --model tiny --template "$n8" --max-tokens 2 \
+		-o r8 -m r8 2>err; test $? -eq 2 &&
+	grep -q "file name is not valid UTF-8" err && test_must_fail dsv show r8
 '
 
 test_expect_success 'synth --verify keeps only what the verifier accepts' '
