@@ -1528,6 +1528,34 @@ static int drain(struct map *mp, struct worker *w, struct newtext *nt)
 
 /* The segment ended (exit status `status`, or timed out): which records
  * were answered, which one failed, and whether to go on. */
+/* A program that failed (killed, timed out, crashed) may have been cut
+ * off in the middle of a compute report: the partial last line is dropped
+ * (its figures were never complete), so that it neither fails the whole
+ * map at the end nor runs into what the restarted program reports. */
+static void cut_partial_report(const struct worker *w)
+{
+	char buf[4096];
+	int fd = open(w->comp_path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	off_t end = lseek(fd, 0, SEEK_END), at = end;
+	while (at > 0) {
+		size_t n = at < (off_t)sizeof buf ? (size_t)at : sizeof buf;
+		if (pread(fd, buf, n, at - (off_t)n) != (ssize_t)n)
+			break;
+		const char *nl = memrchr(buf, '\n', n);
+		if (nl) {
+			at = at - (off_t)n + (nl - buf) + 1;
+			break;
+		}
+		at -= (off_t)n;
+	}
+	if (at < end && ftruncate(fd, at) == 0)
+		fprintf(stderr, "dsv: warning: map: dropped a partial line the "
+			"failed program left in $DSV_COMPUTE_FILE\n");
+	close(fd);
+}
+
 static int segment_done(struct map *mp, struct worker *w, struct newtext *nt,
 			int status, int timed_out)
 {
@@ -1537,6 +1565,8 @@ static int segment_done(struct map *mp, struct worker *w, struct newtext *nt,
 	if ((rc = join_feeder(w)))
 		return rc;
 	int ok_exit = !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	if (!ok_exit && mp->skip_bad) /* otherwise the map fails here */
+		cut_partial_report(w);
 	if (ok_exit && w->pend.len && w->seg_lines + 1 == want) {
 		/* a last line without its newline: accept it */
 		if ((rc = dsv_buf_append(&w->pend, "\n", 1)) ||

@@ -109,6 +109,26 @@ test_expect_success '--skip-bad restarts a crashed program after the record' '
 	dsv show c2 | grep -q "exited with status 3"
 '
 
+cat >crashrep.sh <<'PROG'
+#!/bin/sh
+# reports a GPU second, copies, and dies on the seventh record of the
+# version in the middle of writing a second report
+printf '{"gpu_s":1}\n' >>"$DSV_COMPUTE_FILE"
+while IFS= read -r l; do
+	case "$l" in *"$CRASH_ON"*) printf '{"gpu_s":' >>"$DSV_COMPUTE_FILE"; exit 3;; esac
+	printf '%s\n' "$l"
+done
+PROG
+chmod +x crashrep.sh
+
+test_expect_success '--skip-bad: a report the crashed program left unfinished is dropped, the rest counted' '
+	dsv derive map main --cmd ./crashrep.sh --skip-bad -o cr -m cr -q 2>err &&
+	grep -q "dropped a partial line" err &&
+	git --git-dir .dsv/lineage show cr:dsv.json >cr.json &&
+	grep -q "\"records_failed\": 1" cr.json &&
+	grep -q "^    \"gpu_s\": 2.0," cr.json
+'
+
 test_expect_success 'a program that fails after answering every record: error, no commit' '
 	test_must_fail dsv derive map main --cmd "cat; exit 3" --skip-bad -o x1 -m x1 2>err &&
 	grep -q "exited with status 3 after answering records 1..600" err &&
