@@ -1626,7 +1626,7 @@ static int segment_done(struct map *mp, struct worker *w, struct newtext *nt,
 static int end_segment(struct map *mp, struct worker *w, struct newtext *nt,
 		       int timed_out)
 {
-	int status = 0, rc = 0;
+	int status = 0, rc = 0, reaped = 0;
 	atomic_store(&w->feed.quit, 1);
 	if (timed_out) {
 		kill(-w->pid, SIGKILL);
@@ -1638,10 +1638,24 @@ static int end_segment(struct map *mp, struct worker *w, struct newtext *nt,
 		while ((rc = drain(mp, w, nt)) == 0 && now_s() < until)
 			poll(&pf, 1, 100);
 		rc = rc < 0 ? rc : 0;
+	} else if (mp->timeout > 0) {
+		/* Its output ended; it must also exit within --timeout (one
+		 * that closes its stdout and runs on would hold dsv). */
+		const struct timespec ms = {0, 1000000};
+		pid_t r;
+		while ((r = waitpid(w->pid, &status, WNOHANG)) == 0 &&
+		       now_s() - w->last_progress <= (double)mp->timeout)
+			nanosleep(&ms, NULL);
+		if (r == 0) {
+			kill(-w->pid, SIGKILL);
+			timed_out = 1;
+		} else if (r > 0) {
+			reaped = 1;
+		}
 	}
 	close(w->out_fd);
 	w->out_fd = -1;
-	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+	while (!reaped && waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
 		;
 	w->running = 0;
 	if (rc)

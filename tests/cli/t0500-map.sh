@@ -137,6 +137,10 @@ test_expect_success 'a program that fails after answering every record: error, n
 	grep -q "exited with status 4 after answering records [0-9]*1\.\.[0-9]*00;" err &&
 	test_must_fail dsv derive map main --cmd "cat; sleep 30" --timeout 1 -o x1 -m x1 2>err &&
 	grep -q "did not exit within --timeout 1 s after answering records 1..600" err &&
+	# one that closes its stdout and runs on is held to --timeout too
+	timeout 15 "$DSV" derive map main --cmd "cat; exec >&-; sleep 20" --timeout 1 \
+		-o x1 -m x1 2>err; test $? -eq 1 &&
+	grep -q "did not exit within --timeout 1 s after answering records 1..600" err &&
 	! grep -q "record 601" err && test_must_fail dsv show x1
 '
 
