@@ -1651,6 +1651,7 @@ static int end_segment(struct map *mp, struct worker *w, struct newtext *nt,
 			timed_out = 1;
 		} else if (r > 0) {
 			reaped = 1;
+			w->running = 0; /* the handler must not kill its pid */
 		}
 	}
 	close(w->out_fd);
