@@ -1929,6 +1929,8 @@ int derive_map(int argc, char **argv)
 	    (mp.nw > 1 ? spool(&mp, newtext_meter(nt)) : prehash(&mp)))
 		goto fail;
 	int wrc = run_workers(&mp, nt);
+	if (!wrc && map_signal) /* came after the last program ended */
+		wrc = interrupted();
 	restore_signals(old_sig);
 	caught = 0;
 	if (wrc)
