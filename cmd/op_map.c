@@ -1526,8 +1526,6 @@ static int drain(struct map *mp, struct worker *w, struct newtext *nt)
 	}
 }
 
-/* The segment ended (exit status `status`, or timed out): which records
- * were answered, which one failed, and whether to go on. */
 /* A program that failed (killed, timed out, crashed) may have been cut
  * off in the middle of a compute report: the partial last line is dropped
  * (its figures were never complete), so that it neither fails the whole
@@ -1556,6 +1554,8 @@ static void cut_partial_report(const struct worker *w)
 	close(fd);
 }
 
+/* The segment ended (exit status `status`, or timed out): which records
+ * were answered, which one failed, and whether to go on. */
 static int segment_done(struct map *mp, struct worker *w, struct newtext *nt,
 			int status, int timed_out)
 {
