@@ -48,6 +48,47 @@ static int keep_cand(const struct gen_result *r, void *ctx)
 	return 0;
 }
 
+/* ^C, SIGTERM or SIGHUP while the verifiers run: the handler kills their
+ * process groups (each has its own, which neither a terminal's ^C nor a
+ * signal sent to dsv alone reaches), verify() stops, the spool is removed,
+ * nothing is committed and dsv dies of the signal. */
+static volatile sig_atomic_t synth_signal;
+static pid_t *volatile synth_pids;
+static long synth_jobs;
+
+static void on_signal(int sig)
+{
+	pid_t *p = synth_pids;
+	synth_signal = sig;
+	for (long i = 0; p && i < synth_jobs; i++)
+		if (p[i] > 0)
+			kill(-p[i], SIGKILL);
+}
+
+static const int synth_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define NSIGNALS (sizeof synth_signals / sizeof *synth_signals)
+
+static void catch_signals(struct sigaction *old)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < NSIGNALS; i++) {
+		sigaction(synth_signals[i], NULL, &old[i]);
+		/* an ignored signal stays ignored (nohup, background jobs) */
+		if (old[i].sa_handler != SIG_IGN)
+			sigaction(synth_signals[i], &sa, NULL);
+	}
+}
+
+static void restore_signals(const struct sigaction *old)
+{
+	for (size_t i = 0; i < NSIGNALS; i++)
+		sigaction(synth_signals[i], &old[i], NULL);
+}
+
 /* Runs the verifier on every candidate, at most `jobs` at once, each with
  * its candidate in a spool file as stdin. */
 static int verify(struct synth *sy, const char *cmd, long jobs,
@@ -61,7 +102,14 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 		free(pids), free(which);
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
 	}
+	synth_jobs = jobs;
+	synth_pids = pids;
 	while (done < sy->n) {
+		if (synth_signal && !rc)
+			rc = dsv_error_set(DSV_EIO, "synth: interrupted by signal "
+					   "%d; the verifiers were killed and "
+					   "nothing was committed",
+					   (int)synth_signal);
 		while (!rc && running < jobs && next < sy->n) {
 			char path[4096];
 			snprintf(path, sizeof path, "%s/cand-%llu.json", dir,
@@ -82,6 +130,9 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 				break;
 			}
 			if (p == 0) {
+				/* its own group, so that the handler kills all
+				 * of a verifier (sh and what it started) */
+				setpgid(0, 0);
 				int fd = open(path, O_RDONLY), nul = open("/dev/null", O_WRONLY);
 				dup2(fd, 0);
 				dup2(nul, 1); /* stdout is ours (JSON results) */
@@ -89,9 +140,12 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 				execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 				_exit(127);
 			}
+			setpgid(p, p);
 			pids[slot] = p;
 			which[slot] = next++;
 			running++;
+			if (synth_signal) /* the handler may have missed it */
+				kill(-p, SIGKILL);
 		}
 		if (!running)
 			break;
@@ -117,7 +171,7 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 							   "'%s' could not be run "
 							   "(exit %d)", cmd,
 							   WEXITSTATUS(status));
-				else if (!rc && WIFSIGNALED(status))
+				else if (!rc && WIFSIGNALED(status) && !synth_signal)
 					rc = dsv_error_set(DSV_EINVAL, "--verify: "
 							   "the verifier was killed "
 							   "by signal %d on sample "
@@ -133,8 +187,12 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 				done++;
 			}
 	}
+	synth_pids = NULL;
 	free(pids);
 	free(which);
+	if (!rc && synth_signal)
+		rc = dsv_error_set(DSV_EIO, "synth: interrupted by signal %d; "
+				   "nothing was committed", (int)synth_signal);
 	return rc;
 }
 
@@ -219,7 +277,10 @@ int derive_synth(int argc, char **argv)
 			dsv_error_set(DSV_EIO, "cannot create a spool directory");
 			goto fail;
 		}
+		struct sigaction old_sig[NSIGNALS];
+		catch_signals(old_sig);
 		rc = verify(&sy, vcmd, jobs, dir, comp);
+		restore_signals(old_sig);
 		if (!rc)
 			rc = program_compute_read(&pc, comp);
 		unlink(comp);
@@ -280,5 +341,7 @@ out:
 	gen_texts_free(&pt);
 	newtext_free(nt);
 	model_free(&md);
+	if (synth_signal) /* cleaned up: now die of it, as the caller expects */
+		raise((int)synth_signal);
 	return rc;
 }

@@ -85,6 +85,23 @@ test_expect_success 'a verifier that cannot run or crashes is an error, not a re
 	test_must_fail dsv show sv && test -z "$(ls .dsv/tmp)"
 '
 
+test_expect_success 'SIGTERM during synth --verify kills the verifiers, commits nothing' '
+	rm -f vpids &&
+	"$DSV" derive synth --model tiny --n 6 --max-tokens 2 -j 3 -o vsig -m vsig \
+		--verify "echo \$\$ >>$PWD/vpids; sleep 60; exit 0" 2>err &
+	dsvpid=$! && i=0 &&
+	while [ "$(cat vpids 2>/dev/null | wc -l)" -lt 3 ] && [ $i -lt 100 ]; do
+		sleep 0.1; i=$((i + 1)); done &&
+	kill -TERM $dsvpid; wait $dsvpid; test $? -eq 143 &&
+	grep -q "interrupted by signal 15" err &&
+	for p in $(cat vpids); do
+		i=0; while kill -0 $p 2>/dev/null && [ $i -lt 50 ]; do
+			sleep 0.1; i=$((i + 1)); done
+		! kill -0 $p 2>/dev/null || return 1
+	done &&
+	test -z "$(ls .dsv/tmp)" && test_must_fail dsv show vsig
+'
+
 test_expect_success 'synth with prompts has parents M then REV' '
 	dsv derive synth --model tiny --prompts src --n 6 --max-tokens 6 -o syn2 -m syn2 -q &&
 	test "$(lg log -1 --format=%P syn2)" = "$(lg rev-parse tiny) $(lg rev-parse src)" &&
