@@ -26,6 +26,7 @@ static int print_json(const dsv_audit *a, const dsv_aid *head)
 		json_object_set_new(row, "op", json_string(r->op));
 		json_object_set_new(row, "compute", r->has_compute
 				    ? compute_json(&r->compute) : json_null());
+		json_object_set_new(row, "share", json_real(r->share));
 		json_array_append_new(rows, row);
 	}
 	for (int m = 0; m < DSV_MODE_COUNT; m++)

@@ -8,6 +8,7 @@
 #include "kernels/generate.h"
 #include "kernels/gpt.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,7 @@ int gen_run(struct model *md, const struct gen_opts *o, const char *const *promp
 	/* Each prompt: <|endoftext|> (as every document starts in training)
 	 * then its tokens, the last ones kept when it is too long. */
 	int keep = cfg->max_seq_len - maxnew;
+	size_t cut = 0;
 	if (keep < 1)
 		keep = 1, maxnew = cfg->max_seq_len - 1;
 	for (size_t i = 0; i < np; i++) {
@@ -119,10 +121,18 @@ int gen_run(struct model *md, const struct gen_opts *o, const char *const *promp
 		if (pn[i] > (size_t)keep) {
 			memmove(ptok[i], ptok[i] + pn[i] - keep, keep * sizeof(uint32_t));
 			pn[i] = (size_t)keep;
+			cut++;
 		}
 		if ((int)pn[i] > maxp)
 			maxp = (int)pn[i];
 	}
+	/* Said, not silent: with --max-tokens near the context a rephrase
+	 * template and its record shrink to their last few tokens. */
+	if (cut)
+		fprintf(stderr, "dsv: warning: %zu of %zu prompts keep only their "
+			"last %d token%s (context %d, --max-tokens %d)\n", cut,
+			np, keep, keep == 1 ? "" : "s", cfg->max_seq_len,
+			o->max_tokens);
 	if ((uint64_t)B > nsamples)
 		B = nsamples ? (int)nsamples : 1;
 	int T = maxp + maxnew;
@@ -181,6 +191,9 @@ int gen_run(struct model *md, const struct gen_opts *o, const char *const *promp
 				flops += dsv_gen_flops_per_token(cfg, i + 1);
 			tin += (uint64_t)plen[b];
 			tout += (uint64_t)olen[b];
+			/* --max-tokens past the context was cut to fit it */
+			if (stop[b] == DSV_GEN_STOP_LENGTH && maxnew < o->max_tokens)
+				stop[b] = DSV_GEN_STOP_CONTEXT;
 			struct gen_result r = {.sample = s0 + (uint64_t)b,
 					       .prompt = (size_t)((s0 + b) % np),
 					       .text = clean.buf,
@@ -213,6 +226,7 @@ out:
 
 struct gen_print {
 	char **prompts;
+	size_t *plens;          /* a record's text may hold U+0000 */
 	int json_prompt;
 };
 
@@ -222,7 +236,8 @@ static int print_one(const struct gen_result *r, void *ctx)
 	json_t *o = json_object();
 	json_object_set_new(o, "sample", json_integer((json_int_t)r->sample));
 	if (gp->prompts)
-		json_object_set_new(o, "prompt", json_string(gp->prompts[r->prompt]));
+		json_object_set_new(o, "prompt", json_stringn(gp->prompts[r->prompt],
+							    gp->plens[r->prompt]));
 	json_object_set_new(o, "text", json_stringn(r->text, r->len));
 	json_object_set_new(o, "tokens", json_integer(r->tokens));
 	json_object_set_new(o, "stop", json_string(r->stop));
@@ -333,6 +348,11 @@ int cmd_generate(int argc, char **argv)
 				   "each other");
 	if (gen_opts_check(&o, n, max_tokens, temp, topp, top_k, seed, batch))
 		return usage_error(opts, usage, "%s", dsv_error_last());
+	/* it is echoed in every JSON line, which holds UTF-8 only */
+	json_t *pj = prompt ? json_string(prompt) : NULL;
+	if (prompt && !pj)
+		return usage_error(opts, usage, "--prompt is not valid UTF-8");
+	json_decref(pj);
 	if (gen_parse_device(device, &o.where) ||
 	    model_load(argv[0], 1, 1, DSV_DEVICE_CPU, &md))
 		goto fail;
@@ -342,8 +362,10 @@ int cmd_generate(int argc, char **argv)
 		one[0] = (char *)prompt;
 		onelen[0] = strlen(prompt);
 		gp.prompts = one;
+		gp.plens = onelen;
 	} else if (prompts_rev) {
 		gp.prompts = pt.text;
+		gp.plens = pt.len;
 	}
 	size_t np = prompt ? 1 : prompts_rev ? pt.n : 0;
 	if (prompts_rev && !pt.n) {
@@ -392,13 +414,14 @@ int gen_opts_check(struct gen_opts *o, long n, long max_tokens,
 		return dsv_error_set(DSV_EINVAL, "--seed must be >= 0");
 	if (temp) {
 		o->temperature = strtod(temp, &end);
-		if (*end || end == temp || o->temperature < 0)
+		if (*end || end == temp || !(o->temperature >= 0) ||
+		    isinf(o->temperature))
 			return dsv_error_set(DSV_EINVAL, "--temperature must be a "
 					     "number >= 0");
 	}
 	if (topp) {
 		o->top_p = strtod(topp, &end);
-		if (*end || end == topp || o->top_p <= 0 || o->top_p > 1)
+		if (*end || end == topp || !(o->top_p > 0 && o->top_p <= 1))
 			return dsv_error_set(DSV_EINVAL, "--top-p must be in (0, 1]");
 	}
 	o->n = (uint64_t)n;

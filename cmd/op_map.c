@@ -699,11 +699,13 @@ int program_compute_read(struct program_compute *pc, const char *path)
 		pc->lines++;
 #define NUM(key, field)                                                       \
 	if ((v = json_object_get(o, key))) {                                  \
-		if (!json_is_number(v) || json_number_value(v) < 0) {         \
+		if (!json_is_number(v) || json_number_value(v) < 0 ||        \
+		    !isfinite(pc->field + json_number_value(v))) {            \
 			json_decref(o);                                       \
 			rc = dsv_error_set(DSV_EINVAL, "$DSV_COMPUTE_FILE "   \
 					   "line %d: '%s' must be a number "  \
-					   ">= 0", lineno, key);              \
+					   ">= 0 (and the lines' sum finite)",\
+					   lineno, key);                      \
 			break;                                                \
 		}                                                             \
 		pc->field += json_number_value(v);                            \
@@ -717,21 +719,36 @@ int program_compute_read(struct program_compute *pc, const char *path)
 #undef NUM
 		json_t *d = json_object_get(o, "devices"), *x;
 		size_t i;
+		if (d && !json_is_array(d))
+			rc = dsv_error_set(DSV_EINVAL, "$DSV_COMPUTE_FILE line %d: "
+					   "'devices' must be an array", lineno);
 		json_array_foreach(d, i, x) {
 			const char *name = json_is_string(x) ? json_string_value(x)
 					   : json_string_value(json_object_get(x, "name"));
-			double s = json_number_value(json_object_get(x, "gpu_s"));
-			if (!name)
-				continue;
+			json_t *gs = json_object_get(x, "gpu_s");
+			if (!name || (gs && (!json_is_number(gs) ||
+					     json_number_value(gs) < 0 ||
+					     !isfinite(json_number_value(gs))))) {
+				rc = dsv_error_set(DSV_EINVAL, "$DSV_COMPUTE_FILE "
+						   "line %d: 'devices[%zu]' must be "
+						   "a name or {\"name\": string, "
+						   "\"gpu_s\": number >= 0}",
+						   lineno, i);
+				break;
+			}
+			double s = json_number_value(gs);
 			int k;
 			for (k = 0; k < pc->ndev && strcmp(pc->dev[k], name); k++)
 				;
 			if (k == pc->ndev && k < 8)
 				snprintf(pc->dev[pc->ndev++], 64, "%s", name);
-			if (k < 8)
-				pc->dev_s[k] += s;
+			else if (k == pc->ndev) /* more names than slots: */
+				snprintf(pc->dev[k = 7], 64, "other"); /* as the meter */
+			pc->dev_s[k] += s;
 		}
 		json_decref(o);
+		if (rc)
+			break;
 	}
 	free(line);
 	fclose(f);
@@ -760,7 +777,9 @@ void program_compute_record(const struct program_compute *pc, dsv_meter *m,
 					  pc->gpu_s - named);
 		json_array_append_new(rep, json_string("gpu_s"));
 		json_array_append_new(rep, json_string("devices"));
-		json_object_set_new(raw, "gpu_s", json_real(pc->gpu_s));
+		/* what went into the record: the total, or the devices' sum */
+		json_object_set_new(raw, "gpu_s", json_real(pc->gpu_s > named
+							   ? pc->gpu_s : named));
 	}
 	if (pc->has_flops) {
 		dsv_meter_add_flops(m, pc->flops);
@@ -839,7 +858,8 @@ struct map;
 struct feeder {
 	struct map *mp;
 	uint64_t from;          /* first position to write */
-	int fd;                 /* the pipe's write end, owned */
+	int fd;                 /* the pipe's write end, owned, non-blocking */
+	atomic_int quit;        /* the program's output ended: stop writing */
 	int rc;
 	char err[256];
 };
@@ -870,11 +890,12 @@ struct map {
 	const dsv_manifest *m;
 	struct worker *w;
 	int nw, head;           /* head: the worker whose answers go to shards */
-	dsv_rhash *hashes;      /* per input position */
-	struct srcloc *loc;     /* per input position, set with hashes */
+	dsv_rhash *hashes;      /* per input position, all set before the
+				   programs start (spool or prehash) */
+	struct srcloc *loc;     /* per input position, as records are sent */
 	struct srcshard src[SRC_CACHE];
 	uint64_t tick;
-	_Atomic uint64_t hashed; /* hashes[0..hashed) are set */
+	_Atomic uint64_t hashed; /* loc[0..hashed) are set */
 	atomic_int stop;
 	uint64_t n, bytes_in;
 	struct failure *fail;
@@ -951,10 +972,60 @@ static int alloc_workers(struct map *mp, const char *tmpdir)
 static void note_input(struct map *mp, uint64_t pos, const dsv_version_rec *rec,
 		       const char *line, size_t len)
 {
-	mp->hashes[pos] = *rec->hash;
 	mp->loc[pos] = (struct srcloc){rec->entry, rec->row, rec->text_len, {{0}}};
 	dsv_rhash_text(&mp->loc[pos].line, line, len - 1);
 	mp->bytes_in += rec->text_len;
+}
+
+/* ^C, SIGTERM or SIGHUP while the version is spooled or the programs run.
+ * Each program has its own process group (so --timeout kills all of it),
+ * which a terminal's ^C does not reach: the handler kills them (their
+ * output ends, so the loop wakes whichever thread took the signal) and the
+ * spool or the loop stops with nothing committed; derive_map removes the
+ * spool and then dies of the signal. */
+static volatile sig_atomic_t map_signal;
+static struct map *map_running;
+
+static void on_signal(int sig)
+{
+	struct map *mp = map_running;
+	map_signal = sig;
+	for (int i = 0; mp && mp->w && i < mp->nw; i++)
+		if (mp->w[i].running)
+			kill(-mp->w[i].pid, SIGKILL);
+}
+
+static const int map_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define NSIGNALS (sizeof map_signals / sizeof *map_signals)
+
+static void catch_signals(struct map *mp, struct sigaction *old)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	map_running = mp;
+	for (size_t i = 0; i < NSIGNALS; i++) {
+		sigaction(map_signals[i], NULL, &old[i]);
+		/* an ignored signal stays ignored (nohup, background jobs) */
+		if (old[i].sa_handler != SIG_IGN)
+			sigaction(map_signals[i], &sa, NULL);
+	}
+}
+
+static void restore_signals(const struct sigaction *old)
+{
+	for (size_t i = 0; i < NSIGNALS; i++)
+		sigaction(map_signals[i], &old[i], NULL);
+	map_running = NULL;
+}
+
+static int interrupted(void)
+{
+	return dsv_error_set(DSV_EIO, "map: interrupted by signal %d; the "
+			     "programs were killed and nothing was committed",
+			     (int)map_signal);
 }
 
 /* -j > 1: spools the version into one input file per worker, contiguous
@@ -972,6 +1043,10 @@ static int spool(struct map *mp, dsv_meter *meter)
 	if ((rc = dsv_version_iter_new(&it, the_repo->store, mp->m, MAP_COLS)))
 		return rc;
 	while ((rc = dsv_version_iter_next(it, &rec)) == 1) {
+		if (map_signal) {
+			rc = interrupted();
+			goto out;
+		}
 		while (k < 0 || pos >= mp->w[k].first + mp->w[k].count) {
 			if (f && fclose(f)) {
 				f = NULL;
@@ -996,6 +1071,7 @@ static int spool(struct map *mp, dsv_meter *meter)
 					   mp->w[k].in_path);
 			goto out;
 		}
+		mp->hashes[pos] = *rec.hash;
 		note_input(mp, pos, &rec, line.buf, line.len);
 		written += line.len;
 		mp->w[k].off[pos - mp->w[k].first + 1] = written;
@@ -1019,15 +1095,45 @@ out:
 	return rc;
 }
 
-/* Writes all of b; 0, or -1 when the pipe broke or `stop` was set. */
-static int write_all(struct map *mp, int fd, const char *p, size_t len)
+/* -j 1: every input record's hash, read before the program starts (the
+ * hash column alone, no text). The feeder notes the rest of what an answer
+ * is compared with as it writes; a program may answer a record before it
+ * has been written (one that closes its stdin, or generates without
+ * reading), and its answer still needs the source's hash for `source` and
+ * for naming a failure. */
+static int prehash(struct map *mp)
+{
+	dsv_version_iter *it = NULL;
+	dsv_version_rec rec;
+	uint64_t pos = 0;
+	int rc = dsv_version_iter_new(&it, the_repo->store, mp->m,
+				      DSV_SHARD_HASH | DSV_SHARD_NOVERIFY);
+	while (!rc && (rc = dsv_version_iter_next(it, &rec)) == 1 && pos < mp->n) {
+		mp->hashes[pos++] = *rec.hash;
+		rc = 0;
+	}
+	dsv_version_iter_free(it);
+	return rc < 0 ? rc : 0;
+}
+
+/* Writes all of b; 0, or -1 when the pipe broke or `stop` or `quit` was
+ * set. The pipe is non-blocking, so a full one held open by a process that
+ * left the program's group (setsid) and reads nothing cannot keep the
+ * feeder, and the join after the program ended, waiting for ever. */
+static int write_all(struct map *mp, struct feeder *f, const char *p,
+		     size_t len)
 {
 	while (len) {
-		if (atomic_load(&mp->stop))
+		if (atomic_load(&mp->stop) || atomic_load(&f->quit))
 			return -1;
-		ssize_t n = write(fd, p, len);
+		ssize_t n = write(f->fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd pf = {.fd = f->fd, .events = POLLOUT};
+			poll(&pf, 1, 100);
+			continue;
+		}
 		if (n <= 0)
 			return -1;
 		p += n;
@@ -1070,13 +1176,13 @@ static void *feeder_main(void *arg)
 		if (pos++ < f->from)
 			b.len = start; /* sent before the restart */
 		if (b.len >= IN_CHUNK) {
-			if (write_all(mp, f->fd, b.buf, b.len))
+			if (write_all(mp, f, b.buf, b.len))
 				break; /* the program is gone: its reader says why */
 			b.len = 0;
 		}
 	}
 	if (rc == 0 && b.len)
-		write_all(mp, f->fd, b.buf, b.len);
+		write_all(mp, f, b.buf, b.len);
 	if (rc > 0)
 		rc = 0;
 out:
@@ -1196,6 +1302,7 @@ static int start_segment(struct map *mp, struct worker *w, int idx)
 	w->pid = pid;
 	w->running = 1;
 	if (in[1] >= 0) {
+		fcntl(in[1], F_SETFL, fcntl(in[1], F_GETFL) | O_NONBLOCK);
 		w->feed = (struct feeder){.mp = mp, .from = w->first + w->next,
 					  .fd = in[1]};
 		in[1] = -1;
@@ -1310,10 +1417,15 @@ static int parse_answers(struct map *mp, struct worker *w, struct newtext *nt,
 		}
 		int n = dsv_line_parse(mp->lp, line, ll, &rec);
 		if (n == DSV_EINVAL || n == 0) {
+			char why[160];
+			/* the parser's reason: invalid UTF-8 looks fine in a
+			 * terminal, so say where the line went wrong */
+			snprintf(why, sizeof why, "the program's answer is not "
+				 "a JSON object with a string \"text\"%s%.100s%s",
+				 n ? " (" : "", n ? dsv_error_last() : "",
+				 n ? ")" : "");
 			dsv_error_clear();
-			rc = add_failure(mp, w->first + k, "the program's answer "
-					 "is not a JSON object with a string "
-					 "\"text\"");
+			rc = add_failure(mp, w->first + k, why);
 			continue;
 		}
 		if (n < 0)
@@ -1352,10 +1464,13 @@ static int take_lines(struct map *mp, struct worker *w, struct newtext *nt,
 		n++;
 	if (w->seg_lines + n > want)
 		return dsv_error_set(DSV_EINVAL, "map: the program wrote %llu "
-				     "lines for %llu records (worker %d): one "
-				     "line per record is the protocol",
+				     "lines for %llu records (records "
+				     "%llu..%llu): one line per record is the "
+				     "protocol; nothing was committed",
 				     (unsigned long long)(w->seg_lines + n),
-				     (unsigned long long)want, (int)(w - mp->w));
+				     (unsigned long long)want,
+				     (unsigned long long)(w->first + w->seg_start + 1),
+				     (unsigned long long)(w->first + w->count));
 	w->seg_lines += n;
 	if (w - mp->w == mp->head)
 		return parse_answers(mp, w, nt, buf, len);
@@ -1411,6 +1526,34 @@ static int drain(struct map *mp, struct worker *w, struct newtext *nt)
 	}
 }
 
+/* A program that failed (killed, timed out, crashed) may have been cut
+ * off in the middle of a compute report: the partial last line is dropped
+ * (its figures were never complete), so that it neither fails the whole
+ * map at the end nor runs into what the restarted program reports. */
+static void cut_partial_report(const struct worker *w)
+{
+	char buf[4096];
+	int fd = open(w->comp_path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	off_t end = lseek(fd, 0, SEEK_END), at = end;
+	while (at > 0) {
+		size_t n = at < (off_t)sizeof buf ? (size_t)at : sizeof buf;
+		if (pread(fd, buf, n, at - (off_t)n) != (ssize_t)n)
+			break;
+		const char *nl = memrchr(buf, '\n', n);
+		if (nl) {
+			at = at - (off_t)n + (nl - buf) + 1;
+			break;
+		}
+		at -= (off_t)n;
+	}
+	if (at < end && ftruncate(fd, at) == 0)
+		fprintf(stderr, "dsv: warning: map: dropped a partial line the "
+			"failed program left in $DSV_COMPUTE_FILE\n");
+	close(fd);
+}
+
 /* The segment ended (exit status `status`, or timed out): which records
  * were answered, which one failed, and whether to go on. */
 static int segment_done(struct map *mp, struct worker *w, struct newtext *nt,
@@ -1422,6 +1565,8 @@ static int segment_done(struct map *mp, struct worker *w, struct newtext *nt,
 	if ((rc = join_feeder(w)))
 		return rc;
 	int ok_exit = !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	if (!ok_exit && mp->skip_bad) /* otherwise the map fails here */
+		cut_partial_report(w);
 	if (ok_exit && w->pend.len && w->seg_lines + 1 == want) {
 		/* a last line without its newline: accept it */
 		if ((rc = dsv_buf_append(&w->pend, "\n", 1)) ||
@@ -1435,6 +1580,24 @@ static int segment_done(struct map *mp, struct worker *w, struct newtext *nt,
 		w->next = w->count;
 		w->done = 1;
 		return 0;
+	}
+	if (lines == want) {
+		/* Every record answered, then a failure: there is no record
+		 * to name or to skip, and the answers may be wrong. */
+		if (timed_out)
+			snprintf(why, sizeof why, "did not exit within --timeout "
+				 "%ld s", mp->timeout);
+		else if (WIFSIGNALED(status))
+			snprintf(why, sizeof why, "was killed by signal %d",
+				 WTERMSIG(status));
+		else
+			snprintf(why, sizeof why, "exited with status %d",
+				 WEXITSTATUS(status));
+		return dsv_error_set(DSV_EINVAL, "map: the program %s after "
+				     "answering records %llu..%llu; nothing was "
+				     "committed", why,
+				     (unsigned long long)(w->first + w->seg_start + 1),
+				     (unsigned long long)(w->first + w->count));
 	}
 	if (timed_out)
 		snprintf(why, sizeof why, "the program gave no answer within "
@@ -1463,22 +1626,43 @@ static int segment_done(struct map *mp, struct worker *w, struct newtext *nt,
 static int end_segment(struct map *mp, struct worker *w, struct newtext *nt,
 		       int timed_out)
 {
-	int status = 0, rc = 0;
+	int status = 0, rc = 0, reaped = 0;
+	atomic_store(&w->feed.quit, 1);
 	if (timed_out) {
 		kill(-w->pid, SIGKILL);
-		/* what it wrote before it was killed still counts */
-		fcntl(w->out_fd, F_SETFL, fcntl(w->out_fd, F_GETFL) & ~O_NONBLOCK);
-		while ((rc = drain(mp, w, nt)) == 0)
-			;
+		/* What it wrote before it was killed still counts. A process
+		 * that left its group (setsid) may hold the pipe open: the
+		 * end is waited for a second at most. */
+		double until = now_s() + 1.0;
+		struct pollfd pf = {.fd = w->out_fd, .events = POLLIN};
+		while ((rc = drain(mp, w, nt)) == 0 && now_s() < until)
+			poll(&pf, 1, 100);
 		rc = rc < 0 ? rc : 0;
+	} else if (mp->timeout > 0) {
+		/* Its output ended; it must also exit within --timeout (one
+		 * that closes its stdout and runs on would hold dsv). */
+		const struct timespec ms = {0, 1000000};
+		pid_t r;
+		while ((r = waitpid(w->pid, &status, WNOHANG)) == 0 &&
+		       now_s() - w->last_progress <= (double)mp->timeout)
+			nanosleep(&ms, NULL);
+		if (r == 0) {
+			kill(-w->pid, SIGKILL);
+			timed_out = 1;
+		} else if (r > 0) {
+			reaped = 1;
+			w->running = 0; /* the handler must not kill its pid */
+		}
 	}
 	close(w->out_fd);
 	w->out_fd = -1;
-	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+	while (!reaped && waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
 		;
 	w->running = 0;
 	if (rc)
 		return rc;
+	if (map_signal)
+		return interrupted();
 	return segment_done(mp, w, nt, status, timed_out);
 }
 
@@ -1561,6 +1745,10 @@ static int run_workers(struct map *mp, struct newtext *nt)
 			mp->w[i].done = 1;
 	while (!rc) {
 		int np = 0;
+		if (map_signal) {
+			rc = interrupted();
+			break;
+		}
 		for (int i = 0; i < mp->nw && !rc; i++) {
 			struct worker *w = &mp->w[i];
 			if (!w->done && !w->running)
@@ -1687,7 +1875,8 @@ int derive_map(int argc, char **argv)
 	dsv_aid in_id, id;
 	char *tmpdir = NULL;
 	void (*old_pipe)(int) = SIG_ERR;
-	int rc = 1;
+	struct sigaction old_sig[NSIGNALS];
+	int rc = 1, caught = 0;
 
 	int n = parse_options(argc, argv, opts, usage);
 	if (n < 0)
@@ -1696,6 +1885,11 @@ int derive_map(int argc, char **argv)
 		return usage_error(opts, usage, "exactly one input revision");
 	if (!mp.cmd || !*mp.cmd)
 		return usage_error(opts, usage, "--cmd is required");
+	/* the provenance keeps it in dsv.json, which holds UTF-8 only */
+	json_t *cj = json_string(mp.cmd);
+	json_decref(cj);
+	if (!cj)
+		return usage_error(opts, usage, "--cmd is not valid UTF-8");
 	if (!mp.output || !*mp.output)
 		return usage_error(opts, usage, "a branch for the new version is "
 				   "required (-o NAME)");
@@ -1719,6 +1913,9 @@ int derive_map(int argc, char **argv)
 	mp.m = m;
 	if (newtext_reuse(nt) || dsv_line_parser_new(&mp.lp, "text"))
 		goto fail;
+	/* from the spool to the last program: ^C cleans up */
+	catch_signals(&mp, old_sig);
+	caught = 1;
 	if (asprintf(&tmpdir, "%s/tmp/map.XXXXXX", the_repo->dir) < 0 ||
 	    !mkdtemp(tmpdir)) {
 		dsv_error_set(DSV_EIO, "cannot create a spool directory: %s",
@@ -1729,13 +1926,26 @@ int derive_map(int argc, char **argv)
 	 * which the feeder handles, rather than killing dsv */
 	old_pipe = signal(SIGPIPE, SIG_IGN);
 	if (alloc_workers(&mp, tmpdir) ||
-	    (mp.nw > 1 && spool(&mp, newtext_meter(nt))) ||
-	    run_workers(&mp, nt))
+	    (mp.nw > 1 ? spool(&mp, newtext_meter(nt)) : prehash(&mp)))
+		goto fail;
+	int wrc = run_workers(&mp, nt);
+	if (!wrc && map_signal) /* came after the last program ended */
+		wrc = interrupted();
+	restore_signals(old_sig);
+	caught = 0;
+	if (wrc)
 		goto fail;
 	dsv_meter_add(newtext_meter(nt), DSV_METER_RECORDS_IN, mp.n);
 	for (int i = 0; i < mp.nw; i++)
-		if (program_compute_read(&pc, mp.w[i].comp_path))
+		if (program_compute_read(&pc, mp.w[i].comp_path)) {
+			if (mp.nw > 1)
+				dsv_error_wrap(DSV_EINVAL, "map: the program for "
+					       "records %llu..%llu",
+					       (unsigned long long)mp.w[i].first + 1,
+					       (unsigned long long)(mp.w[i].first +
+								    mp.w[i].count));
 			goto fail;
+		}
 	dsv_meter_add(newtext_meter(nt), DSV_METER_BYTES_READ, mp.bytes_in);
 	describe(&mp, nt);
 	program_compute_record(&pc, newtext_meter(nt), newtext_artifact(nt));
@@ -1751,9 +1961,13 @@ fail:
 out:
 	if (old_pipe != SIG_ERR)
 		signal(SIGPIPE, old_pipe);
+	if (caught)
+		restore_signals(old_sig);
 	cleanup_workers(&mp, tmpdir);
 	free(tmpdir);
 	newtext_free(nt);
 	dsv_manifest_free(m);
+	if (map_signal) /* cleaned up: now die of it, as the caller expects */
+		raise((int)map_signal);
 	return rc;
 }

@@ -28,7 +28,8 @@ static int add_one(const struct gen_result *r, void *ctx)
 		rp->empty++;
 		return 0;
 	}
-	json_t *o = json_loads(rp->src->line[i], 0, &je);
+	/* the record's own line: its text may hold U+0000 */
+	json_t *o = json_loads(rp->src->line[i], JSON_ALLOW_NUL, &je);
 	if (!json_is_object(o)) {
 		json_decref(o);
 		return dsv_error_set(DSV_ECORRUPT, "record %zu: cannot read its "
@@ -57,6 +58,14 @@ static int read_template(const char *path, char **out)
 	fclose(f);
 	if (dsv_buf_append(&b, "", 1))
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	/* params.templates keeps its text for provenance: JSON, so UTF-8 */
+	json_t *t = json_stringn(b.buf, b.len - 1);
+	json_decref(t);
+	if (!t || strlen(b.buf) != b.len - 1) {
+		dsv_buf_free(&b);
+		return dsv_error_set(DSV_EINVAL, "template '%s' is not UTF-8 "
+				     "text (invalid UTF-8 or a NUL byte)", path);
+	}
 	if (!strstr(b.buf, PLACEHOLDER)) {
 		dsv_buf_free(&b);
 		return dsv_error_set(DSV_EINVAL, "template '%s' has no %s "
@@ -118,6 +127,12 @@ int derive_rephrase(int argc, char **argv)
 		return usage_error(opts, usage, "exactly one input revision");
 	if (!model || !tpath)
 		return usage_error(opts, usage, "--model and --template are required");
+	/* params.templates keeps the file name, and JSON holds UTF-8 only */
+	json_t *tj = json_string(tpath);
+	json_decref(tj);
+	if (!tj)
+		return usage_error(opts, usage, "--template: the file name is not "
+				   "valid UTF-8");
 	if (!output || !*output || !message || !*message)
 		return usage_error(opts, usage, "-o NAME and -m MSG are required");
 	if (gen_opts_check(&o, 1, max_tokens, temp, topp, top_k, seed, batch))

@@ -35,7 +35,8 @@ static int keep_cand(const struct gen_result *r, void *ctx)
 	json_t *o = json_object();
 	json_object_set_new(o, "text", json_stringn(r->text, r->len));
 	if (sy->has_prompts)
-		json_object_set_new(o, "prompt", json_string(sy->pt->text[r->prompt]));
+		json_object_set_new(o, "prompt", json_stringn(sy->pt->text[r->prompt],
+							    sy->pt->len[r->prompt]));
 	json_object_set_new(o, "sample", json_integer((json_int_t)r->sample));
 	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
@@ -45,6 +46,47 @@ static int keep_cand(const struct gen_result *r, void *ctx)
 	sy->c[r->sample].prompt = r->prompt;
 	sy->c[r->sample].accepted = 1;
 	return 0;
+}
+
+/* ^C, SIGTERM or SIGHUP while the verifiers run: the handler kills their
+ * process groups (each has its own, which neither a terminal's ^C nor a
+ * signal sent to dsv alone reaches), verify() stops, the spool is removed,
+ * nothing is committed and dsv dies of the signal. */
+static volatile sig_atomic_t synth_signal;
+static pid_t *volatile synth_pids;
+static long synth_jobs;
+
+static void on_signal(int sig)
+{
+	pid_t *p = synth_pids;
+	synth_signal = sig;
+	for (long i = 0; p && i < synth_jobs; i++)
+		if (p[i] > 0)
+			kill(-p[i], SIGKILL);
+}
+
+static const int synth_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define NSIGNALS (sizeof synth_signals / sizeof *synth_signals)
+
+static void catch_signals(struct sigaction *old)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < NSIGNALS; i++) {
+		sigaction(synth_signals[i], NULL, &old[i]);
+		/* an ignored signal stays ignored (nohup, background jobs) */
+		if (old[i].sa_handler != SIG_IGN)
+			sigaction(synth_signals[i], &sa, NULL);
+	}
+}
+
+static void restore_signals(const struct sigaction *old)
+{
+	for (size_t i = 0; i < NSIGNALS; i++)
+		sigaction(synth_signals[i], &old[i], NULL);
 }
 
 /* Runs the verifier on every candidate, at most `jobs` at once, each with
@@ -60,7 +102,14 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 		free(pids), free(which);
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
 	}
+	synth_jobs = jobs;
+	synth_pids = pids;
 	while (done < sy->n) {
+		if (synth_signal && !rc)
+			rc = dsv_error_set(DSV_EIO, "synth: interrupted by signal "
+					   "%d; the verifiers were killed and "
+					   "nothing was committed",
+					   (int)synth_signal);
 		while (!rc && running < jobs && next < sy->n) {
 			char path[4096];
 			snprintf(path, sizeof path, "%s/cand-%llu.json", dir,
@@ -81,6 +130,9 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 				break;
 			}
 			if (p == 0) {
+				/* its own group, so that the handler kills all
+				 * of a verifier (sh and what it started) */
+				setpgid(0, 0);
 				int fd = open(path, O_RDONLY), nul = open("/dev/null", O_WRONLY);
 				dup2(fd, 0);
 				dup2(nul, 1); /* stdout is ours (JSON results) */
@@ -88,9 +140,12 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 				execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 				_exit(127);
 			}
+			setpgid(p, p);
 			pids[slot] = p;
 			which[slot] = next++;
 			running++;
+			if (synth_signal) /* the handler may have missed it */
+				kill(-p, SIGKILL);
 		}
 		if (!running)
 			break;
@@ -106,10 +161,24 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 				uint64_t k = which[s];
 				sy->c[k].accepted = WIFEXITED(status) &&
 						    WEXITSTATUS(status) == 0;
-				if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !rc)
+				/* a rejection is a non-zero exit; a verifier
+				 * that cannot run or crashes has judged
+				 * nothing, and would reject every candidate */
+				if (!rc && WIFEXITED(status) &&
+				    (WEXITSTATUS(status) == 126 ||
+				     WEXITSTATUS(status) == 127))
 					rc = dsv_error_set(DSV_EINVAL, "--verify: "
 							   "'%s' could not be run "
-							   "(exit 127)", cmd);
+							   "(exit %d)", cmd,
+							   WEXITSTATUS(status));
+				else if (!rc && WIFSIGNALED(status) && !synth_signal)
+					rc = dsv_error_set(DSV_EINVAL, "--verify: "
+							   "the verifier was killed "
+							   "by signal %d on sample "
+							   "%llu; nothing was "
+							   "committed",
+							   WTERMSIG(status),
+							   (unsigned long long)k);
 				snprintf(path, sizeof path, "%s/cand-%llu.json", dir,
 					 (unsigned long long)k);
 				unlink(path);
@@ -118,8 +187,12 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 				done++;
 			}
 	}
+	synth_pids = NULL;
 	free(pids);
 	free(which);
+	if (!rc && synth_signal)
+		rc = dsv_error_set(DSV_EIO, "synth: interrupted by signal %d; "
+				   "nothing was committed", (int)synth_signal);
 	return rc;
 }
 
@@ -167,6 +240,11 @@ int derive_synth(int argc, char **argv)
 		return usage_error(opts, usage, "-o NAME and -m MSG are required");
 	if (jobs < 1 || jobs > 1024)
 		return usage_error(opts, usage, "-j must be 1..1024");
+	/* the provenance keeps it in dsv.json, which holds UTF-8 only */
+	json_t *vj = vcmd ? json_string(vcmd) : NULL;
+	json_decref(vj);
+	if (vcmd && !vj)
+		return usage_error(opts, usage, "--verify is not valid UTF-8");
 	if (gen_opts_check(&o, 1, max_tokens, temp, topp, top_k, seed, batch))
 		return usage_error(opts, usage, "%s", dsv_error_last());
 	program_compute_init(&pc);
@@ -199,7 +277,10 @@ int derive_synth(int argc, char **argv)
 			dsv_error_set(DSV_EIO, "cannot create a spool directory");
 			goto fail;
 		}
+		struct sigaction old_sig[NSIGNALS];
+		catch_signals(old_sig);
 		rc = verify(&sy, vcmd, jobs, dir, comp);
+		restore_signals(old_sig);
 		if (!rc)
 			rc = program_compute_read(&pc, comp);
 		unlink(comp);
@@ -210,7 +291,7 @@ int derive_synth(int argc, char **argv)
 	for (uint64_t i = 0; i < sy.n; i++) {
 		if (!sy.c[i].accepted)
 			continue;
-		json_t *obj = json_loads(sy.c[i].json, 0, NULL);
+		json_t *obj = json_loads(sy.c[i].json, JSON_ALLOW_NUL, NULL);
 		json_object_del(obj, "sample");
 		uint64_t cv[3] = {i, 0, sy.c[i].prompt};
 		if (prompts_rev)
@@ -260,5 +341,7 @@ out:
 	gen_texts_free(&pt);
 	newtext_free(nt);
 	model_free(&md);
+	if (synth_signal) /* cleaned up: now die of it, as the caller expects */
+		raise((int)synth_signal);
 	return rc;
 }

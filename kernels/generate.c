@@ -500,10 +500,23 @@ int dsv_gen_sample(const float *logits, int V, const dsv_gen_params *p,
 	if (own && !(c = malloc((size_t)V * sizeof *c)))
 		return dsv_kernel_error(DSV_KERNEL_ENOMEM, "out of memory");
 	float inv_t = 1.0f / p->temperature;
-	int n = V;
+	int n = V, finite = isfinite(inv_t);
 	for (int i = 0; i < V; i++) {
 		c[i].v = logits[i] * inv_t;
 		c[i].id = i;
+		finite &= isfinite(c[i].v) != 0;
+	}
+	if (!finite) {
+		/* A tiny temperature overflowed (inf - inf below is NaN):
+		 * scaled from the largest logit instead, the best get 0 and
+		 * the others -large or -inf. */
+		float top = -INFINITY;
+		for (int i = 0; i < V; i++)
+			top = logits[i] > top ? logits[i] : top;
+		for (int i = 0; i < V; i++) {
+			float d = logits[i] - top;
+			c[i].v = d < 0 ? d * inv_t : 0.0f;
+		}
 	}
 	if (p->top_k > 0 && p->top_k < n) {
 		select_top(c, n, p->top_k);

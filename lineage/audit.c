@@ -63,6 +63,17 @@ static void shares(dsv_audit *au)
 	au->training_cost = train;
 	au->data_share = data + train > 0 ? data / (data + train) : 0;
 	au->training_share = data + train > 0 ? train / (data + train) : 0;
+	for (size_t i = 0; i < au->nrows; i++) {
+		dsv_audit_row *r = &au->rows[i];
+		r->share = 0;
+		if (!r->has_compute || !(data + train > 0) ||
+		    (!is_data_mode(r->compute.mode) &&
+		     r->compute.mode != DSV_MODE_TRAINING))
+			continue;
+		r->share = (au->share_unit == DSV_SHARE_FLOPS ? r->compute.flops
+							      : r->compute.wall_s) /
+			   (data + train);
+	}
 }
 
 int dsv_audit_run(dsv_audit **out, dsv_lineage *l, const dsv_aid *head)

@@ -372,6 +372,9 @@ typedef struct {
 	char op[DSV_ARTIFACT_NAME_MAX];
 	int has_compute;     /* 0: no or unreadable dsv.json compute record */
 	dsv_compute compute;
+	double share;        /* its cost / (data + training) in share_unit;
+				0 for evaluation and rows without compute, so
+				the rows' shares sum to 1 (or all are 0) */
 } dsv_audit_row;
 
 enum { DSV_SHARE_FLOPS = 0, DSV_SHARE_SECONDS = 1 };

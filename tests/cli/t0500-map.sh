@@ -41,11 +41,42 @@ test_expect_success 'a program that writes garbage: error names the record, no c
 	test_must_fail dsv show g
 '
 
+printf 's/"text":"/"text":"\377/' >badutf8.sed
+test_expect_success 'an answer with invalid UTF-8: the error says so and where' '
+	test_must_fail dsv derive map main --cmd "sed 4s/.*/[1]/" -o g -m g 2>err &&
+	grep -q "record 4 .*not a JSON object with a string \"text\" (col 1: " err &&
+	test_must_fail dsv derive map main --cmd "sed -f badutf8.sed" -o g -m g 2>err &&
+	grep -q "record 1 .*(col 10: invalid UTF-8)" err && test_must_fail dsv show g
+'
+
 test_expect_success '--skip-bad counts and lists the garbage record' '
 	dsv derive map main --cmd "sed 5s/.*/garbage/" --skip-bad -o g2 -m g2 -q &&
 	dsv show g2 >show.txt &&
 	grep -q "\"records_failed\": 1" show.txt && grep -q "\"record\": 5" show.txt &&
 	test "$(dsv export g2 | wc -l)" -eq 599
+'
+
+cat >nostdin.sh <<'PROG'
+#!/bin/sh
+# answers 600 records without reading one (stdin closed), garbage for 590
+exec 0<&-
+i=1
+while [ $i -le 600 ]; do
+	if [ $i = "${GARBAGE_AT:-0}" ]; then echo garbage; else echo "{\"text\":\"n$i\"}"; fi
+	i=$((i + 1))
+done
+PROG
+chmod +x nostdin.sh
+
+test_expect_success 'answers to records not yet sent keep their source hash' '
+	dsv derive map main --cmd ./nostdin.sh -o ns -m ns -q &&
+	dsv derive filter ns --where "source == 0" -o ns0 -m ns0 -q &&
+	dsv show ns0 | grep -q "\"records\": 0," &&
+	test_must_fail dsv derive map main --cmd "sed 590s/.*/garbage/" -o g -m g 2>want &&
+	GARBAGE_AT=590 test_must_fail dsv derive map main --cmd ./nostdin.sh -o g -m g 2>got &&
+	grep -o "record 590 (hash [0-9a-f]*)" want >want.name &&
+	grep -o "record 590 (hash [0-9a-f]*)" got >got.name &&
+	test_cmp want.name got.name
 '
 
 test_expect_success 'a blank answer drops the record' '
@@ -78,9 +109,91 @@ test_expect_success '--skip-bad restarts a crashed program after the record' '
 	dsv show c2 | grep -q "exited with status 3"
 '
 
+cat >crashrep.sh <<'PROG'
+#!/bin/sh
+# reports a GPU second, copies, and dies on the seventh record of the
+# version in the middle of writing a second report
+printf '{"gpu_s":1}\n' >>"$DSV_COMPUTE_FILE"
+while IFS= read -r l; do
+	case "$l" in *"$CRASH_ON"*) printf '{"gpu_s":' >>"$DSV_COMPUTE_FILE"; exit 3;; esac
+	printf '%s\n' "$l"
+done
+PROG
+chmod +x crashrep.sh
+
+test_expect_success '--skip-bad: a report the crashed program left unfinished is dropped, the rest counted' '
+	dsv derive map main --cmd ./crashrep.sh --skip-bad -o cr -m cr -q 2>err &&
+	grep -q "dropped a partial line" err &&
+	git --git-dir .dsv/lineage show cr:dsv.json >cr.json &&
+	grep -q "\"records_failed\": 1" cr.json &&
+	grep -q "^    \"gpu_s\": 2.0," cr.json
+'
+
+test_expect_success 'a program that fails after answering every record: error, no commit' '
+	test_must_fail dsv derive map main --cmd "cat; exit 3" --skip-bad -o x1 -m x1 2>err &&
+	grep -q "exited with status 3 after answering records 1..600" err &&
+	test_must_fail dsv show x1 &&
+	test_must_fail dsv derive map main --cmd "cat; exit 4" -j 3 -o x1 -m x1 2>err &&
+	grep -q "exited with status 4 after answering records [0-9]*1\.\.[0-9]*00;" err &&
+	test_must_fail dsv derive map main --cmd "cat; sleep 30" --timeout 1 -o x1 -m x1 2>err &&
+	grep -q "did not exit within --timeout 1 s after answering records 1..600" err &&
+	# one that closes its stdout and runs on is held to --timeout too
+	timeout 15 "$DSV" derive map main --cmd "cat; exec >&-; sleep 20" --timeout 1 \
+		-o x1 -m x1 2>err; test $? -eq 1 &&
+	grep -q "did not exit within --timeout 1 s after answering records 1..600" err &&
+	! grep -q "record 601" err && test_must_fail dsv show x1
+'
+
+test_expect_success 'more lines than records: an error naming the slice, also with --skip-bad' '
+	test_must_fail dsv derive map main -j 2 --skip-bad -o x2 -m x2 \
+		--cmd "cat; [ \$DSV_WORKER = 1 ] && echo {\\\"text\\\":\\\"x\\\"}; true" 2>err &&
+	grep -q "wrote 301 lines for 300 records (records 301..600)" err &&
+	test_must_fail dsv show x2
+'
+
 test_expect_success 'a hanging program is killed after --timeout' '
 	test_must_fail dsv derive map main --cmd "sleep 30" --timeout 1 -o h -m h 2>err &&
 	grep -q "record 1 " err && grep -q "timeout 1 s" err
+'
+
+cat >stubborn.sh <<'PROG'
+#!/bin/sh
+# ignores SIGINT and SIGTERM, says it has started, and hangs
+trap "" INT TERM
+echo $$ >>"$PIDFILE"
+sleep 60
+PROG
+chmod +x stubborn.sh
+
+if command -v setsid >/dev/null && command -v timeout >/dev/null; then
+test_expect_success '--timeout holds when a process that left the group keeps the pipes open' '
+	# without the bound, dsv waits for the 20 s sleep: timeout 15 kills it (124)
+	timeout 15 "$DSV" derive map main --timeout 1 -o ts -m ts \
+		--cmd "setsid sleep 20 & sleep 30" 2>err; test $? -eq 1 &&
+	grep -q "record 1 .*within --timeout 1 s" err && test_must_fail dsv show ts
+'
+else
+test_skip '--timeout holds when a process that left the group keeps the pipes open' 'no setsid or timeout'
+fi
+
+test_expect_success 'SIGTERM during map kills the programs, commits nothing, leaves no spool' '
+	for j in 1 3; do
+		rm -f pids; export PIDFILE=$PWD/pids
+		"$DSV" derive map main --cmd ./stubborn.sh -j $j -o sig -m sig 2>err &
+		dsvpid=$! && i=0 &&
+		while [ "$(cat pids 2>/dev/null | wc -l)" -lt $j ] && [ $i -lt 100 ]; do
+			sleep 0.1; i=$((i + 1)); done &&
+		kill -TERM $dsvpid; wait $dsvpid; rc=$?
+		test $rc -eq 143 && grep -q "interrupted by signal 15" err &&
+		for p in $(cat pids); do
+			# killed: gone once init has reaped it
+			i=0; while kill -0 $p 2>/dev/null && [ $i -lt 50 ]; do
+				sleep 0.1; i=$((i + 1)); done
+			! kill -0 $p 2>/dev/null || return 1
+		done &&
+		test -z "$(ls .dsv/tmp | grep map)" && test_must_fail dsv show sig ||
+		return 1
+	done
 '
 
 test_expect_success 'reported compute is recorded and marked as reported' '
@@ -89,6 +202,48 @@ test_expect_success 'reported compute is recorded and marked as reported' '
 	grep -q "\"gpu_s\": 2.5" rep.json && grep -q "FakeGPU" rep.json &&
 	grep -q "\"flops\": 1000000000000" rep.json &&
 	grep -A3 "\"reported\"" rep.json | grep -q gpu_s
+'
+
+cat >badrep.sh <<'PROG'
+#!/bin/sh
+# reports compute as $BADREP says (worker 1 only with -j 2), then copies
+if [ "${DSV_WORKER:-0}" = "$((DSV_WORKERS - 1))" ]; then
+	printf '%s' "$BADREP" >>"$DSV_COMPUTE_FILE"
+fi
+exec cat
+PROG
+chmod +x badrep.sh
+
+test_expect_success 'a report of more devices than the record has slots keeps every GPU second' '
+	devs=$(for i in 0 1 2 3 4 5 6 7 8 9; do printf "{\"name\":\"G%s\",\"gpu_s\":1}," $i; done) &&
+	BADREP="{\"devices\":[${devs%,}]}
+" dsv derive map main --cmd ./badrep.sh -o d10 -m d10 -q &&
+	git --git-dir .dsv/lineage show d10:dsv.json >d10.json &&
+	python3 -c "
+import json
+d = json.load(open(\"d10.json\"))
+c = d[\"compute\"]
+assert c[\"gpu_s\"] == 10, c
+assert sum(x[\"gpu_s\"] for x in c[\"devices\"]) == 10, c
+assert d[\"stats\"][\"compute_sources\"][\"program_reported\"][\"gpu_s\"] == 10
+"
+'
+
+test_expect_success 'a malformed compute report is an error naming its line, no commit' '
+	BADREP="{\"gpu_s\":1,\"devices\":[{\"name\":\"G\",\"gpu_s\":-5}]}" \
+		test_must_fail dsv derive map main --cmd ./badrep.sh -o br -m br 2>err &&
+	grep -q "line 1: .devices\[0\]. must be" err &&
+	BADREP="{\"devices\":\"G\"}" \
+		test_must_fail dsv derive map main --cmd ./badrep.sh -o br -m br 2>err &&
+	grep -q "line 1: .devices. must be an array" err &&
+	BADREP="{\"flops\":1e308}
+{\"flops\":1e308}
+" test_must_fail dsv derive map main --cmd ./badrep.sh -o br -m br 2>err &&
+	grep -q "line 2: .flops. must be a number >= 0 (and the lines. sum finite)" err &&
+	BADREP="{\"gpu_s\":1}
+{\"gpu_s\":" test_must_fail dsv derive map main --cmd ./badrep.sh -j 2 -o br -m br 2>err &&
+	grep -q "program for records 301..600: .DSV_COMPUTE_FILE line 2: not a JSON object" err &&
+	test_must_fail dsv show br
 '
 
 # Edits every other record's text, touching nothing else.
@@ -179,7 +334,9 @@ test_expect_success 'fsck passes and gc keeps what the views need' '
 test_expect_success 'bad options are usage errors' '
 	dsv derive map main -o x -m x; test $? -eq 2 &&
 	dsv derive map main --cmd cat -j 0 -o x -m x; test $? -eq 2 &&
-	dsv derive map main --cmd cat --mode other -o x -m x; test $? -eq 2
+	dsv derive map main --cmd cat --mode other -o x -m x; test $? -eq 2 &&
+	dsv derive map main --cmd "cat #$(printf "\351")" -o x -m x 2>err; test $? -eq 2 &&
+	grep -q "cmd is not valid UTF-8" err && test_must_fail dsv show x
 '
 
 test_done

@@ -34,6 +34,22 @@ test_expect_success 'greedy decoding is deterministic; top-k 1 is greedy' '
 	     "$(sed -n 2p gr1.jsonl | sed "s/\"sample\":1,//")"
 '
 
+test_expect_success 'a temperature too small for floats is greedy, not garbage' '
+	dsv generate tiny --prompt "a" -n 2 --max-tokens 12 --temperature 1e-39 --seed 3 >gr3.jsonl &&
+	test_cmp gr1.jsonl gr3.jsonl
+'
+
+test_expect_success 'a prompt cut to the context is said; --max-tokens past it stops at context' '
+	long=$(printf "word %.0s" $(seq 200)) &&
+	dsv generate tiny --prompt "$long" --max-tokens 10 --seed 1 >l1.jsonl 2>err &&
+	grep -q "warning: 1 of 1 prompts keep only their last 54 tokens (context 64, --max-tokens 10)" err &&
+	dsv generate tiny --prompt "a" --max-tokens 200 --temperature 0 >l2.jsonl 2>err &&
+	grep -q "last 1 token (context 64, --max-tokens 200)" err &&
+	! grep -q "\"stop\":\"length\"" l2.jsonl &&
+	dsv generate tiny --prompt "a" --max-tokens 10 --temperature 0 >l3.jsonl 2>err &&
+	test ! -s err
+'
+
 test_expect_success '--prompts REV prompts with every record' '
 	dsv derive sample main --n 5 --seed 1 -o five -m five -q &&
 	dsv generate tiny --prompts five --max-tokens 4 --top-p 0.9 >p.jsonl &&
@@ -43,6 +59,11 @@ test_expect_success '--prompts REV prompts with every record' '
 test_expect_success 'bad options and a non-model are errors' '
 	dsv generate tiny --top-p 2; test $? -eq 2 &&
 	dsv generate tiny --temperature x; test $? -eq 2 &&
+	dsv generate tiny --temperature nan; test $? -eq 2 &&
+	dsv generate tiny --temperature inf; test $? -eq 2 &&
+	dsv generate tiny --top-p nan; test $? -eq 2 &&
+	dsv generate tiny --prompt "$(printf "ab\377")" 2>err; test $? -eq 2 &&
+	grep -q "prompt is not valid UTF-8" err &&
 	dsv generate tiny --prompt a --prompts main; test $? -eq 2 &&
 	test_must_fail dsv generate main --prompt a &&
 	test_must_fail dsv generate tiny --device cuda --prompt a --max-tokens 2 ||

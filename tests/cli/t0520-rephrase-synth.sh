@@ -47,6 +47,20 @@ n=$(sed 's/.*"text":"//; s/","prompt".*//; s/","sample".*//; s/"}$//' | tr -d '\
 PROG
 chmod +x even.sh
 
+test_expect_success 'a template that is not UTF-8 text is refused, not recorded as none' '
+	printf "X {text} \377 Y" >bad8.txt && printf "X {text}\000 Y" >nul.txt &&
+	test_must_fail dsv derive rephrase src --model tiny --template bad8.txt \
+		--max-tokens 2 -o r8 -m r8 2>err &&
+	grep -q "template .bad8.txt. is not UTF-8 text" err &&
+	test_must_fail dsv derive rephrase src --model tiny --template nul.txt \
+		--max-tokens 2 -o r8 -m r8 2>err &&
+	grep -q "template .nul.txt. is not UTF-8 text" err &&
+	n8=$(printf "t\351.txt") && cp t.txt "$n8" &&
+	dsv derive rephrase src --model tiny --template "$n8" --max-tokens 2 \
+		-o r8 -m r8 2>err; test $? -eq 2 &&
+	grep -q "file name is not valid UTF-8" err && test_must_fail dsv show r8
+'
+
 test_expect_success 'synth --verify keeps only what the verifier accepts' '
 	dsv derive synth --model tiny --n 24 --max-tokens 10 --seed 5 \
 		--verify ./even.sh -j 3 -o syn -m syn -q &&
@@ -57,6 +71,35 @@ test_expect_success 'synth --verify keeps only what the verifier accepts' '
 	test "$(dsv export syn | wc -l)" -eq "$acc" && test "$acc" -lt 24 &&
 	dsv export syn >syn.jsonl &&
 	while IFS= read -r l; do printf "%s\n" "$l" | ./even.sh || exit 1; done <syn.jsonl
+'
+
+test_expect_success 'a verifier that cannot run or crashes is an error, not a rejection' '
+	printf "#!/bin/sh\nexit 0\n" >noexec.sh && chmod -x noexec.sh &&
+	test_must_fail dsv derive synth --model tiny --n 4 --max-tokens 4 \
+		--verify ./noexec.sh -o sv -m sv 2>err &&
+	grep -q "could not be run (exit 126)" err &&
+	test_must_fail dsv derive synth --model tiny --n 4 --max-tokens 4 -j 2 \
+		--verify "grep -q \"\\\"sample\\\":2\" && kill -SEGV \$\$; exit 0" \
+		-o sv -m sv 2>err &&
+	grep -q "killed by signal 11 on sample 2; nothing was committed" err &&
+	test_must_fail dsv show sv && test -z "$(ls .dsv/tmp)"
+'
+
+test_expect_success 'SIGTERM during synth --verify kills the verifiers, commits nothing' '
+	rm -f vpids &&
+	"$DSV" derive synth --model tiny --n 6 --max-tokens 2 -j 3 -o vsig -m vsig \
+		--verify "echo \$\$ >>$PWD/vpids; sleep 60; exit 0" 2>err &
+	dsvpid=$! && i=0 &&
+	while [ "$(cat vpids 2>/dev/null | wc -l)" -lt 3 ] && [ $i -lt 100 ]; do
+		sleep 0.1; i=$((i + 1)); done &&
+	kill -TERM $dsvpid; wait $dsvpid; test $? -eq 143 &&
+	grep -q "interrupted by signal 15" err &&
+	for p in $(cat vpids); do
+		i=0; while kill -0 $p 2>/dev/null && [ $i -lt 50 ]; do
+			sleep 0.1; i=$((i + 1)); done
+		! kill -0 $p 2>/dev/null || return 1
+	done &&
+	test -z "$(ls .dsv/tmp)" && test_must_fail dsv show vsig
 '
 
 test_expect_success 'synth with prompts has parents M then REV' '
@@ -76,9 +119,46 @@ test_expect_success 'audit of synthetic data counts the generator training once'
 	dsv log --graph reph | grep -q rephrase
 '
 
+test_expect_success 'audit of a mix of two synths and a rephrase of it: each ancestor once, shares sum to 1' '
+	dsv derive mix syn:1 syn2:1 -o both -m both -q &&
+	dsv derive rephrase both --model tiny --template t.txt --max-tokens 4 \
+		-o reboth -m reboth -q &&
+	dsv audit reboth --json >c.json &&
+	test "$(grep -c "\"op\": \"train\"" c.json)" -eq 1 &&
+	test "$(grep -c "\"op\": \"synth\"" c.json)" -eq 2 &&
+	test "$(grep -c "\"op\": \"commit\"" c.json)" -eq 1 &&
+	python3 -c "
+import json, sys
+d = json.load(open(\"c.json\"))
+ids = [a[\"artifact\"] for a in d[\"ancestors\"]]
+assert len(ids) == len(set(ids)), ids
+s = sum(a[\"share\"] for a in d[\"ancestors\"])
+assert abs(s - 1) < 1e-9, s
+t = sum(a[\"share\"] for a in d[\"ancestors\"] if a[\"compute\"][\"mode\"] == \"training\")
+assert abs(t - d[\"training_share\"]) < 1e-9, (t, d[\"training_share\"])
+"
+'
+
+test_expect_success 'a record whose text holds U+0000 is rephrased and prompts in full' '
+	printf "{\"text\":\"hello\\\\u0000world\",\"k\":1}\n{\"text\":\"plain\"}\n" >nul.jsonl &&
+	grep -q "hello.u0000world" nul.jsonl &&
+	dsv commit nul.jsonl -m nul -q && dsv branch nulv &&
+	dsv derive rephrase nulv --model tiny --template t.txt --max-tokens 2 \
+		-o rnul -m rnul -q &&
+	test "$(dsv export rnul | wc -l)" -eq 2 &&
+	dsv export rnul | head -1 | grep -q "\"k\":1" &&
+	dsv generate tiny --prompts nulv --max-tokens 2 | head -1 |
+		grep -q "\"prompt\":\"hello.u0000world\"" &&
+	dsv derive synth --model tiny --prompts nulv --n 2 --max-tokens 2 \
+		--verify "grep -q hello.u0000world" -o snul -m snul -q &&
+	test "$(dsv export snul | wc -l)" -eq 1
+'
+
 test_expect_success 'synth needs --model and --n' '
 	dsv derive synth --n 3 -o x -m x; test $? -eq 2 &&
-	dsv derive synth --model tiny -o x -m x; test $? -eq 2
+	dsv derive synth --model tiny -o x -m x; test $? -eq 2 &&
+	dsv derive synth --model tiny --n 1 --verify "true #$(printf "\351")" -o x -m x 2>err
+	test $? -eq 2 && grep -q "verify is not valid UTF-8" err
 '
 
 test_done

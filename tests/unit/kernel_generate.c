@@ -203,7 +203,7 @@ static void test_determinism(void)
 
 /* The sampler alone: greedy ties go to the lowest id; top_k = 1 and a tiny
  * top_p are the argmax; p(1) = 3/4 for logits {0, ln 3}; top_k = 2 never
- * draws outside the two best. */
+ * draws outside the two best; a tiny temperature never leaves the best. */
 static void test_sampler(void)
 {
 	float z[5] = {0.5f, 2.0f, 2.0f, -1.0f, 1.0f};
@@ -231,6 +231,17 @@ static void test_sampler(void)
 	double f = (double)hits / N;
 	printf("  result p(1) = %.4f (expect 0.75)\n", f);
 	CHECK(fabs(f - 0.75) < 0.02);
+	/* a temperature so small that 1/T (or logit/T) overflows is the
+	 * argmax, not NaN's arbitrary pick; the best two tie */
+	float w[5] = {-50.0f, 3.0f, 2.5f, 3.0f, 1.0f};
+	const float tiny[] = {1e-30f, 1e-38f, 1e-39f, 1e-45f};
+	for (size_t k = 0; k < sizeof tiny / sizeof *tiny; k++) {
+		p.temperature = tiny[k];
+		for (int i = 0; i < 100; i++) {
+			int t = dsv_gen_sample(w, 5, &p, &r, NULL);
+			CHECK(t == 1 || t == 3);
+		}
+	}
 }
 
 /* CUDA against the CPU reference: greedy tokens equal on short prompts,

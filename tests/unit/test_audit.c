@@ -91,6 +91,16 @@ static void test_diamond(void)
 	CHECK(au && au->share_unit == DSV_SHARE_SECONDS);
 	CHECK(au && fabs(au->data_share - 20.0 / 120) < 1e-12);
 	CHECK(au && fabs(au->training_share - 100.0 / 120) < 1e-12);
+	/* each ancestor's share: its seconds over the 120; they sum to 1 */
+	{
+		double sum = 0;
+		for (size_t i = 0; au && i < au->nrows; i++) {
+			const dsv_audit_row *r = &au->rows[i];
+			CHECK(fabs(r->share - r->compute.wall_s / 120) < 1e-12);
+			sum += r->share;
+		}
+		CHECK(fabs(sum - 1) < 1e-12);
+	}
 	dsv_audit_free(au);
 	au = NULL;
 
@@ -162,6 +172,9 @@ static void test_flops_share(void)
 	CHECK(au && fabs(au->data_share - 0.25) < 1e-12);
 	CHECK(au && fabs(au->data_cost - 4e12) < 1 &&
 	      fabs(au->training_cost - 12e12) < 1);
+	CHECK(au && au->nrows == 3 && fabs(au->rows[0].share - 0.75) < 1e-12 &&
+	      fabs(au->rows[1].share - 3.0 / 16) < 1e-12 &&
+	      fabs(au->rows[2].share - 1.0 / 16) < 1e-12);
 	dsv_audit_free(au);
 
 	/* one data ancestor without FLOPs: everything falls back to seconds */
