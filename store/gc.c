@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -108,8 +109,45 @@ cleanup:
 	return rc;
 }
 
+/* The newest mtime and the bytes of the files below a directory of tmp/
+ * (the spool of an interrupted map or synth); with rm, removes it all. */
+static int tmp_dir_walk(const char *path, int rm, time_t *newest, uint64_t *bytes)
+{
+	char sub[4400];
+	struct dirent *de;
+	struct stat sb;
+	int rc = 0;
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : dsv_error_set(DSV_EIO,
+				     "cannot open '%s': %s", path, strerror(errno));
+	while (!rc && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+		if (lstat(sub, &sb))
+			continue;
+		if (sb.st_mtime > *newest)
+			*newest = sb.st_mtime;
+		if (S_ISDIR(sb.st_mode)) {
+			rc = tmp_dir_walk(sub, rm, newest, bytes);
+			continue;
+		}
+		*bytes += (uint64_t)sb.st_size;
+		if (rm && unlink(sub) && errno != ENOENT)
+			rc = dsv_error_set(DSV_EIO, "cannot delete '%s': %s", sub,
+					   strerror(errno));
+	}
+	closedir(d);
+	if (!rc && rm && rmdir(path) && errno != ENOENT)
+		rc = dsv_error_set(DSV_EIO, "cannot delete '%s': %s", path,
+				   strerror(errno));
+	return rc;
+}
+
 /* Leftovers of interrupted writes in .dsv/tmp older than the grace period
- * (a writer renames its temporary file within seconds). */
+ * (a writer renames its temporary file within seconds): files, and the
+ * spool directories of map and synth when nothing in them is younger. */
 static int sweep_tmp(struct sweep *w)
 {
 	char dir[4096], path[4400];
@@ -126,8 +164,24 @@ static int sweep_tmp(struct sweep *w)
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-		if (lstat(path, &sb) || !S_ISREG(sb.st_mode) ||
-		    age_of(&sb, w->now) < w->o->grace_s)
+		if (lstat(path, &sb))
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			time_t newest = sb.st_mtime;
+			uint64_t bytes = 0;
+			if ((rc = tmp_dir_walk(path, 0, &newest, &bytes)))
+				break;
+			sb.st_mtime = newest;
+			if (age_of(&sb, w->now) < w->o->grace_s)
+				continue;
+			if (!w->o->dry_run &&
+			    (rc = tmp_dir_walk(path, 1, &newest, &bytes)))
+				break;
+			w->st->tmp_files++;
+			w->st->tmp_bytes += bytes;
+			continue;
+		}
+		if (!S_ISREG(sb.st_mode) || age_of(&sb, w->now) < w->o->grace_s)
 			continue;
 		if (!w->o->dry_run && unlink(path) && errno != ENOENT)
 			rc = dsv_error_set(DSV_EIO, "cannot delete '%s': %s",

@@ -36,6 +36,13 @@ test_expect_success 'gc.grace in the config, and stale tmp files' '
 	echo "gc.grace = 0" >>.dsv/config &&
 	: >.dsv/tmp/obj-stale && touch -d "2 hours ago" .dsv/tmp/obj-stale &&
 	dsv gc --json >out && grep -q "\"tmp_files\": 1" out && test ! -e .dsv/tmp/obj-stale &&
+	mkdir -p .dsv/tmp/map.old/sub .dsv/tmp/map.live &&
+	echo x >.dsv/tmp/map.old/sub/records && echo y >.dsv/tmp/map.live/records &&
+	touch -d "2 hours ago" .dsv/tmp/map.old/sub/records .dsv/tmp/map.old/sub \
+		.dsv/tmp/map.old .dsv/tmp/map.live &&
+	sed -i "s/gc.grace = 0/gc.grace = 1h/" .dsv/config &&
+	dsv gc --json >out && grep -q "\"tmp_files\": 1" out &&
+	test ! -e .dsv/tmp/map.old && test -e .dsv/tmp/map.live/records &&
 	echo "gc.grace = soon" >>.dsv/config && test_must_fail dsv gc 2>err && grep -q "gc.grace" err
 '
 
