@@ -64,15 +64,20 @@ typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> frag_b
 typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> frag_bt;
 
 /* dst[r][d] = bf16(src[(row0 + r) * stride + d]) for the tile's TILE rows,
- * zero past row T, by the whole block. */
+ * zero past row T, by the whole block, four values a load: src and stride
+ * keep 16-byte alignment (cudaMalloc'd, head and row offsets multiples of
+ * HS and C, both multiples of 16). */
 template <int HS>
 __device__ __forceinline__ void load_tile(bf16 *dst, const float *src, int row0,
 					  int T, size_t stride)
 {
-	for (int e = threadIdx.x; e < TILE * HS; e += THREADS) {
-		int r = e / HS, d = e % HS, t = row0 + r;
-		float v = t < T ? src[(size_t)t * stride + d] : 0.0f;
-		dst[r * dims<HS>::LDH + d] = __float2bfloat16(v);
+	for (int e = threadIdx.x; e < TILE * HS / 4; e += THREADS) {
+		int r = e / (HS / 4), d = e % (HS / 4) * 4, t = row0 + r;
+		float4 v = t < T ? *(const float4 *)(src + (size_t)t * stride + d)
+				 : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+		__nv_bfloat162 *o = (__nv_bfloat162 *)(dst + r * dims<HS>::LDH + d);
+		o[0] = __floats2bfloat162_rn(v.x, v.y);
+		o[1] = __floats2bfloat162_rn(v.z, v.w);
 	}
 }
 
