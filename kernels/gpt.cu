@@ -30,11 +30,15 @@ struct cuda_acts {
 	void *ws;
 	size_t ws_size;
 	bf16 *params_bf16;                  /* num_params, refreshed after updates */
-	bf16 *bfa, *bfb;                    /* matmul operand scratch */
+	bf16 *bfa;                          /* matmul operand scratch */
 	int *inputs, *targets;              /* [B*T] */
-	float *encoded, *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *att;
-	float *residual2, *ln2, *ln2_mean, *ln2_rstd, *fch, *fch_gelu, *residual3;
-	float *lnf, *lnf_mean, *lnf_rstd, *logits, *lse, *losses;
+	/* The activations only matmuls read (LayerNorm and GELU outputs, and
+	 * a copy of attention's) are kept in bf16, the matmuls' operand type:
+	 * no cast before the forward's or the backward's GEMM. */
+	bf16 *ln1, *ln2, *fch_gelu, *lnf, *atty_bf;
+	float *encoded, *ln1_mean, *ln1_rstd, *qkv, *atty, *att;
+	float *residual2, *ln2_mean, *ln2_rstd, *fch, *residual3;
+	float *lnf_mean, *lnf_rstd, *logits, *lse, *losses;
 	float *q, *k, *v, *y;               /* [B][NH][T][hs] scratch (cuBLAS path) */
 	float *dres, *dtmp, *dtmp2, *dqkv, *dfch, *datt, *dq, *dk, *dv;
 	/* Floats per attention row in att and datt: T probabilities and their
@@ -134,7 +138,7 @@ __global__ void encoder_backward_kernel(float *dwte, float *dwpe, const float *d
 }
 
 /* One warp per row. */
-__global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd,
+__global__ void layernorm_forward_kernel(bf16 *out, float *mean, float *rstd,
 					 const float *inp, const float *w,
 					 const float *b, int N, int C)
 {
@@ -150,9 +154,9 @@ __global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd,
 	for (int i = lane; i < C; i += 32)
 		s += (x[i] - mu) * (x[i] - mu);
 	float rs = rsqrtf(warp_sum(s) / C + 1e-5f);
-	float *o = out + (size_t)r * C;
+	bf16 *o = out + (size_t)r * C;
 	for (int i = lane; i < C; i += 32)
-		o[i] = (x[i] - mu) * rs * w[i] + b[i];
+		o[i] = __float2bfloat16((x[i] - mu) * rs * w[i] + b[i]);
 	if (lane == 0) {
 		mean[r] = mu;
 		rstd[r] = rs;
@@ -223,12 +227,13 @@ __global__ void bias_add_kernel(float *out, const float *bias, int N, int OC)
 
 #define GELU_S 0.7978845608028654f
 
-__global__ void gelu_forward_kernel(float *out, const float *inp, size_t n)
+__global__ void gelu_forward_kernel(bf16 *out, const float *inp, size_t n)
 {
 	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
 	if (i < n) {
 		float x = inp[i];
-		out[i] = 0.5f * x * (1.0f + tanhf(GELU_S * (x + 0.044715f * x * x * x)));
+		out[i] = __float2bfloat16(
+			0.5f * x * (1.0f + tanhf(GELU_S * (x + 0.044715f * x * x * x))));
 	}
 }
 
@@ -504,11 +509,10 @@ static void cast(bf16 *out, const float *in, size_t n)
 
 /* out[N][OC] = resid + inp[N][IC] . w[OC][IC]^T + bias (row-major), resid
  * (a residual stream [N][OC]) and bias optional; both are added by the GEMM. */
-static int matmul_forward(cuda_acts *a, float *out, const float *inp, const bf16 *w,
+static int matmul_forward(cuda_acts *a, float *out, const bf16 *inp, const bf16 *w,
 			  const float *bias, const float *resid, int N, int IC, int OC)
 {
-	cast(a->bfa, inp, (size_t)N * IC);
-	return lt_matmul(a, out, resid, w, a->bfa, bias, OC, N, IC, 1, 0, IC, IC,
+	return lt_matmul(a, out, resid, w, inp, bias, OC, N, IC, 1, 0, IC, IC,
 			 OC, resid ? 1.0f : 0.0f);
 }
 
@@ -522,16 +526,15 @@ static void colsum(float *dw, float *db, const float *dout, const float *inp,
 
 /* dinp = dout . w (overwritten), dw += dout^T . inp, dbias += sum(dout) */
 static int matmul_backward(cuda_acts *a, float *dinp, float *dw, float *dbias,
-			   const float *dout, const float *inp, const bf16 *w,
+			   const float *dout, const bf16 *inp, const bf16 *w,
 			   int N, int IC, int OC)
 {
 	int rc;
 	cast(a->bfa, dout, (size_t)N * OC);
-	cast(a->bfb, inp, (size_t)N * IC);
 	if (dinp && (rc = lt_matmul(a, dinp, NULL, w, a->bfa, NULL, IC, N, OC,
 				    0, 0, IC, OC, IC, 0.0f)))
 		return rc;
-	if ((rc = lt_matmul(a, dw, NULL, a->bfb, a->bfa, NULL, IC, OC, N, 0, 1,
+	if ((rc = lt_matmul(a, dw, NULL, inp, a->bfa, NULL, IC, OC, N, 0, 1,
 			    IC, OC, IC, 1.0f)))
 		return rc;
 	if (dbias)
@@ -750,7 +753,7 @@ extern "C" int gpt_new_cuda(dsv_gpt *m)
 #define REQ(p, n) (req[nreq++] = (struct dreq){(void **)&(p), (size_t)(n) * sizeof(*(p))})
 		req[nreq++] = (struct dreq){&a->ws, a->ws_size};
 		REQ(m->params, np); REQ(m->grads, np); REQ(m->m, np); REQ(m->v, np);
-		REQ(a->params_bf16, np); REQ(a->bfa, big); REQ(a->bfb, big);
+		REQ(a->params_bf16, np); REQ(a->bfa, big); REQ(a->atty_bf, L * BT * C);
 		REQ(a->inputs, BT); REQ(a->targets, BT); REQ(a->encoded, BT * C);
 		REQ(a->ln1, L * BT * C); REQ(a->ln1_mean, L * BT); REQ(a->ln1_rstd, L * BT);
 		REQ(a->qkv, L * BT * 3 * C); REQ(a->atty, L * BT * C);
@@ -862,10 +865,11 @@ extern "C" int gpt_forward_cuda(dsv_gpt *m, const int *inputs, const int *target
 	unsigned rows = nblocks((size_t)N * 32, 256);
 	for (int l = 0; l < L; l++) {
 		const float *res = l ? a->residual3 + (l - 1) * BTC : a->encoded;
-		float *ln1 = a->ln1 + l * BTC, *qkv = a->qkv + l * 3 * BTC;
-		float *atty = a->atty + l * BTC, *res2 = a->residual2 + l * BTC;
-		float *ln2 = a->ln2 + l * BTC, *fch = a->fch + l * 4 * BTC;
-		float *fchg = a->fch_gelu + l * 4 * BTC, *res3 = a->residual3 + l * BTC;
+		bf16 *ln1 = a->ln1 + l * BTC, *ln2 = a->ln2 + l * BTC;
+		bf16 *fchg = a->fch_gelu + l * 4 * BTC, *attyb = a->atty_bf + l * BTC;
+		float *qkv = a->qkv + l * 3 * BTC, *atty = a->atty + l * BTC;
+		float *res2 = a->residual2 + l * BTC, *fch = a->fch + l * 4 * BTC;
+		float *res3 = a->residual3 + l * BTC;
 		float *att = a->att + (size_t)l * N * NH * a->att_len;
 		layernorm_forward_kernel<<<rows, 256>>>(ln1, a->ln1_mean + l * N,
 			a->ln1_rstd + l * N, res, P(m, DSV_GPT_LN1W) + l * c,
@@ -873,7 +877,8 @@ extern "C" int gpt_forward_cuda(dsv_gpt *m, const int *inputs, const int *target
 		TRY(matmul_forward(a, qkv, ln1, PB(a, m, DSV_GPT_QKVW) + l * 3 * c * c,
 				   P(m, DSV_GPT_QKVB) + l * 3 * c, NULL, N, C, 3 * C));
 		TRY(attention_forward(a, atty, att, qkv, B, T, C, NH));
-		TRY(matmul_forward(a, res2, atty, PB(a, m, DSV_GPT_ATTPROJW) + l * c * c,
+		cast(attyb, atty, BTC);
+		TRY(matmul_forward(a, res2, attyb, PB(a, m, DSV_GPT_ATTPROJW) + l * c * c,
 				   P(m, DSV_GPT_ATTPROJB) + l * c, res, N, C, C));
 		layernorm_forward_kernel<<<rows, 256>>>(ln2, a->ln2_mean + l * N,
 			a->ln2_rstd + l * N, res2, P(m, DSV_GPT_LN2W) + l * c,
@@ -960,10 +965,10 @@ extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
 			   a->lnf_mean, a->lnf_rstd, N, C);
 	for (int l = L - 1; l >= 0; l--) {
 		const float *res = l ? a->residual3 + (l - 1) * BTC : a->encoded;
-		float *ln1 = a->ln1 + l * BTC, *qkv = a->qkv + l * 3 * BTC;
-		float *atty = a->atty + l * BTC, *res2 = a->residual2 + l * BTC;
-		float *ln2 = a->ln2 + l * BTC, *fch = a->fch + l * 4 * BTC;
-		float *fchg = a->fch_gelu + l * 4 * BTC;
+		bf16 *ln1 = a->ln1 + l * BTC, *ln2 = a->ln2 + l * BTC;
+		bf16 *fchg = a->fch_gelu + l * 4 * BTC, *attyb = a->atty_bf + l * BTC;
+		float *qkv = a->qkv + l * 3 * BTC, *atty = a->atty + l * BTC;
+		float *res2 = a->residual2 + l * BTC, *fch = a->fch + l * 4 * BTC;
 		float *att = a->att + (size_t)l * N * NH * a->att_len;
 		TRY(matmul_backward(a, a->dfch, G(m, DSV_GPT_FCPROJW) + l * 4 * c * c,
 				    G(m, DSV_GPT_FCPROJB) + l * c, a->dres, fchg,
@@ -976,7 +981,7 @@ extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
 				   a->dtmp, res2, P(m, DSV_GPT_LN2W) + l * c,
 				   a->ln2_mean + l * N, a->ln2_rstd + l * N, N, C);
 		TRY(matmul_backward(a, a->dtmp, G(m, DSV_GPT_ATTPROJW) + l * c * c,
-				    G(m, DSV_GPT_ATTPROJB) + l * c, a->dres, atty,
+				    G(m, DSV_GPT_ATTPROJB) + l * c, a->dres, attyb,
 				    PB(a, m, DSV_GPT_ATTPROJW) + l * c * c, N, C, C));
 		TRY(attention_backward(a, a->dqkv, a->dtmp, qkv, atty, att, B, T, C, NH));
 		TRY(matmul_backward(a, a->dtmp2, G(m, DSV_GPT_QKVW) + l * 3 * c * c,
