@@ -5,6 +5,7 @@
 #ifndef DSV_CMD_H
 #define DSV_CMD_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -276,6 +277,17 @@ struct gen_texts {
 int gen_version_texts(const char *rev, uint64_t limit, dsv_aid *id,
 		      struct gen_texts *t);
 void gen_texts_free(struct gen_texts *t);
+
+/* ---- signals (cmd/signals.c) -------------------------------------------- */
+
+/* ^C, SIGTERM and SIGHUP, which map and synth catch to kill their programs
+ * and clean up before dying of them. catch installs handler for each one
+ * not ignored (nohup stays nohup), keeping the old actions in old;
+ * restore puts them back. */
+#define NSTOP_SIGNALS 3
+extern const int stop_signals[NSTOP_SIGNALS];
+void stop_signals_catch(void (*handler)(int), struct sigaction old[NSTOP_SIGNALS]);
+void stop_signals_restore(const struct sigaction old[NSTOP_SIGNALS]);
 
 /* ---- output (cmd/output.c) ---------------------------------------------- */
 

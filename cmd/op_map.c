@@ -995,29 +995,15 @@ static void on_signal(int sig)
 			kill(-mp->w[i].pid, SIGKILL);
 }
 
-static const int map_signals[] = {SIGINT, SIGTERM, SIGHUP};
-#define NSIGNALS (sizeof map_signals / sizeof *map_signals)
-
 static void catch_signals(struct map *mp, struct sigaction *old)
 {
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
 	map_running = mp;
-	for (size_t i = 0; i < NSIGNALS; i++) {
-		sigaction(map_signals[i], NULL, &old[i]);
-		/* an ignored signal stays ignored (nohup, background jobs) */
-		if (old[i].sa_handler != SIG_IGN)
-			sigaction(map_signals[i], &sa, NULL);
-	}
+	stop_signals_catch(on_signal, old);
 }
 
 static void restore_signals(const struct sigaction *old)
 {
-	for (size_t i = 0; i < NSIGNALS; i++)
-		sigaction(map_signals[i], &old[i], NULL);
+	stop_signals_restore(old);
 	map_running = NULL;
 }
 
@@ -1875,7 +1861,7 @@ int derive_map(int argc, char **argv)
 	dsv_aid in_id, id;
 	char *tmpdir = NULL;
 	void (*old_pipe)(int) = SIG_ERR;
-	struct sigaction old_sig[NSIGNALS];
+	struct sigaction old_sig[NSTOP_SIGNALS];
 	int rc = 1, caught = 0;
 
 	int n = parse_options(argc, argv, opts, usage);

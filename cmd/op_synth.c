@@ -65,29 +65,6 @@ static void on_signal(int sig)
 			kill(-p[i], SIGKILL);
 }
 
-static const int synth_signals[] = {SIGINT, SIGTERM, SIGHUP};
-#define NSIGNALS (sizeof synth_signals / sizeof *synth_signals)
-
-static void catch_signals(struct sigaction *old)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < NSIGNALS; i++) {
-		sigaction(synth_signals[i], NULL, &old[i]);
-		/* an ignored signal stays ignored (nohup, background jobs) */
-		if (old[i].sa_handler != SIG_IGN)
-			sigaction(synth_signals[i], &sa, NULL);
-	}
-}
-
-static void restore_signals(const struct sigaction *old)
-{
-	for (size_t i = 0; i < NSIGNALS; i++)
-		sigaction(synth_signals[i], &old[i], NULL);
-}
 
 /* Runs the verifier on every candidate, at most `jobs` at once, each with
  * its candidate in a spool file as stdin. */
@@ -277,10 +254,10 @@ int derive_synth(int argc, char **argv)
 			dsv_error_set(DSV_EIO, "cannot create a spool directory");
 			goto fail;
 		}
-		struct sigaction old_sig[NSIGNALS];
-		catch_signals(old_sig);
+		struct sigaction old_sig[NSTOP_SIGNALS];
+		stop_signals_catch(on_signal, old_sig);
 		rc = verify(&sy, vcmd, jobs, dir, comp);
-		restore_signals(old_sig);
+		stop_signals_restore(old_sig);
 		if (!rc)
 			rc = program_compute_read(&pc, comp);
 		unlink(comp);
