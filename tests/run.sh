@@ -50,11 +50,9 @@ if [ -f "$emu" ]; then
 		full=$log
 		log=$(mktemp)
 		run "${t##*/} (emulated)" env DSV_CUDA_LIB="$emu" OMP_WAIT_POLICY=passive "$t"
-		if grep -q '^FAIL ' "$log"; then
-			sed 's/$/ (emulated)/' "$gpu/${t##*/}" | sed 's/^/FAIL /'
-		else
-			sed 's/$/ (emulated)/' "$gpu/${t##*/}" | sed 's/^/PASS /'
-		fi >>"$full"
+		r=PASS
+		grep -q '^FAIL ' "$log" && r=FAIL
+		sed "s/.*/$r & (emulated)/" "$gpu/${t##*/}" >>"$full"
 		rm -f "$log"
 		log=$full
 	done
