@@ -1932,6 +1932,15 @@ int derive_map(int argc, char **argv)
 								    mp.w[i].count));
 			goto fail;
 		}
+	/* --skip-bad is for a few bad records, not a program that never works */
+	if (mp.n && mp.nfail == mp.n) {
+		dsv_error_set(DSV_EINVAL, "map: the program failed on all %llu "
+			      "records (record %llu: %s); nothing committed",
+			      (unsigned long long)mp.n,
+			      (unsigned long long)mp.fail[0].pos + 1,
+			      mp.fail[0].reason);
+		goto fail;
+	}
 	dsv_meter_add(newtext_meter(nt), DSV_METER_BYTES_READ, mp.bytes_in);
 	describe(&mp, nt);
 	program_compute_record(&pc, newtext_meter(nt), newtext_artifact(nt));

@@ -109,6 +109,12 @@ test_expect_success '--skip-bad restarts a crashed program after the record' '
 	dsv show c2 | grep -q "exited with status 3"
 '
 
+test_expect_success '--skip-bad with a program that fails on every record: an error, no commit' '
+	dsv derive sample main --n 5 --seed 1 -o five -m five -q &&
+	test_must_fail dsv derive map five --cmd "exit 3" --skip-bad -o none -m none 2>err &&
+	grep -q "failed on all 5 records" err && test_must_fail dsv show none
+'
+
 cat >crashrep.sh <<'PROG'
 #!/bin/sh
 # reports a GPU second, copies, and dies on the seventh record of the
