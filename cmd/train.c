@@ -1441,6 +1441,10 @@ int cmd_train(int argc, char **argv)
 		goto fail;
 	if (t.rank == 0 && check_output(&t))
 		goto fail;
+	if (t.rank == 0 && t.cfg.warmup_steps > dsv_trainconf_steps(&t.cfg))
+		fprintf(stderr, "dsv: note: warmup_steps = %d is more than the "
+			"run's %lld steps: the learning rate never reaches lr\n",
+			t.cfg.warmup_steps, (long long)dsv_trainconf_steps(&t.cfg));
 	if (load_version(argv[0], &t.rev, &t.m) ||
 	    (t.validrev && load_version(t.validrev, &t.valid_aid, &t.vm)) ||
 	    load_tokenizer(t.tokrev, &t.tok_aid, &t.tok_id, &t.bpe))

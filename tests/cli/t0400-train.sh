@@ -58,10 +58,16 @@ test_expect_success 'the model artifact: MODEL, parents, compute record' '
 '
 
 # A pipe has size 0: its keys must still be read.
-test_expect_success 'a config read from a pipe: the same model' '
+test_expect_success 'a config read from a pipe: the same model (and no note)' '
 	dsv train data --tokenizer tok --config /dev/stdin --valid valid -o mp \
-		--json <c.conf >mp.json &&
-	test "$(weights m1.json)" = "$(weights mp.json)"
+		--json <c.conf >mp.json 2>err &&
+	test "$(weights m1.json)" = "$(weights mp.json)" && ! grep -q "note:" err
+'
+
+test_expect_success 'warmup longer than the run: a note says lr is never reached' '
+	sed "s/max_steps = 80/max_steps = 3/" c.conf >short.conf &&
+	dsv train data --tokenizer tok --config short.conf -o mw -q 2>err &&
+	grep -q "note: warmup_steps = 5 is more than the run.s 3 steps" err
 '
 
 test_expect_success 'same seed twice: the same weight object' '
