@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 struct cand {
@@ -25,6 +26,8 @@ struct cand {
 struct synth {
 	struct cand *c;
 	uint64_t n;
+	long timeout;      /* --verify-timeout seconds, 0: none */
+	uint64_t timeouts; /* verifiers killed at it (rejections) */
 	int has_prompts;
 	struct gen_texts *pt;
 };
@@ -66,6 +69,13 @@ static void on_signal(int sig)
 }
 
 
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* Runs the verifier on every candidate, at most `jobs` at once, each with
  * its candidate in a spool file as stdin. */
 static int verify(struct synth *sy, const char *cmd, long jobs,
@@ -73,10 +83,12 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 {
 	pid_t *pids = calloc((size_t)jobs, sizeof *pids);
 	uint64_t *which = calloc((size_t)jobs, sizeof *which);
+	double *started = calloc((size_t)jobs, sizeof *started);
+	char *timed_out = calloc((size_t)jobs, 1);
 	uint64_t next = 0, done = 0;
 	int rc = 0, running = 0;
-	if (!pids || !which) {
-		free(pids), free(which);
+	if (!pids || !which || !started || !timed_out) {
+		free(pids), free(which), free(started), free(timed_out);
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
 	}
 	synth_jobs = jobs;
@@ -120,6 +132,8 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 			setpgid(p, p);
 			pids[slot] = p;
 			which[slot] = next++;
+			started[slot] = mono_s();
+			timed_out[slot] = 0;
 			running++;
 			if (synth_signal) /* the handler may have missed it */
 				kill(-p, SIGKILL);
@@ -127,7 +141,21 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 		if (!running)
 			break;
 		int status;
-		pid_t p = wait(&status);
+		pid_t p = sy->timeout ? waitpid(-1, &status, WNOHANG)
+				      : wait(&status);
+		if (p == 0) {
+			/* --verify-timeout: kill (the group of) whoever is
+			 * past it, then look again in a moment */
+			double now = mono_s();
+			for (int s = 0; s < jobs; s++)
+				if (pids[s] && !timed_out[s] &&
+				    now - started[s] > (double)sy->timeout) {
+					kill(-pids[s], SIGKILL);
+					timed_out[s] = 1;
+				}
+			nanosleep(&(struct timespec){0, 10000000}, NULL);
+			continue;
+		}
 		if (p < 0) {
 			rc = dsv_error_set(DSV_EIO, "wait: %s", strerror(errno));
 			break;
@@ -138,6 +166,12 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 				uint64_t k = which[s];
 				sy->c[k].accepted = WIFEXITED(status) &&
 						    WEXITSTATUS(status) == 0;
+				/* past --verify-timeout: a rejection (a
+				 * candidate that makes its check hang fails it) */
+				if (timed_out[s]) {
+					sy->c[k].accepted = 0;
+					sy->timeouts++;
+				}
 				/* a rejection is a non-zero exit; a verifier
 				 * that cannot run or crashes has judged
 				 * nothing, and would reject every candidate */
@@ -148,7 +182,8 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 							   "'%s' could not be run "
 							   "(exit %d)", cmd,
 							   WEXITSTATUS(status));
-				else if (!rc && WIFSIGNALED(status) && !synth_signal)
+				else if (!rc && WIFSIGNALED(status) && !synth_signal &&
+					 !timed_out[s])
 					rc = dsv_error_set(DSV_EINVAL, "--verify: "
 							   "the verifier was killed "
 							   "by signal %d on sample "
@@ -167,6 +202,8 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 	synth_pids = NULL;
 	free(pids);
 	free(which);
+	free(started);
+	free(timed_out);
 	if (!rc && synth_signal)
 		rc = dsv_error_set(DSV_EIO, "synth: interrupted by signal %d; "
 				   "nothing was committed", (int)synth_signal);
@@ -181,6 +218,7 @@ int derive_synth(int argc, char **argv)
 	const char *output = NULL, *message = NULL, *device = NULL;
 	const char *temp = NULL, *topp = NULL;
 	long n = 0, jobs = 4, max_tokens = 64, top_k = 0, seed = 0, batch = 16;
+	long vtimeout = 0;
 	int force = 0, quiet = 0, json = 0;
 	const struct option opts[] = {
 		OPT_STRING(0, "model", &model, "rev", "the generator"),
@@ -188,6 +226,7 @@ int derive_synth(int argc, char **argv)
 		OPT_INT(0, "n", &n, "n", "candidates to generate"),
 		OPT_STRING(0, "verify", &vcmd, "cmd", "keep a candidate only when CMD (JSON on stdin) exits 0"),
 		OPT_INT('j', "jobs", &jobs, "n", "verifiers run in parallel (default 4)"),
+		OPT_INT(0, "verify-timeout", &vtimeout, "s", "a verifier running longer is killed and rejects its candidate"),
 		OPT_SAMPLING(&max_tokens, &temp, &top_k, &topp, &seed, &batch,
 			     &device, "per candidate"),
 		OPT_NEWTEXT_OUTPUT(&output, &message, &force, &quiet,
@@ -217,6 +256,9 @@ int derive_synth(int argc, char **argv)
 		return usage_error(opts, usage, "-o NAME and -m MSG are required");
 	if (jobs < 1 || jobs > 1024)
 		return usage_error(opts, usage, "-j must be 1..1024");
+	if (vtimeout < 0 || (vtimeout && !vcmd))
+		return usage_error(opts, usage, "--verify-timeout needs --verify "
+				   "and a number of seconds >= 1");
 	/* the provenance keeps it in dsv.json, which holds UTF-8 only */
 	json_t *vj = vcmd ? json_string(vcmd) : NULL;
 	json_decref(vj);
@@ -226,6 +268,7 @@ int derive_synth(int argc, char **argv)
 		return usage_error(opts, usage, "%s", dsv_error_last());
 	program_compute_init(&pc);
 	sy.n = (uint64_t)n;
+	sy.timeout = vtimeout;
 	sy.pt = &pt;
 	sy.has_prompts = prompts_rev != NULL;
 	const char *cols[] = {"sample", "source", "source_row"};
@@ -293,11 +336,16 @@ int derive_synth(int argc, char **argv)
 	if (vcmd) {
 		json_object_set_new(a->params, "verify", json_string(vcmd));
 		json_object_set_new(a->params, "jobs", json_integer(jobs));
+		if (vtimeout)
+			json_object_set_new(a->params, "verify_timeout",
+					    json_integer(vtimeout));
 	}
 	gen_opts_params(a->params, &o);
 	dsv_artifact_stat_int(a, "candidates", n);
 	dsv_artifact_stat_int(a, "accepted", (int64_t)accepted);
 	dsv_artifact_stat_num(a, "acceptance_rate", (double)accepted / (double)n);
+	if (vtimeout)
+		dsv_artifact_stat_int(a, "verify_timeouts", (int64_t)sy.timeouts);
 	if (vcmd)
 		program_compute_record(&pc, newtext_meter(nt), a);
 	if (newtext_commit(nt, quiet, json, &id))

@@ -85,6 +85,18 @@ test_expect_success 'a verifier that cannot run or crashes is an error, not a re
 	test_must_fail dsv show sv && test -z "$(ls .dsv/tmp)"
 '
 
+test_expect_success '--verify-timeout: a verifier that hangs is killed and rejects its candidate' '
+	rm -f vt.pids &&
+	dsv derive synth --model tiny --n 4 --max-tokens 4 -j 2 --verify-timeout 1 \
+		--verify "echo \$\$ >>$PWD/vt.pids; grep -q \"\\\"sample\\\":[13]\" && exec sleep 60; exit 0" \
+		-o vt -m vt -q &&
+	test "$(dsv export vt | wc -l)" -eq 2 &&
+	dsv show vt | grep -q "\"verify_timeouts\": 2" &&
+	for p in $(cat vt.pids); do ! kill -0 $p 2>/dev/null || return 1; done &&
+	dsv derive synth --model tiny --n 1 --verify-timeout 5 -o x -m x 2>err; test $? -eq 2 &&
+	grep -q "verify-timeout needs --verify" err
+'
+
 test_expect_success 'SIGTERM during synth --verify kills the verifiers, commits nothing' '
 	rm -f vpids &&
 	"$DSV" derive synth --model tiny --n 6 --max-tokens 2 -j 3 -o vsig -m vsig \
