@@ -53,9 +53,11 @@ struct cuda_acts {
 	int n_valid;
 	void *bufs[64];
 	int nbufs;
+	struct lt_plan *plans;              /* LT_PLANS, see lt_plan_get */
+	int nplans, evict;
 };
 
-enum { NORM_BLOCKS = 512 };
+enum { NORM_BLOCKS = 512, LT_PLANS = 64 };
 
 #define P(m, i) ((m)->params + (m)->offsets[i])
 #define G(m, i) ((m)->grads + (m)->offsets[i])
@@ -415,6 +417,108 @@ static unsigned align_of(const void *p)
 	return al;
 }
 
+/* A GEMM's cuBLASLt descriptors, layouts and chosen algorithm, made once per
+ * shape: a training step runs the same dozen shapes hundreds of times, and
+ * the heuristic query alone costs tens of microseconds of host time. */
+struct lt_key {
+	int m, n, k, ta, tb, lda, ldb, ldd, bias;
+	unsigned al_a, al_b, al_c, al_d;
+};
+
+struct lt_plan {
+	struct lt_key key;
+	cublasLtMatmulDesc_t desc;
+	cublasLtMatrixLayout_t la, lb, ld;
+	cublasLtMatmulAlgo_t algo;
+	cublasLtEpilogue_t epi; /* DEFAULT with key.bias: bias_add_kernel after */
+};
+
+static void lt_plan_free(struct lt_plan *p)
+{
+	if (p->ld)
+		cublasLtMatrixLayoutDestroy(p->ld);
+	if (p->lb)
+		cublasLtMatrixLayoutDestroy(p->lb);
+	if (p->la)
+		cublasLtMatrixLayoutDestroy(p->la);
+	if (p->desc)
+		cublasLtMatmulDescDestroy(p->desc);
+	memset(p, 0, sizeof *p);
+}
+
+/* The plan for k, from the cache or made and cached; *out borrowed until
+ * gpt_free_cuda. */
+static int lt_plan_get(cuda_acts *a, const struct lt_key *k, struct lt_plan **out)
+{
+	for (int i = 0; i < a->nplans; i++)
+		if (!memcmp(&a->plans[i].key, k, sizeof *k)) {
+			*out = &a->plans[i];
+			return 0;
+		}
+	/* full (batches of many shapes): the slots are reused in turn */
+	int slot = a->nplans < LT_PLANS ? a->nplans : a->evict++ % LT_PLANS;
+	struct lt_plan *p = &a->plans[slot];
+	if (slot < a->nplans)
+		lt_plan_free(p);
+	cublasLtMatmulPreference_t pref = NULL;
+	cublasLtMatmulHeuristicResult_t heur;
+	int nres = 0, rc = 0;
+	cublasStatus_t st;
+	cublasOperation_t opa = k->ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+	cublasOperation_t opb = k->tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+	size_t wsz = a->ws_size;
+	memset(p, 0, sizeof *p);
+	p->key = *k;
+	p->epi = k->bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+	if ((st = cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F)) ||
+	    (st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa)) ||
+	    (st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb)) ||
+	    (st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &p->epi, sizeof p->epi)) ||
+	    (st = cublasLtMatrixLayoutCreate(&p->la, CUDA_R_16BF, k->ta ? k->k : k->m, k->ta ? k->m : k->k, k->lda)) ||
+	    (st = cublasLtMatrixLayoutCreate(&p->lb, CUDA_R_16BF, k->tb ? k->n : k->k, k->tb ? k->k : k->n, k->ldb)) ||
+	    (st = cublasLtMatrixLayoutCreate(&p->ld, CUDA_R_32F, k->m, k->n, k->ldd)) ||
+	    (st = cublasLtMatmulPreferenceCreate(&pref)) ||
+	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsz, sizeof wsz)) ||
+	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &k->al_a, sizeof k->al_a)) ||
+	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &k->al_b, sizeof k->al_b)) ||
+	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &k->al_c, sizeof k->al_c)) ||
+	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &k->al_d, sizeof k->al_d))) {
+		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cublasLt setup (m=%d n=%d k=%d): %s",
+				      k->m, k->n, k->k, cublasGetStatusString(st));
+		goto cleanup;
+	}
+	st = cublasLtMatmulAlgoGetHeuristic(a->lt, p->desc, p->la, p->lb, p->ld, p->ld,
+					    pref, 1, &heur, &nres);
+	if (k->bias && (st || nres == 0)) {
+		/* no fused bias for this shape or alignment: add it after */
+		p->epi = CUBLASLT_EPILOGUE_DEFAULT;
+		nres = 0;
+		if (!(st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &p->epi, sizeof p->epi)))
+			st = cublasLtMatmulAlgoGetHeuristic(a->lt, p->desc, p->la, p->lb,
+							    p->ld, p->ld, pref, 1, &heur, &nres);
+	}
+	if (st) {
+		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cublasLt heuristic (m=%d n=%d k=%d): %s",
+				      k->m, k->n, k->k, cublasGetStatusString(st));
+		goto cleanup;
+	}
+	if (nres == 0) {
+		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cublasLt has no algorithm "
+				      "for m=%d n=%d k=%d", k->m, k->n, k->k);
+		goto cleanup;
+	}
+	p->algo = heur.algo;
+	if (slot == a->nplans)
+		a->nplans++;
+	*out = p;
+cleanup:
+	if (pref)
+		cublasLtMatmulPreferenceDestroy(pref);
+	if (rc)
+		lt_plan_free(p);
+	return rc;
+}
+
 /* Column-major D[m][n] (ld ldd, fp32) = op(A) op(B) + beta*C + bias with
  * bf16 operands and fp32 accumulation (cuBLASLt). C (NULL: D itself, as
  * when beta accumulates into D) has D's layout, so a residual stream is added
@@ -425,81 +529,30 @@ static int lt_matmul(cuda_acts *a, float *D, const float *C, const bf16 *A,
 		     const bf16 *B, const float *bias, int m, int n, int k,
 		     int ta, int tb, int lda, int ldb, int ldd, float beta)
 {
-	cublasLtMatmulDesc_t desc = NULL;
-	cublasLtMatrixLayout_t la = NULL, lb = NULL, ld = NULL;
-	cublasLtMatmulPreference_t pref = NULL;
-	cublasLtMatmulHeuristicResult_t heur;
-	int nres = 0, rc = 0;
-	cublasStatus_t st;
-	cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
-	cublasOperation_t opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
-	cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+	struct lt_plan *p = NULL;
 	float alpha = 1.0f;
+	cublasStatus_t st;
+	int rc;
 	if (!C)
 		C = D;
-	unsigned al_a = align_of(A), al_b = align_of(B), al_c = align_of(C);
-	unsigned al_d = align_of(D);
-	size_t wsz = a->ws_size;
-
-	if ((st = cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F)) ||
-	    (st = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa)) ||
-	    (st = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb)) ||
-	    (st = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi)) ||
-	    (bias && (st = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias))) ||
-	    (st = cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, ta ? k : m, ta ? m : k, lda)) ||
-	    (st = cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, tb ? n : k, tb ? k : n, ldb)) ||
-	    (st = cublasLtMatrixLayoutCreate(&ld, CUDA_R_32F, m, n, ldd)) ||
-	    (st = cublasLtMatmulPreferenceCreate(&pref)) ||
-	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsz, sizeof wsz)) ||
-	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a)) ||
-	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b)) ||
-	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c)) ||
-	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof al_d))) {
-		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cublasLt setup (m=%d n=%d k=%d): %s",
-				      m, n, k, cublasGetStatusString(st));
-		goto cleanup;
-	}
-	st = cublasLtMatmulAlgoGetHeuristic(a->lt, desc, la, lb, ld, ld, pref, 1, &heur, &nres);
-	if (bias && (st || nres == 0)) {
-		/* no fused bias for this shape or alignment: add it after */
-		epi = CUBLASLT_EPILOGUE_DEFAULT;
-		nres = 0;
-		if (!(st = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi)))
-			st = cublasLtMatmulAlgoGetHeuristic(a->lt, desc, la, lb, ld, ld,
-							    pref, 1, &heur, &nres);
-	}
-	if (st) {
-		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cublasLt heuristic (m=%d n=%d k=%d): %s",
-				      m, n, k, cublasGetStatusString(st));
-		goto cleanup;
-	}
-	if (nres == 0) {
-		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cublasLt has no algorithm "
-				      "for m=%d n=%d k=%d", m, n, k);
-		goto cleanup;
-	}
-	st = cublasLtMatmul(a->lt, desc, &alpha, A, la, B, lb, &beta, C, ld, D, ld,
-			    &heur.algo, a->ws, a->ws_size, 0);
-	if (st) {
-		rc = dsv_kernel_error(DSV_GPT_ENOGPU, "cublasLtMatmul (m=%d n=%d k=%d): %s",
-				      m, n, k, cublasGetStatusString(st));
-		goto cleanup;
-	}
+	struct lt_key key = {m, n, k, ta, tb, lda, ldb, ldd, bias != NULL,
+			     align_of(A), align_of(B), align_of(C), align_of(D)};
+	if ((rc = lt_plan_get(a, &key, &p)))
+		return rc;
+	if (p->epi == CUBLASLT_EPILOGUE_BIAS &&
+	    (st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+						 &bias, sizeof bias)))
+		return dsv_kernel_error(DSV_GPT_ENOGPU, "cublasLt bias (m=%d n=%d k=%d): %s",
+					m, n, k, cublasGetStatusString(st));
+	st = cublasLtMatmul(a->lt, p->desc, &alpha, A, p->la, B, p->lb, &beta, C, p->ld,
+			    D, p->ld, &p->algo, a->ws, a->ws_size, 0);
+	if (st)
+		return dsv_kernel_error(DSV_GPT_ENOGPU, "cublasLtMatmul (m=%d n=%d k=%d): %s",
+					m, n, k, cublasGetStatusString(st));
 	/* ldd == m in every call here, so D is packed for the kernel */
-	if (bias && epi == CUBLASLT_EPILOGUE_DEFAULT)
+	if (bias && p->epi == CUBLASLT_EPILOGUE_DEFAULT)
 		bias_add_kernel<<<nblocks((size_t)m * n, 256), 256>>>(D, bias, n, m);
-cleanup:
-	if (pref)
-		cublasLtMatmulPreferenceDestroy(pref);
-	if (ld)
-		cublasLtMatrixLayoutDestroy(ld);
-	if (lb)
-		cublasLtMatrixLayoutDestroy(lb);
-	if (la)
-		cublasLtMatrixLayoutDestroy(la);
-	if (desc)
-		cublasLtMatmulDescDestroy(desc);
-	return rc;
+	return 0;
 }
 
 static void cast(bf16 *out, const float *in, size_t n)
@@ -714,6 +767,11 @@ extern "C" int gpt_new_cuda(dsv_gpt *m)
 	if (!a)
 		return dsv_kernel_error(DSV_GPT_ENOMEM, "cannot allocate activations");
 	m->impl = a;
+	if (!(a->plans = (struct lt_plan *)calloc(LT_PLANS, sizeof *a->plans))) {
+		rc = dsv_kernel_error(DSV_GPT_ENOMEM, "cannot allocate GEMM plans");
+		gpt_free_cuda(m);
+		return rc;
+	}
 	size_t L = m->cfg.num_layers, C = m->cfg.channels, NH = m->cfg.num_heads;
 	size_t BT = (size_t)m->B * m->T, T = m->T, Vp = m->cfg.padded_vocab_size;
 	size_t np = m->num_params, big = BT * (Vp > 4 * C ? Vp : 4 * C);
@@ -805,6 +863,9 @@ extern "C" void gpt_free_cuda(dsv_gpt *m)
 	if (a) {
 		for (int i = 0; i < a->nbufs; i++)
 			cudaFree(a->bufs[i]);
+		for (int i = 0; i < a->nplans; i++)
+			lt_plan_free(&a->plans[i]);
+		free(a->plans);
 		if (a->lt)
 			cublasLtDestroy(a->lt);
 		if (a->blas)
