@@ -446,8 +446,8 @@ static void lt_plan_free(struct lt_plan *p)
 	memset(p, 0, sizeof *p);
 }
 
-/* The plan for k, from the cache or made and cached; *out borrowed until
- * gpt_free_cuda. */
+/* The plan for k, from the cache or made and cached; *out is borrowed until
+ * the next call (a full cache reuses its slots). */
 static int lt_plan_get(cuda_acts *a, const struct lt_key *k, struct lt_plan **out)
 {
 	for (int i = 0; i < a->nplans; i++)
