@@ -228,6 +228,13 @@ static int parse_primary(struct parser *p)
 		int type = EXPR_NUM;
 		int slot = p->resolve(p->src + start, p->pos - start, &type,
 				      p->ctx);
+		if (slot == EXPR_TOO_LONG)
+			return fail(p, start, "name too long (%zu bytes): '%.*s...'",
+				    p->pos - start, 40, p->src + start);
+		if (slot == EXPR_TOO_MANY)
+			return fail(p, start, "too many names in one expression "
+				    "at '%.*s'", (int)(p->pos - start),
+				    p->src + start);
 		if (slot < 0)
 			return fail(p, start, "unknown column '%.*s'",
 				    (int)(p->pos - start), p->src + start);

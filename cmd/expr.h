@@ -25,7 +25,10 @@ struct expr_value {
 };
 
 /* Resolves a name to a slot: returns the slot index (>= 0) and its type in
- * *type (EXPR_NUM, EXPR_STR or EXPR_ANY), or -1 when the name is unknown. */
+ * *type (EXPR_NUM, EXPR_STR or EXPR_ANY), or EXPR_UNKNOWN, EXPR_TOO_LONG
+ * (the name is longer than the caller keeps) or EXPR_TOO_MANY (no slot
+ * left for another name). */
+enum { EXPR_UNKNOWN = -1, EXPR_TOO_LONG = -2, EXPR_TOO_MANY = -3 };
 typedef int (*expr_resolve_fn)(const char *name, size_t len, int *type,
 			       void *ctx);
 

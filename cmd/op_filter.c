@@ -48,7 +48,7 @@ static int resolve(const char *name, size_t len, int *type, void *ctx)
 	struct filter *f = ctx;
 	int kind = -1;
 	if (len >= sizeof f->slots[0].name)
-		return -1;
+		return EXPR_TOO_LONG;
 	if (len > 5 && !memcmp(name, "meta.", 5)) {
 		kind = SLOT_META;
 		*type = EXPR_ANY;
@@ -66,13 +66,13 @@ static int resolve(const char *name, size_t len, int *type, void *ctx)
 		*type = EXPR_NUM;
 	}
 	if (kind < 0)
-		return -1;
+		return EXPR_UNKNOWN;
 	for (int i = 0; i < f->nslots; i++)
 		if (strlen(f->slots[i].name) == len &&
 		    !memcmp(f->slots[i].name, name, len))
 			return i;
 	if (f->nslots >= MAX_SLOTS)
-		return -1;
+		return EXPR_TOO_MANY;
 	memcpy(f->slots[f->nslots].name, name, len);
 	f->slots[f->nslots].name[len] = 0;
 	f->slots[f->nslots].kind = kind;

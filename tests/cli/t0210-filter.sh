@@ -126,6 +126,12 @@ test_expect_success 'a bad expression points at the column, exit 1, nothing comm
 	test_must_fail dsv derive filter main -o bad -m bad --rules gopher,c4 2>err &&
 	grep -q "unknown rule set .gopher." err &&
 	dsv derive filter main -o bad -m bad 2>err; test $? -eq 2 && grep -q "give --rules or --where" err &&
+	long=meta.$(printf "%0130d" 0) &&
+	test_must_fail dsv derive filter main -o bad -m bad --where "$long == 1" 2>err &&
+	grep -q "name too long (135 bytes)" err &&
+	many=$(i=0; while [ $i -lt 70 ]; do printf "meta.f$i == 1 || "; i=$((i + 1)); done) &&
+	test_must_fail dsv derive filter main -o bad -m bad --where "${many}text_bytes > 0" 2>err &&
+	grep -q "too many names in one expression at .meta.f64. at 1:" err &&
 	test_must_fail git_ rev-parse -q --verify refs/heads/bad
 '
 
