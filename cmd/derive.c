@@ -854,3 +854,50 @@ out:
 	free(json);
 	return rc;
 }
+
+int derive_live_texts(struct derive_shard *sh, uint64_t **rows, size_t *n,
+		      const uint8_t **base, uint64_t **off, uint8_t **buf)
+{
+	uint64_t *rw = malloc(sh->rows * sizeof *rw + 1);
+	uint64_t *of = malloc((sh->rows + 1) * sizeof *of);
+	const uint8_t *b = NULL;
+	uint8_t *copy = NULL;
+	size_t m = 0, len;
+	int together = 1;
+	*rows = *off = NULL;
+	*buf = NULL;
+	*n = 0;
+	*base = NULL;
+	if (!rw || !of)
+		goto oom;
+	of[0] = 0;
+	for (uint64_t r = 0; r < sh->rows; r++) {
+		if (!derive_row_live(sh, r))
+			continue;
+		const uint8_t *t = (const uint8_t *)dsv_shard_text(sh->shard, r, &len);
+		if (!m)
+			b = t;
+		together &= t == b + of[m];
+		rw[m] = r;
+		of[m + 1] = of[m] + len;
+		m++;
+	}
+	if (!together) {
+		if (!(copy = malloc(of[m] + 1)))
+			goto oom;
+		for (size_t i = 0; i < m; i++)
+			memcpy(copy + of[i], dsv_shard_text(sh->shard, rw[i], &len),
+			       of[i + 1] - of[i]);
+		b = copy;
+	}
+	*rows = rw;
+	*off = of;
+	*buf = copy;
+	*base = b;
+	*n = m;
+	return 0;
+oom:
+	free(rw);
+	free(of);
+	return dsv_error_set(DSV_ENOMEM, "out of memory");
+}

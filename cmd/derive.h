@@ -141,6 +141,16 @@ static inline int derive_row_live(const struct derive_shard *sh, uint64_t row)
 	return !sh->sel || dsv_selection_get(sh->sel, row);
 }
 
+/* The live rows of sh with their texts side by side, for one kernel call a
+ * shard: rows[0..*n) are the row indices, doc i is base[off[i] ..
+ * off[i+1]). The texts are the shard's own when the live rows lie together,
+ * else copied into one buffer (a call per run of consecutive live rows
+ * cost a kernel's setup per run: a version with every other row dropped
+ * took as long as the whole). free(*rows), free(*off) and free(*buf) when
+ * done; *buf is NULL when nothing was copied. */
+int derive_live_texts(struct derive_shard *sh, uint64_t **rows, size_t *n,
+		      const uint8_t **base, uint64_t **off, uint8_t **buf);
+
 /* A new zero-filled column of sh->rows values that the framework stores
  * with the shard's entry under `name` (replacing an input column of that
  * name). The column is owned by the framework; *out is borrowed until the

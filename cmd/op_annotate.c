@@ -54,38 +54,23 @@ static float ratio(uint64_t a, uint64_t b)
 	return b ? (float)((double)a / (double)b) : 0.0f;
 }
 
-/* Calls fn on each run of consecutive live rows [a, r): their texts are
- * contiguous in the shard, so a run is one kernel batch. */
-static int live_runs(struct derive_shard *sh,
-		     int (*fn)(struct derive_shard *sh, uint64_t a, uint64_t r,
-			       const uint8_t *base, const uint64_t *off,
+/* Runs fn once on the shard's live rows (derive_live_texts). */
+static int live_rows(struct derive_shard *sh,
+		     int (*fn)(struct derive_shard *sh, const uint64_t *rows,
+			       size_t n, const uint8_t *base, const uint64_t *off,
 			       void *ctx),
 		     void *ctx)
 {
-	uint64_t *off = malloc((sh->rows + 1) * sizeof *off);
-	int rc = 0;
-	if (!off)
-		return dsv_error_set(DSV_ENOMEM, "out of memory");
-	for (uint64_t r = 0; !rc && r < sh->rows;) {
-		if (!derive_row_live(sh, r)) {
-			r++;
-			continue;
-		}
-		uint64_t a = r;
-		size_t len;
-		while (r < sh->rows && derive_row_live(sh, r))
-			r++;
-		const uint8_t *base =
-			(const uint8_t *)dsv_shard_text(sh->shard, a, &len);
-		off[0] = 0;
-		for (uint64_t k = a; k < r; k++) {
-			const char *t = dsv_shard_text(sh->shard, k, &len);
-			off[k - a] = (uint64_t)((const uint8_t *)t - base);
-			off[k - a + 1] = off[k - a] + len;
-		}
-		rc = fn(sh, a, r, base, off, ctx);
-	}
+	uint64_t *rows, *off;
+	const uint8_t *base;
+	uint8_t *buf;
+	size_t n;
+	int rc = derive_live_texts(sh, &rows, &n, &base, &off, &buf);
+	if (!rc && n)
+		rc = fn(sh, rows, n, base, off, ctx);
+	free(rows);
 	free(off);
+	free(buf);
 	return rc;
 }
 
@@ -116,22 +101,22 @@ static void put_stats(struct stats_out *o, uint64_t row,
 	f[S_DUP5][row] = ratio(s->dup_ngram_chars[0], s->chars);
 }
 
-static int stats_run(struct derive_shard *sh, uint64_t a, uint64_t r,
+static int stats_run(struct derive_shard *sh, const uint64_t *rows, size_t n,
 		     const uint8_t *base, const uint64_t *off, void *ctx)
 {
 	struct stats_out *o = ctx;
-	struct dsv_docstats *st = malloc((r - a) * sizeof *st + 1);
+	struct dsv_docstats *st = malloc(n * sizeof *st + 1);
 	if (!st)
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
-	int rc = dsv_docstats(base, off, r - a, st, derive_device(sh->d),
+	int rc = dsv_docstats(base, off, n, st, derive_device(sh->d),
 			      derive_threads(sh->d));
 	if (rc) {
 		free(st);
 		return dsv_error_set(rc, "docstats: %s", dsv_kernel_error_last());
 	}
-	for (uint64_t k = a; k < r; k++)
-		put_stats(o, k, &st[k - a]);
-	o->an->docs += r - a;
+	for (size_t i = 0; i < n; i++)
+		put_stats(o, rows[i], &st[i]);
+	o->an->docs += n;
 	free(st);
 	return 0;
 }
@@ -142,24 +127,24 @@ struct score_out {
 };
 
 /* The column gets the probability of class 1 ("label is 1"). */
-static int score_run(struct derive_shard *sh, uint64_t a, uint64_t r,
+static int score_run(struct derive_shard *sh, const uint64_t *rows, size_t n,
 		     const uint8_t *base, const uint64_t *off, void *ctx)
 {
 	struct score_out *o = ctx;
 	const struct dsv_qclass *m = o->an->cm.model;
 	uint32_t nc = m->h.nclasses;
-	float *probs = malloc((r - a) * nc * sizeof *probs + 1);
+	float *probs = malloc(n * nc * sizeof *probs + 1);
 	if (!probs)
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
-	int rc = dsv_qclass_predict(m, base, off, r - a, probs,
+	int rc = dsv_qclass_predict(m, base, off, n, probs,
 				    derive_device(sh->d), derive_threads(sh->d));
 	if (rc) {
 		free(probs);
 		return dsv_error_set(rc, "classifier: %s", dsv_kernel_error_last());
 	}
-	for (uint64_t k = a; k < r; k++)
-		o->col[k] = probs[(k - a) * nc + 1];
-	o->an->docs += r - a;
+	for (size_t i = 0; i < n; i++)
+		o->col[rows[i]] = probs[i * nc + 1];
+	o->an->docs += n;
 	free(probs);
 	return 0;
 }
@@ -177,12 +162,12 @@ static int annotate_shard(struct derive_shard *sh, void *ctx)
 				return rc;
 			o.col[i] = dsv_column_data(col);
 		}
-		return live_runs(sh, stats_run, &o);
+		return live_rows(sh, stats_run, &o);
 	}
 	if ((rc = derive_shard_column(sh, an->column, DSV_COL_F32, &col)))
 		return rc;
 	struct score_out o = {dsv_column_data(col), an};
-	return live_runs(sh, score_run, &o);
+	return live_rows(sh, score_run, &o);
 }
 
 int derive_annotate(int argc, char **argv)

@@ -82,59 +82,41 @@ static int resolve(const char *name, size_t len, int *type, void *ctx)
 
 /* ---- the rules --------------------------------------------------------- */
 
-/* Statistics over the shard's live rows, one run of consecutive live rows
- * at a time (a run's texts are contiguous in the shard). */
+/* Statistics over the shard's live rows in one kernel call
+ * (derive_live_texts), then each rule set in the given order: the first
+ * that drops a row gives its reason. */
 static int rules_shard(struct derive_shard *sh, struct filter *f)
 {
 	struct dsv_docstats *st = NULL;
-	uint64_t *off = NULL;
-	int rc = 0;
-	if (!(st = malloc(sh->rows * sizeof *st + 1)) ||
-	    !(off = malloc((sh->rows + 1) * sizeof *off)))
-		goto oom;
-	for (uint64_t r = 0; r < sh->rows;) {
-		if (!derive_row_live(sh, r)) {
-			r++;
-			continue;
-		}
-		uint64_t a = r;
-		while (r < sh->rows && derive_row_live(sh, r))
-			r++;
-		size_t len;
-		const uint8_t *base = (const uint8_t *)dsv_shard_text(sh->shard, a,
-								     &len);
-		off[0] = 0;
-		for (uint64_t k = a; k < r; k++) {
-			const char *t = dsv_shard_text(sh->shard, k, &len);
-			off[k - a] = (uint64_t)((const uint8_t *)t - base);
-			off[k - a + 1] = off[k - a] + len;
-		}
-		rc = dsv_docstats(base, off, r - a, st + a,
-				  derive_device(sh->d), f->threads);
-		if (rc) {
-			rc = dsv_error_set(rc, "docstats: %s",
-					   dsv_kernel_error_last());
-			goto out;
-		}
-		f->docs_scored += r - a;
+	uint64_t *rows = NULL, *off = NULL;
+	const uint8_t *base;
+	uint8_t *buf = NULL;
+	size_t n;
+	int rc = derive_live_texts(sh, &rows, &n, &base, &off, &buf);
+	if (rc || !n)
+		goto out;
+	if (!(st = malloc(n * sizeof *st))) {
+		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+		goto out;
 	}
-	for (uint64_t r = 0; r < sh->rows; r++) {
-		if (!derive_row_live(sh, r))
-			continue;
+	if ((rc = dsv_docstats(base, off, n, st, derive_device(sh->d), f->threads))) {
+		rc = dsv_error_set(rc, "docstats: %s", dsv_kernel_error_last());
+		goto out;
+	}
+	f->docs_scored += n;
+	for (size_t k = 0; k < n; k++)
 		for (int i = 0; i < f->nsets; i++) {
-			int why = dsv_filter_apply(f->sets[i], &st[r], &f->params);
+			int why = dsv_filter_apply(f->sets[i], &st[k], &f->params);
 			if (why) {
-				sh->reason[r] = f->codes[f->sets[i]][why - 1];
+				sh->reason[rows[k]] = f->codes[f->sets[i]][why - 1];
 				break;
 			}
 		}
-	}
-	goto out;
-oom:
-	rc = dsv_error_set(DSV_ENOMEM, "out of memory");
 out:
 	free(st);
+	free(rows);
 	free(off);
+	free(buf);
 	return rc;
 }
 
