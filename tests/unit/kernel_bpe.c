@@ -242,6 +242,33 @@ static void test_round_trip(void)
 		free(docs[i]);
 }
 
+/* tab[x * V + y]: the token merging x and y (UINT32_MAX: none), read from
+ * the tokenizer's text form; NULL (failed checks said so) on error. The
+ * caller frees it. */
+static uint32_t *pair_table(const dsv_bpe *b, int V)
+{
+	char *tok = NULL;
+	size_t tl = 0;
+	uint32_t *tab = malloc((size_t)V * V * sizeof *tab);
+	KCHECK_OK(dsv_bpe_format(b, &tok, &tl));
+	CHECK(tok && tab);
+	if (!tok || !tab) {
+		free(tok);
+		free(tab);
+		return NULL;
+	}
+	for (size_t i = 0; i < (size_t)V * V; i++)
+		tab[i] = UINT32_MAX;
+	for (char *l = tok; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
+		unsigned id, x, y;
+		if (sscanf(l, "%u %u %u", &id, &x, &y) == 3 && x < (unsigned)V &&
+		    y < (unsigned)V)
+			tab[(size_t)x * V + y] = id;
+	}
+	free(tok);
+	return tab;
+}
+
 /* Long chunks (a run of letters with no space) take the heap merge: the
  * same ids as tiktoken's scan, written out here from the TOKENIZER file's
  * merges, on runs shorter and longer than where the heap takes over. */
@@ -281,24 +308,13 @@ static void test_long_chunks(void)
 		docs[i][n] = 0;
 	}
 	dsv_bpe *b = train_on((const char *const *)docs, NDOCS, V, 0);
-	char *tok = NULL;
-	size_t tl = 0;
-	uint32_t *tab = malloc((size_t)V * V * sizeof *tab);
+	uint32_t *tab = b ? pair_table(b, V) : NULL;
 	dsv_bpe_encoder *e = NULL;
 	if (b)
-		KCHECK_OK(dsv_bpe_format(b, &tok, &tl));
-	if (b)
 		KCHECK_OK(dsv_bpe_encoder_new(&e, b));
-	CHECK(tok && tab && e);
-	if (!tok || !tab || !e)
+	CHECK(tab && e);
+	if (!tab || !e)
 		goto done;
-	for (size_t i = 0; i < (size_t)V * V; i++)
-		tab[i] = UINT32_MAX;
-	for (char *l = tok; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		unsigned id, x, y;
-		if (sscanf(l, "%u %u %u", &id, &x, &y) == 3 && x < V && y < V)
-			tab[(size_t)x * V + y] = id;
-	}
 	char buf[6000];
 	uint32_t want[6000];
 	for (int it = 0; it < 40; it++) {
@@ -318,7 +334,6 @@ static void test_long_chunks(void)
 done:
 	dsv_bpe_encoder_free(e);
 	free(tab);
-	free(tok);
 	dsv_bpe_free(b);
 	for (int i = 0; i < NDOCS; i++)
 		free(docs[i]);
@@ -335,25 +350,14 @@ static void test_long_tokens(void)
 	run[RUN_LEN] = 0;
 	const char *docs[] = {run, "1111 22 1111"};
 	dsv_bpe *b = train_on(docs, 2, V, 0);
-	char *tok = NULL;
-	size_t tl = 0;
-	uint32_t *tab = malloc((size_t)V * V * sizeof *tab);
+	uint32_t *tab = b ? pair_table(b, V) : NULL;
 	dsv_bpe_encoder *e = NULL;
 	if (b)
-		KCHECK_OK(dsv_bpe_format(b, &tok, &tl));
-	if (b)
 		KCHECK_OK(dsv_bpe_encoder_new(&e, b));
-	CHECK(tok && tab && e);
-	if (!tok || !tab || !e)
+	CHECK(tab && e);
+	if (!tab || !e)
 		goto done;
 	CHECK(dsv_bpe_ntokens(b) > 256 + 15); /* tokens up to 2^15 bytes */
-	for (size_t i = 0; i < (size_t)V * V; i++)
-		tab[i] = UINT32_MAX;
-	for (char *l = tok; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		unsigned id, x, y;
-		if (sscanf(l, "%u %u %u", &id, &x, &y) == 3 && x < V && y < V)
-			tab[(size_t)x * V + y] = id;
-	}
 	static uint32_t want[25000];
 	for (size_t n = 3; n < 25000; n = n * 3 + 1) {
 		uint32_t *ids = NULL;
@@ -369,7 +373,6 @@ static void test_long_tokens(void)
 done:
 	dsv_bpe_encoder_free(e);
 	free(tab);
-	free(tok);
 	dsv_bpe_free(b);
 	free(run);
 }
