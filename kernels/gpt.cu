@@ -618,20 +618,20 @@ static int flash_backward(float *dqkv, float *dsum, const float *dout,
 			  const float *qkv, const float *y, const float *lse, int B,
 			  int T, int NH)
 {
-	size_t smem = fa::backward_smem<HS>(), rows = (size_t)B * NH * T;
+	size_t smem = fa::backward_smem<HS>();
 	dim3 grid((T + fa::TILE - 1) / fa::TILE, B * NH);
 	float scale = 1.0f / sqrtf((float)HS);
-	CU_RETURN(cudaFuncSetAttribute(fa::backward_kv_kernel<HS>,
-				       cudaFuncAttributeMaxDynamicSharedMemorySize,
-				       (int)smem), "flash attention shared memory");
 	CU_RETURN(cudaFuncSetAttribute(fa::backward_q_kernel<HS>,
 				       cudaFuncAttributeMaxDynamicSharedMemorySize,
 				       (int)smem), "flash attention shared memory");
-	fa::dsum_kernel<<<nblocks(rows, 256), 256>>>(dsum, dout, y, B, T, NH, HS);
+	CU_RETURN(cudaFuncSetAttribute(fa::backward_kv_kernel<HS>,
+				       cudaFuncAttributeMaxDynamicSharedMemorySize,
+				       (int)smem), "flash attention shared memory");
+	/* the dQ kernel leaves the row terms the dK, dV kernel reads */
+	fa::backward_q_kernel<HS><<<grid, fa::THREADS, smem>>>(dqkv, dsum, qkv, y, dout,
+							       lse, T, NH, scale);
 	fa::backward_kv_kernel<HS><<<grid, fa::THREADS, smem>>>(dqkv, qkv, dout, lse,
 								dsum, T, NH, scale);
-	fa::backward_q_kernel<HS><<<grid, fa::THREADS, smem>>>(dqkv, qkv, dout, lse,
-							       dsum, T, NH, scale);
 	return 0;
 }
 

@@ -6,11 +6,12 @@
  * The threads of a block are fibers (ucontext) on one OS thread, run in
  * turn until each finishes or waits at a barrier: __syncthreads, and
  * __syncwarp and the shuffles for the 32 lanes of a warp. Blocks run one
- * after another, so __shared__ is `static` and atomics are plain adds. A
- * wmma fragment is the whole 16 x 16 tile in every lane. What the hardware
- * punishes only by misbehaving is checked and aborts: a barrier that not
- * every thread reaches, misaligned wmma pointers, launches over the limits,
- * dynamic shared memory over 48 KiB without cudaFuncSetAttribute.
+ * after another, so __shared__ is `static` and atomics are plain adds.
+ * ldmatrix and mma.sync, the warp's matrix instructions, hand each lane the
+ * elements the PTX ISA says it holds. What the hardware punishes only by
+ * misbehaving is checked and aborts: a barrier that not every thread
+ * reaches, a misaligned ldmatrix row, launches over the limits, dynamic
+ * shared memory over 48 KiB without cudaFuncSetAttribute.
  */
 #ifndef DSV_EMU_HH
 #define DSV_EMU_HH
@@ -27,7 +28,6 @@
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
-#include <mma.h>
 
 /* The CUDA headers are in; from here on kernels/'s shared headers
  * (minhash_impl.h, docstats_*impl.h) take their device branches. */
@@ -54,9 +54,12 @@ extern dim3 block_dim, grid_dim;
 
 void sync_block();
 void sync_warp();
-float *xchg_slot(); /* the calling lane's word in its warp's exchange */
-float *xchg_lane(unsigned lane);
-void xchg_flip(); /* the calling lane's next shuffle takes the other slot */
+/* The calling lane's slot in its warp's exchange, and another lane's: room
+ * for XCHG_BYTES, read after a sync_warp. */
+enum { XCHG_BYTES = 64 };
+void *xchg_slot();
+const void *xchg_lane(unsigned lane);
+void xchg_flip(); /* the calling lane's next exchange takes its other slot */
 unsigned char *dyn_smem();
 
 /* Runs body() as every thread of kernel<<<grid, block, smem>>> would;
@@ -142,77 +145,75 @@ static inline cudaError_t cudaFuncSetAttribute(T *entry, enum cudaFuncAttribute 
 	return cudaFuncSetAttribute((const void *)entry, attr, value);
 }
 
-namespace nvcuda {
-namespace wmma {
-struct matrix_a {};
-struct matrix_b {};
-struct accumulator {};
-struct row_major {};
-struct col_major {};
-enum layout_t { mem_row_major, mem_col_major };
+namespace emu {
 
-template <class Use, int M, int N, int K, class T, class Layout = void>
-struct fragment {
-	static_assert(M == 16 && N == 16 && K == 16, "only 16x16x16 is emulated");
-	float v[16][16];
-};
-
-inline void check_ptr(const void *p, unsigned ld, size_t elem)
+/* A bf16 of a 32-bit register: its lower (hi = 0) or upper half. */
+inline float bf16_half(uint32_t reg, int hi)
 {
-	if ((uintptr_t)p % 32)
-		emu::fail("wmma pointer %p is not 32-byte aligned", p);
-	if (ld * elem % 16)
-		emu::fail("wmma leading dimension %u is not a multiple of 16 bytes", ld);
+	uint32_t u = (hi ? reg >> 16 : reg & 0xffffu) << 16;
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
 }
 
-template <class U, class T, class L>
-inline void fill_fragment(fragment<U, 16, 16, 16, T, L> &f, float x)
+/* PTX's ldmatrix.sync.aligned.m8n8.x4(.trans).shared.b16: lanes 8m .. 8m + 7
+ * give the addresses of rows 0 .. 7 of matrix m (16 bytes each, 16-byte
+ * aligned); register m of lane l receives row l / 4, elements 2 (l % 4) and
+ * 2 (l % 4) + 1, or with .trans element l / 4 of rows 2 (l % 4) and
+ * 2 (l % 4) + 1. The lower element goes to the lower half. */
+inline void ldmatrix_x4(uint32_t r[4], const void *row, bool trans)
 {
-	for (auto &row : f.v)
-		for (float &e : row)
-			e = x;
-}
-
-template <class U, class L>
-inline void load_matrix_sync(fragment<U, 16, 16, 16, __nv_bfloat16, L> &f,
-			     const __nv_bfloat16 *p, unsigned ld)
-{
-	check_ptr(p, ld, 2);
-	bool col = std::is_same<L, col_major>::value;
-	for (int r = 0; r < 16; r++)
-		for (int c = 0; c < 16; c++)
-			f.v[r][c] = __bfloat162float(col ? p[c * ld + r] : p[r * ld + c]);
-}
-
-template <class LA, class LB>
-inline void mma_sync(fragment<accumulator, 16, 16, 16, float> &d,
-		     const fragment<matrix_a, 16, 16, 16, __nv_bfloat16, LA> &a,
-		     const fragment<matrix_b, 16, 16, 16, __nv_bfloat16, LB> &b,
-		     const fragment<accumulator, 16, 16, 16, float> &c)
-{
-	float out[16][16];
-	for (int r = 0; r < 16; r++)
-		for (int n = 0; n < 16; n++) {
-			float s = c.v[r][n];
-			for (int k = 0; k < 16; k++)
-				s += a.v[r][k] * b.v[k][n];
-			out[r][n] = s;
+	if ((uintptr_t)row % 16)
+		fail("ldmatrix row address %p is not 16-byte aligned", row);
+	memcpy(xchg_slot(), &row, sizeof row);
+	sync_warp();
+	unsigned lane = linear_tid() % 32;
+	for (unsigned m = 0; m < 4; m++) {
+		uint16_t e[2];
+		for (unsigned k = 0; k < 2; k++) {
+			unsigned rr = trans ? 2 * (lane % 4) + k : lane / 4;
+			unsigned cc = trans ? lane / 4 : 2 * (lane % 4) + k;
+			const uint16_t *p;
+			memcpy(&p, xchg_lane(8 * m + rr), sizeof p);
+			e[k] = p[cc];
 		}
-	memcpy(d.v, out, sizeof out);
+		r[m] = e[0] | (uint32_t)e[1] << 16;
+	}
+	xchg_flip();
 }
 
-/* Every lane holds the whole tile and writes it: the fibers never run at
- * once, so after its own store each lane sees what the collective store
- * leaves, without a barrier. */
-inline void store_matrix_sync(float *p, const fragment<accumulator, 16, 16, 16, float> &f,
-			      unsigned ld, layout_t layout)
+/* PTX's mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32, d += a b, with
+ * the ISA's fragment layouts (g = lane / 4, t = lane % 4): A's four
+ * registers hold rows g (registers 0, 2) and g + 8 (1, 3), columns 2t, 2t + 1
+ * (0, 1) and those + 8 (2, 3); B's two, rows 2t, 2t + 1 (0) and those + 8 (1)
+ * of column g; the accumulator rows g (0, 1) and g + 8 (2, 3), columns 2t and
+ * 2t + 1. Products are summed in float, in order of k. */
+inline void mma_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2])
 {
-	check_ptr(p, ld, 4);
-	for (int r = 0; r < 16; r++)
-		for (int c = 0; c < 16; c++)
-			p[layout == mem_row_major ? r * ld + c : c * ld + r] = f.v[r][c];
+	struct frag {
+		uint32_t a[4], b[2];
+	} mine, all[32];
+	memcpy(mine.a, a, sizeof mine.a);
+	memcpy(mine.b, b, sizeof mine.b);
+	memcpy(xchg_slot(), &mine, sizeof mine);
+	sync_warp();
+	for (unsigned l = 0; l < 32; l++)
+		memcpy(&all[l], xchg_lane(l), sizeof all[l]);
+	unsigned lane = linear_tid() % 32, g = lane / 4, t = lane % 4;
+	for (unsigned i = 0; i < 4; i++) {
+		unsigned row = g + 8 * (i / 2), col = 2 * t + i % 2;
+		float s = d[i];
+		for (unsigned k = 0; k < 16; k++) {
+			const frag &fa = all[row % 8 * 4 + k % 8 / 2];
+			const frag &fb = all[col * 4 + k % 8 / 2];
+			s += bf16_half(fa.a[row / 8 + 2 * (k / 8)], k % 2) *
+			     bf16_half(fb.b[k / 8], k % 2);
+		}
+		d[i] = s;
+	}
+	xchg_flip();
 }
-} /* namespace wmma */
-} /* namespace nvcuda */
+
+} /* namespace emu */
 
 #endif

@@ -36,7 +36,7 @@ struct fiber {
 static ucontext_t sched;
 static std::vector<fiber> fibers;
 static std::vector<char> stacks;
-static std::vector<float> xchg;
+static std::vector<unsigned char> xchg;
 static std::vector<unsigned char> smem_buf;
 static unsigned char *smem_base;
 static fiber *running;
@@ -76,10 +76,10 @@ static void wait(state s)
 void sync_block() { wait(AT_BLOCK); }
 void sync_warp() { wait(AT_WARP); }
 /* a fiber's slot parity lives in its thread_ctx */
-float *xchg_slot() { return &xchg[2 * linear_tid() + cur->parity]; }
-float *xchg_lane(unsigned lane)
+void *xchg_slot() { return &xchg[(2 * linear_tid() + cur->parity) * XCHG_BYTES]; }
+const void *xchg_lane(unsigned lane)
 {
-	return &xchg[2 * (linear_tid() / 32 * 32 + lane) + cur->parity];
+	return &xchg[(2 * (linear_tid() / 32 * 32 + lane) + cur->parity) * XCHG_BYTES];
 }
 void xchg_flip() { cur->parity ^= 1; }
 unsigned char *dyn_smem() { return smem_base; }
@@ -205,7 +205,7 @@ void launch(const void *kernel, dim3 grid, dim3 block, size_t smem,
 		fibers.resize(n);
 		stacks.resize(n * STACK);
 	}
-	xchg.assign(2 * n, 0.0f);
+	xchg.assign(2 * n * XCHG_BYTES, 0);
 	smem_buf.resize(smem + 128);
 	smem_base = smem_buf.data() + (128 - (uintptr_t)smem_buf.data() % 128) % 128;
 	bool direct = barrier_free.count(kernel) && barrier_free[kernel];

@@ -1,11 +1,11 @@
 /* kernel_attention_emu.cc: runs the flash-attention kernels of
- * kernels/attention.cuh on the CPU (the CUDA emulation, tests/emu) and
- * compares the
- * output, the logsumexps and the q, k, v gradients with causal attention
- * computed in double from the same bf16-rounded inputs. The kernels round
- * P and dS to bf16 for the tensor cores, hence the tolerance. What this
- * cannot show is what only the hardware does (the real fragment layout,
- * the speed); tests/unit/kernel_gpt.c checks the whole model on a GPU.
+ * kernels/attention.cuh on the CPU (the CUDA emulation, tests/emu, whose
+ * ldmatrix and mma.sync give each lane the elements the PTX ISA says) and
+ * compares the output, the logsumexps and the q, k, v gradients with
+ * causal attention computed in double from the same bf16-rounded inputs.
+ * The kernels round P and dS to bf16 for the tensor cores, hence the
+ * tolerance. What this cannot show is the speed and the tensor cores' own
+ * rounding; tests/unit/kernel_gpt.c checks the whole model on a GPU.
  */
 #include "tests/emu/emu.hh"
 
@@ -141,17 +141,15 @@ template <int HS> static bool run(const shape &s)
 	emu::launch(emu::fn(fa::forward_kernel<HS>), grid, dim3(fa::THREADS),
 		    fa::forward_smem<HS>(),
 		    [&] { fa::forward_kernel<HS>(py, plse, pqkv, T, NH, scale); });
-	emu::launch(emu::fn(fa::dsum_kernel), dim3((unsigned)((rows + 127) / 128)),
-		    dim3(128), 0, [&] { fa::dsum_kernel(pdsum, pdy, py, s.B, T, NH, HS); });
+	emu::launch(emu::fn(fa::backward_q_kernel<HS>), grid, dim3(fa::THREADS),
+		    fa::backward_smem<HS>(), [&] {
+			    fa::backward_q_kernel<HS>(pdqkv, pdsum, pqkv, py, pdy, plse, T,
+						      NH, scale);
+		    });
 	emu::launch(emu::fn(fa::backward_kv_kernel<HS>), grid, dim3(fa::THREADS),
 		    fa::backward_smem<HS>(), [&] {
 			    fa::backward_kv_kernel<HS>(pdqkv, pqkv, pdy, plse, pdsum, T,
 						       NH, scale);
-		    });
-	emu::launch(emu::fn(fa::backward_q_kernel<HS>), grid, dim3(fa::THREADS),
-		    fa::backward_smem<HS>(), [&] {
-			    fa::backward_q_kernel<HS>(pdqkv, pqkv, pdy, plse, pdsum, T,
-						      NH, scale);
 		    });
 
 	std::vector<double> ry, rlse, rdqkv;
@@ -185,5 +183,7 @@ int main(void)
 	test("test_flash_hs32", run<32>({1, 130, 2, 32, 1.0f}));
 	test("test_flash_hs16_whole_tile", run<16>({1, 64, 1, 16, 1.0f}));
 	test("test_flash_hs128", run<128>({1, 70, 1, 128, 1.0f}));
+	test("test_flash_hs128_steps", run<128>({1, 150, 2, 128, 2.0f}));
+	test("test_flash_hs16_partial", run<16>({3, 37, 2, 16, 1.0f}));
 	return failures ? 1 : 0;
 }
