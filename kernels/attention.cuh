@@ -209,10 +209,19 @@ __device__ __forceinline__ void accumulate(float acc[][4], const float p[][4], c
 	}
 }
 
+__device__ __forceinline__ void put2(float *p, float x, float y)
+{
+	*(float2 *)p = make_float2(x, y);
+}
+__device__ __forceinline__ void put2(bf16 *p, float x, float y)
+{
+	*(uint32_t *)p = pack(x, y);
+}
+
 /* The warp's 16 x HS accumulators, row r times mul[r / 8], to rows row0 ..
- * row0 + 15 of dst (stride floats apart), those under T. */
-template <int HS>
-__device__ __forceinline__ void store_rows(float *dst, size_t stride, int row0, int T,
+ * row0 + 15 of dst (stride elements apart, float or bf16), those under T. */
+template <int HS, class O>
+__device__ __forceinline__ void store_rows(O *dst, size_t stride, int row0, int T,
 					   const float acc[][4], const float mul[2])
 {
 	int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -221,11 +230,10 @@ __device__ __forceinline__ void store_rows(float *dst, size_t stride, int row0, 
 		int row = row0 + g + 8 * h;
 		if (row >= T)
 			continue;
-		float *d = dst + (size_t)row * stride + 2 * t;
+		O *d = dst + (size_t)row * stride + 2 * t;
 		FA_UNROLL
 		for (int n = 0; n < HS / 8; n++)
-			*(float2 *)(d + n * 8) = make_float2(acc[n][2 * h] * mul[h],
-							     acc[n][2 * h + 1] * mul[h]);
+			put2(d + n * 8, acc[n][2 * h] * mul[h], acc[n][2 * h + 1] * mul[h]);
 	}
 }
 
@@ -243,13 +251,13 @@ __device__ __forceinline__ float quad_sum(float x)
 
 /* ---- the kernels ---- */
 
-/* y[b][i][h] = softmax(scale q_i k_j^T, j <= i) v and lse[b][h][i] its
- * log-sum-exp. Grid: (query tiles, B * NH); THREADS threads;
+/* y[b][i][h] = softmax(scale q_i k_j^T, j <= i) v, in bf16 (the operand of
+ * the projection's GEMM), and lse[b][h][i] its log-sum-exp. Grid: (query tiles, B * NH); THREADS threads;
  * forward_smem<HS>() bytes of dynamic shared memory. The softmax runs in
  * base 2 (scores times scale log2 e). */
 template <int HS>
 __global__ void __launch_bounds__(THREADS)
-forward_kernel(float *y, float *lse, const float *qkv, int T, int NH, float scale)
+forward_kernel(bf16 *y, float *lse, const float *qkv, int T, int NH, float scale)
 {
 	enum { NC = dims<HS>::NC, LDH = dims<HS>::LDH };
 	FA_DYN_SMEM(smem);
@@ -329,7 +337,7 @@ forward_kernel(float *y, float *lse, const float *qkv, int T, int NH, float scal
 		if (t == 0 && row < T)
 			lse[(size_t)bh * T + row] = (m[r] + log2f(l[r])) * FA_LN2;
 	}
-	store_rows<HS>(y + (size_t)b * T * C + h * HS, C, row0, T, o, inv);
+	store_rows<HS>(y + (size_t)b * T * C + h * HS, (size_t)C, row0, T, o, inv);
 }
 
 /* dQ of one query tile, and dsum[b][h][i] = dY_i . Y_i, the row term of the
@@ -338,7 +346,7 @@ forward_kernel(float *y, float *lse, const float *qkv, int T, int NH, float scal
  * dS = P (dY V^T - dsum) scale. Writes the Q third of dqkv. */
 template <int HS>
 __global__ void __launch_bounds__(THREADS)
-backward_q_kernel(float *dqkv, float *dsum, const float *qkv, const float *y,
+backward_q_kernel(float *dqkv, float *dsum, const float *qkv, const bf16 *y,
 		  const float *dy, const float *lse, int T, int NH, float scale)
 {
 	enum { NC = dims<HS>::NC, LDH = dims<HS>::LDH };
@@ -359,14 +367,15 @@ backward_q_kernel(float *dqkv, float *dsum, const float *qkv, const float *y,
 	load_tile<HS, TILE>(qs, base, qt * TILE, T, stride);
 	load_tile<HS, TILE>(dys, dybase, qt * TILE, T, C);
 	/* the row terms of the warp's rows, a row at a time across the warp */
-	const float *ybase = y + (size_t)b * T * C + h * HS;
+	const bf16 *ybase = y + (size_t)b * T * C + h * HS;
 	FA_UNROLL
 	for (int r = 0; r < 16; r++) {
 		int i = row0 + r;
 		float x = 0.0f;
 		if (i < T)
 			for (int d = lane; d < HS; d += 32)
-				x += dybase[(size_t)i * C + d] * ybase[(size_t)i * C + d];
+				x += dybase[(size_t)i * C + d] *
+				     __bfloat162float(ybase[(size_t)i * C + d]);
 		FA_UNROLL
 		for (int o = 16; o > 0; o /= 2)
 			x += __shfl_xor_sync(0xffffffffu, x, o);

@@ -30,13 +30,15 @@ struct cuda_acts {
 	void *ws;
 	size_t ws_size;
 	bf16 *params_bf16;                  /* num_params, refreshed after updates */
-	bf16 *bfa;                          /* matmul operand scratch */
+	bf16 *bfa;                          /* matmul operand scratch: the
+					     * gradient a backward GEMM reads */
 	int *inputs, *targets;              /* [B*T] */
-	/* The activations only matmuls read (LayerNorm and GELU outputs, and
-	 * a copy of attention's) are kept in bf16, the matmuls' operand type:
-	 * no cast before the forward's or the backward's GEMM. */
+	/* The activations only matmuls read (LayerNorm, GELU and attention
+	 * outputs) are kept in bf16, the matmuls' operand type: no cast before
+	 * the forward's or the backward's GEMM. Attention's backward reads
+	 * its output too (the row terms dY . Y), as FlashAttention-2 does. */
 	bf16 *ln1, *ln2, *fch_gelu, *lnf, *atty_bf;
-	float *encoded, *ln1_mean, *ln1_rstd, *qkv, *atty, *att;
+	float *encoded, *ln1_mean, *ln1_rstd, *qkv, *att;
 	float *residual2, *ln2_mean, *ln2_rstd, *fch, *residual3;
 	float *lnf_mean, *lnf_rstd, *logits, *lse, *losses;
 	float *q, *k, *v, *y;               /* [B][NH][T][hs] scratch (cuBLAS path) */
@@ -191,8 +193,10 @@ __global__ void layernorm_backward_kernel(float *dinp, const float *dout,
 
 /* Column sums over rows: blocks of 32 columns x 8 row lanes, gridDim.y row
  * slices, partials added with atomics. With inp given, the sum is of
- * dout * normalized(inp) (LayerNorm gain) and db gets the plain sum. */
-__global__ void colsum_kernel(float *dw, float *db, const float *dout,
+ * dout * normalized(inp) (LayerNorm gain) and db gets the plain sum. With
+ * out given, dout is also written there in bf16 (a matmul's operand), so
+ * the gradient is read once for both. */
+__global__ void colsum_kernel(float *dw, float *db, bf16 *out, const float *dout,
 			      const float *inp, const float *mean,
 			      const float *rstd, int N, int C)
 {
@@ -203,6 +207,8 @@ __global__ void colsum_kernel(float *dw, float *db, const float *dout,
 		for (int r = blockIdx.y * 8 + threadIdx.y; r < N; r += gridDim.y * 8) {
 			float d = dout[(size_t)r * C + c];
 			ab += d;
+			if (out)
+				out[(size_t)r * C + c] = __float2bfloat16(d);
 			if (inp)
 				aw += d * (inp[(size_t)r * C + c] - mean[r]) * rstd[r];
 		}
@@ -282,8 +288,12 @@ __global__ void permute_back_kernel(float *dqkv, const float *dq, const float *d
 	dqkv[dst + 2 * C] = dv[i];
 }
 
+__device__ __forceinline__ void put(float *p, float x) { *p = x; }
+__device__ __forceinline__ void put(bf16 *p, float x) { *p = __float2bfloat16(x); }
+
 /* y [B][NH][T][hs] <-> out [B][T][C] */
-__global__ void unpermute_kernel(float *out, const float *y, int B, int T, int NH,
+template <class O>
+__global__ void unpermute_kernel(O *out, const float *y, int B, int T, int NH,
 				 int hs, int back)
 {
 	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -293,9 +303,9 @@ __global__ void unpermute_kernel(float *out, const float *y, int B, int T, int N
 	int h = (int)((i / ((size_t)hs * T)) % NH), b = (int)(i / ((size_t)hs * T * NH));
 	size_t o = ((size_t)b * T + t) * NH * hs + h * hs + e;
 	if (back)
-		out[i] = y[o];
+		put(out + i, y[o]);
 	else
-		out[o] = y[i];
+		put(out + o, y[i]);
 }
 
 /* Causal softmax of scale*preatt, in place, one warp per row (b, h, t). */
@@ -362,17 +372,19 @@ __global__ void crossentropy_forward_kernel(float *losses, float *lse,
 	}
 }
 
-__global__ void crossentropy_backward_kernel(float *logits, const float *lse,
-					     const int *targets, float dloss,
-					     int V, int Vp)
+/* dlogits in bf16, the lm_head GEMM's operand, straight from the logits */
+__global__ void crossentropy_backward_kernel(bf16 *dlogits, const float *logits,
+					     const float *lse, const int *targets,
+					     float dloss, int V, int Vp)
 {
 	int r = blockIdx.x, tg = targets[r];
-	float *z = logits + (size_t)r * Vp;
+	const float *z = logits + (size_t)r * Vp;
+	bf16 *dz = dlogits + (size_t)r * Vp;
 	for (int i = threadIdx.x; i < Vp; i += blockDim.x) {
 		float g = 0.0f;
 		if (tg >= 0 && i < V)
 			g = (expf(z[i] - lse[r]) - (i == tg ? 1.0f : 0.0f)) * dloss;
-		z[i] = g;
+		dz[i] = __float2bfloat16(g);
 	}
 }
 
@@ -569,29 +581,32 @@ static int matmul_forward(cuda_acts *a, float *out, const bf16 *inp, const bf16 
 			 OC, resid ? 1.0f : 0.0f);
 }
 
-static void colsum(float *dw, float *db, const float *dout, const float *inp,
-		   const float *mean, const float *rstd, int N, int C)
+static void colsum(float *dw, float *db, bf16 *out, const float *dout,
+		   const float *inp, const float *mean, const float *rstd, int N, int C)
 {
 	int slices = N / 256 < 1 ? 1 : (N / 256 > 64 ? 64 : N / 256);
 	dim3 grid((C + 31) / 32, slices), block(32, 8);
-	colsum_kernel<<<grid, block>>>(dw, db, dout, inp, mean, rstd, N, C);
+	colsum_kernel<<<grid, block>>>(dw, db, out, dout, inp, mean, rstd, N, C);
 }
 
-/* dinp = dout . w (overwritten), dw += dout^T . inp, dbias += sum(dout) */
+/* dinp = dout . w (overwritten), dw += dout^T . inp, dbias += sum(dout);
+ * dout NULL: a->bfa already holds it in bf16 (and there is no bias). */
 static int matmul_backward(cuda_acts *a, float *dinp, float *dw, float *dbias,
 			   const float *dout, const bf16 *inp, const bf16 *w,
 			   int N, int IC, int OC)
 {
 	int rc;
-	cast(a->bfa, dout, (size_t)N * OC);
+	/* dout in bf16 for the GEMMs, and the bias gradient, in one pass */
+	if (dbias)
+		colsum(NULL, dbias, a->bfa, dout, NULL, NULL, NULL, N, OC);
+	else if (dout)
+		cast(a->bfa, dout, (size_t)N * OC);
 	if (dinp && (rc = lt_matmul(a, dinp, NULL, w, a->bfa, NULL, IC, N, OC,
 				    0, 0, IC, OC, IC, 0.0f)))
 		return rc;
 	if ((rc = lt_matmul(a, dw, NULL, inp, a->bfa, NULL, IC, OC, N, 0, 1,
 			    IC, OC, IC, 1.0f)))
 		return rc;
-	if (dbias)
-		colsum(NULL, dbias, dout, NULL, NULL, NULL, N, OC);
 	return 0;
 }
 
@@ -600,7 +615,7 @@ static int matmul_backward(cuda_acts *a, float *dinp, float *dw, float *dbias,
 /* Flash attention: the launches of attention.cuh for one head size. The
  * kernels want more than the default 48 KiB of shared memory. */
 template <int HS>
-static int flash_forward(float *out, float *lse, const float *qkv, int B, int T, int NH)
+static int flash_forward(bf16 *out, float *lse, const float *qkv, int B, int T, int NH)
 {
 	size_t smem = fa::forward_smem<HS>();
 	dim3 grid((T + fa::TILE - 1) / fa::TILE, B * NH);
@@ -615,7 +630,7 @@ static int flash_forward(float *out, float *lse, const float *qkv, int B, int T,
 /* dqkv is overwritten; dsum is B*NH*T floats of scratch. */
 template <int HS>
 static int flash_backward(float *dqkv, float *dsum, const float *dout,
-			  const float *qkv, const float *y, const float *lse, int B,
+			  const float *qkv, const bf16 *y, const float *lse, int B,
 			  int T, int NH)
 {
 	size_t smem = fa::backward_smem<HS>();
@@ -640,9 +655,9 @@ static int flash_head(int hs)
 	return hs == 16 || hs == 32 || hs == 64 || hs == 128;
 }
 
-/* out [B][T][C] from qkv [B][T][3C]; att keeps what the backward needs
- * (a->att_len floats a row). */
-static int attention_forward(cuda_acts *a, float *out, float *att, const float *qkv,
+/* out [B][T][C], in bf16 for the projection's GEMM, from qkv [B][T][3C];
+ * att keeps what the backward needs (a->att_len floats a row). */
+static int attention_forward(cuda_acts *a, bf16 *out, float *att, const float *qkv,
 			     int B, int T, int C, int NH)
 {
 	int hs = C / NH, bh = B * NH;
@@ -666,13 +681,13 @@ static int attention_forward(cuda_acts *a, float *out, float *att, const float *
 				       &one, a->v, hs, (long long)T * hs, att, T,
 				       (long long)T * T, &zero, a->y, hs,
 				       (long long)T * hs, bh), "attention values");
-	unpermute_kernel<<<nblocks(n, 256), 256>>>(out, a->y, B, T, NH, hs, 0);
+	unpermute_kernel<bf16><<<nblocks(n, 256), 256>>>(out, a->y, B, T, NH, hs, 0);
 	return 0;
 }
 
 /* dqkv is overwritten; y is the forward's output; a->datt is scratch. */
 static int attention_backward(cuda_acts *a, float *dqkv, const float *dout,
-			      const float *qkv, const float *y, const float *att,
+			      const float *qkv, const bf16 *y, const float *att,
 			      int B, int T, int C, int NH)
 {
 	int hs = C / NH, bh = B * NH;
@@ -687,7 +702,7 @@ static int attention_backward(cuda_acts *a, float *dqkv, const float *dout,
 		case 128: return flash_backward<128>(dqkv, a->datt, dout, qkv, y, att, B, T, NH);
 		}
 	permute_kernel<<<nblocks(n, 256), 256>>>(a->q, a->k, a->v, qkv, B, T, NH, hs);
-	unpermute_kernel<<<nblocks(n, 256), 256>>>(a->y, dout, B, T, NH, hs, 1);
+	unpermute_kernel<float><<<nblocks(n, 256), 256>>>(a->y, dout, B, T, NH, hs, 1);
 	/* datt = dy v^T */
 	BLAS_RETURN(cublasSgemmStridedBatched(a->blas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, hs,
 				       &one, a->v, hs, sT, a->y, hs, sT, &zero,
@@ -814,7 +829,7 @@ extern "C" int gpt_new_cuda(dsv_gpt *m)
 		REQ(a->params_bf16, np); REQ(a->bfa, big); REQ(a->atty_bf, L * BT * C);
 		REQ(a->inputs, BT); REQ(a->targets, BT); REQ(a->encoded, BT * C);
 		REQ(a->ln1, L * BT * C); REQ(a->ln1_mean, L * BT); REQ(a->ln1_rstd, L * BT);
-		REQ(a->qkv, L * BT * 3 * C); REQ(a->atty, L * BT * C);
+		REQ(a->qkv, L * BT * 3 * C);
 		REQ(a->att, L * BT * NH * a->att_len); REQ(a->residual2, L * BT * C);
 		REQ(a->ln2, L * BT * C); REQ(a->ln2_mean, L * BT); REQ(a->ln2_rstd, L * BT);
 		REQ(a->fch, L * BT * 4 * C); REQ(a->fch_gelu, L * BT * 4 * C);
@@ -928,7 +943,7 @@ extern "C" int gpt_forward_cuda(dsv_gpt *m, const int *inputs, const int *target
 		const float *res = l ? a->residual3 + (l - 1) * BTC : a->encoded;
 		bf16 *ln1 = a->ln1 + l * BTC, *ln2 = a->ln2 + l * BTC;
 		bf16 *fchg = a->fch_gelu + l * 4 * BTC, *attyb = a->atty_bf + l * BTC;
-		float *qkv = a->qkv + l * 3 * BTC, *atty = a->atty + l * BTC;
+		float *qkv = a->qkv + l * 3 * BTC;
 		float *res2 = a->residual2 + l * BTC, *fch = a->fch + l * 4 * BTC;
 		float *res3 = a->residual3 + l * BTC;
 		float *att = a->att + (size_t)l * N * NH * a->att_len;
@@ -937,8 +952,7 @@ extern "C" int gpt_forward_cuda(dsv_gpt *m, const int *inputs, const int *target
 			P(m, DSV_GPT_LN1B) + l * c, N, C);
 		TRY(matmul_forward(a, qkv, ln1, PB(a, m, DSV_GPT_QKVW) + l * 3 * c * c,
 				   P(m, DSV_GPT_QKVB) + l * 3 * c, NULL, N, C, 3 * C));
-		TRY(attention_forward(a, atty, att, qkv, B, T, C, NH));
-		cast(attyb, atty, BTC);
+		TRY(attention_forward(a, attyb, att, qkv, B, T, C, NH));
 		TRY(matmul_forward(a, res2, attyb, PB(a, m, DSV_GPT_ATTPROJW) + l * c * c,
 				   P(m, DSV_GPT_ATTPROJB) + l * c, res, N, C, C));
 		layernorm_forward_kernel<<<rows, 256>>>(ln2, a->ln2_mean + l * N,
@@ -1005,7 +1019,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
 {
 	layernorm_backward_kernel<<<nblocks((size_t)N * 32, 256), 256>>>(
 		dinp, dout, inp, w, mean, rstd, N, C);
-	colsum(dw, db, dout, inp, mean, rstd, N, C);
+	colsum(dw, db, NULL, dout, inp, mean, rstd, N, C);
 }
 
 extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
@@ -1017,8 +1031,9 @@ extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
 	size_t BTC = (size_t)N * C, c = C;
 	float dloss = a->n_valid ? scale / a->n_valid : 0.0f;
 
-	crossentropy_backward_kernel<<<N, 512>>>(a->logits, a->lse, a->targets, dloss, V, Vp);
-	TRY(matmul_backward(a, a->dtmp, G(m, DSV_GPT_WTE), NULL, a->logits, a->lnf,
+	crossentropy_backward_kernel<<<N, 512>>>(a->bfa, a->logits, a->lse, a->targets,
+						 dloss, V, Vp);
+	TRY(matmul_backward(a, a->dtmp, G(m, DSV_GPT_WTE), NULL, NULL, a->lnf,
 			    PB(a, m, DSV_GPT_WTE), N, C, Vp));
 	CU_RETURN(cudaMemset(a->dres, 0, BTC * sizeof(float)), "backward");
 	layernorm_backward(a->dres, G(m, DSV_GPT_LNFW), G(m, DSV_GPT_LNFB), a->dtmp,
@@ -1028,7 +1043,7 @@ extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
 		const float *res = l ? a->residual3 + (l - 1) * BTC : a->encoded;
 		bf16 *ln1 = a->ln1 + l * BTC, *ln2 = a->ln2 + l * BTC;
 		bf16 *fchg = a->fch_gelu + l * 4 * BTC, *attyb = a->atty_bf + l * BTC;
-		float *qkv = a->qkv + l * 3 * BTC, *atty = a->atty + l * BTC;
+		float *qkv = a->qkv + l * 3 * BTC;
 		float *res2 = a->residual2 + l * BTC, *fch = a->fch + l * 4 * BTC;
 		float *att = a->att + (size_t)l * N * NH * a->att_len;
 		TRY(matmul_backward(a, a->dfch, G(m, DSV_GPT_FCPROJW) + l * 4 * c * c,
@@ -1044,7 +1059,7 @@ extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
 		TRY(matmul_backward(a, a->dtmp, G(m, DSV_GPT_ATTPROJW) + l * c * c,
 				    G(m, DSV_GPT_ATTPROJB) + l * c, a->dres, attyb,
 				    PB(a, m, DSV_GPT_ATTPROJW) + l * c * c, N, C, C));
-		TRY(attention_backward(a, a->dqkv, a->dtmp, qkv, atty, att, B, T, C, NH));
+		TRY(attention_backward(a, a->dqkv, a->dtmp, qkv, attyb, att, B, T, C, NH));
 		TRY(matmul_backward(a, a->dtmp2, G(m, DSV_GPT_QKVW) + l * 3 * c * c,
 				    G(m, DSV_GPT_QKVB) + l * 3 * c, a->dqkv, ln1,
 				    PB(a, m, DSV_GPT_QKVW) + l * 3 * c * c, N, C, 3 * C));
@@ -1055,7 +1070,7 @@ extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
 	encoder_backward_kernel<<<nblocks(BTC, 256), 256>>>(G(m, DSV_GPT_WTE),
 		G(m, DSV_GPT_WPE), a->dres, a->inputs, N, T, C);
 	CU_RETURN(cudaGetLastError(), "backward");
-	m->mean_loss = -1.0f; /* the logits now hold dlogits */
+	m->mean_loss = -1.0f; /* as after gpt_cpu.c's backward, whose logits hold dlogits */
 	return 0;
 }
 

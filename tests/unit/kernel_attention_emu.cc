@@ -126,9 +126,10 @@ template <int HS> static bool run(const shape &s)
 	for (float &x : dy)
 		x = randn_bf16(1.0f);
 	/* NaN where nothing is written: a kernel that skips an element shows */
-	std::vector<float> y((size_t)s.B * T * C, NAN), lse(rows, NAN), dsum(rows, NAN);
-	std::vector<float> dqkv(qkv.size(), NAN);
-	float *py = y.data(), *plse = lse.data(), *pdsum = dsum.data(), *pdqkv = dqkv.data();
+	std::vector<__nv_bfloat16> y((size_t)s.B * T * C, __float2bfloat16(NAN));
+	std::vector<float> lse(rows, NAN), dsum(rows, NAN), dqkv(qkv.size(), NAN);
+	__nv_bfloat16 *py = y.data();
+	float *plse = lse.data(), *pdsum = dsum.data(), *pdqkv = dqkv.data();
 	const float *pqkv = qkv.data(), *pdy = dy.data();
 	dim3 grid(nt, s.B * NH);
 
@@ -155,7 +156,10 @@ template <int HS> static bool run(const shape &s)
 	std::vector<double> ry, rlse, rdqkv;
 	reference(s, qkv, dy, ry, rlse, rdqkv);
 	double ym, yr, lm, lr, gm, gr;
-	errors(py, ry, &ym, &yr);
+	std::vector<float> yf(y.size());
+	for (size_t n = 0; n < y.size(); n++)
+		yf[n] = __bfloat162float(y[n]);
+	errors(yf.data(), ry, &ym, &yr);
 	errors(plse, rlse, &lm, &lr);
 	errors(pdqkv, rdqkv, &gm, &gr);
 	printf("  result B=%d T=%d NH=%d HS=%d sd=%.1f: y max %.2e rms %.2e, lse max %.2e, "
@@ -164,7 +168,12 @@ template <int HS> static bool run(const shape &s)
 	bool ok = true;
 	CHECK(ym < 5e-3 && yr < 3e-3);
 	CHECK(lm < 1e-4);
-	CHECK(gm < 1e-2 && gr < 5e-3);
+	/* The row terms dY . Y come from the bf16 output, as FlashAttention-2
+	 * takes them, and dS = P (dP - dY . Y) cancels where attention is
+	 * sharp (dP near the row term), which magnifies their rounding:
+	 * with sd 3 about 6e-3 against 2e-3. */
+	double grad_rms = s.sd > 2.0f ? 1e-2 : 5e-3;
+	CHECK(gm < 2 * grad_rms && gr < grad_rms);
 	return ok;
 }
 
