@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,11 @@ static int env_open(shared_env *e, const char *path)
 				   mdb_strerror(mrc));
 		goto cleanup;
 	}
+	/* LMDB opens its data file without O_CLOEXEC: the programs that map
+	 * and synth --verify run would otherwise hold the index open */
+	mdb_filehandle_t fd;
+	if (!mdb_env_get_fd(e->env, &fd))
+		fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
 	if ((mrc = mdb_txn_begin(e->env, NULL, 0, &txn))) {
 		rc = mdb_fail(mrc, "cannot begin transaction");
 		goto cleanup;

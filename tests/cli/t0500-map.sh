@@ -35,6 +35,11 @@ else
 test_skip 'map transforms texts (upper case through jq)' 'no jq'
 fi
 
+test_expect_success 'the program holds none of the repository'"'"'s files open' '
+	dsv derive map main --cmd "ls -l /proc/self/fd/ >>fds.txt; cat" -o fds -m fds -q &&
+	test -s fds.txt && ! grep -q "\.dsv/" fds.txt
+'
+
 test_expect_success 'a program that writes garbage: error names the record, no commit' '
 	test_must_fail dsv derive map main --cmd "sed 5s/.*/garbage/" -o g -m g 2>err &&
 	grep -q "record 5 (hash [0-9a-f]*)" err && grep -q "not a JSON object" err &&
