@@ -252,24 +252,33 @@ int derive_start(struct derive *d, int npos, char **pos,
 
 /* ---- the per-shard helper -------------------------------------------------- */
 
-int derive_shard_column(struct derive_shard *sh, const char *name,
-			dsv_col_type type, dsv_column **out)
+int derive_column_name_check(const char *name)
 {
 	size_t n = strlen(name);
 	if (!n || n > 63 || strspn(name, "abcdefghijklmnopqrstuvwxyz"
 				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
-		return dsv_error_set(DSV_EINVAL, "bad column name '%s'", name);
+		return dsv_error_set(DSV_EINVAL, "bad column name '%s' (letters, "
+				     "digits, '_', '.' and '-', up to 63)", name);
 	if (!strcmp(name, "reason"))
 		return dsv_error_set(DSV_EINVAL, "the 'reason' column is the "
-					"framework's");
+				     "framework's (why filter and dedup dropped "
+				     "each record)");
+	return 0;
+}
+
+int derive_shard_column(struct derive_shard *sh, const char *name,
+			dsv_col_type type, dsv_column **out)
+{
+	int rc = derive_column_name_check(name);
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < sh->nnew; i++)
 		if (!strcmp(sh->new_names[i], name))
 			return dsv_error_set(DSV_EEXISTS, "column '%s' made twice",
 					     name);
 	if (sh->nnew >= DERIVE_MAX_NEW_COLS)
 		return dsv_error_set(DSV_EINVAL, "too many new columns");
-	int rc = dsv_column_new(&sh->new_cols[sh->nnew], type, sh->rows);
-	if (rc)
+	if ((rc = dsv_column_new(&sh->new_cols[sh->nnew], type, sh->rows)))
 		return rc;
 	snprintf(sh->new_names[sh->nnew], 64, "%s", name);
 	*out = sh->new_cols[sh->nnew++];

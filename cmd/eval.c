@@ -4,6 +4,7 @@
  * parents REV and MODEL) that `derive filter --where` can select on.
  */
 #include "cmd/cmd.h"
+#include "cmd/derive.h"
 #include "kernels/gpt.h"
 
 #include <math.h>
@@ -295,13 +296,10 @@ int cmd_eval(int argc, char **argv)
 		return usage_error(opts, usage, "-o goes with --column NAME");
 	if (batch < 1 || batch > 4096)
 		return usage_error(opts, usage, "--batch must be 1..4096");
-	/* The manifest's rule for column names, checked before the model
-	 * runs rather than when the new manifest is written. */
-	if (column && (!*column || strlen(column) >= sizeof(((dsv_manifest_col *)0)->name) ||
-		       strspn(column, "abcdefghijklmnopqrstuvwxyz"
-			      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(column)))
-		return usage_error(opts, usage, "bad --column name '%s' (letters, "
-				   "digits, '_', '.' and '-', up to 63)", column);
+	/* checked before the model runs rather than when the new manifest is
+	 * written */
+	if (column && derive_column_name_check(column))
+		return usage_error(opts, usage, "--column: %s", dsv_error_last());
 	int dev = dsv_device_parse(device ? device : "auto");
 	if (dev < 0)
 		return usage_error(opts, usage, "--device must be cpu, cuda or auto");
