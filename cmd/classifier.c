@@ -156,15 +156,32 @@ static int examples_add(struct examples *x, const char *t, size_t len,
 	return 0;
 }
 
-/* The label of one record: its meta field `field` as 0/1, true/false, or
- * "0"/"1". Errors name the record by version position and hash. */
+/* The meta field `path`: the key itself when the object has it, else a
+ * dotted path into nested objects ("labels.quality"); NULL when absent. */
+static json_t *meta_field(json_t *m, const char *path)
+{
+	json_t *v = json_object_get(m, path);
+	const char *p = path;
+	while (!v && json_is_object(m)) {
+		const char *dot = strchr(p, '.');
+		if (!dot)
+			return json_object_get(m, p);
+		m = json_object_getn(m, p, (size_t)(dot - p));
+		p = dot + 1;
+	}
+	return v;
+}
+
+/* The label of one record: its meta field `field` (meta_field) as 0/1,
+ * true/false, or "0"/"1". Errors name the record by version position and
+ * hash. */
 static int record_label(const dsv_version_rec *r, uint64_t pos,
 			const char *field, uint32_t *out)
 {
 	char hex[33];
 	json_t *m = r->meta_len ? json_loadb(r->meta, r->meta_len, 0, NULL)
 				: NULL;
-	json_t *v = m ? json_object_get(m, field) : NULL;
+	json_t *v = m ? meta_field(m, field) : NULL;
 	int ok = 1;
 	if (json_is_integer(v) && (json_integer_value(v) == 0 ||
 				   json_integer_value(v) == 1))
@@ -453,7 +470,7 @@ static int classifier_train(int argc, char **argv)
 			       .valid = 0.2, .lr = 0.5, .seed = 1};
 	long seed = 1;
 	const struct option opts[] = {
-		OPT_STRING(0, "label", &a.label, "field", "meta field holding each record's 0/1 label"),
+		OPT_STRING(0, "label", &a.label, "field", "meta field holding each record's 0/1 label (a.b for nested)"),
 		OPT_STRING('o', "output", &a.output, "name", "branch for the classifier (must not exist)"),
 		OPT_STRING('m', "message", &a.message, "msg", "the classifier's message"),
 		OPT_INT(0, "seed", &seed, "n", "initialisation, example order and split (default 1)"),

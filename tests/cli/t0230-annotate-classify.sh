@@ -9,6 +9,10 @@ G="git --git-dir .dsv/lineage"
 printf '%s\n' '{"text":"one two three","label":1}' '{"text":"four five","label":0}' \
 	'{"text":"six","label":"maybe"}' >badlabel.jsonl
 printf '%s\n' '{"text":"good words here","y":1}' '{"text":"bad","y":0}' >nolabel.jsonl
+for i in 1 2 3 4 5 6; do
+	printf '{"text":"clear useful words about topic %s","labels":{"q":1}}\n' $i
+	printf '{"text":"spam click buy now %s","labels":{"q":0}}\n' $i
+done >nested.jsonl
 
 dsv init -q repo >/dev/null && cd repo || exit 1
 dsv commit -b small ../nolabel.jsonl -m small -q
@@ -37,6 +41,14 @@ test_expect_success 'a label that is not 0/1 is an error naming the record' '
 	test_must_fail dsv classifier train bad --label nosuch -o c0 2>err &&
 	grep -q "no label field .nosuch." err &&
 	test_must_fail $G rev-parse --verify -q c0
+'
+
+test_expect_success 'a nested label field is named with a dotted path' '
+	dsv commit -b nested ../nested.jsonl -m nested -q &&
+	dsv classifier train nested --label labels.q -o cn >out &&
+	grep -q "12 records (6 positive)" out &&
+	test_must_fail dsv classifier train nested --label labels.r -o cn2 2>err &&
+	grep -q "no label field .labels.r." err
 '
 
 test_expect_success 'annotate needs one of --stats, --classifier' '
