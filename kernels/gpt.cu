@@ -57,6 +57,7 @@ struct cuda_acts {
 	int nbufs;
 	struct lt_plan *plans;              /* LT_PLANS, see lt_plan_get */
 	int nplans, evict;
+	struct profile *prof;               /* DSV_GPT_PROFILE=1, else NULL */
 };
 
 enum { NORM_BLOCKS = 512, LT_PLANS = 64 };
@@ -567,6 +568,100 @@ static int lt_matmul(cuda_acts *a, float *D, const float *C, const bf16 *A,
 	return 0;
 }
 
+/* ---- phase profile ----
+ * With DSV_GPT_PROFILE=1 in the environment, an event is recorded where
+ * each phase of a step begins; after each update the intervals between
+ * them are added to their phases, and freeing the model prints the device
+ * time per step of each phase (stderr, lines starting "result profile").
+ * Off by default: the events cost a launch each. */
+enum phase {
+	PH_EMBED, PH_LAYERNORM, PH_MATMUL, PH_ATTENTION, PH_GELU, PH_LOSS,
+	PH_MATMUL_BACK, PH_ATTENTION_BACK, PH_LAYERNORM_BACK, PH_GELU_BACK,
+	PH_ADAMW, PH_HOST, PH_N
+};
+static const char *const phase_names[PH_N] = {
+	"embedding", "layernorm", "matmul", "attention", "gelu",
+	"cross-entropy", "matmul backward", "attention backward",
+	"layernorm backward", "gelu backward", "grad norm + adamw",
+	"host, copies, memsets"
+};
+
+enum { PROF_EVENTS = 512 };
+struct profile {
+	cudaEvent_t ev[PROF_EVENTS];
+	unsigned char ph[PROF_EVENTS];
+	int n;
+	long steps;
+	double ms[PH_N];
+};
+
+/* Adds the closed intervals to their phases; the last event stays as the
+ * start of the next. */
+static void prof_flush(struct profile *p)
+{
+	if (p->n < 2 || cudaEventSynchronize(p->ev[p->n - 1]) != cudaSuccess)
+		return;
+	for (int i = 0; i + 1 < p->n; i++) {
+		float ms;
+		if (cudaEventElapsedTime(&ms, p->ev[i], p->ev[i + 1]) == cudaSuccess)
+			p->ms[p->ph[i]] += ms;
+	}
+	cudaEvent_t e = p->ev[0];
+	p->ev[0] = p->ev[p->n - 1];
+	p->ev[p->n - 1] = e;
+	p->ph[0] = p->ph[p->n - 1];
+	p->n = 1;
+}
+
+/* Phase `ph` begins here. */
+static void prof(cuda_acts *a, int ph)
+{
+	struct profile *p = a->prof;
+	if (!p)
+		return;
+	if (p->n == PROF_EVENTS)
+		prof_flush(p);
+	if (cudaEventRecord(p->ev[p->n]) == cudaSuccess)
+		p->ph[p->n++] = (unsigned char)ph;
+}
+
+static struct profile *prof_new(void)
+{
+	const char *v = getenv("DSV_GPT_PROFILE");
+	struct profile *p;
+	if (!v || atoi(v) <= 0 || !(p = (struct profile *)calloc(1, sizeof *p)))
+		return NULL;
+	for (int i = 0; i < PROF_EVENTS; i++)
+		if (cudaEventCreate(&p->ev[i]) != cudaSuccess) {
+			while (i--)
+				cudaEventDestroy(p->ev[i]);
+			free(p);
+			return NULL;
+		}
+	return p;
+}
+
+static void prof_free(struct profile *p)
+{
+	if (!p)
+		return;
+	prof_flush(p);
+	double total = 0.0;
+	for (int i = 0; i < PH_N; i++)
+		total += p->ms[i];
+	if (p->steps && total > 0) {
+		fprintf(stderr, "result profile: device time per step by phase, "
+			"%ld steps, %.2f ms a step\n", p->steps, total / p->steps);
+		for (int i = 0; i < PH_N; i++)
+			fprintf(stderr, "result profile   %-20s %8.3f ms  %5.1f%%\n",
+				phase_names[i], p->ms[i] / p->steps,
+				100.0 * p->ms[i] / total);
+	}
+	for (int i = 0; i < PROF_EVENTS; i++)
+		cudaEventDestroy(p->ev[i]);
+	free(p);
+}
+
 static void cast(bf16 *out, const float *in, size_t n)
 {
 	cast_bf16_kernel<<<nblocks(n, 256), 256>>>(out, in, n);
@@ -813,6 +908,7 @@ extern "C" int gpt_new_cuda(dsv_gpt *m)
 		goto fail;
 	}
 	a->ws_size = 32u << 20;
+	a->prof = prof_new();
 	a->flash = flash_head((int)(C / NH));
 	a->att_len = a->flash ? 1 : T;
 	{
@@ -889,6 +985,7 @@ extern "C" void gpt_free_cuda(dsv_gpt *m)
 			cudaEventDestroy(a->t0);
 		if (a->t1)
 			cudaEventDestroy(a->t1);
+		prof_free(a->prof);
 		free(a);
 	}
 	m->impl = NULL;
@@ -936,6 +1033,7 @@ extern "C" int gpt_forward_cuda(dsv_gpt *m, const int *inputs, const int *target
 	m->cur_T = T;
 	time_open(a);
 	CU_RETURN(cudaMemcpy(a->inputs, inputs, (size_t)N * sizeof(int), cudaMemcpyHostToDevice), "inputs");
+	prof(a, PH_EMBED);
 	encoder_forward_kernel<<<nblocks(BTC, 256), 256>>>(a->encoded, a->inputs,
 		P(m, DSV_GPT_WTE), P(m, DSV_GPT_WPE), N, T, C);
 	unsigned rows = nblocks((size_t)N * 32, 256);
@@ -947,25 +1045,35 @@ extern "C" int gpt_forward_cuda(dsv_gpt *m, const int *inputs, const int *target
 		float *res2 = a->residual2 + l * BTC, *fch = a->fch + l * 4 * BTC;
 		float *res3 = a->residual3 + l * BTC;
 		float *att = a->att + (size_t)l * N * NH * a->att_len;
+		prof(a, PH_LAYERNORM);
 		layernorm_forward_kernel<<<rows, 256>>>(ln1, a->ln1_mean + l * N,
 			a->ln1_rstd + l * N, res, P(m, DSV_GPT_LN1W) + l * c,
 			P(m, DSV_GPT_LN1B) + l * c, N, C);
+		prof(a, PH_MATMUL);
 		TRY(matmul_forward(a, qkv, ln1, PB(a, m, DSV_GPT_QKVW) + l * 3 * c * c,
 				   P(m, DSV_GPT_QKVB) + l * 3 * c, NULL, N, C, 3 * C));
+		prof(a, PH_ATTENTION);
 		TRY(attention_forward(a, attyb, att, qkv, B, T, C, NH));
+		prof(a, PH_MATMUL);
 		TRY(matmul_forward(a, res2, attyb, PB(a, m, DSV_GPT_ATTPROJW) + l * c * c,
 				   P(m, DSV_GPT_ATTPROJB) + l * c, res, N, C, C));
+		prof(a, PH_LAYERNORM);
 		layernorm_forward_kernel<<<rows, 256>>>(ln2, a->ln2_mean + l * N,
 			a->ln2_rstd + l * N, res2, P(m, DSV_GPT_LN2W) + l * c,
 			P(m, DSV_GPT_LN2B) + l * c, N, C);
+		prof(a, PH_MATMUL);
 		TRY(matmul_forward(a, fch, ln2, PB(a, m, DSV_GPT_FCW) + l * 4 * c * c,
 				   P(m, DSV_GPT_FCB) + l * 4 * c, NULL, N, C, 4 * C));
+		prof(a, PH_GELU);
 		gelu_forward_kernel<<<nblocks(4 * BTC, 256), 256>>>(fchg, fch, 4 * BTC);
+		prof(a, PH_MATMUL);
 		TRY(matmul_forward(a, res3, fchg, PB(a, m, DSV_GPT_FCPROJW) + l * 4 * c * c,
 				   P(m, DSV_GPT_FCPROJB) + l * c, res2, N, 4 * C, C));
 	}
+	prof(a, PH_LAYERNORM);
 	layernorm_forward_kernel<<<rows, 256>>>(a->lnf, a->lnf_mean, a->lnf_rstd,
 		a->residual3 + (L - 1) * BTC, P(m, DSV_GPT_LNFW), P(m, DSV_GPT_LNFB), N, C);
+	prof(a, PH_MATMUL);
 	TRY(matmul_forward(a, a->logits, a->lnf, PB(a, m, DSV_GPT_WTE), NULL, NULL, N, C, Vp));
 	CU_RETURN(cudaGetLastError(), "forward");
 	if (!targets) {
@@ -973,7 +1081,9 @@ extern "C" int gpt_forward_cuda(dsv_gpt *m, const int *inputs, const int *target
 		return 0;
 	}
 	CU_RETURN(cudaMemcpy(a->targets, targets, (size_t)N * sizeof(int), cudaMemcpyHostToDevice), "targets");
+	prof(a, PH_LOSS);
 	crossentropy_forward_kernel<<<N, 512>>>(a->losses, a->lse, a->logits, a->targets, V, Vp);
+	prof(a, PH_HOST);
 	float *l = (float *)malloc((size_t)N * sizeof(float));
 	if (!l)
 		return dsv_kernel_error(DSV_GPT_ENOMEM, "cannot allocate losses");
@@ -1031,10 +1141,13 @@ extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
 	size_t BTC = (size_t)N * C, c = C;
 	float dloss = a->n_valid ? scale / a->n_valid : 0.0f;
 
+	prof(a, PH_LOSS);
 	crossentropy_backward_kernel<<<N, 512>>>(a->bfa, a->logits, a->lse, a->targets,
 						 dloss, V, Vp);
+	prof(a, PH_MATMUL_BACK);
 	TRY(matmul_backward(a, a->dtmp, G(m, DSV_GPT_WTE), NULL, NULL, a->lnf,
 			    PB(a, m, DSV_GPT_WTE), N, C, Vp));
+	prof(a, PH_LAYERNORM_BACK);
 	CU_RETURN(cudaMemset(a->dres, 0, BTC * sizeof(float)), "backward");
 	layernorm_backward(a->dres, G(m, DSV_GPT_LNFW), G(m, DSV_GPT_LNFB), a->dtmp,
 			   a->residual3 + (L - 1) * BTC, P(m, DSV_GPT_LNFW),
@@ -1046,27 +1159,36 @@ extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
 		float *qkv = a->qkv + l * 3 * BTC;
 		float *res2 = a->residual2 + l * BTC, *fch = a->fch + l * 4 * BTC;
 		float *att = a->att + (size_t)l * N * NH * a->att_len;
+		prof(a, PH_MATMUL_BACK);
 		TRY(matmul_backward(a, a->dfch, G(m, DSV_GPT_FCPROJW) + l * 4 * c * c,
 				    G(m, DSV_GPT_FCPROJB) + l * c, a->dres, fchg,
 				    PB(a, m, DSV_GPT_FCPROJW) + l * 4 * c * c, N, 4 * C, C));
+		prof(a, PH_GELU_BACK);
 		gelu_backward_kernel<<<nblocks(4 * BTC, 256), 256>>>(a->dfch, fch, 4 * BTC);
+		prof(a, PH_MATMUL_BACK);
 		TRY(matmul_backward(a, a->dtmp, G(m, DSV_GPT_FCW) + l * 4 * c * c,
 				    G(m, DSV_GPT_FCB) + l * 4 * c, a->dfch, ln2,
 				    PB(a, m, DSV_GPT_FCW) + l * 4 * c * c, N, C, 4 * C));
+		prof(a, PH_LAYERNORM_BACK);
 		layernorm_backward(a->dres, G(m, DSV_GPT_LN2W) + l * c, G(m, DSV_GPT_LN2B) + l * c,
 				   a->dtmp, res2, P(m, DSV_GPT_LN2W) + l * c,
 				   a->ln2_mean + l * N, a->ln2_rstd + l * N, N, C);
+		prof(a, PH_MATMUL_BACK);
 		TRY(matmul_backward(a, a->dtmp, G(m, DSV_GPT_ATTPROJW) + l * c * c,
 				    G(m, DSV_GPT_ATTPROJB) + l * c, a->dres, attyb,
 				    PB(a, m, DSV_GPT_ATTPROJW) + l * c * c, N, C, C));
+		prof(a, PH_ATTENTION_BACK);
 		TRY(attention_backward(a, a->dqkv, a->dtmp, qkv, attyb, att, B, T, C, NH));
+		prof(a, PH_MATMUL_BACK);
 		TRY(matmul_backward(a, a->dtmp2, G(m, DSV_GPT_QKVW) + l * 3 * c * c,
 				    G(m, DSV_GPT_QKVB) + l * 3 * c, a->dqkv, ln1,
 				    PB(a, m, DSV_GPT_QKVW) + l * 3 * c * c, N, C, 3 * C));
+		prof(a, PH_LAYERNORM_BACK);
 		layernorm_backward(a->dres, G(m, DSV_GPT_LN1W) + l * c, G(m, DSV_GPT_LN1B) + l * c,
 				   a->dtmp2, res, P(m, DSV_GPT_LN1W) + l * c,
 				   a->ln1_mean + l * N, a->ln1_rstd + l * N, N, C);
 	}
+	prof(a, PH_EMBED);
 	encoder_backward_kernel<<<nblocks(BTC, 256), 256>>>(G(m, DSV_GPT_WTE),
 		G(m, DSV_GPT_WPE), a->dres, a->inputs, N, T, C);
 	CU_RETURN(cudaGetLastError(), "backward");
@@ -1078,6 +1200,7 @@ extern "C" int gpt_update_cuda(dsv_gpt *m, const dsv_gpt_adamw *o, int step, flo
 {
 	cuda_acts *a = (cuda_acts *)m->impl;
 	float part[NORM_BLOCKS];
+	prof(a, PH_ADAMW);
 	sumsq_kernel<<<NORM_BLOCKS, 256>>>(a->partials, m->grads, m->num_params);
 	CU_RETURN(cudaMemcpy(part, a->partials, sizeof part, cudaMemcpyDeviceToHost), "grad norm");
 	double s = 0.0;
@@ -1097,6 +1220,11 @@ extern "C" int gpt_update_cuda(dsv_gpt *m, const dsv_gpt_adamw *o, int step, flo
 			o->beta2, o->eps, wd, bc1, bc2, gscale);
 	}
 	CU_RETURN(cudaGetLastError(), "adamw");
+	prof(a, PH_HOST);
+	if (a->prof) {
+		prof_flush(a->prof);
+		a->prof->steps++;
+	}
 	time_close(a);
 	return 0;
 }

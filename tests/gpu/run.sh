@@ -3,7 +3,7 @@
 # after tests/gpu/bundle.sh here (see there for the carry list). Runs the
 # kernel tests (CUDA against the CPU reference), the MinHash and docstats
 # kernel figures, generation beside PyTorch, and GPT-2 124M training beside
-# PyTorch; logs go to $OUT, a summary is printed last. Nothing is built
+# PyTorch, then its device time by phase; logs go to $OUT, a summary is printed last. Nothing is built
 # there: the device machine has no -dev packages. CORPUS_MB (default 256)
 # sizes the kernels' corpus.
 set -u
@@ -57,5 +57,7 @@ step generate sh -ec '
 		python3 tests/bench/gen_torch.py "$0/w.st" "$0/ids.bin" $b 16 128 cuda bf16
 	done; rm -f "$0/w.st" "$0/ids.bin"' "$OUT"
 step train-gpu sh tests/bench/train_gpu.sh 16 30
+# where the step's device time goes, by phase (kernels/gpt.cu, profile)
+step train-profile env DSV_GPT_PROFILE=1 build/tests/gpt_bench gpu 12 768 12 1024 16 8192 10
 echo
 cat "$summary"
