@@ -146,6 +146,12 @@ $(B)/tests/kernel_%: $(B)/tests/unit/kernel_%.o $(LIBKERNELS) | $(CUDA_SO)
 	$(KLINK)
 $(B)/tests/%_bench: $(B)/tests/bench/%_bench.o $(LIBKERNELS) | $(CUDA_SO)
 	$(KLINK)
+ifneq ($(NVCC),)
+# the flash-attention kernels alone, beside PyTorch's SDPA (tests/gpu/run.sh)
+$(B)/tests/attention_bench: tests/bench/attention_bench.cu $(wildcard kernels/*.cuh)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -o $@ $<
+endif
 
 # The CUDA emulation (tests/emu/README.md): kernels/*.cu translated to C++
 # and run on the CPU, so that the GPU tests also run where there is no GPU.

@@ -13,7 +13,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 kt=$(for f in tests/unit/kernel_*.c; do n=${f##*/}; echo "build/tests/${n%.c}"; done)
 make -s -j"$(nproc)" dsv $kt build/tests/gen_bench build/tests/kernels_bench \
-	build/tests/gpt_bench
+	build/tests/gpt_bench build/tests/attention_bench
 [ -f libdsvcuda.so ] || { echo "bundle: no libdsvcuda.so: nvcc is needed here" >&2; exit 1; }
 rm -rf build/gpu
 mkdir -p build/gpu/lib

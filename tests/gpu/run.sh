@@ -56,6 +56,7 @@ step generate sh -ec '
 		python3 tests/bench/gen_torch.py "$0/w.st" "$0/ids.bin" $b 16 128 cuda fp32 &&
 		python3 tests/bench/gen_torch.py "$0/w.st" "$0/ids.bin" $b 16 128 cuda bf16
 	done; rm -f "$0/w.st" "$0/ids.bin"' "$OUT"
+step attention sh -c 'build/tests/attention_bench && python3 tests/bench/attention_torch.py'
 step train-gpu sh tests/bench/train_gpu.sh 16 30
 # where the step's device time goes, by phase (kernels/gpt.cu, profile)
 step train-profile env DSV_GPT_PROFILE=1 build/tests/gpt_bench gpu 12 768 12 1024 16 8192 10
