@@ -78,29 +78,23 @@ __device__ __forceinline__ uint32_t pack(float lo, float hi)
 }
 
 /* Four 8 x 8 matrices of shared memory: lanes 8m .. 8m + 7 give the rows of
- * matrix m; register m receives row g, columns 2t and 2t + 1 (transposed:
+ * matrix m; register m receives row g, columns 2t and 2t + 1 (TRANS:
  * column g, rows 2t and 2t + 1). */
+template <bool TRANS>
 __device__ __forceinline__ void ldsm4(uint32_t r[4], const bf16 *row)
 {
 #ifdef DSV_CUDA_EMU
-	emu::ldmatrix_x4(r, row, false);
+	emu::ldmatrix_x4(r, row, TRANS);
 #else
 	unsigned a = (unsigned)__cvta_generic_to_shared(row);
-	asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-		     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-		     : "r"(a));
-#endif
-}
-
-__device__ __forceinline__ void ldsm4_trans(uint32_t r[4], const bf16 *row)
-{
-#ifdef DSV_CUDA_EMU
-	emu::ldmatrix_x4(r, row, true);
-#else
-	unsigned a = (unsigned)__cvta_generic_to_shared(row);
-	asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-		     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-		     : "r"(a));
+	if (TRANS)
+		asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 "
+			     "{%0, %1, %2, %3}, [%4];\n"
+			     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+	else
+		asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 "
+			     "{%0, %1, %2, %3}, [%4];\n"
+			     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
 #endif
 }
 
@@ -123,7 +117,7 @@ __device__ __forceinline__ void mma(float d[4], const uint32_t a[4], uint32_t b0
 __device__ __forceinline__ void load_a(uint32_t a[4], const bf16 *tile, int ld, int k0)
 {
 	int lane = threadIdx.x % 32;
-	ldsm4(a, tile + (lane % 16) * ld + k0 + lane / 16 * 8);
+	ldsm4<false>(a, tile + (lane % 16) * ld + k0 + lane / 16 * 8);
 }
 
 /* The B fragments of column tiles n0 and n0 + 8 (registers 0, 1 and 2, 3),
@@ -131,14 +125,14 @@ __device__ __forceinline__ void load_a(uint32_t a[4], const bf16 *tile, int ld, 
 __device__ __forceinline__ void load_bt(uint32_t b[4], const bf16 *tile, int ld, int n0, int k0)
 {
 	int lane = threadIdx.x % 32;
-	ldsm4(b, tile + (n0 + lane / 16 * 8 + lane % 8) * ld + k0 + lane / 8 % 2 * 8);
+	ldsm4<false>(b, tile + (n0 + lane / 16 * 8 + lane % 8) * ld + k0 + lane / 8 % 2 * 8);
 }
 
 /* The same from B = tile itself, row-major. */
 __device__ __forceinline__ void load_b(uint32_t b[4], const bf16 *tile, int ld, int k0, int n0)
 {
 	int lane = threadIdx.x % 32;
-	ldsm4_trans(b, tile + (k0 + lane / 8 % 2 * 8 + lane % 8) * ld + n0 + lane / 16 * 8);
+	ldsm4<true>(b, tile + (k0 + lane / 8 % 2 * 8 + lane % 8) * ld + n0 + lane / 16 * 8);
 }
 
 /* ---- the pieces of every kernel ---- */
