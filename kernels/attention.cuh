@@ -40,6 +40,12 @@ typedef __nv_bfloat16 bf16;
  * head, whose backward would otherwise run out of registers. */
 enum { TILE = 64, WARPS = 4, THREADS = 32 * WARPS };
 
+/* Blocks of the forward each SM should hold, which caps the registers a
+ * thread may use (65536 / (3 * 128) = 170): three for head sizes up to 64,
+ * where it fits in that without spilling (ptxas -v), two above. The
+ * backward kernels spill under that cap and run two blocks an SM. */
+#define FA_FORWARD_BLOCKS(HS) ((HS) <= 64 ? 3 : 2)
+
 #define FA_LOG2E 1.4426950408889634f
 #define FA_LN2 0.6931471805599453f
 
@@ -250,7 +256,7 @@ __device__ __forceinline__ float quad_sum(float x)
  * forward_smem<HS>() bytes of dynamic shared memory. The softmax runs in
  * base 2 (scores times scale log2 e). */
 template <int HS>
-__global__ void __launch_bounds__(THREADS)
+__global__ void __launch_bounds__(THREADS, FA_FORWARD_BLOCKS(HS))
 forward_kernel(bf16 *y, float *lse, const float *qkv, int T, int NH, float scale)
 {
 	enum { NC = dims<HS>::NC, LDH = dims<HS>::LDH };
