@@ -2,9 +2,13 @@
  * disjoint views of REV that together hold all of it, committed as two
  * versions, NAME-train and NAME-valid, each with REV as its parent. A
  * record goes to valid when its seeded key (cmd/op_sample.c) is below F.
+ * Both sides are computed before either is recorded, and the two commits
+ * run with the stop signals held back, so an interrupted split records
+ * both versions or neither.
  */
 #include "cmd/derive.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +33,8 @@ static int split_shard(struct derive_shard *sh, void *ctx)
 	return 0;
 }
 
-/* One side: a derivation of its own with the shared options. */
+/* One side: a derivation of its own with the shared options, computed;
+ * recorded later by derive_commit. Its compute ends here. */
 static int one_side(struct derive *d, const struct derive_args *args,
 		    const char *branch, int n, char **argv,
 		    const struct option *opts, const char *usage,
@@ -50,7 +55,8 @@ static int one_side(struct derive *d, const struct derive_args *args,
 						      : "in_valid")) < 0 ||
 	    derive_select(d, 0, 0, split_shard, x))
 		return die_error();
-	return derive_commit(d);
+	dsv_meter_stop(derive_meter(d));
+	return 0;
 }
 
 /* The train side failed after valid was recorded: valid's branch goes back
@@ -131,23 +137,33 @@ int derive_split(int argc, char **argv)
 			goto out;
 		}
 	}
-	struct split x = {.seed = (uint64_t)seed};
-	x.thr = sample_fraction_threshold(f, &x.all);
+	struct split xv = {.valid_side = 1, .seed = (uint64_t)seed}, xt;
+	xv.thr = sample_fraction_threshold(f, &xv.all);
+	xt = xv;
+	xt.valid_side = 0;
 	char valid_ref[320];
 	snprintf(valid_ref, sizeof valid_ref, "refs/heads/%s", valid_b);
 	dsv_aid old_valid;
 	int had_valid = dsv_lineage_ref_get(the_repo->lineage, valid_ref,
 					    &old_valid) == 0;
 	dsv_error_clear();
-	/* valid first: if it fails, train is never recorded either */
-	x.valid_side = 1;
-	if ((rc = one_side(d2, &args, valid_b, n, argv, opts, usage, &x, f, seed)))
+	if ((rc = one_side(d2, &args, valid_b, n, argv, opts, usage, &xv, f, seed)) ||
+	    (rc = one_side(d, &args, train_b, n, argv, opts, usage, &xt, f, seed)))
 		goto out;
-	x.valid_side = 0;
-	rc = one_side(d, &args, train_b, n, argv, opts, usage, &x, f, seed);
-	if (rc && derive_rank(d) == 0)
-		undo_valid(valid_b, valid_ref, had_valid ? &old_valid : NULL,
-			   train_b);
+	/* valid first: if it fails, train is never recorded either; a stop
+	 * signal waits until both are recorded or valid is undone */
+	sigset_t stop, old_mask;
+	sigemptyset(&stop);
+	for (int i = 0; i < NSTOP_SIGNALS; i++)
+		sigaddset(&stop, stop_signals[i]);
+	sigprocmask(SIG_BLOCK, &stop, &old_mask);
+	if (!(rc = derive_commit(d2))) {
+		rc = derive_commit(d);
+		if (rc && derive_rank(d) == 0)
+			undo_valid(valid_b, valid_ref, had_valid ? &old_valid : NULL,
+				   train_b);
+	}
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 out:
 	derive_free(d2);
 	derive_free(d);

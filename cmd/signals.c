@@ -1,6 +1,7 @@
-/* signals.c: the signals a derivation that runs external programs (map,
- * synth --verify) catches, so that it can kill its programs and remove its
- * spool before dying of the signal, committing nothing.
+/* signals.c: the signals that stop a derivation. One that runs external
+ * programs (map, synth --verify) catches them, so that it can kill its
+ * programs and remove its spool before dying of the signal, committing
+ * nothing; split holds them back while it records its two sides.
  */
 #include "cmd/cmd.h"
 

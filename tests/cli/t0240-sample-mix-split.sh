@@ -7,6 +7,7 @@
 G="git --git-dir .dsv/lineage"
 awk 'BEGIN { for (i = 1; i <= 1000; i++) printf "{\"text\":\"document number %d\"}\n", i }' >a.jsonl
 awk 'BEGIN { for (i = 1; i <= 50; i++) printf "{\"text\":\"other text %d\"}\n", i }' >b.jsonl
+awk 'BEGIN { for (i = 1; i <= 200000; i++) printf "{\"text\":\"line %d\"}\n", i }' >big.jsonl
 
 dsv init -q repo >/dev/null && cd repo || exit 1
 dsv commit -b a ../a.jsonl -m a -q && dsv commit -b b ../b.jsonl -m b -q
@@ -74,6 +75,32 @@ test_expect_success 'a split that fails at any write records neither side' '
 	done
 	echo "  result: $fails injected failures, none half-recorded" &&
 	test $fails -gt 0 && dsv fsck >/dev/null
+'
+
+# SIGTERM, not SIGINT: a background job of a script starts with SIGINT ignored
+test_expect_success 'a split stopped by a signal at any moment records both sides or neither' '
+	dsv commit -b big ../big.jsonl -m big -q &&
+	both=0 neither=0 d=0
+	while [ $d -le 100 ]; do
+		"$DSV" derive split big --valid 0.3 -o isp -m i -q 2>/dev/null &
+		pid=$!
+		sleep "$(printf "0.%03d" $d)"
+		kill -TERM $pid 2>/dev/null
+		wait $pid
+		t=$($G rev-parse -q --verify isp-train) v=$($G rev-parse -q --verify isp-valid)
+		if [ -n "$t" ] && [ -n "$v" ]; then
+			both=$((both + 1))
+		elif [ -z "$t" ] && [ -z "$v" ]; then
+			neither=$((neither + 1))
+		else
+			echo "stopped after $d ms: one side recorded"; exit 1
+		fi
+		$G update-ref -d refs/heads/isp-train 2>/dev/null
+		$G update-ref -d refs/heads/isp-valid 2>/dev/null
+		d=$((d + 5))
+	done
+	echo "  result: $both runs recorded both sides, $neither neither" &&
+	dsv fsck >/dev/null
 '
 
 test_expect_success 'mix with repeat counts; every input is a parent' '
