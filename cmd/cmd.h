@@ -278,6 +278,35 @@ int gen_version_texts(const char *rev, uint64_t limit, dsv_aid *id,
 		      struct gen_texts *t);
 void gen_texts_free(struct gen_texts *t);
 
+/* ---- GPU work (cmd/gpumeter.c) ------------------------------------------- */
+
+/* NVML's energy counter of the GPU this process uses: nvml_joules gives the
+ * joules since nvml_start, 0 where the driver does not say. */
+struct nvml {
+	void *lib;
+	int ok;
+	void *dev;
+	int (*energy)(void *, unsigned long long *);
+	unsigned long long start_mj;
+};
+void nvml_start(struct nvml *n);
+double nvml_joules(const struct nvml *n);
+void nvml_stop(struct nvml *n);
+
+/* The GPU work of a command that runs the data kernels (derive's, the
+ * generation of rephrase and synth): from gpu_meter_start, which a command
+ * calls once it knows it runs on CUDA, gpu_meter_add adds to m, once, the
+ * seconds those kernels kept the device busy under its name, and the
+ * energy the device drew meanwhile (nothing when no kernel ran). */
+struct gpu_meter {
+	int on, added;
+	double busy0;
+	struct nvml nvml;
+};
+void gpu_meter_start(struct gpu_meter *g);
+void gpu_meter_add(struct gpu_meter *g, dsv_meter *m);
+void gpu_meter_stop(struct gpu_meter *g);
+
 /* ---- signals (cmd/signals.c) -------------------------------------------- */
 
 /* ^C, SIGTERM and SIGHUP, which map and synth catch to kill their programs

@@ -91,6 +91,7 @@ struct derive {
 	int selected;       /* derive_select ran and gathered */
 	dsv_compute others; /* other ranks' compute, summed */
 	int have_others;
+	struct gpu_meter gpu; /* on CUDA: the kernels' device time, energy */
 };
 
 int derive_new(struct derive **out, const char *op)
@@ -120,6 +121,7 @@ void derive_free(struct derive *d)
 	dsv_manifest_free(d->in);
 	dsv_manifest_free(d->out);
 	dsv_meter_free(d->meter);
+	gpu_meter_stop(&d->gpu);
 	dsv_artifact_free(d->art);
 	free(d->extra);
 	for (int i = 0; i < NREASONS; i++)
@@ -206,9 +208,11 @@ static int start_checks(struct derive *d, const char *rev)
 		return rc;
 	if ((rc = dsv_meter_new(&d->meter, d->mode)))
 		return rc;
-	if (d->device == DSV_DEVICE_CUDA &&
-	    (rc = dsv_meter_add_device(d->meter, dsv_device_name())))
-		return rc;
+	if (d->device == DSV_DEVICE_CUDA) {
+		if ((rc = dsv_meter_add_device(d->meter, dsv_device_name())))
+			return rc;
+		gpu_meter_start(&d->gpu);
+	}
 	dsv_meter_start(d->meter);
 	return 0;
 }
@@ -616,6 +620,7 @@ static int gather(struct derive *d, int ok, dsv_manifest *mine)
 
 	if (ok && dsv_manifest_format(mine, &mt, &mlen))
 		ok = 0;
+	gpu_meter_add(&d->gpu, d->meter);
 	dsv_meter_read(d->meter, &c);
 	if (dsv_compute_to_json(&cj, &c))
 		ok = 0;
@@ -822,6 +827,7 @@ int derive_commit(struct derive *d)
 	if (!d->started || !d->out)
 		return error_msg("derive %s: no output version", d->op);
 	dsv_meter_stop(d->meter);
+	gpu_meter_add(&d->gpu, d->meter);
 	dsv_meter_read(d->meter, &c);
 	if (d->have_others)
 		dsv_compute_add(&c, &d->others);

@@ -78,6 +78,7 @@ int gen_run(struct model *md, const struct gen_opts *o, const char *const *promp
 	uint64_t *ids = NULL;
 	uint8_t *text = NULL;
 	size_t tlen = 0, tcap = 0;
+	struct gpu_meter gpu = {0};
 	dsv_buf clean = {0};
 	dsv_gen *g = NULL;
 	int maxnew = o->max_tokens;
@@ -143,8 +144,10 @@ int gen_run(struct model *md, const struct gen_opts *o, const char *const *promp
 		rc = dsv_error_set(rc, "%s", dsv_kernel_error_last());
 		goto out;
 	}
-	if (g->on_gpu && meter)
+	if (g->on_gpu && meter) {
 		dsv_meter_add_device(meter, dsv_device_name());
+		gpu_meter_start(&gpu);
+	}
 	in = malloc((size_t)B * T * sizeof *in);
 	plen = malloc((size_t)B * sizeof *plen);
 	out = malloc((size_t)B * (maxnew ? maxnew : 1) * sizeof *out);
@@ -209,6 +212,9 @@ int gen_run(struct model *md, const struct gen_opts *o, const char *const *promp
 		}
 	}
 out:
+	if (meter)
+		gpu_meter_add(&gpu, meter);
+	gpu_meter_stop(&gpu);
 	for (size_t i = 0; i < np; i++)
 		free(ptok[i]);
 	free(ptok);

@@ -12,7 +12,6 @@
 #include "kernels/safetensors.h"
 #include "kernels/trainconf.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -369,65 +368,6 @@ static int val_loss(dsv_gpt *g, const uint32_t *tok, size_t n, int B, int T,
 	return 0;
 }
 
-/* ---- NVML energy, through dlopen so the binary runs without it ---- */
-
-struct nvml {
-	void *lib;
-	int ok;
-	void *dev;
-	int (*energy)(void *, unsigned long long *);
-	unsigned long long start_mj;
-};
-
-static void nvml_start(struct nvml *n)
-{
-	memset(n, 0, sizeof *n);
-	if (!(n->lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL)))
-		return;
-	int (*init)(void) = (int (*)(void))dlsym(n->lib, "nvmlInit_v2");
-	int (*handle)(unsigned, void **) =
-		(int (*)(unsigned, void **))dlsym(n->lib,
-						  "nvmlDeviceGetHandleByIndex_v2");
-	int (*by_bus)(const char *, void **) =
-		(int (*)(const char *, void **))dlsym(n->lib,
-			"nvmlDeviceGetHandleByPciBusId_v2");
-	n->energy = (int (*)(void *, unsigned long long *))dlsym(
-		n->lib, "nvmlDeviceGetTotalEnergyConsumption");
-	if (!init || !handle || !n->energy || init() != 0)
-		return;
-	/* The GPU this rank trains on, found by its PCI bus id: NVML's index
-	 * 0 is the first GPU of the machine, whatever CUDA_VISIBLE_DEVICES
-	 * and dsv_dp_new chose, and every rank would count that one. */
-	char bus[64];
-	if (!by_bus || dsv_device_pci_bus_id(bus, sizeof bus) != 0 ||
-	    by_bus(bus, &n->dev) != 0) {
-		if (handle(0, &n->dev) != 0)
-			return;
-	}
-	if (n->energy(n->dev, &n->start_mj) != 0)
-		return;
-	n->ok = 1;
-}
-
-/* Joules since nvml_start; 0 where the driver does not say. */
-static double nvml_joules(struct nvml *n)
-{
-	unsigned long long now;
-	if (!n->ok || n->energy(n->dev, &now) != 0 || now < n->start_mj)
-		return 0;
-	return (double)(now - n->start_mj) / 1000.0;
-}
-
-static void nvml_stop(struct nvml *n)
-{
-	if (n->lib) {
-		int (*shut)(void) = (int (*)(void))dlsym(n->lib, "nvmlShutdown");
-		if (n->ok && shut)
-			shut();
-		dlclose(n->lib);
-	}
-	memset(n, 0, sizeof *n);
-}
 
 /* ---- memory estimate ---- */
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kernels/docstats.h"
@@ -99,6 +100,61 @@ static int load_error(const char *name)
 		return fn args;                                              \
 	}
 
+/* The GPU work of the data kernels, for the compute records of the commands
+ * that run them: the time during which at least one of their calls was in
+ * flight, so that calls from several threads on one device count once.
+ * Each call waits for its results, so that is the time the device was
+ * busy for this process, with the transfers. */
+static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
+static int busy_calls;
+static double busy_since, busy_total;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void busy_enter(void)
+{
+	pthread_mutex_lock(&busy_lock);
+	if (busy_calls++ == 0)
+		busy_since = now_s();
+	pthread_mutex_unlock(&busy_lock);
+}
+
+static void busy_leave(void)
+{
+	pthread_mutex_lock(&busy_lock);
+	if (--busy_calls == 0)
+		busy_total += now_s() - busy_since;
+	pthread_mutex_unlock(&busy_lock);
+}
+
+double dsv_device_busy_seconds(void)
+{
+	pthread_mutex_lock(&busy_lock);
+	double s = busy_total + (busy_calls ? now_s() - busy_since : 0.0);
+	pthread_mutex_unlock(&busy_lock);
+	return s;
+}
+
+/* FORWARD for a data kernel: its call counts as device work. */
+#define FORWARD_BUSY(name, params, args)                                     \
+	int name params                                                      \
+	{                                                                    \
+		static int(*fn) params;                                      \
+		if (!fn)                                                     \
+			fn = (int(*) params)sym(#name);                      \
+		if (!fn)                                                     \
+			return load_error(#name);                            \
+		busy_enter();                                                \
+		int rc = fn args;                                            \
+		busy_leave();                                                \
+		return rc;                                                   \
+	}
+
 #define FORWARD_VOID(name, params, args)                                     \
 	void name params                                                     \
 	{                                                                    \
@@ -123,22 +179,22 @@ int dsv_cuda_device_count_(void)
 FORWARD_VOID(dsv_cuda_device_name_, (char *buf, size_t len), (buf, len))
 FORWARD(int, dsv_cuda_pci_bus_id_, (char *buf, size_t len), (buf, len), -1)
 
-FORWARD(int, minhash_cuda,
+FORWARD_BUSY(minhash_cuda,
 	(const struct dsv_minhash_params *p, const uint8_t *text,
 	 const uint64_t *off, size_t ndocs, uint64_t *sig, uint64_t *bands),
-	(p, text, off, ndocs, sig, bands), DSV_KERNEL_ENOGPU)
-FORWARD(int, docstats_cuda,
+	(p, text, off, ndocs, sig, bands))
+FORWARD_BUSY(docstats_cuda,
 	(const uint8_t *text, const uint64_t *off, size_t ndocs,
 	 struct dsv_docstats *out),
-	(text, off, ndocs, out), DSV_KERNEL_ENOGPU)
-FORWARD(int, docstats_basic_cuda,
+	(text, off, ndocs, out))
+FORWARD_BUSY(docstats_basic_cuda,
 	(const uint8_t *text, const uint64_t *off, size_t ndocs,
 	 struct dsv_docstats_basic *out),
-	(text, off, ndocs, out), DSV_KERNEL_ENOGPU)
-FORWARD(int, qclass_predict_cuda,
+	(text, off, ndocs, out))
+FORWARD_BUSY(qclass_predict_cuda,
 	(const struct dsv_qclass *m, const uint8_t *text, const uint64_t *off,
 	 size_t ndocs, float *probs),
-	(m, text, off, ndocs, probs), DSV_KERNEL_ENOGPU)
+	(m, text, off, ndocs, probs))
 
 FORWARD(int, gpt_new_cuda, (dsv_gpt *m), (m), DSV_KERNEL_ENOGPU)
 FORWARD_VOID(gpt_free_cuda, (dsv_gpt *m), (m))
@@ -162,11 +218,10 @@ FORWARD(double, gpt_gpu_seconds_cuda, (const dsv_gpt *m), (m), 0.0)
 FORWARD(int, gen_new_cuda, (dsv_gen *g, const float *params), (g, params),
 	DSV_KERNEL_ENOGPU)
 FORWARD_VOID(gen_free_cuda, (dsv_gen *g), (g))
-FORWARD(int, gen_feed_cuda,
+FORWARD_BUSY(gen_feed_cuda,
 	(dsv_gen *g, const int *tokens, const int *rowseq, const int *rowpos,
 	 int nrows, const int *lastrow, float *logits, int *argmax),
-	(g, tokens, rowseq, rowpos, nrows, lastrow, logits, argmax),
-	DSV_KERNEL_ENOGPU)
+	(g, tokens, rowseq, rowpos, nrows, lastrow, logits, argmax))
 
 #ifdef DSV_HAVE_NCCL
 FORWARD(int, dsv_dp_available, (void), (), 0)
@@ -180,5 +235,12 @@ FORWARD(int, dsv_dp_allreduce, (dsv_dp *dp, float *dev, size_t n),
 	(dp, dev, n), DSV_KERNEL_ENOGPU)
 FORWARD_VOID(dsv_dp_free, (dsv_dp *dp), (dp))
 #endif
+
+#else
+
+double dsv_device_busy_seconds(void)
+{
+	return 0.0;
+}
 
 #endif /* DSV_HAVE_CUDA */

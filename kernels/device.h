@@ -43,6 +43,12 @@ const char *dsv_device_name(void);
  * order. 0, or DSV_KERNEL_ENOGPU without a device. */
 int dsv_device_pci_bus_id(char *buf, size_t len);
 
+/* Seconds during which this process had a data kernel's CUDA call in
+ * flight (MinHash, docstats, classifier inference, generation steps;
+ * overlapping calls from several threads count once): the GPU seconds a
+ * command records for them. 0 without CUDA. */
+double dsv_device_busy_seconds(void);
+
 /* Resolves `want` (a dsv_device_kind) to DSV_DEVICE_CPU or DSV_DEVICE_CUDA.
  * AUTO reads $DSV_DEVICE (cpu|cuda|auto; unset means auto) and picks CUDA
  * when a device exists. Returns DSV_KERNEL_ENOGPU when CUDA is asked for

@@ -545,6 +545,8 @@ void dsv_meter_read(const dsv_meter *m, dsv_compute *out)
 	out->ndevices = m->devices.ndevices;
 	memcpy(out->devices, m->devices.devices, sizeof out->devices);
 	pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
-	for (int i = 0; i < out->ndevices; i++)
+	for (int i = 0; i < out->ndevices; i++) {
+		out->devices[i].gpu_s = usec(out->devices[i].gpu_s);
 		out->gpu_s += out->devices[i].gpu_s;
+	}
 }

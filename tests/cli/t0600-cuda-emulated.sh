@@ -30,6 +30,15 @@ test_expect_success 'filter rules: cuda keeps the records cpu keeps' '
 	test "$(wc -l <fcpu.jsonl)" -lt 680
 '
 
+test_expect_success 'the compute record has the seconds the kernels kept the device busy' '
+	dsv show fgpu >show.txt &&
+	gs=$(sed -n "s/^    \"gpu_s\": \([0-9.e-]*\),$/\1/p" show.txt) &&
+	wall=$(sed -n "s/^    \"wall_s\": \([0-9.e-]*\),$/\1/p" show.txt) &&
+	awk -v g="$gs" -v w="$wall" "BEGIN { exit !(g > 0 && g <= w) }" &&
+	grep -A 2 "\"name\": \"CUDA emulation on the CPU\"" show.txt | grep -q "\"gpu_s\": $gs" &&
+	dsv show fcpu | grep -q "^    \"gpu_s\": 0.0,"
+'
+
 test_expect_success 'fuzzy dedup: cuda drops the near-duplicates cpu drops' '
 	dsv derive dedup main --fuzzy --device cpu -o dcpu -m d -q &&
 	gpu derive dedup main --fuzzy --device cuda -o dgpu -m d -q &&
@@ -68,6 +77,19 @@ test_expect_success 'generate: greedy text is the same on cuda and cpu' '
 	gpu generate mcpu --prompt "The " -n 2 --max-tokens 16 --temperature 0 \
 		--device cuda >ggpu.jsonl &&
 	test_cmp gcpu.jsonl ggpu.jsonl
+'
+
+test_expect_success 'rephrase: the same records on cuda and cpu; the GPU seconds recorded' '
+	dsv derive sample main --n 6 --seed 3 -o src -m src -q &&
+	printf "Say it plainly:\n{text}\nPlainly:" >t.txt &&
+	dsv derive rephrase src --model mcpu --template t.txt --max-tokens 8 \
+		--temperature 0 --device cpu -o rcpu -m r -q &&
+	gpu derive rephrase src --model mcpu --template t.txt --max-tokens 8 \
+		--temperature 0 --device cuda -o rgpu -m r -q &&
+	dsv export rcpu >rcpu.jsonl && dsv export rgpu >rgpu.jsonl &&
+	test_cmp rcpu.jsonl rgpu.jsonl &&
+	dsv show rgpu | grep -A 1 "\"name\": \"CUDA emulation on the CPU\"" |
+		grep -q "\"gpu_s\": [0-9.]*[1-9]"
 '
 
 G="git --git-dir .dsv/lineage"
