@@ -190,7 +190,7 @@ fi
 test_expect_success 'SIGTERM during map kills the programs, commits nothing, leaves no spool' '
 	for j in 1 3; do
 		rm -f pids; export PIDFILE=$PWD/pids
-		"$DSV" derive map main --cmd ./stubborn.sh -j $j -o sig -m sig 2>err &
+		exec "$DSV" derive map main --cmd ./stubborn.sh -j $j -o sig -m sig 2>err &
 		dsvpid=$! && i=0 &&
 		while [ "$(cat pids 2>/dev/null | wc -l)" -lt $j ] && [ $i -lt 100 ]; do
 			sleep 0.1; i=$((i + 1)); done &&

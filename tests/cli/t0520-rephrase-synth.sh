@@ -99,7 +99,7 @@ test_expect_success '--verify-timeout: a verifier that hangs is killed and rejec
 
 test_expect_success 'SIGTERM during synth --verify kills the verifiers, commits nothing' '
 	rm -f vpids &&
-	"$DSV" derive synth --model tiny --n 6 --max-tokens 2 -j 3 -o vsig -m vsig \
+	exec "$DSV" derive synth --model tiny --n 6 --max-tokens 2 -j 3 -o vsig -m vsig \
 		--verify "echo \$\$ >>$PWD/vpids; sleep 60; exit 0" 2>err &
 	dsvpid=$! && i=0 &&
 	while [ "$(cat vpids 2>/dev/null | wc -l)" -lt 3 ] && [ $i -lt 100 ]; do
