@@ -281,6 +281,7 @@ int cmd_eval(int argc, char **argv)
 	struct evalrun e = {0};
 	dsv_manifest *m = NULL;
 	dsv_meter *meter = NULL;
+	struct nvml nvml = {0};
 	dsv_aid rev, id;
 	int rc = 1;
 
@@ -324,6 +325,8 @@ int cmd_eval(int argc, char **argv)
 		goto fail;
 	if (save && save_weights(&e.md, save))
 		goto fail;
+	if (e.md.g->on_gpu)
+		nvml_start(&nvml);
 	e.B = (int)batch;
 	e.T = e.md.seq_len;
 	size_t BT = (size_t)e.B * e.T;
@@ -345,9 +348,11 @@ int cmd_eval(int argc, char **argv)
 	dsv_meter_add(meter, DSV_METER_RECORDS_IN, e.ndocs);
 	dsv_meter_add_flops(meter, dsv_gpt_flops_per_token(&e.md.g->cfg, e.T) /
 					   3.0 * (double)e.ntok);
-	if (e.md.g->on_gpu)
+	if (e.md.g->on_gpu) {
 		dsv_meter_add_gpu(meter, dsv_device_name(),
 				  dsv_gpt_gpu_seconds(e.md.g));
+		dsv_meter_add_energy(meter, nvml_joules(&nvml));
+	}
 	if (column && commit_column(&e, &rev, m, column, branch, msg, meter, &id))
 		goto fail;
 	double mean = e.sum / (double)e.ntok;
@@ -387,5 +392,6 @@ cleanup:
 	free(e.docs);
 	dsv_manifest_free(m);
 	dsv_meter_free(meter);
+	nvml_stop(&nvml);
 	return rc;
 }
