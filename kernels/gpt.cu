@@ -192,14 +192,35 @@ __global__ void layernorm_backward_kernel(float *dinp, const float *dout,
 		di[i] += (w[i] * d[i] - dm - (x[i] - mu) * rs * dnm) * rs;
 }
 
+#define GELU_S 0.7978845608028654f
+
+__global__ void gelu_forward_kernel(bf16 *out, const float *inp, size_t n)
+{
+	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i < n) {
+		float x = inp[i];
+		out[i] = __float2bfloat16(
+			0.5f * x * (1.0f + tanhf(GELU_S * (x + 0.044715f * x * x * x))));
+	}
+}
+
+/* d GELU(x) / dx, of the tanh form gelu_forward_kernel computes */
+__device__ __forceinline__ float gelu_grad(float x)
+{
+	float th = tanhf(GELU_S * (x + 0.044715f * x * x * x));
+	return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * GELU_S *
+	       (1.0f + 3.0f * 0.044715f * x * x);
+}
+
 /* Column sums over rows: blocks of 32 columns x 8 row lanes, gridDim.y row
  * slices, partials added with atomics. With inp given, the sum is of
  * dout * normalized(inp) (LayerNorm gain) and db gets the plain sum. With
  * out given, dout is also written there in bf16 (a matmul's operand), so
- * the gradient is read once for both. */
+ * the gradient is read once for both; with gelu_in given, dout is first
+ * taken back through GELU at gelu_in. */
 __global__ void colsum_kernel(float *dw, float *db, bf16 *out, const float *dout,
-			      const float *inp, const float *mean,
-			      const float *rstd, int N, int C)
+			      const float *gelu_in, const float *inp,
+			      const float *mean, const float *rstd, int N, int C)
 {
 	__shared__ float sw[8][33], sb[8][33];
 	int c = blockIdx.x * 32 + threadIdx.x;
@@ -207,6 +228,8 @@ __global__ void colsum_kernel(float *dw, float *db, bf16 *out, const float *dout
 	if (c < C)
 		for (int r = blockIdx.y * 8 + threadIdx.y; r < N; r += gridDim.y * 8) {
 			float d = dout[(size_t)r * C + c];
+			if (gelu_in)
+				d *= gelu_grad(gelu_in[(size_t)r * C + c]);
 			ab += d;
 			if (out)
 				out[(size_t)r * C + c] = __float2bfloat16(d);
@@ -232,29 +255,6 @@ __global__ void bias_add_kernel(float *out, const float *bias, int N, int OC)
 	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
 	if (i < (size_t)N * OC)
 		out[i] += bias[i % OC];
-}
-
-#define GELU_S 0.7978845608028654f
-
-__global__ void gelu_forward_kernel(bf16 *out, const float *inp, size_t n)
-{
-	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-	if (i < n) {
-		float x = inp[i];
-		out[i] = __float2bfloat16(
-			0.5f * x * (1.0f + tanhf(GELU_S * (x + 0.044715f * x * x * x))));
-	}
-}
-
-__global__ void gelu_backward_kernel(float *d, const float *inp, size_t n)
-{
-	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-	if (i < n) {
-		float x = inp[i];
-		float th = tanhf(GELU_S * (x + 0.044715f * x * x * x));
-		d[i] *= 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) *
-			GELU_S * (1.0f + 3.0f * 0.044715f * x * x);
-	}
 }
 
 /* qkv [B][T][3][NH][hs] <-> q, k, v [B][NH][T][hs]; back adds nothing, it
@@ -576,13 +576,13 @@ static int lt_matmul(cuda_acts *a, float *D, const float *C, const bf16 *A,
  * Off by default: the events cost a launch each. */
 enum phase {
 	PH_EMBED, PH_LAYERNORM, PH_MATMUL, PH_ATTENTION, PH_GELU, PH_LOSS,
-	PH_MATMUL_BACK, PH_ATTENTION_BACK, PH_LAYERNORM_BACK, PH_GELU_BACK,
-	PH_ADAMW, PH_HOST, PH_N
+	PH_MATMUL_BACK, PH_ATTENTION_BACK, PH_LAYERNORM_BACK, PH_ADAMW, PH_HOST,
+	PH_N
 };
 static const char *const phase_names[PH_N] = {
 	"embedding", "layernorm", "matmul", "attention", "gelu",
-	"cross-entropy", "matmul backward", "attention backward",
-	"layernorm backward", "gelu backward", "grad norm + adamw",
+	"cross-entropy", "matmul backward (and gelu's)", "attention backward",
+	"layernorm backward", "grad norm + adamw",
 	"host, copies, memsets"
 };
 
@@ -677,23 +677,27 @@ static int matmul_forward(cuda_acts *a, float *out, const bf16 *inp, const bf16 
 }
 
 static void colsum(float *dw, float *db, bf16 *out, const float *dout,
-		   const float *inp, const float *mean, const float *rstd, int N, int C)
+		   const float *gelu_in, const float *inp, const float *mean,
+		   const float *rstd, int N, int C)
 {
 	int slices = N / 256 < 1 ? 1 : (N / 256 > 64 ? 64 : N / 256);
 	dim3 grid((C + 31) / 32, slices), block(32, 8);
-	colsum_kernel<<<grid, block>>>(dw, db, out, dout, inp, mean, rstd, N, C);
+	colsum_kernel<<<grid, block>>>(dw, db, out, dout, gelu_in, inp, mean, rstd,
+				       N, C);
 }
 
 /* dinp = dout . w (overwritten), dw += dout^T . inp, dbias += sum(dout);
- * dout NULL: a->bfa already holds it in bf16 (and there is no bias). */
+ * dout NULL: a->bfa already holds it in bf16 (and there is no bias).
+ * gelu_in (with dbias): dout is the gradient at GELU's output, and the
+ * layer's is dout * GELU'(gelu_in), made in the pass that casts it. */
 static int matmul_backward(cuda_acts *a, float *dinp, float *dw, float *dbias,
-			   const float *dout, const bf16 *inp, const bf16 *w,
-			   int N, int IC, int OC)
+			   const float *dout, const float *gelu_in, const bf16 *inp,
+			   const bf16 *w, int N, int IC, int OC)
 {
 	int rc;
 	/* dout in bf16 for the GEMMs, and the bias gradient, in one pass */
 	if (dbias)
-		colsum(NULL, dbias, a->bfa, dout, NULL, NULL, NULL, N, OC);
+		colsum(NULL, dbias, a->bfa, dout, gelu_in, NULL, NULL, NULL, N, OC);
 	else if (dout)
 		cast(a->bfa, dout, (size_t)N * OC);
 	if (dinp && (rc = lt_matmul(a, dinp, NULL, w, a->bfa, NULL, IC, N, OC,
@@ -1129,7 +1133,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
 {
 	layernorm_backward_kernel<<<nblocks((size_t)N * 32, 256), 256>>>(
 		dinp, dout, inp, w, mean, rstd, N, C);
-	colsum(dw, db, NULL, dout, inp, mean, rstd, N, C);
+	colsum(dw, db, NULL, dout, NULL, inp, mean, rstd, N, C);
 }
 
 extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
@@ -1145,7 +1149,7 @@ extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
 	crossentropy_backward_kernel<<<N, 512>>>(a->bfa, a->logits, a->lse, a->targets,
 						 dloss, V, Vp);
 	prof(a, PH_MATMUL_BACK);
-	TRY(matmul_backward(a, a->dtmp, G(m, DSV_GPT_WTE), NULL, NULL, a->lnf,
+	TRY(matmul_backward(a, a->dtmp, G(m, DSV_GPT_WTE), NULL, NULL, NULL, a->lnf,
 			    PB(a, m, DSV_GPT_WTE), N, C, Vp));
 	prof(a, PH_LAYERNORM_BACK);
 	CU_RETURN(cudaMemset(a->dres, 0, BTC * sizeof(float)), "backward");
@@ -1161,13 +1165,11 @@ extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
 		float *att = a->att + (size_t)l * N * NH * a->att_len;
 		prof(a, PH_MATMUL_BACK);
 		TRY(matmul_backward(a, a->dfch, G(m, DSV_GPT_FCPROJW) + l * 4 * c * c,
-				    G(m, DSV_GPT_FCPROJB) + l * c, a->dres, fchg,
+				    G(m, DSV_GPT_FCPROJB) + l * c, a->dres, NULL, fchg,
 				    PB(a, m, DSV_GPT_FCPROJW) + l * 4 * c * c, N, 4 * C, C));
-		prof(a, PH_GELU_BACK);
-		gelu_backward_kernel<<<nblocks(4 * BTC, 256), 256>>>(a->dfch, fch, 4 * BTC);
-		prof(a, PH_MATMUL_BACK);
+		/* GELU's backward is in the pass that casts dfch */
 		TRY(matmul_backward(a, a->dtmp, G(m, DSV_GPT_FCW) + l * 4 * c * c,
-				    G(m, DSV_GPT_FCB) + l * 4 * c, a->dfch, ln2,
+				    G(m, DSV_GPT_FCB) + l * 4 * c, a->dfch, fch, ln2,
 				    PB(a, m, DSV_GPT_FCW) + l * 4 * c * c, N, C, 4 * C));
 		prof(a, PH_LAYERNORM_BACK);
 		layernorm_backward(a->dres, G(m, DSV_GPT_LN2W) + l * c, G(m, DSV_GPT_LN2B) + l * c,
@@ -1175,13 +1177,13 @@ extern "C" int gpt_backward_cuda(dsv_gpt *m, float scale)
 				   a->ln2_mean + l * N, a->ln2_rstd + l * N, N, C);
 		prof(a, PH_MATMUL_BACK);
 		TRY(matmul_backward(a, a->dtmp, G(m, DSV_GPT_ATTPROJW) + l * c * c,
-				    G(m, DSV_GPT_ATTPROJB) + l * c, a->dres, attyb,
+				    G(m, DSV_GPT_ATTPROJB) + l * c, a->dres, NULL, attyb,
 				    PB(a, m, DSV_GPT_ATTPROJW) + l * c * c, N, C, C));
 		prof(a, PH_ATTENTION_BACK);
 		TRY(attention_backward(a, a->dqkv, a->dtmp, qkv, attyb, att, B, T, C, NH));
 		prof(a, PH_MATMUL_BACK);
 		TRY(matmul_backward(a, a->dtmp2, G(m, DSV_GPT_QKVW) + l * 3 * c * c,
-				    G(m, DSV_GPT_QKVB) + l * 3 * c, a->dqkv, ln1,
+				    G(m, DSV_GPT_QKVB) + l * 3 * c, a->dqkv, NULL, ln1,
 				    PB(a, m, DSV_GPT_QKVW) + l * 3 * c * c, N, C, 3 * C));
 		prof(a, PH_LAYERNORM_BACK);
 		layernorm_backward(a->dres, G(m, DSV_GPT_LN1W) + l * c, G(m, DSV_GPT_LN1B) + l * c,
