@@ -145,6 +145,13 @@ static int score_run(struct derive_shard *sh, const uint64_t *rows, size_t n,
 	for (size_t i = 0; i < n; i++)
 		o->col[rows[i]] = probs[i * nc + 1];
 	o->an->docs += n;
+	/* fastText's inference: dim adds per hashed feature (about two a
+	 * word and a word about 6 bytes, as classifier train counts them),
+	 * then 2 dim FLOPs per class */
+	double dim = m->h.dim;
+	dsv_meter_add_flops(derive_meter(sh->d),
+			    dim * 2 * (double)(off[n] - off[0]) / 6 +
+				    2 * dim * nc * (double)n);
 	free(probs);
 	return 0;
 }

@@ -51,6 +51,11 @@ test_expect_success 'a nested label field is named with a dotted path' '
 	grep -q "no label field .labels.r." err
 '
 
+test_expect_success 'annotate --classifier counts the inference FLOPs' '
+	dsv derive annotate nested --classifier cn -o na -m na -q &&
+	$G show na:dsv.json | grep -q "\"flops\": [1-9]"
+'
+
 test_expect_success 'annotate needs one of --stats, --classifier' '
 	dsv derive annotate small -o x -m x 2>err; test $? -eq 2 &&
 	test_must_fail dsv derive annotate small --classifier small -o x -m x 2>err &&
