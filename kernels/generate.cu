@@ -52,15 +52,20 @@ __global__ void embed_k(float *x, const int *tok, const int *pos,
 	x[i] = wte[(size_t)tok[r] * C + c] + wpe[(size_t)pos[r] * C + c];
 }
 
-/* One warp per row. */
-__global__ void layernorm_k(float *out, const float *x, const float *w,
+/* One warp per row. With xb, the bias of the GEMM that wrote x is added to
+ * x first (in place): the GEMMs add none themselves, each bias rides on
+ * the next kernel that reads its output. */
+__global__ void layernorm_k(float *out, float *x, const float *xb, const float *w,
 			    const float *b, int N, int C)
 {
 	int r = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
 	if (r >= N)
 		return;
-	const float *xr = x + (size_t)r * C;
+	float *xr = x + (size_t)r * C;
 	float mu = 0.0f, var = 0.0f;
+	if (xb)
+		for (int i = lane; i < C; i += 32)
+			xr[i] += xb[i];
 	for (int i = lane; i < C; i += 32)
 		mu += xr[i];
 	mu = warp_sum(mu) / C;
@@ -74,19 +79,13 @@ __global__ void layernorm_k(float *out, const float *x, const float *w,
 		out[(size_t)r * C + i] = (xr[i] - mu) * s * w[i] + b[i];
 }
 
-__global__ void bias_k(float *out, const float *bias, int N, int OC)
-{
-	size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-	if (i < (size_t)N * OC)
-		out[i] += bias[i % OC];
-}
-
-__global__ void gelu_k(float *x, size_t n)
+/* x = GELU(x + bias), x [n / OC][OC] */
+__global__ void gelu_k(float *x, const float *bias, size_t n, int OC)
 {
 	size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
 	if (i >= n)
 		return;
-	float v = x[i];
+	float v = x[i] + bias[i % OC];
 	x[i] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
 }
 
@@ -96,7 +95,8 @@ __device__ inline size_t cache_at(int l, int b, int h, int p, int B, int NH,
 	return ((((size_t)l * B + b) * NH + h) * T + p) * HS;
 }
 
-__global__ void store_kv_k(float *kc, float *vc, const float *qkv,
+/* k and v of each row (qkv plus its bias bqkv) into the cache */
+__global__ void store_kv_k(float *kc, float *vc, const float *qkv, const float *bqkv,
 			   const int *seq, const int *pos, int N, int l, int B,
 			   int NH, int T, int HS)
 {
@@ -106,21 +106,24 @@ __global__ void store_kv_k(float *kc, float *vc, const float *qkv,
 		return;
 	int r = (int)(i / C), c = (int)(i % C), h = c / HS, d = c % HS;
 	size_t at = cache_at(l, seq[r], h, pos[r], B, NH, T, HS) + d;
-	kc[at] = qkv[(size_t)r * 3 * C + C + c];
-	vc[at] = qkv[(size_t)r * 3 * C + 2 * C + c];
+	kc[at] = qkv[(size_t)r * 3 * C + C + c] + bqkv[C + c];
+	vc[at] = qkv[(size_t)r * 3 * C + 2 * C + c] + bqkv[2 * C + c];
 }
 
-/* One block per (row, head): scores over positions 0..p in shared memory,
- * a block-wide max and sum, then y = att . v with a thread per channel. */
-__global__ void attend_k(float *y, const float *qkv, const float *kc,
-			 const float *vc, const int *seq, const int *pos, int l,
-			 int B, int NH, int T, int HS)
+/* One block per (row, head): the query (qkv plus its bias) and the scores
+ * over positions 0..p in shared memory, a block-wide max and sum, then
+ * y = att . v with a thread per channel. */
+__global__ void attend_k(float *y, const float *qkv, const float *bqkv,
+			 const float *kc, const float *vc, const int *seq,
+			 const int *pos, int l, int B, int NH, int T, int HS)
 {
-	extern __shared__ float sh[]; /* T scores, then 32 partials */
-	float *a = sh, *red = sh + T;
+	extern __shared__ float sh[]; /* T scores, 32 partials, HS of query */
+	float *a = sh, *red = sh + T, *q = sh + T + 32;
 	int r = blockIdx.x, h = blockIdx.y, p = pos[r], C = NH * HS;
 	int tid = threadIdx.x, nt = blockDim.x;
-	const float *q = qkv + (size_t)r * 3 * C + h * HS;
+	for (int i = tid; i < HS; i += nt)
+		q[i] = qkv[(size_t)r * 3 * C + h * HS + i] + bqkv[h * HS + i];
+	__syncthreads();
 	const float *k = kc + cache_at(l, seq[r], h, 0, B, NH, T, HS);
 	const float *v = vc + cache_at(l, seq[r], h, 0, B, NH, T, HS);
 	float scale = 1.0f / sqrtf((float)HS), mx = -INFINITY; /* as the CPU */
@@ -161,13 +164,14 @@ __global__ void attend_k(float *y, const float *qkv, const float *kc,
 	}
 }
 
-__global__ void gather_k(float *dst, const float *src, const int *rows,
-			 int n, int C)
+/* dst = the rows of src plus the bias of the GEMM that wrote src */
+__global__ void gather_k(float *dst, const float *src, const float *bias,
+			 const int *rows, int n, int C)
 {
 	size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
 	if (i >= (size_t)n * C)
 		return;
-	dst[i] = src[(size_t)rows[i / C] * C + i % C];
+	dst[i] = src[(size_t)rows[i / C] * C + i % C] + bias[i % C];
 }
 
 /* One block per row: the first maximum (lowest id on ties), as the CPU;
@@ -208,16 +212,14 @@ __global__ void argmax_k(int *out, const float *lg, int V)
 /* ---- the path ---- */
 
 /* Row-major out[N][OC] = inp[N][IC] . w[OC][IC]^T (+ out when accumulate):
- * column-major out^T = w^T(op T) . inp^T. */
+ * column-major out^T = w^T(op T) . inp^T. The layer's bias is added by
+ * the kernel that reads out next. */
 static int linear(struct cuda_gen *c, float *out, const float *inp,
-		  const float *w, const float *bias, int N, int IC, int OC,
-		  int accumulate)
+		  const float *w, int N, int IC, int OC, int accumulate)
 {
 	float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
 	BLAS_RETURN(cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, OC, N, IC, &one, w,
 			 IC, inp, IC, &beta, out, OC), "sgemm");
-	if (bias)
-		bias_k<<<nblocks((size_t)N * OC, 256), 256>>>(out, bias, N, OC);
 	return 0;
 }
 
@@ -254,10 +256,12 @@ int gen_new_cuda(dsv_gen *g, const float *params)
 		return dsv_kernel_error(DSV_KERNEL_EINVAL, "the CUDA generator "
 					"takes at most %d rows per chunk",
 					DSV_GEN_CHUNK);
-	if (((size_t)g->T + 32) * sizeof(float) > 48 * 1024)
+	/* attend_k's shared memory: T scores, 32 partials, a head's query */
+	size_t head = (size_t)(g->cfg.channels / g->cfg.num_heads);
+	if (((size_t)g->T + 32 + head) * sizeof(float) > 48 * 1024)
 		return dsv_kernel_error(DSV_KERNEL_EINVAL, "the CUDA generator "
 					"holds at most %d positions",
-					(int)((48 * 1024 - 128) / 4));
+					(int)(48 * 1024 / 4 - 32 - head));
 	/* The current device, as the other kernels use: setting device 0 here
 	 * would move the calling thread of a training rank that nccl_dp put
 	 * on device rank % ndev. */
@@ -308,39 +312,50 @@ int gen_feed_cuda(dsv_gen *g, const int *tokens, const int *rowseq,
 	embed_k<<<nblocks(NC, 256), 256>>>(c->x, dtok, dpos, P(g, DSV_GPT_WTE),
 					  P(g, DSV_GPT_WPE), N, C);
 	unsigned lnb = nblocks((size_t)N, 8);
-	size_t smem = ((size_t)T + 32) * sizeof(float);
+	size_t smem = ((size_t)T + 32 + HS) * sizeof(float);
+	/* Each GEMM's bias is added by the kernel that reads its output next:
+	 * the residual's by the LayerNorm after it (the last layer's by the
+	 * gather of the rows that want logits), qkv's by store_kv_k and
+	 * attend_k, the MLP's first by gelu_k. */
 	for (int l = 0; l < L; l++) {
-		layernorm_k<<<lnb, 256>>>(c->ln, c->x, P(g, DSV_GPT_LN1W) + l * cc,
+		const float *bqkv = P(g, DSV_GPT_QKVB) + l * 3 * cc;
+		layernorm_k<<<lnb, 256>>>(c->ln, c->x,
+					  l ? P(g, DSV_GPT_FCPROJB) + (l - 1) * cc : NULL,
+					  P(g, DSV_GPT_LN1W) + l * cc,
 					  P(g, DSV_GPT_LN1B) + l * cc, N, C);
 		if ((rc = linear(c, c->qkv, c->ln, P(g, DSV_GPT_QKVW) + l * 3 * cc * cc,
-				 P(g, DSV_GPT_QKVB) + l * 3 * cc, N, C, 3 * C, 0)))
+				 N, C, 3 * C, 0)))
 			return rc;
 		store_kv_k<<<nblocks(NC, 256), 256>>>(g->kcache, g->vcache, c->qkv,
-						      dseq, dpos, N, l, g->B,
+						      bqkv, dseq, dpos, N, l, g->B,
 						      NH, T, HS);
-		attend_k<<<dim3(N, NH), 128, smem>>>(c->y, c->qkv, g->kcache,
+		attend_k<<<dim3(N, NH), 128, smem>>>(c->y, c->qkv, bqkv, g->kcache,
 						      g->vcache, dseq, dpos, l,
 						      g->B, NH, T, HS);
 		if ((rc = linear(c, c->x, c->y, P(g, DSV_GPT_ATTPROJW) + l * cc * cc,
-				 P(g, DSV_GPT_ATTPROJB) + l * cc, N, C, C, 1)))
+				 N, C, C, 1)))
 			return rc;
-		layernorm_k<<<lnb, 256>>>(c->ln, c->x, P(g, DSV_GPT_LN2W) + l * cc,
+		layernorm_k<<<lnb, 256>>>(c->ln, c->x, P(g, DSV_GPT_ATTPROJB) + l * cc,
+					  P(g, DSV_GPT_LN2W) + l * cc,
 					  P(g, DSV_GPT_LN2B) + l * cc, N, C);
 		if ((rc = linear(c, c->fch, c->ln, P(g, DSV_GPT_FCW) + l * 4 * cc * cc,
-				 P(g, DSV_GPT_FCB) + l * 4 * cc, N, C, 4 * C, 0)))
+				 N, C, 4 * C, 0)))
 			return rc;
-		gelu_k<<<nblocks(4 * NC, 256), 256>>>(c->fch, 4 * NC);
+		gelu_k<<<nblocks(4 * NC, 256), 256>>>(c->fch, P(g, DSV_GPT_FCB) + l * 4 * cc,
+						     4 * NC, 4 * C);
 		if ((rc = linear(c, c->x, c->fch, P(g, DSV_GPT_FCPROJW) + l * 4 * cc * cc,
-				 P(g, DSV_GPT_FCPROJB) + l * cc, N, 4 * C, C, 1)))
+				 N, 4 * C, C, 1)))
 			return rc;
 	}
 	CU_RETURN(cudaGetLastError(), "forward");
 	if (!nsel)
 		return 0;
-	gather_k<<<nblocks((size_t)nsel * C, 256), 256>>>(c->ln, c->x, drows, nsel, C);
-	layernorm_k<<<nblocks((size_t)nsel, 8), 256>>>(c->sel, c->ln, P(g, DSV_GPT_LNFW),
+	gather_k<<<nblocks((size_t)nsel * C, 256), 256>>>(
+		c->ln, c->x, P(g, DSV_GPT_FCPROJB) + (L - 1) * cc, drows, nsel, C);
+	layernorm_k<<<nblocks((size_t)nsel, 8), 256>>>(c->sel, c->ln, NULL,
+						       P(g, DSV_GPT_LNFW),
 						       P(g, DSV_GPT_LNFB), nsel, C);
-	if ((rc = linear(c, c->lg, c->sel, P(g, DSV_GPT_WTE), NULL, nsel, C, V, 0)))
+	if ((rc = linear(c, c->lg, c->sel, P(g, DSV_GPT_WTE), nsel, C, V, 0)))
 		return rc;
 	if (argmax) {
 		argmax_k<<<nsel, 256>>>(c->am, c->lg, V);
