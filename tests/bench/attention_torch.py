@@ -6,14 +6,18 @@ backward and both, in TFLOP/s counted the same way (causal forward
     python3 attention_torch.py [B T NH iters]
 """
 import sys
-import torch
-import torch.nn.functional as F
 
 
 def main():
     a = [int(x) for x in sys.argv[1:]]
     B, T, NH, iters = (a + [16, 1024, 12, 20][len(a):])[:4]
     HS = 64
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        print("SKIP attention_torch: no torch for %s" % sys.executable)
+        return
     if not torch.cuda.is_available():
         print("SKIP attention_torch: no CUDA torch")
         return
