@@ -287,6 +287,24 @@ static void stream_free(struct stream *st)
 	free(st->perm);
 }
 
+/* Bytes of memory available: MemAvailable, or $DSV_TRAIN_MEMORY in the
+ * tests. */
+static double mem_available(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	double kb = 0;
+	if (getenv("DSV_TRAIN_MEMORY")) /* tests */
+		return strtod(getenv("DSV_TRAIN_MEMORY"), NULL);
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb * 1024.0;
+}
+
 /* The first `cap` tokens (0: all) of a version's stream, for validation. */
 static int read_all_tokens(const dsv_manifest *m, const dsv_oid *tok,
 			   uint64_t cap, uint32_t **out, size_t *n)
@@ -304,6 +322,17 @@ static int read_all_tokens(const dsv_manifest *m, const dsv_oid *tok,
 	for (;;) {
 		if (cap && len >= cap)
 			break;
+		/* a growth past what is free says so, instead of the OOM
+		 * killer ending the run later */
+		if (len + 1 > alloc && 2.0 * alloc * sizeof *v > mem_available() &&
+		    mem_available() > 0) {
+			rc = dsv_error_set(DSV_ENOMEM, "the validation tokens do "
+					   "not fit in memory: %zu read so far and "
+					   "%.0f bytes available (eval_tokens = N "
+					   "reads only the first N)", len,
+					   mem_available());
+			goto fail;
+		}
 		if ((rc = DSV_ARRAY_GROW(v, alloc, len + 1, 0)))
 			goto fail;
 		size_t want = alloc - len, got = 0;
@@ -368,7 +397,6 @@ static int val_loss(dsv_gpt *g, const uint32_t *tok, size_t n, int B, int T,
 	return 0;
 }
 
-
 /* ---- memory estimate ---- */
 
 /* Bytes the CPU path allocates for a model and batch (gpt_cpu.c's
@@ -381,22 +409,6 @@ static double model_bytes(const dsv_gpt_config *c, int B, int T,
 	double BT = (double)B * T, Vp = c->padded_vocab_size;
 	double act = BT * (C * (16 + 14 * L) + NH * T * (L + 1) + Vp + 3 * L + 5);
 	return 4.0 * (7.0 * (double)nparams + act);
-}
-
-static double mem_available(void)
-{
-	FILE *f = fopen("/proc/meminfo", "r");
-	char line[256];
-	double kb = 0;
-	if (getenv("DSV_TRAIN_MEMORY")) /* tests */
-		return strtod(getenv("DSV_TRAIN_MEMORY"), NULL);
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb * 1024.0;
 }
 
 /* ---- the run file: .dsv/runs/NAME names an unfinished run's inputs and

@@ -189,6 +189,10 @@ test_expect_success 'bad input: clear errors, no model' '
 	test_must_fail env DSV_TRAIN_MEMORY=8e9 "$DSV" train data --tokenizer tok \
 		--config shuf.conf -o x6 2>err &&
 	grep -q "does not fit: it needs 16[0-9]\{9\} bytes" err &&
+	printf "n_layer = 2\nn_head = 2\nn_embd = 32\nseq_len = 32\nbatch_size = 1\nshuffle = 0\neval_tokens = 0\n" >val.conf &&
+	test_must_fail env DSV_TRAIN_MEMORY=1.5e6 "$DSV" train data --tokenizer tok \
+		--config val.conf --valid data -o x8 2>err &&
+	grep -q "the validation tokens do not fit in memory: [0-9]* read so far" err &&
 	echo "vocab = 1000" >>big.conf && sed "s/^n_embd = 65536/n_embd = 32/" big.conf >voc.conf &&
 	test_must_fail dsv train data --tokenizer tok --config voc.conf -o x3 2>err &&
 	grep -q "config vocab = 1000 does not match the tokenizer" err &&
@@ -209,7 +213,7 @@ test_expect_success 'bad input: clear errors, no model' '
 	echo "grad_clip = 0" >>nan.conf &&
 	test_must_fail dsv train data --tokenizer tok --config nan.conf -o x7 2>err &&
 	grep -q "training diverged at step [0-9]*: the loss is nan" err &&
-	for b in x1 x2 x3 x4 x5 x6 x7; do test_must_fail dsv log $b >/dev/null 2>&1 || return 1; done
+	for b in x1 x2 x3 x4 x5 x6 x7 x8; do test_must_fail dsv log $b >/dev/null 2>&1 || return 1; done
 '
 
 # Ranks without a GPU each (here: none at all) fail together with a clear
