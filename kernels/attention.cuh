@@ -168,6 +168,18 @@ __device__ __forceinline__ void load_tile(bf16 *dst, const float *src, int row0,
 	}
 }
 
+/* The k and v of keys k0 .. k0 + NC - 1 into ks and vs, once every warp is
+ * done with the last step's. */
+template <int HS>
+__device__ __forceinline__ void load_kv_step(bf16 *ks, bf16 *vs, const float *base,
+					     int C, int k0, int T, size_t stride)
+{
+	__syncthreads();
+	load_tile<HS, dims<HS>::NC>(ks, base + C, k0, T, stride);
+	load_tile<HS, dims<HS>::NC>(vs, base + 2 * C, k0, T, stride);
+	__syncthreads();
+}
+
 /* s = A B^T for the warp's 16 rows and NC columns: A as HS/16 fragments, B
  * the NC rows of a shared-memory tile. */
 template <int HS>
@@ -282,10 +294,7 @@ forward_kernel(bf16 *y, float *lse, const float *qkv, int T, int NH, float scale
 	for (int k = 0; k < HS / 16; k++)
 		load_a(qf[k], qs + w * 16 * LDH, LDH, k * 16);
 	for (int k0 = 0; k0 < kend; k0 += NC) {
-		__syncthreads(); /* the last step's k and v are read */
-		load_tile<HS, NC>(ks, base + C, k0, T, stride);
-		load_tile<HS, NC>(vs, base + 2 * C, k0, T, stride);
-		__syncthreads();
+		load_kv_step<HS>(ks, vs, base, C, k0, T, stride);
 		float s[NC / 8][4], mx[2] = {m[0], m[1]}, sum[2] = {0.0f, 0.0f};
 		scores<HS>(s, qf, ks);
 		/* only a step that reaches the warp's first row needs the mask
@@ -400,10 +409,7 @@ backward_q_kernel(float *dqkv, float *dsum, const float *qkv, const bf16 *y,
 		load_a(df[k], dys + w * 16 * LDH, LDH, k * 16);
 	}
 	for (int k0 = 0; k0 < kend; k0 += NC) {
-		__syncthreads(); /* the last step's k and v are read */
-		load_tile<HS, NC>(ks, base + C, k0, T, stride);
-		load_tile<HS, NC>(vs, base + 2 * C, k0, T, stride);
-		__syncthreads();
+		load_kv_step<HS>(ks, vs, base, C, k0, T, stride);
 		float s[NC / 8][4], dp[NC / 8][4];
 		scores<HS>(s, qf, ks);
 		scores<HS>(dp, df, vs);

@@ -295,6 +295,21 @@ static size_t naive_merge(const uint32_t *tab, uint32_t V, uint32_t *part,
 	}
 }
 
+/* Encodes text[0..n) and checks the ids against naive_merge's on the same
+ * bytes; want has room for n ids. */
+static void check_encode_naive(dsv_bpe_encoder *e, const uint32_t *tab, uint32_t V,
+			       const char *text, size_t n, uint32_t *want)
+{
+	uint32_t *ids = NULL;
+	size_t ni = 0, ci = 0;
+	KCHECK_OK(dsv_bpe_encode(e, (const uint8_t *)text, n, &ids, &ni, &ci));
+	for (size_t j = 0; j < n; j++)
+		want[j] = (uint8_t)text[j];
+	size_t nw = naive_merge(tab, V, want, n);
+	CHECK(ids && ni == nw && memcmp(ids, want, nw * sizeof *ids) == 0);
+	free(ids);
+}
+
 static void test_long_chunks(void)
 {
 	rng_state = test_seed();
@@ -321,15 +336,7 @@ static void test_long_chunks(void)
 		size_t n = it < 4 ? 250 + (size_t)it * 3 : 1 + rnd() % 5999;
 		for (size_t j = 0; j < n; j++)
 			buf[j] = it % 5 == 0 ? 'a' : "abcd"[rnd() % (it % 4 + 1)];
-		uint32_t *ids = NULL;
-		size_t ni = 0, ci = 0;
-		KCHECK_OK(dsv_bpe_encode(e, (const uint8_t *)buf, n, &ids, &ni,
-					 &ci));
-		for (size_t j = 0; j < n; j++)
-			want[j] = (uint8_t)buf[j];
-		size_t nw = naive_merge(tab, V, want, n);
-		CHECK(ids && ni == nw && memcmp(ids, want, nw * sizeof *ids) == 0);
-		free(ids);
+		check_encode_naive(e, tab, V, buf, n, want);
 	}
 done:
 	dsv_bpe_encoder_free(e);
@@ -359,17 +366,8 @@ static void test_long_tokens(void)
 		goto done;
 	CHECK(dsv_bpe_ntokens(b) > 256 + 15); /* tokens up to 2^15 bytes */
 	static uint32_t want[25000];
-	for (size_t n = 3; n < 25000; n = n * 3 + 1) {
-		uint32_t *ids = NULL;
-		size_t ni = 0, ci = 0;
-		KCHECK_OK(dsv_bpe_encode(e, (const uint8_t *)run, n, &ids, &ni,
-					 &ci));
-		for (size_t j = 0; j < n; j++)
-			want[j] = '1';
-		size_t nw = naive_merge(tab, V, want, n);
-		CHECK(ids && ni == nw && memcmp(ids, want, nw * sizeof *ids) == 0);
-		free(ids);
-	}
+	for (size_t n = 3; n < 25000; n = n * 3 + 1)
+		check_encode_naive(e, tab, V, run, n, want);
 done:
 	dsv_bpe_encoder_free(e);
 	free(tab);
