@@ -324,13 +324,12 @@ static int read_all_tokens(const dsv_manifest *m, const dsv_oid *tok,
 			break;
 		/* a growth past what is free says so, instead of the OOM
 		 * killer ending the run later */
-		if (len + 1 > alloc && 2.0 * alloc * sizeof *v > mem_available() &&
-		    mem_available() > 0) {
+		double avail = len + 1 > alloc ? mem_available() : 0;
+		if (avail > 0 && 2.0 * alloc * sizeof *v > avail) {
 			rc = dsv_error_set(DSV_ENOMEM, "the validation tokens do "
 					   "not fit in memory: %zu read so far and "
 					   "%.0f bytes available (eval_tokens = N "
-					   "reads only the first N)", len,
-					   mem_available());
+					   "reads only the first N)", len, avail);
 			goto fail;
 		}
 		if ((rc = DSV_ARRAY_GROW(v, alloc, len + 1, 0)))

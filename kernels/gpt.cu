@@ -686,10 +686,11 @@ static void colsum(float *dw, float *db, bf16 *out, const float *dout,
 				       N, C);
 }
 
-/* dinp = dout . w (overwritten), dw += dout^T . inp, dbias += sum(dout);
- * dout NULL: a->bfa already holds it in bf16 (and there is no bias).
- * gelu_in (with dbias): dout is the gradient at GELU's output, and the
- * layer's is dout * GELU'(gelu_in), made in the pass that casts it. */
+/* dinp = dout . w (overwritten), dw += dout^T . inp, dbias += sum(dout).
+ * Every layer with a bias gives dout (fp32) and dbias; the lm_head, which
+ * has none, gives neither: a->bfa already holds its gradient in bf16.
+ * gelu_in: dout is the gradient at GELU's output, and the layer's is
+ * dout * GELU'(gelu_in), made in the pass that casts it. */
 static int matmul_backward(cuda_acts *a, float *dinp, float *dw, float *dbias,
 			   const float *dout, const float *gelu_in, const bf16 *inp,
 			   const bf16 *w, int N, int IC, int OC)
@@ -698,8 +699,6 @@ static int matmul_backward(cuda_acts *a, float *dinp, float *dw, float *dbias,
 	/* dout in bf16 for the GEMMs, and the bias gradient, in one pass */
 	if (dbias)
 		colsum(NULL, dbias, a->bfa, dout, gelu_in, NULL, NULL, NULL, N, OC);
-	else if (dout)
-		cast(a->bfa, dout, (size_t)N * OC);
 	if (dinp && (rc = lt_matmul(a, dinp, NULL, w, a->bfa, NULL, IC, N, OC,
 				    0, 0, IC, OC, IC, 0.0f)))
 		return rc;
