@@ -41,20 +41,27 @@ for t in "$B"/tests/kernel_*; do
 done
 # Those tests again on the CPU, through the CUDA emulation (tests/emu):
 # each binary runs whole with the emulated library, and its GPU tests count
-# as passed when it passes ("name (emulated)"). On a machine with a GPU
+# as passed when it passes ("name (emulated)"). They run twice, the second
+# time with each block's threads and each grid's blocks in reverse order,
+# which a missing barrier cannot survive both ways. On a machine with a GPU
 # nothing skipped, and they ran for real above.
 emu=$top/$B/libdsvcuda-emu.so
 if [ -f "$emu" ]; then
-	for t in "$B"/tests/kernel_*; do
-		[ -s "$gpu/${t##*/}" ] || continue
-		full=$log
-		log=$(mktemp)
-		run "${t##*/} (emulated)" env DSV_CUDA_LIB="$emu" OMP_WAIT_POLICY=passive "$t"
-		r=PASS
-		grep -q '^FAIL ' "$log" && r=FAIL
-		sed "s/.*/$r & (emulated)/" "$gpu/${t##*/}" >>"$full"
-		rm -f "$log"
-		log=$full
+	for order in forward reverse; do
+		tag=emulated
+		[ $order = reverse ] && tag="emulated, threads in reverse"
+		for t in "$B"/tests/kernel_*; do
+			[ -s "$gpu/${t##*/}" ] || continue
+			full=$log
+			log=$(mktemp)
+			run "${t##*/} ($tag)" env DSV_CUDA_LIB="$emu" DSV_EMU_ORDER=$order \
+				OMP_WAIT_POLICY=passive "$t"
+			r=PASS
+			grep -q '^FAIL ' "$log" && r=FAIL
+			sed "s/.*/$r & ($tag)/" "$gpu/${t##*/}" >>"$full"
+			rm -f "$log"
+			log=$full
+		done
 	done
 fi
 if [ "$mode" != kernels ]; then

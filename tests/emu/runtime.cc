@@ -49,6 +49,11 @@ static std::map<const void *, int> smem_limit; /* cudaFuncSetAttribute */
 static std::map<const void *, bool> barrier_free;
 static bool waited;
 static cudaError_t last_error = cudaSuccess;
+/* DSV_EMU_ORDER=reverse: the blocks of a grid run last first, and within
+ * a block the warps and lanes too (run_block). A kernel missing a barrier
+ * gets the right answer under one schedule at most, so the tests run
+ * under both: the emulation's race check. */
+static bool reverse_order;
 
 enum { STACK = 256 << 10 };
 
@@ -91,36 +96,34 @@ static void fiber_main()
 	/* uc_link returns to the scheduler */
 }
 
-/* Releases the threads waiting at a barrier that all the threads it waits
- * for have reached (those that exited do not count, as on the hardware);
- * false when none could be released. */
-static bool release(size_t n)
+/* Releases the threads from .. to - 1 waiting at a barrier (AT_BLOCK for
+ * __syncthreads, AT_WARP for a warp-level collective) once all of them
+ * are there; those that exited do not count, as on the hardware. */
+static bool release(size_t from, size_t to, state s)
 {
-	bool any = false;
 	size_t live = 0, at = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = from; i < to; i++) {
 		live += fibers[i].st != DONE;
-		at += fibers[i].st == AT_BLOCK;
+		at += fibers[i].st == s;
 	}
-	if (at && at == live) {
-		for (size_t i = 0; i < n; i++)
-			if (fibers[i].st == AT_BLOCK)
-				fibers[i].st = RUNNABLE;
-		return true;
-	}
-	for (size_t w = 0; w < n; w += 32) {
-		size_t e = w + 32 < n ? w + 32 : n, wl = 0, wa = 0;
-		for (size_t i = w; i < e; i++) {
-			wl += fibers[i].st != DONE;
-			wa += fibers[i].st == AT_WARP;
-		}
-		if (wa && wa == wl) {
-			for (size_t i = w; i < e; i++)
-				fibers[i].st = RUNNABLE;
-			any = true;
-		}
-	}
-	return any;
+	if (!at || at != live)
+		return false;
+	for (size_t i = from; i < to; i++)
+		if (fibers[i].st == s)
+			fibers[i].st = RUNNABLE;
+	return true;
+}
+
+static bool release_warp(size_t w, size_t n)
+{
+	return release(w, w + 32 < n ? w + 32 : n, AT_WARP);
+}
+
+/* The index of the i-th thread of a block (or block of a grid) of shape d */
+static uint3 unflatten(size_t i, dim3 d)
+{
+	return make_uint3((unsigned)(i % d.x), (unsigned)(i / d.x % d.y),
+			  (unsigned)(i / ((size_t)d.x * d.y)));
 }
 
 /* Thread i of the block, ready to start. Out of line: getcontext returns
@@ -130,8 +133,7 @@ static __attribute__((noinline)) void fiber_init(size_t i, uint3 bid, dim3 block
 	fiber &f = fibers[i];
 	f.t.bid = bid;
 	f.t.parity = 0;
-	f.t.tid = make_uint3((unsigned)(i % block.x), (unsigned)(i / block.x % block.y),
-			     (unsigned)(i / ((size_t)block.x * block.y)));
+	f.t.tid = unflatten(i, block);
 	f.st = RUNNABLE;
 	getcontext(&f.ctx);
 	f.ctx.uc_stack.ss_sp = stacks.data() + i * STACK;
@@ -140,26 +142,51 @@ static __attribute__((noinline)) void fiber_init(size_t i, uint3 bid, dim3 block
 	makecontext(&f.ctx, fiber_main, 0);
 }
 
+/* Runs the lanes w .. w + 31 of the block that can run, each until it
+ * waits or exits; true when any ran. */
+static bool run_warp(size_t w, size_t n)
+{
+	size_t e = w + 32 < n ? w + 32 : n;
+	bool ran = false;
+	for (size_t k = w; k < e; k++) {
+		size_t i = reverse_order ? e - 1 - (k - w) : k;
+		if (fibers[i].st == RUNNABLE) {
+			running = &fibers[i];
+			cur = &fibers[i].t;
+			swapcontext(&sched, &fibers[i].ctx);
+			ran = true;
+		}
+	}
+	return ran;
+}
+
+/* In order, the warps take turns from one warp-level collective to the
+ * next. In reverse, each warp runs alone up to the next __syncthreads,
+ * the last warp first, so that a warp runs ahead of the others as far
+ * as the hardware lets it. */
 static void run_block(uint3 bid, dim3 block)
 {
 	size_t n = (size_t)block.x * block.y * block.z;
+	size_t nwarps = (n + 31) / 32;
 	for (size_t i = 0; i < n; i++)
 		fiber_init(i, bid, block);
 	for (;;) {
 		bool ran = false;
-		for (size_t i = 0; i < n; i++)
-			if (fibers[i].st == RUNNABLE) {
-				running = &fibers[i];
-				cur = &fibers[i].t;
-				swapcontext(&sched, &fibers[i].ctx);
-				ran = true;
-			}
+		for (size_t k = 0; k < nwarps; k++) {
+			size_t w = 32 * (reverse_order ? nwarps - 1 - k : k);
+			ran |= run_warp(w, n);
+			while (reverse_order && release_warp(w, n))
+				run_warp(w, n);
+		}
 		size_t done = 0;
 		for (size_t i = 0; i < n; i++)
 			done += fibers[i].st == DONE;
 		if (done == n)
 			break;
-		if (!release(n) && !ran)
+		bool released = release(0, n, AT_BLOCK);
+		for (size_t w = 0; w < n; w += 32)
+			released |= release_warp(w, n);
+		if (!released && !ran)
 			fail("block (%u, %u): threads wait at a barrier that the "
 			     "others never reach", bid.x, bid.y);
 	}
@@ -173,12 +200,11 @@ static void run_direct(uint3 bid, dim3 block)
 	t.bid = bid;
 	t.parity = 0;
 	cur = &t;
-	for (unsigned z = 0; z < block.z; z++)
-		for (unsigned y = 0; y < block.y; y++)
-			for (unsigned x = 0; x < block.x; x++) {
-				t.tid = make_uint3(x, y, z);
-				body_fn(body_arg);
-			}
+	size_t n = (size_t)block.x * block.y * block.z;
+	for (size_t k = 0; k < n; k++) {
+		t.tid = unflatten(reverse_order ? n - 1 - k : k, block);
+		body_fn(body_arg);
+	}
 	cur = NULL;
 }
 
@@ -209,17 +235,19 @@ void launch(const void *kernel, dim3 grid, dim3 block, size_t smem,
 	smem_buf.resize(smem + 128);
 	smem_base = smem_buf.data() + (128 - (uintptr_t)smem_buf.data() % 128) % 128;
 	bool direct = barrier_free.count(kernel) && barrier_free[kernel];
+	const char *order = getenv("DSV_EMU_ORDER");
+	reverse_order = order && !strcmp(order, "reverse");
 	waited = false;
-	for (unsigned z = 0; z < grid.z; z++)
-		for (unsigned y = 0; y < grid.y; y++)
-			for (unsigned x = 0; x < grid.x; x++) {
-				/* shared memory starts as garbage, as it does */
-				memset(smem_buf.data(), 0xa5, smem_buf.size());
-				if (direct)
-					run_direct(make_uint3(x, y, z), block);
-				else
-					run_block(make_uint3(x, y, z), block);
-			}
+	size_t nblocks = (size_t)grid.x * grid.y * grid.z;
+	for (size_t k = 0; k < nblocks; k++) {
+		uint3 bid = unflatten(reverse_order ? nblocks - 1 - k : k, grid);
+		/* shared memory starts as garbage, as it does */
+		memset(smem_buf.data(), 0xa5, smem_buf.size());
+		if (direct)
+			run_direct(bid, block);
+		else
+			run_block(bid, block);
+	}
 	barrier_free[kernel] = !waited;
 }
 
