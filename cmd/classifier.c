@@ -179,8 +179,12 @@ static int record_label(const dsv_version_rec *r, uint64_t pos,
 			const char *field, uint32_t *out)
 {
 	char hex[33];
-	json_t *m = r->meta_len ? json_loadb(r->meta, r->meta_len, 0, NULL)
-				: NULL;
+	json_error_t je;
+	/* commit keeps any JSON number and \u0000: a 64-bit id elsewhere in
+	 * the meta must not hide the label */
+	json_t *m = r->meta_len ? json_loadb(r->meta, r->meta_len,
+					     JSON_DECODE_INT_AS_REAL |
+					     JSON_ALLOW_NUL, &je) : NULL;
 	json_t *v = m ? meta_field(m, field) : NULL;
 	int ok = 1;
 	if (json_is_integer(v) && (json_integer_value(v) == 0 ||
@@ -201,6 +205,9 @@ static int record_label(const dsv_version_rec *r, uint64_t pos,
 		return 0;
 	}
 	dsv_rhash_fmt(hex, r->hash);
+	if (r->meta_len && !m)
+		return dsv_error_set(DSV_EINVAL, "record %llu (hash %s): meta: %s",
+				     (unsigned long long)pos, hex, je.text);
 	char *shown = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
 	int rc = v ? dsv_error_set(DSV_EINVAL, "record %llu (hash %s): label "
 				   "field '%s' is %.40s, not 0 or 1",

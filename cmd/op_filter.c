@@ -172,8 +172,18 @@ static int where_shard(struct derive_shard *sh, struct filter *f)
 			continue;
 		if (f->need_meta) {
 			size_t mlen;
+			json_error_t je;
 			const char *m = dsv_shard_meta(sh->shard, r, &mlen);
-			meta = mlen ? json_loadb(m, mlen, 0, NULL) : NULL;
+			/* commit keeps any JSON number and \u0000: read them
+			 * rather than lose the record's every field */
+			meta = mlen ? json_loadb(m, mlen, JSON_DECODE_INT_AS_REAL |
+						 JSON_ALLOW_NUL, &je) : NULL;
+			if (mlen && !meta) {
+				rc = dsv_error_set(DSV_EINVAL, "--where: row %llu: "
+						   "meta: %s", (unsigned long long)r,
+						   je.text);
+				goto out;
+			}
 		}
 		for (int i = 0; i < f->nslots; i++) {
 			memset(&v[i], 0, sizeof v[i]);

@@ -105,6 +105,21 @@ test_expect_success '--where compares JSON booleans with true and false' '
 	dsv export bools-f | grep -q "\"text\": *\"b\"" && test "$(dsv export bools-f | wc -l)" = 1
 '
 
+test_expect_success '--where reads meta with a 64-bit integer or \u0000; other unreadable meta is an error' '
+	printf "%s\n" "{\"text\":\"a\",\"id\":18446744073709551615,\"lang\":\"en\"}" \
+		"{\"text\":\"b\",\"n\":\"a\\u0000b\",\"lang\":\"en\"}" "{\"text\":\"c\",\"lang\":\"fr\"}" >../big.jsonl &&
+	dsv commit -q -b big ../big.jsonl -m big &&
+	dsv derive filter big -o big-en -m en --where "meta.lang == \"en\"" >/dev/null &&
+	test "$(dsv export big-en | wc -l)" = 2 &&
+	dsv derive filter big -o big-id -m id --where "meta.id > 1e19" >/dev/null &&
+	test "$(dsv export big-id | wc -l)" = 1 &&
+	printf "%s\n" "{\"text\":\"d\",\"x\":1e400}" >../huge.jsonl &&
+	dsv commit -q -b huge ../huge.jsonl -m huge &&
+	test_must_fail dsv derive filter huge -o huge-x -m x --where "meta.x > 0" 2>err &&
+	grep -q "row 0: meta: real number overflow" err &&
+	test_must_fail git_ rev-parse -q --verify refs/heads/huge-x
+'
+
 test_expect_success '--where over a column of the version; --rules and --where together' '
 	dsv derive filter c4 -o c4-again -m again --where "reason == 0" >out &&
 	test $(stat_ c4-again records_out) = $(stat_ c4 records_out) &&

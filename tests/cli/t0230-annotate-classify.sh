@@ -51,6 +51,14 @@ test_expect_success 'a nested label field is named with a dotted path' '
 	grep -q "no label field .labels.r." err
 '
 
+test_expect_success 'a 64-bit integer in the meta does not hide the label' '
+	printf "{\"text\":\"spam %s\",\"id\":18446744073709551615,\"labels\":{\"q\":0}}\n" 1 2 >big.jsonl &&
+	cat ../nested.jsonl big.jsonl >bigl.jsonl &&
+	dsv commit -b bigl bigl.jsonl -m bigl -q &&
+	dsv classifier train bigl --label labels.q -o cb >out &&
+	grep -q "14 records (6 positive)" out
+'
+
 test_expect_success 'annotate --classifier counts the inference FLOPs' '
 	dsv derive annotate nested --classifier cn -o na -m na -q &&
 	$G show na:dsv.json | grep -q "\"flops\": [1-9]"
