@@ -332,8 +332,9 @@ static int parse_threshold(struct dedup *x)
 		return 0;
 	}
 	x->threshold = strtod(x->threshold_s, &end);
-	return *end || end == x->threshold_s || x->threshold < 0 ||
-	       x->threshold > 1;
+	/* written so that NaN fails too */
+	return *end || end == x->threshold_s ||
+	       !(x->threshold >= 0 && x->threshold <= 1);
 }
 
 static void params_json(struct dedup *x, struct derive *d)

@@ -85,6 +85,8 @@ test_expect_success 'bad dedup options are usage errors, nothing committed' '
 	dsv derive dedup dups --fuzzy --against other -o x -m x 2>err; test $? -eq 2 &&
 	dsv derive dedup dups --fuzzy --rows 0 -o x -m x 2>err; test $? -eq 2 &&
 	dsv derive dedup dups --fuzzy --threshold 2 -o x -m x 2>err; test $? -eq 2 &&
+	dsv derive dedup dups --fuzzy --threshold nan -o x -m x 2>err; test $? -eq 2 &&
+	grep -q "threshold must be a number in \[0, 1\]" err &&
 	test_must_fail dsv derive dedup nosuchrev --exact -o x -m x 2>err &&
 	grep -q "nosuchrev" err &&
 	test_must_fail dsv derive dedup dups --exact --against nosuch -o x -m x &&
