@@ -12,6 +12,10 @@
 struct blame {
 	dsv_rhash hash;
 	dsv_record_loc loc;
+	/* the rows of loc.shard holding the record: one text can be stored
+	 * again under other meta, and a version may keep any copy */
+	uint64_t *copies;
+	size_t ncopies;
 	int json, all;
 	json_t *rows;
 	size_t held, dropped;
@@ -27,42 +31,52 @@ static const char *reason_name(const dsv_artifact *a, unsigned code)
 	return s ? s : "unknown reason";
 }
 
-/* What version `id` did with the record: 1 holds it, 2 dropped it (*code
- * set), 0 neither. Only entries over the record's first shard can hold it:
- * a commit that meets a known record refers to it where it is stored. */
-static int verdict(const dsv_manifest *m, dsv_store *s,
-		   const dsv_record_loc *loc, unsigned *code)
+/* What version `id` did with the record: 1 holds it (a row of b->copies),
+ * 2 dropped it (*code set from the first dropped copy), 0 neither. Only
+ * entries over the record's first shard can hold it: a commit that meets a
+ * known record refers to it where it is stored. */
+static int verdict(const dsv_manifest *m, dsv_store *s, const struct blame *b,
+		   unsigned *code)
 {
-	int v = 0;
-	for (size_t i = 0; i < m->n; i++) {
+	int v = 0, rc = 0;
+	for (size_t i = 0; i < m->n && v != 1 && !rc; i++) {
 		const dsv_manifest_entry *e = &m->e[i];
-		if (dsv_oid_cmp(&e->shard, &loc->shard) || loc->row >= e->rows)
+		dsv_selection *sel = NULL;
+		dsv_column *c = NULL;
+		if (dsv_oid_cmp(&e->shard, &b->loc.shard))
 			continue;
-		int keep = 1;
-		if (e->has_sel) {
-			dsv_selection *sel = NULL;
-			if (dsv_selection_open(&sel, s, &e->sel, NULL))
-				return -1;
-			keep = dsv_selection_get(sel, loc->row);
-			dsv_selection_free(sel);
-		}
-		if (keep)
-			return 1;
-		for (size_t k = 0; k < e->ncols; k++) {
-			if (strcmp(e->cols[k].name, "reason"))
+		if (e->has_sel)
+			rc = dsv_selection_open(&sel, s, &e->sel, NULL);
+		for (size_t k = 0; k < e->ncols && !rc; k++)
+			if (!strcmp(e->cols[k].name, "reason"))
+				rc = dsv_column_open(&c, s, &e->cols[k].id, NULL);
+		for (size_t j = 0; j < b->ncopies && v != 1 && !rc; j++) {
+			uint64_t r = b->copies[j];
+			if (r >= e->rows)
 				continue;
-			dsv_column *c = NULL;
-			if (dsv_column_open(&c, s, &e->cols[k].id, NULL))
-				return -1;
-			unsigned r = (unsigned)dsv_column_get(c, loc->row);
-			dsv_column_free(c);
-			if (r) {
-				*code = r;
+			if (!sel || dsv_selection_get(sel, r))
+				v = 1;
+			else if (!v && c && (*code = (unsigned)dsv_column_get(c, r)))
 				v = 2;
-			}
 		}
+		dsv_selection_free(sel);
+		dsv_column_free(c);
 	}
-	return v;
+	return rc ? -1 : v;
+}
+
+/* Fills b->copies with the rows of the record's first shard that hold it. */
+static int find_copies(struct blame *b, dsv_store *s)
+{
+	dsv_shard *sh = NULL;
+	size_t cap = 0;
+	int rc = dsv_shard_open(&sh, s, &b->loc.shard, DSV_SHARD_HASH);
+	for (uint64_t r = 0; !rc && r < dsv_shard_rows(sh); r++)
+		if (!memcmp(dsv_shard_hash(sh, r), &b->hash, sizeof b->hash) &&
+		    !(rc = DSV_ARRAY_GROW(b->copies, cap, b->ncopies + 1, 4)))
+			b->copies[b->ncopies++] = r;
+	dsv_shard_free(sh);
+	return rc;
 }
 
 static int blame_one(const dsv_aid *id, void *ctx)
@@ -81,7 +95,7 @@ static int blame_one(const dsv_aid *id, void *ctx)
 		dsv_error_clear(); /* models, tokenizers: nothing to say */
 		goto out;
 	}
-	if ((v = verdict(m, the_repo->store, &b->loc, &code)) < 0) {
+	if ((v = verdict(m, the_repo->store, b, &code)) < 0) {
 		rc = dsv_error_code();
 		goto out;
 	}
@@ -138,8 +152,10 @@ int cmd_blame(int argc, char **argv)
 	if (rc == DSV_ENOTFOUND)
 		return error_msg("record %s is in no version of this "
 				 "repository", argv[0]);
-	if (rc)
+	if (rc || (rc = find_copies(&b, the_repo->store))) {
+		free(b.copies);
 		return die_error();
+	}
 	dsv_oid_fmt(shard, &b.loc.shard);
 	dsv_aid first_id;
 	memcpy(first_id.b, b.loc.commit, sizeof first_id.b);
@@ -149,7 +165,9 @@ int cmd_blame(int argc, char **argv)
 	else
 		printf("record %s: first stored by %.7s (shard %.12s, row %llu)\n",
 		       argv[0], first, shard, (unsigned long long)b.loc.row);
-	if (dsv_lineage_foreach(the_repo->lineage, blame_one, &b)) {
+	rc = dsv_lineage_foreach(the_repo->lineage, blame_one, &b);
+	free(b.copies);
+	if (rc) {
 		json_decref(b.rows);
 		return die_error();
 	}

@@ -76,4 +76,14 @@ test_expect_success 'blame: a mix of a filtered version did not drop what the fi
 	! grep -q " mix .*dropped" out
 '
 
+test_expect_success 'blame: a version that keeps a later copy of the record holds it' '
+	{ echo "{\"text\":\"same\",\"i\":0}"; echo "{\"text\":\"same\",\"i\":1}"; } >meta2.jsonl &&
+	dsv commit meta2.jsonl -b meta2 -m meta2 -q &&
+	dsv derive filter meta2 --where "meta.i == 1" -o second -m second -q &&
+	r=$(dsv diff meta2 second --records | sed -n "s/^- \([0-9a-f]\{32\}\)  .*/\1/p") &&
+	dsv blame $r >out &&
+	grep -q "^[0-9a-f]\{7\} filter   holds it   second$" out &&
+	grep -q "^2 versions hold it, 0 derivations dropped it$" out
+'
+
 test_done
