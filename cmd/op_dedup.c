@@ -352,8 +352,8 @@ static void params_json(struct dedup *x, struct derive *d)
 	json_object_set_new(p, "rows", json_integer(x->rows));
 	json_object_set_new(p, "seed", json_integer(x->seed));
 	json_object_set_new(p, "threshold", json_real(x->threshold));
-	json_object_set_new(p, "hash", json_string("word 5-gram shingles, "
-		"a*h+b mod 2^64 (docs/kernels.md)"));
+	json_object_set_new(p, "hash", json_sprintf("word %ld-gram shingles, "
+		"a*h+b mod 2^64 (docs/kernels.md)", x->ngram));
 }
 
 int derive_dedup(int argc, char **argv)

@@ -93,6 +93,12 @@ test_expect_success 'bad dedup options are usage errors, nothing committed' '
 	test_must_fail git --git-dir .dsv/lineage rev-parse --verify -q x
 '
 
+test_expect_success 'dedup --fuzzy records the shingle size it used' '
+	dsv derive dedup dups --fuzzy --ngram 3 -o f3 -m f3 -q &&
+	git --git-dir .dsv/lineage show f3:dsv.json >f3.json &&
+	grep -q "\"ngram\": 3," f3.json && grep -q "\"hash\": \"word 3-gram shingles" f3.json
+'
+
 if [ -f "$ND/minhash_articles_2500.jsonl.gz" ] && command -v python3 >/dev/null; then
 	test_expect_success 'dedup --fuzzy finds the planted near-duplicate pairs' '
 		dsv commit -b art "$ND/minhash_articles_2500.jsonl.gz" -m articles -q &&
