@@ -259,10 +259,19 @@ int derive_start(struct derive *d, int npos, char **pos,
 int derive_column_name_check(const char *name)
 {
 	size_t n = strlen(name);
+	/* a name filter --where can read: it starts as a name there does */
 	if (!n || n > 63 || strspn(name, "abcdefghijklmnopqrstuvwxyz"
-				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
-		return dsv_error_set(DSV_EINVAL, "bad column name '%s' (letters, "
-				     "digits, '_', '.' and '-', up to 63)", name);
+				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == 0 ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyz"
+			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
+		return dsv_error_set(DSV_EINVAL, "bad column name '%s' (a letter "
+				     "or '_', then letters, digits, '_', '.' "
+				     "and '-', up to 63)", name);
+	if (!strcmp(name, "text_bytes") || !strncmp(name, "meta.", 5) ||
+	    !strcmp(name, "true") || !strcmp(name, "false"))
+		return dsv_error_set(DSV_EINVAL, "column name '%s' means something "
+				     "else to filter --where (text_bytes, "
+				     "meta.FIELD, true, false)", name);
 	if (!strcmp(name, "reason"))
 		return dsv_error_set(DSV_EINVAL, "the 'reason' column is the "
 				     "framework's (why filter and dedup dropped "

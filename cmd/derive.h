@@ -151,9 +151,10 @@ static inline int derive_row_live(const struct derive_shard *sh, uint64_t row)
 int derive_live_texts(struct derive_shard *sh, uint64_t **rows, size_t *n,
 		      const uint8_t **base, uint64_t **off, uint8_t **buf);
 
-/* 0 when `name` may name a column a command writes (letters, digits, '_',
- * '.' and '-', up to 63, and not 'reason', the framework's own), else
- * DSV_EINVAL with a message saying why. */
+/* 0 when `name` may name a column a command writes (a letter or '_', then
+ * letters, digits, '_', '.' and '-', up to 63; not 'reason', the
+ * framework's own, nor a name filter --where reads otherwise: text_bytes,
+ * meta.*, true, false), else DSV_EINVAL with a message saying why. */
 int derive_column_name_check(const char *name);
 
 /* A new zero-filled column of sh->rows values that the framework stores

@@ -209,6 +209,10 @@ int derive_annotate(int argc, char **argv)
 	}
 	if (!an.column)
 		an.column = "quality";
+	if (derive_column_name_check(an.column)) {
+		rc = usage_error(opts, usage, "--column: %s", dsv_error_last());
+		goto out;
+	}
 	if ((rc = derive_start(d, n, argv, opts, usage)))
 		goto out;
 	rc = 1;

@@ -70,6 +70,16 @@ test_expect_success 'annotate needs one of --stats, --classifier' '
 	grep -q "not a classifier" err
 '
 
+test_expect_success 'annotate --column refuses a name filter --where cannot read as the column' '
+	for c in text_bytes meta.score true 1st -x "a b"; do
+		dsv derive annotate nested --classifier cn --column "$c" -o x -m x 2>err
+		test $? -eq 2 && grep -q "^dsv: error: --column: .*$c" err || exit 1
+	done &&
+	test_must_fail $G rev-parse --verify -q x &&
+	dsv derive annotate nested --classifier cn --column q_2.v-1 -o nq -m nq -q &&
+	dsv derive filter nq --where "q_2.v-1 >= 0.5" -o nq5 -m nq5 -q
+'
+
 if [ -f "$Q" ]; then
 	test_expect_success 'classifier train on the DCLM quality labels' '
 		dsv commit -b q "$Q" -m "dclm quality" -q &&
