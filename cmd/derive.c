@@ -327,6 +327,15 @@ static int entry_set_col(dsv_manifest_entry *e, size_t *cap, const char *name,
 }
 
 /* Turns the op's verdicts on one shard into objects and the output entry. */
+/* An object the derivation stored anew counts its stored bytes as written
+ * (an object the store held already costs nothing). */
+static void count_written(struct derive *d, const dsv_oid *id, int is_new)
+{
+	dsv_obj_info info;
+	if (is_new && dsv_index_get_object(d->s, id, &info) == 0)
+		dsv_meter_add(d->meter, DSV_METER_BYTES_WRITTEN, info.stored_size);
+}
+
 static int finish_shard(struct derive *d, struct derive_shard *sh,
 			dsv_column *reason_col, dsv_manifest_entry *oe,
 			size_t *cap)
@@ -371,6 +380,7 @@ static int finish_shard(struct derive *d, struct derive_shard *sh,
 					      &is_new)))
 			goto out;
 		d->selections_new += is_new;
+		count_written(d, &oe->sel, is_new);
 		oe->has_sel = 1;
 		oe->kept = dsv_selection_count(nsel);
 		if ((rc = dsv_column_write(reason_col, d->s, &e->shard, &id,
@@ -378,6 +388,7 @@ static int finish_shard(struct derive *d, struct derive_shard *sh,
 		    (rc = entry_set_col(oe, cap, "reason", &id)))
 			goto out;
 		d->columns_new += is_new;
+		count_written(d, &id, is_new);
 	}
 	for (size_t i = 0; i < sh->nnew; i++) {
 		if ((rc = dsv_column_write(sh->new_cols[i], d->s, &e->shard, &id,
@@ -385,6 +396,7 @@ static int finish_shard(struct derive *d, struct derive_shard *sh,
 		    (rc = entry_set_col(oe, cap, sh->new_names[i], &id)))
 			goto out;
 		d->columns_new += is_new;
+		count_written(d, &id, is_new);
 	}
 out:
 	dsv_selection_free(nsel);
@@ -607,6 +619,8 @@ static int carry_order(struct derive *d)
 	if (!rc && n->positions) {
 		rc = dsv_order_write(n, d->s, &d->out->order, &is_new);
 		d->out->has_order = rc == 0;
+		if (!rc)
+			count_written(d, &d->out->order, is_new);
 	}
 out:
 	for (size_t i = 0; sels && i < d->out->n; i++)
@@ -732,9 +746,10 @@ void derive_set_totals(struct derive *d, uint64_t records_in,
 	dsv_meter_add(d->meter, DSV_METER_RECORDS_OUT, d->records_out);
 }
 
-void derive_count_selection(struct derive *d, int is_new)
+void derive_count_selection(struct derive *d, const dsv_oid *id, int is_new)
 {
 	d->selections_new += is_new != 0;
+	count_written(d, id, is_new);
 }
 
 /* ---- the commit ------------------------------------------------------------ */

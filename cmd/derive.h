@@ -197,9 +197,10 @@ int derive_set_output(struct derive *d, dsv_manifest *m);
  * inputs) and the text bytes that came out, for the stats and summary. */
 void derive_set_totals(struct derive *d, uint64_t records_in,
 		       uint64_t bytes_in, uint64_t bytes_out);
-/* With derive_set_output: counts a selection object the op wrote, for the
- * stats' new_selections when the store did not hold it yet (is_new). */
-void derive_count_selection(struct derive *d, int is_new);
+/* With derive_set_output: counts a selection object `id` the op wrote, for
+ * the stats' new_selections and the compute's bytes_written when the store
+ * did not hold it yet (is_new). */
+void derive_count_selection(struct derive *d, const dsv_oid *id, int is_new);
 
 /* Gathers the ranks' work on rank 0, which writes dsv.json (kind dataset,
  * op, params, inputs, stats, compute with the op's mode, summed over ranks)

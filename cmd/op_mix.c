@@ -117,7 +117,7 @@ static int add_sample(struct derive *d, struct input *in, uint64_t seed,
 		c.has_sel = 1;
 		if (c.kept && !(rc = dsv_selection_write(sel, s, &e->shard,
 							 &c.sel, &is_new))) {
-			derive_count_selection(d, is_new);
+			derive_count_selection(d, &c.sel, is_new);
 			rc = dsv_manifest_add(out, &c);
 		}
 		in->sampled += c.kept;

@@ -52,6 +52,14 @@ test_expect_success 'the same derive again gives the same manifest and object id
 	test "$(git_ rev-parse short^1)" = "$(git_ rev-parse main)"
 '
 
+test_expect_success 'the compute record counts the bytes of the objects a derive stored anew' '
+	git_ show short2:dsv.json | grep -q "\"bytes_written\": 0," &&
+	sz=0 && for id in $(grep -o "[0-9a-f]\{64\}" m | tail -n 2); do
+		sz=$((sz + $(wc -c <.dsv/objects/$(echo $id | cut -c1-2)/$(echo $id | cut -c3-))))
+	done &&
+	test $sz -gt 0 && grep -q "\"bytes_written\": $sz," j
+'
+
 test_expect_success 'derive on a derived version intersects the selections' '
 	dsv derive filter short -o shorter -m "under 1000" --where "text_bytes < 1000" >/dev/null &&
 	dsv export shorter >got &&
