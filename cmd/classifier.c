@@ -148,7 +148,8 @@ static int examples_add(struct examples *x, const char *t, size_t len,
 		x->text = p;
 		x->tcap = cap;
 	}
-	memcpy(x->text + x->len, t, len);
+	if (len) /* x->text is still NULL after empty texts alone */
+		memcpy(x->text + x->len, t, len);
 	x->off[0] = 0;
 	x->label[x->n] = label;
 	x->len += len;

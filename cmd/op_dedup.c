@@ -203,7 +203,8 @@ static int batch_add(struct batch *b, const char *t, size_t len)
 	if (rc)
 		return rc;
 	b->off[0] = 0;
-	memcpy(b->text + b->len, t, len);
+	if (len) /* b->text is still NULL after empty texts alone */
+		memcpy(b->text + b->len, t, len);
 	b->len += len;
 	b->off[++b->n] = b->len;
 	return 0;

@@ -99,6 +99,13 @@ test_expect_success 'dedup --fuzzy records the shingle size it used' '
 	grep -q "\"ngram\": 3," f3.json && grep -q "\"hash\": \"word 3-gram shingles" f3.json
 '
 
+test_expect_success 'dedup --fuzzy of a version that starts with empty texts' '
+	printf "{\"text\":\"%s\"}\n" "" "" "one two three four five six" "one two three four five six" >../empty-first.jsonl &&
+	dsv commit -b ef ../empty-first.jsonl -m ef -q &&
+	dsv derive dedup ef --fuzzy -o ef1 -m ef1 >out &&
+	grep -q "3 of 4 records kept" out
+'
+
 if [ -f "$ND/minhash_articles_2500.jsonl.gz" ] && command -v python3 >/dev/null; then
 	test_expect_success 'dedup --fuzzy finds the planted near-duplicate pairs' '
 		dsv commit -b art "$ND/minhash_articles_2500.jsonl.gz" -m articles -q &&

@@ -59,6 +59,13 @@ test_expect_success 'a 64-bit integer in the meta does not hide the label' '
 	grep -q "14 records (6 positive)" out
 '
 
+test_expect_success 'classifier train on a version that starts with an empty text' '
+	{ echo "{\"text\":\"\",\"labels\":{\"q\":0}}"; cat ../nested.jsonl; } >emptyfirst.jsonl &&
+	dsv commit -b ef emptyfirst.jsonl -m ef -q &&
+	dsv classifier train ef --label labels.q -o cef >out &&
+	grep -q "13 records (6 positive)" out
+'
+
 test_expect_success 'annotate --classifier counts the inference FLOPs' '
 	dsv derive annotate nested --classifier cn -o na -m na -q &&
 	$G show na:dsv.json | grep -q "\"flops\": [1-9]"
