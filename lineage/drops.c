@@ -220,7 +220,8 @@ int dsv_lineage_drops(dsv_lineage *l, dsv_store *s, const dsv_aid *from,
 		rc = mark_version(l, s, &path[k], (unsigned)(np - 2 - k), &t);
 	if (rc)
 		goto out;
-	qsort(t.groups, t.ngroups, sizeof *t.groups, cmp_group);
+	if (t.ngroups) /* t.groups is NULL when nothing was dropped */
+		qsort(t.groups, t.ngroups, sizeof *t.groups, cmp_group);
 	if (groups) {
 		*groups = t.groups;
 		*ngroups = t.ngroups;

@@ -59,6 +59,13 @@ test_expect_success 'what no derivation dropped is said so; unrelated versions g
 	dsv diff long main >out && ! grep -q " by " out
 '
 
+test_expect_success 'records a mix left out are removed, by no derivation' '
+	dsv derive mix main:1 --records 10 -o ten -m ten -q &&
+	dsv diff main ten >out &&
+	grep -qx -e "- $(($(dsv export main | wc -l) - 10)) records removed (.*)" out &&
+	! grep -q " by [0-9a-f]\{7\} " out
+'
+
 test_expect_success 'copies stored twice in one commit are counted where each lies' '
 	{ echo "{\"text\":\"twice\"}"; echo "{\"text\":\"once\"}"; echo "{\"text\":\"twice\"}"; } >dup.jsonl &&
 	dsv commit dup.jsonl -b dup -m dup -q && $G show dup:MANIFEST | grep -q "rows=3" &&
