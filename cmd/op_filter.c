@@ -189,9 +189,12 @@ static int where_shard(struct derive_shard *sh, struct filter *f)
 			memset(&v[i], 0, sizeof v[i]);
 			switch (f->slots[i].kind) {
 			case SLOT_COLUMN:
-				if (cols[i]) {
+				/* an entry without a reason column lost no row
+				 * to its derivation: its reason is 0, not
+				 * missing */
+				if (cols[i] || !strcmp(f->slots[i].name, "reason")) {
 					v[i].type = EXPR_NUM;
-					v[i].num = dsv_column_get(cols[i], r);
+					v[i].num = cols[i] ? dsv_column_get(cols[i], r) : 0;
 				}
 				break;
 			case SLOT_TEXT_BYTES:

@@ -128,6 +128,16 @@ test_expect_success '--where over a column of the version; --rules and --where t
 	git_ show both:dsv.json | grep -q "\"where\": \"text_bytes < 3000\""
 '
 
+test_expect_success '--where: reason is 0 in a shard where the filter dropped nothing' '
+	printf "%s\n" "{\"text\":\"\"}" "{\"text\":\"x\"}" >../one-empty.jsonl &&
+	dsv commit -q -b oe ../one-empty.jsonl -m oe &&
+	dsv derive mix uni:1 oe:1 -o two -m two -q &&
+	dsv derive filter two -o two-f -m f --where "text_bytes > 0" -q &&
+	test "$(git_ show two-f:MANIFEST | grep -c "col.reason=")" = 1 &&
+	dsv derive filter two-f -o two-r -m r --where "reason == 0" >out &&
+	grep -q "3 of 3 records kept" out
+'
+
 test_expect_success 'a bad expression points at the column, exit 1, nothing committed' '
 	test_must_fail dsv derive filter main -o bad -m bad --where "qualty > 0.5" 2>err &&
 	printf "%s\n" "dsv: error: --where: unknown column '"'"'qualty'"'"' at 1:1" "    qualty > 0.5" "    ^" >expect &&
