@@ -129,6 +129,13 @@ static void meta_value(const char *path, json_t *root, struct expr_value *v)
 	const char *p = path;
 	v->type = EXPR_MISSING;
 	while (j && *p) {
+		/* a key that holds dots itself ("warc.lang") goes first, as
+		 * classifier train --label takes it */
+		json_t *whole = json_is_object(j) ? json_object_get(j, p) : NULL;
+		if (whole) {
+			j = whole;
+			break;
+		}
 		const char *dot = strchr(p, '.');
 		size_t n = dot ? (size_t)(dot - p) : strlen(p);
 		if (n >= sizeof key)

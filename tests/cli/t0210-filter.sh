@@ -96,6 +96,14 @@ test_expect_success '--where names a meta field with non-ASCII letters' '
 	grep -q "unexpected .é. after" err
 '
 
+test_expect_success '--where names a meta key that holds dots, and nested fields' '
+	printf "%s\n" "{\"text\":\"a\",\"warc.lang\":\"en\"}" "{\"text\":\"b\",\"warc\":{\"lang\":\"en\"}}" \
+		"{\"text\":\"c\",\"warc.lang\":\"fr\"}" >../dots.jsonl &&
+	dsv commit -q -b dots ../dots.jsonl -m dots &&
+	dsv derive filter dots -o dots-en -m en --where "meta.warc.lang == \"en\"" >/dev/null &&
+	test "$(dsv export dots-en | wc -l)" = 2
+'
+
 test_expect_success '--where compares JSON booleans with true and false' '
 	printf "%s\n" "{\"text\":\"a\",\"ok\":true}" "{\"text\":\"b\",\"ok\":false}" "{\"text\":\"c\"}" >../bool.jsonl &&
 	dsv commit -q -b bools ../bool.jsonl -m bools &&
