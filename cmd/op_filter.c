@@ -162,6 +162,7 @@ static int where_shard(struct derive_shard *sh, struct filter *f)
 {
 	dsv_column *cols[MAX_SLOTS] = {0};
 	struct expr_value v[MAX_SLOTS];
+	dsv_buf obj = {0};
 	int rc = 0;
 	for (int i = 0; i < f->nslots; i++)
 		if (f->slots[i].kind == SLOT_COLUMN) {
@@ -181,11 +182,17 @@ static int where_shard(struct derive_shard *sh, struct filter *f)
 			size_t mlen;
 			json_error_t je;
 			const char *m = dsv_shard_meta(sh->shard, r, &mlen);
+			/* without the text member, whose value in meta is a
+			 * placeholder "" */
+			obj.len = 0;
+			if ((rc = dsv_jsonl_meta(&obj, m, mlen,
+						 dsv_shard_layout(sh->shard, r))))
+				goto out;
 			/* commit keeps any JSON number and \u0000: read them
 			 * rather than lose the record's every field */
-			meta = mlen ? json_loadb(m, mlen, JSON_DECODE_INT_AS_REAL |
-						 JSON_ALLOW_NUL, &je) : NULL;
-			if (mlen && !meta) {
+			meta = json_loadb(obj.buf, obj.len, JSON_DECODE_INT_AS_REAL |
+					  JSON_ALLOW_NUL, &je);
+			if (!meta) {
 				rc = dsv_error_set(DSV_EINVAL, "--where: row %llu: "
 						   "meta: %s", (unsigned long long)r,
 						   je.text);
@@ -219,6 +226,7 @@ static int where_shard(struct derive_shard *sh, struct filter *f)
 out:
 	for (int i = 0; i < f->nslots; i++)
 		dsv_column_free(cols[i]);
+	dsv_buf_free(&obj);
 	return rc;
 }
 
@@ -367,7 +375,7 @@ int derive_filter(int argc, char **argv)
 	if (where && (f.where_code = derive_reason(d, "where")) < 0)
 		goto fail;
 	unsigned cols = (f.nsets ? DSV_SHARD_TEXT : 0) |
-			(f.need_meta ? DSV_SHARD_META : 0);
+			(f.need_meta ? DSV_SHARD_META | DSV_SHARD_LAYOUT : 0);
 	if (derive_select(d, cols, 0, filter_shard, &f))
 		goto fail;
 	rc = derive_commit(d);

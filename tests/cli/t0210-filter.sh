@@ -104,6 +104,13 @@ test_expect_success '--where names a meta key that holds dots, and nested fields
 	test "$(dsv export dots-en | wc -l)" = 2
 '
 
+test_expect_success '--where: the text field is not a meta field' '
+	printf "%s\n" "{\"text\":\"\",\"id\":1}" "{\"text\":\"x\",\"id\":2}" >../tm.jsonl &&
+	dsv commit -q -b tm ../tm.jsonl -m tm &&
+	dsv derive filter tm -o tm-x -m x --where "meta.text == \"\" || meta.id == 3" >out &&
+	grep -q "0 of 2 records kept" out
+'
+
 test_expect_success '--where compares JSON booleans with true and false' '
 	printf "%s\n" "{\"text\":\"a\",\"ok\":true}" "{\"text\":\"b\",\"ok\":false}" "{\"text\":\"c\"}" >../bool.jsonl &&
 	dsv commit -q -b bools ../bool.jsonl -m bools &&
