@@ -7,6 +7,7 @@
  */
 #include "cmd/derive.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,7 +363,9 @@ int derive_dedup(int argc, char **argv)
 	static const char usage[] = "dsv derive dedup REV -o NAME -m MSG "
 				    "(--exact [--against REV] | --fuzzy) [options]";
 	struct derive *d = NULL;
-	struct dedup x = {.ngram = 5, .bands = 14, .rows = 8, .seed = 1};
+	/* LONG_MIN: not given, so --exact can refuse the --fuzzy options */
+	struct dedup x = {.ngram = LONG_MIN, .bands = LONG_MIN,
+			  .rows = LONG_MIN, .seed = LONG_MIN};
 	dsv_aid aid;
 	int rc = 1;
 
@@ -395,6 +398,16 @@ int derive_dedup(int argc, char **argv)
 		rc = usage_error(opts, usage, "--against goes with --exact");
 		goto out;
 	}
+	if (x.exact && (x.ngram != LONG_MIN || x.bands != LONG_MIN ||
+			x.rows != LONG_MIN || x.seed != LONG_MIN || x.threshold_s)) {
+		rc = usage_error(opts, usage, "--ngram, --bands, --rows, --seed "
+				 "and --threshold go with --fuzzy");
+		goto out;
+	}
+	x.ngram = x.ngram == LONG_MIN ? 5 : x.ngram;
+	x.bands = x.bands == LONG_MIN ? 14 : x.bands;
+	x.rows = x.rows == LONG_MIN ? 8 : x.rows;
+	x.seed = x.seed == LONG_MIN ? 1 : x.seed;
 	if (x.ngram < 1 || x.ngram > 1000 || x.bands < 1 || x.bands > 4096 ||
 	    x.rows < 1 || x.rows > 64 || x.seed < 0) {
 		rc = usage_error(opts, usage, "need 1 <= --ngram <= 1000, "

@@ -83,6 +83,9 @@ test_expect_success 'bad dedup options are usage errors, nothing committed' '
 	dsv derive dedup dups -o x -m x 2>err; test $? -eq 2 &&
 	dsv derive dedup dups --exact --fuzzy -o x -m x 2>err; test $? -eq 2 &&
 	dsv derive dedup dups --fuzzy --against other -o x -m x 2>err; test $? -eq 2 &&
+	dsv derive dedup dups --exact --threshold 0.9 -o x -m x 2>err; test $? -eq 2 &&
+	grep -q "go with --fuzzy" err &&
+	dsv derive dedup dups --exact --bands 4 -o x -m x 2>err; test $? -eq 2 &&
 	dsv derive dedup dups --fuzzy --rows 0 -o x -m x 2>err; test $? -eq 2 &&
 	dsv derive dedup dups --fuzzy --threshold 2 -o x -m x 2>err; test $? -eq 2 &&
 	dsv derive dedup dups --fuzzy --threshold nan -o x -m x 2>err; test $? -eq 2 &&
