@@ -6,10 +6,12 @@
  */
 #include "cmd/cmd.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int parse_export_format(const char *s, int *out)
@@ -23,15 +25,24 @@ int parse_export_format(const char *s, int *out)
 	return 0;
 }
 
-/* Opens where an export goes: standard output for no path or "-", else a
+/* Opens where an export goes: standard output for no path or "-", `path`
+ * itself when it exists and is not a regular file (-o /dev/null, a FIFO, a
+ * symlink: a rename would replace the node or the link with a file), else a
  * file beside `path` whose name goes into *tmp (the caller hands both to
- * out_finish; *tmp stays NULL for standard output). */
+ * out_finish; *tmp stays NULL but for the file beside). */
 static int out_open(const char *path, char **tmp, int *fd)
 {
+	struct stat st;
 	*tmp = NULL;
 	*fd = STDOUT_FILENO;
 	if (!path || !strcmp(path, "-"))
 		return 0;
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		*fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+		return *fd < 0 ? dsv_error_set(DSV_EIO, "cannot open '%s': %s",
+					       path, strerror(errno))
+			       : 0;
+	}
 	if (asprintf(tmp, "%s.dsv-tmp.%d", path, (int)getpid()) < 0) {
 		*tmp = NULL; /* asprintf leaves it undefined */
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
@@ -51,10 +62,10 @@ static int out_open(const char *path, char **tmp, int *fd)
  * freed. Returns rc, or the error closing or renaming. */
 static int out_finish(const char *path, char *tmp, int fd, int rc)
 {
+	if (fd != STDOUT_FILENO && close(fd) && !rc)
+		rc = dsv_error_set(DSV_EIO, "cannot write '%s'", path);
 	if (!tmp)
 		return rc;
-	if (close(fd) && !rc)
-		rc = dsv_error_set(DSV_EIO, "cannot write '%s'", path);
 	if (!rc && rename(tmp, path))
 		rc = dsv_error_set(DSV_EIO, "cannot rename to '%s'", path);
 	if (rc)

@@ -30,6 +30,15 @@ test_expect_success 'export gives the input back byte for byte' '
 	dsv export main >../out2.jsonl && test_cmp ../web-a.jsonl ../out2.jsonl
 '
 
+test_expect_success 'export -o writes through a FIFO or a symlink, not over it' '
+	mkfifo ../fifo && { cat ../fifo >../fifo.out & } &&
+	dsv export main -o ../fifo; test -p ../fifo || { kill $!; false; } &&
+	wait &&
+	test_cmp ../web-a.jsonl ../fifo.out &&
+	: >../target && ln -s target ../link && dsv export main -o ../link &&
+	test -L ../link && test_cmp ../web-a.jsonl ../target
+'
+
 test_expect_success 'git log of the lineage shows the message' '
 	git --git-dir .dsv/lineage log --oneline | grep -q "web: first crawl" &&
 	git --git-dir .dsv/lineage show main:dsv.json | grep -q "\"ingest\"" &&
