@@ -65,7 +65,7 @@ extern struct repo *the_repo;
 
 /* ---- versions (cmd/version.c) ------------------------------------------- */
 
-/* Resolves REV (NULL or "": HEAD) to an artifact id. */
+/* Resolves REV (NULL: HEAD; "" is an error, as in git) to an artifact id. */
 int resolve_rev(const char *rev, dsv_aid *out);
 /* Resolves REV and reads its MANIFEST (the caller frees *m). */
 int load_version(const char *rev, dsv_aid *id, dsv_manifest **m);

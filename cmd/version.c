@@ -9,7 +9,7 @@
 
 int resolve_rev(const char *rev, dsv_aid *out)
 {
-	if (!rev || !*rev) {
+	if (!rev) {
 		int rc = dsv_lineage_head(the_repo->lineage, out);
 		if (rc == DSV_ENOTFOUND)
 			return dsv_error_set(rc, "no versions yet: run 'dsv "

@@ -74,7 +74,8 @@ test_expect_success 'revisions: main~1, tags, id prefixes' '
 	id=$(git --git-dir .dsv/lineage rev-parse main~2) &&
 	dsv export $(echo $id | cut -c1-10) -o ../p.jsonl && test_cmp ../web-a.jsonl ../p.jsonl &&
 	dsv export v1 -o ../v1.jsonl && test_cmp ../web-a.jsonl ../v1.jsonl &&
-	test_must_fail dsv show nosuchrev 2>err && grep -q "unknown revision" err
+	test_must_fail dsv show nosuchrev 2>err && grep -q "unknown revision" err &&
+	test_must_fail dsv export "" 2>err && grep -q "empty revision" err
 '
 
 # Versions are multisets: web-b repeats 100 records of web-a, so the
