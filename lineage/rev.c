@@ -54,6 +54,15 @@ int dsv_rev_commit(git_commit **out, dsv_lineage *l, const char *rev)
 				   "unknown revision '%s'", rev);
 		goto cleanup;
 	}
+	/* libgit2 calls a hex string under 4 digits ambiguous even when no
+	 * id starts with it; to the user it is an unknown name. */
+	if (rc == GIT_EAMBIGUOUS && strlen(rev) < GIT_OID_MINPREFIXLEN &&
+	    strspn(rev, "0123456789abcdefABCDEF") == strlen(rev)) {
+		rc = dsv_error_set(DSV_ENOTFOUND, "unknown revision '%s' (an "
+				   "id prefix needs 4 hex digits at least)",
+				   rev);
+		goto cleanup;
+	}
 	if (rc == GIT_EAMBIGUOUS) {
 		rc = dsv_error_set(DSV_EINVAL,
 				   "revision '%s' is ambiguous", rev);

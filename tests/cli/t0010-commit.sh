@@ -75,7 +75,8 @@ test_expect_success 'revisions: main~1, tags, id prefixes' '
 	dsv export $(echo $id | cut -c1-10) -o ../p.jsonl && test_cmp ../web-a.jsonl ../p.jsonl &&
 	dsv export v1 -o ../v1.jsonl && test_cmp ../web-a.jsonl ../v1.jsonl &&
 	test_must_fail dsv show nosuchrev 2>err && grep -q "unknown revision" err &&
-	test_must_fail dsv export "" 2>err && grep -q "empty revision" err
+	test_must_fail dsv export "" 2>err && grep -q "empty revision" err &&
+	test_must_fail dsv show abc 2>err && grep -q "unknown revision .abc. (an id prefix needs 4" err
 '
 
 # Versions are multisets: web-b repeats 100 records of web-a, so the
