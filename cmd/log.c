@@ -263,7 +263,7 @@ int cmd_log(int argc, char **argv)
 {
 	static const char usage[] = "dsv log [--graph] [--oneline] [--json] [-n N] [REV]";
 	int graph = 0, oneline = 0, json = 0, first_parent = 0;
-	long limit = 0;
+	long limit = -1; /* as in git: negative for no limit */
 	const struct option opts[] = {
 		OPT_BOOL(0, "graph", &graph, "draw the lineage as a graph"),
 		OPT_BOOL(0, "oneline", &oneline, "one line per artifact"),
@@ -278,7 +278,7 @@ int cmd_log(int argc, char **argv)
 	dsv_aid start, id;
 	json_t *arr = NULL;
 	long shown = 0;
-	int rc, walked;
+	int rc, walked = 0;
 
 	int n = parse_options(argc, argv, opts, usage);
 	if (n < 0)
@@ -295,7 +295,7 @@ int cmd_log(int argc, char **argv)
 	if (json)
 		arr = json_array();
 	rc = 0;
-	while ((!limit || shown < limit) &&
+	while ((limit < 0 || shown < limit) &&
 	       (walked = dsv_walk_next(w, &id)) == 1) {
 		dsv_commit_info *ci = NULL;
 		dsv_artifact_summary sum;
@@ -336,7 +336,7 @@ int cmd_log(int argc, char **argv)
 		dsv_commit_info_free(ci);
 		shown++;
 	}
-	if (!rc && walked < 0 && (!limit || shown < limit))
+	if (!rc && walked < 0)
 		rc = die_error();
 	if (arr) {
 		if (!rc)

@@ -62,7 +62,9 @@ test_expect_success 'commit --append lists the old shards and the new ones' '
 test_expect_success 'log shows every version, newest first; --json parses' '
 	dsv log >out && grep -c "^commit " out | grep -q "^3$" &&
 	head -1 out | grep -q "(HEAD -> main)" &&
-	dsv log --json | python3 -c "import json,sys; d=json.load(sys.stdin); assert len(d)==3 and d[0][\"op\"]==\"commit\""
+	dsv log --json | python3 -c "import json,sys; d=json.load(sys.stdin); assert len(d)==3 and d[0][\"op\"]==\"commit\"" &&
+	test "$(dsv log --oneline -n 1 | wc -l)" -eq 1 &&
+	dsv log --oneline -n 0 >out && test ! -s out
 '
 
 test_expect_success 'log --graph draws the lineage' '
