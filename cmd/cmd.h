@@ -326,6 +326,9 @@ int die_error(void);
 int error_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Human sizes: "1.5 MiB"; buf of 32 bytes. */
 const char *human_bytes(char buf[32], double bytes);
+/* A commit message on stdout as git log prints it: every line indented by
+ * four spaces. */
+void print_message(const char *message);
 /* s as a JSON string literal, quotes included, for the hand-written --json
  * lines (a branch may be named a"b); the caller frees it. NULL only when
  * out of memory. */

@@ -217,12 +217,7 @@ static void print_full(const dsv_commit_info *ci,
 	printf("\nAuthor: %s <%s>\nDate:   %s %+03d%02d\n\n", ci->author_name,
 	       ci->author_email, date, ci->tz_offset / 60,
 	       abs(ci->tz_offset) % 60);
-	for (const char *p = ci->message; *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		printf("    %.*s\n", (int)len, p);
-		p += len + (nl ? 1 : 0);
-	}
+	print_message(ci->message);
 	if (a->has_artifact) {
 		printf("\n    ");
 		describe(stdout, a);

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +38,16 @@ const char *human_bytes(char buf[32], double bytes)
 	}
 	snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
 	return buf;
+}
+
+void print_message(const char *message)
+{
+	for (const char *p = message; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		printf("    %.*s\n", (int)len, p);
+		p += len + (nl ? 1 : 0);
+	}
 }
 
 struct progress {

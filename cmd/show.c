@@ -80,8 +80,9 @@ int cmd_show(int argc, char **argv)
 			dsv_aid_fmt(p, &ci->parents[i]);
 			printf("input    %s\n", p);
 		}
-		printf("author   %s <%s>\n\n    %s\n", ci->author_name,
-		       ci->author_email, ci->summary);
+		printf("author   %s <%s>\n\n", ci->author_name,
+		       ci->author_email);
+		print_message(ci->message);
 		printf("--- dsv.json\n%s", dj);
 		if (mf) {
 			printf("--- MANIFEST\n");

@@ -97,6 +97,12 @@ test_expect_success 'show and cat print the artifact and its records' '
 	head -3 ../ab.jsonl >expect && test_cmp expect out
 '
 
+test_expect_success 'show prints the whole message, as log does' '
+	dsv commit ../web-a.jsonl -b msg -m "$(printf "subject\n\nbody line")" >/dev/null &&
+	dsv show msg >out && grep -qx "    subject" out && grep -qx "    body line" out &&
+	dsv log -n 1 msg >out && grep -qx "    body line" out
+'
+
 test_expect_success 'commit --branch starts a branch from HEAD' '
 	zcat "$DEMO/books.jsonl.gz" >../books.jsonl &&
 	dsv commit "$DEMO/books.jsonl.gz" --branch books -m books >out &&
