@@ -538,7 +538,10 @@ int dsv_jsonl_parse(dsv_jsonl_parser *p, const char *line, size_t len,
 	if (dsv_buf_grow(&p->text, len + 16) || dsv_buf_grow(&p->meta, len + 16))
 		return DSV_ENOMEM;
 	if (*q != '{') {
-		fail(&s, q, "expected '{'");
+		/* an editor shows no BOM: say what stands before the '{' */
+		fail(&s, q, line + len - q >= 3 && !memcmp(q, "\xef\xbb\xbf", 3)
+				    ? "byte order mark (U+FEFF): JSONL has none"
+				    : "expected '{'");
 		goto bad;
 	}
 	int rc = top(&s, line, q, field, flen, &end, &tend);

@@ -340,6 +340,8 @@ static void test_errors(void)
 		{"{\"text\":\"a\"} x", "'t.jsonl':1:14: expected end of line "
 				     "after the object"},
 		{"[1]", "'t.jsonl':1:1: expected '{'"},
+		{"\xef\xbb\xbf{\"text\":\"a\"}",
+		 "'t.jsonl':1:1: byte order mark (U+FEFF): JSONL has none"},
 		{"{\"text\":\"a", "'t.jsonl':1:11: unterminated string"},
 		{"{\"text\":\"a\tb\"}",
 		 "'t.jsonl':1:11: control character in string"},
