@@ -13,6 +13,12 @@ test_expect_success 'init makes .dsv with a bare git lineage' '
 	git --git-dir repo/.dsv/lineage rev-parse --is-bare-repository | grep -q true
 '
 
+test_expect_success 'init creates missing parent directories, and says why it cannot' '
+	dsv init -q deep/er/repo && test -d deep/er/repo/.dsv/lineage &&
+	: >afile && test_must_fail dsv init afile/x 2>err &&
+	grep -q "cannot create .afile/x.: Not a directory" err
+'
+
 test_expect_success 'init twice fails and keeps the repository' '
 	test_must_fail dsv init repo 2>err && grep -q "error" err
 '
