@@ -285,11 +285,12 @@ static int bad(dsv_reader *r, uint64_t line, size_t col, const char *what)
 	return 0;
 }
 
+/* '\n' counts for the file mode, whose one "line" is the whole file. */
 static int all_space(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\f' &&
-		    s[i] != '\v')
+		    s[i] != '\v' && s[i] != '\n')
 			return 0;
 	return 1;
 }

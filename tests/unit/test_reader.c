@@ -126,6 +126,9 @@ static void test_text_modes(void)
 	CHECK(all.len == 23 && !memcmp(all.buf, "first line\nsecond|third", 23));
 	CHECK(read_all("a.md.gz", DSV_TEXT_FILE, 0, &all, NULL) == 1);
 	CHECK(all.len == sizeof txt - 1 && !memcmp(all.buf, txt, all.len));
+	/* a file of only whitespace, newlines included, is no record */
+	put("ws.txt", " \n\n\t\r\n", 6);
+	CHECK(read_all("ws.txt", DSV_TEXT_FILE, 0, &all, NULL) == 0);
 	/* plain records carry the PLAIN layout and no meta */
 	dsv_reader *r = NULL;
 	dsv_record rec;
