@@ -49,7 +49,8 @@ static int out_open(const char *path, char **tmp, int *fd)
 	}
 	*fd = open(*tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	if (*fd < 0) {
-		int rc = dsv_error_set(DSV_EIO, "cannot create '%s'", path);
+		int rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", path,
+				       strerror(errno));
 		free(*tmp);
 		*tmp = NULL;
 		return rc;

@@ -45,6 +45,11 @@ test_expect_success 'export -o writes through a FIFO or a symlink, not over it' 
 	test -L ../link && test_cmp ../web-a.jsonl ../target
 '
 
+test_expect_success 'export -o into a missing directory says why it fails' '
+	test_must_fail dsv export main -o ../nodir/x.jsonl 2>err &&
+	grep -q "cannot create .*nodir/x.jsonl.: No such file or directory" err
+'
+
 test_expect_success 'git log of the lineage shows the message' '
 	git --git-dir .dsv/lineage log --oneline | grep -q "web: first crawl" &&
 	git --git-dir .dsv/lineage show main:dsv.json | grep -q "\"ingest\"" &&
