@@ -103,6 +103,13 @@ int dsv_index_open(dsv_store *s)
 	if (!(path = dsv_malloc(n)))
 		return DSV_ENOMEM;
 	snprintf(path, n, "%s/index", s->dir);
+	/* The index is a cache of the objects and the lineage: a deleted one
+	 * starts empty, and fsck --rebuild-index fills it again. */
+	if (mkdir(path, 0777) && errno != EEXIST) {
+		rc = dsv_error_set(DSV_EIO, "index: cannot create '%s': %s",
+				   path, strerror(errno));
+		goto cleanup;
+	}
 	int src = stat(path, &st);
 	if (src != 0 || !S_ISDIR(st.st_mode)) {
 		int err = src != 0 ? errno : ENOTDIR;

@@ -35,7 +35,7 @@ test_expect_success 'a deleted object: fsck names the version and the shard' '
 '
 
 test_expect_success 'fsck --rebuild-index restores a deleted index' '
-	rm -rf .dsv/index && mkdir .dsv/index &&
+	rm -rf .dsv/index &&
 	dsv fsck --rebuild-index >out && grep -q "index rebuilt" out &&
 	dsv commit "$DEMO/web-a.jsonl.gz" -m again | grep -q "600 records already"
 '
