@@ -568,9 +568,9 @@ void dsv_version_iter_free(dsv_version_iter *it);
 
 enum { DSV_EXPORT_JSONL, DSV_EXPORT_TEXT };
 
-/* Writes the version to `fd`: JSONL lines rebuilt byte for byte, or texts
- * separated by a blank line ("text"). `limit` 0 means all records. Adds the
- * bytes written to *bytes_out when not NULL. */
+/* Writes the version to `fd`: JSONL lines rebuilt byte for byte, or each
+ * text followed by a newline unless it ends in one ("text"). `limit` 0 means
+ * all records. Adds the bytes written to *bytes_out when not NULL. */
 int dsv_version_export(dsv_store *s, const dsv_manifest *m, int format,
 		       uint64_t limit, int fd, uint64_t *bytes_out);
 
