@@ -196,13 +196,18 @@ static int sniff(dsv_reader *r)
 		r->in_len += got;
 	}
 	const unsigned char *b = r->in;
+	uint32_t magic = r->in_len < 4 ? 0 : (uint32_t)b[0] | (uint32_t)b[1] << 8 |
+					     (uint32_t)b[2] << 16 |
+					     (uint32_t)b[3] << 24;
 	if (r->in_len >= 2 && b[0] == 0x1f && b[1] == 0x8b) {
 		r->comp = COMP_GZIP;
 		if (inflateInit2(&r->zs, 15 + 16) != Z_OK)
 			return dsv_error_set(DSV_ENOMEM, "cannot start inflate");
 		r->zs_live = 1;
-	} else if (r->in_len >= 4 && b[0] == 0x28 && b[1] == 0xb5 &&
-		   b[2] == 0x2f && b[3] == 0xfd) {
+	} else if (magic == ZSTD_MAGICNUMBER ||
+		   /* pzstd starts its files with a skippable frame */
+		   (magic & ZSTD_MAGIC_SKIPPABLE_MASK) ==
+			   ZSTD_MAGIC_SKIPPABLE_START) {
 		r->comp = COMP_ZSTD;
 		if (!(r->zd = ZSTD_createDStream()))
 			return dsv_error_set(DSV_ENOMEM, "cannot start zstd");
