@@ -2,7 +2,7 @@
  * version written out, JSONL lines rebuilt byte for byte, or its tokens in
  * llm.c's .bin layout (--format tokens --tokenizer T).
  * A file is written beside its destination and renamed when complete, so a
- * failed export never leaves a truncated file behind.
+ * failed or interrupted export never leaves a truncated file behind.
  */
 #include "cmd/cmd.h"
 
@@ -23,6 +23,20 @@ int parse_export_format(const char *s, int *out)
 	else
 		return -1;
 	return 0;
+}
+
+/* The file beside the destination while it is written, and the signal
+ * actions it replaced: a signal that stops the export removes the file, then
+ * stops the process as it would have. */
+static const char *volatile out_tmp;
+static struct sigaction out_old[NSTOP_SIGNALS];
+
+static void out_on_signal(int sig)
+{
+	if (out_tmp)
+		unlink(out_tmp);
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 /* Opens where an export goes: standard output for no path or "-", `path`
@@ -47,10 +61,14 @@ static int out_open(const char *path, char **tmp, int *fd)
 		*tmp = NULL; /* asprintf leaves it undefined */
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
 	}
+	out_tmp = *tmp;
+	stop_signals_catch(out_on_signal, out_old);
 	*fd = open(*tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	if (*fd < 0) {
 		int rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", path,
 				       strerror(errno));
+		stop_signals_restore(out_old);
+		out_tmp = NULL;
 		free(*tmp);
 		*tmp = NULL;
 		return rc;
@@ -71,6 +89,8 @@ static int out_finish(const char *path, char *tmp, int fd, int rc)
 		rc = dsv_error_set(DSV_EIO, "cannot rename to '%s'", path);
 	if (rc)
 		unlink(tmp);
+	stop_signals_restore(out_old);
+	out_tmp = NULL;
 	free(tmp);
 	return rc;
 }

@@ -50,6 +50,27 @@ test_expect_success 'export -o into a missing directory says why it fails' '
 	grep -q "cannot create .*nodir/x.jsonl.: No such file or directory" err
 '
 
+# SIGTERM: a background job of a script starts with SIGINT ignored; exec,
+# so that $! is dsv under bash too
+test_expect_success 'an export stopped by a signal leaves no file behind' '
+	python3 -c "for i in range(300000): print(\"{\\\"text\\\": \\\"record %d\\\"}\" % i)" >../many.jsonl &&
+	dsv commit ../many.jsonl -b many -m many -q && stopped=0 d=0 &&
+	while [ $d -le 100 ]; do
+		exec "$DSV" export many -o ../many-out.jsonl &
+		pid=$!
+		sleep "$(printf "0.%03d" $d)"
+		kill -TERM $pid 2>/dev/null
+		wait $pid && { test_cmp ../many.jsonl ../many-out.jsonl || exit 1; } ||
+			stopped=$((stopped + 1))
+		for f in ../many-out.jsonl.dsv-tmp.*; do
+			test -e "$f" && { echo "stopped after $d ms: $f left"; exit 1; }
+		done
+		rm -f ../many-out.jsonl
+		d=$((d + 10))
+	done
+	echo "  $stopped of 11 exports stopped" && test $stopped -gt 0
+'
+
 test_expect_success 'git log of the lineage shows the message' '
 	git --git-dir .dsv/lineage log --oneline | grep -q "web: first crawl" &&
 	git --git-dir .dsv/lineage show main:dsv.json | grep -q "\"ingest\"" &&
