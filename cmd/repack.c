@@ -22,6 +22,18 @@ static int describe(dsv_artifact *a, const char *rev, int full,
 	return 0;
 }
 
+/* 1 when m formats to text[0..len), 0 when not, or a negative code. */
+static int same_manifest(const dsv_manifest *m, const char *text, size_t len)
+{
+	char *t = NULL;
+	size_t n;
+	int rc = dsv_manifest_format(m, &t, &n);
+	if (!rc)
+		rc = n == len && !memcmp(t, text, len);
+	free(t);
+	return rc;
+}
+
 int cmd_repack(int argc, char **argv)
 {
 	static const char usage[] = "dsv repack [REV] [--branch B] [--sparse]";
@@ -104,6 +116,16 @@ int cmd_repack(int argc, char **argv)
 	if (dsv_manifest_format(packed, &manifest, &mlen) ||
 	    dsv_artifact_format(art, &json, &jlen))
 		goto fail;
+	/* A branch already at a version with these very entries keeps it:
+	 * run twice, repack records nothing the second time. */
+	if (has_old && (rc = same_manifest(m, manifest, mlen)) != 0) {
+		if (rc < 0)
+			goto fail;
+		if (!quiet)
+			printf("nothing to repack: '%s' is dense already\n", rev);
+		rc = 0;
+		goto cleanup;
+	}
 	dsv_aid_short(hex, &rev_id);
 	snprintf(msg, sizeof msg, "repack %s (%s)", rev, hex);
 	dsv_tree_file files[] = {{"dsv.json", json, jlen},

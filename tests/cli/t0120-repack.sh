@@ -37,6 +37,12 @@ test_expect_success 'repack writes dense shards and exports the same bytes' '
 	dsv diff main~1 main --json | grep -q "\"added\": 0, \"added_bytes\": 0, \"removed\": 0"
 '
 
+test_expect_success 'repack run again records nothing' '
+	before=$(git --git-dir .dsv/lineage rev-parse main) &&
+	dsv repack main >out && grep -q "nothing to repack" out &&
+	test "$(git --git-dir .dsv/lineage rev-parse main)" = "$before"
+'
+
 test_expect_success 'repack of a tag onto a new branch; fsck passes' '
 	dsv tag old main~60 &&
 	test_must_fail dsv repack old 2>err && grep -q "not a branch" err &&
