@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #define DSV_READ_BLOCK (4u << 20)
 #define MAX_BAD_MSGS 10
@@ -149,6 +150,14 @@ static int zstd_read(dsv_reader *r, char *dst, size_t n, size_t *got)
 		ZSTD_inBuffer ib = {r->in, r->in_len, r->in_pos};
 		ZSTD_outBuffer ob = {dst, n, 0};
 		size_t zr = ZSTD_decompressStream(r->zd, &ob, &ib);
+		/* zstd's default window limit is kept: it bounds the memory a
+		 * frame header can ask for */
+		if (ZSTD_getErrorCode(zr) ==
+		    ZSTD_error_frameParameter_windowTooLarge)
+			return dsv_error_set(DSV_EINVAL, "'%s': zstd window over "
+					     "128 MiB (compressed with --long=28 "
+					     "or more): pipe 'zstd -dc --long=31' "
+					     "into 'dsv commit -'", r->name);
 		if (ZSTD_isError(zr))
 			return dsv_error_set(DSV_ECORRUPT, "'%s': corrupt zstd "
 					     "data: %s", r->name,

@@ -47,6 +47,25 @@ static void put_zst(const char *name, const void *d, size_t n)
 	free(c);
 }
 
+/* One zstd frame of unknown size whose header asks for a 2^wlog window, as
+ * `zstd --long=N` writes it for a stream. */
+static void put_zst_window(const char *name, const void *d, size_t n, int wlog)
+{
+	size_t cap = ZSTD_compressBound(n) + 64;
+	char *c = malloc(cap);
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	ZSTD_outBuffer out = {c, cap, 0};
+	ZSTD_inBuffer in = {d, n, 0};
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog, wlog);
+	ZSTD_compressStream2(cc, &out, &in, ZSTD_e_continue);
+	in = (ZSTD_inBuffer){NULL, 0, 0};
+	while (ZSTD_compressStream2(cc, &out, &in, ZSTD_e_end))
+		;
+	put(name, c, out.pos);
+	ZSTD_freeCCtx(cc);
+	free(c);
+}
+
 /* Reads every record; returns count, texts joined by '|' in *all. */
 static int read_all(const char *name, int mode, int skip_bad, dsv_buf *all,
 		    uint64_t *bad)
@@ -111,6 +130,10 @@ static void test_compression(void)
 		put("s.jsonl.zst", sk, 10 + z);
 		CHECK(read_all("s.jsonl.zst", 0, 0, &all, NULL) == 3);
 	}
+	/* a window over zstd's 128 MiB default is refused, saying what to do */
+	put_zst_window("w.jsonl.zst", jl, sizeof jl - 1, 28);
+	CHECK(read_all("w.jsonl.zst", 0, 0, &all, NULL) == DSV_EINVAL);
+	CHECK(strstr(dsv_error_last(), "window over 128 MiB") != NULL);
 	/* truncated and corrupt compressed input are errors */
 	put("t.jsonl.zst", "\x28\xb5\x2f\xfd\x00", 5);
 	CHECK(read_all("t.jsonl.zst", 0, 0, &all, NULL) == DSV_ECORRUPT);
