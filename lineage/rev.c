@@ -228,7 +228,8 @@ int dsv_lineage_name_validate(const char *name)
 	if (!name || !*name || strlen(name) > 200)
 		return dsv_error_set(DSV_EINVAL, "invalid name '%s'",
 				     name ? name : "");
-	if (name[0] == '-' || !strcmp(name, "HEAD"))
+	/* "@" is HEAD as a revision: a branch of that name could not be named */
+	if (name[0] == '-' || !strcmp(name, "HEAD") || !strcmp(name, "@"))
 		return dsv_error_set(DSV_EINVAL, "invalid name '%s'", name);
 	snprintf(full, sizeof full, "refs/heads/%s", name);
 	if (git_reference_name_is_valid(&valid, full) < 0 || !valid) {
