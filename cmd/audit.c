@@ -11,7 +11,7 @@ static json_t *compute_json(const dsv_compute *c)
 	return dsv_compute_to_json(&o, c) ? json_null() : o;
 }
 
-static int print_json(const dsv_audit *a, const dsv_aid *head)
+static int print_audit_json(const dsv_audit *a, const dsv_aid *head)
 {
 	char hex[DSV_AID_HEXLEN + 1];
 	json_t *o = json_object(), *rows = json_array(), *modes = json_object();
@@ -42,8 +42,7 @@ static int print_json(const dsv_audit *a, const dsv_aid *head)
 	json_object_set_new(o, "training_cost", json_real(a->training_cost));
 	json_object_set_new(o, "data_share", json_real(a->data_share));
 	json_object_set_new(o, "training_share", json_real(a->training_share));
-	json_dumpf(o, stdout, JSON_INDENT(2));
-	putchar('\n');
+	print_json(o, JSON_INDENT(2));
 	json_decref(o);
 	return 0;
 }
@@ -103,7 +102,7 @@ int cmd_audit(int argc, char **argv)
 	    dsv_audit_run(&a, the_repo->lineage, &id))
 		return die_error();
 	if (json)
-		print_json(a, &id);
+		print_audit_json(a, &id);
 	else
 		print_table(a, &id);
 	dsv_audit_free(a);

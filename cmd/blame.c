@@ -176,10 +176,7 @@ int cmd_blame(int argc, char **argv)
 				      "first_artifact", first, "row",
 				      (json_int_t)b.loc.row, "versions", b.rows);
 		json_object_set_new(o, "shard", json_string(shard));
-		char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		if (s)
-			printf("%s\n", s);
-		free(s);
+		print_json(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		json_decref(o);
 	} else {
 		printf("%zu versions hold it, %zu derivations dropped it\n",

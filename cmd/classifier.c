@@ -589,10 +589,7 @@ static int classifier_train(int argc, char **argv)
 		json_t *o = json_pack("{ssssss}", "artifact", hex, "branch",
 				      a.output, "weights", hexw);
 		json_object_set(o, "stats", art->stats);
-		char *t = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		if (t)
-			printf("%s\n", t);
-		free(t);
+		print_json(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		json_decref(o);
 	} else if (!a.quiet) {
 		dsv_aid_short(hex, &id);

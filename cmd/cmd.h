@@ -329,6 +329,10 @@ const char *human_bytes(char buf[32], double bytes);
 /* A commit message on stdout as git log prints it: every line indented by
  * four spaces. */
 void print_message(const char *message);
+/* Prints o and a newline on stdout with the json_dumpf flags, reals with the
+ * 15 significant digits dsv.json stores them with (jansson's default 17
+ * shows 0.022736 as 0.022735999999999999). */
+void print_json(const json_t *o, size_t flags);
 /* s as a JSON string literal, quotes included, for the hand-written --json
  * lines (a branch may be named a"b); the caller frees it. NULL only when
  * out of memory. */

@@ -802,10 +802,7 @@ static void print_summary(struct derive *d, const dsv_aid *id,
 		json_object_set_new(o, "op", json_string(d->op));
 		json_object_set_new(o, "stats", json_incref(d->art->stats));
 		json_object_set_new(o, "wall_s", json_real(c->wall_s));
-		char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		if (s)
-			printf("%s\n", s);
-		free(s);
+		print_json(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		json_decref(o);
 		return;
 	}

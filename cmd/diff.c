@@ -125,8 +125,7 @@ int cmd_diff(int argc, char **argv)
 			"removed_bytes", (json_int_t)d.removed_bytes);
 		if (descends)
 			json_object_set_new(o, "removed_by", groups_json(g, ng));
-		json_dumpf(o, stdout, JSON_PRESERVE_ORDER);
-		putchar('\n');
+		print_json(o, JSON_PRESERVE_ORDER);
 		json_decref(o);
 	} else {
 		printf("%s (%llu records) -> %s (%llu records)\n", ha,

@@ -335,9 +335,7 @@ int cmd_log(int argc, char **argv)
 		rc = die_error();
 	if (arr) {
 		if (!rc)
-			json_dumpf(arr, stdout, JSON_INDENT(2));
-		if (!rc)
-			putchar('\n');
+			print_json(arr, JSON_INDENT(2));
 		json_decref(arr);
 	}
 	decorations_free(&d);

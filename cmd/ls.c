@@ -60,8 +60,7 @@ int cmd_ls(int argc, char **argv)
 		       human_bytes(b2, (double)info.raw_size));
 	}
 	if (json) {
-		json_dumpf(arr, stdout, JSON_INDENT(2));
-		putchar('\n');
+		print_json(arr, JSON_INDENT(2));
 		json_decref(arr);
 	} else {
 		printf("%zu shards, %llu records (%llu rows stored), %s stored, "

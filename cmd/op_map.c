@@ -637,10 +637,7 @@ int newtext_commit(struct newtext *nt, int quiet, int json, dsv_aid *out)
 		json_object_set_new(o, "op", json_string(nt->op));
 		json_object_set_new(o, "stats", json_incref(nt->art->stats));
 		json_object_set_new(o, "wall_s", json_real(c.wall_s));
-		char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		if (s)
-			printf("%s\n", s);
-		free(s);
+		print_json(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		json_decref(o);
 	} else if (!quiet && nt->vb) {
 		dsv_aid_short(hex, out);

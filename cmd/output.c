@@ -50,6 +50,12 @@ void print_message(const char *message)
 	}
 }
 
+void print_json(const json_t *o, size_t flags)
+{
+	json_dumpf(o, stdout, flags | JSON_REAL_PRECISION(15));
+	putchar('\n');
+}
+
 struct progress {
 	const char *what;
 	uint64_t total;

@@ -70,8 +70,7 @@ int cmd_show(int argc, char **argv)
 		json_object_set_new(o, "dsv", d ? d : json_null());
 		if (mf)
 			json_object_set_new(o, "manifest", json_string(mf));
-		json_dumpf(o, stdout, JSON_INDENT(2));
-		putchar('\n');
+		print_json(o, JSON_INDENT(2));
 		json_decref(o);
 	} else {
 		printf("artifact %s\n", hex);

@@ -181,4 +181,16 @@ test_expect_success '--json escapes names: a branch named a"b' '
 	dsv branch --json | grep -q "\"name\": \"a\\\\\"b\""
 '
 
+test_expect_success 'a branch or tag named @ (HEAD as a revision) is refused' '
+	test_must_fail dsv branch @ 2>err && grep -q "invalid name" err &&
+	test_must_fail dsv tag @ 2>err && grep -q "invalid name" err &&
+	test_must_fail dsv commit "$DEMO/web-a.jsonl.gz" -m q -b @ 2>err &&
+	! dsv branch | grep -q "@"
+'
+
+test_expect_success 'reals in --json output keep the digits dsv.json has' '
+	dsv log --json -n 1 >out && grep -q "\"wall_s\": " out &&
+	! grep -Eq "[0-9]\.[0-9]{16}" out
+'
+
 test_done
