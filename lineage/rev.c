@@ -383,6 +383,7 @@ static int ref_list(dsv_lineage *l, const char *prefix, dsv_refinfo **out,
 {
 	git_reference_iterator *it = NULL;
 	git_reference *r = NULL, *resolved = NULL;
+	git_object *peeled = NULL;
 	dsv_refinfo *v = NULL;
 	size_t cnt = 0, cap = 0, plen = strlen(prefix);
 	char glob[64];
@@ -395,26 +396,28 @@ static int ref_list(dsv_lineage *l, const char *prefix, dsv_refinfo **out,
 		return dsv_git_error(DSV_EIO, "cannot list refs");
 	while ((grc = git_reference_next(&r, it)) == 0) {
 		const git_oid *oid;
-		git_object *peeled = NULL;
 		if (git_reference_resolve(&resolved, r) < 0) {
 			git_error_clear();
 			goto next; /* a dangling symbolic ref names nothing */
 		}
-		oid = git_reference_target(resolved);
+		/* annotated tags made by git itself peel to their commit; a
+		 * ref git made to a blob or a tree names no artifact */
+		if (git_reference_peel(&peeled, resolved, GIT_OBJECT_COMMIT) < 0) {
+			git_error_clear();
+			goto next;
+		}
+		oid = git_object_id(peeled);
 		if ((rc = DSV_ARRAY_GROW(v, cap, cnt + 1, 16)))
 			goto cleanup;
 		if (!(v[cnt].name = strdup(git_reference_name(r) + plen))) {
 			rc = dsv_error_set(DSV_ENOMEM, "out of memory");
 			goto cleanup;
 		}
-		/* annotated tags made by git itself peel to their commit */
-		if (git_reference_peel(&peeled, resolved, GIT_OBJECT_COMMIT) == 0)
-			oid = git_object_id(peeled);
-		git_error_clear();
 		dsv_aid_from_git(&v[cnt].target, oid);
-		git_object_free(peeled);
 		cnt++;
 next:
+		git_object_free(peeled);
+		peeled = NULL;
 		git_reference_free(resolved);
 		resolved = NULL;
 		git_reference_free(r);
@@ -432,6 +435,7 @@ next:
 	v = NULL;
 	cnt = 0;
 cleanup:
+	git_object_free(peeled);
 	git_reference_free(resolved);
 	git_reference_free(r);
 	git_reference_iterator_free(it);

@@ -46,4 +46,12 @@ test_expect_success 'gc.grace in the config, and stale tmp files' '
 	echo "gc.grace = soon" >>.dsv/config && test_must_fail dsv gc 2>err && grep -q "gc.grace" err
 '
 
+test_expect_success 'a tag git made to a blob names no artifact: gc and fsck pass over it' '
+	sed -i "/gc.grace = soon/d" .dsv/config &&
+	blob=$(echo hi | git --git-dir .dsv/lineage hash-object -w --stdin) &&
+	git --git-dir .dsv/lineage tag blobtag "$blob" &&
+	dsv fsck >out && grep -q "^ok$" out && dsv gc >/dev/null &&
+	! dsv tag | grep -q blobtag && dsv export v1 -o v1.jsonl
+'
+
 test_done
