@@ -66,13 +66,33 @@ static void print_list(char sign, const dsv_rhash *h, size_t n,
 	}
 }
 
+/* The --records list as JSON: each hash, with the derivation that dropped
+ * it and why where known. */
+static json_t *list_json(const dsv_rhash *h, size_t n, const dsv_drop *why)
+{
+	json_t *arr = json_array();
+	char hex[33], aid[DSV_AID_HEXLEN + 1];
+	for (size_t i = 0; i < n; i++) {
+		dsv_rhash_fmt(hex, &h[i]);
+		json_t *o = json_pack("{ss}", "hash", hex);
+		if (why && why[i].found) {
+			dsv_aid_fmt(aid, &why[i].by);
+			json_object_set_new(o, "artifact", json_string(aid));
+			json_object_set_new(o, "op", json_string(why[i].op));
+			json_object_set_new(o, "reason", json_string(why[i].reason));
+		}
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
 int cmd_diff(int argc, char **argv)
 {
 	static const char usage[] = "dsv diff [--records] [--json] A B";
 	int records = 0, json = 0;
 	const struct option opts[] = {
 		OPT_BOOL(0, "records", &records, "list the added (+) and removed (-) record hashes"),
-		OPT_BOOL(0, "json", &json, "print the counts as JSON"),
+		OPT_BOOL(0, "json", &json, "print the counts (and the lists) as JSON"),
 		OPT_END(),
 	};
 	dsv_manifest *ma = NULL, *mb = NULL;
@@ -125,6 +145,14 @@ int cmd_diff(int argc, char **argv)
 			"removed_bytes", (json_int_t)d.removed_bytes);
 		if (descends)
 			json_object_set_new(o, "removed_by", groups_json(g, ng));
+		if (records) {
+			json_object_set_new(o, "removed_records",
+					    list_json(d.removed_list,
+						      d.nremoved_list, drops));
+			json_object_set_new(o, "added_records",
+					    list_json(d.added_list,
+						      d.nadded_list, NULL));
+		}
 		print_json(o, JSON_PRESERVE_ORDER);
 		json_decref(o);
 	} else {

@@ -36,6 +36,17 @@ assert by == {(\"filter\", \"where\"): $short, (\"sample\", \"not_sampled\"): $u
 assert sum(by.values()) == d[\"removed\"]"
 '
 
+test_expect_success '--records --json lists the records, with why for the removed' '
+	dsv diff main half --records --json | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+rm = d[\"removed_records\"]
+assert len(rm) == len({r[\"hash\"] for r in rm}) == $short + $unsampled, len(rm)
+why = sorted((r[\"op\"], r[\"reason\"]) for r in rm)
+assert why.count((\"filter\", \"where\")) == $short, why[:3]
+assert d[\"added_records\"] == [] and d[\"added\"] == 0"
+'
+
 test_expect_success 'copies: a mix repeats records, dedup drops the copies after the first' '
 	dsv derive mix main:3 -o thrice -m thrice -q &&
 	dsv derive dedup --exact thrice -o once -m once -q &&
