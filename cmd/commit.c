@@ -176,7 +176,7 @@ int cmd_commit(int argc, char **argv)
 		OPT_BOOL(0, "skip-bad", &a.skip_bad, "skip bad records, counting them, instead of failing"),
 		OPT_STRING(0, "text-field", &a.text_field, "name", "the JSON field that holds the text (default text)"),
 		OPT_STRING(0, "text-mode", &a.text_mode, "mode", "plain text files: file, line or paragraph"),
-		OPT_INT(0, "level", &a.level, "n", "zstd level for new objects"),
+		OPT_INT(0, "level", &a.level, "n", "zstd level for new objects, -7..22"),
 		OPT_BOOL('q', "quiet", &a.quiet, "print nothing"),
 		OPT_BOOL(0, "json", &a.json, "print the result as JSON"),
 		OPT_END(),
@@ -207,8 +207,10 @@ int cmd_commit(int argc, char **argv)
 	if (parse_text_mode(a.text_mode, &io.reader.text_mode))
 		return usage_error(opts, usage, "unknown --text-mode '%s'",
 				   a.text_mode);
-	if (a.level < 0 || a.level > 22)
-		return usage_error(opts, usage, "--level must be 1..22");
+	/* the range compression.level takes; 0 is that key's level */
+	if (a.level < -7 || a.level > 22)
+		return usage_error(opts, usage, "--level must be -7..22 (0: the "
+				   "store's compression.level)");
 	io.level = (int)a.level;
 
 	s = the_repo->store;

@@ -55,4 +55,11 @@ test_expect_success 'a message is required; bad options are usage errors' '
 	dsv commit good.jsonl -m x --text-mode words 2>err; test $? -eq 2
 '
 
+test_expect_success '--level takes the levels compression.level takes, fast ones too' '
+	dsv commit good.jsonl -m fast --level -5 -b fast >/dev/null &&
+	dsv export fast -o fast.jsonl && test_cmp good.jsonl fast.jsonl &&
+	dsv commit good.jsonl -m x --level -8 2>err; test $? -eq 2 &&
+	grep -q -- "-7..22" err
+'
+
 test_done
