@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 struct objcheck {
-	uint64_t objects, bytes, corrupt;
+	uint64_t objects, bytes, corrupt, unindexed;
 	struct progress *bar;
 };
 
@@ -19,6 +19,8 @@ static int check_object(const dsv_oid *id, void *ctx)
 	int rc = dsv_obj_verify(the_repo->store, id, &info);
 	if (rc == 0) {
 		c->bytes += info.stored_size;
+		c->unindexed += dsv_index_get_object(the_repo->store, id, &info) ==
+				DSV_ENOTFOUND;
 		return 0;
 	}
 	if (rc != DSV_ECORRUPT && rc != DSV_EINVAL)
@@ -68,6 +70,12 @@ int cmd_fsck(int argc, char **argv)
 			return die_error();
 		dsv_store_unlock(the_repo->store);
 		printf("index rebuilt\n");
+	} else if (oc.unindexed) {
+		/* a cache short of entries is no damage, but sizes and reuse
+		 * go by it */
+		printf("%llu objects are not in the index: 'dsv fsck "
+		       "--rebuild-index' adds them\n",
+		       (unsigned long long)oc.unindexed);
 	}
 	if (oc.corrupt || lc.missing || lc.bad) {
 		printf("%llu corrupt objects, %llu missing objects, %llu bad "
