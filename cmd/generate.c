@@ -8,6 +8,7 @@
 #include "kernels/generate.h"
 #include "kernels/gpt.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,8 +159,11 @@ int gen_run(struct model *md, const struct gen_opts *o, const char *const *promp
 		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* A top-p below the smallest float would round to 0, which the
+	 * sampler reads as no nucleus at all: keep the likeliest token. */
 	dsv_gen_params gp = {.temperature = (float)o->temperature,
-			     .top_k = o->top_k, .top_p = (float)o->top_p,
+			     .top_k = o->top_k,
+			     .top_p = fmaxf((float)o->top_p, FLT_MIN),
 			     .seed = o->seed, .max_new = maxnew, .eot = eot};
 	for (uint64_t s0 = 0; s0 < nsamples && !rc; s0 += (uint64_t)B) {
 		int nb = (int)(nsamples - s0 < (uint64_t)B ? nsamples - s0 : (uint64_t)B);

@@ -39,6 +39,11 @@ test_expect_success 'a temperature too small for floats is greedy, not garbage' 
 	test_cmp gr1.jsonl gr3.jsonl
 '
 
+test_expect_success 'a top-p too small for floats keeps the likeliest token' '
+	dsv generate tiny --prompt "a" -n 2 --max-tokens 12 --top-p 1e-50 --seed 3 >gr4.jsonl &&
+	test_cmp gr1.jsonl gr4.jsonl
+'
+
 test_expect_success 'a prompt cut to the context is said; --max-tokens past it stops at context' '
 	long=$(printf "word %.0s" $(seq 200)) &&
 	dsv generate tiny --prompt "$long" --max-tokens 10 --seed 1 >l1.jsonl 2>err &&
