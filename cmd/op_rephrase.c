@@ -55,7 +55,13 @@ static int read_template(const char *path, char **out)
 				     strerror(errno));
 	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
 		dsv_buf_append(&b, buf, n);
+	int err = ferror(f) ? errno : 0; /* a directory opens, then EISDIR */
 	fclose(f);
+	if (err) {
+		dsv_buf_free(&b);
+		return dsv_error_set(DSV_EIO, "cannot read '%s': %s", path,
+				     strerror(err));
+	}
 	if (dsv_buf_append(&b, "", 1))
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
 	/* params.templates keeps its text for provenance: JSON, so UTF-8 */

@@ -39,6 +39,12 @@ test_expect_success 'a template without {text} is refused' '
 	test_must_fail dsv derive rephrase src --model tiny --template bad.txt -o r3 -m r3
 '
 
+test_expect_success 'a template that cannot be read says why' '
+	mkdir -p tdir &&
+	test_must_fail dsv derive rephrase src --model tiny --template tdir -o r3 -m r3 2>err &&
+	grep -q "cannot read .tdir.: Is a directory" err && test_must_fail dsv show r3
+'
+
 cat >even.sh <<'PROG'
 #!/bin/sh
 # accepts a candidate whose text has an even number of bytes
