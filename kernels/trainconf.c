@@ -33,8 +33,9 @@ static const struct key {
 	{"warmup_steps", K_INT, O(warmup_steps), 0, 1e9},
 	{"schedule", K_SCHED, O(schedule), 0, 0},
 	{"weight_decay", K_DBL, O(weight_decay), 0, 1e6},
-	{"beta1", K_DBL, O(beta1), 0, 0.999999999},
-	{"beta2", K_DBL, O(beta2), 0, 0.999999999},
+	/* AdamW runs in float, where 1 - 2^-25 and above round to 1 */
+	{"beta1", K_DBL, O(beta1), 0, 0.9999999},
+	{"beta2", K_DBL, O(beta2), 0, 0.9999999},
 	{"eps", K_DBL, O(eps), 1e-30, 1},
 	{"grad_clip", K_DBL, O(grad_clip), 0, 1e9},
 	{"seed", K_U64, O(seed), 0, 0},

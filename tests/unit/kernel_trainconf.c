@@ -74,12 +74,16 @@ static void test_errors(void)
 	expect_error("lr = nan\n", "lr needs a number");
 	expect_error("eval_tokens = 1\n", "c.conf: eval_tokens = 1 leaves no token");
 	/* The bound itself, not %g's rounding of it ("0 .. 1" for beta1 = 1). */
-	expect_error("beta1 = 1\n", "beta1 = 1 is out of range (0 .. 0.999999999)");
+	expect_error("beta1 = 1\n", "beta1 = 1 is out of range (0 .. 0.9999999)");
+	/* below 1, but 1 as the float the optimiser uses */
+	expect_error("beta2 = 0.99999999\n", "c.conf:1: beta2 = 0.99999999 is out of range");
 	expect_error("shuffle_buffer = 5e9\n", "(2 .. 4294967295)");
 	expect_error("seed = 0x10\n", "seed needs a number");
 	dsv_trainconf c;
 	CHECK_OK(parse(&c, "seed = 010\n")); /* decimal, not octal */
 	CHECK(c.seed == 10);
+	CHECK_OK(parse(&c, "beta1 = 0.9999999\nbeta2 = 0.9999999\n"));
+	CHECK((float)c.beta1 < 1 && (float)c.beta2 < 1);
 	CHECK_OK(parse(&c, "\xEF\xBB\xBFn_layer = 3\r\nn_head = 1\r\n"));
 	CHECK(c.n_layer == 3 && c.n_head == 1);
 	/* max_tokens alone is the budget (max_steps' default 100 won) */
