@@ -273,7 +273,9 @@ int derive_synth(int argc, char **argv)
 	sy.has_prompts = prompts_rev != NULL;
 	const char *cols[] = {"sample", "source", "source_row"};
 	if (gen_parse_device(device, &o.where) ||
-	    (prompts_rev && gen_version_texts(prompts_rev, 0, &pid, &pt)) ||
+	    /* candidate i takes prompt i mod P: with n < P, the first n */
+	    (prompts_rev && gen_version_texts(prompts_rev, (uint64_t)n, &pid,
+					      &pt)) ||
 	    model_load(model, 1, 1, DSV_DEVICE_CPU, &md) ||
 	    newtext_start(&nt, "synth", DSV_MODE_GENERATION, output, message,
 			  force, cols, prompts_rev ? 3 : 1) ||

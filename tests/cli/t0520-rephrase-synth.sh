@@ -126,6 +126,12 @@ test_expect_success 'synth with prompts has parents M then REV' '
 	dsv show syn2 | grep -q "col.source_row="
 '
 
+test_expect_success 'synth reads only the prompts its candidates use' '
+	dsv derive synth --model tiny --prompts src --n 2 --max-tokens 60 -o syn3 \
+		-m syn3 -q 2>err &&
+	grep -q "warning: 2 of 2 prompts keep only their last 4 tokens" err
+'
+
 test_expect_success 'audit of synthetic data counts the generator training once' '
 	dsv audit syn --json >a.json &&
 	test "$(grep -c "\"op\": \"train\"" a.json)" -eq 1 &&
