@@ -694,25 +694,27 @@ int program_compute_read(struct program_compute *pc, const char *path)
 			break;
 		}
 		pc->lines++;
-#define NUM(key, field)                                                       \
+/* Token counts are recorded as 64-bit integers: a sum from 2^63 up
+ * would be recorded as garbage. */
+#define NUM(key, field, max, what)                                            \
 	if ((v = json_object_get(o, key))) {                                  \
 		if (!json_is_number(v) || json_number_value(v) < 0 ||        \
-		    !isfinite(pc->field + json_number_value(v))) {            \
+		    !(pc->field + json_number_value(v) < (max))) {            \
 			json_decref(o);                                       \
 			rc = dsv_error_set(DSV_EINVAL, "$DSV_COMPUTE_FILE "   \
 					   "line %d: '%s' must be a number "  \
-					   ">= 0 (and the lines' sum finite)",\
-					   lineno, key);                      \
+					   ">= 0 (and the lines' sum %s)",    \
+					   lineno, key, what);                \
 			break;                                                \
 		}                                                             \
 		pc->field += json_number_value(v);                            \
 		pc->has_##field = 1;                                          \
 	}
-		NUM("gpu_s", gpu_s)
-		NUM("flops", flops)
-		NUM("energy_j", energy_j)
-		NUM("tokens_in", tokens_in)
-		NUM("tokens_out", tokens_out)
+		NUM("gpu_s", gpu_s, INFINITY, "finite")
+		NUM("flops", flops, INFINITY, "finite")
+		NUM("energy_j", energy_j, INFINITY, "finite")
+		NUM("tokens_in", tokens_in, 0x1p63, "below 2^63")
+		NUM("tokens_out", tokens_out, 0x1p63, "below 2^63")
 #undef NUM
 		json_t *d = json_object_get(o, "devices"), *x;
 		size_t i;

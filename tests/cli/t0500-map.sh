@@ -251,6 +251,9 @@ test_expect_success 'a malformed compute report is an error naming its line, no 
 {\"flops\":1e308}
 " test_must_fail dsv derive map main --cmd ./badrep.sh -o br -m br 2>err &&
 	grep -q "line 2: .flops. must be a number >= 0 (and the lines. sum finite)" err &&
+	BADREP="{\"tokens_in\":1e30}" \
+		test_must_fail dsv derive map main --cmd ./badrep.sh -o br -m br 2>err &&
+	grep -q "line 1: .tokens_in. must be a number >= 0 (and the lines. sum below 2^63)" err &&
 	BADREP="{\"gpu_s\":1}
 {\"gpu_s\":" test_must_fail dsv derive map main --cmd ./badrep.sh -j 2 -o br -m br 2>err &&
 	grep -q "program for records 301..600: .DSV_COMPUTE_FILE line 2: not a JSON object" err &&
