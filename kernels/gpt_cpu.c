@@ -165,7 +165,10 @@ static inline float vexpf(float x)
 	p = p * r + 1.6666665459e-1f;
 	p = p * r + 5.0000001201e-1f;
 	float y = p * r * r + r + 1.0f;
-	union { int32_t i; float f; } e = { .i = ((int32_t)n + 127) << 23 };
+	/* NaN passes the clamps and has no integer exponent (y is NaN
+	 * whatever the scale): its conversion and shift were undefined */
+	int32_t ni = n == n ? (int32_t)n : 0;
+	union { int32_t i; float f; } e = { .i = (ni + 127) << 23 };
 	return y * e.f;
 }
 

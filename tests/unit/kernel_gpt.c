@@ -386,6 +386,25 @@ static void test_per_token_loss(void)
 	dsv_gpt_free(m);
 }
 
+/* A diverged model (NaN weights) gives a NaN loss, which train's
+ * divergence check reads, through defined arithmetic (vexpf of NaN). */
+static void test_nan_weights(void)
+{
+	dsv_gpt *m = NULL;
+	CHECK_OK(dsv_gpt_new(&m, &tiny, 1, 8, DSV_GPT_CPU));
+	if (!m)
+		return;
+	float *p = malloc(m->num_params * sizeof *p);
+	for (size_t i = 0; i < m->num_params; i++)
+		p[i] = NAN;
+	CHECK_OK(dsv_gpt_set_params(m, p));
+	int inp[8] = {0, 1, 2, 3, 4, 5, 6, 7}, tgt[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	CHECK_OK(dsv_gpt_forward(m, inp, tgt, 1, 8));
+	CHECK(isnan(m->mean_loss));
+	free(p);
+	dsv_gpt_free(m);
+}
+
 static void test_bad_input(void)
 {
 	dsv_gpt *m = NULL;
@@ -643,6 +662,7 @@ int main(void)
 	RUN(test_weight_decay);
 	RUN(test_deterministic);
 	RUN(test_per_token_loss);
+	RUN(test_nan_weights);
 	RUN(test_bad_input);
 #ifdef DSV_HAVE_CUDA
 	if (dsv_device_count() > 0) {
