@@ -97,6 +97,12 @@ int gen_run(struct model *md, const struct gen_opts *o, const char *const *promp
 	 * then its tokens, the last ones kept when it is too long. */
 	int keep = cfg->max_seq_len - maxnew;
 	size_t cut = 0;
+	if (cfg->max_seq_len < 2) {
+		rc = dsv_error_set(DSV_EINVAL, "the model's context is one token "
+				   "(seq_len = 1): no room to generate after "
+				   "a prompt");
+		goto out;
+	}
 	if (keep < 1)
 		keep = 1, maxnew = cfg->max_seq_len - 1;
 	for (size_t i = 0; i < np; i++) {

@@ -61,6 +61,13 @@ test_expect_success '--prompts REV prompts with every record' '
 	test "$(wc -l <p.jsonl)" -eq 5
 '
 
+test_expect_success 'a model with a context of one token: a clear error' '
+	sed "s/seq_len = 64/seq_len = 1/; s/max_steps = 20/max_steps = 1/" tiny.conf >one.conf &&
+	dsv train main --tokenizer tok --config one.conf -o one -q &&
+	test_must_fail dsv generate one --max-tokens 1 2>err &&
+	grep -q "context is one token (seq_len = 1)" err
+'
+
 test_expect_success 'bad options and a non-model are errors' '
 	dsv generate tiny --top-p 2; test $? -eq 2 &&
 	dsv generate tiny --temperature x; test $? -eq 2 &&
