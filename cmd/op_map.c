@@ -737,7 +737,9 @@ int program_compute_read(struct program_compute *pc, const char *path)
 			}
 			double s = json_number_value(gs);
 			int k;
-			for (k = 0; k < pc->ndev && strcmp(pc->dev[k], name); k++)
+			/* a slot keeps 63 bytes of the name: compare those */
+			for (k = 0; k < pc->ndev &&
+				    strncmp(pc->dev[k], name, sizeof pc->dev[k] - 1); k++)
 				;
 			if (k == pc->ndev && k < 8)
 				snprintf(pc->dev[pc->ndev++], 64, "%s", name);

@@ -240,6 +240,19 @@ assert d[\"stats\"][\"compute_sources\"][\"program_reported\"][\"gpu_s\"] == 10
 "
 '
 
+test_expect_success 'a device with a long name reported on many lines stays one device' '
+	long=NVIDIA-H100-80GB-HBM3-with-a-device-name-longer-than-the-slot-it-goes-in &&
+	BADREP=$(for i in 0 1 2 3 4 5 6 7 8 9; do printf "{\"devices\":[{\"name\":\"%s\",\"gpu_s\":1}]}\n" $long; done) &&
+	BADREP="$BADREP
+" dsv derive map main --cmd ./badrep.sh -o dlong -m dlong -q &&
+	git --git-dir .dsv/lineage show dlong:dsv.json >dlong.json &&
+	python3 -c "
+import json
+c = json.load(open(\"dlong.json\"))[\"compute\"]
+assert [x[\"gpu_s\"] for x in c[\"devices\"]] == [10], c
+"
+'
+
 test_expect_success 'a malformed compute report is an error naming its line, no commit' '
 	BADREP="{\"gpu_s\":1,\"devices\":[{\"name\":\"G\",\"gpu_s\":-5}]}" \
 		test_must_fail dsv derive map main --cmd ./badrep.sh -o br -m br 2>err &&
