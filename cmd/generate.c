@@ -9,6 +9,7 @@
 #include "kernels/gpt.h"
 
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -442,7 +443,9 @@ int gen_opts_check(struct gen_opts *o, long n, long max_tokens,
 	}
 	o->n = (uint64_t)n;
 	o->max_tokens = (int)max_tokens;
-	o->top_k = (int)top_k;
+	/* k past the vocabulary keeps every token: so does INT_MAX, where
+	 * the cast wrapped 2^32 + 1 to 1 */
+	o->top_k = top_k > INT_MAX ? INT_MAX : (int)top_k;
 	o->seed = (uint64_t)seed;
 	o->batch = (int)batch;
 	return 0;

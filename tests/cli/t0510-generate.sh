@@ -34,6 +34,12 @@ test_expect_success 'greedy decoding is deterministic; top-k 1 is greedy' '
 	     "$(sed -n 2p gr1.jsonl | sed "s/\"sample\":1,//")"
 '
 
+test_expect_success 'a top-k past the vocabulary keeps every token, however large' '
+	dsv generate tiny --prompt "The " -n 3 --max-tokens 10 --seed 1 --top-k 100000 >gk1.jsonl &&
+	dsv generate tiny --prompt "The " -n 3 --max-tokens 10 --seed 1 --top-k 4294967297 >gk2.jsonl &&
+	test_cmp gk1.jsonl gk2.jsonl
+'
+
 test_expect_success 'a temperature too small for floats is greedy, not garbage' '
 	dsv generate tiny --prompt "a" -n 2 --max-tokens 12 --temperature 1e-39 --seed 3 >gr3.jsonl &&
 	test_cmp gr1.jsonl gr3.jsonl
