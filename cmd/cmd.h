@@ -125,6 +125,10 @@ struct model {
  * releases everything, also after a failure. */
 int model_load(const char *rev, int B, int T, int where, struct model *out);
 void model_free(struct model *m);
+/* Bytes of memory available (MemAvailable; $DSV_TRAIN_MEMORY in the
+ * tests), 0 when unknown: what train, eval and generation check their
+ * allocations against before making them. */
+double mem_available(void);
 /* Re-executes the process with OMP_WAIT_POLICY=PASSIVE when it is unset
  * (train and eval call it first; see cmd/train.c). Returns only when it
  * is set already or exec failed. argv as the command got it. */

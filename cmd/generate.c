@@ -147,6 +147,23 @@ int gen_run(struct model *md, const struct gen_opts *o, const char *const *promp
 	int T = maxp + maxnew;
 	if (T > cfg->max_seq_len)
 		T = cfg->max_seq_len;
+	/* Before allocating on the CPU, as train and eval do (the kernel's
+	 * mallocs succeed under overcommit and the OOM killer comes later;
+	 * cudaMalloc fails cleanly): the key and value caches, the
+	 * parameters (the model's, their gradients' room, two copies) and a
+	 * row of logits per sequence. */
+	double need = 4.0 * (2.0 * cfg->num_layers * B * T * cfg->channels +
+			     4.0 * (double)md->g->num_params +
+			     2.0 * B * cfg->vocab_size);
+	double avail = mem_available();
+	if (o->where != DSV_DEVICE_CUDA && avail > 0 && need > avail) {
+		rc = dsv_error_set(DSV_ENOMEM, "generation does not fit: %d "
+				   "sequences of %d positions need %.0f bytes "
+				   "(%.2f GiB) and %.0f bytes are available "
+				   "(lower --batch)", B, T, need,
+				   need / 1073741824.0, avail);
+		goto out;
+	}
 	if ((rc = dsv_gen_new(&g, cfg, params, B, T, o->where == DSV_DEVICE_CUDA
 			      ? DSV_GPT_CUDA : DSV_GPT_CPU))) {
 		rc = dsv_error_set(rc, "%s", dsv_kernel_error_last());

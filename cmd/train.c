@@ -287,9 +287,8 @@ static void stream_free(struct stream *st)
 	free(st->perm);
 }
 
-/* Bytes of memory available: MemAvailable, or $DSV_TRAIN_MEMORY in the
- * tests. */
-static double mem_available(void)
+/* cmd/cmd.h */
+double mem_available(void)
 {
 	FILE *f = fopen("/proc/meminfo", "r");
 	char line[256];

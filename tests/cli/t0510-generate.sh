@@ -67,6 +67,14 @@ test_expect_success '--prompts REV prompts with every record' '
 	test "$(wc -l <p.jsonl)" -eq 5
 '
 
+test_expect_success 'a batch whose cache does not fit in memory is refused before allocating' '
+	test_must_fail env DSV_TRAIN_MEMORY=2e6 "$DSV" generate tiny -n 64 --batch 64 \
+		--max-tokens 60 2>err &&
+	grep -q "generation does not fit: 64 sequences of 61 positions need [0-9]* bytes" err &&
+	DSV_TRAIN_MEMORY=2e6 dsv generate tiny -n 64 --batch 2 --max-tokens 60 >b.jsonl &&
+	test "$(wc -l <b.jsonl)" -eq 64
+'
+
 test_expect_success 'a model with a context of one token: a clear error' '
 	sed "s/seq_len = 64/seq_len = 1/; s/max_steps = 20/max_steps = 1/" tiny.conf >one.conf &&
 	dsv train main --tokenizer tok --config one.conf -o one -q &&
