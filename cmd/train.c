@@ -1223,7 +1223,14 @@ static int setup_run(struct train *t)
 				     "from the interrupted run's");
 	if (t->run.nckpt == 0)
 		return 0; /* interrupted before its first checkpoint */
-	return load_checkpoint(t, &t->run.ckpt[t->run.nckpt - 1]);
+	if ((rc = load_checkpoint(t, &t->run.ckpt[t->run.nckpt - 1])))
+		return rc;
+	/* the loop would never meet the step and run to the end */
+	if (t->stop_after && t->stop_after <= t->step)
+		return dsv_error_set(DSV_EINVAL, "--stop-after %ld: the run "
+				     "resumes after step %lld", t->stop_after,
+				     (long long)t->step);
+	return 0;
 }
 
 static int prepare_data(struct train *t)

@@ -123,6 +123,9 @@ test_expect_success 'shuffle: same seed, the same weights; in order differs' '
 test_expect_success 'shuffle: resumed mid-chunk and in the second epoch: the same weights' '
 	test_must_fail dsv train small --tokenizer tok --config s.conf -o s4 \
 		--stop-after 45 2>/dev/null &&
+	test_must_fail dsv train small --tokenizer tok --config s.conf -o s4 \
+		--resume --stop-after 40 2>err &&
+	grep -q "resumes after step 45" err &&
 	dsv train small --tokenizer tok --config s.conf -o s4 --resume --json >s4.json &&
 	test "$(weights s1.json)" = "$(weights s4.json)" &&
 	test_must_fail dsv train small --tokenizer tok --config s.conf -o s5 \
