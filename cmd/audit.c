@@ -1,6 +1,8 @@
-/* audit.c: `dsv audit [REV] [--json]`: the compute spent on a version and on
- * everything it came from (each ancestor once), by mode, with the share that
- * went to data and the share that went to training. */
+/* audit.c: `dsv audit [REV] [--json] [--baseline MODEL]`: the compute spent
+ * on a version and on everything it came from (each ancestor once), by mode,
+ * with the share that went to data and the share that went to training; with
+ * a baseline model, whether that data share is under the break-even line
+ * 1 - 1/k of the model's token efficiency over the baseline. */
 #include "cmd/cmd.h"
 
 #include <stdio.h>
@@ -11,7 +13,48 @@ static json_t *compute_json(const dsv_compute *c)
 	return dsv_compute_to_json(&o, c) ? json_null() : o;
 }
 
-static int print_audit_json(const dsv_audit *a, const dsv_aid *head)
+/* The audited model against a baseline trained with the same recipe on
+ * other data: k, tokens the baseline needed over tokens the model needed for
+ * the same loss (below 1 when the baseline is the more efficient), and
+ * the data share under which the data work paid for itself. */
+struct verdict {
+	const char *baseline;
+	double k, break_even;
+	int under;
+};
+
+static int judge(const char *rev, const char *baseline, const dsv_audit *a,
+		 struct verdict *v)
+{
+	dsv_compare_result r;
+	if (compare_models(rev, baseline, &r))
+		return -1;
+	v->baseline = baseline;
+	v->k = r.efficient == 0 ? r.k : 1 / r.k;
+	v->break_even = 1 - 1 / v->k;
+	v->under = a->data_share < v->break_even;
+	return 0;
+}
+
+static void print_verdict(const struct verdict *v, const dsv_audit *a)
+{
+	printf("against %s: k = %.3f", v->baseline, v->k);
+	if (v->k < 1)
+		printf(" (below 1: the baseline reached the same loss on "
+		       "fewer tokens)");
+	printf(", break-even data share 1 - 1/k = %.1f%%\n",
+	       100 * v->break_even);
+	printf("data share spent %.1f%%: %s\n", 100 * a->data_share,
+	       v->under   ? "under the break-even line, the data work paid "
+			    "for itself"
+	       : v->k > 1 ? "over the break-even line, the data work cost "
+			    "more than the training it saved"
+			  : "over the break-even line, the data work saved "
+			    "no training");
+}
+
+static int print_audit_json(const dsv_audit *a, const dsv_aid *head,
+			    const struct verdict *v)
 {
 	char hex[DSV_AID_HEXLEN + 1];
 	json_t *o = json_object(), *rows = json_array(), *modes = json_object();
@@ -42,6 +85,10 @@ static int print_audit_json(const dsv_audit *a, const dsv_aid *head)
 	json_object_set_new(o, "training_cost", json_real(a->training_cost));
 	json_object_set_new(o, "data_share", json_real(a->data_share));
 	json_object_set_new(o, "training_share", json_real(a->training_share));
+	if (v)
+		json_object_set_new(o, "baseline", json_pack("{sssfsfsb}",
+			"rev", v->baseline, "k", v->k, "break_even_data_share",
+			v->break_even, "under_break_even", v->under));
 	print_json(o, JSON_INDENT(2));
 	json_decref(o);
 	return 0;
@@ -85,14 +132,18 @@ static void print_table(const dsv_audit *a, const dsv_aid *head)
 
 int cmd_audit(int argc, char **argv)
 {
-	static const char usage[] = "dsv audit [--json] [REV]";
+	static const char usage[] = "dsv audit [--json] [--baseline MODEL] [REV]";
 	int json = 0;
+	const char *baseline = NULL;
 	const struct option opts[] = {
 		OPT_BOOL(0, "json", &json, "every ancestor's compute record as JSON"),
+		OPT_STRING(0, "baseline", &baseline, "model", "a model of the same recipe on other data: is the data share under 1 - 1/k?"),
 		OPT_END(),
 	};
 	dsv_audit *a = NULL;
+	struct verdict v;
 	dsv_aid id;
+	char hex[DSV_AID_HEXLEN + 1];
 	int n = parse_options(argc, argv, opts, usage);
 	if (n < 0)
 		return PARSE_EXIT(n);
@@ -101,10 +152,18 @@ int cmd_audit(int argc, char **argv)
 	if (resolve_rev(n ? argv[0] : NULL, &id) ||
 	    dsv_audit_run(&a, the_repo->lineage, &id))
 		return die_error();
-	if (json)
-		print_audit_json(a, &id);
-	else
+	dsv_aid_fmt(hex, &id);
+	if (baseline && judge(n ? argv[0] : hex, baseline, a, &v)) {
+		dsv_audit_free(a);
+		return die_error();
+	}
+	if (json) {
+		print_audit_json(a, &id, baseline ? &v : NULL);
+	} else {
 		print_table(a, &id);
+		if (baseline)
+			print_verdict(&v, a);
+	}
 	dsv_audit_free(a);
 	return 0;
 }

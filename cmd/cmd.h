@@ -63,6 +63,13 @@ struct repo {
 
 extern struct repo *the_repo;
 
+/* ---- comparing models (cmd/compare.c) ---------------------------------- */
+
+/* Compares the validation curves of models A and B as dsv compare does
+ * (docs/train.md): DSV_EINVAL, saying why, when the curves are not
+ * comparable (tokenizers, validation versions or their parts, contexts). */
+int compare_models(const char *a, const char *b, dsv_compare_result *r);
+
 /* ---- versions (cmd/version.c) ------------------------------------------- */
 
 /* Resolves REV (NULL: HEAD; "" is an error, as in git) to an artifact id. */

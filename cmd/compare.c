@@ -65,6 +65,63 @@ static void fmt_num(char *buf, size_t n, double v)
 		snprintf(buf, n, "%.6g", v);
 }
 
+/* The checks that make two curves comparable, then the arithmetic. */
+static int compare_sides(struct side s[2], dsv_compare_result *r)
+{
+	for (int i = 0; i < 2; i++)
+		if (load_side(&s[i]))
+			return -1;
+	if (dsv_aid_cmp(&s[0].info->tokenizer, &s[1].info->tokenizer))
+		return dsv_error_set(DSV_EINVAL, "'%s' and '%s' use different "
+				     "tokenizers: their losses are not "
+				     "comparable", s[0].rev, s[1].rev);
+	for (int i = 0; i < 2; i++)
+		if (!s[i].info->has_valid)
+			return dsv_error_set(DSV_EINVAL, "'%s' has no validation "
+					     "curve (train it with --valid)",
+					     s[i].rev);
+	if (dsv_aid_cmp(&s[0].info->valid, &s[1].info->valid))
+		return dsv_error_set(DSV_EINVAL, "'%s' and '%s' were validated "
+				     "on different versions: their curves are "
+				     "not comparable", s[0].rev, s[1].rev);
+	/* The curves measure the first eval_tokens tokens of the validation
+	 * version: other counts are other validation sets. */
+	if (s[0].eval_tokens != s[1].eval_tokens)
+		return dsv_error_set(DSV_EINVAL, "'%s' and '%s' were validated "
+				     "on different parts of the validation "
+				     "version (eval_tokens = %lld and %lld): "
+				     "their curves are not comparable",
+				     s[0].rev, s[1].rev,
+				     (long long)s[0].eval_tokens,
+				     (long long)s[1].eval_tokens);
+	/* A token's loss depends on the context it was predicted from, which
+	 * validation gives in windows of seq_len. */
+	if (s[0].seq_len != s[1].seq_len)
+		return dsv_error_set(DSV_EINVAL, "'%s' and '%s' were validated "
+				     "with different contexts (seq_len = %d "
+				     "and %d): their curves are not comparable",
+				     s[0].rev, s[1].rev, s[0].seq_len,
+				     s[1].seq_len);
+	return dsv_compare_curves(s[0].rows, s[0].nrows, s[1].rows,
+				  s[1].nrows, r);
+}
+
+static void sides_free(struct side s[2])
+{
+	for (int i = 0; i < 2; i++) {
+		dsv_model_free(s[i].info);
+		free(s[i].rows);
+	}
+}
+
+int compare_models(const char *a, const char *b, dsv_compare_result *r)
+{
+	struct side s[2] = {{.rev = a}, {.rev = b}};
+	int rc = compare_sides(s, r);
+	sides_free(s);
+	return rc;
+}
+
 int cmd_compare(int argc, char **argv)
 {
 	static const char usage[] = "dsv compare A B [--json]";
@@ -84,46 +141,7 @@ int cmd_compare(int argc, char **argv)
 		return usage_error(opts, usage, "two models are needed");
 	s[0].rev = argv[0];
 	s[1].rev = argv[1];
-	for (int i = 0; i < 2; i++)
-		if (load_side(&s[i]))
-			goto fail;
-	if (dsv_aid_cmp(&s[0].info->tokenizer, &s[1].info->tokenizer)) {
-		rc = error_msg("'%s' and '%s' use different tokenizers: their "
-			       "losses are not comparable", s[0].rev, s[1].rev);
-		goto cleanup;
-	}
-	for (int i = 0; i < 2; i++)
-		if (!s[i].info->has_valid) {
-			rc = error_msg("'%s' has no validation curve (train it "
-				       "with --valid)", s[i].rev);
-			goto cleanup;
-		}
-	if (dsv_aid_cmp(&s[0].info->valid, &s[1].info->valid)) {
-		rc = error_msg("'%s' and '%s' were validated on different "
-			       "versions: their curves are not comparable",
-			       s[0].rev, s[1].rev);
-		goto cleanup;
-	}
-	/* The curves measure the first eval_tokens tokens of the validation
-	 * version: other counts are other validation sets. */
-	if (s[0].eval_tokens != s[1].eval_tokens) {
-		rc = error_msg("'%s' and '%s' were validated on different parts "
-			       "of the validation version (eval_tokens = %lld "
-			       "and %lld): their curves are not comparable",
-			       s[0].rev, s[1].rev, (long long)s[0].eval_tokens,
-			       (long long)s[1].eval_tokens);
-		goto cleanup;
-	}
-	/* A token's loss depends on the context it was predicted from, which
-	 * validation gives in windows of seq_len. */
-	if (s[0].seq_len != s[1].seq_len) {
-		rc = error_msg("'%s' and '%s' were validated with different "
-			       "contexts (seq_len = %d and %d): their curves are "
-			       "not comparable", s[0].rev, s[1].rev,
-			       s[0].seq_len, s[1].seq_len);
-		goto cleanup;
-	}
-	if (dsv_compare_curves(s[0].rows, s[0].nrows, s[1].rows, s[1].nrows, &r))
+	if (compare_sides(s, &r))
 		goto fail;
 
 	int w = r.better, o = 1 - w, e = r.efficient;
@@ -179,9 +197,6 @@ int cmd_compare(int argc, char **argv)
 fail:
 	rc = die_error();
 cleanup:
-	for (int i = 0; i < 2; i++) {
-		dsv_model_free(s[i].info);
-		free(s[i].rows);
-	}
+	sides_free(s);
 	return rc;
 }

@@ -37,6 +37,29 @@ test_expect_success 'compare: a model with itself gives k = 1' '
 	dsv compare ma ma --json | grep -q "\"k\": 1,"
 '
 
+# mb's data share (ingest of its data over ingest plus training) is set
+# against the break-even line of its k over ma, and the reverse.
+test_expect_success 'audit --baseline: the data share against 1 - 1/k' '
+	dsv compare ma mb --json >c.json &&
+	dsv audit mb --baseline ma --json >a.json &&
+	python3 - <<PY &&
+import json
+c, a = json.load(open("c.json")), json.load(open("a.json"))
+b = a["baseline"]
+k = c["k"] if c["efficient"] == "b" else 1 / c["k"]
+assert abs(b["k"] - k) < 1e-5 * k, (b, c)
+assert abs(b["break_even_data_share"] - (1 - 1 / k)) < 1e-5, b
+assert b["under_break_even"] == (a["data_share"] < 1 - 1 / k), (a, b)
+PY
+	dsv audit ma --baseline mb >out &&
+	grep -q "^against mb: k = [0-9.]*" out &&
+	grep -q "^data share spent [0-9.]*%: \(under\|over\) the break-even line" out &&
+	dsv audit ma --baseline ma >out &&
+	grep -q "k = 1.000, break-even data share 1 - 1/k = 0.0%" out &&
+	grep -q "over the break-even line, the data work saved no training" out &&
+	test_must_fail dsv audit da --baseline ma 2>err && grep -q "not a model" err
+'
+
 test_expect_success 'compare refuses other validation sets and tokenizers' '
 	dsv train da --tokenizer tok --config c.conf --valid valid2 -o mv -q &&
 	test_must_fail dsv compare ma mv 2>err &&
