@@ -126,6 +126,8 @@ step cat tiny.conf
 step dsv train web-train --tokenizer tok --config tiny.conf --valid web-valid -o model-raw -m "tiny model, raw web"
 step dsv train web-train-edu --tokenizer tok --config tiny.conf --valid web-valid -o model-edu -m "tiny model, filtered web"
 step dsv compare model-raw model-edu
+say "was the compute spent on model-edu's data under the break-even line?"
+step dsv audit model-edu --baseline model-raw
 step dsv eval model-edu web-valid
 
 say "transformation and generation: rephrase and synth with the model, map through a program"
