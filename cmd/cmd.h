@@ -201,11 +201,19 @@ struct program_compute {
 	double gpu_s, flops, energy_j, tokens_in, tokens_out;
 	int has_gpu_s, has_flops, has_energy_j, has_tokens_in, has_tokens_out;
 	int lines, ndev;
+	int partial; /* partial lines a failed program left, dropped (the
+		      * caller counts them; recorded when not 0) */
 	char dev[8][64];
 	double dev_s[8];
 };
 void program_compute_init(struct program_compute *pc);
+/* Adds up the lines of the file at `path` (none: nothing reported); 0, or
+ * DSV_EINVAL naming the first bad line. */
 int program_compute_read(struct program_compute *pc, const char *path);
+/* Truncates the file at `path` after its last newline, dropping the partial
+ * line a program killed mid-write left: 1 if it cut one, 0 if there was
+ * none (or no file), -1 if the file could not be read or truncated. */
+int program_compute_cut_partial(const char *path);
 void program_compute_record(const struct program_compute *pc, dsv_meter *m,
 			    dsv_artifact *a);
 

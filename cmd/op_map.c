@@ -756,6 +756,32 @@ int program_compute_read(struct program_compute *pc, const char *path)
 	return rc;
 }
 
+int program_compute_cut_partial(const char *path)
+{
+	char buf[4096];
+	int fd = open(path, O_RDWR | O_CLOEXEC), rc = 0;
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	off_t end = lseek(fd, 0, SEEK_END), at = end;
+	while (at > 0) {
+		size_t n = at < (off_t)sizeof buf ? (size_t)at : sizeof buf;
+		if (pread(fd, buf, n, at - (off_t)n) != (ssize_t)n) {
+			at = end; /* unreadable: leave it to the reader */
+			break;
+		}
+		const char *nl = memrchr(buf, '\n', n);
+		if (nl) {
+			at = at - (off_t)n + (nl - buf) + 1;
+			break;
+		}
+		at -= (off_t)n;
+	}
+	if (at < end)
+		rc = ftruncate(fd, at) == 0 ? 1 : -1;
+	close(fd);
+	return rc;
+}
+
 /* Adds what the program reported to the meter and says in stats which
  * figures were reported (by the program) and which measured (by dsv). */
 void program_compute_record(const struct program_compute *pc, dsv_meter *m,
@@ -803,6 +829,9 @@ void program_compute_record(const struct program_compute *pc, dsv_meter *m,
 		json_object_set_new(raw, "tokens_out", json_integer((json_int_t)pc->tokens_out));
 	}
 	json_object_set_new(raw, "lines", json_integer(pc->lines));
+	if (pc->partial) /* cut off by a failure: not in the sums */
+		json_object_set_new(raw, "partial_lines_dropped",
+				    json_integer(pc->partial));
 	json_t *o = json_object();
 	json_object_set_new(o, "measured", meas);
 	json_object_set_new(o, "reported", rep);
@@ -902,6 +931,7 @@ struct map {
 	struct failure *fail;
 	size_t nfail, capfail;
 	uint64_t dropped, bytes_out;
+	int partial;            /* partial compute lines cut off */
 	dsv_line_parser *lp;    /* parses the answers */
 };
 
@@ -1515,30 +1545,15 @@ static int drain(struct map *mp, struct worker *w, struct newtext *nt)
 
 /* A program that failed (killed, timed out, crashed) may have been cut
  * off in the middle of a compute report: the partial last line is dropped
- * (its figures were never complete), so that it neither fails the whole
- * map at the end nor runs into what the restarted program reports. */
-static void cut_partial_report(const struct worker *w)
+ * (program_compute_cut_partial), so that it neither fails the whole map at
+ * the end nor runs into what the restarted program reports. */
+static void cut_partial_report(struct map *mp, const struct worker *w)
 {
-	char buf[4096];
-	int fd = open(w->comp_path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	off_t end = lseek(fd, 0, SEEK_END), at = end;
-	while (at > 0) {
-		size_t n = at < (off_t)sizeof buf ? (size_t)at : sizeof buf;
-		if (pread(fd, buf, n, at - (off_t)n) != (ssize_t)n)
-			break;
-		const char *nl = memrchr(buf, '\n', n);
-		if (nl) {
-			at = at - (off_t)n + (nl - buf) + 1;
-			break;
-		}
-		at -= (off_t)n;
-	}
-	if (at < end && ftruncate(fd, at) == 0)
+	if (program_compute_cut_partial(w->comp_path) > 0) {
+		mp->partial++;
 		fprintf(stderr, "dsv: warning: map: dropped a partial line the "
 			"failed program left in $DSV_COMPUTE_FILE\n");
-	close(fd);
+	}
 }
 
 /* The segment ended (exit status `status`, or timed out): which records
@@ -1553,7 +1568,7 @@ static int segment_done(struct map *mp, struct worker *w, struct newtext *nt,
 		return rc;
 	int ok_exit = !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	if (!ok_exit && mp->skip_bad) /* otherwise the map fails here */
-		cut_partial_report(w);
+		cut_partial_report(mp, w);
 	if (ok_exit && w->pend.len && w->seg_lines + 1 == want) {
 		/* a last line without its newline: accept it */
 		if ((rc = dsv_buf_append(&w->pend, "\n", 1)) ||
@@ -1943,6 +1958,7 @@ int derive_map(int argc, char **argv)
 		goto fail;
 	}
 	dsv_meter_add(newtext_meter(nt), DSV_METER_BYTES_READ, mp.bytes_in);
+	pc.partial += mp.partial;
 	describe(&mp, nt);
 	program_compute_record(&pc, newtext_meter(nt), newtext_artifact(nt));
 	if (newtext_commit(nt, mp.quiet, mp.json, &id))

@@ -76,10 +76,39 @@ static double mono_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Takes what the verifier of candidate k reported in its own compute file
+ * (dir/compute-K.jsonl) into pc and removes the file. A verifier killed at
+ * --verify-timeout may have been cut off mid-line: its complete lines are
+ * kept (that compute was spent), the partial last one is dropped with a
+ * warning and counted. Any other bad line is an error naming the sample.
+ * With pc NULL (after an error: nothing will be committed) the file is only
+ * removed, and the error already set stays the one reported. */
+static int take_report(struct program_compute *pc, const char *dir,
+		       uint64_t k, int killed)
+{
+	char path[4096];
+	int rc = 0;
+	snprintf(path, sizeof path, "%s/compute-%llu.jsonl", dir,
+		 (unsigned long long)k);
+	if (pc && killed && program_compute_cut_partial(path) > 0) {
+		pc->partial++;
+		fprintf(stderr, "dsv: warning: synth: dropped a partial line the "
+			"verifier of sample %llu, killed at --verify-timeout, "
+			"left in $DSV_COMPUTE_FILE\n", (unsigned long long)k);
+	}
+	if (pc && program_compute_read(pc, path))
+		rc = dsv_error_wrap(DSV_EINVAL, "--verify: sample %llu",
+				    (unsigned long long)k);
+	unlink(path);
+	return rc;
+}
+
 /* Runs the verifier on every candidate, at most `jobs` at once, each with
- * its candidate in a spool file as stdin. */
+ * its candidate in a spool file as stdin and its own $DSV_COMPUTE_FILE, so
+ * that concurrent verifiers never write into one file (one killed mid-line
+ * would glue its partial line to the next one's). */
 static int verify(struct synth *sy, const char *cmd, long jobs,
-		  const char *dir, const char *comp)
+		  const char *dir, struct program_compute *pc)
 {
 	pid_t *pids = calloc((size_t)jobs, sizeof *pids);
 	uint64_t *which = calloc((size_t)jobs, sizeof *which);
@@ -100,8 +129,10 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 					   "nothing was committed",
 					   (int)synth_signal);
 		while (!rc && running < jobs && next < sy->n) {
-			char path[4096];
+			char path[4096], comp[4096];
 			snprintf(path, sizeof path, "%s/cand-%llu.json", dir,
+				 (unsigned long long)next);
+			snprintf(comp, sizeof comp, "%s/compute-%llu.jsonl", dir,
 				 (unsigned long long)next);
 			FILE *f = fopen(path, "w");
 			if (!f || fprintf(f, "%s\n", sy->c[next].json) < 0 ||
@@ -194,6 +225,10 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 				snprintf(path, sizeof path, "%s/cand-%llu.json", dir,
 					 (unsigned long long)k);
 				unlink(path);
+				int trc = take_report(rc || synth_signal ? NULL : pc,
+						      dir, k, timed_out[s]);
+				if (!rc)
+					rc = trc;
 				pids[s] = 0;
 				running--;
 				done++;
@@ -239,7 +274,7 @@ int derive_synth(int argc, char **argv)
 	struct synth sy = {0};
 	struct newtext *nt = NULL;
 	struct program_compute pc;
-	char *dir = NULL, *comp = NULL, hex[DSV_AID_HEXLEN + 1];
+	char *dir = NULL, hex[DSV_AID_HEXLEN + 1];
 	dsv_aid pid, id;
 	uint64_t accepted = 0;
 	int rc = 1;
@@ -295,17 +330,14 @@ int derive_synth(int argc, char **argv)
 		goto fail;
 	if (vcmd) {
 		if (asprintf(&dir, "%s/tmp/synth.XXXXXX", the_repo->dir) < 0 ||
-		    !mkdtemp(dir) || asprintf(&comp, "%s/compute.jsonl", dir) < 0) {
+		    !mkdtemp(dir)) {
 			dsv_error_set(DSV_EIO, "cannot create a spool directory");
 			goto fail;
 		}
 		struct sigaction old_sig[NSTOP_SIGNALS];
 		stop_signals_catch(on_signal, old_sig);
-		rc = verify(&sy, vcmd, jobs, dir, comp);
+		rc = verify(&sy, vcmd, jobs, dir, &pc);
 		stop_signals_restore(old_sig);
-		if (!rc)
-			rc = program_compute_read(&pc, comp);
-		unlink(comp);
 		rmdir(dir);
 		if (rc)
 			goto fail;
@@ -364,7 +396,6 @@ out:
 		free(sy.c[i].json);
 	free(sy.c);
 	free(dir);
-	free(comp);
 	gen_texts_free(&pt);
 	newtext_free(nt);
 	model_free(&md);

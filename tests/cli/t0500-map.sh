@@ -137,7 +137,8 @@ test_expect_success '--skip-bad: a report the crashed program left unfinished is
 	grep -q "dropped a partial line" err &&
 	git --git-dir .dsv/lineage show cr:dsv.json >cr.json &&
 	grep -q "\"records_failed\": 1" cr.json &&
-	grep -q "^    \"gpu_s\": 2.0," cr.json
+	grep -q "^    \"gpu_s\": 2.0," cr.json &&
+	grep -q "\"partial_lines_dropped\": 1" cr.json
 '
 
 test_expect_success 'a program that fails after answering every record: error, no commit' '

@@ -103,6 +103,40 @@ test_expect_success '--verify-timeout: a verifier that hangs is killed and rejec
 	grep -q "verify-timeout needs --verify" err
 '
 
+cat >slowrep.sh <<'PROG'
+#!/bin/sh
+# reports 2 GPU seconds in two writes; the verifier of sample 1 reports one
+# second, then hangs in the middle of its second report
+if grep -q '"sample":1}$'; then
+	printf '{"gpu_s": 1}\n{"gpu_s": 1' >>"$DSV_COMPUTE_FILE"
+	exec sleep 30
+fi
+printf '{"gpu_s":' >>"$DSV_COMPUTE_FILE"
+sleep 0.2
+printf ' 2}\n' >>"$DSV_COMPUTE_FILE"
+PROG
+printf '#!/bin/sh\ngrep -q "\\"sample\\":2}$" && echo "{bad" >>"$DSV_COMPUTE_FILE"\nexit 0\n' >badrep.sh
+chmod +x slowrep.sh badrep.sh
+
+test_expect_success 'verifiers report compute in files of their own; a timed-out one keeps its complete lines' '
+	dsv derive synth --model tiny --n 4 --max-tokens 4 -j 3 --verify-timeout 2 \
+		--verify ./slowrep.sh -o vrep -m vrep -q 2>err &&
+	grep -q "dropped a partial line the verifier of sample 1" err &&
+	test "$(dsv export vrep | wc -l)" -eq 3 && test -z "$(ls .dsv/tmp)" &&
+	lg show vrep:dsv.json >vrep.json &&
+	python3 -c "
+import json
+d = json.load(open(\"vrep.json\"))[\"stats\"]
+assert d[\"verify_timeouts\"] == 1, d
+r = d[\"compute_sources\"][\"program_reported\"]
+assert r == {\"gpu_s\": 7.0, \"lines\": 4, \"partial_lines_dropped\": 1}, r
+" &&
+	test_must_fail dsv derive synth --model tiny --n 4 --max-tokens 4 -j 2 \
+		--verify ./badrep.sh -o vbad -m vbad 2>err &&
+	grep -q "sample 2: .DSV_COMPUTE_FILE line 1: not a JSON object" err &&
+	test_must_fail dsv show vbad && test -z "$(ls .dsv/tmp)"
+'
+
 test_expect_success 'SIGTERM during synth --verify kills the verifiers, commits nothing' '
 	rm -f vpids &&
 	exec "$DSV" derive synth --model tiny --n 6 --max-tokens 2 -j 3 -o vsig -m vsig \
