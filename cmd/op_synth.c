@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 struct cand {
-	char *json;     /* the candidate record, one JSON object */
+	char *json;     /* the candidate record, one JSON object; NULL: empty */
 	size_t prompt;
 	int accepted;
 };
@@ -28,6 +28,7 @@ struct synth {
 	uint64_t n;
 	long timeout;      /* --verify-timeout seconds, 0: none */
 	uint64_t timeouts; /* verifiers killed at it (rejections) */
+	uint64_t empty;    /* empty completions, dropped unverified */
 	int has_prompts;
 	struct gen_texts *pt;
 };
@@ -35,6 +36,12 @@ struct synth {
 static int keep_cand(const struct gen_result *r, void *ctx)
 {
 	struct synth *sy = ctx;
+	/* as rephrase: an empty completion (<|endoftext|> first) is no
+	 * record; the verifier never sees it */
+	if (!r->len) {
+		sy->empty++;
+		return 0;
+	}
 	json_t *o = json_object();
 	json_object_set_new(o, "text", json_stringn(r->text, r->len));
 	if (sy->has_prompts)
@@ -129,6 +136,11 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 					   "nothing was committed",
 					   (int)synth_signal);
 		while (!rc && running < jobs && next < sy->n) {
+			if (!sy->c[next].json) { /* empty: nothing to verify */
+				next++;
+				done++;
+				continue;
+			}
 			char path[4096], comp[4096];
 			snprintf(path, sizeof path, "%s/cand-%llu.json", dir,
 				 (unsigned long long)next);
@@ -357,10 +369,17 @@ int derive_synth(int argc, char **argv)
 			goto fail;
 		accepted++;
 	}
+	if (!accepted && sy.empty == sy.n) {
+		rc = error_msg("synth: all %llu candidates were empty "
+			       "completions; nothing was committed",
+			       (unsigned long long)sy.n);
+		goto out;
+	}
 	if (!accepted) {
 		rc = error_msg("synth: the verifier accepted none of %llu "
-			       "candidates; nothing was committed",
-			       (unsigned long long)sy.n);
+			       "candidates (%llu empty, not verified); nothing "
+			       "was committed", (unsigned long long)sy.n,
+			       (unsigned long long)sy.empty);
 		goto out;
 	}
 	dsv_artifact *a = newtext_artifact(nt);
@@ -377,6 +396,7 @@ int derive_synth(int argc, char **argv)
 	gen_opts_params(a->params, &o);
 	dsv_artifact_stat_int(a, "candidates", n);
 	dsv_artifact_stat_int(a, "accepted", (int64_t)accepted);
+	dsv_artifact_stat_int(a, "records_empty", (int64_t)sy.empty);
 	dsv_artifact_stat_num(a, "acceptance_rate", (double)accepted / (double)n);
 	if (vtimeout)
 		dsv_artifact_stat_int(a, "verify_timeouts", (int64_t)sy.timeouts);
@@ -384,7 +404,11 @@ int derive_synth(int argc, char **argv)
 		program_compute_record(&pc, newtext_meter(nt), a);
 	if (newtext_commit(nt, quiet, json, &id))
 		goto fail;
-	if (!quiet && !json)
+	if (!quiet && !json && sy.empty)
+		printf(" %llu of %ld candidates accepted (%.1f%%); %llu empty "
+		       "completions dropped\n", (unsigned long long)accepted,
+		       n, 100.0 * accepted / n, (unsigned long long)sy.empty);
+	else if (!quiet && !json)
 		printf(" %llu of %ld candidates accepted (%.1f%%)\n",
 		       (unsigned long long)accepted, n, 100.0 * accepted / n);
 	rc = 0;

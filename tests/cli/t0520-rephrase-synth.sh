@@ -137,6 +137,23 @@ assert r == {\"gpu_s\": 7.0, \"lines\": 4, \"partial_lines_dropped\": 1}, r
 	test_must_fail dsv show vbad && test -z "$(ls .dsv/tmp)"
 '
 
+test_expect_success 'synth drops empty completions unverified and counts them, as rephrase does' '
+	dsv generate tiny -n 40 --max-tokens 1 --seed 2 >gen.jsonl &&
+	e=$(grep -c "\"text\":\"\"" gen.jsonl) && test "$e" -gt 0 &&
+	rm -f seen.jsonl &&
+	dsv derive synth --model tiny --n 40 --max-tokens 1 --seed 2 -j 3 \
+		--verify "cat >>$PWD/seen.jsonl" -o syne -m syne -q &&
+	test "$(wc -l <seen.jsonl)" -eq $((40 - e)) &&
+	! grep -q "\"text\":\"\"" seen.jsonl &&
+	dsv export syne >syne.jsonl &&
+	test "$(wc -l <syne.jsonl)" -eq $((40 - e)) &&
+	! grep -q "\"text\":\"\"" syne.jsonl &&
+	dsv show syne | grep -q "\"records_empty\": $e," &&
+	dsv derive synth --model tiny --n 40 --max-tokens 1 --seed 2 -o syne2 \
+		-m syne2 -q && lg show syne2:MANIFEST >m2 && lg show syne:MANIFEST >m1 &&
+	test_cmp m1 m2
+'
+
 test_expect_success 'SIGTERM during synth --verify kills the verifiers, commits nothing' '
 	rm -f vpids &&
 	exec "$DSV" derive synth --model tiny --n 6 --max-tokens 2 -j 3 -o vsig -m vsig \
