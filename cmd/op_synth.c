@@ -404,13 +404,14 @@ int derive_synth(int argc, char **argv)
 		program_compute_record(&pc, newtext_meter(nt), a);
 	if (newtext_commit(nt, quiet, json, &id))
 		goto fail;
-	if (!quiet && !json && sy.empty)
-		printf(" %llu of %ld candidates accepted (%.1f%%); %llu empty "
-		       "completions dropped\n", (unsigned long long)accepted,
-		       n, 100.0 * accepted / n, (unsigned long long)sy.empty);
-	else if (!quiet && !json)
-		printf(" %llu of %ld candidates accepted (%.1f%%)\n",
+	if (!quiet && !json) {
+		printf(" %llu of %ld candidates accepted (%.1f%%)",
 		       (unsigned long long)accepted, n, 100.0 * accepted / n);
+		if (sy.empty)
+			printf("; %llu empty completions dropped",
+			       (unsigned long long)sy.empty);
+		putchar('\n');
+	}
 	rc = 0;
 	goto out;
 fail:
