@@ -7,6 +7,7 @@
 #include "cmd/derive.h"
 #include "kernels/gpt.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,10 +252,15 @@ static int save_weights(const struct model *md, const char *path)
 	if (rc)
 		return rc;
 	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(data, 1, len, f) != len || fclose(f)) {
-		if (f)
-			fclose(f);
-		rc = dsv_error_set(DSV_EIO, "cannot write '%s'", path);
+	if (!f) {
+		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", path,
+				   strerror(errno));
+	} else {
+		/* fclose flushes the buffered tail: its errno is the reason */
+		size_t n = fwrite(data, 1, len, f);
+		if (fclose(f) || n != len)
+			rc = dsv_error_set(DSV_EIO, "cannot write '%s': %s",
+					   path, strerror(errno));
 	}
 	free(data);
 	return rc;

@@ -161,6 +161,8 @@ test_expect_success 'eval: loss and perplexity; --column writes a version' '
 	test_must_fail dsv eval m1 valid --column reason -o re 2>err &&
 	grep -q "the .reason. column is the framework" err &&
 	test_must_fail dsv log re >/dev/null 2>&1 &&
+	test_must_fail dsv eval m1 valid --save-weights nodir/w.safetensors 2>err &&
+	grep -q "cannot create .nodir/w.safetensors.: No such file or directory" err &&
 	test_must_fail env DSV_TRAIN_MEMORY=1e5 "$DSV" eval m1 valid --column l -o lc 2>err &&
 	grep -q "the model does not fit: it needs [0-9]* bytes" err &&
 	test_must_fail dsv log lc >/dev/null 2>&1 &&
