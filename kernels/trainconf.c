@@ -195,18 +195,21 @@ int dsv_trainconf_parse(dsv_trainconf *c, const char *text, size_t len,
 		while (j < len && text[j] != '\n')
 			j++;
 		line++;
-		if (j - i >= sizeof buf)
-			return dsv_kernel_error(DSV_KERNEL_EINVAL, "%s:%d: line too "
-						"long", name, line);
 		if (memchr(text + i, 0, j - i))
 			return dsv_kernel_error(DSV_KERNEL_EINVAL, "%s:%d: NUL "
 						"byte", name, line);
-		memcpy(buf, text + i, j - i);
-		buf[j - i] = 0;
+		/* Only what comes before a comment is copied, so a comment
+		 * may be of any length. */
+		const char *hash = memchr(text + i, '#', j - i);
+		size_t e = hash ? (size_t)(hash - text) : j;
+		if (e - i >= sizeof buf)
+			return dsv_kernel_error(DSV_KERNEL_EINVAL, "%s:%d: line too "
+						"long (at most %zu bytes before "
+						"a comment)", name, line,
+						sizeof buf - 1);
+		memcpy(buf, text + i, e - i);
+		buf[e - i] = 0;
 		i = j + 1;
-		char *hash = strchr(buf, '#');
-		if (hash)
-			*hash = 0;
 		const char *s = trim(buf);
 		if (!*s)
 			continue;

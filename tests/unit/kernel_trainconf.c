@@ -93,6 +93,21 @@ static void test_errors(void)
 	CHECK(dsv_trainconf_steps(&c) == 7);
 }
 
+/* A comment is skipped whatever its length (a whole line or after a value);
+ * what comes before it has a limit, and the error names the line. */
+static void test_long_lines(void)
+{
+	char pad[2001], text[5000];
+	memset(pad, 'x', 2000);
+	pad[2000] = 0;
+	snprintf(text, sizeof text, "# %s\nn_layer = 3 # %s\n", pad, pad);
+	dsv_trainconf c;
+	CHECK_OK(parse(&c, text));
+	CHECK(c.n_layer == 3);
+	snprintf(text, sizeof text, "n_head = 1\nn_layer = %2000s3\n", "");
+	expect_error(text, "c.conf:2: line too long");
+}
+
 static void test_schedule(void)
 {
 	dsv_trainconf c;
@@ -112,6 +127,7 @@ int main(void)
 {
 	RUN(test_keys);
 	RUN(test_errors);
+	RUN(test_long_lines);
 	RUN(test_schedule);
 	TEST_EXIT();
 }
