@@ -177,6 +177,18 @@ static int stream_fill(struct stream *st)
 	return 1;
 }
 
+/* The error of an epoch that ends before its first window. The loader has
+ * read the whole version by then: its stream is an <|endoftext|> before
+ * each document, then the document's tokens. */
+static int stream_too_short(const struct stream *st)
+{
+	uint64_t docs, tokens;
+	dsv_tokens_loader_stats(st->ld, &docs, &tokens);
+	return dsv_error_set(DSV_EINVAL, "the version has %llu tokens, fewer "
+			     "than one batch (%zu = batch_size * seq_len + 1)",
+			     (unsigned long long)(docs + tokens), st->need);
+}
+
 /* The next window of world*BT+1 tokens; rank r takes tokens
  * [r*BT, (r+1)*BT] of it. A new epoch starts at the version's first token
  * when the rest of this one is shorter than a window. */
@@ -194,10 +206,7 @@ static int stream_next(struct stream *st, int *inputs, int *targets,
 			return 0;
 		}
 		if (st->pos == 0)
-			return dsv_error_set(DSV_EINVAL, "the version has fewer "
-					     "than one batch of tokens (%zu = "
-					     "batch_size * seq_len + 1)",
-					     st->need);
+			return stream_too_short(st);
 		st->epoch++;
 		if ((rc = stream_restart(st)))
 			return rc;
@@ -208,10 +217,7 @@ static int stream_next(struct stream *st, int *inputs, int *targets,
 		if (rc == 1)
 			break;
 		if (st->pos == 0)
-			return dsv_error_set(DSV_EINVAL, "the version has %zu "
-					     "tokens, fewer than one batch "
-					     "(%zu = batch_size * seq_len + 1)",
-					     st->have, st->need);
+			return stream_too_short(st);
 		st->epoch++;
 		if ((rc = stream_restart(st)))
 			return rc;
