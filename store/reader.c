@@ -1,5 +1,6 @@
 /* reader.c: streams records out of JSONL and plain-text inputs, plain or
- * compressed (gzip, also multi-member, and zstd, chosen by the first bytes).
+ * compressed (gzip, also multi-member and zero-padded, and zstd, chosen by
+ * the first bytes).
  *
  * Input is read in DSV_READ_BLOCK blocks into one buffer that holds at least
  * the current line; lines are cut at '\n' only and handed to the JSONL
@@ -95,6 +96,31 @@ static int in_fill(dsv_reader *r)
 
 /* ---- decompression ----------------------------------------------------------- */
 
+/* Skips the zero bytes that pad the last gzip member to a tape or disk
+ * block, up to the end of input (gzip: "trailing zero bytes ignored");
+ * another byte among them is an error: gzip would not read a member after
+ * them either. */
+static int gz_skip_padding(dsv_reader *r)
+{
+	for (;;) {
+		int rc = in_fill(r);
+		if (rc)
+			return rc;
+		if (r->in_pos == r->in_len)
+			return 0;
+		while (r->in_pos < r->in_len && !r->in[r->in_pos])
+			r->in_pos++;
+		if (r->in_pos < r->in_len) {
+			uint64_t at = r->bytes_in - (r->in_len - r->in_pos);
+			return dsv_error_set(DSV_ECORRUPT, "'%s': corrupt gzip "
+					     "data: a non-zero byte at offset "
+					     "%llu in the zero padding after "
+					     "the last member", r->name,
+					     (unsigned long long)at);
+		}
+	}
+}
+
 /* Appends up to n decompressed bytes at dst; *got 0 means end of input. */
 static int gz_read(dsv_reader *r, char *dst, size_t n, size_t *got)
 {
@@ -109,6 +135,8 @@ static int gz_read(dsv_reader *r, char *dst, size_t n, size_t *got)
 			return dsv_error_set(DSV_ECORRUPT,
 					     "'%s': truncated gzip data", r->name);
 		}
+		if (r->gz_member_done && r->in[r->in_pos] == 0)
+			return gz_skip_padding(r);
 		if (r->gz_member_done) {
 			/* another member follows (multi-member gzip) */
 			if (inflateReset(&r->zs) != Z_OK)

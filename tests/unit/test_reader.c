@@ -36,6 +36,15 @@ static void put_gz(const char *name, const void *d, size_t n, int members)
 	gzclose(f);
 }
 
+/* Appends n bytes c to a file: what follows a compressed stream. */
+static void append(const char *name, int c, size_t n)
+{
+	FILE *f = fopen(path_of(name), "ab");
+	for (size_t i = 0; i < n; i++)
+		fputc(c, f);
+	fclose(f);
+}
+
 static void put_zst(const char *name, const void *d, size_t n)
 {
 	size_t cap = ZSTD_compressBound(n);
@@ -141,6 +150,26 @@ static void test_compression(void)
 	CHECK(read_all("t.jsonl.gz", 0, 0, &all, NULL) == DSV_ECORRUPT);
 	CHECK(read_all("missing.jsonl", 0, 0, &all, NULL) == DSV_ENOTFOUND);
 	CHECK(read_all("a.csv", 0, 0, &all, NULL) == DSV_EINVAL);
+	dsv_buf_free(&all);
+}
+
+/* Zero bytes after the last gzip member (tape or block padding; gzip says
+ * "trailing zero bytes ignored") end the input, also past a read block;
+ * anything else there, or after a member, is an error. */
+static void test_gzip_padding(void)
+{
+	dsv_buf all = {0};
+	put_gz("z.jsonl.gz", jl, sizeof jl - 1, 2);
+	append("z.jsonl.gz", 0, 512);
+	CHECK(read_all("z.jsonl.gz", 0, 0, &all, NULL) == 3);
+	append("z.jsonl.gz", 0, 5u << 20);
+	CHECK(read_all("z.jsonl.gz", 0, 0, &all, NULL) == 3);
+	append("z.jsonl.gz", 'x', 1);
+	CHECK(read_all("z.jsonl.gz", 0, 0, &all, NULL) == DSV_ECORRUPT);
+	CHECK(strstr(dsv_error_last(), "a non-zero byte at offset") != NULL);
+	put_gz("g.jsonl.gz", jl, sizeof jl - 1, 1);
+	append("g.jsonl.gz", 'x', 1);
+	CHECK(read_all("g.jsonl.gz", 0, 0, &all, NULL) == DSV_ECORRUPT);
 	dsv_buf_free(&all);
 }
 
@@ -269,6 +298,7 @@ int main(void)
 {
 	dir = test_tmpdir();
 	RUN(test_compression);
+	RUN(test_gzip_padding);
 	RUN(test_text_modes);
 	RUN(test_long_lines);
 	RUN(test_skip_bad);
