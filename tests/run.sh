@@ -4,10 +4,14 @@
 #   run.sh unit      unit tests and fuzz-corpus replays
 #   run.sh kernels   kernel tests only (no store, no lineage: GPU machines)
 #   run.sh all       all of those and the CLI tests
+#   run.sh cli [tNNNN ...]
+#                    the CLI tests only (those named, else all), with the
+#                    binary $DSV_BIN when it is set (the sanitizer pass)
 # With DSV_RESULTS=FILE the counts are also appended there (for .ci/run).
 set -u
 B=${B:-build}
 mode=${1:-all}
+[ $# -gt 0 ] && shift
 top=$(cd "$(dirname "$0")/.." && pwd)
 log=$(mktemp)
 times=$(mktemp)
@@ -31,7 +35,7 @@ run() { # name, command...
 	fi
 }
 
-for t in "$B"/tests/kernel_*; do
+[ "$mode" = cli ] || for t in "$B"/tests/kernel_*; do
 	[ -x "$t" ] || continue
 	n=$(wc -l <"$log")
 	run "$(basename "$t")" "$t"
@@ -46,7 +50,7 @@ done
 # which a missing barrier cannot survive both ways. On a machine with a GPU
 # nothing skipped, and they ran for real above.
 emu=$top/$B/libdsvcuda-emu.so
-if [ -f "$emu" ]; then
+if [ -f "$emu" ] && [ "$mode" != cli ]; then
 	for order in forward reverse; do
 		tag=emulated
 		[ $order = reverse ] && tag="emulated, threads in reverse"
@@ -64,7 +68,7 @@ if [ -f "$emu" ]; then
 		done
 	done
 fi
-if [ "$mode" != kernels ]; then
+if [ "$mode" = unit ] || [ "$mode" = all ]; then
 	for t in "$B"/tests/test_*; do
 		[ -x "$t" ] && run "$(basename "$t")" "$t"
 	done
@@ -74,9 +78,18 @@ if [ "$mode" != kernels ]; then
 		run "replay_$n" "$t" "$top/tests/fuzz/corpus/$n" "$top/tests/fuzz/reject/$n"
 	done
 fi
-if [ "$mode" = all ]; then
+if [ "$mode" = all ] || [ "$mode" = cli ]; then
 	for t in "$top"/tests/cli/t[0-9]*.sh; do
-		[ -f "$t" ] && run "$(basename "$t")" sh "$t"
+		[ -f "$t" ] || continue
+		name=$(basename "$t")
+		if [ $# -gt 0 ]; then
+			pick=0
+			for want; do
+				case $name in "$want"-*) pick=1 ;; esac
+			done
+			[ $pick = 1 ] || continue
+		fi
+		run "$name" sh "$t"
 	done
 fi
 

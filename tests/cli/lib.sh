@@ -4,7 +4,7 @@
 # Each script runs in its own scratch directory with a fresh HOME.
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
-DSV="$TOP/dsv"
+DSV=${DSV_BIN:-$TOP/dsv}
 FIXTURES=${DSV_FIXTURES:-$TOP/../shared/fixtures}
 DEMO="$TOP/fixtures/demo"
 SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/dsv-cli.XXXXXX")
