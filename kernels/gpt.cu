@@ -435,7 +435,7 @@ static unsigned align_of(const void *p)
  * the heuristic query alone costs tens of microseconds of host time. */
 struct lt_key {
 	int m, n, k, ta, tb, lda, ldb, ldd, bias;
-	unsigned al_a, al_b, al_c, al_d;
+	unsigned al_a, al_b, al_c, al_d, al_bias; /* al_bias 0: no bias */
 };
 
 struct lt_plan {
@@ -460,8 +460,13 @@ static void lt_plan_free(struct lt_plan *p)
 }
 
 /* The plan for k, from the cache or made and cached; *out is borrowed until
- * the next call (a full cache reuses its slots). */
-static int lt_plan_get(cuda_acts *a, const struct lt_key *k, struct lt_plan **out)
+ * the next call (a full cache reuses its slots). bias is the call's bias
+ * vector (NULL: none): cuBLASLt's heuristic reads the alignment it may
+ * assume for the bias from the pointer in the descriptor (cublasLt.h,
+ * CUBLASLT_MATMUL_DESC_BIAS_POINTER), NULL reading as any, so the pointer
+ * is set before the query and its alignment is part of the key. */
+static int lt_plan_get(cuda_acts *a, const struct lt_key *k, const float *bias,
+		       struct lt_plan **out)
 {
 	for (int i = 0; i < a->nplans; i++)
 		if (!memcmp(&a->plans[i].key, k, sizeof *k)) {
@@ -487,6 +492,7 @@ static int lt_plan_get(cuda_acts *a, const struct lt_key *k, struct lt_plan **ou
 	    (st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa)) ||
 	    (st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb)) ||
 	    (st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &p->epi, sizeof p->epi)) ||
+	    (k->bias && (st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias))) ||
 	    (st = cublasLtMatrixLayoutCreate(&p->la, CUDA_R_16BF, k->ta ? k->k : k->m, k->ta ? k->m : k->k, k->lda)) ||
 	    (st = cublasLtMatrixLayoutCreate(&p->lb, CUDA_R_16BF, k->tb ? k->n : k->k, k->tb ? k->k : k->n, k->ldb)) ||
 	    (st = cublasLtMatrixLayoutCreate(&p->ld, CUDA_R_32F, k->m, k->n, k->ldd)) ||
@@ -549,8 +555,9 @@ static int lt_matmul(cuda_acts *a, float *D, const float *C, const bf16 *A,
 	if (!C)
 		C = D;
 	struct lt_key key = {m, n, k, ta, tb, lda, ldb, ldd, bias != NULL,
-			     align_of(A), align_of(B), align_of(C), align_of(D)};
-	if ((rc = lt_plan_get(a, &key, &p)))
+			     align_of(A), align_of(B), align_of(C), align_of(D),
+			     bias ? align_of(bias) : 0};
+	if ((rc = lt_plan_get(a, &key, bias, &p)))
 		return rc;
 	if (p->epi == CUBLASLT_EPILOGUE_BIAS &&
 	    (st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
