@@ -69,6 +69,19 @@ test_expect_success 'a --vocab the text cannot reach: the message gives the real
 	dsv log -n 1 ttiny | grep -q "vocab 260 (600 asked for)"
 '
 
+# A run of 100000 letters is one chunk: merging it makes tokens of 2^16
+# bytes and more, which the TOKENIZER parser once refused ("token too long").
+test_expect_success 'a very long word: tokens over 64 KiB load and encode' '
+	awk "BEGIN { s = \"ab\"; for (i = 0; i < 16; i++) s = s s;
+		printf \"%s %s\\n\", s, s }" >long.txt &&
+	dsv commit long.txt -b long -m long -q &&
+	dsv tokenizer train long --vocab 300 -o tlong -q 2>/dev/null &&
+	git --git-dir .dsv/lineage show tlong:TOKENIZER |
+		awk "length(\$0) > 70000 { n++ } END { exit !n }" &&
+	dsv export long --format tokens --tokenizer tlong -o long.bin &&
+	test $(wc -c <long.bin) = $((1024 + 2 * 4))
+'
+
 test_expect_success 'bad input: missing tokenizer, wrong kind, bad vocab, taken name' '
 	dsv tokenize main 2>err; test $? -eq 2 &&
 	test_must_fail dsv tokenize main --tokenizer main 2>err &&
