@@ -259,7 +259,7 @@ static int index_version(const dsv_aid *id, void *ctx)
 int dsv_lineage_rebuild_index(dsv_lineage *l, dsv_store *s)
 {
 	struct check_ctx x = {l, s, NULL};
-	int rc = dsv_index_clear(s);
+	int rc = dsv_index_clear(s, 0);
 	if (!rc)
 		rc = dsv_obj_foreach(s, index_object, s);
 	if (!rc)
@@ -486,11 +486,12 @@ static int reindex_object(const dsv_oid *id, void *ctx)
 }
 
 /* Empties the index and fills it again from object headers and the
- * lineage. */
+ * lineage. The token cache stays: a running train or export looks its
+ * arrays up as it goes, and an entry whose array was deleted is a miss. */
 static int refresh_index(dsv_lineage *l, dsv_store *s)
 {
 	struct check_ctx x = {l, s, NULL};
-	int rc = dsv_index_clear(s);
+	int rc = dsv_index_clear(s, 1);
 	if (!rc)
 		rc = dsv_obj_foreach(s, reindex_object, s);
 	if (!rc)

@@ -360,16 +360,16 @@ cleanup:
 	return rc;
 }
 
-int dsv_index_clear(dsv_store *s)
+int dsv_index_clear(dsv_store *s, int keep_tokens)
 {
-	MDB_dbi dbis[] = {s->db_objects, s->db_records, s->db_tokens,
-			  s->db_runs};
+	MDB_dbi dbis[] = {s->db_objects, s->db_records, s->db_runs,
+			  s->db_tokens};
 	MDB_txn *txn = NULL;
 	int mrc;
 
 	if ((mrc = mdb_txn_begin(s->env, NULL, 0, &txn)))
 		return mdb_fail(mrc, "cannot begin transaction");
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < (keep_tokens ? 3 : 4); i++)
 		if ((mrc = mdb_drop(txn, dbis[i], 0))) {
 			mdb_txn_abort(txn);
 			return mdb_fail(mrc, "cannot clear");

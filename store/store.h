@@ -399,8 +399,10 @@ int dsv_index_get_record(dsv_store *s, const dsv_rhash *h, dsv_record_loc *out);
  * in one write transaction. */
 int dsv_index_put_records(dsv_store *s, const dsv_rhash *hashes,
 			  const dsv_record_loc *locs, size_t n);
-/* Drops every database's contents (for --rebuild-index). */
-int dsv_index_clear(dsv_store *s);
+/* Drops every database's contents (for --rebuild-index); with keep_tokens,
+ * all but the `tokens` database's (gc: its entries name arrays that other
+ * processes may be reading, and one whose array is gone is a miss). */
+int dsv_index_clear(dsv_store *s, int keep_tokens);
 
 /* ---- record readers (store/reader.c) ------------------------------------ *
  * Streams records out of .jsonl, .jsonl.gz, .jsonl.zst and text files.

@@ -54,4 +54,18 @@ test_expect_success 'a tag git made to a blob names no artifact: gc and fsck pas
 	! dsv tag | grep -q blobtag && dsv export v1 -o v1.jsonl
 '
 
+# After deleting, gc rebuilds the index; the token cache must survive it,
+# or every shard is encoded again and a running train loses its arrays.
+test_expect_success 'gc keeps the token cache of the arrays it keeps' '
+	dsv tokenizer train main --vocab 300 -o tok -q 2>/dev/null &&
+	dsv tokenize main --tokenizer tok -q && : >marker &&
+	echo "{\"text\": \"junk\"}" >junk.jsonl &&
+	dsv commit -q junk.jsonl --branch junk -m junk &&
+	dsv branch -d junk >/dev/null &&
+	find .dsv/objects -type f -newer marker -exec touch -d "2 hours ago" {} + &&
+	dsv gc >out && grep -q "deleted 1 unreachable" out &&
+	dsv tokenize main --tokenizer tok --json >tj &&
+	grep -q "\"shards\": 2, \"shards_cached\": 2," tj
+'
+
 test_done

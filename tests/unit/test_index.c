@@ -29,7 +29,7 @@ static void test_objects(void)
 	dsv_store_free(s2);
 	CHECK_OK(dsv_index_get_object(s, &id, &out));
 	CHECK(out.rows == 5);
-	CHECK_OK(dsv_index_clear(s));
+	CHECK_OK(dsv_index_clear(s, 0));
 	CHECK(dsv_index_get_object(s, &id, &out) == DSV_ENOTFOUND);
 	test_store_drop(s, dsv);
 }
@@ -82,7 +82,7 @@ static void test_records(void)
 	CHECK_OK(dsv_index_get_record(s, &fresh, &got));
 	CHECK(got.row == 7 && got.commit[0] == 2);
 	CHECK_OK(dsv_index_put_records(s, NULL, NULL, 0));
-	CHECK_OK(dsv_index_clear(s));
+	CHECK_OK(dsv_index_clear(s, 0));
 	CHECK(dsv_index_get_record(s, &h[0], &got) == DSV_ENOTFOUND);
 	free(h);
 	free(l);
