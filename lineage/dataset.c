@@ -271,8 +271,8 @@ int dsv_lineage_rebuild_index(dsv_lineage *l, dsv_store *s)
 
 struct reach {
 	dsv_lineage *l;
-	dsv_oid *ids;
-	size_t n, cap;
+	dsv_oid *ids, *toks; /* objects; tokenizer ids */
+	size_t n, cap, ntoks, tcap;
 };
 
 static int reach_add(struct reach *r, const dsv_oid *id)
@@ -326,6 +326,17 @@ static int reach_words(struct reach *r, const char *text, size_t len)
 	return rc;
 }
 
+/* A tokenizer's id (the SHA-256 of its TOKENIZER file) keeps the token
+ * arrays of kept shards under it (store/gc.c). */
+static int reach_tokenizer(struct reach *r, const char *text, size_t len)
+{
+	dsv_oid id;
+	int rc = dsv_tokenizer_id(text, len, &id);
+	if (!rc && !(rc = DSV_ARRAY_GROW(r->toks, r->tcap, r->ntoks + 1, 16)))
+		r->toks[r->ntoks++] = id;
+	return rc;
+}
+
 static int reach_one(const dsv_aid *id, void *ctx)
 {
 	static const char *const named[] = {"MODEL", "CLASSIFIER"};
@@ -366,6 +377,13 @@ static int reach_one(const dsv_aid *id, void *ctx)
 		if (rc == DSV_ENOTFOUND)
 			rc = 0;
 	}
+	free(text);
+	text = NULL;
+	if (!rc && (rc = dsv_lineage_read_file(r->l, id, "TOKENIZER", &text,
+					       &len)) == 0)
+		rc = reach_tokenizer(r, text, len);
+	if (rc == DSV_ENOTFOUND)
+		rc = 0;
 	free(text);
 	dsv_manifest_free(m);
 	if (rc) {
@@ -416,7 +434,20 @@ static int reach_runs(struct reach *r, const char *dsv_dir)
 	return rc;
 }
 
-int dsv_lineage_reachable(dsv_lineage *l, dsv_oid **out, size_t *n)
+/* Sorts ids and drops repeats; the count left. */
+static size_t sort_unique(dsv_oid *ids, size_t n)
+{
+	size_t k = 0;
+	if (n)
+		qsort(ids, n, sizeof *ids, cmp_oid);
+	for (size_t i = 0; i < n; i++)
+		if (k == 0 || dsv_oid_cmp(&ids[k - 1], &ids[i]))
+			ids[k++] = ids[i];
+	return k;
+}
+
+int dsv_lineage_reachable(dsv_lineage *l, dsv_oid **out, size_t *n,
+			  dsv_oid **toks, size_t *ntoks)
 {
 	struct reach r = {.l = l};
 	int rc = dsv_lineage_foreach(l, reach_one, &r);
@@ -426,20 +457,17 @@ int dsv_lineage_reachable(dsv_lineage *l, dsv_oid **out, size_t *n)
 		snprintf(dir, sizeof dir, "%s/..", dsv_lineage_path(l));
 		rc = reach_runs(&r, dir);
 	}
-	*out = NULL;
-	*n = 0;
+	*out = *toks = NULL;
+	*n = *ntoks = 0;
 	if (rc) {
 		free(r.ids);
+		free(r.toks);
 		return rc;
 	}
-	if (r.n)
-		qsort(r.ids, r.n, sizeof *r.ids, cmp_oid);
-	size_t k = 0;
-	for (size_t i = 0; i < r.n; i++)
-		if (k == 0 || dsv_oid_cmp(&r.ids[k - 1], &r.ids[i]))
-			r.ids[k++] = r.ids[i];
+	*n = sort_unique(r.ids, r.n);
 	*out = r.ids;
-	*n = k;
+	*ntoks = sort_unique(r.toks, r.ntoks);
+	*toks = r.toks;
 	return 0;
 }
 
@@ -502,8 +530,8 @@ static int refresh_index(dsv_lineage *l, dsv_store *s)
 int dsv_lineage_gc(dsv_lineage *l, dsv_store *s, dsv_gc_opts *o,
 		   dsv_gc_stats *st)
 {
-	dsv_oid *keep = NULL;
-	size_t nkeep = 0;
+	dsv_oid *keep = NULL, *toks = NULL;
+	size_t nkeep = 0, ntoks = 0;
 	memset(st, 0, sizeof *st);
 	/* Under the lock no commit is between storing objects and moving its
 	 * ref, so what the lineage reaches now is all that is in use; writers
@@ -511,12 +539,14 @@ int dsv_lineage_gc(dsv_lineage *l, dsv_store *s, dsv_gc_opts *o,
 	int rc = dsv_store_lock(s);
 	if (rc)
 		return rc;
-	if (!(rc = dsv_lineage_reachable(l, &keep, &nkeep))) {
+	if (!(rc = dsv_lineage_reachable(l, &keep, &nkeep, &toks, &ntoks))) {
 		o->keep = keep;
 		o->nkeep = nkeep;
+		o->tokenizers = toks;
+		o->ntokenizers = ntoks;
 		rc = dsv_store_gc(s, o, st);
-		o->keep = NULL;
-		o->nkeep = 0;
+		o->keep = o->tokenizers = NULL;
+		o->nkeep = o->ntokenizers = 0;
 	}
 	if (!o->dry_run && st->deleted) {
 		/* The index is a cache: rebuilt, it names no deleted object.
@@ -528,5 +558,6 @@ int dsv_lineage_gc(dsv_lineage *l, dsv_store *s, dsv_gc_opts *o,
 	}
 	dsv_store_unlock(s);
 	free(keep);
+	free(toks);
 	return rc;
 }

@@ -548,9 +548,12 @@ int dsv_lineage_drops(dsv_lineage *l, dsv_store *s, const dsv_aid *from,
  * start of each line), which is how models, tokenizers and other artifact
  * kinds declare their objects (docs/formats.md, "Garbage collection"). */
 
-/* Collects the reachable object ids, sorted and unique, into a malloc'd
- * array the caller frees. */
-int dsv_lineage_reachable(dsv_lineage *l, dsv_oid **out, size_t *n);
+/* Collects the reachable object ids, and the ids of the reachable
+ * tokenizers (SHA-256 of TOKENIZER, whose token arrays gc keeps for the
+ * shards it keeps), each sorted and unique, into malloc'd arrays the caller
+ * frees. */
+int dsv_lineage_reachable(dsv_lineage *l, dsv_oid **out, size_t *n,
+			  dsv_oid **toks, size_t *ntoks);
 
 /* Garbage collection: takes the store lock, computes what is reachable,
  * sweeps the store (dsv_store_gc; o->keep is filled here) and, when objects

@@ -54,6 +54,21 @@ static int oid_cmp(const void *a, const void *b)
 	return dsv_oid_cmp(a, b);
 }
 
+/* A token array of a kept shard under a kept tokenizer: the cache of live
+ * data, which a running train or export reads as it goes. */
+static int live_tokens(const dsv_gc_opts *o, dsv_store *s, const dsv_oid *id)
+{
+	dsv_oid shard, tok;
+	if (!o->ntokenizers)
+		return 0;
+	int rc = dsv_tokens_peek(s, id, &shard, &tok);
+	dsv_error_clear(); /* another type, or damage: fsck's to report */
+	return !rc &&
+	       bsearch(&shard, o->keep, o->nkeep, sizeof shard, oid_cmp) &&
+	       bsearch(&tok, o->tokenizers, o->ntokenizers, sizeof tok,
+		       oid_cmp);
+}
+
 struct sweep {
 	dsv_store *s;
 	const dsv_gc_opts *o;
@@ -73,7 +88,8 @@ static int sweep_one(const dsv_oid *id, void *ctx)
 	struct stat sb;
 	char *path = NULL;
 	int rc;
-	if (bsearch(id, w->o->keep, w->o->nkeep, sizeof *id, oid_cmp)) {
+	if (bsearch(id, w->o->keep, w->o->nkeep, sizeof *id, oid_cmp) ||
+	    live_tokens(w->o, w->s, id)) {
 		w->st->kept++;
 		return 0;
 	}

@@ -710,6 +710,10 @@ int dsv_tokens_write(dsv_store *s, const dsv_oid *shard,
 		     int *is_new);
 /* Reads and verifies a token array object. */
 int dsv_tokens_open(dsv_tokens **out, dsv_store *s, const dsv_oid *id);
+/* The shard and tokenizer of a token array, from its header alone (gc).
+ * DSV_EINVAL when the object is of another type. */
+int dsv_tokens_peek(dsv_store *s, const dsv_oid *id, dsv_oid *shard,
+		    dsv_oid *tokenizer);
 /* Decodes from the three raw sections (header, offsets, tokens); copies,
  * so the caller still owns secs. DSV_ECORRUPT on any inconsistency (bad
  * header, offsets that decrease or do not span the tokens, a token not
@@ -798,6 +802,10 @@ int dsv_gc_grace(const dsv_store *s, int64_t *out);
 typedef struct {
 	const dsv_oid *keep; /* reachable ids, sorted by dsv_oid_cmp */
 	size_t nkeep;
+	/* Tokenizer ids, sorted: a token array of a kept shard under one of
+	 * them is kept too, so a train or export reading it is not cut off. */
+	const dsv_oid *tokenizers;
+	size_t ntokenizers;
 	int64_t grace_s;     /* files younger than this are kept */
 	int dry_run;         /* delete nothing; count and report only */
 	/* Called for each object that goes (or would go); may be NULL. */

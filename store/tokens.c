@@ -183,6 +183,28 @@ int dsv_tokens_open(dsv_tokens **out, dsv_store *s, const dsv_oid *id)
 	return rc;
 }
 
+int dsv_tokens_peek(dsv_store *s, const dsv_oid *id, dsv_oid *shard,
+		    dsv_oid *tokenizer)
+{
+	dsv_obj *o = NULL;
+	void *h = NULL;
+	size_t len = 0;
+	int rc = dsv_obj_open(&o, s, id);
+	if (!rc && dsv_obj_get_type(o) != DSV_OBJ_TOKENS)
+		rc = DSV_EINVAL;
+	if (!rc && !(rc = dsv_obj_read_section(o, 0, &h, &len))) {
+		if (len != DSV_TOKENS_HEADER || memcmp(h, TOK_MAGIC, 8))
+			rc = bad("bad header");
+		else {
+			memcpy(shard->b, (uint8_t *)h + 16, 32);
+			memcpy(tokenizer->b, (uint8_t *)h + 48, 32);
+		}
+	}
+	free(h);
+	dsv_obj_free(o);
+	return rc;
+}
+
 void dsv_tokens_free(dsv_tokens *t)
 {
 	if (t) {

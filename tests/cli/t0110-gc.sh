@@ -68,4 +68,15 @@ test_expect_success 'gc keeps the token cache of the arrays it keeps' '
 	grep -q "\"shards\": 2, \"shards_cached\": 2," tj
 '
 
+# A train or export reads token arrays as it goes: gc keeps the arrays of
+# the shards it keeps under a tokenizer a branch reaches, whatever their age.
+test_expect_success 'gc keeps the token arrays of live shards and tokenizers' '
+	dsv gc --grace 0 >out &&
+	dsv tokenize main --tokenizer tok --json >tj &&
+	grep -q "\"shards_cached\": 2, \"new_objects\": 0," tj &&
+	dsv branch -d tok >/dev/null &&
+	dsv gc --grace 0 >out && grep -q "deleted 2 unreachable" out &&
+	dsv fsck | grep -q "^ok$"
+'
+
 test_done
