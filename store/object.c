@@ -313,6 +313,12 @@ int dsv_obj_write(dsv_store *s, dsv_obj_type type, const dsv_section *secs,
 	if ((rc = dsv_obj_path(s, out, &path)))
 		goto cleanup;
 	if (stat(path, &st) == 0) {
+		/* Stored again is stored now: an old unreachable object that
+		 * this writer is about to refer to must not look stale to a
+		 * gc before the writer records it (git freshens likewise). A
+		 * failure leaves the object as it was: the grace period
+		 * covers only what was written. */
+		utimensat(AT_FDCWD, path, NULL, 0);
 		rc = index_existing(s, out, type, secs, nsecs, rows, path);
 		goto cleanup;
 	}
