@@ -125,6 +125,16 @@ static void close_repo(void)
 	the_repo = NULL;
 }
 
+static void lock_wait_note(const char *path, long pid)
+{
+	if (pid)
+		fprintf(stderr, "dsv: note: waiting for '%s', held by process "
+			"%ld\n", path, pid);
+	else
+		fprintf(stderr, "dsv: note: waiting for '%s', held by another "
+			"process\n", path);
+}
+
 static int open_repo(void)
 {
 	char *lpath = NULL;
@@ -137,6 +147,7 @@ static int open_repo(void)
 		rc = die_error();
 		goto cleanup;
 	}
+	dsv_store_on_lock_wait(the_repo->store, lock_wait_note);
 	if (asprintf(&lpath, "%s/lineage", the_repo->dir) < 0) {
 		rc = error_msg("out of memory");
 		goto cleanup;

@@ -16,6 +16,7 @@ struct dsv_store {
 	char **cfg_vals;
 	size_t ncfg;
 	int lock_fd;     /* -1 unless dsv_store_lock holds it */
+	void (*lock_wait)(const char *path, long pid);
 	MDB_env *env;    /* index.c */
 	MDB_dbi db_objects, db_records, db_tokens, db_runs;
 };

@@ -350,6 +350,35 @@ cleanup:
 	return rc;
 }
 
+/* The pid a lock file names (dsv_store_lock writes it); 0 if none. */
+static long lock_holder(int fd)
+{
+	char buf[24];
+	ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	long pid = strtol(buf, NULL, 10);
+	return pid > 0 ? pid : 0;
+}
+
+/* Writes our pid into the lock file we hold (mine), or empties it as we
+ * let go, for a process that has to wait; a failed write loses only that
+ * note's detail. */
+static void lock_mark(int fd, int mine)
+{
+	char buf[24];
+	int n = mine ? snprintf(buf, sizeof buf, "%ld\n", (long)getpid()) : 0;
+	if (ftruncate(fd, 0) == 0 && n)
+		n = (int)pwrite(fd, buf, (size_t)n, 0);
+}
+
+void dsv_store_on_lock_wait(dsv_store *s,
+			    void (*fn)(const char *path, long pid))
+{
+	s->lock_wait = fn;
+}
+
 int dsv_store_lock(dsv_store *s)
 {
 	char *path = NULL;
@@ -364,6 +393,9 @@ int dsv_store_lock(dsv_store *s)
 				   strerror(errno));
 		goto cleanup;
 	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK &&
+	    s->lock_wait)
+		s->lock_wait(path, lock_holder(fd));
 	while (flock(fd, LOCK_EX) != 0) {
 		if (errno == EINTR)
 			continue;
@@ -371,6 +403,7 @@ int dsv_store_lock(dsv_store *s)
 				   strerror(errno));
 		goto cleanup;
 	}
+	lock_mark(fd, 1);
 	s->lock_fd = fd;
 	fd = -1;
 cleanup:
@@ -384,6 +417,7 @@ void dsv_store_unlock(dsv_store *s)
 {
 	if (!s || s->lock_fd < 0)
 		return;
+	lock_mark(s->lock_fd, 0);
 	flock(s->lock_fd, LOCK_UN);
 	close(s->lock_fd);
 	s->lock_fd = -1;

@@ -118,6 +118,11 @@ const char *dsv_store_config(const dsv_store *s, const char *key);
  * commits serialise; the lineage still moves refs by compare-and-swap. */
 int dsv_store_lock(dsv_store *s);
 void dsv_store_unlock(dsv_store *s);
+/* Called before dsv_store_lock waits for another process, with the lock
+ * file's path and the holder's pid (which the holder writes into that file;
+ * 0 when unknown), so the command can say why it stands still. */
+void dsv_store_on_lock_wait(dsv_store *s,
+			    void (*fn)(const char *path, long pid));
 
 /* ---- objects (store/object.c) ------------------------------------------ *
  * An object is a type and an ordered list of sections. Its id is the SHA-256

@@ -21,4 +21,27 @@ test_expect_success 'the index survived: known records are still found' '
 	dsv commit b.jsonl -m again | grep -q "400 records already"
 '
 
+# A writer that has to wait for another's lock says so, naming the holder
+# (the pid the holder wrote into .dsv/lock), instead of standing still.
+hold_lock() {
+	sh -c 'echo $$ >.dsv/lock; exec flock .dsv/lock sleep 2' &
+	holder=$!
+	i=0
+	while flock -n .dsv/lock true; do
+		i=$((i + 1)) && test $i -lt 200 || return 1
+		sleep 0.05
+	done
+}
+if command -v flock >/dev/null 2>&1; then
+	test_expect_success 'a writer waiting for the lock says who holds it, then lands' '
+		hold_lock &&
+		dsv commit b.jsonl -b waited -m waited -q 2>err &&
+		grep -q "^dsv: note: waiting for .*/\.dsv/lock., held by process $holder\$" err &&
+		wait $holder && dsv log waited >/dev/null &&
+		dsv commit b.jsonl -b unwaited -m unwaited -q 2>err && test ! -s err
+	'
+else
+	test_skip 'a writer waiting for the lock says who holds it' 'no flock(1)'
+fi
+
 test_done
