@@ -64,15 +64,16 @@ static int ref_targets(dsv_lineage *l, dsv_aid **out, size_t *n)
 	return rc;
 }
 
-int dsv_lineage_foreach(dsv_lineage *l,
+/* Calls fn for every commit the starts reach, each once, oldest first. */
+static int foreach_from(dsv_lineage *l, const dsv_aid *starts, size_t nstarts,
 			int (*fn)(const dsv_aid *id, void *ctx), void *ctx)
 {
-	dsv_aid *starts = NULL, *all = NULL, id;
-	size_t nstarts = 0, n = 0, cap = 0;
+	dsv_aid *all = NULL, id;
+	size_t n = 0, cap = 0;
 	dsv_walk *w = NULL;
-	int rc = ref_targets(l, &starts, &nstarts);
-	if (rc || !nstarts)
-		goto cleanup;
+	int rc = 0;
+	if (!nstarts)
+		return 0;
 	if ((rc = dsv_walk_new(&w, l, starts, nstarts, DSV_WALK_TOPO)))
 		goto cleanup;
 	while ((rc = dsv_walk_next(w, &id)) == 1) {
@@ -85,9 +86,20 @@ int dsv_lineage_foreach(dsv_lineage *l,
 		rc = fn(&all[i], ctx);
 cleanup:
 	dsv_walk_free(w);
-	free(starts);
 	free(all);
 	return rc < 0 ? rc : 0;
+}
+
+int dsv_lineage_foreach(dsv_lineage *l,
+			int (*fn)(const dsv_aid *id, void *ctx), void *ctx)
+{
+	dsv_aid *starts = NULL;
+	size_t nstarts = 0;
+	int rc = ref_targets(l, &starts, &nstarts);
+	if (!rc)
+		rc = foreach_from(l, starts, nstarts, fn, ctx);
+	free(starts);
+	return rc;
 }
 
 struct check_ctx {
@@ -273,6 +285,8 @@ struct reach {
 	dsv_lineage *l;
 	dsv_oid *ids, *toks; /* objects; tokenizer ids */
 	size_t n, cap, ntoks, tcap;
+	dsv_aid *runs;       /* the artifacts unfinished runs read */
+	size_t nruns, rcap;
 };
 
 static int reach_add(struct reach *r, const dsv_oid *id)
@@ -307,10 +321,14 @@ static int reach_objects_file(struct reach *r, const char *text, size_t len)
 /* Files that name objects as `key <id>` lines (MODEL, CLASSIFIER, the
  * unfinished-run files under .dsv/runs): every word of exactly 64 hex digits
  * is taken as an object to keep. Keeping a word that only looks like an id
- * costs nothing; missing one would delete a model. */
-static int reach_words(struct reach *r, const char *text, size_t len)
+ * costs nothing; missing one would delete a model. In a run file (`run`),
+ * every word of 40 hex digits is an artifact the run reads (its version,
+ * tokenizer, validation version), walked as a branch would be: the run
+ * needs them whether or not a branch still names them. */
+static int reach_words(struct reach *r, const char *text, size_t len, int run)
 {
 	dsv_oid id;
+	dsv_aid aid;
 	int rc = 0;
 	for (size_t i = 0; i < len && !rc;) {
 		size_t j = i;
@@ -320,6 +338,11 @@ static int reach_words(struct reach *r, const char *text, size_t len)
 		if (j - i == DSV_OID_HEXLEN &&
 		    dsv_oid_parse(&id, text + i, DSV_OID_HEXLEN) == 0)
 			rc = reach_add(r, &id);
+		else if (run && j - i == DSV_AID_HEXLEN &&
+			 dsv_aid_parse(&aid, text + i, DSV_AID_HEXLEN) == 0 &&
+			 !(rc = DSV_ARRAY_GROW(r->runs, r->rcap, r->nruns + 1,
+					       16)))
+			r->runs[r->nruns++] = aid;
 		i = j + 1;
 	}
 	dsv_error_clear();
@@ -373,7 +396,7 @@ static int reach_one(const dsv_aid *id, void *ctx)
 		text = NULL;
 		if ((rc = dsv_lineage_read_file(r->l, id, named[k], &text,
 						&len)) == 0)
-			rc = reach_words(r, text, len);
+			rc = reach_words(r, text, len, 0);
 		if (rc == DSV_ENOTFOUND)
 			rc = 0;
 	}
@@ -400,7 +423,8 @@ static int cmp_oid(const void *a, const void *b)
 	return dsv_oid_cmp(a, b);
 }
 
-/* Unfinished training runs (.dsv/runs/NAME) keep their checkpoints. */
+/* Unfinished training runs (.dsv/runs/NAME) keep their checkpoints and
+ * their inputs. */
 static int reach_runs(struct reach *r, const char *dsv_dir)
 {
 	char path[4096];
@@ -427,7 +451,7 @@ static int reach_runs(struct reach *r, const char *dsv_dir)
 		}
 		len = fread(text, 1, 1 << 20, f);
 		fclose(f);
-		rc = reach_words(r, text, len);
+		rc = reach_words(r, text, len, 1);
 		free(text);
 	}
 	closedir(d);
@@ -457,6 +481,9 @@ int dsv_lineage_reachable(dsv_lineage *l, dsv_oid **out, size_t *n,
 		snprintf(dir, sizeof dir, "%s/..", dsv_lineage_path(l));
 		rc = reach_runs(&r, dir);
 	}
+	if (!rc)
+		rc = foreach_from(l, r.runs, r.nruns, reach_one, &r);
+	free(r.runs);
 	*out = *toks = NULL;
 	*n = *ntoks = 0;
 	if (rc) {

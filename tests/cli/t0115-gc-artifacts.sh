@@ -42,6 +42,22 @@ test_expect_success 'gc keeps the checkpoints an unfinished run names' '
 	! test -f "$(weights_file $id)"
 '
 
+# A run reads its version, tokenizer and validation version to the end,
+# and its model names them as parents: the artifacts in its run file keep
+# their objects even after their branch is deleted.
+test_expect_success 'gc keeps the version an unfinished run trains on' '
+	printf "run input\n" >input.txt &&
+	dsv commit input.txt --text-mode file --branch input -m input >/dev/null &&
+	aid=$(git --git-dir .dsv/lineage rev-parse input) &&
+	id=$(git --git-dir .dsv/lineage show input:MANIFEST | awk "/^shard /{print \$2}") &&
+	dsv branch -d input >/dev/null &&
+	printf "rev %s\nconfig seed = 1\n" "$aid" >.dsv/runs/training &&
+	dsv gc --grace 0 >/dev/null && test -f "$(weights_file $id)" &&
+	dsv fsck | grep -q "^ok$" &&
+	rm .dsv/runs/training && dsv gc --grace 0 >/dev/null &&
+	! test -f "$(weights_file $id)"
+'
+
 test_expect_success 'fsck passes after gc' '
 	dsv fsck | grep -q "^ok$"
 '
