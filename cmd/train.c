@@ -1422,7 +1422,7 @@ int cmd_train(int argc, char **argv)
 		dsv_error_set(DSV_EINVAL, "%s", dsv_gpt_error_last());
 		goto fail;
 	}
-	if (t.rank == 0 && !t.resume && t.cfg.checkpoint_every && run_write(&t.run))
+	if (t.rank == 0 && !t.resume && run_write(&t.run))
 		goto fail;
 	if (train_loop(&t) || commit_model(&t, &id, &wid, &comp)) {
 		/* A run that failed before its first checkpoint (a version

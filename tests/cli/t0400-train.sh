@@ -228,6 +228,31 @@ test_expect_success 'bad input: clear errors, no model' '
 	for b in x1 x2 x3 x4 x5 x6 x7 x8; do test_must_fail dsv log $b >/dev/null 2>&1 || return 1; done
 '
 
+# A run without checkpoints names its inputs in a run file too, so a gc
+# while it trains keeps the version it reads even when its branch goes.
+# The run is long and is killed once gc is done: it never gets to commit.
+start_long_run() {
+	sed "s/e/E/g" valid.txt >other.txt &&
+	dsv commit other.txt --text-mode paragraph -m other -b other >/dev/null &&
+	grep -v "^checkpoint_every\|^max_steps" c.conf >long.conf &&
+	echo "max_steps = 100000000" >>long.conf || return 1
+	"$DSV" train other --tokenizer tok --config long.conf -o long -q >/dev/null 2>&1 &
+	long_pid=$!
+	i=0
+	while test ! -e .dsv/runs/long; do
+		i=$((i + 1)) && test $i -lt 600 || { kill -9 $long_pid; return 1; }
+		sleep 0.05
+	done
+}
+test_expect_success 'a run without checkpoints: gc keeps the version it reads' '
+	start_long_run &&
+	aid=$(git --git-dir .dsv/lineage rev-parse other) &&
+	grep -q "^rev $aid\$" .dsv/runs/long && ! grep -q "^checkpoint" .dsv/runs/long &&
+	dsv branch -d other >/dev/null && dsv gc --grace 0 >/dev/null; ok=$?
+	kill -9 $long_pid; wait $long_pid; rm -f .dsv/runs/long
+	test $ok = 0 && dsv branch other $aid >/dev/null && dsv fsck | grep -q "^ok$"
+'
+
 # Ranks without a GPU each (here: none at all) fail together with a clear
 # message, before NCCL, rather than leaving the others waiting in it.
 if command -v mpirun >/dev/null 2>&1 && mpirun --version >/dev/null 2>&1 &&
