@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -420,6 +421,7 @@ static double model_bytes(const dsv_gpt_config *c, int B, int T,
 
 struct run {
 	char *path;
+	int lock_fd; /* holds .NAME.lock beside the run file while we train */
 	dsv_aid rev, tok, valid;
 	int has_valid;
 	char *config;
@@ -429,10 +431,44 @@ struct run {
 
 static void run_free(struct run *r)
 {
+	if (r->lock_fd >= 0)
+		close(r->lock_fd);
 	free(r->path);
 	free(r->config);
 	free(r->ckpt);
 	memset(r, 0, sizeof *r);
+}
+
+/* Takes .dsv/runs/.NAME.lock for as long as this process trains NAME, so
+ * that a second `train -o NAME`, with or without --resume, finds the run in
+ * progress rather than interrupted; the lock goes with the process however
+ * it ends. The file stays: removing it would let a third process lock a
+ * fresh one while a second still holds the old. */
+static int run_claim(struct run *r, const char *name)
+{
+	const char *base = strrchr(r->path, '/') + 1;
+	char *lock = NULL;
+	int rc = 0;
+	if (asprintf(&lock, "%.*s.%s.lock", (int)(base - r->path), r->path,
+		     base) < 0)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0)
+		rc = dsv_error_set(DSV_EIO, "cannot open '%s': %s", lock,
+				   strerror(errno));
+	else if (flock(fd, LOCK_EX | LOCK_NB)) {
+		rc = errno == EWOULDBLOCK
+		     ? dsv_error_set(DSV_EEXISTS, "a run '%s' is in progress "
+				     "in another process (it holds '%s')",
+				     name, lock)
+		     : dsv_error_set(DSV_EIO, "cannot lock '%s': %s", lock,
+				     strerror(errno));
+		close(fd);
+	} else {
+		r->lock_fd = fd;
+	}
+	free(lock);
+	return rc;
 }
 
 static int run_write(const struct run *r)
@@ -1200,7 +1236,7 @@ static int setup_run(struct train *t)
 		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", dir,
 				   strerror(errno));
 	free(dir);
-	if (rc)
+	if (rc || (t->rank == 0 && (rc = run_claim(&t->run, t->output))))
 		return rc;
 	if (!t->resume) {
 		if (access(t->run.path, F_OK) == 0)
@@ -1360,7 +1396,7 @@ int cmd_train(int argc, char **argv)
 {
 	static const char usage[] =
 		"dsv train REV --tokenizer T --config FILE -o NAME [options]";
-	struct train t = {.world = 1};
+	struct train t = {.world = 1, .run.lock_fd = -1};
 	const struct option opts[] = {
 		OPT_STRING(0, "tokenizer", &t.tokrev, "rev", "the tokenizer artifact"),
 		OPT_STRING(0, "config", &t.config_path, "file", "the training config (docs/train.md)"),

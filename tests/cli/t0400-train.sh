@@ -231,11 +231,13 @@ test_expect_success 'bad input: clear errors, no model' '
 # A run without checkpoints names its inputs in a run file too, so a gc
 # while it trains keeps the version it reads even when its branch goes.
 # The run is long and is killed once gc is done: it never gets to commit.
-start_long_run() {
+long_run_setup() {
 	sed "s/e/E/g" valid.txt >other.txt &&
 	dsv commit other.txt --text-mode paragraph -m other -b other >/dev/null &&
 	grep -v "^checkpoint_every\|^max_steps" c.conf >long.conf &&
-	echo "max_steps = 100000000" >>long.conf || return 1
+	echo "max_steps = 100000000" >>long.conf
+}
+start_long_run() {
 	"$DSV" train other --tokenizer tok --config long.conf -o long -q >/dev/null 2>&1 &
 	long_pid=$!
 	i=0
@@ -245,12 +247,24 @@ start_long_run() {
 	done
 }
 test_expect_success 'a run without checkpoints: gc keeps the version it reads' '
-	start_long_run &&
+	long_run_setup && start_long_run &&
 	aid=$(git --git-dir .dsv/lineage rev-parse other) &&
 	grep -q "^rev $aid\$" .dsv/runs/long && ! grep -q "^checkpoint" .dsv/runs/long &&
 	dsv branch -d other >/dev/null && dsv gc --grace 0 >/dev/null; ok=$?
 	kill -9 $long_pid; wait $long_pid; rm -f .dsv/runs/long
 	test $ok = 0 && dsv branch other $aid >/dev/null && dsv fsck | grep -q "^ok$"
+'
+
+# A second train -o NAME while the first trains: in progress, not
+# "interrupted", and --resume must not start a second copy of it.
+test_expect_success 'a run in progress is not taken for an interrupted one' '
+	start_long_run || return 1
+	dsv train other --tokenizer tok --config long.conf -o long 2>err1; r1=$?
+	dsv train other --tokenizer tok --config long.conf -o long --resume 2>err2; r2=$?
+	kill -9 $long_pid; wait $long_pid; rm -f .dsv/runs/long
+	test $r1 = 1 && test $r2 = 1 &&
+	grep -q "a run .long. is in progress in another process" err1 &&
+	grep -q "a run .long. is in progress in another process" err2
 '
 
 # Ranks without a GPU each (here: none at all) fail together with a clear
