@@ -14,9 +14,15 @@ static int check_object(const dsv_oid *id, void *ctx)
 	struct objcheck *c = ctx;
 	dsv_obj_info info;
 	char hex[DSV_OID_HEXLEN + 1];
+	int rc = dsv_obj_verify(the_repo->store, id, &info);
+	/* Listed, then gone: a gc running meanwhile deleted it. Whether an
+	 * artifact needed it is the lineage check's to say. */
+	if (rc == DSV_ENOTFOUND) {
+		dsv_error_clear();
+		return 0;
+	}
 	c->objects++;
 	progress_update(c->bar, c->objects);
-	int rc = dsv_obj_verify(the_repo->store, id, &info);
 	if (rc == 0) {
 		c->bytes += info.stored_size;
 		c->unindexed += dsv_index_get_object(the_repo->store, id, &info) ==

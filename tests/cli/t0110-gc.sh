@@ -79,4 +79,21 @@ test_expect_success 'gc keeps the token arrays of live shards and tokenizers' '
 	dsv fsck | grep -q "^ok$"
 '
 
+# fsck while gc deletes: an object listed and then deleted is no damage.
+# (The race needs many deletions; each round restores the same garbage.)
+test_expect_success 'fsck while gc deletes unreachable objects passes' '
+	for i in $(seq 1 60); do
+		echo "{\"text\": \"garbage $i\"}" >g.jsonl &&
+		dsv commit -q g.jsonl --branch g$i -m g &&
+		dsv branch -d g$i >/dev/null || return 1
+	done &&
+	cp -a .dsv/objects objects.keep &&
+	for round in 1 2 3 4 5 6; do
+		rm -rf .dsv/objects && cp -a objects.keep .dsv/objects &&
+		{ dsv fsck >fsck.out 2>&1 & pid=$!; } &&
+		dsv gc --grace 0 >/dev/null && wait $pid &&
+		grep -q "^ok$" fsck.out || { cat fsck.out; return 1; }
+	done
+'
+
 test_done
