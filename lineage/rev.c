@@ -172,7 +172,20 @@ int dsv_lineage_ref_update(dsv_lineage *l, const char *ref,
 		rc = git_reference_create(&r, l->repo, ref, &new_id, 0, logmsg);
 	}
 	git_reference_free(r);
-	if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS || rc == GIT_ELOCKED ||
+	if (rc == GIT_ELOCKED) {
+		/* Its lock file exists: another process is moving the ref,
+		 * or one was killed while it did and left the file (git's
+		 * "index.lock exists"). */
+		char label[300];
+		git_error_clear();
+		ref_label(label, sizeof label, ref);
+		return dsv_error_set(DSV_ECONFLICT, "%s is locked: '%s/%s.lock' "
+				     "exists (if no other process is moving "
+				     "it, one was killed while it did: remove "
+				     "the file); nothing was recorded", label,
+				     dsv_lineage_path(l), ref);
+	}
+	if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS ||
 	    (rc == GIT_ENOTFOUND && expected))
 		return conflict(l, ref, expected);
 	if (rc < 0)

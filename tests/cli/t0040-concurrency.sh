@@ -21,6 +21,16 @@ test_expect_success 'the index survived: known records are still found' '
 	dsv commit b.jsonl -m again | grep -q "400 records already"
 '
 
+# A commit killed while libgit2 held a ref's lock file leaves the file:
+# the next commit says which file stops it, as git does for index.lock.
+test_expect_success 'a stale ref lock file: the error names it' '
+	: >.dsv/lineage/refs/heads/main.lock &&
+	test_must_fail dsv commit b.jsonl -m locked 2>err &&
+	grep -q "branch .main. is locked: .*/\.dsv/lineage/refs/heads/main\.lock. exists" err &&
+	rm .dsv/lineage/refs/heads/main.lock &&
+	dsv commit b.jsonl -m unlocked -q
+'
+
 # A writer that has to wait for another's lock says so, naming the holder
 # (the pid the holder wrote into .dsv/lock), instead of standing still.
 hold_lock() {
