@@ -117,6 +117,11 @@ static int export_tokens(const dsv_manifest *m, const char *tokrev,
 	struct tokenize_stats st;
 	char *tmp;
 	int fd, rc;
+	/* zstd's rule: binary never goes to a terminal */
+	if ((!path || !strcmp(path, "-")) && isatty(STDOUT_FILENO))
+		return dsv_error_set(DSV_EINVAL, "standard output is a "
+				     "terminal: give -o FILE for the binary "
+				     "tokens");
 	if ((rc = load_tokenizer(tokrev, &tid, &tok, &b)))
 		return rc;
 	if ((rc = dsv_store_lock(the_repo->store)))

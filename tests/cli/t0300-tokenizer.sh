@@ -50,6 +50,18 @@ assert t[0] == 599 and max(t) == 599
 "
 '
 
+# zstd's rule: binary is not written to a terminal (script(1) gives one).
+if command -v script >/dev/null 2>&1; then
+	test_expect_success 'export --format tokens refuses a terminal' '
+		script -qec "\"$DSV\" export main --format tokens --tokenizer tok" \
+			/dev/null >tty.out 2>&1; test $? -eq 1 &&
+		grep -q "standard output is a terminal: give -o FILE" tty.out &&
+		dsv export main --format tokens --tokenizer tok | cmp - out.bin
+	'
+else
+	test_skip 'export --format tokens refuses a terminal' 'no script(1)'
+fi
+
 test_expect_success 'a version that selects rows of a cached shard reuses its tokens' '
 	awk "NR <= 400" shake.txt >part.txt &&
 	dsv commit part.txt --text-mode paragraph -b part -m part -q &&
