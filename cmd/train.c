@@ -437,6 +437,7 @@ static void run_free(struct run *r)
 	free(r->config);
 	free(r->ckpt);
 	memset(r, 0, sizeof *r);
+	r->lock_fd = -1;
 }
 
 /* Takes .dsv/runs/.NAME.lock for as long as this process trains NAME, so
