@@ -326,16 +326,22 @@ static int entry_set_col(dsv_manifest_entry *e, size_t *cap, const char *name,
 	return 0;
 }
 
-/* Turns the op's verdicts on one shard into objects and the output entry. */
-/* An object the derivation stored anew counts its stored bytes as written
- * (an object the store held already costs nothing). */
-static void count_written(struct derive *d, const dsv_oid *id, int is_new)
+/* An object the derivation stored anew counts in *counter (when not NULL)
+ * and its stored bytes as written (one the store held already costs
+ * nothing). */
+static void count_written(struct derive *d, uint64_t *counter,
+			  const dsv_oid *id, int is_new)
 {
 	dsv_obj_info info;
-	if (is_new && dsv_index_get_object(d->s, id, &info) == 0)
+	if (!is_new)
+		return;
+	if (counter)
+		(*counter)++;
+	if (dsv_index_get_object(d->s, id, &info) == 0)
 		dsv_meter_add(d->meter, DSV_METER_BYTES_WRITTEN, info.stored_size);
 }
 
+/* Turns the op's verdicts on one shard into objects and the output entry. */
 static int finish_shard(struct derive *d, struct derive_shard *sh,
 			dsv_column *reason_col, dsv_manifest_entry *oe,
 			size_t *cap)
@@ -379,24 +385,21 @@ static int finish_shard(struct derive *d, struct derive_shard *sh,
 		if ((rc = dsv_selection_write(nsel, d->s, &e->shard, &oe->sel,
 					      &is_new)))
 			goto out;
-		d->selections_new += is_new;
-		count_written(d, &oe->sel, is_new);
+		count_written(d, &d->selections_new, &oe->sel, is_new);
 		oe->has_sel = 1;
 		oe->kept = dsv_selection_count(nsel);
 		if ((rc = dsv_column_write(reason_col, d->s, &e->shard, &id,
 					   &is_new)) ||
 		    (rc = entry_set_col(oe, cap, "reason", &id)))
 			goto out;
-		d->columns_new += is_new;
-		count_written(d, &id, is_new);
+		count_written(d, &d->columns_new, &id, is_new);
 	}
 	for (size_t i = 0; i < sh->nnew; i++) {
 		if ((rc = dsv_column_write(sh->new_cols[i], d->s, &e->shard, &id,
 					   &is_new)) ||
 		    (rc = entry_set_col(oe, cap, sh->new_names[i], &id)))
 			goto out;
-		d->columns_new += is_new;
-		count_written(d, &id, is_new);
+		count_written(d, &d->columns_new, &id, is_new);
 	}
 out:
 	dsv_selection_free(nsel);
@@ -620,7 +623,7 @@ static int carry_order(struct derive *d)
 		rc = dsv_order_write(n, d->s, &d->out->order, &is_new);
 		d->out->has_order = rc == 0;
 		if (!rc)
-			count_written(d, &d->out->order, is_new);
+			count_written(d, NULL, &d->out->order, is_new);
 	}
 out:
 	for (size_t i = 0; sels && i < d->out->n; i++)
@@ -748,8 +751,7 @@ void derive_set_totals(struct derive *d, uint64_t records_in,
 
 void derive_count_selection(struct derive *d, const dsv_oid *id, int is_new)
 {
-	d->selections_new += is_new != 0;
-	count_written(d, id, is_new);
+	count_written(d, &d->selections_new, id, is_new);
 }
 
 /* ---- the commit ------------------------------------------------------------ */
