@@ -83,6 +83,15 @@ static double mono_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The spool file dir/NAME-K.EXT of candidate k: cand-K.json, the
+ * verifier's stdin, and compute-K.jsonl, its $DSV_COMPUTE_FILE. */
+static void spool_path(char path[4096], const char *dir, const char *name,
+		       uint64_t k, const char *ext)
+{
+	snprintf(path, 4096, "%s/%s-%llu.%s", dir, name, (unsigned long long)k,
+		 ext);
+}
+
 /* Takes what the verifier of candidate k reported in its own compute file
  * (dir/compute-K.jsonl) into pc and removes the file. A verifier killed at
  * --verify-timeout may have been cut off mid-line: its complete lines are
@@ -95,8 +104,7 @@ static int take_report(struct program_compute *pc, const char *dir,
 {
 	char path[4096];
 	int rc = 0;
-	snprintf(path, sizeof path, "%s/compute-%llu.jsonl", dir,
-		 (unsigned long long)k);
+	spool_path(path, dir, "compute", k, "jsonl");
 	if (pc && killed && program_compute_cut_partial(path) > 0) {
 		pc->partial++;
 		fprintf(stderr, "dsv: warning: synth: dropped a partial line the "
@@ -142,10 +150,8 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 				continue;
 			}
 			char path[4096], comp[4096];
-			snprintf(path, sizeof path, "%s/cand-%llu.json", dir,
-				 (unsigned long long)next);
-			snprintf(comp, sizeof comp, "%s/compute-%llu.jsonl", dir,
-				 (unsigned long long)next);
+			spool_path(path, dir, "cand", next, "json");
+			spool_path(comp, dir, "compute", next, "jsonl");
 			FILE *f = fopen(path, "w");
 			if (!f || fprintf(f, "%s\n", sy->c[next].json) < 0 ||
 			    fclose(f)) {
@@ -234,8 +240,7 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 							   "committed",
 							   WTERMSIG(status),
 							   (unsigned long long)k);
-				snprintf(path, sizeof path, "%s/cand-%llu.json", dir,
-					 (unsigned long long)k);
+				spool_path(path, dir, "cand", k, "json");
 				unlink(path);
 				int trc = take_report(rc || synth_signal ? NULL : pc,
 						      dir, k, timed_out[s]);
