@@ -157,23 +157,7 @@ static int examples_add(struct examples *x, const char *t, size_t len,
 	return 0;
 }
 
-/* The meta field `path`: the key itself when the object has it, else a
- * dotted path into nested objects ("labels.quality"); NULL when absent. */
-static json_t *meta_field(json_t *m, const char *path)
-{
-	json_t *v = json_object_get(m, path);
-	const char *p = path;
-	while (!v && json_is_object(m)) {
-		const char *dot = strchr(p, '.');
-		if (!dot)
-			return json_object_get(m, p);
-		m = json_object_getn(m, p, (size_t)(dot - p));
-		p = dot + 1;
-	}
-	return v;
-}
-
-/* The label of one record: its meta field `field` (meta_field) as 0/1,
+/* The label of one record: its meta field `field` (meta_get) as 0/1,
  * true/false, or "0"/"1". Errors name the record by version position and
  * hash. */
 static int record_label(const dsv_version_rec *r, uint64_t pos,
@@ -186,7 +170,7 @@ static int record_label(const dsv_version_rec *r, uint64_t pos,
 	json_t *m = r->meta_len ? json_loadb(r->meta, r->meta_len,
 					     JSON_DECODE_INT_AS_REAL |
 					     JSON_ALLOW_NUL, &je) : NULL;
-	json_t *v = m ? meta_field(m, field) : NULL;
+	json_t *v = m ? meta_get(m, field) : NULL;
 	int ok = 1;
 	if (json_is_integer(v) && (json_integer_value(v) == 0 ||
 				   json_integer_value(v) == 1))

@@ -76,6 +76,11 @@ int compare_models(const char *a, const char *b, dsv_compare_result *r);
 int resolve_rev(const char *rev, dsv_aid *out);
 /* Resolves REV and reads its MANIFEST (the caller frees *m). */
 int load_version(const char *rev, dsv_aid *id, dsv_manifest **m);
+/* The field at dotted `path` of a record's meta (filter --where meta.PATH,
+ * classifier train --label PATH): at each level a key holding the whole
+ * rest of the path ("warc.lang") first, else the part before the first dot
+ * leads into a nested object. Borrowed from meta; NULL when missing. */
+json_t *meta_get(json_t *meta, const char *path);
 /* `dsv branch` (tags 0) and `dsv tag` (tags 1): list, create, delete. */
 int ref_command(int argc, char **argv, int tags);
 

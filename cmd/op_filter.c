@@ -124,27 +124,8 @@ out:
 
 static void meta_value(const char *path, json_t *root, struct expr_value *v)
 {
-	json_t *j = root;
-	char key[128];
-	const char *p = path;
+	json_t *j = meta_get(root, path);
 	v->type = EXPR_MISSING;
-	while (j && *p) {
-		/* a key that holds dots itself ("warc.lang") goes first, as
-		 * classifier train --label takes it */
-		json_t *whole = json_is_object(j) ? json_object_get(j, p) : NULL;
-		if (whole) {
-			j = whole;
-			break;
-		}
-		const char *dot = strchr(p, '.');
-		size_t n = dot ? (size_t)(dot - p) : strlen(p);
-		if (n >= sizeof key)
-			return;
-		memcpy(key, p, n);
-		key[n] = 0;
-		j = json_is_object(j) ? json_object_get(j, key) : NULL;
-		p += n + (dot != NULL);
-	}
 	if (json_is_string(j)) {
 		v->type = EXPR_STR;
 		v->str = json_string_value(j);
