@@ -516,7 +516,8 @@ static int classifier_train(int argc, char **argv)
 		rc = error_msg("--device: %s", dsv_kernel_error_last());
 		goto cleanup;
 	}
-	if (dsv_lineage_name_validate(a.output) || dsv_store_lock(s))
+	if (dsv_lineage_name_validate(a.output) ||
+	    dsv_store_lock_branch(s, a.output))
 		goto fail;
 	locked = 1;
 	snprintf(ref, sizeof ref, "refs/heads/%s", a.output);

@@ -35,6 +35,7 @@ static void on_progress(void *ctx, uint64_t bytes)
 }
 
 /* The branch the commit moves and its current value (absent: unborn). */
+/* The branch to commit on, locked, and where it stands. */
 static int target_branch(const struct commit_args *a, char **name,
 			 dsv_aid *old, int *has_old)
 {
@@ -50,6 +51,8 @@ static int target_branch(const struct commit_args *a, char **name,
 	} else if ((rc = dsv_lineage_head_branch(l, name))) {
 		return dsv_error_wrap(rc, "cannot commit on a detached HEAD");
 	}
+	if ((rc = dsv_store_lock_branch(the_repo->store, *name)))
+		return rc;
 	snprintf(ref, sizeof ref, "refs/heads/%s", *name);
 	rc = dsv_lineage_ref_get(l, ref, old);
 	if (rc == 0)
@@ -192,7 +195,7 @@ int cmd_commit(int argc, char **argv)
 	dsv_aid old, id;
 	char *branch = NULL, *manifest = NULL, *json = NULL, ref[300];
 	size_t mlen, jlen;
-	int has_old = 0, new_branch = 0, rc = 1, locked = 0;
+	int has_old = 0, new_branch = 0, rc = 1;
 	struct progress *bar = NULL;
 
 	int n = parse_options(argc, argv, opts, usage);
@@ -215,9 +218,6 @@ int cmd_commit(int argc, char **argv)
 
 	s = the_repo->store;
 	l = the_repo->lineage;
-	if (dsv_store_lock(s))
-		goto fail;
-	locked = 1;
 	if (target_branch(&a, &branch, &old, &has_old))
 		goto fail;
 	if (!has_old && a.branch) {
@@ -322,8 +322,7 @@ fail:
 	rc = die_error();
 cleanup:
 	progress_done(bar);
-	if (locked)
-		dsv_store_unlock(s);
+	dsv_store_unlock(s);
 	free(branch);
 	free(manifest);
 	free(json);

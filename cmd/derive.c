@@ -168,15 +168,16 @@ int derive_reason(struct derive *d, const char *name)
 	return d->nreasons++;
 }
 
-/* Rank 0's checks of the target branch; the store lock keeps gc away from
- * the objects this derivation writes before its commit refers to them. */
+/* Rank 0's checks of the target branch, under its lock; the store lock
+ * keeps gc away from the objects this derivation writes before its commit
+ * refers to them. */
 static int check_branch(struct derive *d)
 {
 	char ref[300];
 	int rc = dsv_lineage_name_validate(d->args.output);
 	if (rc)
 		return dsv_error_wrap(rc, "-o '%s'", d->args.output);
-	if ((rc = dsv_store_lock(d->s)))
+	if ((rc = dsv_store_lock_branch(d->s, d->args.output)))
 		return rc;
 	d->locked = 1;
 	snprintf(ref, sizeof ref, "refs/heads/%s", d->args.output);

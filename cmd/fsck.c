@@ -70,7 +70,7 @@ int cmd_fsck(int argc, char **argv)
 	       (unsigned long long)lc.artifacts,
 	       (unsigned long long)lc.versions);
 	if (rebuild) {
-		if (dsv_store_lock(the_repo->store) ||
+		if (dsv_store_lock_exclusive(the_repo->store) ||
 		    dsv_lineage_rebuild_index(the_repo->lineage,
 					      the_repo->store))
 			return die_error();

@@ -266,8 +266,8 @@ int newtext_start(struct newtext **out, const char *op, dsv_mode mode,
 			return rc;
 	dsv_meter_start(nt->meter);
 	/* The lock keeps gc away from objects written before the commit
-	 * names them. */
-	if ((rc = dsv_store_lock(nt->s)))
+	 * names them, and other writers off the branch. */
+	if ((rc = dsv_store_lock_branch(nt->s, branch)))
 		return rc;
 	nt->locked = 1;
 	snprintf(ref, sizeof ref, "refs/heads/%s", branch);

@@ -83,7 +83,7 @@ int cmd_repack(int argc, char **argv)
 	}
 	if (dsv_lineage_name_validate(branch))
 		goto fail;
-	if (dsv_store_lock(s))
+	if (dsv_store_lock_branch(s, branch))
 		goto fail;
 	locked = 1;
 	snprintf(ref, sizeof ref, "refs/heads/%s", branch);

@@ -121,7 +121,7 @@ static int tokenizer_train(int argc, char **argv)
 		return usage_error(opts, usage, "--threads must be 0..4096");
 	if (dsv_lineage_name_validate(name))
 		goto fail;
-	if (dsv_store_lock(the_repo->store))
+	if (dsv_store_lock_branch(the_repo->store, name))
 		goto fail;
 	locked = 1;
 	if ((rc = dsv_lineage_branch_exists(l, name)) != 0) {

@@ -15,7 +15,10 @@ struct dsv_store {
 	char **cfg_keys; /* config settings, ncfg of each */
 	char **cfg_vals;
 	size_t ncfg;
-	int lock_fd;     /* -1 unless dsv_store_lock holds it */
+	int lock_fd;     /* .dsv/lock, -1 unless held */
+	int lock_op;     /* LOCK_SH (writers) or LOCK_EX (gc) */
+	int branch_fd;   /* .dsv/locks/BRANCH, -1 unless held */
+	mode_t file_mode; /* 0666 less the umask: objects' mode */
 	void (*lock_wait)(const char *path, long pid);
 	MDB_env *env;    /* index.c */
 	MDB_dbi db_objects, db_records, db_tokens, db_runs;

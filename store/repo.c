@@ -220,7 +220,11 @@ int dsv_store_open(dsv_store **out, const char *dsv_dir)
 	if (!(s = dsv_malloc(sizeof *s)))
 		return DSV_ENOMEM;
 	memset(s, 0, sizeof *s);
-	s->lock_fd = -1;
+	s->lock_fd = s->branch_fd = -1;
+	/* read before any thread starts: umask has no read-only form */
+	mode_t mask = umask(022);
+	umask(mask);
+	s->file_mode = 0666 & ~mask;
 	size_t n = strlen(dsv_dir);
 	while (n > 1 && dsv_dir[n - 1] == '/')
 		n--;
@@ -350,7 +354,7 @@ cleanup:
 	return rc;
 }
 
-/* The pid a lock file names (dsv_store_lock writes it); 0 if none. */
+/* The pid a lock file names (an exclusive holder writes it); 0 if none. */
 static long lock_holder(int fd)
 {
 	char buf[24];
@@ -362,9 +366,9 @@ static long lock_holder(int fd)
 	return pid > 0 ? pid : 0;
 }
 
-/* Writes our pid into the lock file we hold (mine), or empties it as we
- * let go, for a process that has to wait; a failed write loses only that
- * note's detail. */
+/* Writes our pid into the lock file we hold alone (mine), or empties it, for
+ * a process that has to wait; a failed write loses only that note's
+ * detail. */
 static void lock_mark(int fd, int mine)
 {
 	char buf[24];
@@ -379,46 +383,102 @@ void dsv_store_on_lock_wait(dsv_store *s,
 	s->lock_wait = fn;
 }
 
-int dsv_store_lock(dsv_store *s)
+/* flock(op) on `path`, created if need be, waiting (after saying so) while
+ * another process holds it in a conflicting mode. */
+static int lock_file(dsv_store *s, const char *path, int op, int *out)
 {
-	char *path = NULL;
-	int fd = -1, rc = 0;
-
-	if (s->lock_fd >= 0)
-		return 0;
-	if (!(path = path_join(s->dir, "lock")))
-		return DSV_ENOMEM;
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0) {
-		rc = dsv_error_set(DSV_EIO, "cannot open '%s': %s", path,
-				   strerror(errno));
-		goto cleanup;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK &&
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return dsv_error_set(DSV_EIO, "cannot open '%s': %s", path,
+				     strerror(errno));
+	if (flock(fd, op | LOCK_NB) != 0 && errno == EWOULDBLOCK &&
 	    s->lock_wait)
 		s->lock_wait(path, lock_holder(fd));
-	while (flock(fd, LOCK_EX) != 0) {
+	while (flock(fd, op) != 0) {
 		if (errno == EINTR)
 			continue;
-		rc = dsv_error_set(DSV_EIO, "cannot lock '%s': %s", path,
-				   strerror(errno));
+		int rc = dsv_error_set(DSV_EIO, "cannot lock '%s': %s", path,
+				       strerror(errno));
+		close(fd);
+		return rc;
+	}
+	/* a holder alone names itself; a shared holder knows that no one
+	 * holds it alone, so a pid there is a killed holder's */
+	lock_mark(fd, op == LOCK_EX);
+	*out = fd;
+	return 0;
+}
+
+static int store_lock(dsv_store *s, int op)
+{
+	char *path;
+	if (s->lock_fd >= 0)
+		return s->lock_op == op || op == LOCK_SH ? 0
+		       : dsv_error_set(DSV_EINVAL, "the store lock is held "
+				       "shared: cannot take it alone");
+	if (!(path = path_join(s->dir, "lock")))
+		return DSV_ENOMEM;
+	int rc = lock_file(s, path, op, &s->lock_fd);
+	free(path);
+	if (!rc)
+		s->lock_op = op;
+	return rc;
+}
+
+int dsv_store_lock(dsv_store *s)
+{
+	return store_lock(s, LOCK_SH);
+}
+
+int dsv_store_lock_exclusive(dsv_store *s)
+{
+	return store_lock(s, LOCK_EX);
+}
+
+int dsv_store_lock_branch(dsv_store *s, const char *branch)
+{
+	char *dir = NULL, *path = NULL;
+	int rc;
+	if (s->branch_fd >= 0)
+		return dsv_error_set(DSV_EINVAL, "a branch lock is held already");
+	if ((rc = dsv_store_lock(s)))
+		return rc;
+	if (!(dir = path_join(s->dir, "locks")) ||
+	    !(path = path_join(dir, branch))) {
+		rc = DSV_ENOMEM;
 		goto cleanup;
 	}
-	lock_mark(fd, 1);
-	s->lock_fd = fd;
-	fd = -1;
+	/* one flat directory: a branch name's '/' becomes ':', which a ref
+	 * name cannot hold, so two names never share a file */
+	for (char *p = path + strlen(dir) + 1; *p; p++)
+		if (*p == '/')
+			*p = ':';
+	if (mkdir(dir, 0777) && errno != EEXIST)
+		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", dir,
+				   strerror(errno));
+	else
+		rc = lock_file(s, path, LOCK_EX, &s->branch_fd);
 cleanup:
-	if (fd >= 0)
-		close(fd);
+	free(dir);
 	free(path);
 	return rc;
 }
 
+static void unlock_file(int *fd, int mark)
+{
+	if (*fd < 0)
+		return;
+	if (mark)
+		lock_mark(*fd, 0);
+	flock(*fd, LOCK_UN);
+	close(*fd);
+	*fd = -1;
+}
+
 void dsv_store_unlock(dsv_store *s)
 {
-	if (!s || s->lock_fd < 0)
+	if (!s)
 		return;
-	lock_mark(s->lock_fd, 0);
-	flock(s->lock_fd, LOCK_UN);
-	close(s->lock_fd);
-	s->lock_fd = -1;
+	unlock_file(&s->branch_fd, 1);
+	unlock_file(&s->lock_fd, s->lock_op == LOCK_EX);
 }

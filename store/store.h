@@ -114,9 +114,20 @@ int dsv_store_find(char **out);
  * string, or NULL when unset. */
 const char *dsv_store_config(const dsv_store *s, const char *key);
 
-/* Exclusive lock on the repository for writers (flock on .dsv/lock), so two
- * commits serialise; the lineage still moves refs by compare-and-swap. */
+/* The repository lock, flock on .dsv/lock. Writers share it from before
+ * they store their first object until their ref names it, so that many
+ * commits, derivations and trainings run side by side; gc takes it alone
+ * (dsv_store_lock_exclusive), so that it never judges an object stored but
+ * not yet committed unreachable. A process holds it once; unlock releases
+ * it and the branch lock. */
 int dsv_store_lock(dsv_store *s);
+int dsv_store_lock_exclusive(dsv_store *s);
+/* The store lock (shared), then branch `branch`'s own lock, alone
+ * (flock on .dsv/locks/BRANCH): the writer of a branch holds it from before
+ * it reads the branch until its commit moves it, so that two writers of one
+ * branch take turns, the second building on the first's commit. Refs still
+ * move by compare-and-swap, for writers that do not take it. */
+int dsv_store_lock_branch(dsv_store *s, const char *branch);
 void dsv_store_unlock(dsv_store *s);
 /* Called before dsv_store_lock waits for another process, with the lock
  * file's path and the holder's pid (which the holder writes into that file;

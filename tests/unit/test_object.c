@@ -39,8 +39,18 @@ static void test_init_open(void)
 	CHECK(dsv_store_init(dsv) == DSV_EEXISTS);
 	CHECK(s && strcmp(dsv_store_config(s, "format"), "1") == 0);
 	CHECK(dsv_store_config(s, "nope") == NULL);
+	/* shared, then a branch's; alone only when not held shared */
+	CHECK_OK(dsv_store_lock(s));
+	CHECK(dsv_store_lock_exclusive(s) == DSV_EINVAL);
+	CHECK_OK(dsv_store_lock_branch(s, "a/b"));
+	CHECK(dsv_store_lock_branch(s, "c") == DSV_EINVAL);
+	dsv_store_unlock(s);
+	CHECK_OK(dsv_store_lock_exclusive(s));
 	CHECK_OK(dsv_store_lock(s));
 	dsv_store_unlock(s);
+	char path[4200];
+	snprintf(path, sizeof path, "%s/locks/a:b", dsv);
+	CHECK(access(path, F_OK) == 0);
 	setenv("DSV_DIR", dsv, 1);
 	CHECK_OK(dsv_store_find(&found));
 	CHECK(found && strcmp(found, dsv) == 0);
