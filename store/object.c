@@ -389,6 +389,13 @@ int dsv_obj_write(dsv_store *s, dsv_obj_type type, const dsv_section *secs,
 		tmp[0] = '\0';
 		goto cleanup;
 	}
+	/* mkostemp makes it 0600: an object is for everyone the umask lets
+	 * read the repository, like any file we create */
+	if (fchmod(fd, s->file_mode)) {
+		rc = dsv_error_set(DSV_EIO, "cannot chmod '%s': %s", tmp,
+				   strerror(errno));
+		goto cleanup;
+	}
 	if ((rc = write_all(fd, hdr, OBJ_HEADER_SIZE(nsecs), tmp)))
 		goto cleanup;
 	for (int i = 0; i < nsecs; i++)

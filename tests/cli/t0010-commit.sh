@@ -193,4 +193,14 @@ test_expect_success 'reals in --json output keep the digits dsv.json has' '
 	! grep -Eq "[0-9]\.[0-9]{16}" out
 '
 
+# Objects are made with mkostemp (mode 0600); they take the mode any file
+# gets under the umask, so a repository shared through a group or published
+# read-only is readable by those it is shared with.
+test_expect_success 'objects follow the umask, not mkostemp' '
+	mkdir um && (cd um && umask 027 && dsv init -q . &&
+		echo "{\"text\": \"umask\"}" >u.jsonl && dsv commit -q u.jsonl -m u &&
+		find .dsv/objects -type f | xargs ls -l >modes) &&
+	test -s um/modes && ! grep -v "^-rw-r----- " um/modes
+'
+
 test_done
