@@ -341,6 +341,8 @@ static int get_cache(dsv_cache **out, dsv_lineage *l)
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
 	}
 	c->enabled = !getenv("DSV_NO_LINEAGE_CACHE");
+	/* A lineage on a read-only mount is read from its cache as it is. */
+	c->append = c->enabled && access(l->path, W_OK) == 0;
 	if (c->enabled && (rc = load(c)) < 0) {
 		dsv_cache_free(c);
 		return rc;
@@ -427,7 +429,7 @@ int dsv_cache_get(const dsv_centry **out, dsv_lineage *l, const dsv_aid *id)
 	git_commit_free(gc);
 	if (!e)
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
-	if (c->enabled && encode(c, e) < 0) {
+	if (c->append && encode(c, e) < 0) {
 		free(e);
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
 	}

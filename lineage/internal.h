@@ -33,6 +33,7 @@ typedef struct {
 typedef struct {
 	char *file;
 	int enabled;          /* 0 with $DSV_NO_LINEAGE_CACHE: no file use */
+	int append;           /* enabled, and the lineage can be written */
 	size_t n, cap;        /* open addressing, cap a power of two */
 	dsv_centry **slots;
 	dsv_buf pending;      /* framed records not yet appended */

@@ -38,7 +38,9 @@ typedef struct shared_env {
 static shared_env *envs;
 static pthread_mutex_t envs_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int env_open(shared_env *e, const char *path)
+/* Opens the environment, read-only when ro_errno says why the store cannot
+ * be written. */
+static int env_open(shared_env *e, const char *path, int ro_errno)
 {
 	static const char *const names[] = {"objects", "records", "tokens",
 					    "runs"};
@@ -55,10 +57,17 @@ static int env_open(shared_env *e, const char *path)
 		goto cleanup;
 	}
 	/* NOTLS: read transactions are not tied to threads, so the commit
-	 * pipeline's workers can share the environment. */
-	if ((mrc = mdb_env_open(e->env, path, MDB_NOTLS, 0666))) {
-		rc = dsv_error_set(DSV_EIO, "index: cannot open '%s': %s", path,
-				   mdb_strerror(mrc));
+	 * pipeline's workers can share the environment. A reader still writes
+	 * its slot into lock.mdb; NOLOCK drops that only on a read-only
+	 * filesystem, where no writer can exist to reuse the pages it reads. */
+	unsigned flags = MDB_NOTLS;
+	if (ro_errno)
+		flags |= MDB_RDONLY | (ro_errno == EROFS ? MDB_NOLOCK : 0);
+	if ((mrc = mdb_env_open(e->env, path, flags, 0666))) {
+		int lock = mrc == EACCES && ro_errno && ro_errno != EROFS;
+		rc = dsv_error_set(DSV_EIO, "index: cannot open '%s': %s%s", path,
+				   mdb_strerror(mrc), lock ? " (a reader needs "
+				   "to write its lock.mdb)" : "");
 		goto cleanup;
 	}
 	/* LMDB opens its data file without O_CLOEXEC: the programs that map
@@ -66,12 +75,13 @@ static int env_open(shared_env *e, const char *path)
 	mdb_filehandle_t fd;
 	if (!mdb_env_get_fd(e->env, &fd))
 		fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
-	if ((mrc = mdb_txn_begin(e->env, NULL, 0, &txn))) {
+	if ((mrc = mdb_txn_begin(e->env, NULL, flags & MDB_RDONLY, &txn))) {
 		rc = mdb_fail(mrc, "cannot begin transaction");
 		goto cleanup;
 	}
 	for (size_t i = 0; i < 4; i++)
-		if ((mrc = mdb_dbi_open(txn, names[i], MDB_CREATE,
+		if ((mrc = mdb_dbi_open(txn, names[i],
+					ro_errno ? 0 : MDB_CREATE,
 					&e->dbis[i]))) {
 			rc = dsv_error_set(DSV_EIO,
 					   "index: cannot open database '%s': %s",
@@ -105,7 +115,7 @@ int dsv_index_open(dsv_store *s)
 	snprintf(path, n, "%s/index", s->dir);
 	/* The index is a cache of the objects and the lineage: a deleted one
 	 * starts empty, and fsck --rebuild-index fills it again. */
-	if (mkdir(path, 0777) && errno != EEXIST) {
+	if (!s->ro_errno && mkdir(path, 0777) && errno != EEXIST) {
 		rc = dsv_error_set(DSV_EIO, "index: cannot create '%s': %s",
 				   path, strerror(errno));
 		goto cleanup;
@@ -128,7 +138,7 @@ int dsv_index_open(dsv_store *s)
 			memset(e, 0, sizeof *e);
 			e->dev = st.st_dev;
 			e->ino = st.st_ino;
-			if ((rc = env_open(e, path))) {
+			if ((rc = env_open(e, path, s->ro_errno))) {
 				free(e);
 				e = NULL;
 			} else {

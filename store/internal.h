@@ -19,13 +19,14 @@ struct dsv_store {
 	int lock_op;     /* LOCK_SH (writers) or LOCK_EX (gc) */
 	int branch_fd;   /* .dsv/locks/BRANCH, -1 unless held */
 	mode_t file_mode; /* 0666 less the umask: objects' mode */
+	int ro_errno;    /* why dir cannot be written (EROFS, EACCES), or 0 */
 	void (*lock_wait)(const char *path, long pid);
 	MDB_env *env;    /* index.c */
 	MDB_dbi db_objects, db_records, db_tokens, db_runs;
 };
 
 /* index.c: opens (creating) the LMDB environment under <dir>/index and its
- * named databases; closes it. */
+ * named databases, read-only when s->ro_errno is set; closes it. */
 int dsv_index_open(dsv_store *s);
 void dsv_index_close(dsv_store *s);
 

@@ -234,6 +234,9 @@ int dsv_store_open(dsv_store **out, const char *dsv_dir)
 	}
 	memcpy(s->dir, dsv_dir, n);
 	s->dir[n] = '\0';
+	if (access(s->dir, W_OK) != 0 && (errno == EROFS || errno == EACCES ||
+					  errno == EPERM))
+		s->ro_errno = errno;
 	if ((rc = config_load(s)) || (rc = dsv_index_open(s)))
 		goto cleanup;
 	*out = s;
@@ -257,6 +260,14 @@ void dsv_store_free(dsv_store *s)
 	free(s->cfg_vals);
 	free(s->dir);
 	free(s);
+}
+
+int dsv_store_writable(const dsv_store *s)
+{
+	if (!s->ro_errno)
+		return 0;
+	return dsv_error_set(DSV_EIO, "repository '%s' is read-only: %s",
+			     s->dir, strerror(s->ro_errno));
 }
 
 const char *dsv_store_dir(const dsv_store *s)

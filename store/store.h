@@ -102,8 +102,13 @@ typedef struct dsv_store dsv_store;
 /* Creates .dsv/{objects,index,tmp} and .dsv/config under `dsv_dir` (the path of
  * the .dsv directory itself). DSV_EEXISTS if it is already a store. */
 int dsv_store_init(const char *dsv_dir);
-/* Opens the store at `dsv_dir` (objects and LMDB index). */
+/* Opens the store at `dsv_dir` (objects and LMDB index). A directory this
+ * process cannot write (a read-only mount, or permissions) opens read-only:
+ * every read works and dsv_store_writable refuses writes. */
 int dsv_store_open(dsv_store **out, const char *dsv_dir);
+/* 0 if the store can be written; DSV_EIO saying "repository '...' is
+ * read-only" and why otherwise. Writers ask before doing any work. */
+int dsv_store_writable(const dsv_store *s);
 void dsv_store_free(dsv_store *s);
 /* Path of the .dsv directory; borrowed, lives as long as the store. */
 const char *dsv_store_dir(const dsv_store *s);
