@@ -63,6 +63,10 @@ struct repo {
 
 extern struct repo *the_repo;
 
+/* 0, or prints that the repository is read-only and returns 1: for commands
+ * that write only on some options (main refuses the others up front). */
+int require_writable(void);
+
 /* ---- comparing models (cmd/compare.c) ---------------------------------- */
 
 /* Compares the validation curves of models A and B as dsv compare does

@@ -307,6 +307,8 @@ int cmd_eval(int argc, char **argv)
 	 * written */
 	if (column && derive_column_name_check(column))
 		return usage_error(opts, usage, "--column: %s", dsv_error_last());
+	if (column && require_writable())
+		return 1;
 	int dev = dsv_device_parse(device ? device : "auto");
 	if (dev < 0)
 		return usage_error(opts, usage, "--device must be cpu, cuda or auto");

@@ -124,6 +124,9 @@ static int export_tokens(const dsv_manifest *m, const char *tokrev,
 				     "tokens");
 	if ((rc = load_tokenizer(tokrev, &tid, &tok, &b)))
 		return rc;
+	/* the shards the token cache lacks are tokenized into it */
+	if ((rc = dsv_store_writable(the_repo->store)))
+		goto cleanup;
 	if ((rc = dsv_store_lock(the_repo->store)))
 		goto cleanup;
 	rc = tokenize_version(m, b, &tok, 0, &st, NULL);

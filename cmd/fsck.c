@@ -59,6 +59,8 @@ int cmd_fsck(int argc, char **argv)
 		return PARSE_EXIT(n);
 	if (n)
 		return usage_error(opts, usage, "no arguments expected");
+	if (rebuild && require_writable())
+		return 1;
 	oc.bar = progress_start("checking objects", 0);
 	int rc = dsv_obj_foreach(the_repo->store, check_object, &oc);
 	progress_done(oc.bar);

@@ -9,7 +9,10 @@
 
 #define DSV_VERSION "0.1.0"
 
-enum { NEEDS_REPO = 1 };
+/* WRITES: the command always writes, so a read-only repository is refused
+ * before it starts; commands that write only on some options call
+ * require_writable themselves. */
+enum { NEEDS_REPO = 1, WRITES = 2 };
 
 int cmd_init(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
@@ -44,7 +47,7 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{"init", cmd_init, 0, "create an empty repository"},
-	{"commit", cmd_commit, NEEDS_REPO, "record files as a new dataset version"},
+	{"commit", cmd_commit, NEEDS_REPO | WRITES, "record files as a new dataset version"},
 	{"log", cmd_log, NEEDS_REPO, "show the lineage"},
 	{"show", cmd_show, NEEDS_REPO, "show one artifact: message, dsv.json, manifest"},
 	{"ls", cmd_ls, NEEDS_REPO, "list a version's shards, records and bytes"},
@@ -55,17 +58,17 @@ static const struct command {
 	{"cat", cmd_cat, NEEDS_REPO, "print a version's first records"},
 	{"export", cmd_export, NEEDS_REPO, "write a version out as JSONL or text"},
 	{"fsck", cmd_fsck, NEEDS_REPO, "verify every object and the lineage"},
-	{"derive", cmd_derive, NEEDS_REPO, "make a derived version: filter, dedup, annotate, ..."},
+	{"derive", cmd_derive, NEEDS_REPO | WRITES, "make a derived version: filter, dedup, annotate, ..."},
 	{"blame", cmd_blame, NEEDS_REPO, "which version brought a record in, which derivations dropped it and why"},
 	{"audit", cmd_audit, NEEDS_REPO, "compute spent on a version and its ancestry"},
-	{"gc", cmd_gc, NEEDS_REPO, "delete objects no branch or tag reaches"},
-	{"repack", cmd_repack, NEEDS_REPO, "rewrite a version into dense shards"},
-	{"tokenizer", cmd_tokenizer, NEEDS_REPO, "train a byte-level BPE tokenizer on a version"},
-	{"tokenize", cmd_tokenize, NEEDS_REPO, "fill the token cache for a version"},
-	{"train", cmd_train, NEEDS_REPO, "train a GPT-2 model on a version"},
+	{"gc", cmd_gc, NEEDS_REPO | WRITES, "delete objects no branch or tag reaches"},
+	{"repack", cmd_repack, NEEDS_REPO | WRITES, "rewrite a version into dense shards"},
+	{"tokenizer", cmd_tokenizer, NEEDS_REPO | WRITES, "train a byte-level BPE tokenizer on a version"},
+	{"tokenize", cmd_tokenize, NEEDS_REPO | WRITES, "fill the token cache for a version"},
+	{"train", cmd_train, NEEDS_REPO | WRITES, "train a GPT-2 model on a version"},
 	{"eval", cmd_eval, NEEDS_REPO, "a model's loss and perplexity on a version"},
 	{"compare", cmd_compare, NEEDS_REPO, "token-efficiency multiplier k of two models"},
-	{"classifier", cmd_classifier, NEEDS_REPO, "train a quality classifier on a version's labels"},
+	{"classifier", cmd_classifier, NEEDS_REPO | WRITES, "train a quality classifier on a version's labels"},
 	{"generate", cmd_generate, NEEDS_REPO, "sample text from a model (KV cache; JSONL out)"},
 	{"help", cmd_help, 0, "show help for a command"},
 };
@@ -135,7 +138,12 @@ static void lock_wait_note(const char *path, long pid)
 			"process\n", path);
 }
 
-static int open_repo(void)
+int require_writable(void)
+{
+	return dsv_store_writable(the_repo->store) ? die_error() : 0;
+}
+
+static int open_repo(int writes)
 {
 	char *lpath = NULL;
 	int rc = 0;
@@ -143,7 +151,8 @@ static int open_repo(void)
 	if (!the_repo)
 		return error_msg("out of memory");
 	if (dsv_store_find(&the_repo->dir) ||
-	    dsv_store_open(&the_repo->store, the_repo->dir)) {
+	    dsv_store_open(&the_repo->store, the_repo->dir) ||
+	    (writes && dsv_store_writable(the_repo->store))) {
 		rc = die_error();
 		goto cleanup;
 	}
@@ -196,7 +205,7 @@ int main(int argc, char **argv)
 	if (c->flags & NEEDS_REPO) {
 		if (wants_help(argc - 1, argv + 1))
 			the_repo = &no_repo;
-		else if (open_repo())
+		else if (open_repo(c->flags & WRITES))
 			return 1;
 	}
 	int rc = c->fn(argc - 1, argv + 1);

@@ -66,6 +66,8 @@ int ref_command(int argc, char **argv, int tags)
 	if (del) {
 		if (n)
 			return usage_error(opts, usage, "-d takes one name");
+		if (require_writable())
+			return 1;
 		if (tags ? dsv_lineage_tag_delete(l, del)
 			 : dsv_lineage_branch_delete(l, del))
 			return die_error();
@@ -77,6 +79,8 @@ int ref_command(int argc, char **argv, int tags)
 	if (n > 2)
 		return usage_error(opts, usage, "too many arguments");
 	const char *rev = n > 1 ? argv[1] : "HEAD";
+	if (require_writable())
+		return 1;
 	if (tags ? dsv_lineage_tag_create(l, argv[0], rev, force)
 		 : dsv_lineage_branch_create(l, argv[0], rev, force))
 		return die_error();
