@@ -75,6 +75,13 @@ static int env_open(shared_env *e, const char *path, int ro_errno)
 	mdb_filehandle_t fd;
 	if (!mdb_env_get_fd(e->env, &fd))
 		fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+	/* A writer clears the reader slots of killed processes: each pins
+	 * the pages it could see, and the index would grow without bound. */
+	int dead;
+	if (!ro_errno && (mrc = mdb_reader_check(e->env, &dead))) {
+		rc = mdb_fail(mrc, "cannot check for stale readers");
+		goto cleanup;
+	}
 	if ((mrc = mdb_txn_begin(e->env, NULL, flags & MDB_RDONLY, &txn))) {
 		rc = mdb_fail(mrc, "cannot begin transaction");
 		goto cleanup;

@@ -1,7 +1,12 @@
 /* test_index.c: the LMDB index: objects put/get, record locations where the
- * first location wins (across and within batches), persistence, clear.
+ * first location wins (across and within batches), persistence, clear, and
+ * the reader slot of a killed process cleared by the next writer.
  */
 #include "scratch.h"
+
+#include <lmdb.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static void test_objects(void)
 {
@@ -89,9 +94,85 @@ static void test_records(void)
 	test_store_drop(s, dsv);
 }
 
+/* The index at `idx` opened by LMDB alone, as another program would. */
+static MDB_env *raw_env(const char *idx)
+{
+	MDB_env *e = NULL;
+	if (mdb_env_create(&e) || mdb_env_open(e, idx, MDB_NOTLS, 0666))
+		_exit(3);
+	return e;
+}
+
+static int names_pid(const char *msg, void *ctx)
+{
+	long pid;
+	if (sscanf(msg, "%ld", &pid) == 1 && pid == *(long *)ctx)
+		*(long *)ctx = 0;
+	return 0;
+}
+
+/* Whether lock.mdb lists a reader slot of `pid`, asked from a child: this
+ * process may hold the environment, and LMDB allows one per process. */
+static int lists_reader(const char *idx, pid_t pid)
+{
+	int st;
+	pid_t c = fork();
+	if (c == 0) {
+		long want = pid;
+		mdb_reader_list(raw_env(idx), names_pid, &want);
+		_exit(want == 0);
+	}
+	return waitpid(c, &st, 0) == c && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A process killed inside a read transaction leaves its slot in lock.mdb,
+ * pinning every page it could see, for as long as any other process keeps
+ * the environment open (the first to open it alone resets the table). The
+ * next store opened for writing must clear it. */
+static void test_stale_reader(void)
+{
+	dsv_store *s = NULL;
+	char *dsv = test_store_new(&s), idx[4300], c;
+	int ready[2], hold[2], st;
+
+	dsv_store_free(s);
+	s = NULL;
+	snprintf(idx, sizeof idx, "%s/index", dsv);
+	if (pipe(ready) || pipe(hold))
+		abort();
+	pid_t holder = fork();
+	if (holder == 0) {
+		raw_env(idx);
+		close(hold[1]);
+		if (write(ready[1], "r", 1) == 1 && read(hold[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(hold[0]);
+	CHECK(read(ready[0], &c, 1) == 1);
+	pid_t reader = fork();
+	if (reader == 0) {
+		MDB_txn *txn;
+		if (mdb_txn_begin(raw_env(idx), NULL, MDB_RDONLY, &txn))
+			_exit(1);
+		_exit(0); /* killed: no abort, no close */
+	}
+	CHECK(waitpid(reader, &st, 0) == reader && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0);
+	CHECK(lists_reader(idx, reader) == 1);
+	CHECK_OK(dsv_store_open(&s, dsv));
+	CHECK(lists_reader(idx, reader) == 0);
+	close(hold[1]);
+	CHECK(waitpid(holder, &st, 0) == holder);
+	close(ready[0]);
+	close(ready[1]);
+	test_store_drop(s, dsv);
+}
+
 int main(void)
 {
 	RUN(test_objects);
 	RUN(test_records);
+	RUN(test_stale_reader);
 	TEST_EXIT();
 }
