@@ -10,6 +10,7 @@ if [ -z "${DSV_T0060_NS:-}" ] && [ "$(id -u)" = 0 ] &&
 	DSV_T0060_NS=1 exec unshare -m sh "$0"
 fi
 . "$(dirname "$0")/lib.sh"
+umask 022
 
 REPO=$SCRATCH/repo
 mkdir "$REPO" && cd "$REPO" || exit 1
@@ -98,8 +99,9 @@ if [ "$(id -u)" != 0 ]; then
 elif command -v setpriv >/dev/null 2>&1 &&
      setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
 	AS="setpriv --reuid=65534 --regid=65534 --clear-groups"
-	# a publisher's step: readable by all (objects are written 0600)
-	chmod 755 "$SCRATCH" && chmod -R a+rX .dsv && perm=1
+	# the scratch directory is mktemp's 0700; the repository is as dsv
+	# made it
+	chmod 755 "$SCRATCH" && perm=1
 fi
 if [ -n "$perm" ]; then
 	chmod a-w .dsv/index/lock.mdb
