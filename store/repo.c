@@ -211,6 +211,35 @@ cleanup:
 	return rc;
 }
 
+/* The integer settings, checked as the store opens: a bad value is an
+ * error, as git's are, never a silent default. */
+static const struct {
+	const char *key;
+	long lo, hi, dflt;
+} int_keys[] = {
+	{"compression.level", -7, 22, 1},
+	{"compression.window", 0, 27, 26},
+};
+
+static int config_int_check(const dsv_store *s)
+{
+	for (size_t i = 0; i < sizeof int_keys / sizeof *int_keys; i++) {
+		const char *v = dsv_store_config(s, int_keys[i].key);
+		char *end;
+		if (!v)
+			continue;
+		errno = 0;
+		long l = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || errno || l < int_keys[i].lo ||
+		    l > int_keys[i].hi)
+			return dsv_error_set(DSV_EINVAL, "'%s/config': %s = '%s': "
+					     "expected an integer %ld..%ld",
+					     s->dir, int_keys[i].key, v,
+					     int_keys[i].lo, int_keys[i].hi);
+	}
+	return 0;
+}
+
 int dsv_store_open(dsv_store **out, const char *dsv_dir)
 {
 	dsv_store *s = NULL;
@@ -237,7 +266,8 @@ int dsv_store_open(dsv_store **out, const char *dsv_dir)
 	if (access(s->dir, W_OK) != 0 && (errno == EROFS || errno == EACCES ||
 					  errno == EPERM))
 		s->ro_errno = errno;
-	if ((rc = config_load(s)) || (rc = dsv_index_open(s)))
+	if ((rc = config_load(s)) || (rc = config_int_check(s)) ||
+	    (rc = dsv_index_open(s)))
 		goto cleanup;
 	*out = s;
 	s = NULL;
@@ -285,28 +315,20 @@ const char *dsv_store_config(const dsv_store *s, const char *key)
 }
 
 /* A whole-number setting in [lo, hi], or `dflt` when unset or malformed. */
-static int config_int(const dsv_store *s, const char *key, long lo, long hi,
-		      int dflt)
+static int config_int(const dsv_store *s, int k)
 {
-	const char *v = dsv_store_config(s, key);
-	char *end;
-	long l;
-	if (!v)
-		return dflt;
-	l = strtol(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || l < lo || l > hi)
-		return dflt;
-	return (int)l;
+	const char *v = dsv_store_config(s, int_keys[k].key);
+	return (int)(v ? strtol(v, NULL, 10) : int_keys[k].dflt);
 }
 
 int dsv_store_level(const dsv_store *s)
 {
-	return config_int(s, "compression.level", -7, 22, 1);
+	return config_int(s, 0);
 }
 
 int dsv_store_window(const dsv_store *s)
 {
-	return config_int(s, "compression.window", 0, 27, 26);
+	return config_int(s, 1);
 }
 
 static int is_dir(const char *path)

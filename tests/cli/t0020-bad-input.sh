@@ -62,4 +62,21 @@ test_expect_success '--level takes the levels compression.level takes, fast ones
 	grep -q -- "-7..22" err
 '
 
+test_expect_success 'a bad compression setting is an error, not the default' '
+	cp .dsv/config config.good &&
+	for v in 30 -8 abc "" 99999999999999999999; do
+		cp config.good .dsv/config &&
+		printf "compression.level = %s\n" "$v" >>.dsv/config &&
+		test_must_fail dsv log -n 1 2>err &&
+		grep -q "config.: compression.level = .$v.: expected an integer -7..22" err ||
+		exit 1
+	done &&
+	cp config.good .dsv/config && echo "compression.window = 28" >>.dsv/config &&
+	test_must_fail dsv commit good.jsonl -m w 2>err &&
+	grep -q "compression.window = .28.: expected an integer 0..27" err &&
+	cp config.good .dsv/config && echo "compression.window = 0" >>.dsv/config &&
+	dsv commit good.jsonl -m w -b nolong -q &&
+	cp config.good .dsv/config
+'
+
 test_done
