@@ -41,7 +41,8 @@ struct filter {
 	uint64_t docs_scored;
 };
 
-/* Names: a column some entry of the input has, meta.FIELD[.FIELD...], or
+/* Names: a column some entry of the input has, `reason` (0 in an entry
+ * without that column: every version has it), meta.FIELD[.FIELD...], or
  * the built-in text_bytes. */
 static int resolve(const char *name, size_t len, int *type, void *ctx)
 {
@@ -56,6 +57,8 @@ static int resolve(const char *name, size_t len, int *type, void *ctx)
 		kind = SLOT_TEXT_BYTES;
 		*type = EXPR_NUM;
 	} else {
+		if (len == 6 && !memcmp(name, "reason", 6))
+			kind = SLOT_COLUMN;
 		for (size_t i = 0; i < f->in->n && kind < 0; i++)
 			for (size_t k = 0; k < f->in->e[i].ncols; k++)
 				if (strlen(f->in->e[i].cols[k].name) == len &&

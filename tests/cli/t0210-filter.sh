@@ -143,14 +143,16 @@ test_expect_success '--where over a column of the version; --rules and --where t
 	git_ show both:dsv.json | grep -q "\"where\": \"text_bytes < 3000\""
 '
 
-test_expect_success '--where: reason is 0 in a shard where the filter dropped nothing' '
+test_expect_success '--where: reason is 0 where no filter dropped anything' '
 	printf "%s\n" "{\"text\":\"\"}" "{\"text\":\"x\"}" >../one-empty.jsonl &&
 	dsv commit -q -b oe ../one-empty.jsonl -m oe &&
 	dsv derive mix uni:1 oe:1 -o two -m two -q &&
 	dsv derive filter two -o two-f -m f --where "text_bytes > 0" -q &&
 	test "$(git_ show two-f:MANIFEST | grep -c "col.reason=")" = 1 &&
 	dsv derive filter two-f -o two-r -m r --where "reason == 0" >out &&
-	grep -q "3 of 3 records kept" out
+	grep -q "3 of 3 records kept" out &&
+	dsv derive filter oe -o oe-r -m r --where "reason == 0" >out &&
+	grep -q "2 of 2 records kept" out
 '
 
 test_expect_success 'a bad expression points at the column, exit 1, nothing committed' '
