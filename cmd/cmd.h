@@ -274,8 +274,8 @@ void gen_opts_params(json_t *params, const struct gen_opts *o);
 int gen_parse_device(const char *s, int *where);
 
 struct gen_result {
-	uint64_t sample;     /* its index: also its random stream */
-	size_t prompt;       /* which prompt (sample % nprompts) */
+	uint64_t sample;     /* its index in the run: also its random stream */
+	size_t prompt;       /* which prompt of those given with it */
 	const char *text;    /* the completion, valid UTF-8, NUL-terminated;
 				borrowed for the callback */
 	size_t len;
@@ -293,6 +293,27 @@ int gen_run(struct model *md, const struct gen_opts *o,
 	    const char *const *prompts, const size_t *plens, size_t nprompts,
 	    uint64_t nsamples, gen_result_fn fn, void *ctx, dsv_meter *meter);
 
+/* gen_run with the prompts given a chunk at a time, so that a version's
+ * records need not all be in memory. gen_start sets up a run of
+ * `nsamples` samples over `nprompts` prompts in all (for the warning that
+ * counts the prompts cut to fit the context; 0: no prompt); each gen_next
+ * samples the run's next `nsamples`, the j-th of them from
+ * prompts[j % nprompts], and calls fn for each (r->prompt is that index,
+ * r->sample the index in the run). A chunk other than the last must hold
+ * whole batches (gen_chunk_samples gives such a size, about 1024 samples,
+ * or $DSV_GEN_CHUNK_SAMPLES for tests): a sample's random stream is its
+ * index in the run, so the results are gen_run's over all the prompts.
+ * gen_next fails with DSV_EINVAL on a chunk that breaks a batch.
+ * gen_free releases g (NULL ok); the GPU time is added to the meter when
+ * the last sample is done. */
+struct gen;
+int gen_start(struct gen **out, struct model *md, const struct gen_opts *o,
+	      uint64_t nprompts, uint64_t nsamples, dsv_meter *meter);
+uint64_t gen_chunk_samples(const struct gen *g);
+int gen_next(struct gen *g, const char *const *prompts, const size_t *plens,
+	     size_t nprompts, uint64_t nsamples, gen_result_fn fn, void *ctx);
+void gen_free(struct gen *g);
+
 /* A version's records in order: texts (NUL-terminated), their JSONL lines
  * and hashes; gen_texts_free releases them. */
 struct gen_texts {
@@ -302,9 +323,21 @@ struct gen_texts {
 	char **line;
 	dsv_rhash *hash;
 };
+/* The version's first records (at most `limit`, 0: all), malloc'd. */
 int gen_version_texts(const char *rev, uint64_t limit, dsv_aid *id,
 		      struct gen_texts *t);
 void gen_texts_free(struct gen_texts *t);
+
+/* A version read a chunk at a time: gen_reader_open gives its id and
+ * record count; each gen_reader_next puts the next n records into t
+ * (zeroed or filled by an earlier call: its records are freed first),
+ * starting over at the first record after the last one, so n records
+ * unless the version has none (0). gen_reader_free releases r (NULL ok). */
+struct gen_reader;
+int gen_reader_open(struct gen_reader **out, const char *rev, dsv_aid *id,
+		    uint64_t *nrecords);
+int gen_reader_next(struct gen_reader *r, uint64_t n, struct gen_texts *t);
+void gen_reader_free(struct gen_reader *r);
 
 /* ---- GPU work (cmd/gpumeter.c) ------------------------------------------- */
 

@@ -64,195 +64,311 @@ static const char *stop_name(int s)
 	       ? "context" : "length";
 }
 
-int gen_run(struct model *md, const struct gen_opts *o, const char *const *prompts,
-	    const size_t *plens, size_t nprompts, uint64_t nsamples,
-	    gen_result_fn fn, void *ctx, dsv_meter *meter)
+/* A generation run (cmd/cmd.h): what gen_start sets up once and gen_next
+ * uses for every chunk of prompts. */
+struct gen {
+	struct model *md;
+	struct gen_opts o;
+	dsv_meter *meter;        /* may be NULL */
+	dsv_bpe_encoder *enc;
+	float *params;           /* the model's, to make g from */
+	dsv_gen *g;              /* NULL until a chunk needs it */
+	dsv_gen_params gp;
+	int B, maxnew, keep;
+	uint64_t nprompts, nsamples;
+	uint64_t next;           /* the index of the next sample */
+	size_t cut;              /* prompts kept to their last `keep` tokens */
+	int *in, *plen, *out, *olen, *stop;
+	uint64_t *ids;
+	uint8_t *text;
+	size_t tcap;
+	dsv_buf clean;
+	struct gpu_meter gpu;
+};
+
+void gen_free(struct gen *g)
+{
+	if (!g)
+		return;
+	if (g->meter)
+		gpu_meter_add(&g->gpu, g->meter);
+	gpu_meter_stop(&g->gpu);
+	free(g->params);
+	free(g->in), free(g->plen), free(g->out), free(g->olen), free(g->stop);
+	free(g->ids);
+	free(g->text);
+	dsv_buf_free(&g->clean);
+	dsv_bpe_encoder_free(g->enc);
+	dsv_gen_free(g->g);
+	free(g);
+}
+
+int gen_start(struct gen **out, struct model *md, const struct gen_opts *o,
+	      uint64_t nprompts, uint64_t nsamples, dsv_meter *meter)
 {
 	const dsv_gpt_config *cfg = &md->g->cfg;
-	int eot = (int)dsv_bpe_eot(md->bpe);
-	int B = o->batch > 0 ? o->batch : 16, maxp = 0, rc = 0;
-	size_t np = nprompts ? nprompts : 1;
-	dsv_bpe_encoder *enc = NULL;
-	uint32_t **ptok = calloc(np, sizeof *ptok);
-	size_t *pn = calloc(np, sizeof *pn);
-	float *params = malloc(md->g->num_params * sizeof *params);
-	int *in = NULL, *plen = NULL, *out = NULL, *olen = NULL, *stop = NULL;
-	uint64_t *ids = NULL;
-	uint8_t *text = NULL;
-	size_t tlen = 0, tcap = 0;
-	struct gpu_meter gpu = {0};
-	dsv_buf clean = {0};
-	dsv_gen *g = NULL;
-	int maxnew = o->max_tokens;
-	if (!ptok || !pn || !params)
+	struct gen *g = calloc(1, sizeof *g);
+	int rc = 0;
+	if (!g || !(g->params = malloc(md->g->num_params * sizeof *g->params))) {
+		free(g);
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
-	if ((rc = dsv_gpt_get_params(md->g, params))) {
-		rc = dsv_error_set(rc, "%s", dsv_gpt_error_last());
-		goto out;
 	}
-	if (dsv_bpe_encoder_new(&enc, md->bpe)) {
+	g->md = md;
+	g->o = *o;
+	g->meter = meter;
+	g->nprompts = nprompts;
+	g->nsamples = nsamples;
+	if ((rc = dsv_gpt_get_params(md->g, g->params))) {
+		rc = dsv_error_set(rc, "%s", dsv_gpt_error_last());
+		goto fail;
+	}
+	if (dsv_bpe_encoder_new(&g->enc, md->bpe)) {
 		rc = dsv_error_set(DSV_ENOMEM, "%s", dsv_kernel_error_last());
-		goto out;
+		goto fail;
 	}
 	/* Each prompt: <|endoftext|> (as every document starts in training)
 	 * then its tokens, the last ones kept when it is too long. */
-	int keep = cfg->max_seq_len - maxnew;
-	size_t cut = 0;
+	g->maxnew = o->max_tokens;
+	g->keep = cfg->max_seq_len - g->maxnew;
 	if (cfg->max_seq_len < 2) {
 		rc = dsv_error_set(DSV_EINVAL, "the model's context is one token "
 				   "(seq_len = 1): no room to generate after "
 				   "a prompt");
-		goto out;
+		goto fail;
 	}
-	if (keep < 1)
-		keep = 1, maxnew = cfg->max_seq_len - 1;
-	for (size_t i = 0; i < np; i++) {
-		size_t cap = 0;
-		uint32_t first = (uint32_t)eot;
-		size_t n = 0;
-		uint32_t *ids0 = NULL;
-		if (nprompts && plens[i] &&
-		    dsv_bpe_encode(enc, (const uint8_t *)prompts[i], plens[i],
-				   &ids0, &n, &cap)) {
-			rc = dsv_error_set(DSV_EINVAL, "%s", dsv_kernel_error_last());
-			goto out;
-		}
-		if (!(ptok[i] = malloc((n + 1) * sizeof(uint32_t)))) {
-			free(ids0);
-			rc = dsv_error_set(DSV_ENOMEM, "out of memory");
-			goto out;
-		}
-		ptok[i][0] = first;
-		if (n)
-			memcpy(ptok[i] + 1, ids0, n * sizeof(uint32_t));
-		free(ids0);
-		pn[i] = n + 1;
-		if (pn[i] > (size_t)keep) {
-			memmove(ptok[i], ptok[i] + pn[i] - keep, keep * sizeof(uint32_t));
-			pn[i] = (size_t)keep;
-			cut++;
-		}
-		if ((int)pn[i] > maxp)
-			maxp = (int)pn[i];
+	if (g->keep < 1)
+		g->keep = 1, g->maxnew = cfg->max_seq_len - 1;
+	g->B = o->batch > 0 ? o->batch : 16;
+	if ((uint64_t)g->B > nsamples)
+		g->B = nsamples ? (int)nsamples : 1;
+	size_t B = (size_t)g->B;
+	g->plen = malloc(B * sizeof *g->plen);
+	g->out = malloc(B * g->maxnew * sizeof *g->out);
+	g->olen = malloc(B * sizeof *g->olen);
+	g->stop = malloc(B * sizeof *g->stop);
+	g->ids = malloc(B * sizeof *g->ids);
+	if (!g->plen || !g->out || !g->olen || !g->stop || !g->ids) {
+		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+		goto fail;
 	}
-	/* Said, not silent: with --max-tokens near the context a rephrase
-	 * template and its record shrink to their last few tokens. */
-	if (cut)
-		fprintf(stderr, "dsv: warning: %zu of %zu prompts keep only their "
-			"last %d token%s (context %d, --max-tokens %d)\n", cut,
-			np, keep, keep == 1 ? "" : "s", cfg->max_seq_len,
-			o->max_tokens);
-	if ((uint64_t)B > nsamples)
-		B = nsamples ? (int)nsamples : 1;
-	int T = maxp + maxnew;
-	if (T > cfg->max_seq_len)
-		T = cfg->max_seq_len;
+	/* A top-p below the smallest float would round to 0, which the
+	 * sampler reads as no nucleus at all: keep the likeliest token. */
+	g->gp = (dsv_gen_params){.temperature = (float)o->temperature,
+				 .top_k = o->top_k,
+				 .top_p = fmaxf((float)o->top_p, FLT_MIN),
+				 .seed = o->seed, .max_new = g->maxnew,
+				 .eot = (int)dsv_bpe_eot(md->bpe)};
+	*out = g;
+	return 0;
+fail:
+	gen_free(g);
+	return rc;
+}
+
+uint64_t gen_chunk_samples(const struct gen *g)
+{
+	const char *env = getenv("DSV_GEN_CHUNK_SAMPLES"); /* tests */
+	uint64_t n = env ? strtoull(env, NULL, 10) : 1024;
+	n = n ? n : 1;
+	return (n + (uint64_t)g->B - 1) / (uint64_t)g->B * (uint64_t)g->B;
+}
+
+/* A generator whose cache holds T positions: the one at hand unless a
+ * chunk's longest prompt needs more. A chunk may so decode with a smaller
+ * T than one run over all the prompts would take, and gets the same
+ * tokens: T is only the cache's stride, no sequence reaches it before
+ * max_new (T >= its prompt + max_new, or the context), and a batch's
+ * prefill rows (fewer than B*T) fit in one feed of min(B*T, 256) rows
+ * under either T (kernels/generate.c). */
+static int ensure_generator(struct gen *g, int T)
+{
+	const dsv_gpt_config *cfg = &g->md->g->cfg;
+	int B = g->B, rc;
+	if (g->g && g->g->T >= T)
+		return 0;
 	/* Before allocating on the CPU, as train and eval do (the kernel's
 	 * mallocs succeed under overcommit and the OOM killer comes later;
 	 * cudaMalloc fails cleanly): the key and value caches, the
 	 * parameters (the model's, their gradients' room, two copies) and a
 	 * row of logits per sequence. */
 	double need = 4.0 * (2.0 * cfg->num_layers * B * T * cfg->channels +
-			     4.0 * (double)md->g->num_params +
+			     4.0 * (double)g->md->g->num_params +
 			     2.0 * B * cfg->vocab_size);
 	double avail = mem_available();
-	if (o->where != DSV_DEVICE_CUDA && avail > 0 && need > avail) {
-		rc = dsv_error_set(DSV_ENOMEM, "generation does not fit: %d "
-				   "sequences of %d positions need %.0f bytes "
-				   "(%.2f GiB) and %.0f bytes are available "
-				   "(lower --batch)", B, T, need,
-				   need / 1073741824.0, avail);
-		goto out;
+	if (g->o.where != DSV_DEVICE_CUDA && avail > 0 && need > avail)
+		return dsv_error_set(DSV_ENOMEM, "generation does not fit: %d "
+				     "sequences of %d positions need %.0f bytes "
+				     "(%.2f GiB) and %.0f bytes are available "
+				     "(lower --batch)", B, T, need,
+				     need / 1073741824.0, avail);
+	dsv_gen_free(g->g);
+	g->g = NULL;
+	free(g->in);
+	g->in = NULL;
+	if ((rc = dsv_gen_new(&g->g, cfg, g->params, B, T, g->o.where ==
+			      DSV_DEVICE_CUDA ? DSV_GPT_CUDA : DSV_GPT_CPU)))
+		return dsv_error_set(rc, "%s", dsv_kernel_error_last());
+	if (!(g->in = malloc((size_t)B * T * sizeof *g->in)))
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	if (g->g->on_gpu && g->meter && !g->gpu.on) {
+		dsv_meter_add_device(g->meter, dsv_device_name());
+		gpu_meter_start(&g->gpu);
 	}
-	if ((rc = dsv_gen_new(&g, cfg, params, B, T, o->where == DSV_DEVICE_CUDA
-			      ? DSV_GPT_CUDA : DSV_GPT_CPU))) {
-		rc = dsv_error_set(rc, "%s", dsv_kernel_error_last());
-		goto out;
+	return 0;
+}
+
+/* The tokens of prompt p into *tok (malloc'd), <|endoftext|> first, cut
+ * to its last g->keep; 1 if it was cut, 0 if not, or an error. */
+static int encode_prompt(struct gen *g, const char *p, size_t len,
+			 uint32_t **tok, size_t *ntok)
+{
+	size_t n = 0, cap = 0;
+	uint32_t *ids0 = NULL;
+	if (len && dsv_bpe_encode(g->enc, (const uint8_t *)p, len, &ids0, &n,
+				  &cap))
+		return dsv_error_set(DSV_EINVAL, "%s", dsv_kernel_error_last());
+	if (!(*tok = malloc((n + 1) * sizeof(uint32_t)))) {
+		free(ids0);
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
 	}
-	if (g->on_gpu && meter) {
-		dsv_meter_add_device(meter, dsv_device_name());
-		gpu_meter_start(&gpu);
+	(*tok)[0] = dsv_bpe_eot(g->md->bpe);
+	if (n)
+		memcpy(*tok + 1, ids0, n * sizeof(uint32_t));
+	free(ids0);
+	*ntok = n + 1;
+	if (*ntok <= (size_t)g->keep)
+		return 0;
+	memmove(*tok, *tok + *ntok - g->keep, g->keep * sizeof(uint32_t));
+	*ntok = (size_t)g->keep;
+	return 1;
+}
+
+/* One batch: samples s0 .. s0+nb-1 of the chunk, whose first is sample
+ * `first` of the run. */
+static int run_batch(struct gen *g, uint32_t *const *ptok, const size_t *pn,
+		     size_t np, uint64_t first, uint64_t s0, int nb,
+		     gen_result_fn fn, void *ctx)
+{
+	const dsv_gpt_config *cfg = &g->md->g->cfg;
+	int maxnew = g->maxnew, rc = 0;
+	size_t k = 0;
+	double flops = 0;
+	uint64_t tin = 0, tout = 0;
+	for (int b = 0; b < nb; b++) {
+		size_t p = (size_t)((s0 + b) % np);
+		for (size_t i = 0; i < pn[p]; i++)
+			g->in[k++] = (int)ptok[p][i];
+		g->plen[b] = (int)pn[p];
+		g->ids[b] = first + s0 + (uint64_t)b;
 	}
-	in = malloc((size_t)B * T * sizeof *in);
-	plen = malloc((size_t)B * sizeof *plen);
-	out = malloc((size_t)B * (maxnew ? maxnew : 1) * sizeof *out);
-	olen = malloc((size_t)B * sizeof *olen);
-	stop = malloc((size_t)B * sizeof *stop);
-	ids = malloc((size_t)B * sizeof *ids);
-	if (!in || !plen || !out || !olen || !stop || !ids) {
+	if ((rc = dsv_generate(g->g, g->in, g->plen, nb, &g->gp, g->ids,
+			       g->out, g->olen, g->stop)))
+		return dsv_error_set(rc, "%s", dsv_kernel_error_last());
+	for (int b = 0; b < nb && !rc; b++) {
+		uint32_t *u = (uint32_t *)(g->out + (size_t)b * maxnew);
+		size_t tlen = 0;
+		for (int i = 0; i < g->olen[b]; i++)
+			u[i] = (uint32_t)g->out[(size_t)b * maxnew + i];
+		g->clean.len = 0;
+		if (dsv_bpe_decode(g->md->bpe, u, (size_t)g->olen[b], &g->text,
+				   &tlen, &g->tcap) ||
+		    utf8_clean(&g->clean, g->text, tlen) ||
+		    dsv_buf_append(&g->clean, "", 1))
+			return dsv_error_set(DSV_ENOMEM, "cannot decode a sample");
+		for (int i = 0; i < g->plen[b] + g->olen[b]; i++)
+			flops += dsv_gen_flops_per_token(cfg, i + 1);
+		tin += (uint64_t)g->plen[b];
+		tout += (uint64_t)g->olen[b];
+		/* --max-tokens past the context was cut to fit it */
+		if (g->stop[b] == DSV_GEN_STOP_LENGTH && maxnew < g->o.max_tokens)
+			g->stop[b] = DSV_GEN_STOP_CONTEXT;
+		struct gen_result r = {.sample = first + s0 + (uint64_t)b,
+				       .prompt = (size_t)((s0 + b) % np),
+				       .text = g->clean.buf,
+				       .len = g->clean.len - 1,
+				       .tokens = g->olen[b],
+				       .stop = stop_name(g->stop[b])};
+		rc = fn(&r, ctx);
+	}
+	if (g->meter) {
+		dsv_meter_add_flops(g->meter, flops);
+		dsv_meter_add(g->meter, DSV_METER_TOKENS_IN, tin);
+		dsv_meter_add(g->meter, DSV_METER_TOKENS_OUT, tout);
+	}
+	return rc;
+}
+
+int gen_next(struct gen *g, const char *const *prompts, const size_t *plens,
+	     size_t nprompts, uint64_t nsamples, gen_result_fn fn, void *ctx)
+{
+	const dsv_gpt_config *cfg = &g->md->g->cfg;
+	size_t np = nprompts ? nprompts : 1;
+	uint64_t first = g->next;
+	int last = first + nsamples == g->nsamples, maxp = 0, rc = 0;
+	if (first + nsamples > g->nsamples || (!last && nsamples % g->B))
+		return dsv_error_set(DSV_EINVAL, "generation: a chunk of %llu "
+				     "samples after %llu of %llu is not whole "
+				     "batches of %d",
+				     (unsigned long long)nsamples,
+				     (unsigned long long)first,
+				     (unsigned long long)g->nsamples, g->B);
+	uint32_t **ptok = calloc(np, sizeof *ptok);
+	size_t *pn = calloc(np, sizeof *pn);
+	if (!ptok || !pn) {
 		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
 		goto out;
 	}
-	/* A top-p below the smallest float would round to 0, which the
-	 * sampler reads as no nucleus at all: keep the likeliest token. */
-	dsv_gen_params gp = {.temperature = (float)o->temperature,
-			     .top_k = o->top_k,
-			     .top_p = fmaxf((float)o->top_p, FLT_MIN),
-			     .seed = o->seed, .max_new = maxnew, .eot = eot};
-	for (uint64_t s0 = 0; s0 < nsamples && !rc; s0 += (uint64_t)B) {
-		int nb = (int)(nsamples - s0 < (uint64_t)B ? nsamples - s0 : (uint64_t)B);
-		size_t k = 0;
-		double flops = 0;
-		uint64_t tin = 0, tout = 0;
-		for (int b = 0; b < nb; b++) {
-			size_t p = (size_t)((s0 + b) % np);
-			for (size_t i = 0; i < pn[p]; i++)
-				in[k++] = (int)ptok[p][i];
-			plen[b] = (int)pn[p];
-			ids[b] = s0 + (uint64_t)b;
+	for (size_t i = 0; i < np; i++) {
+		int c = encode_prompt(g, nprompts ? prompts[i] : NULL,
+				      nprompts ? plens[i] : 0, &ptok[i], &pn[i]);
+		if (c < 0) {
+			rc = c;
+			goto out;
 		}
-		if ((rc = dsv_generate(g, in, plen, nb, &gp, ids, out, olen, stop))) {
-			rc = dsv_error_set(rc, "%s", dsv_kernel_error_last());
-			break;
-		}
-		for (int b = 0; b < nb && !rc; b++) {
-			uint32_t *u = (uint32_t *)(out + (size_t)b * maxnew);
-			for (int i = 0; i < olen[b]; i++)
-				u[i] = (uint32_t)out[(size_t)b * maxnew + i];
-			tlen = 0;
-			clean.len = 0;
-			if (dsv_bpe_decode(md->bpe, u, (size_t)olen[b], &text,
-					   &tlen, &tcap) ||
-			    utf8_clean(&clean, text, tlen) ||
-			    dsv_buf_append(&clean, "", 1)) {
-				rc = dsv_error_set(DSV_ENOMEM, "cannot decode a sample");
-				break;
-			}
-			for (int i = 0; i < plen[b] + olen[b]; i++)
-				flops += dsv_gen_flops_per_token(cfg, i + 1);
-			tin += (uint64_t)plen[b];
-			tout += (uint64_t)olen[b];
-			/* --max-tokens past the context was cut to fit it */
-			if (stop[b] == DSV_GEN_STOP_LENGTH && maxnew < o->max_tokens)
-				stop[b] = DSV_GEN_STOP_CONTEXT;
-			struct gen_result r = {.sample = s0 + (uint64_t)b,
-					       .prompt = (size_t)((s0 + b) % np),
-					       .text = clean.buf,
-					       .len = clean.len - 1,
-					       .tokens = olen[b],
-					       .stop = stop_name(stop[b])};
-			rc = fn(&r, ctx);
-		}
-		if (meter) {
-			dsv_meter_add_flops(meter, flops);
-			dsv_meter_add(meter, DSV_METER_TOKENS_IN, tin);
-			dsv_meter_add(meter, DSV_METER_TOKENS_OUT, tout);
-		}
+		/* a prompt counts once, at its first sample */
+		if (c && first + i < g->nprompts)
+			g->cut++;
+		if ((int)pn[i] > maxp)
+			maxp = (int)pn[i];
 	}
+	/* Said, not silent: with --max-tokens near the context a rephrase
+	 * template and its record shrink to their last few tokens. */
+	if (last && g->cut)
+		fprintf(stderr, "dsv: warning: %zu of %llu prompts keep only "
+			"their last %d token%s (context %d, --max-tokens %d)\n",
+			g->cut, (unsigned long long)(g->nprompts ? g->nprompts : 1),
+			g->keep, g->keep == 1 ? "" : "s", cfg->max_seq_len,
+			g->o.max_tokens);
+	int T = maxp + g->maxnew;
+	if (T > cfg->max_seq_len)
+		T = cfg->max_seq_len;
+	if ((rc = ensure_generator(g, T)))
+		goto out;
+	for (uint64_t s0 = 0; s0 < nsamples && !rc; s0 += (uint64_t)g->B) {
+		int nb = (int)(nsamples - s0 < (uint64_t)g->B ? nsamples - s0
+							     : (uint64_t)g->B);
+		rc = run_batch(g, ptok, pn, np, first, s0, nb, fn, ctx);
+	}
+	g->next += nsamples;
+	if (!rc && last && g->meter)
+		gpu_meter_add(&g->gpu, g->meter);
 out:
-	if (meter)
-		gpu_meter_add(&gpu, meter);
-	gpu_meter_stop(&gpu);
-	for (size_t i = 0; i < np; i++)
+	for (size_t i = 0; ptok && i < np; i++)
 		free(ptok[i]);
 	free(ptok);
 	free(pn);
-	free(params);
-	free(in), free(plen), free(out), free(olen), free(stop), free(ids);
-	free(text);
-	dsv_buf_free(&clean);
-	dsv_bpe_encoder_free(enc);
-	dsv_gen_free(g);
+	return rc;
+}
+
+int gen_run(struct model *md, const struct gen_opts *o, const char *const *prompts,
+	    const size_t *plens, size_t nprompts, uint64_t nsamples,
+	    gen_result_fn fn, void *ctx, dsv_meter *meter)
+{
+	struct gen *g = NULL;
+	int rc = gen_start(&g, md, o, nprompts, nsamples, meter);
+	if (!rc)
+		rc = gen_next(g, prompts, plens, nprompts, nsamples, fn, ctx);
+	gen_free(g);
 	return rc;
 }
 
@@ -284,20 +400,44 @@ static int print_one(const struct gen_result *r, void *ctx)
 	return 0;
 }
 
-/* The texts of a version's records (at most `limit`, 0: all), malloc'd. */
-int gen_version_texts(const char *rev, uint64_t limit, dsv_aid *id,
-		      struct gen_texts *t)
+struct gen_reader {
+	dsv_manifest *m;
+	dsv_version_iter *it;   /* NULL: (re)start at the first record */
+	uint64_t pass;          /* records read since it started */
+};
+
+int gen_reader_open(struct gen_reader **out, const char *rev, dsv_aid *id,
+		    uint64_t *nrecords)
 {
-	dsv_manifest *m = NULL;
-	dsv_version_iter *it = NULL;
-	dsv_version_rec rec;
+	struct gen_reader *r = calloc(1, sizeof *r);
 	int rc;
-	memset(t, 0, sizeof *t);
-	if ((rc = load_version(rev, id, &m)))
+	if (!r)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	if ((rc = load_version(rev, id, &r->m))) {
+		free(r);
 		return rc;
-	uint64_t n = dsv_manifest_records(m);
-	if (limit && n > limit)
-		n = limit;
+	}
+	*nrecords = dsv_manifest_records(r->m);
+	*out = r;
+	return 0;
+}
+
+void gen_reader_free(struct gen_reader *r)
+{
+	if (!r)
+		return;
+	dsv_version_iter_free(r->it);
+	dsv_manifest_free(r->m);
+	free(r);
+}
+
+int gen_reader_next(struct gen_reader *r, uint64_t n, struct gen_texts *t)
+{
+	dsv_version_rec rec;
+	int rc = 0;
+	gen_texts_free(t);
+	if (!dsv_manifest_records(r->m))
+		return 0;
 	t->text = calloc(n ? n : 1, sizeof *t->text);
 	t->len = calloc(n ? n : 1, sizeof *t->len);
 	t->line = calloc(n ? n : 1, sizeof *t->line);
@@ -306,13 +446,33 @@ int gen_version_texts(const char *rev, uint64_t limit, dsv_aid *id,
 		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = dsv_version_iter_new(&it, the_repo->store, m, DSV_SHARD_ALL)))
-		goto out;
-	while (t->n < n && (rc = dsv_version_iter_next(it, &rec)) == 1) {
+	while (t->n < n) {
+		if (!r->it) {
+			if ((rc = dsv_version_iter_new(&r->it, the_repo->store,
+						       r->m, DSV_SHARD_ALL)))
+				goto out;
+			r->pass = 0;
+		}
+		if ((rc = dsv_version_iter_next(r->it, &rec)) < 0)
+			goto out;
+		if (!rc) { /* the end: start over, unless it held nothing */
+			dsv_version_iter_free(r->it);
+			r->it = NULL;
+			if (!r->pass) {
+				rc = dsv_error_set(DSV_ECORRUPT, "the version "
+						   "holds no record, and its "
+						   "manifest counts %llu",
+						   (unsigned long long)
+						   dsv_manifest_records(r->m));
+				goto out;
+			}
+			continue;
+		}
 		dsv_buf b = {0};
 		if (!(t->text[t->n] = malloc(rec.text_len + 1)) ||
 		    (rc = dsv_jsonl_format(&b, rec.text, rec.text_len, rec.meta,
 					   rec.meta_len, rec.layout))) {
+			free(t->text[t->n]);
 			dsv_buf_free(&b);
 			rc = rc ? rc : dsv_error_set(DSV_ENOMEM, "out of memory");
 			goto out;
@@ -324,13 +484,25 @@ int gen_version_texts(const char *rev, uint64_t limit, dsv_aid *id,
 		t->line[t->n] = b.buf;
 		t->hash[t->n] = *rec.hash;
 		t->n++;
+		r->pass++;
 	}
-	rc = rc < 0 ? rc : 0;
+	rc = 0;
 out:
-	dsv_version_iter_free(it);
-	dsv_manifest_free(m);
 	if (rc)
 		gen_texts_free(t);
+	return rc;
+}
+
+int gen_version_texts(const char *rev, uint64_t limit, dsv_aid *id,
+		      struct gen_texts *t)
+{
+	struct gen_reader *r = NULL;
+	uint64_t n;
+	memset(t, 0, sizeof *t);
+	int rc = gen_reader_open(&r, rev, id, &n);
+	if (!rc)
+		rc = gen_reader_next(r, limit && n > limit ? limit : n, t);
+	gen_reader_free(r);
 	return rc;
 }
 
