@@ -15,14 +15,14 @@
 
 struct rephrase {
 	struct newtext *nt;
-	struct gen_texts *src;
+	struct gen_texts *src;  /* the chunk of the version at hand */
 	uint64_t empty;
 };
 
 static int add_one(const struct gen_result *r, void *ctx)
 {
 	struct rephrase *rp = ctx;
-	size_t i = r->prompt;
+	size_t i = r->prompt; /* in the chunk; r->sample: in the version */
 	json_error_t je;
 	if (!r->len) {
 		rp->empty++;
@@ -32,11 +32,12 @@ static int add_one(const struct gen_result *r, void *ctx)
 	json_t *o = json_loads(rp->src->line[i], JSON_ALLOW_NUL, &je);
 	if (!json_is_object(o)) {
 		json_decref(o);
-		return dsv_error_set(DSV_ECORRUPT, "record %zu: cannot read its "
-				     "JSON line", i + 1);
+		return dsv_error_set(DSV_ECORRUPT, "record %llu: cannot read its "
+				     "JSON line",
+				     (unsigned long long)r->sample + 1);
 	}
 	json_object_set_new(o, "text", json_stringn(r->text, r->len));
-	uint64_t cols[3] = {0, i, 0};
+	uint64_t cols[3] = {0, r->sample, 0};
 	for (int b = 0; b < 8; b++)
 		cols[0] = cols[0] << 8 | rp->src->hash[i].b[b];
 	int rc = newtext_add_json(rp->nt, o, cols);
@@ -120,9 +121,12 @@ int derive_rephrase(int argc, char **argv)
 	struct gen_opts o = {.temperature = 1.0, .top_p = 1.0};
 	struct model md = {0};
 	struct gen_texts src = {0};
+	struct gen_reader *rd = NULL;
+	struct gen *gen = NULL;
 	struct rephrase rp = {0};
 	char *tmpl = NULL, **prompts = NULL, hex[DSV_AID_HEXLEN + 1];
 	size_t *plens = NULL;
+	uint64_t nrec = 0, k = 0;
 	dsv_aid in_id, id;
 	int rc = 1;
 
@@ -145,28 +149,40 @@ int derive_rephrase(int argc, char **argv)
 		return usage_error(opts, usage, "%s", dsv_error_last());
 	const char *cols[] = {"source", "source_row", "template"};
 	if (gen_parse_device(device, &o.where) || read_template(tpath, &tmpl) ||
-	    gen_version_texts(argv[0], 0, &in_id, &src) ||
+	    gen_reader_open(&rd, argv[0], &in_id, &nrec) ||
 	    model_load(model, 1, 1, DSV_DEVICE_CPU, &md) ||
 	    newtext_start(&rp.nt, "rephrase", DSV_MODE_TRANSFORMATION, output,
 			  message, force, cols, 3) ||
 	    newtext_add_parent(rp.nt, "input", &in_id) ||
 	    newtext_add_parent(rp.nt, "model", &md.aid))
 		goto fail;
-	if (!(prompts = calloc(src.n + 1, sizeof *prompts)) ||
-	    !(plens = calloc(src.n + 1, sizeof *plens))) {
+	rp.src = &src;
+	dsv_meter_add(newtext_meter(rp.nt), DSV_METER_RECORDS_IN, nrec);
+	if (nrec && gen_start(&gen, &md, &o, nrec, nrec, newtext_meter(rp.nt)))
+		goto fail;
+	k = nrec ? gen_chunk_samples(gen) : 0;
+	if (!(prompts = calloc(k + 1, sizeof *prompts)) ||
+	    !(plens = calloc(k + 1, sizeof *plens))) {
 		dsv_error_set(DSV_ENOMEM, "out of memory");
 		goto fail;
 	}
-	for (size_t i = 0; i < src.n; i++)
-		if (!(prompts[i] = fill(tmpl, src.text[i], src.len[i], &plens[i]))) {
-			dsv_error_set(DSV_ENOMEM, "out of memory");
+	/* A chunk of the version at a time (its records, their prompts),
+	 * each one's memory taken over by the next */
+	for (uint64_t done = 0; done < nrec; done += src.n) {
+		if (gen_reader_next(rd, nrec - done < k ? nrec - done : k, &src))
 			goto fail;
+		for (size_t i = 0; i < src.n; i++) {
+			free(prompts[i]);
+			if (!(prompts[i] = fill(tmpl, src.text[i], src.len[i],
+						&plens[i]))) {
+				dsv_error_set(DSV_ENOMEM, "out of memory");
+				goto fail;
+			}
 		}
-	rp.src = &src;
-	dsv_meter_add(newtext_meter(rp.nt), DSV_METER_RECORDS_IN, src.n);
-	if (src.n && gen_run(&md, &o, (const char *const *)prompts, plens, src.n,
-			     src.n, add_one, &rp, newtext_meter(rp.nt)))
-		goto fail;
+		if (gen_next(gen, (const char *const *)prompts, plens, src.n,
+			     src.n, add_one, &rp))
+			goto fail;
+	}
 	if (!newtext_records(rp.nt)) {
 		rc = error_msg("rephrase: no record got a completion; nothing "
 			       "was committed");
@@ -179,7 +195,7 @@ int derive_rephrase(int argc, char **argv)
 	json_array_append_new(tl, json_pack("{ssss}", "file", tpath, "text", tmpl));
 	json_object_set_new(a->params, "templates", tl);
 	gen_opts_params(a->params, &o);
-	dsv_artifact_stat_int(a, "records_in", (int64_t)src.n);
+	dsv_artifact_stat_int(a, "records_in", (int64_t)nrec);
 	dsv_artifact_stat_int(a, "records_out", (int64_t)newtext_records(rp.nt));
 	dsv_artifact_stat_int(a, "records_empty", (int64_t)rp.empty);
 	if (newtext_commit(rp.nt, quiet, json, &id))
@@ -189,11 +205,13 @@ int derive_rephrase(int argc, char **argv)
 fail:
 	rc = die_error();
 out:
-	for (size_t i = 0; prompts && i < src.n; i++)
+	for (size_t i = 0; prompts && i < k; i++)
 		free(prompts[i]);
 	free(prompts);
 	free(plens);
 	free(tmpl);
+	gen_free(gen);
+	gen_reader_free(rd);
 	gen_texts_free(&src);
 	newtext_free(rp.nt);
 	model_free(&md);

@@ -34,6 +34,22 @@ test_expect_success 'rephrase is deterministic under greedy decoding' '
 	test "$(lg show reph:MANIFEST)" = "$(lg show reph2:MANIFEST)"
 '
 
+test_expect_success 'rephrase reads the version in chunks: the records are those of one chunk' '
+	dsv derive rephrase src --model tiny --template t.txt --max-tokens 60 \
+		--seed 4 --batch 5 -o rch1 -m rch -q 2>err1 &&
+	env DSV_GEN_CHUNK_SAMPLES=1 "$DSV" derive rephrase src --model tiny \
+		--template t.txt --max-tokens 60 --seed 4 --batch 5 -o rch2 \
+		-m rch -q 2>err2 &&
+	test "$(lg show rch1:MANIFEST)" = "$(lg show rch2:MANIFEST)" &&
+	for f in rch1 rch2; do
+		lg show $f:dsv.json | grep "records_" >$f.stats || return 1
+	done &&
+	test_cmp rch1.stats rch2.stats &&
+	grep -q "\"records_in\": 12" rch2.stats &&
+	test_cmp err1 err2 &&
+	grep -q "warning: 12 of 12 prompts keep only their last 4 tokens" err2
+'
+
 test_expect_success 'a template without {text} is refused' '
 	echo "no placeholder" >bad.txt &&
 	test_must_fail dsv derive rephrase src --model tiny --template bad.txt -o r3 -m r3
