@@ -538,9 +538,12 @@ int cmd_generate(int argc, char **argv)
 	};
 	struct model md = {0};
 	struct gen_texts pt = {0};
+	struct gen_reader *rd = NULL;
+	struct gen *gen = NULL;
 	struct gen_print gp = {0};
 	char *one[1];
 	size_t onelen[1];
+	uint64_t np = 0;
 	dsv_aid pid;
 	int rc = 1;
 
@@ -562,31 +565,42 @@ int cmd_generate(int argc, char **argv)
 	if (gen_parse_device(device, &o.where) ||
 	    model_load(argv[0], 1, 1, DSV_DEVICE_CPU, &md))
 		goto fail;
-	if (prompts_rev && gen_version_texts(prompts_rev, 0, &pid, &pt))
+	if (prompts_rev && gen_reader_open(&rd, prompts_rev, &pid, &np))
 		goto fail;
+	if (prompts_rev && !np) {
+		rc = error_msg("'%s' has no records to prompt with", prompts_rev);
+		goto out;
+	}
 	if (prompt) {
 		one[0] = (char *)prompt;
 		onelen[0] = strlen(prompt);
 		gp.prompts = one;
 		gp.plens = onelen;
-	} else if (prompts_rev) {
+		np = 1;
+	}
+	uint64_t total = (uint64_t)n * (np ? np : 1);
+	if (gen_start(&gen, &md, &o, np, total, NULL) ||
+	    (!rd && gen_next(gen, (const char *const *)one, onelen, np, total,
+			     print_one, &gp)))
+		goto fail;
+	/* A chunk of the version at a time, read over again for -n */
+	for (uint64_t done = 0, k = gen_chunk_samples(gen); rd && done < total;
+	     done += pt.n) {
+		if (gen_reader_next(rd, total - done < k ? total - done : k, &pt))
+			goto fail;
 		gp.prompts = pt.text;
 		gp.plens = pt.len;
+		if (gen_next(gen, (const char *const *)pt.text, pt.len, pt.n, pt.n,
+			     print_one, &gp))
+			goto fail;
 	}
-	size_t np = prompt ? 1 : prompts_rev ? pt.n : 0;
-	if (prompts_rev && !pt.n) {
-		rc = error_msg("'%s' has no records to prompt with", prompts_rev);
-		goto out;
-	}
-	if (gen_run(&md, &o, (const char *const *)(prompt ? one : pt.text),
-		    prompt ? onelen : pt.len, np, (uint64_t)n * (np ? np : 1),
-		    print_one, &gp, NULL))
-		goto fail;
 	rc = 0;
 	goto out;
 fail:
 	rc = die_error();
 out:
+	gen_free(gen);
+	gen_reader_free(rd);
 	gen_texts_free(&pt);
 	model_free(&md);
 	return rc;

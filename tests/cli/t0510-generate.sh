@@ -67,6 +67,15 @@ test_expect_success '--prompts REV prompts with every record' '
 	test "$(wc -l <p.jsonl)" -eq 5
 '
 
+test_expect_success '--prompts REV is read in chunks, over again for -n: the same samples' '
+	dsv generate tiny --prompts five -n 3 --max-tokens 4 --seed 2 --batch 2 >c1.jsonl &&
+	env DSV_GEN_CHUNK_SAMPLES=3 "$DSV" generate tiny --prompts five -n 3 \
+		--max-tokens 4 --seed 2 --batch 2 >c2.jsonl &&
+	test_cmp c1.jsonl c2.jsonl && test "$(wc -l <c1.jsonl)" -eq 15 &&
+	test "$(sed -n "s/.*\"prompt\":\([^,]*\).*/\1/p" c1.jsonl | sed -n 6p)" = \
+	     "$(sed -n "s/.*\"prompt\":\([^,]*\).*/\1/p" c1.jsonl | sed -n 1p)"
+'
+
 test_expect_success 'a batch whose cache does not fit in memory is refused before allocating' '
 	test_must_fail env DSV_TRAIN_MEMORY=2e6 "$DSV" generate tiny -n 64 --batch 64 \
 		--max-tokens 60 2>err &&
