@@ -17,7 +17,11 @@ struct dsv_store {
 	size_t ncfg;
 	int lock_fd;     /* .dsv/lock, -1 unless held */
 	int lock_op;     /* LOCK_SH (writers) or LOCK_EX (gc) */
-	int branch_fd;   /* .dsv/locks/BRANCH, -1 unless held */
+	struct branch_lock {
+		char *name;
+		int fd;
+	} branch[DSV_STORE_MAX_BRANCH_LOCKS]; /* .dsv/locks/BRANCH held */
+	int nbranch;
 	mode_t file_mode; /* 0666 less the umask: objects' mode */
 	int ro_errno;    /* why dir cannot be written (EROFS, EACCES), or 0 */
 	void (*lock_wait)(const char *path, long pid);

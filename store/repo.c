@@ -249,7 +249,7 @@ int dsv_store_open(dsv_store **out, const char *dsv_dir)
 	if (!(s = dsv_malloc(sizeof *s)))
 		return DSV_ENOMEM;
 	memset(s, 0, sizeof *s);
-	s->lock_fd = s->branch_fd = -1;
+	s->lock_fd = -1;
 	/* read before any thread starts: umask has no read-only form */
 	mode_t mask = umask(022);
 	umask(mask);
@@ -472,8 +472,13 @@ int dsv_store_lock_branch(dsv_store *s, const char *branch)
 {
 	char *dir = NULL, *path = NULL;
 	int rc;
-	if (s->branch_fd >= 0)
-		return dsv_error_set(DSV_EINVAL, "a branch lock is held already");
+	/* a second flock of the file would wait for our own first */
+	for (int i = 0; i < s->nbranch; i++)
+		if (!strcmp(s->branch[i].name, branch))
+			return 0;
+	if (s->nbranch == DSV_STORE_MAX_BRANCH_LOCKS)
+		return dsv_error_set(DSV_EINVAL, "more than %d branch locks",
+				     DSV_STORE_MAX_BRANCH_LOCKS);
 	if ((rc = dsv_store_lock(s)))
 		return rc;
 	if (!(dir = path_join(s->dir, "locks")) ||
@@ -486,11 +491,16 @@ int dsv_store_lock_branch(dsv_store *s, const char *branch)
 	for (char *p = path + strlen(dir) + 1; *p; p++)
 		if (*p == '/')
 			*p = ':';
+	struct branch_lock *b = &s->branch[s->nbranch];
 	if (mkdir(dir, 0777) && errno != EEXIST)
 		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", dir,
 				   strerror(errno));
+	else if (!(b->name = strdup(branch)))
+		rc = DSV_ENOMEM;
+	else if ((rc = lock_file(s, path, LOCK_EX, &b->fd)))
+		free(b->name);
 	else
-		rc = lock_file(s, path, LOCK_EX, &s->branch_fd);
+		s->nbranch++;
 cleanup:
 	free(dir);
 	free(path);
@@ -512,6 +522,10 @@ void dsv_store_unlock(dsv_store *s)
 {
 	if (!s)
 		return;
-	unlock_file(&s->branch_fd, 1);
+	for (; s->nbranch > 0; s->nbranch--) {
+		struct branch_lock *b = &s->branch[s->nbranch - 1];
+		unlock_file(&b->fd, 1);
+		free(b->name);
+	}
 	unlock_file(&s->lock_fd, s->lock_op == LOCK_EX);
 }

@@ -124,14 +124,17 @@ const char *dsv_store_config(const dsv_store *s, const char *key);
  * commits, derivations and trainings run side by side; gc takes it alone
  * (dsv_store_lock_exclusive), so that it never judges an object stored but
  * not yet committed unreachable. A process holds it once; unlock releases
- * it and the branch lock. */
+ * it and the branch locks. */
 int dsv_store_lock(dsv_store *s);
 int dsv_store_lock_exclusive(dsv_store *s);
 /* The store lock (shared), then branch `branch`'s own lock, alone
  * (flock on .dsv/locks/BRANCH): the writer of a branch holds it from before
  * it reads the branch until its commit moves it, so that two writers of one
  * branch take turns, the second building on the first's commit. Refs still
- * move by compare-and-swap, for writers that do not take it. */
+ * move by compare-and-swap, for writers that do not take it. A process
+ * may hold a few (split writes two branches); taking one it holds is a
+ * no-op. */
+#define DSV_STORE_MAX_BRANCH_LOCKS 4
 int dsv_store_lock_branch(dsv_store *s, const char *branch);
 void dsv_store_unlock(dsv_store *s);
 /* Called before dsv_store_lock waits for another process, with the lock
