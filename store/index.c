@@ -30,7 +30,7 @@ typedef struct shared_env {
 	dev_t dev;
 	ino_t ino;
 	MDB_env *env;
-	MDB_dbi dbis[4];
+	MDB_dbi dbis[3];
 	int refs;
 	struct shared_env *next;
 } shared_env;
@@ -42,8 +42,7 @@ static pthread_mutex_t envs_lock = PTHREAD_MUTEX_INITIALIZER;
  * be written. */
 static int env_open(shared_env *e, const char *path, int ro_errno)
 {
-	static const char *const names[] = {"objects", "records", "tokens",
-					    "runs"};
+	static const char *const names[] = {"objects", "records", "tokens"};
 	MDB_txn *txn = NULL;
 	int mrc, rc = 0;
 
@@ -86,7 +85,7 @@ static int env_open(shared_env *e, const char *path, int ro_errno)
 		rc = mdb_fail(mrc, "cannot begin transaction");
 		goto cleanup;
 	}
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 3; i++)
 		if ((mrc = mdb_dbi_open(txn, names[i],
 					ro_errno ? 0 : MDB_CREATE,
 					&e->dbis[i]))) {
@@ -160,7 +159,6 @@ int dsv_index_open(dsv_store *s)
 		s->db_objects = e->dbis[0];
 		s->db_records = e->dbis[1];
 		s->db_tokens = e->dbis[2];
-		s->db_runs = e->dbis[3];
 	}
 	pthread_mutex_unlock(&envs_lock);
 cleanup:
@@ -379,14 +377,13 @@ cleanup:
 
 int dsv_index_clear(dsv_store *s, int keep_tokens)
 {
-	MDB_dbi dbis[] = {s->db_objects, s->db_records, s->db_runs,
-			  s->db_tokens};
+	MDB_dbi dbis[] = {s->db_objects, s->db_records, s->db_tokens};
 	MDB_txn *txn = NULL;
 	int mrc;
 
 	if ((mrc = mdb_txn_begin(s->env, NULL, 0, &txn)))
 		return mdb_fail(mrc, "cannot begin transaction");
-	for (size_t i = 0; i < (keep_tokens ? 3 : 4); i++)
+	for (size_t i = 0; i < (keep_tokens ? 2 : 3); i++)
 		if ((mrc = mdb_drop(txn, dbis[i], 0))) {
 			mdb_txn_abort(txn);
 			return mdb_fail(mrc, "cannot clear");

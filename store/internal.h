@@ -26,7 +26,7 @@ struct dsv_store {
 	int ro_errno;    /* why dir cannot be written (EROFS, EACCES), or 0 */
 	void (*lock_wait)(const char *path, long pid);
 	MDB_env *env;    /* index.c */
-	MDB_dbi db_objects, db_records, db_tokens, db_runs;
+	MDB_dbi db_objects, db_records, db_tokens;
 };
 
 /* index.c: opens (creating) the LMDB environment under <dir>/index and its
