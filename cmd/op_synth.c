@@ -3,7 +3,9 @@
  * i mod P, or from <|endoftext|> alone), each optionally checked by an
  * external verifier (the candidate as JSON on stdin; exit 0 accepts) run in
  * -j parallel workers; the accepted ones become new records with `sample`
- * (and `source`, `source_row`) columns. Parents: M, then REV.
+ * (and `source`, `source_row`) columns. Parents: M, then REV. A chunk of
+ * candidates at a time is generated, verified and written, so memory
+ * holds one chunk, not N.
  */
 #include "cmd/cmd.h"
 
@@ -19,18 +21,18 @@
 
 struct cand {
 	char *json;     /* the candidate record, one JSON object; NULL: empty */
-	size_t prompt;
+	size_t prompt;  /* in the chunk's prompts */
 	int accepted;
 };
 
 struct synth {
-	struct cand *c;
-	uint64_t n;
+	struct cand *c;    /* the chunk's: samples first .. first + n - 1 */
+	uint64_t first, n;
 	long timeout;      /* --verify-timeout seconds, 0: none */
 	uint64_t timeouts; /* verifiers killed at it (rejections) */
 	uint64_t empty;    /* empty completions, dropped unverified */
 	int has_prompts;
-	struct gen_texts *pt;
+	struct gen_texts *pt; /* the chunk's prompts */
 };
 
 static int keep_cand(const struct gen_result *r, void *ctx)
@@ -52,9 +54,10 @@ static int keep_cand(const struct gen_result *r, void *ctx)
 	json_decref(o);
 	if (!s)
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
-	sy->c[r->sample].json = s;
-	sy->c[r->sample].prompt = r->prompt;
-	sy->c[r->sample].accepted = 1;
+	struct cand *c = &sy->c[r->sample - sy->first];
+	c->json = s;
+	c->prompt = r->prompt;
+	c->accepted = 1;
 	return 0;
 }
 
@@ -118,10 +121,10 @@ static int take_report(struct program_compute *pc, const char *dir,
 	return rc;
 }
 
-/* Runs the verifier on every candidate, at most `jobs` at once, each with
- * its candidate in a spool file as stdin and its own $DSV_COMPUTE_FILE, so
- * that concurrent verifiers never write into one file (one killed mid-line
- * would glue its partial line to the next one's). */
+/* Runs the verifier on every candidate of the chunk, at most `jobs` at
+ * once, each with its candidate in a spool file as stdin and its own
+ * $DSV_COMPUTE_FILE, so that concurrent verifiers never write into one file
+ * (one killed mid-line would glue its partial line to the next one's). */
 static int verify(struct synth *sy, const char *cmd, long jobs,
 		  const char *dir, struct program_compute *pc)
 {
@@ -150,8 +153,8 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 				continue;
 			}
 			char path[4096], comp[4096];
-			spool_path(path, dir, "cand", next, "json");
-			spool_path(comp, dir, "compute", next, "jsonl");
+			spool_path(path, dir, "cand", sy->first + next, "json");
+			spool_path(comp, dir, "compute", sy->first + next, "jsonl");
 			FILE *f = fopen(path, "w");
 			if (!f || fprintf(f, "%s\n", sy->c[next].json) < 0 ||
 			    fclose(f)) {
@@ -212,13 +215,14 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 		for (int s = 0; s < jobs; s++)
 			if (pids[s] == p) {
 				char path[4096];
-				uint64_t k = which[s];
-				sy->c[k].accepted = WIFEXITED(status) &&
-						    WEXITSTATUS(status) == 0;
+				struct cand *c = &sy->c[which[s]];
+				uint64_t k = sy->first + which[s];
+				c->accepted = WIFEXITED(status) &&
+					      WEXITSTATUS(status) == 0;
 				/* past --verify-timeout: a rejection (a
 				 * candidate that makes its check hang fails it) */
 				if (timed_out[s]) {
-					sy->c[k].accepted = 0;
+					c->accepted = 0;
 					sy->timeouts++;
 				}
 				/* a rejection is a non-zero exit; a verifier
@@ -262,6 +266,56 @@ static int verify(struct synth *sy, const char *cmd, long jobs,
 	return rc;
 }
 
+/* verify() in a spool directory of its own, .dsv/tmp/synth.XXXXXX (removed
+ * after), with the stop signals caught while the verifiers run. */
+static int verify_chunk(struct synth *sy, const char *cmd, long jobs,
+			struct program_compute *pc)
+{
+	struct sigaction old_sig[NSTOP_SIGNALS];
+	char *dir;
+	if (asprintf(&dir, "%s/tmp/synth.XXXXXX", the_repo->dir) < 0)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	if (!mkdtemp(dir)) {
+		free(dir);
+		return dsv_error_set(DSV_EIO, "cannot create a spool directory");
+	}
+	stop_signals_catch(on_signal, old_sig);
+	int rc = verify(sy, cmd, jobs, dir, pc);
+	stop_signals_restore(old_sig);
+	rmdir(dir);
+	free(dir);
+	return rc;
+}
+
+/* Adds the chunk's accepted candidates to nt in sample order, without
+ * their `sample` member (a column); with prompts (P records), `source` is
+ * the hash prefix of the candidate's prompt and `source_row` its row,
+ * sample mod P. Frees every candidate of the chunk. */
+static int add_accepted(struct synth *sy, struct newtext *nt, uint64_t nprompts,
+			uint64_t *accepted)
+{
+	int rc = 0;
+	for (uint64_t j = 0; j < sy->n; j++) {
+		struct cand *c = &sy->c[j];
+		if (!rc && c->accepted) {
+			json_t *obj = json_loads(c->json, JSON_ALLOW_NUL, NULL);
+			json_object_del(obj, "sample");
+			uint64_t i = sy->first + j;
+			uint64_t cv[3] = {i, 0, nprompts ? i % nprompts : 0};
+			if (nprompts)
+				for (int b = 0; b < 8; b++)
+					cv[1] = cv[1] << 8 |
+						sy->pt->hash[c->prompt].b[b];
+			rc = newtext_add_json(nt, obj, cv);
+			json_decref(obj);
+			*accepted += !rc;
+		}
+		free(c->json);
+		*c = (struct cand){0};
+	}
+	return rc;
+}
+
 int derive_synth(int argc, char **argv)
 {
 	static const char usage[] = "dsv derive synth --model M [--prompts REV] "
@@ -288,12 +342,14 @@ int derive_synth(int argc, char **argv)
 	struct gen_opts o = {.temperature = 1.0, .top_p = 1.0};
 	struct model md = {0};
 	struct gen_texts pt = {0};
+	struct gen_reader *rd = NULL;
+	struct gen *gen = NULL;
 	struct synth sy = {0};
 	struct newtext *nt = NULL;
 	struct program_compute pc;
-	char *dir = NULL, hex[DSV_AID_HEXLEN + 1];
+	char hex[DSV_AID_HEXLEN + 1];
 	dsv_aid pid, id;
-	uint64_t accepted = 0;
+	uint64_t accepted = 0, nrec = 0;
 	int rc = 1;
 
 	int npos = parse_options(argc, argv, opts, usage);
@@ -319,72 +375,53 @@ int derive_synth(int argc, char **argv)
 	if (gen_opts_check(&o, 1, max_tokens, temp, topp, top_k, seed, batch))
 		return usage_error(opts, usage, "%s", dsv_error_last());
 	program_compute_init(&pc);
-	sy.n = (uint64_t)n;
 	sy.timeout = vtimeout;
 	sy.pt = &pt;
 	sy.has_prompts = prompts_rev != NULL;
 	const char *cols[] = {"sample", "source", "source_row"};
 	if (gen_parse_device(device, &o.where) ||
-	    /* candidate i takes prompt i mod P: with n < P, the first n */
-	    (prompts_rev && gen_version_texts(prompts_rev, (uint64_t)n, &pid,
-					      &pt)) ||
+	    (prompts_rev && gen_reader_open(&rd, prompts_rev, &pid, &nrec)) ||
 	    model_load(model, 1, 1, DSV_DEVICE_CPU, &md) ||
 	    newtext_start(&nt, "synth", DSV_MODE_GENERATION, output, message,
 			  force, cols, prompts_rev ? 3 : 1) ||
 	    newtext_add_parent(nt, "model", &md.aid) ||
 	    (prompts_rev && newtext_add_parent(nt, "prompts", &pid)))
 		goto fail;
-	if (prompts_rev && !pt.n) {
+	if (prompts_rev && !nrec) {
 		rc = error_msg("'%s' has no records to prompt with", prompts_rev);
 		goto out;
 	}
-	if (!(sy.c = calloc(sy.n, sizeof *sy.c))) {
+	/* candidate i takes prompt i mod P: with n < P, the first n */
+	if (gen_start(&gen, &md, &o, nrec < (uint64_t)n ? nrec : (uint64_t)n,
+		      (uint64_t)n, newtext_meter(nt)))
+		goto fail;
+	uint64_t k = gen_chunk_samples(gen);
+	if (!(sy.c = calloc(k < (uint64_t)n ? k : (uint64_t)n, sizeof *sy.c))) {
 		dsv_error_set(DSV_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (gen_run(&md, &o, (const char *const *)pt.text, pt.len, pt.n, sy.n,
-		    keep_cand, &sy, newtext_meter(nt)))
-		goto fail;
-	if (vcmd) {
-		if (asprintf(&dir, "%s/tmp/synth.XXXXXX", the_repo->dir) < 0 ||
-		    !mkdtemp(dir)) {
-			dsv_error_set(DSV_EIO, "cannot create a spool directory");
-			goto fail;
-		}
-		struct sigaction old_sig[NSTOP_SIGNALS];
-		stop_signals_catch(on_signal, old_sig);
-		rc = verify(&sy, vcmd, jobs, dir, &pc);
-		stop_signals_restore(old_sig);
-		rmdir(dir);
-		if (rc)
+	/* A chunk of candidates (and of the prompts version, read over again
+	 * for n > P) at a time: generated, verified, written, freed */
+	for (; sy.first < (uint64_t)n; sy.first += sy.n) {
+		sy.n = (uint64_t)n - sy.first < k ? (uint64_t)n - sy.first : k;
+		if ((rd && gen_reader_next(rd, sy.n, &pt)) ||
+		    gen_next(gen, (const char *const *)pt.text, pt.len, pt.n,
+			     sy.n, keep_cand, &sy) ||
+		    (vcmd && verify_chunk(&sy, vcmd, jobs, &pc)) ||
+		    add_accepted(&sy, nt, nrec, &accepted))
 			goto fail;
 	}
-	for (uint64_t i = 0; i < sy.n; i++) {
-		if (!sy.c[i].accepted)
-			continue;
-		json_t *obj = json_loads(sy.c[i].json, JSON_ALLOW_NUL, NULL);
-		json_object_del(obj, "sample");
-		uint64_t cv[3] = {i, 0, sy.c[i].prompt};
-		if (prompts_rev)
-			for (int b = 0; b < 8; b++)
-				cv[1] = cv[1] << 8 | pt.hash[sy.c[i].prompt].b[b];
-		int arc = newtext_add_json(nt, obj, cv);
-		json_decref(obj);
-		if (arc)
-			goto fail;
-		accepted++;
-	}
-	if (!accepted && sy.empty == sy.n) {
-		rc = error_msg("synth: all %llu candidates were empty "
-			       "completions; nothing was committed",
-			       (unsigned long long)sy.n);
+	gen_free(gen);
+	gen = NULL;
+	if (!accepted && sy.empty == (uint64_t)n) {
+		rc = error_msg("synth: all %ld candidates were empty "
+			       "completions; nothing was committed", n);
 		goto out;
 	}
 	if (!accepted) {
-		rc = error_msg("synth: the verifier accepted none of %llu "
+		rc = error_msg("synth: the verifier accepted none of %ld "
 			       "candidates (%llu empty, not verified); nothing "
-			       "was committed", (unsigned long long)sy.n,
-			       (unsigned long long)sy.empty);
+			       "was committed", n, (unsigned long long)sy.empty);
 		goto out;
 	}
 	dsv_artifact *a = newtext_artifact(nt);
@@ -422,10 +459,11 @@ int derive_synth(int argc, char **argv)
 fail:
 	rc = die_error();
 out:
-	for (uint64_t i = 0; sy.c && i < sy.n; i++)
-		free(sy.c[i].json);
+	for (uint64_t j = 0; sy.c && j < sy.n; j++)
+		free(sy.c[j].json);
 	free(sy.c);
-	free(dir);
+	gen_free(gen);
+	gen_reader_free(rd);
 	gen_texts_free(&pt);
 	newtext_free(nt);
 	model_free(&md);
