@@ -101,6 +101,32 @@ test_expect_success 'synth --verify keeps only what the verifier accepts' '
 	while IFS= read -r l; do printf "%s\n" "$l" | ./even.sh || exit 1; done <syn.jsonl
 '
 
+test_expect_success 'synth in chunks: the records, stats and warning of one chunk' '
+	for c in 1024 7; do
+		env DSV_GEN_CHUNK_SAMPLES=$c "$DSV" derive synth --model tiny \
+			--prompts src --n 30 --max-tokens 6 --seed 6 --batch 5 \
+			--verify ./even.sh -j 3 -o sch$c -m sch -q 2>err$c &&
+		lg show sch$c:MANIFEST >sch$c.m && dsv export sch$c >sch$c.jsonl &&
+		lg show sch$c:dsv.json | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+del d[\"stats\"][\"new_objects\"]  # the second run finds its shard stored
+c = d[\"compute\"]
+print(d[\"params\"], d[\"stats\"], c[\"flops\"], c[\"tokens_in\"], c[\"tokens_out\"])
+" >sch$c.stats || return 1
+	done &&
+	test_cmp sch1024.m sch7.m && test_cmp sch1024.jsonl sch7.jsonl &&
+	test_cmp sch1024.stats sch7.stats && test_cmp err1024 err7 &&
+	grep -q "12 of 12 prompts keep only" err7 &&
+	acc=$(wc -l <sch7.jsonl) && test "$acc" -gt 0 && test "$acc" -lt 30 &&
+	test -z "$(ls .dsv/tmp)" &&
+	test_must_fail env DSV_GEN_CHUNK_SAMPLES=4 "$DSV" derive synth --model tiny \
+		--n 12 --max-tokens 4 --batch 2 -o sch9 -m sch9 \
+		--verify "grep -q \"\\\"sample\\\":9}\" && kill -SEGV \$\$; exit 0" 2>err &&
+	grep -q "killed by signal 11 on sample 9; nothing was committed" err &&
+	test_must_fail dsv show sch9 && test -z "$(ls .dsv/tmp)"
+'
+
 test_expect_success 'a verifier that cannot run or crashes is an error, not a rejection' '
 	printf "#!/bin/sh\nexit 0\n" >noexec.sh && chmod -x noexec.sh &&
 	test_must_fail dsv derive synth --model tiny --n 4 --max-tokens 4 \
