@@ -21,7 +21,7 @@
 
 struct cand {
 	char *json;     /* the candidate record, one JSON object; NULL: empty */
-	size_t prompt;  /* in the chunk's prompts */
+	size_t prompt;  /* in pt */
 	int accepted;
 };
 
@@ -32,7 +32,8 @@ struct synth {
 	uint64_t timeouts; /* verifiers killed at it (rejections) */
 	uint64_t empty;    /* empty completions, dropped unverified */
 	int has_prompts;
-	struct gen_texts *pt; /* the chunk's prompts */
+	struct gen_texts *pt; /* the chunk's prompts, or all of them */
+	size_t off;           /* the chunk's first prompt in pt */
 };
 
 static int keep_cand(const struct gen_result *r, void *ctx)
@@ -44,11 +45,12 @@ static int keep_cand(const struct gen_result *r, void *ctx)
 		sy->empty++;
 		return 0;
 	}
+	size_t p = sy->has_prompts ? (sy->off + r->prompt) % sy->pt->n : 0;
 	json_t *o = json_object();
 	json_object_set_new(o, "text", json_stringn(r->text, r->len));
 	if (sy->has_prompts)
-		json_object_set_new(o, "prompt", json_stringn(sy->pt->text[r->prompt],
-							    sy->pt->len[r->prompt]));
+		json_object_set_new(o, "prompt", json_stringn(sy->pt->text[p],
+							    sy->pt->len[p]));
 	json_object_set_new(o, "sample", json_integer((json_int_t)r->sample));
 	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
@@ -56,7 +58,7 @@ static int keep_cand(const struct gen_result *r, void *ctx)
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
 	struct cand *c = &sy->c[r->sample - sy->first];
 	c->json = s;
-	c->prompt = r->prompt;
+	c->prompt = p;
 	c->accepted = 1;
 	return 0;
 }
@@ -344,6 +346,8 @@ int derive_synth(int argc, char **argv)
 	struct gen_texts pt = {0};
 	struct gen_reader *rd = NULL;
 	struct gen *gen = NULL;
+	const char **ptext = NULL; /* the prompts as gen_next gets them */
+	size_t *plen = NULL;
 	struct synth sy = {0};
 	struct newtext *nt = NULL;
 	struct program_compute pc;
@@ -392,21 +396,37 @@ int derive_synth(int argc, char **argv)
 		goto out;
 	}
 	/* candidate i takes prompt i mod P: with n < P, the first n */
-	if (gen_start(&gen, &md, &o, nrec < (uint64_t)n ? nrec : (uint64_t)n,
-		      (uint64_t)n, newtext_meter(nt)))
+	uint64_t np = nrec < (uint64_t)n ? nrec : (uint64_t)n;
+	if (gen_start(&gen, &md, &o, np, (uint64_t)n, newtext_meter(nt)))
 		goto fail;
 	uint64_t k = gen_chunk_samples(gen);
-	if (!(sy.c = calloc(k < (uint64_t)n ? k : (uint64_t)n, sizeof *sy.c))) {
+	size_t kc = k < (uint64_t)n ? k : (uint64_t)n;
+	sy.c = calloc(kc, sizeof *sy.c);
+	ptext = calloc(kc, sizeof *ptext);
+	plen = calloc(kc, sizeof *plen);
+	if (!sy.c || !ptext || !plen) {
 		dsv_error_set(DSV_ENOMEM, "out of memory");
 		goto fail;
 	}
-	/* A chunk of candidates (and of the prompts version, read over again
-	 * for n > P) at a time: generated, verified, written, freed */
+	/* Prompts that fit in a chunk (a few seeds for many candidates) are
+	 * read once; more are read with the candidates, a chunk at a time
+	 * (over again for n > P), not the version re-read for every chunk */
+	int once = np <= k;
+	if (rd && once && gen_reader_next(rd, np, &pt))
+		goto fail;
+	/* A chunk of candidates at a time: generated, verified, written, freed */
 	for (; sy.first < (uint64_t)n; sy.first += sy.n) {
 		sy.n = (uint64_t)n - sy.first < k ? (uint64_t)n - sy.first : k;
-		if ((rd && gen_reader_next(rd, sy.n, &pt)) ||
-		    gen_next(gen, (const char *const *)pt.text, pt.len, pt.n,
-			     sy.n, keep_cand, &sy) ||
+		if (rd && !once && gen_reader_next(rd, sy.n, &pt))
+			goto fail;
+		/* the chunk's j-th sample takes what gen_next gets as prompt
+		 * j mod pt.n: pt from the chunk's first sample's prompt on */
+		sy.off = once && pt.n ? sy.first % pt.n : 0;
+		for (size_t j = 0; j < pt.n; j++) {
+			ptext[j] = pt.text[(sy.off + j) % pt.n];
+			plen[j] = pt.len[(sy.off + j) % pt.n];
+		}
+		if (gen_next(gen, ptext, plen, pt.n, sy.n, keep_cand, &sy) ||
 		    (vcmd && verify_chunk(&sy, vcmd, jobs, &pc)) ||
 		    add_accepted(&sy, nt, nrec, &accepted))
 			goto fail;
@@ -462,6 +482,8 @@ out:
 	for (uint64_t j = 0; sy.c && j < sy.n; j++)
 		free(sy.c[j].json);
 	free(sy.c);
+	free(ptext);
+	free(plen);
 	gen_free(gen);
 	gen_reader_free(rd);
 	gen_texts_free(&pt);
