@@ -296,7 +296,8 @@ int gen_run(struct model *md, const struct gen_opts *o,
 /* gen_run with the prompts given a chunk at a time, so that a version's
  * records need not all be in memory. gen_start sets up a run of
  * `nsamples` samples over `nprompts` prompts in all (for the warning that
- * counts the prompts cut to fit the context; 0: no prompt); each gen_next
+ * counts the prompts cut to fit the context, said before the chunk that
+ * holds the last prompt's first sample; 0: no prompt); each gen_next
  * samples the run's next `nsamples`, the j-th of them from
  * prompts[j % nprompts], and calls fn for each (r->prompt is that index,
  * r->sample the index in the run). A chunk other than the last must hold

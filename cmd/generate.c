@@ -78,6 +78,7 @@ struct gen {
 	uint64_t nprompts, nsamples;
 	uint64_t next;           /* the index of the next sample */
 	size_t cut;              /* prompts kept to their last `keep` tokens */
+	int warned;              /* of them */
 	int *in, *plen, *out, *olen, *stop;
 	uint64_t *ids;
 	uint8_t *text;
@@ -332,13 +333,17 @@ int gen_next(struct gen *g, const char *const *prompts, const size_t *plens,
 			maxp = (int)pn[i];
 	}
 	/* Said, not silent: with --max-tokens near the context a rephrase
-	 * template and its record shrink to their last few tokens. */
-	if (last && g->cut)
+	 * template and its record shrink to their last few tokens. Once
+	 * every prompt has had its first sample: with all of them in one
+	 * chunk, before it runs. */
+	if ((last || first + np >= g->nprompts) && g->cut && !g->warned) {
 		fprintf(stderr, "dsv: warning: %zu of %llu prompts keep only "
 			"their last %d token%s (context %d, --max-tokens %d)\n",
 			g->cut, (unsigned long long)(g->nprompts ? g->nprompts : 1),
 			g->keep, g->keep == 1 ? "" : "s", cfg->max_seq_len,
 			g->o.max_tokens);
+		g->warned = 1;
+	}
 	int T = maxp + g->maxnew;
 	if (T > cfg->max_seq_len)
 		T = cfg->max_seq_len;
