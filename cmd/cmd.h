@@ -284,18 +284,11 @@ struct gen_result {
 };
 typedef int (*gen_result_fn)(const struct gen_result *r, void *ctx);
 
-/* Samples `nsamples` completions, sample i from prompt i % nprompts
- * (nprompts 0: every sample starts from <|endoftext|> alone), in sample
- * order, calling fn for each. Adds FLOPs and tokens to `meter` (may be
- * NULL). */
-struct model;
-int gen_run(struct model *md, const struct gen_opts *o,
-	    const char *const *prompts, const size_t *plens, size_t nprompts,
-	    uint64_t nsamples, gen_result_fn fn, void *ctx, dsv_meter *meter);
-
-/* gen_run with the prompts given a chunk at a time, so that a version's
- * records need not all be in memory. gen_start sets up a run of
- * `nsamples` samples over `nprompts` prompts in all (for the warning that
+/* Samples completions, sample i from prompt i % nprompts (nprompts 0:
+ * every sample starts from <|endoftext|> alone), in sample order, with the
+ * prompts given a chunk at a time, so that a version's records need not
+ * all be in memory; FLOPs and tokens go to `meter` (may be NULL).
+ * gen_start sets up a run of `nsamples` samples over `nprompts` prompts in all (for the warning that
  * counts the prompts cut to fit the context, said before the chunk that
  * holds the last prompt's first sample; 0: no prompt); each gen_next
  * samples the run's next `nsamples`, the j-th of them from
@@ -303,7 +296,7 @@ int gen_run(struct model *md, const struct gen_opts *o,
  * r->sample the index in the run). A chunk other than the last must hold
  * whole batches (gen_chunk_samples gives such a size, about 1024 samples,
  * or $DSV_GEN_CHUNK_SAMPLES for tests): a sample's random stream is its
- * index in the run, so the results are gen_run's over all the prompts.
+ * index in the run, so the results do not depend on the chunks.
  * gen_next fails with DSV_EINVAL on a chunk that breaks a batch.
  * gen_free releases g (NULL ok); the GPU time is added to the meter when
  * the last sample is done. */
@@ -324,9 +317,6 @@ struct gen_texts {
 	char **line;
 	dsv_rhash *hash;
 };
-/* The version's first records (at most `limit`, 0: all), malloc'd. */
-int gen_version_texts(const char *rev, uint64_t limit, dsv_aid *id,
-		      struct gen_texts *t);
 void gen_texts_free(struct gen_texts *t);
 
 /* A version read a chunk at a time: gen_reader_open gives its id and

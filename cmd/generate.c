@@ -365,18 +365,6 @@ out:
 	return rc;
 }
 
-int gen_run(struct model *md, const struct gen_opts *o, const char *const *prompts,
-	    const size_t *plens, size_t nprompts, uint64_t nsamples,
-	    gen_result_fn fn, void *ctx, dsv_meter *meter)
-{
-	struct gen *g = NULL;
-	int rc = gen_start(&g, md, o, nprompts, nsamples, meter);
-	if (!rc)
-		rc = gen_next(g, prompts, plens, nprompts, nsamples, fn, ctx);
-	gen_free(g);
-	return rc;
-}
-
 /* ---- dsv generate ---------------------------------------------------------- */
 
 struct gen_print {
@@ -495,19 +483,6 @@ int gen_reader_next(struct gen_reader *r, uint64_t n, struct gen_texts *t)
 out:
 	if (rc)
 		gen_texts_free(t);
-	return rc;
-}
-
-int gen_version_texts(const char *rev, uint64_t limit, dsv_aid *id,
-		      struct gen_texts *t)
-{
-	struct gen_reader *r = NULL;
-	uint64_t n;
-	memset(t, 0, sizeof *t);
-	int rc = gen_reader_open(&r, rev, id, &n);
-	if (!rc)
-		rc = gen_reader_next(r, limit && n > limit ? limit : n, t);
-	gen_reader_free(r);
 	return rc;
 }
 
