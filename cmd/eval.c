@@ -197,6 +197,11 @@ static int commit_column(struct evalrun *e, const dsv_aid *rev,
 	size_t mlen, jlen;
 	dsv_compute c;
 	int rc, locked = 0;
+	/* Locked from before the columns are stored until the commit names
+	 * them, so that no gc deletes them in between. */
+	if ((rc = dsv_store_lock(the_repo->store)))
+		goto cleanup;
+	locked = 1;
 	if ((rc = column_manifest(e, m, name, &nm)))
 		goto cleanup;
 	dsv_meter_stop(meter);
@@ -225,9 +230,6 @@ static int commit_column(struct evalrun *e, const dsv_aid *rev,
 	dsv_commit_opts co = {.files = files, .nfiles = 2, .parents = parents,
 			      .nparents = 2, .message = msg ? msg : defmsg,
 			      .ref = ref, .expected = NULL};
-	if ((rc = dsv_store_lock(the_repo->store)))
-		goto cleanup;
-	locked = 1;
 	rc = dsv_lineage_commit(the_repo->lineage, &co, id);
 cleanup:
 	if (locked)

@@ -909,15 +909,24 @@ static int checkpoint_now(struct train *t)
 	dsv_oid id;
 	if (t->rank != 0)
 		return 0; /* every rank holds the same weights */
-	int rc = write_checkpoint(t, &id);
+	/* The store lock keeps gc away until the run file names the new
+	 * checkpoint (the grace period alone does not: --grace 0) */
+	int rc = dsv_store_lock(the_repo->store);
 	if (rc)
 		return rc;
+	if ((rc = write_checkpoint(t, &id)))
+		goto cleanup;
 	dsv_oid *c = realloc(t->run.ckpt, (t->run.nckpt + 1) * sizeof *c);
-	if (!c)
-		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	if (!c) {
+		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+		goto cleanup;
+	}
 	t->run.ckpt = c;
 	t->run.ckpt[t->run.nckpt++] = id;
-	return t->rank == 0 ? run_write(&t->run) : 0;
+	rc = run_write(&t->run);
+cleanup:
+	dsv_store_unlock(the_repo->store);
+	return rc;
 }
 
 /* ---- data parallel: NCCL all-reduce of the gradients, the ncclUniqueId
@@ -1088,6 +1097,11 @@ static int commit_model(struct train *t, dsv_aid *out_id, dsv_oid *wid,
 		rc = dsv_error_set(rc, "%s", dsv_kernel_error_last());
 		goto cleanup;
 	}
+	/* Locked from before the weights are stored until the commit names
+	 * them, so that no gc deletes them in between. */
+	if ((rc = dsv_store_lock(s)))
+		goto cleanup;
+	locked = 1;
 	dsv_section sec = {st, stlen};
 	if ((rc = dsv_obj_write(s, DSV_OBJ_WEIGHTS, &sec, 1, 0,
 				DSV_DEFAULT_LEVEL, wid, NULL)))
@@ -1187,9 +1201,6 @@ static int commit_model(struct train *t, dsv_aid *out_id, dsv_oid *wid,
 			      .nparents = t->vm ? 3 : 2,
 			      .message = t->message ? t->message : msg,
 			      .ref = ref, .expected = NULL};
-	if ((rc = dsv_store_lock(s)))
-		goto cleanup;
-	locked = 1;
 	if ((rc = dsv_lineage_commit(l, &co, out_id)))
 		goto cleanup;
 	unlink(t->run.path);

@@ -114,4 +114,74 @@ else
 		'no flock(1), timeout(1) or mkfifo'
 fi
 
+# train and eval store objects (weights, checkpoints, columns) outside a
+# derivation's lock: each holds the store lock from before it stores one
+# until its commit or run file names it. Held up waiting for the lock and
+# stopped there, it leaves a gc that runs meanwhile nothing to delete.
+stopped() {
+	i=0
+	until ps -o stat= -p "$1" | grep -q '^T'; do
+		i=$((i + 1)) && test $i -lt 200 || return 1
+		sleep 0.05
+	done
+}
+# gc_beside PID ERR: gc --grace 0 while PID, waiting for the lock that
+# hold_gate holds (the note in ERR), is stopped; then PID goes on
+gc_beside() {
+	grc=1
+	wait_note "$2" "/\.dsv/lock., held by another process\$" &&
+		kill -STOP "$1" && stopped "$1" && release_gate &&
+		"$DSV" gc --grace 0 >/dev/null && grc=0
+	release_gate
+	kill -CONT "$1"
+	wait "$1"
+	prc=$?
+}
+release_gate() {
+	test -z "$hpid" && return 0
+	timeout 10 sh -c 'echo go >gate2'
+	wait $hpid
+	hpid=
+}
+hold_gate() {
+	flock .dsv/lock sh -c 'cat gate2 >/dev/null' &
+	hpid=$!
+	wait_held .dsv/lock
+}
+if command -v flock >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1 &&
+   mkfifo gate2; then
+	head -c 20000 "$DEMO/shakespeare.txt" >small.txt &&
+	dsv commit small.txt --text-mode paragraph -b small -m small -q &&
+	dsv tokenizer train small --vocab 300 -o tok -q &&
+	printf 'n_layer = 1\nn_head = 2\nn_embd = 16\nseq_len = 32\nbatch_size = 4\nmax_steps = 6\ncheckpoint_every = 100\nseed = 7\n' >t.conf &&
+	sed "s/^seed = 7/seed = 8/" t.conf >m0.conf &&
+	dsv train small --tokenizer tok --config m0.conf -o m0 -q
+	hold_gate
+	"$DSV" train small --tokenizer tok --config t.conf -o m -q 2>terr &
+	gc_beside $! terr
+	test_expect_success 'gc while train waits to store: its model is whole' '
+		test $grc = 0 && test $prc = 0 &&
+		dsv eval m small >/dev/null && dsv fsck | grep -q "^ok$"
+	'
+	sed "s/^checkpoint_every = 100/checkpoint_every = 3/" t.conf >c.conf
+	hold_gate
+	"$DSV" train small --tokenizer tok --config c.conf -o mc --stop-after 3 \
+		-q 2>cerr &
+	gc_beside $! cerr
+	test_expect_success 'gc while train waits to checkpoint: it resumes' '
+		test $grc = 0 && test $prc = 1 && grep -q "stopped after step 3" cerr &&
+		dsv train small --tokenizer tok --config c.conf -o mc --resume -q &&
+		dsv eval mc small >/dev/null && dsv fsck | grep -q "^ok$"
+	'
+	hold_gate
+	"$DSV" eval m0 small --column loss -o ev -m ev >/dev/null 2>eerr &
+	gc_beside $! eerr
+	test_expect_success 'gc while eval waits to store: its columns are kept' '
+		test $grc = 0 && test $prc = 0 &&
+		dsv export ev >/dev/null && dsv fsck | grep -q "^ok$"
+	'
+else
+	test_skip 'gc beside train and eval' 'no flock(1), timeout(1) or mkfifo'
+fi
+
 test_done
