@@ -204,6 +204,8 @@ static void check_order(struct check_ctx *x, const dsv_aid *aid,
 	dsv_order_free(o);
 }
 
+static void check_named(struct check_ctx *x, const dsv_aid *id);
+
 static int check_one(const dsv_aid *id, void *ctx)
 {
 	struct check_ctx *x = ctx;
@@ -233,6 +235,8 @@ static int check_one(const dsv_aid *id, void *ctx)
 			if (m->has_order)
 				check_order(x, id, m);
 		}
+	} else {
+		check_named(x, id);
 	}
 	dsv_manifest_free(m);
 	dsv_artifact_free(a);
@@ -552,6 +556,28 @@ static int refresh_index(dsv_lineage *l, dsv_store *s)
 	if (!rc)
 		rc = dsv_lineage_foreach(l, index_version, &x);
 	return rc;
+}
+
+/* The objects a model, classifier or other artifact names in its MODEL,
+ * CLASSIFIER or OBJECTS file: each is one gc keeps, so each must exist. */
+static void check_named(struct check_ctx *x, const dsv_aid *id)
+{
+	char hex[DSV_OID_HEXLEN + 1], msg[512];
+	struct reach r = {.l = x->l};
+	if (reach_one(id, &r)) {
+		problem(x, &x->c->bad, id, dsv_error_last());
+	} else {
+		for (size_t i = 0; i < r.n; i++) {
+			if (dsv_obj_exists(x->s, &r.ids[i]))
+				continue;
+			dsv_oid_fmt(hex, &r.ids[i]);
+			snprintf(msg, sizeof msg, "object %s is missing", hex);
+			problem(x, &x->c->missing, id, msg);
+		}
+	}
+	free(r.ids);
+	free(r.toks);
+	free(r.runs);
 }
 
 int dsv_lineage_gc(dsv_lineage *l, dsv_store *s, dsv_gc_opts *o,

@@ -62,4 +62,14 @@ test_expect_success 'fsck passes after gc' '
 	dsv fsck | grep -q "^ok$"
 '
 
+# fsck checks those objects too: a model or classifier without its weights
+# is damage, not "ok".
+test_expect_success 'fsck names a classifier whose weights are missing' '
+	w=$(git --git-dir .dsv/lineage show clf:CLASSIFIER | sed -n "s/^weights //p") &&
+	mv "$(weights_file $w)" saved &&
+	test_must_fail dsv fsck >out 2>/dev/null &&
+	grep -q "^artifact [0-9a-f]*: object $w is missing" out &&
+	mv saved "$(weights_file $w)" && dsv fsck | grep -q "^ok$"
+'
+
 test_done
