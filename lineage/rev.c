@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int dsv_rev_validate(const char *rev, size_t len)
 {
@@ -343,7 +344,14 @@ static int ref_delete(dsv_lineage *l, const char *prefix, const char *name)
 				     "no %s '%s'",
 				     prefix[5] == 'h' ? "branch" : "tag", name);
 	}
-	rc = git_reference_delete(r);
+	/* Deleting a packed ref (git pack-refs, git gc) rewrites packed-refs
+	 * under packed-refs.lock, which a delete in another process may hold
+	 * for a moment: retry for up to a second, as git does
+	 * (core.packedRefsTimeout), rather than fail. */
+	struct timespec pause = {0, 10 * 1000 * 1000};
+	for (int i = 0; (rc = git_reference_delete(r)) == GIT_ELOCKED &&
+			i < 100; i++)
+		nanosleep(&pause, NULL);
 	git_reference_free(r);
 	if (rc < 0)
 		return dsv_git_error(dsv_git_code(rc), "cannot delete '%s'",

@@ -21,6 +21,21 @@ test_expect_success 'the index survived: known records are still found' '
 	dsv commit b.jsonl -m again | grep -q "400 records already"
 '
 
+# Deleting a packed ref (after git pack-refs or git gc on the lineage)
+# rewrites packed-refs under packed-refs.lock: two deletes at once take
+# turns rather than one failing on the other's lock file.
+test_expect_success 'two branch deletes at once with packed refs both land' '
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12; do dsv branch "p$i" main >/dev/null || exit 1; done &&
+	git --git-dir .dsv/lineage pack-refs --all &&
+	for i in 1 3 5 7 9 11; do
+		dsv branch -d "p$i" >/dev/null 2>e1 & p1=$!
+		dsv branch -d "p$((i + 1))" >/dev/null 2>e2 & p2=$!
+		wait $p1; r1=$?; wait $p2; r2=$?
+		test $r1 -eq 0 && test $r2 -eq 0 || { cat e1 e2; exit 1; }
+	done &&
+	! dsv branch | grep -q " p[0-9]"
+'
+
 # A commit killed while libgit2 held a ref's lock file leaves the file:
 # the next commit says which file stops it, as git does for index.lock.
 test_expect_success 'a stale ref lock file: the error names it' '
