@@ -164,15 +164,24 @@ int dsv_lineage_ref_update(dsv_lineage *l, const char *ref,
 	dsv_aid_to_git(&new_id, target);
 	/* libgit2 takes the ref's lock file, then checks the current value
 	 * against old_id (or absence when force is 0) under that lock: a true
-	 * compare-and-swap against other processes. */
-	if (expected) {
+	 * compare-and-swap against other processes. A lock file another
+	 * process holds for a moment (git pack-refs, git gc) is waited for up
+	 * to 100 ms, as git does (core.filesRefLockTimeout). */
+	if (expected)
 		dsv_aid_to_git(&old_id, expected);
-		rc = git_reference_create_matching(&r, l->repo, ref, &new_id, 1,
-						   &old_id, logmsg);
-	} else {
-		rc = git_reference_create(&r, l->repo, ref, &new_id, 0, logmsg);
+	struct timespec pause = {0, 5 * 1000 * 1000};
+	for (int i = 0;; i++) {
+		rc = expected ? git_reference_create_matching(&r, l->repo, ref,
+							      &new_id, 1,
+							      &old_id, logmsg)
+			      : git_reference_create(&r, l->repo, ref, &new_id,
+						     0, logmsg);
+		git_reference_free(r);
+		r = NULL;
+		if (rc != GIT_ELOCKED || i == 20)
+			break;
+		nanosleep(&pause, NULL);
 	}
-	git_reference_free(r);
 	if (rc == GIT_ELOCKED) {
 		/* Its lock file exists: another process is moving the ref,
 		 * or one was killed while it did and left the file (git's
