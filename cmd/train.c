@@ -1233,21 +1233,9 @@ static int check_output(struct train *t)
 /* The run file for -o NAME, and with --resume its checkpoint. */
 static int setup_run(struct train *t)
 {
-	char *dir = NULL;
-	int rc = 0;
-	if (asprintf(&dir, "%s/runs", the_repo->dir) < 0 ||
-	    asprintf(&t->run.path, "%s/runs/%s", the_repo->dir, t->output) < 0)
-		return dsv_error_set(DSV_ENOMEM, "out of memory");
-	/* runs/ is flat (gc reads its files, not subdirectories): a branch
-	 * name's '/' becomes ':', which a ref name cannot hold, so two names
-	 * never share a file. */
-	for (char *p = t->run.path + strlen(dir) + 1; *p; p++)
-		if (*p == '/')
-			*p = ':';
-	if (mkdir(dir, 0755) && errno != EEXIST)
-		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", dir,
-				   strerror(errno));
-	free(dir);
+	/* runs/ is flat: gc reads its files, not subdirectories */
+	int rc = dsv_store_branch_path(the_repo->store, "runs", t->output,
+				       &t->run.path);
 	if (rc || (t->rank == 0 && (rc = run_claim(&t->run, t->output))))
 		return rc;
 	if (!t->resume) {

@@ -587,8 +587,8 @@ int dsv_lineage_gc(dsv_lineage *l, dsv_store *s, dsv_gc_opts *o,
 	size_t nkeep = 0, ntoks = 0;
 	memset(st, 0, sizeof *st);
 	/* Under the lock alone no writer is between storing objects and
-	 * moving its ref, so what the lineage reaches now is all that is in use; writers
-	 * that do not lock are covered by the grace period. */
+	 * moving its ref, so what the lineage reaches now is all that is in
+	 * use; writers that do not lock are covered by the grace period. */
 	int rc = dsv_store_lock_exclusive(s);
 	if (rc)
 		return rc;

@@ -213,12 +213,13 @@ cleanup:
 
 /* The integer settings, checked as the store opens: a bad value is an
  * error, as git's are, never a silent default. */
+enum { KEY_LEVEL, KEY_WINDOW };
 static const struct {
 	const char *key;
 	long lo, hi, dflt;
 } int_keys[] = {
-	{"compression.level", -7, 22, 1},
-	{"compression.window", 0, 27, 26},
+	[KEY_LEVEL] = {"compression.level", -7, 22, 1},
+	[KEY_WINDOW] = {"compression.window", 0, 27, 26},
 };
 
 static int config_int_check(const dsv_store *s)
@@ -323,12 +324,12 @@ static int config_int(const dsv_store *s, int k)
 
 int dsv_store_level(const dsv_store *s)
 {
-	return config_int(s, 0);
+	return config_int(s, KEY_LEVEL);
 }
 
 int dsv_store_window(const dsv_store *s)
 {
-	return config_int(s, 1);
+	return config_int(s, KEY_WINDOW);
 }
 
 static int is_dir(const char *path)
@@ -468,9 +469,33 @@ int dsv_store_lock_exclusive(dsv_store *s)
 	return store_lock(s, LOCK_EX);
 }
 
+int dsv_store_branch_path(const dsv_store *s, const char *dir,
+			  const char *branch, char **out)
+{
+	char *d = path_join(s->dir, dir), *path = d ? path_join(d, branch) : NULL;
+	int rc = 0;
+	*out = NULL;
+	if (!path) {
+		free(d);
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	}
+	for (char *p = path + strlen(d) + 1; *p; p++)
+		if (*p == '/')
+			*p = ':';
+	if (mkdir(d, 0777) && errno != EEXIST) {
+		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", d,
+				   strerror(errno));
+		free(path);
+	} else {
+		*out = path;
+	}
+	free(d);
+	return rc;
+}
+
 int dsv_store_lock_branch(dsv_store *s, const char *branch)
 {
-	char *dir = NULL, *path = NULL;
+	char *path = NULL;
 	int rc;
 	/* a second flock of the file would wait for our own first */
 	for (int i = 0; i < s->nbranch; i++)
@@ -479,30 +504,16 @@ int dsv_store_lock_branch(dsv_store *s, const char *branch)
 	if (s->nbranch == DSV_STORE_MAX_BRANCH_LOCKS)
 		return dsv_error_set(DSV_EINVAL, "more than %d branch locks",
 				     DSV_STORE_MAX_BRANCH_LOCKS);
-	if ((rc = dsv_store_lock(s)))
+	if ((rc = dsv_store_lock(s)) ||
+	    (rc = dsv_store_branch_path(s, "locks", branch, &path)))
 		return rc;
-	if (!(dir = path_join(s->dir, "locks")) ||
-	    !(path = path_join(dir, branch))) {
-		rc = DSV_ENOMEM;
-		goto cleanup;
-	}
-	/* one flat directory: a branch name's '/' becomes ':', which a ref
-	 * name cannot hold, so two names never share a file */
-	for (char *p = path + strlen(dir) + 1; *p; p++)
-		if (*p == '/')
-			*p = ':';
 	struct branch_lock *b = &s->branch[s->nbranch];
-	if (mkdir(dir, 0777) && errno != EEXIST)
-		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", dir,
-				   strerror(errno));
-	else if (!(b->name = strdup(branch)))
-		rc = DSV_ENOMEM;
+	if (!(b->name = strdup(branch)))
+		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
 	else if ((rc = lock_file(s, path, LOCK_EX, &b->fd)))
 		free(b->name);
 	else
 		s->nbranch++;
-cleanup:
-	free(dir);
 	free(path);
 	return rc;
 }

@@ -136,6 +136,11 @@ int dsv_store_lock_exclusive(dsv_store *s);
  * no-op. */
 #define DSV_STORE_MAX_BRANCH_LOCKS 4
 int dsv_store_lock_branch(dsv_store *s, const char *branch);
+/* The file for branch `branch` in the flat directory .dsv/DIR (created if
+ * need be), malloc'd in *out: the name's '/' becomes ':', which a ref name
+ * cannot hold, so two names never share a file (locks/, runs/). */
+int dsv_store_branch_path(const dsv_store *s, const char *dir,
+			  const char *branch, char **out);
 void dsv_store_unlock(dsv_store *s);
 /* Called before dsv_store_lock waits for another process, with the lock
  * file's path and the holder's pid (which the holder writes into that file;
