@@ -38,6 +38,17 @@ typedef struct shared_env {
 static shared_env *envs;
 static pthread_mutex_t envs_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* A read-only store whose index is gone cannot make an empty one, and
+ * rebuilding it for this process alone would read every object and the
+ * whole lineage (lineage/dataset.c) on every command: it names who can. */
+static int no_index(const char *path)
+{
+	return dsv_error_set(DSV_EIO, "index: '%s' is missing and the "
+			     "repository is read-only: a user who can write "
+			     "it rebuilds it with 'dsv fsck --rebuild-index'",
+			     path);
+}
+
 /* Opens the environment, read-only when ro_errno says why the store cannot
  * be written. */
 static int env_open(shared_env *e, const char *path, int ro_errno)
@@ -63,6 +74,10 @@ static int env_open(shared_env *e, const char *path, int ro_errno)
 	if (ro_errno)
 		flags |= MDB_RDONLY | (ro_errno == EROFS ? MDB_NOLOCK : 0);
 	if ((mrc = mdb_env_open(e->env, path, flags, 0666))) {
+		if (mrc == ENOENT && ro_errno) {
+			rc = no_index(path);
+			goto cleanup;
+		}
 		int lock = mrc == EACCES && ro_errno && ro_errno != EROFS;
 		rc = dsv_error_set(DSV_EIO, "index: cannot open '%s': %s%s", path,
 				   mdb_strerror(mrc), lock ? " (a reader needs "
@@ -127,6 +142,10 @@ int dsv_index_open(dsv_store *s)
 		goto cleanup;
 	}
 	int src = stat(path, &st);
+	if (src != 0 && errno == ENOENT && s->ro_errno) {
+		rc = no_index(path);
+		goto cleanup;
+	}
 	if (src != 0 || !S_ISDIR(st.st_mode)) {
 		int err = src != 0 ? errno : ENOTDIR;
 		rc = dsv_error_set(DSV_EIO, "index: cannot open '%s': %s", path,

@@ -59,6 +59,17 @@ writes() {
 	done
 }
 
+# Without index/ (a cache, which a user may delete) a read-only repository
+# cannot make an empty one: every command stops, naming the fix.
+no_index() {
+	cd "$REPO" || return 1
+	$AS "$DSV" log >/dev/null 2>../err
+	rc=$?
+	test $rc -eq 1 && test "$(wc -l <../err)" -eq 1 &&
+	grep -q "^dsv: error: index: '$REPO/.dsv/index' is missing and the repository is read-only: a user who can write it rebuilds it with 'dsv fsck --rebuild-index'\$" ../err ||
+		{ echo "dsv log: exit $rc"; cat ../err; return 1; }
+}
+
 # Every path under .dsv and every file's bytes, but lock.mdb: LMDB readers
 # write their slot into it wherever they can.
 snapshot() {
@@ -87,6 +98,12 @@ if [ -n "${DSV_T0060_NS:-}" ] && ro_mount "$REPO"; then
 	test_expect_success 'read-only mount: nothing changed' '
 		snapshot >../after && test_cmp ../before ../after
 	'
+	mv .dsv/index ../index.away && ro_mount "$REPO"
+	test_expect_success 'read-only mount without index/: the error names the fix' '
+		no_index
+	'
+	umount "$REPO"
+	cd "$REPO" && mv ../index.away .dsv/index || exit 1
 else
 	test_skip 'read-only mount' 'needs root, unshare -m and mount --bind (not permitted here)'
 fi
@@ -118,6 +135,13 @@ if [ -n "$perm" ]; then
 	'
 	test_expect_success 'permissions: nothing changed' '
 		snapshot >../after && test_cmp ../before ../after
+	'
+	chmod u+w .dsv && mv .dsv/index ../index.away && chmod u-w .dsv
+	test_expect_success 'permissions without index/: the error names the fix, which works' '
+		no_index && chmod u+w .dsv && dsv fsck --rebuild-index >/dev/null &&
+		chmod -R a-w .dsv && chmod a+w .dsv/index/lock.mdb &&
+		$AS "$DSV" blame $H >../actual && sed -n "/^== dsv blame/,/^== /p" ../expect |
+		sed "1d;\$d" | test_cmp - ../actual
 	'
 	chmod -R u+w .dsv
 else
