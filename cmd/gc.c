@@ -1,5 +1,6 @@
 /* gc.c: `dsv gc [--dry-run] [--grace T]`: deletes objects that no artifact
- * any branch, tag or HEAD reaches, once older than the grace period. */
+ * any branch, tag or HEAD reaches, once older than the grace period. A dry
+ * run also works on a read-only repository. */
 #include "cmd/cmd.h"
 
 #include <stdio.h>
@@ -32,6 +33,8 @@ int cmd_gc(int argc, char **argv)
 		return PARSE_EXIT(n);
 	if (n)
 		return usage_error(opts, usage, "no arguments expected");
+	if (!dry && require_writable())
+		return 1;
 	if (grace ? dsv_gc_parse_grace(grace, &o.grace_s)
 		  : dsv_gc_grace(the_repo->store, &o.grace_s))
 		return die_error();

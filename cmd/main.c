@@ -61,7 +61,7 @@ static const struct command {
 	{"derive", cmd_derive, NEEDS_REPO | WRITES, "make a derived version: filter, dedup, annotate, ..."},
 	{"blame", cmd_blame, NEEDS_REPO, "which version brought a record in, which derivations dropped it and why"},
 	{"audit", cmd_audit, NEEDS_REPO, "compute spent on a version and its ancestry"},
-	{"gc", cmd_gc, NEEDS_REPO | WRITES, "delete objects no branch or tag reaches"},
+	{"gc", cmd_gc, NEEDS_REPO, "delete objects no branch or tag reaches"},
 	{"repack", cmd_repack, NEEDS_REPO | WRITES, "rewrite a version into dense shards"},
 	{"tokenizer", cmd_tokenizer, NEEDS_REPO | WRITES, "train a byte-level BPE tokenizer on a version"},
 	{"tokenize", cmd_tokenize, NEEDS_REPO | WRITES, "fill the token cache for a version"},

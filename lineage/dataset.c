@@ -588,8 +588,9 @@ int dsv_lineage_gc(dsv_lineage *l, dsv_store *s, dsv_gc_opts *o,
 	memset(st, 0, sizeof *st);
 	/* Under the lock alone no writer is between storing objects and
 	 * moving its ref, so what the lineage reaches now is all that is in
-	 * use; writers that do not lock are covered by the grace period. */
-	int rc = dsv_store_lock_exclusive(s);
+	 * use; writers that do not lock are covered by the grace period. A
+	 * dry run shares it (dsv_store_gc_lock). */
+	int rc = dsv_store_gc_lock(s, o->dry_run);
 	if (rc)
 		return rc;
 	if (!(rc = dsv_lineage_reachable(l, &keep, &nkeep, &toks, &ntoks))) {

@@ -849,8 +849,14 @@ typedef struct {
 	uint64_t tmp_files, tmp_bytes;   /* stale files in tmp/ */
 } dsv_gc_stats;
 
-/* Sweeps objects/ and tmp/. The caller holds the store lock (dsv_store_lock)
- * and computed `keep` under it. */
+/* The store lock gc holds: alone, so that no writer is between storing
+ * objects and recording them; for a dry run, which deletes nothing, shared
+ * (it waits for a gc under way, then runs beside writers, so its report is
+ * a snapshot), and none where the store is read-only. Released by
+ * dsv_store_unlock. */
+int dsv_store_gc_lock(dsv_store *s, int dry_run);
+/* Sweeps objects/ and tmp/. The caller holds dsv_store_gc_lock and computed
+ * `keep` under it. */
 int dsv_store_gc(dsv_store *s, const dsv_gc_opts *o, dsv_gc_stats *st);
 
 /* ---- repacking (store/repack.c) ----------------------------------------- *

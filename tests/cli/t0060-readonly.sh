@@ -31,7 +31,8 @@ reads() {
 	for c in "log" "log --graph" "show v1" "ls s" "cat main --limit 3" \
 		 "export s" "export s --format text" "diff main s" "audit tiny" \
 		 "compare tiny tiny" "blame $H" "status" "fsck" "branch" "tag" \
-		 "generate tiny --prompt a --max-tokens 8 --seed 1"; do
+		 "generate tiny --prompt a --max-tokens 8 --seed 1" \
+		 "gc --dry-run --grace 0"; do
 		echo "== dsv $c" && $AS "$DSV" $c ||
 			{ echo "dsv $c failed" >&2; return 1; }
 	done
@@ -44,7 +45,7 @@ writes() {
 	cd "$REPO" || return 1
 	for c in "commit ../tiny.conf -m x" "derive sample main --n 5 -o x -m x" \
 		 "branch b" "branch -d s" "tag t" "tag -d v1" \
-		 "fsck --rebuild-index" "gc" "gc --dry-run" "repack main" \
+		 "fsck --rebuild-index" "gc" "repack main" \
 		 "tokenize main --tokenizer tok" \
 		 "tokenizer train main --vocab 300 -o t2" \
 		 "train main --tokenizer tok --config ../tiny.conf -o m2" \

@@ -54,6 +54,25 @@ test_expect_success 'a tag git made to a blob names no artifact: gc and fsck pas
 	! dsv tag | grep -q blobtag && dsv export v1 -o v1.jsonl
 '
 
+# A dry run deletes nothing: it shares the store lock, so a writer holding
+# it (here flock(1), standing for an hours-long derivation) does not keep it
+# waiting, as it keeps gc itself.
+if command -v flock >/dev/null 2>&1; then
+	( flock -s 9 && exec sleep 60 ) 9>>.dsv/lock &
+	holder=$!
+	test_expect_success 'gc --dry-run runs beside a writer holding the store lock' '
+		i=0 && while flock -n .dsv/lock true; do
+			i=$((i + 1)) && test $i -lt 200 || return 1
+			sleep 0.05
+		done &&
+		dsv gc --dry-run --grace 0 >out 2>err && test ! -s err &&
+		grep -q "^would delete 0 unreachable" out
+	'
+	kill $holder && wait $holder 2>/dev/null
+else
+	test_skip 'gc --dry-run beside a writer' 'no flock(1)'
+fi
+
 # After deleting, gc rebuilds the index; the token cache must survive it,
 # or every shard is encoded again and a running train loses its arrays.
 test_expect_success 'gc keeps the token cache of the arrays it keeps' '
