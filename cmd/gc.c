@@ -1,6 +1,7 @@
 /* gc.c: `dsv gc [--dry-run] [--grace T]`: deletes objects that no artifact
- * any branch, tag or HEAD reaches, once older than the grace period. A dry
- * run also works on a read-only repository. */
+ * any branch, tag or HEAD reaches, and the temporary files of interrupted
+ * writes, once older than the grace period. A dry run also works on a
+ * read-only repository. */
 #include "cmd/cmd.h"
 
 #include <stdio.h>
@@ -21,7 +22,7 @@ int cmd_gc(int argc, char **argv)
 	const char *grace = NULL;
 	const struct option opts[] = {
 		OPT_BOOL('n', "dry-run", &dry, "list what would be deleted and delete nothing"),
-		OPT_STRING(0, "grace", &grace, "T", "keep unreachable objects younger than T (seconds, or 30m, 1h, 2d; default: config gc.grace, else 1h)"),
+		OPT_STRING(0, "grace", &grace, "T", "keep unreachable objects and temporary files younger than T (seconds, or 30m, 1h, 2d; default: config gc.grace, else 1h)"),
 		OPT_BOOL(0, "json", &json, "print the counts as JSON"),
 		OPT_END(),
 	};

@@ -525,6 +525,18 @@ cleanup:
 	return rc;
 }
 
+/* The first write of the run file, under the store lock as every later one
+ * (checkpoint_now): gc, which holds it alone, deletes a NAME.tmp older than
+ * its grace period, and --grace 0 is any. */
+static int run_start(const struct run *r)
+{
+	int rc = dsv_store_lock(the_repo->store);
+	if (!rc)
+		rc = run_write(r);
+	dsv_store_unlock(the_repo->store);
+	return rc;
+}
+
 static int run_read(struct run *r)
 {
 	FILE *f = fopen(r->path, "r");
@@ -1458,7 +1470,7 @@ int cmd_train(int argc, char **argv)
 		dsv_error_set(DSV_EINVAL, "%s", dsv_gpt_error_last());
 		goto fail;
 	}
-	if (t.rank == 0 && !t.resume && run_write(&t.run))
+	if (t.rank == 0 && !t.resume && run_start(&t.run))
 		goto fail;
 	if (train_loop(&t) || commit_model(&t, &id, &wid, &comp)) {
 		/* A run that failed before its first checkpoint (a version

@@ -1,7 +1,8 @@
 /* gc.c: the store half of garbage collection: given the set of objects the
  * lineage reaches, deletes every other object file older than the grace
- * period, and stale files in .dsv/tmp. Which objects are reachable is the
- * lineage's to say (lineage/dataset.c); the rule is in docs/formats.md.
+ * period, and the temporary files that interrupted writes left behind.
+ * Which objects are reachable is the lineage's to say (lineage/dataset.c);
+ * the rule is in docs/formats.md.
  */
 #include "internal.h"
 
@@ -161,23 +162,72 @@ static int tmp_dir_walk(const char *path, int rm, time_t *newest, uint64_t *byte
 	return rc;
 }
 
-/* Leftovers of interrupted writes in .dsv/tmp older than the grace period
- * (a writer renames its temporary file within seconds): files, and the
- * spool directories of map and synth when nothing in them is younger. */
-static int sweep_tmp(struct sweep *w)
+/* Names of temporary files, one predicate per directory that holds them;
+ * `dir` is the directory's path, for the rules that look beside the name. */
+typedef int (*tmp_name_fn)(const char *dir, const char *name);
+
+/* tmp/: everything is staging (objects as obj-XXXXXX, the spool directories
+ * of map and synth) but the dot files that are no writer's. */
+static int in_tmp(const char *dir, const char *name)
+{
+	return name[0] != '.';
+}
+
+/* runs/NAME.tmp: train's run file of NAME before its rename. A branch may
+ * itself be called x.tmp, so the rule asks the claim locks train takes
+ * before its first write and leaves in place (.NAME.lock, cmd/train.c): the
+ * run NAME holds one and the run NAME.tmp none. */
+static int run_tmp(const char *dir, const char *name)
+{
+	char lock[4400];
+	size_t n = strlen(name);
+	if (name[0] == '.' || n < 5 || strcmp(name + n - 4, ".tmp"))
+		return 0;
+	snprintf(lock, sizeof lock, "%s/.%s.lock", dir, name);
+	if (!access(lock, F_OK))
+		return 0;
+	snprintf(lock, sizeof lock, "%s/.%.*s.lock", dir, (int)(n - 4), name);
+	return !access(lock, F_OK);
+}
+
+/* lineage/objects/tmp_object_git2_* and objects/pack/pack_git2_*: libgit2's
+ * loose objects and received packs before their link or rename (its
+ * git_futils_mktmp); git's own names there never hold an underscore. */
+static int git2_tmp(const char *dir, const char *name)
+{
+	return strstr(name, "_git2_") != NULL;
+}
+
+static const struct {
+	const char *dir; /* under .dsv */
+	tmp_name_fn is_tmp;
+} tmp_dirs[] = {
+	{"tmp", in_tmp},
+	{"runs", run_tmp},
+	{"lineage/objects", git2_tmp},
+	{"lineage/objects/pack", git2_tmp},
+};
+
+/* The temporary files of directory `sub` of .dsv older than the grace
+ * period: files, and directories (the spool of map or synth) when nothing
+ * in them is younger. dsv writes them under the store lock, and renames
+ * them within seconds; the grace period still holds, for writers that do
+ * not lock (another libgit2 program writing the lineage). */
+static int sweep_tmp(struct sweep *w, const char *sub, tmp_name_fn is_tmp)
 {
 	char dir[4096], path[4400];
 	struct dirent *de;
 	struct stat sb;
 	int rc = 0;
-	snprintf(dir, sizeof dir, "%s/tmp", dsv_store_dir(w->s));
+	snprintf(dir, sizeof dir, "%s/%s", dsv_store_dir(w->s), sub);
 	DIR *d = opendir(dir);
 	if (!d)
 		return errno == ENOENT ? 0 : dsv_error_set(DSV_EIO,
 				     "cannot open '%s': %s", dir,
 				     strerror(errno));
 	while (!rc && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    !is_tmp(dir, de->d_name))
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
 		if (lstat(path, &sb))
@@ -223,7 +273,7 @@ int dsv_store_gc(dsv_store *s, const dsv_gc_opts *o, dsv_gc_stats *st)
 	struct sweep w = {s, o, st, time(NULL)};
 	memset(st, 0, sizeof *st);
 	int rc = dsv_obj_foreach(s, sweep_one, &w);
-	if (!rc)
-		rc = sweep_tmp(&w);
+	for (size_t i = 0; !rc && i < sizeof tmp_dirs / sizeof *tmp_dirs; i++)
+		rc = sweep_tmp(&w, tmp_dirs[i].dir, tmp_dirs[i].is_tmp);
 	return rc;
 }

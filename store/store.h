@@ -846,7 +846,8 @@ typedef struct {
 	uint64_t kept;           /* reachable objects */
 	uint64_t young;          /* unreachable, kept for the grace period */
 	uint64_t deleted, deleted_bytes; /* (would be) deleted */
-	uint64_t tmp_files, tmp_bytes;   /* stale files in tmp/ */
+	/* stale temporary files: tmp/, runs/NAME.tmp, libgit2's in lineage/ */
+	uint64_t tmp_files, tmp_bytes;
 } dsv_gc_stats;
 
 /* The store lock gc holds: alone, so that no writer is between storing
@@ -855,8 +856,8 @@ typedef struct {
  * a snapshot), and none where the store is read-only. Released by
  * dsv_store_unlock. */
 int dsv_store_gc_lock(dsv_store *s, int dry_run);
-/* Sweeps objects/ and tmp/. The caller holds dsv_store_gc_lock and computed
- * `keep` under it. */
+/* Sweeps objects/ and the temporary files of interrupted writes. The caller
+ * holds dsv_store_gc_lock and computed `keep` under it. */
 int dsv_store_gc(dsv_store *s, const dsv_gc_opts *o, dsv_gc_stats *st);
 
 /* ---- repacking (store/repack.c) ----------------------------------------- *
