@@ -1,6 +1,7 @@
 /* repack.c: `dsv repack [REV] [--branch B]`: records the version REV again,
  * its records rewritten into dense shards, as a new commit (op "repack") on
- * the branch; it exports the same bytes as REV. */
+ * the branch; it exports the same bytes as REV. A REV dense already is not
+ * recorded again (a new branch B is made at REV itself). */
 #include "cmd/cmd.h"
 
 #include <stdio.h>
@@ -116,13 +117,20 @@ int cmd_repack(int argc, char **argv)
 	if (dsv_manifest_format(packed, &manifest, &mlen) ||
 	    dsv_artifact_format(art, &json, &jlen))
 		goto fail;
-	/* A branch already at a version with these very entries keeps it:
-	 * run twice, repack records nothing the second time. */
-	if (has_old && (rc = same_manifest(m, manifest, mlen)) != 0) {
+	/* A version with these very entries already is not recorded again
+	 * (run twice, repack records nothing the second time); a new branch
+	 * is still made, at REV, as `git branch B REV` would. */
+	if ((rc = same_manifest(m, manifest, mlen)) != 0) {
 		if (rc < 0)
+			goto fail;
+		dsv_aid_short(hex, &rev_id);
+		if (!has_old && dsv_lineage_ref_update(l, ref, &rev_id, NULL,
+						       "repack: nothing to repack"))
 			goto fail;
 		if (!quiet)
 			printf("nothing to repack: '%s' is dense already\n", rev);
+		if (!quiet && !has_old)
+			printf("branch '%s' created at %s\n", branch, hex);
 		rc = 0;
 		goto cleanup;
 	}

@@ -43,6 +43,19 @@ test_expect_success 'repack run again records nothing' '
 	test "$(git --git-dir .dsv/lineage rev-parse main)" = "$before"
 '
 
+test_expect_success 'repack of a dense version onto a new branch makes the branch, no commit' '
+	G="git --git-dir .dsv/lineage" &&
+	at=$($G rev-parse main) && n=$($G rev-list --all --count) &&
+	dsv repack main --branch dense >out &&
+	grep -qx "nothing to repack: .main. is dense already" out &&
+	grep -qx "branch .dense. created at $($G rev-parse --short=7 main)" out &&
+	test "$($G rev-parse dense)" = "$at" &&
+	dsv repack main -b dense2 -q >out && test ! -s out &&
+	test "$($G rev-parse dense2)" = "$at" &&
+	test "$($G rev-list --all --count)" = "$n" &&
+	dsv repack dense >out && ! grep -q "created" out
+'
+
 test_expect_success 'repack of a tag onto a new branch; fsck passes' '
 	dsv tag old main~60 &&
 	test_must_fail dsv repack old 2>err && grep -q "not a branch" err &&
