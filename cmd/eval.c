@@ -193,7 +193,7 @@ static int commit_column(struct evalrun *e, const dsv_aid *rev,
 {
 	dsv_manifest *nm = NULL;
 	dsv_artifact *art = NULL;
-	char *manifest = NULL, *json = NULL, ref[300], defmsg[256];
+	char *manifest = NULL, *json = NULL, ref[300];
 	size_t mlen, jlen;
 	dsv_compute c;
 	int rc, locked = 0;
@@ -226,9 +226,8 @@ static int commit_column(struct evalrun *e, const dsv_aid *rev,
 				 {"MANIFEST", manifest, mlen}};
 	dsv_aid parents[2] = {*rev, e->md.aid};
 	snprintf(ref, sizeof ref, "refs/heads/%s", branch);
-	snprintf(defmsg, sizeof defmsg, "eval: column %s", name);
 	dsv_commit_opts co = {.files = files, .nfiles = 2, .parents = parents,
-			      .nparents = 2, .message = msg ? msg : defmsg,
+			      .nparents = 2, .message = msg,
 			      .ref = ref, .expected = NULL};
 	rc = dsv_lineage_commit(the_repo->lineage, &co, id);
 cleanup:
@@ -268,14 +267,56 @@ static int save_weights(const struct model *md, const char *path)
 	return rc;
 }
 
+/* The loss summary; with --column (id set), first what was written: the
+ * new version, its column and the records it scores, as derive prints. */
+static void print_result(const struct evalrun *e, char **argv,
+			 const dsv_aid *id, const char *column,
+			 const char *branch, const char *msg, int json,
+			 int quiet)
+{
+	double mean = e->sum / (double)e->ntok;
+	if (json) {
+		printf("{");
+		if (id) {
+			char hex[DSV_AID_HEXLEN + 1];
+			dsv_aid_fmt(hex, id);
+			char *qb = json_quote(branch), *qc = json_quote(column);
+			printf("\"artifact\": \"%s\", \"branch\": %s, "
+			       "\"column\": %s, ", hex, qb ? qb : "null",
+			       qc ? qc : "null");
+			free(qb);
+			free(qc);
+		}
+		printf("\"records\": %zu, \"tokens\": %llu, \"loss\": %.6f, "
+		       "\"perplexity\": %.6f}\n", e->ndocs,
+		       (unsigned long long)e->ntok, mean, exp(mean));
+		return;
+	}
+	if (quiet)
+		return;
+	if (id) {
+		char hex[DSV_AID_SHORTLEN + 1];
+		dsv_aid_short(hex, id);
+		printf("[%s %s] %s\n", branch, hex, msg);
+		printf(" eval: column '%s' (each record's mean loss under "
+		       "'%s') on %zu records of '%s'\n ", column, argv[0],
+		       e->ndocs, argv[1]);
+	} else {
+		printf("%zu records, ", e->ndocs);
+	}
+	printf("%llu tokens: loss %.4f, perplexity %.3f\n",
+	       (unsigned long long)e->ntok, mean, exp(mean));
+}
+
 int cmd_eval(int argc, char **argv)
 {
 	static const char usage[] =
 		"dsv eval MODEL REV [--column NAME -o BRANCH] [options]";
 	const char *column = NULL, *branch = NULL, *msg = NULL, *device = NULL;
 	const char *save = NULL;
+	char defmsg[256];
 	long batch = 8;
-	int json = 0;
+	int json = 0, quiet = 0;
 	const struct option opts[] = {
 		OPT_STRING(0, "column", &column, "name", "write each record's mean loss as this f32 column"),
 		OPT_STRING('o', "output", &branch, "name", "the branch of the new version (with --column)"),
@@ -284,6 +325,7 @@ int cmd_eval(int argc, char **argv)
 		OPT_INT(0, "batch", &batch, "n", "sequences per forward pass (default 8)"),
 		OPT_STRING(0, "save-weights", &save, "file", "also write the model's safetensors file there"),
 		OPT_BOOL(0, "json", &json, "print the result as JSON"),
+		OPT_BOOL('q', "quiet", &quiet, "print nothing"),
 		OPT_END(),
 	};
 	struct evalrun e = {0};
@@ -311,6 +353,10 @@ int cmd_eval(int argc, char **argv)
 		return usage_error(opts, usage, "--column: %s", dsv_error_last());
 	if (column && require_writable())
 		return 1;
+	if (column && !msg) {
+		snprintf(defmsg, sizeof defmsg, "eval: column %s", column);
+		msg = defmsg;
+	}
 	int dev = dsv_device_parse(device ? device : "auto");
 	if (dev < 0)
 		return usage_error(opts, usage, "--device must be cpu, cuda or auto");
@@ -365,30 +411,8 @@ int cmd_eval(int argc, char **argv)
 	}
 	if (column && commit_column(&e, &rev, m, column, branch, msg, meter, &id))
 		goto fail;
-	double mean = e.sum / (double)e.ntok;
-	if (json) {
-		printf("{\"records\": %zu, \"tokens\": %llu, \"loss\": %.6f, "
-		       "\"perplexity\": %.6f", e.ndocs,
-		       (unsigned long long)e.ntok, mean, exp(mean));
-		if (column) {
-			char hex[DSV_AID_HEXLEN + 1];
-			dsv_aid_fmt(hex, &id);
-			char *qc = json_quote(column);
-			printf(", \"artifact\": \"%s\", \"column\": %s", hex,
-			       qc ? qc : "null");
-			free(qc);
-		}
-		printf("}\n");
-	} else {
-		printf("%zu records, %llu tokens: loss %.4f, perplexity %.3f\n",
-		       e.ndocs, (unsigned long long)e.ntok, mean, exp(mean));
-		if (column) {
-			char hex[DSV_AID_SHORTLEN + 1];
-			dsv_aid_short(hex, &id);
-			printf("[%s %s] column '%s': each record's mean loss\n",
-			       branch, hex, column);
-		}
-	}
+	print_result(&e, argv, column ? &id : NULL, column, branch, msg, json,
+		     quiet);
 	rc = 0;
 	goto cleanup;
 fail:

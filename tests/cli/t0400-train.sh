@@ -157,7 +157,19 @@ test_expect_success 'eval: loss and perplexity; --column writes a version' '
 	dsv eval m1 valid --json >ev.json &&
 	grep -q "\"perplexity\": [0-9]" ev.json &&
 	dsv eval m1 valid --column loss -o scored >out &&
+	n=$(sed -n "s/.*\"records\": \([0-9]*\),.*/\1/p" ev.json) && test "$n" -gt 0 &&
+	head -1 out | grep -qx "\[scored $(git --git-dir .dsv/lineage rev-parse --short=7 scored)\] eval: column loss" &&
+	grep -qx " eval: column .loss. (each record.s mean loss under .m1.) on $n records of .valid." out &&
+	grep -qx " [0-9]* tokens: loss [0-9.]*, perplexity [0-9.]*" out &&
 	git --git-dir .dsv/lineage show scored:MANIFEST | grep -q "loss" &&
+	dsv eval m1 valid --column loss -o scored2 -m again --json | python3 -c "
+import json, sys, subprocess
+d = json.load(sys.stdin)
+at = subprocess.check_output([\"git\", \"--git-dir\", \".dsv/lineage\", \"rev-parse\", \"scored2\"]).decode().strip()
+assert (d[\"artifact\"], d[\"branch\"], d[\"column\"], d[\"records\"]) == (at, \"scored2\", \"loss\", $n), d
+assert d[\"perplexity\"] > 1" &&
+	dsv eval m1 valid --column loss -o scored3 -q >out && test ! -s out &&
+	dsv log -n 1 scored3 | grep -q "eval: column loss" &&
 	git --git-dir .dsv/lineage show scored:dsv.json | grep -q "\"mode\": \"evaluation\"" &&
 	git --git-dir .dsv/lineage log --format=%P -1 scored | wc -w | grep -q 2 &&
 	test_must_fail dsv eval m1 valid -o noc 2>err &&
