@@ -1,7 +1,10 @@
-/* blame.c: `dsv blame RECORD-HASH`: which version first brought a record in
- * (the records index) and what every dataset version a ref reaches did with
- * it: holds it, dropped it (a derivation's `reason` column and its dsv.json
- * code table say why), or does not have it.
+/* blame.c: `dsv blame RECORD-HASH [REV]`: which version first stored a record
+ * (the records index) and what every dataset version REV reaches (no REV:
+ * every ref) did with it: brought it in, kept it, dropped it (a derivation's
+ * `reason` column and its dsv.json code table say why), or did not keep what
+ * an input held. A copy counts wherever it lies: the same text stored again
+ * in another shard (committed again under other meta, rephrased back) is
+ * the same record.
  */
 #include "cmd/cmd.h"
 
@@ -9,17 +12,168 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What one version did with the record. */
+enum { NONE, HOLDS, DROPPED, ADDED, NOT_KEPT };
+static const struct {
+	const char *text, *json;
+} verdict_name[] = {
+	[NONE] = {"-", "none"},
+	[HOLDS] = {"holds it", "holds"},
+	[DROPPED] = {"dropped", "dropped"},
+	[ADDED] = {"added", "added"},
+	[NOT_KEPT] = {"not kept", "not_kept"},
+};
+
+struct verdict {
+	int v;
+	unsigned code;        /* DROPPED: the reason code of its first copy */
+	dsv_oid shard;        /* HOLDS, ADDED: the first copy it keeps */
+	uint64_t row, copies; /* and how many it keeps, repeats counted */
+};
+
+/* A set of ids (shards: with the rows holding the record; versions: those
+ * holding it), open addressing on the first 8 bytes of the id, a uniform
+ * hash; doubled at half full. */
+struct known {
+	uint8_t id[32];
+	size_t len; /* of id; 0: a free slot */
+	uint64_t *rows;
+	size_t nrows;
+};
+
+struct table {
+	struct known *slot;
+	size_t used, mask;
+};
+
 struct blame {
 	dsv_rhash hash;
-	dsv_record_loc loc;
-	/* the rows of loc.shard holding the record: one text can be stored
-	 * again under other meta, and a version may keep any copy */
-	uint64_t *copies;
-	size_t ncopies;
 	int json, all;
+	struct table shards, versions;
 	json_t *rows;
-	size_t held, dropped;
+	size_t held, added, dropped, not_kept;
 };
+
+/* The slot holding `id`, or the free one where it would go. */
+static struct known *probe(const struct table *t, const void *id, size_t len)
+{
+	uint64_t k;
+	memcpy(&k, id, sizeof k);
+	size_t j = k & t->mask;
+	while (t->slot[j].len &&
+	       (t->slot[j].len != len || memcmp(t->slot[j].id, id, len)))
+		j = (j + 1) & t->mask;
+	return &t->slot[j];
+}
+
+static struct known *table_get(const struct table *t, const void *id,
+			       size_t len)
+{
+	struct known *k = t->slot ? probe(t, id, len) : NULL;
+	return k && k->len ? k : NULL;
+}
+
+/* Adds `id` (not in t yet) and hands out its zeroed slot, valid until the
+ * next table_add. */
+static int table_add(struct table *t, const void *id, size_t len,
+		     struct known **out)
+{
+	if (2 * (t->used + 1) > (t->slot ? t->mask + 1 : 0)) {
+		size_t n = t->slot ? t->mask + 1 : 0, cap = n ? 2 * n : 64;
+		struct known *old = t->slot;
+		if (!(t->slot = dsv_malloc(cap * sizeof *t->slot))) {
+			t->slot = old;
+			return DSV_ENOMEM;
+		}
+		memset(t->slot, 0, cap * sizeof *t->slot);
+		t->mask = cap - 1;
+		for (size_t i = 0; i < n; i++)
+			if (old[i].len)
+				*probe(t, old[i].id, old[i].len) = old[i];
+		free(old);
+	}
+	struct known *k = probe(t, id, len);
+	memcpy(k->id, id, len);
+	k->len = len;
+	t->used++;
+	*out = k;
+	return 0;
+}
+
+static void table_free(struct table *t)
+{
+	for (size_t i = 0; t->slot && i <= t->mask; i++)
+		free(t->slot[i].rows);
+	free(t->slot);
+}
+
+/* The rows of shard `id` that hold the record: its hash column (no text)
+ * is read once, however many versions name the shard. *out is valid until
+ * the next call. */
+static int shard_rows(struct blame *b, const dsv_oid *id,
+		      const struct known **out)
+{
+	struct known *k = table_get(&b->shards, id->b, sizeof id->b);
+	dsv_shard *sh = NULL;
+	uint64_t *rows = NULL;
+	size_t n = 0, cap = 0;
+	if ((*out = k))
+		return 0;
+	int rc = dsv_shard_open(&sh, the_repo->store, id, DSV_SHARD_HASH);
+	for (uint64_t r = 0; !rc && r < dsv_shard_rows(sh); r++)
+		if (!memcmp(dsv_shard_hash(sh, r), &b->hash, sizeof b->hash) &&
+		    !(rc = DSV_ARRAY_GROW(rows, cap, n + 1, 4)))
+			rows[n++] = r;
+	dsv_shard_free(sh);
+	if (!rc)
+		rc = table_add(&b->shards, id->b, sizeof id->b, &k);
+	if (rc) {
+		free(rows);
+		return rc;
+	}
+	k->rows = rows;
+	k->nrows = n;
+	*out = k;
+	return 0;
+}
+
+/* What the version with manifest m did with the record: HOLDS when it keeps
+ * a copy, DROPPED when its `reason` column gives one a code, else NONE. */
+static int judge(struct blame *b, const dsv_manifest *m, struct verdict *vd)
+{
+	dsv_store *s = the_repo->store;
+	int rc = 0;
+	for (size_t i = 0; i < m->n && !rc; i++) {
+		const dsv_manifest_entry *e = &m->e[i];
+		const struct known *k;
+		dsv_selection *sel = NULL;
+		dsv_column *c = NULL;
+		if ((rc = shard_rows(b, &e->shard, &k)) || !k->nrows)
+			continue;
+		if (e->has_sel)
+			rc = dsv_selection_open(&sel, s, &e->sel, NULL);
+		for (size_t j = 0; j < e->ncols && !rc; j++)
+			if (!strcmp(e->cols[j].name, "reason"))
+				rc = dsv_column_open(&c, s, &e->cols[j].id, NULL);
+		for (size_t j = 0; j < k->nrows && !rc; j++) {
+			uint64_t r = k->rows[j];
+			if (r >= e->rows)
+				continue;
+			if (!sel || dsv_selection_get(sel, r)) {
+				if (vd->v != HOLDS)
+					*vd = (struct verdict){
+						HOLDS, 0, e->shard, r, 0};
+				vd->copies += e->repeat;
+			} else if (vd->v == NONE && c &&
+				   (vd->code = (unsigned)dsv_column_get(c, r))) {
+				vd->v = DROPPED;
+			}
+		}
+		dsv_selection_free(sel);
+		dsv_column_free(c);
+	}
+	return rc;
+}
 
 /* The reason string for `code` in an artifact's stats.reason_codes. */
 static const char *reason_name(const dsv_artifact *a, unsigned code)
@@ -31,54 +185,45 @@ static const char *reason_name(const dsv_artifact *a, unsigned code)
 	return s ? s : "unknown reason";
 }
 
-/* What version `id` did with the record: 1 holds it (a row of b->copies),
- * 2 dropped it (*code set from the first dropped copy), 0 neither. Only
- * entries over the record's first shard can hold it: a commit that meets a
- * known record refers to it where it is stored. */
-static int verdict(const dsv_manifest *m, dsv_store *s, const struct blame *b,
-		   unsigned *code)
+static void print_verdict(struct blame *b, const dsv_aid *id,
+			  const dsv_artifact *a, const dsv_commit_info *ci,
+			  const struct verdict *vd)
 {
-	int v = 0, rc = 0;
-	for (size_t i = 0; i < m->n && v != 1 && !rc; i++) {
-		const dsv_manifest_entry *e = &m->e[i];
-		dsv_selection *sel = NULL;
-		dsv_column *c = NULL;
-		if (dsv_oid_cmp(&e->shard, &b->loc.shard))
-			continue;
-		if (e->has_sel)
-			rc = dsv_selection_open(&sel, s, &e->sel, NULL);
-		for (size_t k = 0; k < e->ncols && !rc; k++)
-			if (!strcmp(e->cols[k].name, "reason"))
-				rc = dsv_column_open(&c, s, &e->cols[k].id, NULL);
-		for (size_t j = 0; j < b->ncopies && v != 1 && !rc; j++) {
-			uint64_t r = b->copies[j];
-			if (r >= e->rows)
-				continue;
-			if (!sel || dsv_selection_get(sel, r))
-				v = 1;
-			else if (!v && c && (*code = (unsigned)dsv_column_get(c, r)))
-				v = 2;
-		}
-		dsv_selection_free(sel);
-		dsv_column_free(c);
+	char hex[DSV_AID_HEXLEN + 1], shard[DSV_OID_HEXLEN + 1];
+	char detail[96] = "";
+	int holds = vd->v == HOLDS || vd->v == ADDED;
+	if (holds) {
+		dsv_oid_fmt(shard, &vd->shard);
+		int len = snprintf(detail, sizeof detail, "%.12s:%llu", shard,
+				   (unsigned long long)vd->row);
+		if (vd->copies > 1)
+			snprintf(detail + len, sizeof detail - (size_t)len,
+				 " (%llu copies)", (unsigned long long)vd->copies);
 	}
-	return rc ? -1 : v;
+	const char *why = vd->v == DROPPED ? reason_name(a, vd->code) : NULL;
+	if (b->json) {
+		dsv_aid_fmt(hex, id);
+		json_t *o = json_pack("{sssssssssb}", "artifact", hex, "op",
+				      a->op, "message", ci->summary, "verdict",
+				      verdict_name[vd->v].json, "holds", holds);
+		if (holds)
+			json_object_update_new(o, json_pack("{sssIsI}", "shard",
+				shard, "row", (json_int_t)vd->row, "copies",
+				(json_int_t)vd->copies));
+		if (why)
+			json_object_set_new(o, "dropped", json_string(why));
+		json_array_append_new(b->rows, o);
+		return;
+	}
+	dsv_aid_short(hex, id);
+	if (why)
+		snprintf(detail, sizeof detail, "%s", why);
+	printf("%s %-8s %-10s %s%s%s\n", hex, a->op, verdict_name[vd->v].text,
+	       detail, *detail ? "  " : "", ci->summary);
 }
 
-/* Fills b->copies with the rows of the record's first shard that hold it. */
-static int find_copies(struct blame *b, dsv_store *s)
-{
-	dsv_shard *sh = NULL;
-	size_t cap = 0;
-	int rc = dsv_shard_open(&sh, s, &b->loc.shard, DSV_SHARD_HASH);
-	for (uint64_t r = 0; !rc && r < dsv_shard_rows(sh); r++)
-		if (!memcmp(dsv_shard_hash(sh, r), &b->hash, sizeof b->hash) &&
-		    !(rc = DSV_ARRAY_GROW(b->copies, cap, b->ncopies + 1, 4)))
-			b->copies[b->ncopies++] = r;
-	dsv_shard_free(sh);
-	return rc;
-}
-
+/* Versions come oldest first, so a version's inputs were judged before it:
+ * one that holds the record while none of its inputs did brought it in. */
 static int blame_one(const dsv_aid *id, void *ctx)
 {
 	struct blame *b = ctx;
@@ -86,43 +231,38 @@ static int blame_one(const dsv_aid *id, void *ctx)
 	dsv_artifact *a = NULL;
 	dsv_manifest *m = NULL;
 	dsv_commit_info *ci = NULL;
-	char hex[DSV_AID_HEXLEN + 1];
-	unsigned code = 0;
-	int rc = 0, v;
+	struct verdict vd = {0};
+	struct known *k;
+	int rc = 0, in_input = 0;
 
 	if (dsv_artifact_read(&a, l, id) || a->kind != DSV_KIND_DATASET ||
 	    dsv_dataset_manifest(&m, l, id)) {
 		dsv_error_clear(); /* models, tokenizers: nothing to say */
 		goto out;
 	}
-	if ((v = verdict(m, the_repo->store, b, &code)) < 0) {
-		rc = dsv_error_code();
+	if ((rc = judge(b, m, &vd)) || (rc = dsv_commit_info_open(&ci, l, id)))
 		goto out;
-	}
+	for (size_t i = 0; i < ci->nparents; i++)
+		in_input |= !!table_get(&b->versions, ci->parents[i].b,
+					sizeof ci->parents[i].b);
+	if (vd.v == HOLDS &&
+	    (rc = table_add(&b->versions, id->b, sizeof id->b, &k)))
+		goto out;
 	/* A version that drops nothing itself (a mix) carries its inputs'
 	 * reason columns: what they dropped is not its doing. */
-	if (v == 2 && !json_is_object(json_object_get(a->stats, "reason_codes")))
-		v = 0;
-	if (v == 0 && !b->all)
-		goto out;
-	if ((rc = dsv_commit_info_open(&ci, l, id)))
-		goto out;
-	const char *what = v == 1 ? "holds it" : v == 2 ? "dropped" : "-";
-	const char *why = v == 2 ? reason_name(a, code) : NULL;
-	b->held += v == 1;
-	b->dropped += v == 2;
-	if (b->json) {
-		dsv_aid_fmt(hex, id);
-		json_t *o = json_pack("{sssssssb}", "artifact", hex, "op", a->op,
-				      "message", ci->summary, "holds", v == 1);
-		if (why)
-			json_object_set_new(o, "dropped", json_string(why));
-		json_array_append_new(b->rows, o);
-	} else {
-		dsv_aid_short(hex, id);
-		printf("%s %-8s %-10s %s%s%s\n", hex, a->op, what,
-		       why ? why : "", why ? "  " : "", ci->summary);
-	}
+	if (vd.v == DROPPED &&
+	    !json_is_object(json_object_get(a->stats, "reason_codes")))
+		vd.v = NONE;
+	if (vd.v == HOLDS && !in_input)
+		vd.v = ADDED;
+	if (vd.v == NONE && in_input)
+		vd.v = NOT_KEPT;
+	b->held += vd.v == HOLDS || vd.v == ADDED;
+	b->added += vd.v == ADDED;
+	b->dropped += vd.v == DROPPED;
+	b->not_kept += vd.v == NOT_KEPT;
+	if (vd.v != NONE || b->all)
+		print_verdict(b, id, a, ci, &vd);
 out:
 	dsv_commit_info_free(ci);
 	dsv_manifest_free(m);
@@ -132,7 +272,8 @@ out:
 
 int cmd_blame(int argc, char **argv)
 {
-	static const char usage[] = "dsv blame [--all] [--json] RECORD-HASH";
+	static const char usage[] =
+		"dsv blame [--all] [--json] RECORD-HASH [REV]";
 	struct blame b = {0};
 	const struct option opts[] = {
 		OPT_BOOL(0, "all", &b.all, "also list versions without the record"),
@@ -140,33 +281,37 @@ int cmd_blame(int argc, char **argv)
 		OPT_END(),
 	};
 	char shard[DSV_OID_HEXLEN + 1], first[DSV_AID_HEXLEN + 1];
+	dsv_record_loc loc;
+	dsv_aid rev;
 	int n = parse_options(argc, argv, opts, usage);
 	if (n < 0)
 		return PARSE_EXIT(n);
-	if (n != 1)
-		return usage_error(opts, usage, "give one record hash");
+	if (n != 1 && n != 2)
+		return usage_error(opts, usage, "give one record hash and at "
+				   "most one revision");
 	if (dsv_rhash_parse(&b.hash, argv[0], strlen(argv[0])))
 		return error_msg("'%s' is not a record hash (32 hex digits)",
 				 argv[0]);
-	int rc = dsv_index_get_record(the_repo->store, &b.hash, &b.loc);
+	int rc = dsv_index_get_record(the_repo->store, &b.hash, &loc);
 	if (rc == DSV_ENOTFOUND)
 		return error_msg("record %s is in no version of this "
 				 "repository", argv[0]);
-	if (rc || (rc = find_copies(&b, the_repo->store))) {
-		free(b.copies);
+	if (rc || (n == 2 && resolve_rev(argv[1], &rev)))
 		return die_error();
-	}
-	dsv_oid_fmt(shard, &b.loc.shard);
+	dsv_oid_fmt(shard, &loc.shard);
 	dsv_aid first_id;
-	memcpy(first_id.b, b.loc.commit, sizeof first_id.b);
+	memcpy(first_id.b, loc.commit, sizeof first_id.b);
 	dsv_aid_fmt(first, &first_id);
 	if (b.json)
 		b.rows = json_array();
 	else
 		printf("record %s: first stored by %.7s (shard %.12s, row %llu)\n",
-		       argv[0], first, shard, (unsigned long long)b.loc.row);
-	rc = dsv_lineage_foreach(the_repo->lineage, blame_one, &b);
-	free(b.copies);
+		       argv[0], first, shard, (unsigned long long)loc.row);
+	rc = n == 2 ? dsv_lineage_foreach_from(the_repo->lineage, &rev, 1,
+					       blame_one, &b)
+		    : dsv_lineage_foreach(the_repo->lineage, blame_one, &b);
+	table_free(&b.shards);
+	table_free(&b.versions);
 	if (rc) {
 		json_decref(b.rows);
 		return die_error();
@@ -174,13 +319,14 @@ int cmd_blame(int argc, char **argv)
 	if (b.json) {
 		json_t *o = json_pack("{sssssIso}", "record", argv[0],
 				      "first_artifact", first, "row",
-				      (json_int_t)b.loc.row, "versions", b.rows);
+				      (json_int_t)loc.row, "versions", b.rows);
 		json_object_set_new(o, "shard", json_string(shard));
 		print_json(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		json_decref(o);
 	} else {
-		printf("%zu versions hold it, %zu derivations dropped it\n",
-		       b.held, b.dropped);
+		printf("%zu versions hold it (%zu added it), %zu dropped it, "
+		       "%zu did not keep it\n", b.held, b.added, b.dropped,
+		       b.not_kept);
 	}
 	return 0;
 }

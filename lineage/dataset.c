@@ -64,9 +64,9 @@ static int ref_targets(dsv_lineage *l, dsv_aid **out, size_t *n)
 	return rc;
 }
 
-/* Calls fn for every commit the starts reach, each once, oldest first. */
-static int foreach_from(dsv_lineage *l, const dsv_aid *starts, size_t nstarts,
-			int (*fn)(const dsv_aid *id, void *ctx), void *ctx)
+int dsv_lineage_foreach_from(dsv_lineage *l, const dsv_aid *starts,
+			     size_t nstarts,
+			     int (*fn)(const dsv_aid *id, void *ctx), void *ctx)
 {
 	dsv_aid *all = NULL, id;
 	size_t n = 0, cap = 0;
@@ -97,7 +97,7 @@ int dsv_lineage_foreach(dsv_lineage *l,
 	size_t nstarts = 0;
 	int rc = ref_targets(l, &starts, &nstarts);
 	if (!rc)
-		rc = foreach_from(l, starts, nstarts, fn, ctx);
+		rc = dsv_lineage_foreach_from(l, starts, nstarts, fn, ctx);
 	free(starts);
 	return rc;
 }
@@ -486,7 +486,7 @@ int dsv_lineage_reachable(dsv_lineage *l, dsv_oid **out, size_t *n,
 		rc = reach_runs(&r, dir);
 	}
 	if (!rc)
-		rc = foreach_from(l, r.runs, r.nruns, reach_one, &r);
+		rc = dsv_lineage_foreach_from(l, r.runs, r.nruns, reach_one, &r);
 	free(r.runs);
 	*out = *toks = NULL;
 	*n = *ntoks = 0;

@@ -413,6 +413,10 @@ int dsv_dataset_manifest(dsv_manifest **out, dsv_lineage *l,
  * oldest first, so that "first holder" questions have git's answer. */
 int dsv_lineage_foreach(dsv_lineage *l,
 			int (*fn)(const dsv_aid *id, void *ctx), void *ctx);
+/* The same over the commits `starts` reach (`dsv blame HASH REV`). */
+int dsv_lineage_foreach_from(dsv_lineage *l, const dsv_aid *starts,
+			     size_t nstarts,
+			     int (*fn)(const dsv_aid *id, void *ctx), void *ctx);
 
 typedef struct {
 	uint64_t artifacts;      /* commits checked */

@@ -100,8 +100,46 @@ test_expect_success 'blame: a version that keeps a later copy of the record hold
 	dsv derive filter meta2 --where "meta.i == 1" -o second -m second -q &&
 	r=$(dsv diff meta2 second --records | sed -n "s/^- \([0-9a-f]\{32\}\)  .*/\1/p") &&
 	dsv blame $r >out &&
-	grep -q "^[0-9a-f]\{7\} filter   holds it   second$" out &&
-	grep -q "^2 versions hold it, 0 derivations dropped it$" out
+	grep -q "^[0-9a-f]\{7\} commit   added      [0-9a-f]\{12\}:0 (2 copies)  meta2$" out &&
+	grep -q "^[0-9a-f]\{7\} filter   holds it   [0-9a-f]\{12\}:1  second$" out &&
+	grep -q "^2 versions hold it (1 added it), 0 dropped it, 0 did not keep it$" out
+'
+
+# The same text in other shards: rewritten away and back by map (a new
+# shard), committed again under other meta on another branch, repeated by a
+# mix. The records index knows only the first shard; blame finds them all.
+test_expect_success 'blame: copies in other shards, where each came in, what did not keep it' '
+	printf "{\"text\":\"alpha one\",\"k\":1}\n{\"text\":\"other\"}\n" >a.jsonl &&
+	printf "{\"text\":\"alpha one\",\"k\":2}\n" >b.jsonl &&
+	dsv commit a.jsonl -b story -m story -q &&
+	dsv derive map story --cmd "sed s/alpha/beta/" -o beta -m beta -q &&
+	dsv derive map beta --cmd "sed s/beta/alpha/" -o back -m back -q &&
+	dsv commit b.jsonl -b again -m again -q &&
+	dsv derive mix again:3 -o again3 -m again3 -q &&
+	r=$(dsv diff --records story beta | sed -n "s/^- \([0-9a-f]\{32\}\).*/\1/p") &&
+	short() { $G rev-parse --short=7 "$1"; } &&
+	shard() { $G show "$1":MANIFEST | sed -n "2s/^shard \([0-9a-f]\{12\}\).*/\1/p"; } &&
+	test "$(shard back)" != "$(shard story)" &&
+	test "$(shard again)" != "$(shard story)" &&
+	dsv blame $r >out &&
+	grep -qx "record $r: first stored by $(short story) (shard $(shard story), row 0)" out &&
+	grep -qx "$(short story) commit   added      $(shard story):0  story" out &&
+	grep -qx "$(short beta) map      not kept   beta" out &&
+	grep -qx "$(short back) map      added      $(shard back):0  back" out &&
+	grep -qx "$(short again) commit   added      $(shard again):0  again" out &&
+	grep -qx "$(short again3) mix      holds it   $(shard again):0 (3 copies)  again3" out &&
+	grep -qx "4 versions hold it (3 added it), 0 dropped it, 1 did not keep it" out &&
+	dsv blame $r back >out &&
+	! grep -q "again" out && grep -q " back$" out &&
+	grep -qx "2 versions hold it (2 added it), 0 dropped it, 1 did not keep it" out &&
+	dsv blame --json $r again3 | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+v = [(x[\"message\"], x[\"verdict\"], x.get(\"copies\")) for x in d[\"versions\"]]
+assert v == [(\"again\", \"added\", 1), (\"again3\", \"holds\", 3)], v
+assert d[\"versions\"][1][\"shard\"].startswith(\"$(shard again)\")" &&
+	test_must_fail dsv blame $r nosuch 2>err && grep -q "nosuch" err &&
+	test_must_fail dsv blame $r back main 2>err && grep -q "at most one revision" err
 '
 
 test_done
