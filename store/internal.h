@@ -34,6 +34,11 @@ struct dsv_store {
 int dsv_index_open(dsv_store *s);
 void dsv_index_close(dsv_store *s);
 
+/* repo.c: adds the settings of a config text ("key = value" lines, '#'
+ * starts a comment line) to s; DSV_EINVAL names the line. Exposed for
+ * tests/fuzz/fuzz_config.c. */
+int dsv_store_config_parse(dsv_store *s, const char *text, size_t len);
+
 /* repo.c: what DSV_DEFAULT_LEVEL stands for: the zstd level (config
  * `compression.level`, else 1) and the long-matching window log (config
  * `compression.window`, else 26; 0 is off). */

@@ -126,8 +126,7 @@ static int is_space(char c)
 	return c == ' ' || c == '\t' || c == '\r';
 }
 
-/* Parses "key = value" lines; '#' starts a comment line. */
-static int config_parse(dsv_store *s, const char *text, size_t len)
+int dsv_store_config_parse(dsv_store *s, const char *text, size_t len)
 {
 	size_t line = 0, pos = 0;
 	while (pos < len) {
@@ -195,7 +194,7 @@ static int config_load(dsv_store *s)
 		rc = dsv_error_set(DSV_EIO, "cannot read '%s'", path);
 		goto cleanup;
 	}
-	rc = config_parse(s, text, (size_t)len);
+	rc = dsv_store_config_parse(s, text, (size_t)len);
 	if (rc == 0) {
 		const char *fmt = dsv_store_config(s, "format");
 		if (fmt && strcmp(fmt, "1") != 0)
