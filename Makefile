@@ -134,7 +134,9 @@ $(B)/lib%.a:
 	rm -f $@ && ar rcs $@ $^
 
 # tests that compile a cmd/ file in (the expression parser is cmd's)
-$(B)/tests/unit/test_expr.o $(B)/tests/fuzz/fuzz_expr.o: cmd/expr.c
+$(B)/tests/unit/test_expr.o $(B)/tests/fuzz/fuzz_expr.o build/fuzz/fuzz_expr: cmd/expr.c
+$(B)/tests/fuzz/fuzz_classifier.o build/fuzz/fuzz_classifier: cmd/classifier_load.c
+$(B)/tests/fuzz/fuzz_compute.o build/fuzz/fuzz_compute: cmd/compute_report.c
 
 $(B)/tests/test_%: $(B)/tests/unit/test_%.o $(LIBS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -188,6 +190,7 @@ $(B)/tests/kernel_%_emu: tests/unit/kernel_%_emu.cc $(EMU)/runtime.o $(wildcard 
 	$(EMU_CXX) -O2 -o $@ $< $(EMU)/runtime.o $(if $(HAVE_NCCL),$(MPI_LIBS))
 endif
 
+$(patsubst %.c,$(B)/%.o,$(FUZZ_SRC) tests/fuzz/replay.c): $(wildcard tests/fuzz/*.h)
 $(B)/tests/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -219,12 +222,19 @@ demo: deps
 bench: all
 	@for s in tests/bench/*.sh; do echo "== $$s"; sh $$s || exit 1; done
 
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -I. -fsanitize=fuzzer,address,undefined
-fuzz:
-	@mkdir -p build/fuzz
-	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  echo "clang $$n"; \
-	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$n $$f $(STORE_SRC) $(LINEAGE_SRC) $(LDLIBS) || exit 1; done
+# The libFuzzer targets: store, lineage and kernels (plain C, no CUDA) are
+# compiled once with coverage into one archive that each target links.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -I. -fopenmp -fsanitize=address,undefined
+FUZZ_LIB    := build/fuzz/libdsvfuzz.a
+FUZZ_OBJ    := $(patsubst %.c,build/fuzz/obj/%.o,$(STORE_SRC) $(LINEAGE_SRC) $(wildcard kernels/*.c))
+fuzz: $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+build/fuzz/obj/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(FUZZ_LIB): $(FUZZ_OBJ)
+	rm -f $@ && ar rcs $@ $^
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_LIB)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(LDLIBS)
 
 clean:
 	rm -rf build build-san dsv libdsvcuda.so

@@ -2,11 +2,12 @@
  * (kernels/safetensors.c): any input is parsed without reading out of
  * bounds; what it accepts has tensors inside the data section, and written
  * back out with the same tensors and metadata it parses to the same thing.
- * The kernel sources are included so `make fuzz` (store and lineage
- * sources only) links it.
  */
-#include "kernels/device.c"
-#include "kernels/safetensors.c"
+#include "kernels/device.h"
+#include "kernels/safetensors.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
