@@ -247,6 +247,23 @@ static int parse_num(const char *s, double *v, int allow_dash)
 	return *end || !isfinite(*v) ? -1 : 0;
 }
 
+/* A step or token count: decimal digits, below 2^63 (a double such as
+ * "1e30" or "2.5" converted to int64_t was undefined or truncated). */
+static int parse_count(const char *s, int64_t *v)
+{
+	uint64_t n = 0;
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' ||
+		    n > ((uint64_t)INT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*s - '0');
+	}
+	*v = (int64_t)n;
+	return 0;
+}
+
 int dsv_metrics_parse(dsv_metrics_row **out, size_t *n, const char *text,
 		      size_t len)
 {
@@ -266,6 +283,11 @@ int dsv_metrics_parse(dsv_metrics_row **out, size_t *n, const char *text,
 			return dsv_error_set(DSV_EINVAL, "METRICS.tsv:%d: line "
 					     "too long", line);
 		}
+		if (memchr(text + i, 0, j - i)) {
+			free(rows);
+			return dsv_error_set(DSV_EINVAL, "METRICS.tsv:%d: NUL "
+					     "byte", line);
+		}
 		memcpy(buf, text + i, j - i);
 		buf[j - i] = 0;
 		size_t blen = j - i;
@@ -283,22 +305,22 @@ int dsv_metrics_parse(dsv_metrics_row **out, size_t *n, const char *text,
 		int nf = 0;
 		for (char *t; nf < 6 && (t = strsep(&p, "\t"));)
 			f[nf++] = t;
-		double v[5];
-		if (nf != 5 || parse_num(f[0], &v[0], 0) ||
-		    parse_num(f[1], &v[1], 0) || parse_num(f[2], &v[2], 1) ||
-		    parse_num(f[3], &v[3], 1) || parse_num(f[4], &v[4], 0) ||
-		    v[0] < 0 || v[1] < 0) {
+		int64_t step, tokens;
+		double v[3];
+		if (nf != 5 || parse_count(f[0], &step) ||
+		    parse_count(f[1], &tokens) || parse_num(f[2], &v[0], 1) ||
+		    parse_num(f[3], &v[1], 1) || parse_num(f[4], &v[2], 0)) {
 			free(rows);
 			return dsv_error_set(DSV_EINVAL, "METRICS.tsv:%d: expected "
-					     "5 tab-separated numbers", line);
+					     "5 tab-separated numbers (step and "
+					     "tokens whole)", line);
 		}
 		int rc = DSV_ARRAY_GROW(rows, cap, nr + 1, 64);
 		if (rc) {
 			free(rows);
 			return rc;
 		}
-		rows[nr++] = (dsv_metrics_row){(int64_t)v[0], (int64_t)v[1],
-					       v[2], v[3], v[4]};
+		rows[nr++] = (dsv_metrics_row){step, tokens, v[0], v[1], v[2]};
 	}
 	if (line == 0)
 		return dsv_error_set(DSV_EINVAL, "METRICS.tsv: empty");
