@@ -99,25 +99,33 @@ int dsv_model_parse(dsv_model **out, const char *text, size_t len)
 		const char *s = text + i, *sp = memchr(s, ' ', j - i);
 		size_t klen = sp ? (size_t)(sp - s) : j - i;
 		const char *v = sp ? sp + 1 : s + (j - i);
-		size_t vlen = (size_t)(text + j - v);
+		size_t vlen = (size_t)(text + j - v), llen = j - i;
 		i = j + 1;
-		if (memchr(s, 0, (size_t)(text + j - s))) {
+		if (memchr(s, 0, llen)) {
 			rc = bad(line, "NUL byte");
 			goto fail;
 		}
 #define KEY(k) (klen == strlen(k) && memcmp(s, k, klen) == 0)
+		/* Each key but checkpoint and config is given once: a second
+		 * weights line silently replaced the first. */
+		int bit = KEY("format") ? 1 : KEY("weights") ? 2
+			  : KEY("tokenizer") ? 4 : KEY("dataset") ? 8
+			  : KEY("valid") ? 16 : KEY("vocab") ? 32 : 0;
+		if (have & bit) {
+			rc = bad(line, "key given twice");
+			goto fail;
+		}
+		have |= bit;
 		if (KEY("format")) {
 			if (vlen != 1 || *v != '1') {
 				rc = bad(line, "unsupported format");
 				goto fail;
 			}
-			have |= 1;
 		} else if (KEY("weights")) {
 			if (dsv_oid_parse(&m->weights, v, vlen)) {
 				rc = bad(line, "bad weight object id");
 				goto fail;
 			}
-			have |= 2;
 		} else if (KEY("tokenizer") || KEY("dataset") || KEY("valid")) {
 			dsv_aid *a = KEY("tokenizer") ? &m->tokenizer
 				     : KEY("dataset") ? &m->dataset : &m->valid;
@@ -127,7 +135,6 @@ int dsv_model_parse(dsv_model **out, const char *text, size_t len)
 			}
 			if (KEY("valid"))
 				m->has_valid = 1;
-			have |= KEY("tokenizer") ? 4 : KEY("dataset") ? 8 : 0;
 		} else if (KEY("vocab")) {
 			char num[16];
 			char *end;
@@ -158,7 +165,8 @@ int dsv_model_parse(dsv_model **out, const char *text, size_t len)
 				rc = dsv_error_set(DSV_ENOMEM, "out of memory");
 				goto fail;
 			}
-		} else if (klen) {
+		} else if (llen) {
+			/* only an empty line is skipped: " x" has no key */
 			rc = bad(line, "unknown key");
 			goto fail;
 		}
