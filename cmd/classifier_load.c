@@ -27,11 +27,19 @@ static int parse_classifier_file(const char *text, dsv_oid *weights,
 		size_t n = e ? (size_t)(e - p) : strlen(p);
 		if (n == 15 && !memcmp(p, "format qclass 1", 15))
 			have_f = 1;
-		else if (n == 8 + DSV_OID_HEXLEN && !memcmp(p, "weights ", 8)) {
-			if (dsv_oid_parse(weights, p + 8, DSV_OID_HEXLEN))
-				return dsv_error_wrap(DSV_ECORRUPT, "CLASSIFIER");
+		else if (n >= 8 && !memcmp(p, "weights ", 8)) {
+			/* one weights line of one id: gc keeps that object */
+			if (have_w || n != 8 + DSV_OID_HEXLEN ||
+			    dsv_oid_parse(weights, p + 8, DSV_OID_HEXLEN))
+				return dsv_error_set(DSV_ECORRUPT, "CLASSIFIER: "
+						     "bad or second 'weights' "
+						     "line");
 			have_w = 1;
-		} else if (n > 6 && n - 6 < lsize && !memcmp(p, "label ", 6)) {
+		} else if (n > 6 && !memcmp(p, "label ", 6)) {
+			if (n - 6 >= lsize)
+				return dsv_error_set(DSV_ECORRUPT, "CLASSIFIER: "
+						     "label longer than %zu "
+						     "bytes", lsize - 1);
 			memcpy(label, p + 6, n - 6);
 			label[n - 6] = 0;
 		}
@@ -51,7 +59,8 @@ static int model_from_sections(struct dsv_qclass **out, void **secs,
 		return dsv_error_set(DSV_ECORRUPT, "classifier weights: bad "
 				     "sections");
 	memcpy(&h, secs[0], sizeof h);
-	if (h.magic != DSV_QCLASS_MAGIC || h.version != 1 || h.nclasses < 2 ||
+	if (h.magic != DSV_QCLASS_MAGIC || h.version != 1 || h.reserved ||
+	    h.nclasses < 2 ||
 	    h.nclasses > 1024 || h.dim < 1 || h.dim > DSV_QCLASS_MAXDIM ||
 	    h.nbuckets < 1 || h.nbuckets > (1u << 26) ||
 	    lens[1] != dsv_qclass_nweights(&h) * sizeof(float))
