@@ -1,9 +1,13 @@
 /* gen_corpus.c: writes the saved fuzz corpora (valid inputs) and the reject
- * fixtures (inputs that must fail) for fuzz_shard, fuzz_manifest and
- * fuzz_oid. Run tests/fuzz/gen_corpus.sh from the top of the tree.
+ * fixtures (inputs that must fail) for fuzz_shard, fuzz_manifest, fuzz_oid,
+ * fuzz_column and fuzz_classifier. Run tests/fuzz/gen_corpus.sh from the
+ * top of the tree.
  */
-#include "store/store.h"
+#include "store/internal.h"
+#include "kernels/qclass.h"
 #include "tests/fuzz/sections.h"
+
+#include <unistd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +28,10 @@ static void put_file(const char *kind, const char *sub, const char *name,
 	fclose(f);
 }
 
-/* Serialises sections as sections.h reads them. */
-static void put_sections(const char *kind, const char *name, unsigned mode,
-			 const dsv_section *secs, int n)
+/* Serialises sections as sections.h reads them, into kind/sub/name. */
+static void put_sections_in(const char *kind, const char *sub,
+			    const char *name, unsigned mode,
+			    const dsv_section *secs, int n)
 {
 	dsv_buf b = {0};
 	uint8_t m = (uint8_t)mode;
@@ -38,8 +43,14 @@ static void put_sections(const char *kind, const char *name, unsigned mode,
 		dsv_buf_append(&b, len, 4);
 		dsv_buf_append(&b, secs[i].data, secs[i].len);
 	}
-	put_file(kind, "shard", name, b.buf, b.len);
+	put_file(kind, sub, name, b.buf, b.len);
 	dsv_buf_free(&b);
+}
+
+static void put_sections(const char *kind, const char *name, unsigned mode,
+			 const dsv_section *secs, int n)
+{
+	put_sections_in(kind, "shard", name, mode, secs, n);
 }
 
 /* A copy of the builder's sections whose bytes we may change. */
@@ -250,11 +261,147 @@ static void oids(void)
 	     " 123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
 }
 
+/* A column as dsv_column_write stores it, read back as its sections. */
+static void column(dsv_store *s, const char *name, dsv_col_type t,
+		   uint64_t rows)
+{
+	dsv_column *c = NULL;
+	dsv_oid shard, id;
+	void **secs = NULL;
+	size_t *lens = NULL;
+	int n = 0, is_new;
+	memset(shard.b, 0xcd, sizeof shard.b);
+	if (dsv_column_new(&c, t, rows))
+		exit(1);
+	uint8_t *v = dsv_column_data(c);
+	for (size_t i = 0; i < rows * dsv_col_type_size(t); i++)
+		v[i] = (uint8_t)(i * 37 + 1);
+	if (dsv_column_write(c, s, &shard, &id, &is_new) ||
+	    dsv_obj_load(s, &id, DSV_OBJ_COLUMN, &secs, &lens, &n)) {
+		fprintf(stderr, "column: %s\n", dsv_error_last());
+		exit(1);
+	}
+	dsv_section sec[2] = {{secs[0], lens[0]}, {secs[1], lens[1]}};
+	put_sections_in("corpus", "column", name, 0, sec, 2);
+
+	/* Rejects: each breaks one rule of the format (store/column.c). */
+	if (strcmp(name, "f32_5"))
+		goto out;
+	uint8_t h[64];
+	memcpy(h, secs[0], 64);
+	dsv_section bad[2] = {{h, 64}, sec[1]};
+	h[0] = 'X';
+	put_sections_in("reject", "column", "bad_magic", 0, bad, 2);
+	memcpy(h, secs[0], 64);
+	h[8] = 2;
+	put_sections_in("reject", "column", "version_2", 0, bad, 2);
+	memcpy(h, secs[0], 64);
+	h[12] = 9;
+	put_sections_in("reject", "column", "unknown_type", 0, bad, 2);
+	memcpy(h, secs[0], 64);
+	h[60] = 1;
+	put_sections_in("reject", "column", "reserved_set", 0, bad, 2);
+	memcpy(h, secs[0], 64);
+	h[48] = 6;
+	put_sections_in("reject", "column", "rows_over_values", 0, bad, 2);
+	bad[0].len = 63;
+	put_sections_in("reject", "column", "short_header", 0, bad, 2);
+	put_sections_in("reject", "column", "one_section", 0, sec, 1);
+out:
+	dsv_obj_sections_free(secs, lens, n);
+	dsv_column_free(c);
+}
+
+static void columns(void)
+{
+	char dir[] = "/tmp/gen_corpus.XXXXXX", path[64];
+	dsv_store *s = NULL;
+	if (!mkdtemp(dir))
+		exit(1);
+	snprintf(path, sizeof path, "%s/.dsv", dir);
+	if (dsv_store_init(path) || dsv_store_open(&s, path)) {
+		fprintf(stderr, "store: %s\n", dsv_error_last());
+		exit(1);
+	}
+	column(s, "u8_0", DSV_COL_U8, 0);
+	column(s, "u8_7", DSV_COL_U8, 7);
+	column(s, "i32_3", DSV_COL_I32, 3);
+	column(s, "f32_5", DSV_COL_F32, 5);
+	column(s, "u64_4", DSV_COL_U64, 4);
+	dsv_store_free(s);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd))
+		exit(1);
+}
+
+/* Classifier weights as `dsv classifier train` stores them (the qclass
+ * header, then the floats), trained on a few documents; mode 0. */
+static void classifier_weights(void)
+{
+	static const char text[] = "clear useful words about topics"
+				   "spam click buy now";
+	const uint64_t off[] = {0, 31, sizeof text - 1};
+	const uint32_t labels[] = {1, 0};
+	struct dsv_qclass_train_opts o = {5, 0.5f, 1};
+	struct dsv_qclass *m = NULL;
+	if (dsv_qclass_new(&m, 16, 4, 2, 1) ||
+	    dsv_qclass_train(m, (const uint8_t *)text, off, labels, 2, &o))
+		exit(1);
+	size_t wlen = dsv_qclass_nweights(&m->h) * sizeof(float);
+	dsv_section secs[2] = {{&m->h, sizeof m->h}, {m->w, wlen}};
+	put_sections_in("corpus", "classifier", "weights", 0, secs, 2);
+
+	struct dsv_qclass_header h = m->h;
+	dsv_section bad[2] = {{&h, sizeof h}, secs[1]};
+	h.nclasses = 1;
+	put_sections_in("reject", "classifier", "one_class", 0, bad, 2);
+	h = m->h;
+	h.magic ^= 1;
+	put_sections_in("reject", "classifier", "bad_magic", 0, bad, 2);
+	h = m->h;
+	h.reserved = 1;
+	put_sections_in("reject", "classifier", "reserved_set", 0, bad, 2);
+	h = m->h;
+	bad[1].len -= 4;
+	put_sections_in("reject", "classifier", "short_weights", 0, bad, 2);
+	dsv_qclass_free(m);
+}
+
+/* CLASSIFIER files as `dsv classifier train` writes them; mode 1. */
+static void classifier_file(const char *kind, const char *name,
+			    const char *s)
+{
+	dsv_section sec = {s, strlen(s)};
+	put_sections_in(kind, "classifier", name, 1, &sec, 1);
+}
+
+static void classifier_files(void)
+{
+	classifier_file("corpus", "file", "format qclass 1\nweights " H1
+			"\nlabel labels.q\nclasses 2\n");
+	classifier_file("reject", "file_no_weights",
+			"format qclass 1\nlabel labels.q\nclasses 2\n");
+	classifier_file("reject", "file_no_format",
+			"weights " H1 "\nlabel labels.q\nclasses 2\n");
+	classifier_file("reject", "file_bad_weights",
+			"format qclass 1\nweights " H1 "0\n");
+	classifier_file("reject", "file_weights_twice",
+			"format qclass 1\nweights " H1 "\nweights " H2 "\n");
+	char longlabel[256];
+	snprintf(longlabel, sizeof longlabel, "format qclass 1\nweights %s\n"
+		 "label %0128d\n", H1, 0);
+	classifier_file("reject", "file_label_long", longlabel);
+}
+
 int main(void)
 {
 	shards();
 	selections();
 	manifests();
 	oids();
+	columns();
+	classifier_weights();
+	classifier_files();
 	return 0;
 }
