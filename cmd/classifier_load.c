@@ -4,6 +4,7 @@
  */
 #include "cmd/classifier.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,6 +71,17 @@ static int model_from_sections(struct dsv_qclass **out, void **secs,
 	if (rc)
 		return dsv_error_set(rc, "%s", dsv_kernel_error_last());
 	memcpy((*out)->w, secs[1], lens[1]);
+	/* Trained weights are small: NaN, infinity or values near FLT_MAX
+	 * overflow the float sums of a prediction into NaN scores. */
+	for (size_t i = 0; i < lens[1] / sizeof(float); i++)
+		if (!(fabsf((*out)->w[i]) <= 1e6f)) {
+			rc = dsv_error_set(DSV_ECORRUPT, "classifier weights: "
+					   "weight %zu is %g", i,
+					   (double)(*out)->w[i]);
+			dsv_qclass_free(*out);
+			*out = NULL;
+			return rc;
+		}
 	return 0;
 }
 

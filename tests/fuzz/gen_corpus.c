@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,6 +364,10 @@ static void classifier_weights(void)
 	h.reserved = 1;
 	put_sections_in("reject", "classifier", "reserved_set", 0, bad, 2);
 	h = m->h;
+	m->w[3] = 1e30f; /* finite, but overflows a prediction (fuzzer) */
+	put_sections_in("reject", "classifier", "weight_huge", 0, bad, 2);
+	m->w[3] = NAN;
+	put_sections_in("reject", "classifier", "weight_nan", 0, bad, 2);
 	bad[1].len -= 4;
 	put_sections_in("reject", "classifier", "short_weights", 0, bad, 2);
 	dsv_qclass_free(m);
