@@ -134,6 +134,10 @@ int dsv_store_config_parse(dsv_store *s, const char *text, size_t len)
 		size_t n = nl ? (size_t)(nl - p) : len - pos;
 		pos += n + 1;
 		line++;
+		/* a NUL would cut the key or value short, unseen */
+		if (memchr(p, 0, n))
+			return dsv_error_set(DSV_EINVAL,
+					     "'config':%zu: NUL byte", line);
 		while (n && is_space(*p))
 			p++, n--;
 		while (n && is_space(p[n - 1]))
