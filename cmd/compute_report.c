@@ -92,6 +92,13 @@ int program_compute_read(struct program_compute *pc, const char *path)
 				snprintf(pc->dev[pc->ndev++], 64, "%s", name);
 			else if (k == pc->ndev) /* more names than slots: */
 				snprintf(pc->dev[k = 7], 64, "other"); /* as the meter */
+			if (!(pc->dev_s[k] + s < INFINITY)) {
+				rc = dsv_error_set(DSV_EINVAL, "$DSV_COMPUTE_FILE "
+						   "line %d: 'devices[%zu]': the "
+						   "lines' gpu_s sum is not finite",
+						   lineno, i);
+				break;
+			}
 			pc->dev_s[k] += s;
 		}
 		json_decref(o);
