@@ -1,8 +1,9 @@
 /* classifier.h: classifier artifacts as cmd/ uses them: `dsv classifier
  * train` (cmd/classifier.c) makes them, `derive annotate --classifier`
- * (cmd/op_annotate.c) loads them. A classifier artifact is a lineage commit
- * (kind classifier) whose tree holds dsv.json and CLASSIFIER, a text file
- * naming the weights object (the one object gc must keep for it):
+ * (cmd/op_annotate.c) loads them (cmd/classifier_load.c). A classifier
+ * artifact is a lineage commit (kind classifier) whose tree holds dsv.json
+ * and CLASSIFIER, a text file naming the weights object (the one object gc
+ * must keep for it):
  *
  *	format qclass 1
  *	weights <64 hex digits>     DSV_OBJ_WEIGHTS: qclass header, floats
