@@ -3,10 +3,16 @@
  */
 #include "lineage/internal.h"
 
+#include <git2/sys/repository.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 int dsv_rev_validate(const char *rev, size_t len)
 {
@@ -338,30 +344,81 @@ static int ref_create(dsv_lineage *l, const char *prefix, const char *name,
 				      "dsv: create");
 }
 
+/* Deletes take turns on an flock of lineage/dsv-refs-lock: libgit2 1.5
+ * reads packed-refs before it takes packed-refs.lock to rewrite it
+ * (refdb_fs.c: packed_delete, then packed_write), so two deletes at once
+ * could each write back the ref the other had removed. git pack-refs and
+ * git gc are outside this lock (docs/formats.md, Locks). */
+static int refs_lock(dsv_lineage *l, int *out)
+{
+	char *path = NULL;
+	int fd, rc = 0;
+
+	if (asprintf(&path, "%s/dsv-refs-lock", l->path) < 0)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0) {
+		rc = dsv_error_set(DSV_EIO, "cannot open '%s': %s", path,
+				   strerror(errno));
+		goto cleanup;
+	}
+	while (flock(fd, LOCK_EX) != 0)
+		if (errno != EINTR) {
+			rc = dsv_error_set(DSV_EIO, "cannot lock '%s': %s",
+					   path, strerror(errno));
+			close(fd);
+			goto cleanup;
+		}
+	*out = fd;
+cleanup:
+	free(path);
+	return rc;
+}
+
+/* One try at deleting `full`, through a fresh refdb: libgit2 keeps
+ * packed-refs in memory (read again only when its mtime, size or inode
+ * change), and a delete that failed on packed-refs.lock has already dropped
+ * the ref from that copy, so a second try on it would write nothing and
+ * report success. */
+static int delete_once(dsv_lineage *l, const char *full)
+{
+	git_refdb *db = NULL;
+	git_reference *r = NULL;
+	int rc;
+
+	if ((rc = git_refdb_open(&db, l->repo)) < 0 ||
+	    (rc = git_repository_set_refdb(l->repo, db)) < 0 ||
+	    (rc = git_reference_lookup(&r, l->repo, full)) < 0)
+		goto cleanup;
+	rc = git_reference_delete(r);
+cleanup:
+	git_reference_free(r);
+	git_refdb_free(db);
+	return rc;
+}
+
 static int ref_delete(dsv_lineage *l, const char *prefix, const char *name)
 {
 	char full[512];
-	git_reference *r = NULL;
-	int rc;
+	const char *what = prefix[5] == 'h' ? "branch" : "tag";
+	int rc, fd = -1;
 
 	if ((rc = dsv_lineage_name_validate(name)) < 0)
 		return rc;
 	snprintf(full, sizeof full, "%s%s", prefix, name);
-	if ((rc = git_reference_lookup(&r, l->repo, full)) < 0) {
-		git_error_clear();
-		return dsv_error_set(rc == GIT_ENOTFOUND ? DSV_ENOTFOUND : DSV_EIO,
-				     "no %s '%s'",
-				     prefix[5] == 'h' ? "branch" : "tag", name);
-	}
-	/* Deleting a packed ref (git pack-refs, git gc) rewrites packed-refs
-	 * under packed-refs.lock, which a delete in another process may hold
+	if ((rc = refs_lock(l, &fd)) < 0)
+		return rc;
+	/* Another process (git pack-refs, git gc) may hold packed-refs.lock
 	 * for a moment: retry for up to a second, as git does
 	 * (core.packedRefsTimeout), rather than fail. */
 	struct timespec pause = {0, 10 * 1000 * 1000};
-	for (int i = 0; (rc = git_reference_delete(r)) == GIT_ELOCKED &&
-			i < 100; i++)
+	for (int i = 0; (rc = delete_once(l, full)) == GIT_ELOCKED && i < 100;
+	     i++)
 		nanosleep(&pause, NULL);
-	git_reference_free(r);
+	close(fd);
+	if (rc == GIT_ENOTFOUND) {
+		git_error_clear();
+		return dsv_error_set(DSV_ENOTFOUND, "no %s '%s'", what, name);
+	}
 	if (rc < 0)
 		return dsv_git_error(dsv_git_code(rc), "cannot delete '%s'",
 				     name);
