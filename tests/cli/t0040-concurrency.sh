@@ -32,7 +32,23 @@ test_expect_success 'two branch deletes at once with packed refs both land' '
 		dsv branch -d "p$((i + 1))" >/dev/null 2>e2 & p2=$!
 		wait $p1; r1=$?; wait $p2; r2=$?
 		test $r1 -eq 0 && test $r2 -eq 0 || { cat e1 e2; exit 1; }
-	done
+	done &&
+	! dsv branch | grep -q " p[0-9]"
+'
+
+# A delete that finds packed-refs.lock taken (git pack-refs at work) tries
+# again once it is free, reading packed-refs afresh: libgit2's copy of the
+# file lacks the ref after the failed try, and a second try on that copy
+# deleted nothing and said it had.
+dsv branch q1 main >/dev/null && git --git-dir .dsv/lineage pack-refs --all &&
+	: >.dsv/lineage/packed-refs.lock
+"$DSV" branch -d q1 >/dev/null 2>qerr &
+qpid=$!
+sleep 0.1
+rm -f .dsv/lineage/packed-refs.lock
+wait $qpid; qrc=$?
+test_expect_success 'a delete waiting for packed-refs.lock deletes the ref' '
+	test $qrc = 0 && ! dsv branch | grep -q " q1 "
 '
 
 # A commit killed while libgit2 held a ref's lock file leaves the file:
