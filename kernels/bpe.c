@@ -949,6 +949,10 @@ static int parse_u32(const char **p, const char *end, uint32_t *out)
 	return 0;
 }
 
+/* A merge line has three ids, three spaces, two quotes and at least two
+ * bytes: it is never shorter than `1 2 3 "ab"`. */
+#define MERGE_LINE_MIN 10
+
 #define PERR(...) do { rc = dsv_kernel_error(DSV_KERNEL_EINVAL, __VA_ARGS__); \
 		       goto cleanup; } while (0)
 
@@ -985,6 +989,15 @@ int dsv_bpe_parse(dsv_bpe **out, const char *text, size_t len)
 				PERR("TOKENIZER:%u: expected 'tokens N' with "
 				     "N in 256..%u", lineno,
 				     DSV_BPE_MAX_VOCAB - 1);
+			/* The tables are sized by the header: first check
+			 * that the rest of the text can hold its merges (a
+			 * 20-byte header had 2^24 tokens' tables, 200 MB,
+			 * allocated). */
+			if ((uint64_t)(ntok - 256) * MERGE_LINE_MIN >
+			    (uint64_t)(end - s))
+				PERR("TOKENIZER:%u: %u tokens need %u merge "
+				     "lines, more than the file holds", lineno,
+				     ntok, ntok - 256);
 			/* A token's bytes are never more than its quoted
 			 * form, so the text's length bounds them all (a
 			 * long run of one letter makes tokens of 10^5 bytes
