@@ -76,6 +76,33 @@ int dsv_model_format(const dsv_model *m, char **out, size_t *len)
 	return 0;
 }
 
+/* The digits of a whole number as dsv writes one ("%lld"): no sign, no
+ * leading zero. Returns how many start s; 0 when s starts otherwise. */
+static size_t whole_digits(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+	return n > 1 && *s == '0' ? 0 : n;
+}
+
+/* A step, token count or vocabulary size: whole digits, below 2^63 (a
+ * double such as "1e30" or "2.5" converted to int64_t was undefined or
+ * truncated; strtol took "+5" and " 5"). */
+static int parse_count(const char *s, int64_t *v)
+{
+	size_t n = whole_digits(s);
+	uint64_t x = 0;
+	if (!n || s[n])
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t d = (uint64_t)(s[i] - '0');
+		if (x > ((uint64_t)INT64_MAX - d) / 10)
+			return -1;
+		x = x * 10 + d;
+	}
+	*v = (int64_t)x;
+	return 0;
+}
+
 static int bad(int line, const char *what)
 {
 	return dsv_error_set(DSV_EINVAL, "MODEL:%d: %s", line, what);
@@ -137,16 +164,15 @@ int dsv_model_parse(dsv_model **out, const char *text, size_t len)
 				m->has_valid = 1;
 		} else if (KEY("vocab")) {
 			char num[16];
-			char *end;
-			if (vlen == 0 || vlen >= sizeof num) {
-				rc = bad(line, "bad vocab");
-				goto fail;
+			int64_t n = 0;
+			if (vlen < sizeof num) {
+				memcpy(num, v, vlen);
+				num[vlen] = 0;
 			}
-			memcpy(num, v, vlen);
-			num[vlen] = 0;
-			long n = strtol(num, &end, 10);
-			if (*end || n <= 0 || n > (1 << 24)) {
-				rc = bad(line, "bad vocab");
+			if (vlen >= sizeof num || parse_count(num, &n) ||
+			    n < 1 || n > (1 << 24)) {
+				rc = bad(line, "vocab is not a whole number in "
+					 "1..16777216");
 				goto fail;
 			}
 			m->vocab = (int)n;
@@ -211,6 +237,8 @@ int dsv_model_read(dsv_model **out, dsv_lineage *l, const dsv_aid *id)
 
 static const char metrics_header[] =
 	"step\ttokens\ttrain_loss\tval_loss\tseconds\n";
+static const char *const metrics_fields[] = {"step", "tokens", "train_loss",
+					     "val_loss", "seconds"};
 
 static void fmt_loss(char *buf, size_t n, double v)
 {
@@ -242,34 +270,33 @@ int dsv_metrics_format(const dsv_metrics_row *rows, size_t n, char **out,
 	return 0;
 }
 
-static int parse_num(const char *s, double *v, int allow_dash)
+/* A loss or seconds as dsv writes them ("%.6f", "%.3f"): whole digits and
+ * optionally '.' and digits; a loss may be '-' (not measured) or have a
+ * '-' ("%.6f" writes a loss rounded a hair below 0 as -0.000000). strtod
+ * alone took " 1", "0x1p3", "1e3" and negative seconds. Below 10^39 (a
+ * float model's loss is below 3.4e38): the rows formatted again then stay
+ * within the line limit. */
+static int parse_decimal(const char *s, double *v, int loss)
 {
-	char *end;
-	if (allow_dash && strcmp(s, "-") == 0) {
+	if (loss && strcmp(s, "-") == 0) {
 		*v = NAN;
 		return 0;
 	}
-	if (!*s)
+	const char *p = s + (loss && *s == '-');
+	size_t n = whole_digits(p);
+	if (!n)
 		return -1;
-	*v = strtod(s, &end);
-	return *end || !isfinite(*v) ? -1 : 0;
-}
-
-/* A step or token count: decimal digits, below 2^63 (a double such as
- * "1e30" or "2.5" converted to int64_t was undefined or truncated). */
-static int parse_count(const char *s, int64_t *v)
-{
-	uint64_t n = 0;
-	if (!*s)
-		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' ||
-		    n > ((uint64_t)INT64_MAX - (uint64_t)(*s - '0')) / 10)
+	p += n;
+	if (*p == '.') {
+		size_t f = strspn(p + 1, "0123456789");
+		if (!f)
 			return -1;
-		n = n * 10 + (uint64_t)(*s - '0');
+		p += 1 + f;
 	}
-	*v = (int64_t)n;
-	return 0;
+	if (*p)
+		return -1;
+	*v = strtod(s, NULL);
+	return fabs(*v) < 1e39 ? 0 : -1;
 }
 
 int dsv_metrics_parse(dsv_metrics_row **out, size_t *n, const char *text,
@@ -313,22 +340,32 @@ int dsv_metrics_parse(dsv_metrics_row **out, size_t *n, const char *text,
 		int nf = 0;
 		for (char *t; nf < 6 && (t = strsep(&p, "\t"));)
 			f[nf++] = t;
-		int64_t step, tokens;
-		double v[3];
-		if (nf != 5 || parse_count(f[0], &step) ||
-		    parse_count(f[1], &tokens) || parse_num(f[2], &v[0], 1) ||
-		    parse_num(f[3], &v[1], 1) || parse_num(f[4], &v[2], 0)) {
+		if (nf != 5) {
 			free(rows);
 			return dsv_error_set(DSV_EINVAL, "METRICS.tsv:%d: expected "
-					     "5 tab-separated numbers (step and "
-					     "tokens whole)", line);
+					     "5 tab-separated fields", line);
 		}
+		int64_t c[2];
+		double v[3];
+		for (int k = 0; k < 5; k++)
+			if (k < 2 ? parse_count(f[k], &c[k])
+				  : parse_decimal(f[k], &v[k - 2], k < 4)) {
+				free(rows);
+				return dsv_error_set(DSV_EINVAL, "METRICS.tsv:%d: "
+						     "%s is not %s: '%s'", line,
+						     metrics_fields[k],
+						     k < 2 ? "a whole number below "
+						     "2^63" : k < 4 ? "'-' or a decimal "
+						     "number below 1e39" : "a "
+						     "decimal number in 0..1e39",
+						     f[k]);
+			}
 		int rc = DSV_ARRAY_GROW(rows, cap, nr + 1, 64);
 		if (rc) {
 			free(rows);
 			return rc;
 		}
-		rows[nr++] = (dsv_metrics_row){step, tokens, v[0], v[1], v[2]};
+		rows[nr++] = (dsv_metrics_row){c[0], c[1], v[0], v[1], v[2]};
 	}
 	if (line == 0)
 		return dsv_error_set(DSV_EINVAL, "METRICS.tsv: empty");
