@@ -96,6 +96,34 @@ static const char *trim(char *s)
 	return s;
 }
 
+/* A number as dsv writes one and people do: an optional '-' (a negative
+ * value gets the range error), digits with an optional fraction, an
+ * optional exponent: "100", "0.1", ".5", "6e-4", "1e+18". strtod alone took
+ * "0x10", "inf", "nan", "+1" and a leading vertical tab or form feed. */
+static int is_number(const char *s)
+{
+	static const char digits[] = "0123456789";
+	s += *s == '-';
+	size_t n = strspn(s, digits);
+	s += n;
+	if (*s == '.') {
+		size_t f = strspn(s + 1, digits);
+		n += f;
+		s += 1 + f;
+	}
+	if (!n)
+		return 0;
+	if (*s == 'e' || *s == 'E') {
+		s++;
+		s += *s == '-' || *s == '+';
+		n = strspn(s, digits);
+		if (!n)
+			return 0;
+		s += n;
+	}
+	return !*s;
+}
+
 static int set_value(dsv_trainconf *c, const struct key *k, const char *v,
 		     const char *name, int line)
 {
@@ -122,9 +150,10 @@ static int set_value(dsv_trainconf *c, const struct key *k, const char *v,
 		return 0;
 	}
 	case K_U64: {
-		if (*v == '-' || !*v)
+		/* Digits only: base 0 read "seed = 010" as 8, and strtoull
+		 * takes a sign. */
+		if (!*v || v[strspn(v, "0123456789")])
 			goto bad;
-		/* Decimal only: base 0 read "seed = 010" as 8. */
 		unsigned long long u = strtoull(v, &end, 10);
 		if (*end || errno)
 			goto bad;
@@ -134,8 +163,10 @@ static int set_value(dsv_trainconf *c, const struct key *k, const char *v,
 	default:
 		break;
 	}
+	if (!is_number(v))
+		goto bad;
 	double d = strtod(v, &end);
-	if (!*v || *end || errno || !isfinite(d))
+	if (errno || !isfinite(d))
 		goto bad;
 	if (k->type != K_DBL && d != floor(d))
 		return dsv_kernel_error(DSV_KERNEL_EINVAL, "%s:%d: %s must be "
