@@ -49,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n)
 			memcpy(text, secs[0], lens[0]);
 		text[n ? lens[0] : 0] = 0;
-		rc = parse_classifier_file(text, &w, label, sizeof label);
+		rc = parse_classifier_file(text, n ? lens[0] : 0, &w, label,
+					   sizeof label);
 		if (rc == 0) {
 			fuzz_accepted();
 			if (strlen(label) >= sizeof label)
