@@ -20,7 +20,8 @@
 
 struct classifier_model {
 	struct dsv_qclass *model; /* owned */
-	char label[128];          /* the meta field it was trained on */
+	/* the meta field it was trained on */
+	char label[DSV_CLASSIFIER_LABEL_MAX + 1];
 };
 
 /* Resolves `rev`, checks that it is a classifier artifact, reads CLASSIFIER

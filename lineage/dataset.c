@@ -322,14 +322,13 @@ static int reach_objects_file(struct reach *r, const char *text, size_t len)
 	return rc;
 }
 
-/* Files that name objects as `key <id>` lines (MODEL, CLASSIFIER, the
- * unfinished-run files under .dsv/runs): every word of exactly 64 hex digits
- * is taken as an object to keep. Keeping a word that only looks like an id
- * costs nothing; missing one would delete a model. In a run file (`run`),
- * every word of 40 hex digits is an artifact the run reads (its version,
- * tokenizer, validation version), walked as a branch would be: the run
- * needs them whether or not a branch still names them. */
-static int reach_words(struct reach *r, const char *text, size_t len, int run)
+/* The unfinished-run files under .dsv/runs: every word of exactly 64 hex
+ * digits is taken as an object to keep. Keeping a word that only looks like
+ * an id costs nothing; missing one would delete a model. Every word of 40
+ * hex digits is an artifact the run reads (its version, tokenizer,
+ * validation version), walked as a branch would be: the run needs them
+ * whether or not a branch still names them. */
+static int reach_words(struct reach *r, const char *text, size_t len)
 {
 	dsv_oid id;
 	dsv_aid aid;
@@ -342,7 +341,7 @@ static int reach_words(struct reach *r, const char *text, size_t len, int run)
 		if (j - i == DSV_OID_HEXLEN &&
 		    dsv_oid_parse(&id, text + i, DSV_OID_HEXLEN) == 0)
 			rc = reach_add(r, &id);
-		else if (run && j - i == DSV_AID_HEXLEN &&
+		else if (j - i == DSV_AID_HEXLEN &&
 			 dsv_aid_parse(&aid, text + i, DSV_AID_HEXLEN) == 0 &&
 			 !(rc = DSV_ARRAY_GROW(r->runs, r->rcap, r->nruns + 1,
 					       16)))
@@ -364,9 +363,35 @@ static int reach_tokenizer(struct reach *r, const char *text, size_t len)
 	return rc;
 }
 
+/* MODEL and CLASSIFIER are read with the parsers the commands use: a file
+ * they refuse stops gc and is a bad artifact to fsck (each word of 64 hex
+ * digits was kept, and a MODEL that train and compare refuse passed). */
+static int reach_model(struct reach *r, const char *text, size_t len)
+{
+	dsv_model *m = NULL;
+	int rc = dsv_model_parse(&m, text, len);
+	if (!rc)
+		rc = reach_add(r, &m->weights);
+	for (size_t i = 0; !rc && i < m->ncheckpoints; i++)
+		rc = reach_add(r, &m->checkpoints[i]);
+	dsv_model_free(m);
+	return rc;
+}
+
+static int reach_classifier(struct reach *r, const char *text, size_t len)
+{
+	dsv_oid w;
+	char label[DSV_CLASSIFIER_LABEL_MAX + 1];
+	int rc = dsv_classifier_parse(text, len, &w, label);
+	return rc ? rc : reach_add(r, &w);
+}
+
 static int reach_one(const dsv_aid *id, void *ctx)
 {
-	static const char *const named[] = {"MODEL", "CLASSIFIER"};
+	static const struct {
+		const char *file;
+		int (*reach)(struct reach *, const char *, size_t);
+	} named[] = {{"MODEL", reach_model}, {"CLASSIFIER", reach_classifier}};
 	struct reach *r = ctx;
 	dsv_manifest *m = NULL;
 	char *text = NULL;
@@ -398,9 +423,9 @@ static int reach_one(const dsv_aid *id, void *ctx)
 	for (size_t k = 0; !rc && k < sizeof named / sizeof *named; k++) {
 		free(text);
 		text = NULL;
-		if ((rc = dsv_lineage_read_file(r->l, id, named[k], &text,
+		if ((rc = dsv_lineage_read_file(r->l, id, named[k].file, &text,
 						&len)) == 0)
-			rc = reach_words(r, text, len, 0);
+			rc = named[k].reach(r, text, len);
 		if (rc == DSV_ENOTFOUND)
 			rc = 0;
 	}
@@ -455,7 +480,7 @@ static int reach_runs(struct reach *r, const char *dsv_dir)
 		}
 		len = fread(text, 1, 1 << 20, f);
 		fclose(f);
-		rc = reach_words(r, text, len, 1);
+		rc = reach_words(r, text, len);
 		free(text);
 	}
 	closedir(d);

@@ -470,6 +470,13 @@ int dsv_model_parse(dsv_model **out, const char *text, size_t len);
 int dsv_model_read(dsv_model **out, dsv_lineage *l, const dsv_aid *id);
 void dsv_model_free(dsv_model *m);
 
+/* CLASSIFIER, a classifier artifact's file (cmd/classifier.h): its weights
+ * object (the one gc keeps for it) and the meta field it was trained on,
+ * NUL-terminated into label. Errors are DSV_ECORRUPT and name the line. */
+#define DSV_CLASSIFIER_LABEL_MAX 127
+int dsv_classifier_parse(const char *text, size_t len, dsv_oid *weights,
+			 char label[DSV_CLASSIFIER_LABEL_MAX + 1]);
+
 /* One METRICS.tsv row; NAN marks a loss not measured at that step. */
 typedef struct {
 	int64_t step;

@@ -1,6 +1,7 @@
-/* model.c: a model artifact's tree files, MODEL and METRICS.tsv, and the
- * arithmetic of `dsv compare` on two validation curves (a pure function so
- * it can be tested without training anything).
+/* model.c: a model artifact's tree files, MODEL and METRICS.tsv, a
+ * classifier's CLASSIFIER, and the arithmetic of `dsv compare` on two
+ * validation curves (a pure function so it can be tested without training
+ * anything).
  */
 #include "lineage/lineage.h"
 
@@ -371,6 +372,68 @@ int dsv_metrics_parse(dsv_metrics_row **out, size_t *n, const char *text,
 		return dsv_error_set(DSV_EINVAL, "METRICS.tsv: empty");
 	*out = rows;
 	*n = nr;
+	return 0;
+}
+
+/* ---- CLASSIFIER ---- */
+
+/* Each line once, in any order; any other line but an empty one is an
+ * error, as in MODEL (a `classes 3` or a misspelt key was ignored, and a
+ * NUL byte cut the file short unseen). */
+int dsv_classifier_parse(const char *text, size_t len, dsv_oid *weights,
+			 char label[DSV_CLASSIFIER_LABEL_MAX + 1])
+{
+	static const char *const keys[] = {"format", "weights", "label",
+					   "classes"};
+	unsigned have = 0;
+	int line = 0;
+	for (size_t i = 0; i < len;) {
+		const char *s = text + i, *nl = memchr(s, '\n', len - i);
+		size_t n = nl ? (size_t)(nl - s) : len - i;
+		const char *sp = memchr(s, ' ', n), *v = sp ? sp + 1 : s + n;
+		size_t klen = sp ? (size_t)(sp - s) : n, vlen = n - klen - !!sp;
+		size_t k;
+		i += n + 1;
+		line++;
+		if (memchr(s, 0, n))
+			return dsv_error_set(DSV_ECORRUPT, "CLASSIFIER:%d: NUL "
+					     "byte", line);
+		if (!n)
+			continue;
+		for (k = 0; k < 4; k++)
+			if (klen == strlen(keys[k]) && !memcmp(s, keys[k], klen))
+				break;
+		if (k == 4)
+			return dsv_error_set(DSV_ECORRUPT, "CLASSIFIER:%d: unknown "
+					     "key", line);
+		if (have & 1u << k)
+			return dsv_error_set(DSV_ECORRUPT, "CLASSIFIER:%d: '%s' "
+					     "given twice", line, keys[k]);
+		have |= 1u << k;
+		if (k == 0 && (vlen != 8 || memcmp(v, "qclass 1", 8)))
+			return dsv_error_set(DSV_ECORRUPT, "CLASSIFIER:%d: format "
+					     "is not 'qclass 1'", line);
+		/* one weights line of one id: gc keeps that object */
+		if (k == 1 && (vlen != DSV_OID_HEXLEN ||
+			       dsv_oid_parse(weights, v, vlen)))
+			return dsv_error_set(DSV_ECORRUPT, "CLASSIFIER:%d: bad "
+					     "weights object id", line);
+		if (k == 2 && (!vlen || vlen > DSV_CLASSIFIER_LABEL_MAX))
+			return dsv_error_set(DSV_ECORRUPT, "CLASSIFIER:%d: label "
+					     "empty or longer than %d bytes",
+					     line, DSV_CLASSIFIER_LABEL_MAX);
+		if (k == 2) {
+			memcpy(label, v, vlen);
+			label[vlen] = 0;
+		}
+		/* annotate scores class 1 of two (cmd/op_annotate.c) */
+		if (k == 3 && (vlen != 1 || *v != '2'))
+			return dsv_error_set(DSV_ECORRUPT, "CLASSIFIER:%d: classes "
+					     "must be 2", line);
+	}
+	if (have != 15)
+		return dsv_error_set(DSV_ECORRUPT, "CLASSIFIER: format, weights, "
+				     "label or classes missing");
 	return 0;
 }
 

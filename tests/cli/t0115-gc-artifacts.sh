@@ -72,4 +72,24 @@ test_expect_success 'fsck names a classifier whose weights are missing' '
 	mv saved "$(weights_file $w)" && dsv fsck | grep -q "^ok$"
 '
 
+# fsck and gc read CLASSIFIER with annotate's parser: a file it refuses is
+# a bad artifact, and gc stops rather than guess what to keep.
+test_expect_success 'fsck and gc refuse a CLASSIFIER with an unknown line' '
+	G="git --git-dir .dsv/lineage" &&
+	{ $G show clf:CLASSIFIER && echo "threshold 0.5"; } >bad &&
+	blob=$($G hash-object -w bad) &&
+	tree=$($G ls-tree clf | awk -F "\t" -v b="$blob" "BEGIN { OFS = FS }
+		\$2 == \"CLASSIFIER\" { sub(/[0-9a-f]+\$/, b, \$1) } { print }" |
+		$G mktree) &&
+	c=$(echo bad | GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t \
+		GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t \
+		$G commit-tree "$tree" -p "$($G rev-parse clf^)") &&
+	$G update-ref refs/heads/clf-bad "$c" &&
+	test_must_fail dsv fsck >out 2>/dev/null &&
+	grep -q "CLASSIFIER:5: unknown key" out &&
+	test_must_fail dsv gc --grace 0 2>err &&
+	grep -q "CLASSIFIER:5: unknown key" err &&
+	$G update-ref -d refs/heads/clf-bad && dsv fsck | grep -q "^ok$"
+'
+
 test_done

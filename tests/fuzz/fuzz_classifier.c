@@ -1,7 +1,7 @@
 /* fuzz_classifier.c: libFuzzer target for a classifier artifact's two
- * parsers (cmd/classifier_load.c, compiled in: they are static): the
- * CLASSIFIER text and the weights object's sections. The input is cut into
- * sections as sections.h says; byte 0 even: the sections are a weights
+ * parsers: the CLASSIFIER text (lineage/model.c) and the weights object's
+ * sections (cmd/classifier_load.c, compiled in: it is static). The input
+ * is cut into sections as sections.h says; byte 0 even: the sections are a weights
  * object, which decodes to a model that predicts probabilities (in 0..1,
  * adding up to 1) on a few texts; odd: section 0 is a CLASSIFIER file,
  * which names a weights object and a label that fits. Inputs under
@@ -44,13 +44,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (mode & 1) {
 		/* CLASSIFIER as read from the lineage: NUL-terminated */
-		char *text = malloc(n ? lens[0] + 1 : 1), label[128] = "";
+		char *text = malloc(n ? lens[0] + 1 : 1);
+		char label[DSV_CLASSIFIER_LABEL_MAX + 1] = "";
 		dsv_oid w;
 		if (n)
 			memcpy(text, secs[0], lens[0]);
 		text[n ? lens[0] : 0] = 0;
-		rc = parse_classifier_file(text, n ? lens[0] : 0, &w, label,
-					   sizeof label);
+		rc = dsv_classifier_parse(text, n ? lens[0] : 0, &w, label);
 		if (rc == 0) {
 			fuzz_accepted();
 			if (strlen(label) >= sizeof label)
