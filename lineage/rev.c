@@ -3,14 +3,12 @@
  */
 #include "lineage/internal.h"
 
-#include <git2/sys/repository.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -344,85 +342,296 @@ static int ref_create(dsv_lineage *l, const char *prefix, const char *name,
 				      "dsv: create");
 }
 
-/* Deletes take turns on an flock of lineage/dsv-refs-lock: libgit2 1.5
- * reads packed-refs before it takes packed-refs.lock to rewrite it
- * (refdb_fs.c: packed_delete, then packed_write), so two deletes at once
- * could each write back the ref the other had removed. git pack-refs and
- * git gc are outside this lock (docs/formats.md, Locks). */
-static int refs_lock(dsv_lineage *l, int *out)
-{
-	char *path = NULL;
-	int fd, rc = 0;
+/* Refs are deleted as git's files backend deletes them
+ * (refs/files-backend.c), not through libgit2: libgit2 1.5 reads
+ * packed-refs before it takes packed-refs.lock and then writes back that
+ * copy, undoing a git pack-refs or another delete that landed in between.
+ * git's order: the loose ref's lock, then packed-refs.lock, then
+ * packed-refs read and rewritten, the reflog and the loose file unlinked,
+ * both locks released. packed-refs.lock is taken even for a loose ref, so
+ * that a git pack-refs at work cannot pack it behind the delete's back. */
 
-	if (asprintf(&path, "%s/dsv-refs-lock", l->path) < 0)
-		return dsv_error_set(DSV_ENOMEM, "out of memory");
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0) {
-		rc = dsv_error_set(DSV_EIO, "cannot open '%s': %s", path,
-				   strerror(errno));
-		goto cleanup;
+/* Makes the missing directories of `path` after its first `keep` bytes;
+ * errors show when the file is then created. */
+static void mkdir_parents(const char *path, size_t keep)
+{
+	char *dir = strdup(path);
+
+	for (char *s = dir ? dir + keep : NULL; s && (s = strchr(s, '/'));
+	     *s++ = '/') {
+		*s = 0;
+		if (mkdir(dir, 0777) < 0 && errno != EEXIST)
+			break;
 	}
-	while (flock(fd, LOCK_EX) != 0)
-		if (errno != EINTR) {
-			rc = dsv_error_set(DSV_EIO, "cannot lock '%s': %s",
-					   path, strerror(errno));
+	free(dir);
+}
+
+/* Creates the lock file `path`, as git's lockfile.c does: O_EXCL, waiting
+ * up to `ms` for another process to remove it. Directories missing from
+ * the lock's path below the first `keep` bytes are made (a loose ref a/b
+ * may exist only in packed-refs). DSV_ENOTFOUND when a file stands where a
+ * directory must (a ref "a" rules out "a/b"). */
+static int lock_take(const char *path, size_t keep, int ms, const char *label)
+{
+	struct timespec pause = {0, 5 * 1000 * 1000};
+	int fd;
+
+	for (int waited = 0;; waited += 5) {
+		if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			       0666)) >= 0) {
 			close(fd);
-			goto cleanup;
+			return 0;
 		}
-	*out = fd;
-cleanup:
-	free(path);
+		if (errno == ENOTDIR)
+			return DSV_ENOTFOUND;
+		if (errno == ENOENT && keep && waited < ms) {
+			mkdir_parents(path, keep);
+			continue;
+		}
+		if (errno != EEXIST)
+			return dsv_error_set(DSV_EIO, "cannot create '%s': %s",
+					     path, strerror(errno));
+		if (waited >= ms)
+			return dsv_error_set(DSV_ECONFLICT, "%s is locked: '%s' "
+					     "exists (if no other process is "
+					     "changing it, one was killed while "
+					     "it did: remove the file); nothing "
+					     "was deleted", label, path);
+		nanosleep(&pause, NULL);
+	}
+}
+
+/* Reads all of `path` into *out (malloc'd, the caller's). 0, or
+ * DSV_ENOTFOUND when it does not exist or is a directory. */
+static int file_read(const char *path, dsv_buf *out)
+{
+	char chunk[8192];
+	ssize_t n;
+	int rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == ENOENT ? DSV_ENOTFOUND
+				       : dsv_error_set(DSV_EIO, "cannot open "
+						       "'%s': %s", path,
+						       strerror(errno));
+	while ((n = read(fd, chunk, sizeof chunk)) != 0)
+		if (n < 0 && errno == EISDIR) {
+			rc = DSV_ENOTFOUND;
+			break;
+		} else if (n < 0 && errno != EINTR) {
+			rc = dsv_error_set(DSV_EIO, "cannot read '%s': %s",
+					   path, strerror(errno));
+			break;
+		} else if (n > 0 && (rc = dsv_buf_append(out, chunk, n)) < 0) {
+			break;
+		}
+	close(fd);
 	return rc;
 }
 
-/* One try at deleting `full`, through a fresh refdb: libgit2 keeps
- * packed-refs in memory (read again only when its mtime, size or inode
- * change), and a delete that failed on packed-refs.lock has already dropped
- * the ref from that copy, so a second try on it would write nothing and
- * report success. */
-static int delete_once(dsv_lineage *l, const char *full)
+/* Finds `ref` in packed-refs text s[0, n): [*at, *end) spans its line and
+ * the peeled lines ("^<id>") after it. 1 when found, 0 when not,
+ * DSV_ECORRUPT naming the line of `path` that is neither a comment, a
+ * peeled line nor "<id> <name>" ended by a newline. */
+static int packed_find(const char *path, const char *s, size_t n,
+		       const char *ref, size_t *at, size_t *end)
 {
-	git_refdb *db = NULL;
-	git_reference *r = NULL;
-	int rc;
+	size_t rlen = strlen(ref), line = 1;
 
-	if ((rc = git_refdb_open(&db, l->repo)) < 0 ||
-	    (rc = git_repository_set_refdb(l->repo, db)) < 0 ||
-	    (rc = git_reference_lookup(&r, l->repo, full)) < 0)
+	for (size_t i = 0, next; i < n; i = next, line++) {
+		const char *eol = memchr(s + i, '\n', n - i), *sp;
+		next = eol ? (size_t)(eol - s) + 1 : n;
+		if (s[i] == '#' || s[i] == '^')
+			continue;
+		if (!eol || !(sp = memchr(s + i, ' ', next - i)))
+			return dsv_error_set(DSV_ECORRUPT, "'%s' line %zu: not "
+					     "\"<id> <ref>\" and a newline",
+					     path, line);
+		if ((size_t)(eol - sp - 1) != rlen || memcmp(sp + 1, ref, rlen))
+			continue;
+		*at = i;
+		while (next < n && s[next] == '^')
+			next = (eol = memchr(s + next, '\n', n - next))
+				       ? (size_t)(eol - s) + 1 : n;
+		*end = next;
+		return 1;
+	}
+	return 0;
+}
+
+/* Replaces packed-refs (`path`) with s[0, n) less [at, end), as git does:
+ * written to packed-refs.new, fsynced, renamed over it. On an error the new
+ * file is removed and packed-refs is as it was. */
+static int packed_write(const char *path, const char *s, size_t n, size_t at,
+			size_t end)
+{
+	char *tmp = NULL;
+	int rc = 0, fd = -1;
+
+	if (asprintf(&tmp, "%s.new", path) < 0)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		       0666)) < 0) {
+		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", tmp,
+				   strerror(errno));
 		goto cleanup;
-	rc = git_reference_delete(r);
+	}
+	const struct { const char *p; size_t len; } part[2] = {
+		{s, at}, {s + end, n - end}};
+	for (int k = 0; k < 2; k++)
+		for (size_t off = 0; off < part[k].len;) {
+			ssize_t w = dsv_fault_hit(DSV_FAULT_WRITE)
+				    ? -1 : write(fd, part[k].p + off,
+						 part[k].len - off);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				rc = dsv_error_set(DSV_EIO, "cannot write "
+						   "'%s': %s", tmp,
+						   strerror(errno));
+				goto cleanup;
+			}
+			off += (size_t)w;
+		}
+	if (dsv_fault_hit(DSV_FAULT_FSYNC) || fsync(fd) != 0) {
+		rc = dsv_error_set(DSV_EIO, "cannot sync '%s': %s", tmp,
+				   strerror(errno));
+		goto cleanup;
+	}
+	if (dsv_fault_hit(DSV_FAULT_RENAME) || rename(tmp, path) != 0)
+		rc = dsv_error_set(DSV_EIO, "cannot rename '%s' to '%s': %s",
+				   tmp, path, strerror(errno));
 cleanup:
-	git_reference_free(r);
-	git_refdb_free(db);
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		unlink(tmp);
+	free(tmp);
 	return rc;
+}
+
+/* Takes `full` out of packed-refs (`path`), whose lock is held: 1 when it
+ * was there, 0 when not (packed-refs left alone). */
+static int packed_remove(const char *path, const char *full)
+{
+	dsv_buf b = {0};
+	size_t at = 0, end = 0;
+	int rc = file_read(path, &b);
+
+	if (rc == DSV_ENOTFOUND)
+		rc = 0;
+	else if (rc == 0)
+		rc = packed_find(path, b.buf, b.len, full, &at, &end);
+	if (rc == 1 && packed_write(path, b.buf, b.len, at, end) < 0)
+		rc = dsv_error_code();
+	dsv_buf_free(&b);
+	return rc;
+}
+
+/* Removes the directories under `dir` that held `full` (refs/heads/a/b/c:
+ * a/b, then a) while they are empty, sparing refs/heads and refs/tags, as
+ * git does after a delete. */
+static void remove_empty_parents(const char *dir, const char *full)
+{
+	char *path = NULL, *s;
+	size_t keep = strlen(dir) + 1 + (size_t)(strchr(full + 5, '/') - full);
+
+	if (asprintf(&path, "%s/%s", dir, full) < 0)
+		return;
+	while ((s = strrchr(path, '/')) && (size_t)(s - path) > keep) {
+		*s = 0;
+		if (rmdir(path) < 0)
+			break;
+	}
+	free(path);
+}
+
+/* The files one delete touches, all under the lineage. */
+struct ref_files {
+	char *ref, *lock, *logs, *log, *packed, *plock;
+};
+
+static int ref_files_make(struct ref_files *f, const char *lineage,
+			  const char *full)
+{
+	if (asprintf(&f->ref, "%s/%s", lineage, full) < 0 ||
+	    asprintf(&f->lock, "%s.lock", f->ref) < 0 ||
+	    asprintf(&f->logs, "%s/logs", lineage) < 0 ||
+	    asprintf(&f->log, "%s/%s", f->logs, full) < 0 ||
+	    asprintf(&f->packed, "%s/packed-refs", lineage) < 0 ||
+	    asprintf(&f->plock, "%s.lock", f->packed) < 0)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	return 0;
+}
+
+static void ref_files_free(struct ref_files *f)
+{
+	free(f->ref);
+	free(f->lock);
+	free(f->logs);
+	free(f->log);
+	free(f->packed);
+	free(f->plock);
 }
 
 static int ref_delete(dsv_lineage *l, const char *prefix, const char *name)
 {
-	char full[512];
-	const char *what = prefix[5] == 'h' ? "branch" : "tag";
-	int rc, fd = -1;
+	char full[512], label[300];
+	struct ref_files f = {0};
+	dsv_buf loose = {0};
+	int rc, is_loose, locked = 0, plocked = 0;
 
 	if ((rc = dsv_lineage_name_validate(name)) < 0)
 		return rc;
 	snprintf(full, sizeof full, "%s%s", prefix, name);
-	if ((rc = refs_lock(l, &fd)) < 0)
-		return rc;
-	/* Another process (git pack-refs, git gc) may hold packed-refs.lock
-	 * for a moment: retry for up to a second, as git does
-	 * (core.packedRefsTimeout), rather than fail. */
-	struct timespec pause = {0, 10 * 1000 * 1000};
-	for (int i = 0; (rc = delete_once(l, full)) == GIT_ELOCKED && i < 100;
-	     i++)
-		nanosleep(&pause, NULL);
-	close(fd);
-	if (rc == GIT_ENOTFOUND) {
-		git_error_clear();
-		return dsv_error_set(DSV_ENOTFOUND, "no %s '%s'", what, name);
+	ref_label(label, sizeof label, full);
+	if ((rc = ref_files_make(&f, l->path, full)) < 0)
+		goto cleanup;
+	/* 100 ms for the ref's lock (core.filesRefLockTimeout), a second for
+	 * packed-refs.lock (core.packedRefsTimeout), as git waits */
+	if ((rc = lock_take(f.lock, strlen(f.ref) - strlen(name), 100,
+			    label)) < 0)
+		goto cleanup;
+	locked = 1;
+	if ((rc = file_read(f.ref, &loose)) < 0 && rc != DSV_ENOTFOUND)
+		goto cleanup;
+	if (rc == 0 && loose.len >= 4 && !memcmp(loose.buf, "ref:", 4)) {
+		rc = dsv_error_set(DSV_EINVAL, "%s is a symbolic ref ('%s'), "
+				   "which dsv does not make: not deleted",
+				   label, f.ref);
+		goto cleanup;
 	}
-	if (rc < 0)
-		return dsv_git_error(dsv_git_code(rc), "cannot delete '%s'",
-				     name);
-	return 0;
+	is_loose = rc == 0;
+	if ((rc = lock_take(f.plock, 0, 1000, "packed-refs")) < 0)
+		goto cleanup;
+	plocked = 1;
+	if ((rc = packed_remove(f.packed, full)) < 0)
+		goto cleanup;
+	if (!is_loose && !rc) {
+		rc = DSV_ENOTFOUND;
+		goto cleanup;
+	}
+	rc = 0;
+	/* A reflog that cannot be removed is left, as git leaves it (with a
+	 * warning): the ref is what matters. */
+	if (unlink(f.log) == 0)
+		remove_empty_parents(f.logs, full);
+	if (is_loose && unlink(f.ref) < 0)
+		rc = dsv_error_set(DSV_EIO, "cannot remove '%s': %s", f.ref,
+				   strerror(errno));
+cleanup:
+	if (plocked)
+		unlink(f.plock);
+	if (locked) {
+		unlink(f.lock);
+		remove_empty_parents(l->path, full);
+	}
+	ref_files_free(&f);
+	dsv_buf_free(&loose);
+	if (rc == DSV_ENOTFOUND)
+		return dsv_error_set(DSV_ENOTFOUND, "no %s '%s'",
+				     prefix[5] == 'h' ? "branch" : "tag", name);
+	return rc;
 }
 
 int dsv_lineage_branch_create(dsv_lineage *l, const char *name,

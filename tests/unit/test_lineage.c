@@ -241,6 +241,48 @@ static void test_branches(void)
 	dsv_lineage_free(l);
 }
 
+/* Deleting packed refs (after git pack-refs): the same handle, whose
+ * libgit2 has read packed-refs already, sees them gone and the rest kept. */
+static void test_delete_packed(void)
+{
+	dsv_lineage *l = open_fresh("packed");
+	char cmd[4400], *nested = NULL;
+	dsv_aid c1, r;
+
+	if (system("git --version >/dev/null 2>&1") != 0) {
+		printf("  result: git not installed; packed refs skipped\n");
+		dsv_lineage_free(l);
+		return;
+	}
+	CHECK_OK(dsv_lineage_set_head(l, "main"));
+	CHECK_OK(commit_on(l, "refs/heads/main", NULL, 0, "one", &c1));
+	CHECK_OK(dsv_lineage_branch_create(l, "p", "main", 0));
+	CHECK_OK(dsv_lineage_branch_create(l, "n/s", "main", 0));
+	CHECK_OK(dsv_lineage_tag_create(l, "v1", "main", 0));
+	snprintf(cmd, sizeof cmd, "git --git-dir '%s' pack-refs --all",
+		 repo_path);
+	CHECK(system(cmd) == 0);
+	CHECK(dsv_lineage_branch_exists(l, "p") == 1);
+	CHECK_OK(dsv_lineage_branch_delete(l, "p"));
+	CHECK(dsv_lineage_branch_exists(l, "p") == 0);
+	CHECK(dsv_lineage_branch_delete(l, "p") == DSV_ENOTFOUND);
+	CHECK_OK(dsv_lineage_branch_delete(l, "n/s"));
+	CHECK(dsv_lineage_branch_exists(l, "n/s") == 0);
+	CHECK(asprintf(&nested, "%s/refs/heads/n", repo_path) > 0 &&
+	      access(nested, F_OK) != 0); /* the lock's directory is gone */
+	CHECK_OK(dsv_lineage_tag_delete(l, "v1"));
+	CHECK(dsv_lineage_tag_exists(l, "v1") == 0);
+	CHECK_OK(dsv_lineage_resolve(l, "main", &r));
+	CHECK(dsv_aid_cmp(&r, &c1) == 0);
+	snprintf(cmd, sizeof cmd, "git --git-dir '%s' fsck --strict >/dev/null "
+		 "2>&1 && test \"$(git --git-dir '%s' for-each-ref "
+		 "--format='%%(refname)')\" = refs/heads/main", repo_path,
+		 repo_path);
+	CHECK(system(cmd) == 0);
+	free(nested);
+	dsv_lineage_free(l);
+}
+
 static void test_cas_sequential(void)
 {
 	dsv_lineage *l = open_fresh("cas1");
@@ -445,6 +487,7 @@ int main(void)
 	RUN(test_init);
 	RUN(test_commit_and_revparse);
 	RUN(test_branches);
+	RUN(test_delete_packed);
 	RUN(test_cas_sequential);
 	RUN(test_cas_race);
 	RUN(test_walk);
