@@ -198,6 +198,13 @@ static int git2_tmp(const char *dir, const char *name)
 	return strstr(name, "_git2_") != NULL;
 }
 
+/* lineage/packed-refs.new: the packed-refs a ref delete writes (under
+ * packed-refs.lock) before its rename, as git does (lineage/rev.c). */
+static int refs_tmp(const char *dir, const char *name)
+{
+	return !strcmp(name, "packed-refs.new");
+}
+
 static const struct {
 	const char *dir; /* under .dsv */
 	tmp_name_fn is_tmp;
@@ -206,6 +213,7 @@ static const struct {
 	{"runs", run_tmp},
 	{"lineage/objects", git2_tmp},
 	{"lineage/objects/pack", git2_tmp},
+	{"lineage", refs_tmp},
 };
 
 /* The temporary files of directory `sub` of .dsv older than the grace

@@ -57,20 +57,22 @@ test_expect_success 'a tag git made to a blob names no artifact: gc and fsck pas
 # A kill mid-write leaves temporary files: train's run file before its
 # rename (runs/NAME.tmp; the run NAME holds .NAME.lock, a run named x.tmp
 # holds .x.tmp.lock and its file stays) and libgit2's loose objects and
-# packs. gc removes those older than the grace period; a dry run counts them.
-test_expect_success 'stale temporary files of train and libgit2 go after the grace period' '
+# packs, a ref delete's packed-refs.new. gc removes those older than the
+# grace period; a dry run counts them.
+test_expect_success 'stale temporary files of train, libgit2 and ref deletes go after the grace period' '
 	mkdir -p .dsv/runs && : >.dsv/runs/.r.lock && : >.dsv/runs/.x.tmp.lock &&
 	echo run >.dsv/runs/r.tmp && echo run >.dsv/runs/x.tmp &&
 	g=.dsv/lineage/objects && echo obj >$g/tmp_object_git2_0123456789abcdef &&
 	echo pack >$g/pack/pack_git2_a1b2c3 && echo new >$g/tmp_object_git2_fedcba98 &&
-	old=".dsv/runs/r.tmp .dsv/runs/x.tmp $g/tmp_object_git2_0123456789abcdef $g/pack/pack_git2_a1b2c3" &&
+	echo refs >.dsv/lineage/packed-refs.new &&
+	old=".dsv/runs/r.tmp .dsv/runs/x.tmp $g/tmp_object_git2_0123456789abcdef $g/pack/pack_git2_a1b2c3 .dsv/lineage/packed-refs.new" &&
 	touch -d "2 hours ago" $old &&
 	dsv gc --dry-run --grace 1h >out &&
-	grep -q "^would delete 0 unreachable objects (0 B), 3 stale temporary files (13 B)$" out &&
+	grep -q "^would delete 0 unreachable objects (0 B), 4 stale temporary files (18 B)$" out &&
 	ls $old >/dev/null &&
-	dsv gc --grace 1h --json >out && grep -q "\"tmp_files\": 3, \"tmp_bytes\": 13," out &&
+	dsv gc --grace 1h --json >out && grep -q "\"tmp_files\": 4, \"tmp_bytes\": 18," out &&
 	test ! -e .dsv/runs/r.tmp && test ! -e $g/tmp_object_git2_0123456789abcdef &&
-	test ! -e $g/pack/pack_git2_a1b2c3 &&
+	test ! -e $g/pack/pack_git2_a1b2c3 && test ! -e .dsv/lineage/packed-refs.new &&
 	test -e .dsv/runs/x.tmp && test -e $g/tmp_object_git2_fedcba98 &&
 	rm .dsv/runs/x.tmp .dsv/runs/.x.tmp.lock .dsv/runs/.r.lock $g/tmp_object_git2_fedcba98 &&
 	dsv fsck | grep -q "^ok$"
