@@ -170,8 +170,8 @@ uint64_t sample_fraction_threshold(double f, int *all);
 /* ---- new-text derivations (cmd/op_map.c): map, rephrase, synth ------- *
  * A derived version made of NEW records (map may also reuse stored rows,
  * newtext_reuse): records are added one
- * by one into shards of about DSV_SHARD_TARGET_BYTES of text, each with
- * `ncols` u64 provenance columns; newtext_commit writes the MANIFEST and
+ * by one into shards of about DSV_SHARD_TARGET_BYTES of text and meta, each
+ * with `ncols` u64 provenance columns; newtext_commit writes the MANIFEST and
  * dsv.json (op, params, inputs, stats, compute) as one lineage commit on
  * refs/heads/BRANCH, moved by compare-and-swap. Parents are added in order
  * (primary input first). Objects written before a failure stay unreferenced

@@ -559,7 +559,7 @@ int newtext_add(struct newtext *nt, const char *text, size_t tlen,
 		sl->colv[i][row] = colvals[i];
 	nt->records++;
 	nt->text_bytes += tlen;
-	if (dsv_shard_builder_text_bytes(sl->sb) >= nt->shard_bytes)
+	if (dsv_shard_builder_bytes(sl->sb) >= nt->shard_bytes)
 		return newtext_flush(nt);
 	return 0;
 }

@@ -352,7 +352,7 @@ static int ingest_file(struct pipeline *p, const char *path,
 						rec.layout, &h)))
 			goto cleanup;
 		p->st->records_stored++;
-		if (dsv_shard_builder_text_bytes(sl->b) >= shard_bytes) {
+		if (dsv_shard_builder_bytes(sl->b) >= shard_bytes) {
 			*cur = NULL;
 			if ((rc = hand_over(p, sl, cur)))
 				goto cleanup;

@@ -150,7 +150,7 @@ static int repack_entries(dsv_store *s, const dsv_manifest *m,
 						r.meta_len, r.layout, r.hash)))
 			goto cleanup;
 		st->records_moved++;
-		if (dsv_shard_builder_text_bytes(b) >= shard_bytes &&
+		if (dsv_shard_builder_bytes(b) >= shard_bytes &&
 		    (rc = flush(s, b, level, &ids, &rows, &nnew, st)))
 			goto cleanup;
 	}

@@ -135,11 +135,6 @@ uint64_t dsv_shard_builder_rows(const dsv_shard_builder *b)
 	return b->rows;
 }
 
-uint64_t dsv_shard_builder_text_bytes(const dsv_shard_builder *b)
-{
-	return b->text.len;
-}
-
 uint64_t dsv_shard_builder_bytes(const dsv_shard_builder *b)
 {
 	return b->text.len + b->meta.len;

@@ -230,6 +230,8 @@ int dsv_obj_verify(dsv_store *s, const dsv_oid *id, dsv_obj_info *info);
  * record's text, and a u32 layout word per record (how the record's source
  * line is rebuilt on export; see store/jsonl.c and docs/formats.md). */
 
+/* Writers (commit, repack, the new-text derivations) close a shard once its
+ * text and meta reach this many bytes (dsv_shard_builder_bytes). */
 #define DSV_SHARD_TARGET_BYTES (64u << 20)
 
 typedef struct {
@@ -257,8 +259,9 @@ int dsv_shard_builder_add(dsv_shard_builder *b, const char *text, size_t tlen,
 int dsv_shard_builder_reserve(dsv_shard_builder *b, uint64_t text,
 			      uint64_t meta);
 uint64_t dsv_shard_builder_rows(const dsv_shard_builder *b);
-uint64_t dsv_shard_builder_text_bytes(const dsv_shard_builder *b);
-uint64_t dsv_shard_builder_bytes(const dsv_shard_builder *b); /* text+meta */
+/* The text and meta bytes added so far: what writers cut shards on (a
+ * record's meta may outweigh its text: a synth record keeps its prompt). */
+uint64_t dsv_shard_builder_bytes(const dsv_shard_builder *b);
 /* A shard object has this many sections: header, text, text offsets, meta,
  * meta offsets, hashes, layout words (docs/formats.md). */
 #define DSV_SHARD_NSECS 7
@@ -525,13 +528,13 @@ int dsv_jsonl_meta(dsv_buf *out, const char *meta, size_t mlen,
 
 /* ---- ingest (store/ingest.c) -------------------------------------------- *
  * Turns input files into shards: parses, hashes and fills shards of about
- * DSV_SHARD_TARGET_BYTES of text on the calling thread while a writer thread
- * encodes, compresses and stores the previous shard. */
+ * DSV_SHARD_TARGET_BYTES of text and meta on the calling thread while a
+ * writer thread encodes, compresses and stores the previous shard. */
 
 typedef struct {
 	dsv_reader_opts reader;
 	int level;            /* zstd level; 0: the store's default */
-	uint64_t shard_bytes; /* text per shard; 0: DSV_SHARD_TARGET_BYTES */
+	uint64_t shard_bytes; /* text and meta per shard; 0: the target */
 	/* The version this one replaces or extends (may be NULL): each of its
 	 * rows is a reuse candidate besides the `records` index's first
 	 * location, so records whose text repeats with other meta are found

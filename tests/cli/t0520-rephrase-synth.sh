@@ -229,6 +229,30 @@ test_expect_success 'synth with prompts has parents M then REV' '
 	dsv show syn2 | grep -q "col.source_row="
 '
 
+test_expect_success 'shards are cut on text and meta: the prompts synth keeps count' '
+	# each record: a few bytes of text, its prompt (about 2 KB) as meta
+	env DSV_SHARD_BYTES=8000 "$DSV" derive synth --model tiny --prompts src \
+		--n 24 --max-tokens 6 --seed 1 -o scut -m scut -q &&
+	dsv derive synth --model tiny --prompts src --n 24 --max-tokens 6 \
+		--seed 1 -o sone -m sone -q &&
+	test "$(lg show sone:MANIFEST | grep -c "^shard ")" -eq 1 &&
+	dsv export scut >scut.jsonl && dsv export sone >sone.jsonl &&
+	test_cmp sone.jsonl scut.jsonl &&
+	lg show scut:MANIFEST | sed -n "s/^shard [0-9a-f]* rows=\([0-9]*\).*/\1/p" >rows &&
+	python3 -c "
+# a line is about its record stored bytes: JSON adds a few per record
+lines = [len(l) for l in open(\"scut.jsonl\", \"rb\")]
+rows = [int(r) for r in open(\"rows\")]
+assert len(rows) >= 4 and sum(rows) == len(lines), (rows, len(lines))
+i = 0
+for k, n in enumerate(rows):
+    b = lines[i:i + n]
+    i += n
+    assert sum(b[:-1]) - 20 * n < 8000, (k, b)  # cut once it reached 8000
+    assert k == len(rows) - 1 or sum(b) + 20 * n >= 8000, (k, b)
+"
+'
+
 test_expect_success 'synth reads only the prompts its candidates use' '
 	dsv derive synth --model tiny --prompts src --n 2 --max-tokens 60 -o syn3 \
 		-m syn3 -q 2>err &&

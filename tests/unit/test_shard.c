@@ -93,10 +93,10 @@ static void test_round_trip(void)
 		CHECK_OK(dsv_shard_builder_add(b, r[i].text, r[i].tlen,
 					       r[i].meta, r[i].mlen,
 					       r[i].layout, NULL));
-		bytes += r[i].tlen;
+		bytes += r[i].tlen + r[i].mlen;
 	}
 	CHECK(dsv_shard_builder_rows(b) == n);
-	CHECK(dsv_shard_builder_text_bytes(b) == bytes);
+	CHECK(dsv_shard_builder_bytes(b) == bytes);
 	CHECK_OK(dsv_shard_builder_write(b, s, DSV_DEFAULT_LEVEL, &id, &is_new));
 	CHECK(is_new == 1);
 	CHECK_OK(dsv_shard_builder_write(b, s, 1, &id2, &is_new));
