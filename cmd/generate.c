@@ -104,6 +104,30 @@ void gen_free(struct gen *g)
 	free(g);
 }
 
+/* Refuses B sequences of T positions that do not fit in memory, before the
+ * CPU generator is allocated, as train and eval do (the kernel's mallocs
+ * succeed under overcommit and the OOM killer comes later): the key and
+ * value caches, the parameters (the model's, their gradients' room, two
+ * copies) and a row of logits per sequence. */
+static int check_memory(const struct gen *g, int T)
+{
+	const dsv_gpt_config *cfg = &g->md->g->cfg;
+	int B = g->B;
+	double need = 4.0 * (2.0 * cfg->num_layers * B * T * cfg->channels +
+			     4.0 * (double)g->md->g->num_params +
+			     2.0 * B * cfg->vocab_size);
+	double avail = mem_available();
+	if (avail > 0 && need > avail)
+		return dsv_error_set(DSV_ENOMEM, "generation does not fit: %d "
+				     "sequences of %d positions need %.0f bytes "
+				     "(%.2f GiB) and %.0f bytes are available "
+				     "(lower --batch)", B, T, need,
+				     need / 1073741824.0, avail);
+	return 0;
+}
+
+static int ensure_generator(struct gen *g, int T);
+
 int gen_start(struct gen **out, struct model *md, const struct gen_opts *o,
 	      uint64_t nprompts, uint64_t nsamples, dsv_meter *meter)
 {
@@ -142,6 +166,15 @@ int gen_start(struct gen **out, struct model *md, const struct gen_opts *o,
 	g->B = o->batch > 0 ? o->batch : 16;
 	if ((uint64_t)g->B > nsamples)
 		g->B = nsamples ? (int)nsamples : 1;
+	/* Whether the generator fits is said now, not after earlier chunks
+	 * spent their compute: for the most positions a chunk may need (a
+	 * prompt cut to `keep` tokens, or <|endoftext|> alone, then maxnew).
+	 * On the GPU the allocation is the check (cudaMalloc fails cleanly),
+	 * so the generator is made for them now. */
+	int T = nprompts ? cfg->max_seq_len : 1 + g->maxnew;
+	if ((rc = o->where == DSV_DEVICE_CUDA ? ensure_generator(g, T)
+					      : check_memory(g, T)))
+		goto fail;
 	size_t B = (size_t)g->B;
 	g->plen = malloc(B * sizeof *g->plen);
 	g->out = malloc(B * g->maxnew * sizeof *g->out);
@@ -187,21 +220,6 @@ static int ensure_generator(struct gen *g, int T)
 	int B = g->B, rc;
 	if (g->g && g->g->T >= T)
 		return 0;
-	/* Before allocating on the CPU, as train and eval do (the kernel's
-	 * mallocs succeed under overcommit and the OOM killer comes later;
-	 * cudaMalloc fails cleanly): the key and value caches, the
-	 * parameters (the model's, their gradients' room, two copies) and a
-	 * row of logits per sequence. */
-	double need = 4.0 * (2.0 * cfg->num_layers * B * T * cfg->channels +
-			     4.0 * (double)g->md->g->num_params +
-			     2.0 * B * cfg->vocab_size);
-	double avail = mem_available();
-	if (g->o.where != DSV_DEVICE_CUDA && avail > 0 && need > avail)
-		return dsv_error_set(DSV_ENOMEM, "generation does not fit: %d "
-				     "sequences of %d positions need %.0f bytes "
-				     "(%.2f GiB) and %.0f bytes are available "
-				     "(lower --batch)", B, T, need,
-				     need / 1073741824.0, avail);
 	dsv_gen_free(g->g);
 	g->g = NULL;
 	free(g->in);

@@ -84,6 +84,27 @@ test_expect_success 'a batch whose cache does not fit in memory is refused befor
 	test "$(wc -l <b.jsonl)" -eq 64
 '
 
+test_expect_success 'memory is checked before the first chunk, for the longest prompt any may bring' '
+	long=$(printf "word %.0s" $(seq 200)) &&
+	printf "{\"text\":\"a\"}\n{\"text\":\"%s\"}\n" "$long" >sl.jsonl &&
+	dsv commit sl.jsonl -b sl -m sl -q &&
+	# the model loads within what it needs, then the generator is refused
+	test_must_fail env DSV_TRAIN_MEMORY=1 "$DSV" generate tiny --prompts sl \
+		--batch 1 --max-tokens 4 2>err &&
+	load=$(sed -n "s/.*it needs \([0-9]*\) bytes.*/\1/p" err) &&
+	test_must_fail env DSV_TRAIN_MEMORY=$load "$DSV" generate tiny \
+		--prompts sl --batch 1 --max-tokens 4 2>err &&
+	need=$(sed -n "s/.*1 sequences of 64 positions need \([0-9]*\) bytes.*/\1/p" err) &&
+	test -n "$need" &&
+	# the first chunk (prompt "a") would fit, the second not: no sample
+	test_must_fail env DSV_TRAIN_MEMORY=$((need - 1)) DSV_GEN_CHUNK_SAMPLES=1 \
+		"$DSV" generate tiny --prompts sl --batch 1 --max-tokens 4 >out 2>err &&
+	test ! -s out && grep -q "generation does not fit" err &&
+	DSV_TRAIN_MEMORY=$need DSV_GEN_CHUNK_SAMPLES=1 dsv generate tiny \
+		--prompts sl --batch 1 --max-tokens 4 >out 2>err &&
+	test "$(wc -l <out)" -eq 2 && grep -q "1 of 2 prompts keep only" err
+'
+
 test_expect_success 'a model with a context of one token: a clear error' '
 	sed "s/seq_len = 64/seq_len = 1/; s/max_steps = 20/max_steps = 1/" tiny.conf >one.conf &&
 	dsv train main --tokenizer tok --config one.conf -o one -q &&
