@@ -308,8 +308,8 @@ int gen_next(struct gen *g, const char *const *prompts, const size_t *plens,
 	     size_t nprompts, uint64_t nsamples, gen_result_fn fn, void *ctx);
 void gen_free(struct gen *g);
 
-/* A version's records in order: texts (NUL-terminated), their JSONL lines
- * and hashes; gen_texts_free releases them. */
+/* Records of a version: texts (NUL-terminated), their JSONL lines (NULL
+ * unless asked for) and hashes. */
 struct gen_texts {
 	size_t n;
 	char **text;
@@ -317,16 +317,19 @@ struct gen_texts {
 	char **line;
 	dsv_rhash *hash;
 };
-void gen_texts_free(struct gen_texts *t);
 
-/* A version read a chunk at a time: gen_reader_open gives its id and
- * record count; each gen_reader_next puts the next n records into t
- * (zeroed or filled by an earlier call: its records are freed first),
- * starting over at the first record after the last one, so n records
- * unless the version has none (0). gen_reader_free releases r (NULL ok). */
+/* A version read a chunk at a time for a run whose samples take its
+ * records in turn: gen_reader_open gives its id and record count, and has
+ * each record's JSONL line built when `lines` asks (rephrase). Each
+ * gen_reader_next puts into t the prompts of the run's next n samples, the
+ * j-th sample's being record j mod t->n of t: the next n records, starting
+ * over after the last, or, when the version's records all fit in the first
+ * call's n, all of them, read once and kept, from the chunk's first
+ * sample's record on. t is zeroed when the version has no record, and
+ * borrowed from r until its next call or gen_reader_free (r NULL ok). */
 struct gen_reader;
-int gen_reader_open(struct gen_reader **out, const char *rev, dsv_aid *id,
-		    uint64_t *nrecords);
+int gen_reader_open(struct gen_reader **out, const char *rev, int lines,
+		    dsv_aid *id, uint64_t *nrecords);
 int gen_reader_next(struct gen_reader *r, uint64_t n, struct gen_texts *t);
 void gen_reader_free(struct gen_reader *r);
 

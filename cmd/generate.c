@@ -415,10 +415,42 @@ struct gen_reader {
 	dsv_manifest *m;
 	dsv_version_iter *it;   /* NULL: (re)start at the first record */
 	uint64_t pass;          /* records read since it started */
+	int lines;              /* build each record's JSONL line */
+	int started, kept;      /* kept: every record read once, into own */
+	uint64_t next;          /* kept: the next sample's record */
+	struct gen_texts own;   /* the records read last (owned) */
+	struct gen_texts view;  /* kept: own from the chunk's first record on */
 };
 
-int gen_reader_open(struct gen_reader **out, const char *rev, dsv_aid *id,
-		    uint64_t *nrecords)
+/* Frees t's records (with `owned`) and arrays, and zeroes it. */
+static void texts_free(struct gen_texts *t, int owned)
+{
+	for (size_t i = 0; owned && i < t->n; i++) {
+		free(t->text[i]);
+		if (t->line)
+			free(t->line[i]);
+	}
+	free(t->text);
+	free(t->len);
+	free(t->line);
+	free(t->hash);
+	memset(t, 0, sizeof *t);
+}
+
+/* Room for n records in t (zeroed); lines only when asked. */
+static int texts_alloc(struct gen_texts *t, uint64_t n, int lines)
+{
+	t->text = calloc(n ? n : 1, sizeof *t->text);
+	t->len = calloc(n ? n : 1, sizeof *t->len);
+	t->line = lines ? calloc(n ? n : 1, sizeof *t->line) : NULL;
+	t->hash = calloc(n ? n : 1, sizeof *t->hash);
+	if (!t->text || !t->len || (lines && !t->line) || !t->hash)
+		return dsv_error_set(DSV_ENOMEM, "out of memory");
+	return 0;
+}
+
+int gen_reader_open(struct gen_reader **out, const char *rev, int lines,
+		    dsv_aid *id, uint64_t *nrecords)
 {
 	struct gen_reader *r = calloc(1, sizeof *r);
 	int rc;
@@ -428,6 +460,7 @@ int gen_reader_open(struct gen_reader **out, const char *rev, dsv_aid *id,
 		free(r);
 		return rc;
 	}
+	r->lines = lines;
 	*nrecords = dsv_manifest_records(r->m);
 	*out = r;
 	return 0;
@@ -439,24 +472,20 @@ void gen_reader_free(struct gen_reader *r)
 		return;
 	dsv_version_iter_free(r->it);
 	dsv_manifest_free(r->m);
+	texts_free(&r->own, 1);
+	texts_free(&r->view, 0);
 	free(r);
 }
 
-int gen_reader_next(struct gen_reader *r, uint64_t n, struct gen_texts *t)
+/* The version's next n records into r->own, starting over after the last. */
+static int read_records(struct gen_reader *r, uint64_t n)
 {
+	struct gen_texts *t = &r->own;
 	dsv_version_rec rec;
-	int rc = 0;
-	gen_texts_free(t);
-	if (!dsv_manifest_records(r->m))
-		return 0;
-	t->text = calloc(n ? n : 1, sizeof *t->text);
-	t->len = calloc(n ? n : 1, sizeof *t->len);
-	t->line = calloc(n ? n : 1, sizeof *t->line);
-	t->hash = calloc(n ? n : 1, sizeof *t->hash);
-	if (!t->text || !t->len || !t->line || !t->hash) {
-		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
+	int rc;
+	texts_free(t, 1);
+	if ((rc = texts_alloc(t, n, r->lines)))
 		goto out;
-	}
 	while (t->n < n) {
 		if (!r->it) {
 			if ((rc = dsv_version_iter_new(&r->it, the_repo->store,
@@ -481,8 +510,11 @@ int gen_reader_next(struct gen_reader *r, uint64_t n, struct gen_texts *t)
 		}
 		dsv_buf b = {0};
 		if (!(t->text[t->n] = malloc(rec.text_len + 1)) ||
-		    (rc = dsv_jsonl_format(&b, rec.text, rec.text_len, rec.meta,
-					   rec.meta_len, rec.layout))) {
+		    (r->lines &&
+		     ((rc = dsv_jsonl_format(&b, rec.text, rec.text_len,
+					     rec.meta, rec.meta_len,
+					     rec.layout)) ||
+		      (rc = dsv_buf_append(&b, "", 1))))) {
 			free(t->text[t->n]);
 			dsv_buf_free(&b);
 			rc = rc ? rc : dsv_error_set(DSV_ENOMEM, "out of memory");
@@ -491,8 +523,8 @@ int gen_reader_next(struct gen_reader *r, uint64_t n, struct gen_texts *t)
 		memcpy(t->text[t->n], rec.text, rec.text_len);
 		t->text[t->n][rec.text_len] = 0;
 		t->len[t->n] = rec.text_len;
-		dsv_buf_append(&b, "", 1);
-		t->line[t->n] = b.buf;
+		if (r->lines)
+			t->line[t->n] = b.buf;
 		t->hash[t->n] = *rec.hash;
 		t->n++;
 		r->pass++;
@@ -500,21 +532,43 @@ int gen_reader_next(struct gen_reader *r, uint64_t n, struct gen_texts *t)
 	rc = 0;
 out:
 	if (rc)
-		gen_texts_free(t);
+		texts_free(t, 1);
 	return rc;
 }
 
-void gen_texts_free(struct gen_texts *t)
+int gen_reader_next(struct gen_reader *r, uint64_t n, struct gen_texts *t)
 {
-	for (size_t i = 0; i < t->n; i++) {
-		free(t->text[i]);
-		free(t->line[i]);
-	}
-	free(t->text);
-	free(t->len);
-	free(t->line);
-	free(t->hash);
+	uint64_t P = dsv_manifest_records(r->m);
+	int rc;
 	memset(t, 0, sizeof *t);
+	if (!P)
+		return 0;
+	if (!r->started) {
+		r->started = 1;
+		r->kept = n >= P;
+		if (r->kept && ((rc = read_records(r, P)) ||
+				(rc = texts_alloc(&r->view, P, r->lines))))
+			return rc;
+	}
+	if (!r->kept) {
+		if ((rc = read_records(r, n)))
+			return rc;
+		*t = r->own;
+		return 0;
+	}
+	/* the same records, from the chunk's first sample's on */
+	for (uint64_t j = 0; j < P; j++) {
+		uint64_t i = (r->next + j) % P;
+		r->view.text[j] = r->own.text[i];
+		r->view.len[j] = r->own.len[i];
+		if (r->lines)
+			r->view.line[j] = r->own.line[i];
+		r->view.hash[j] = r->own.hash[i];
+	}
+	r->view.n = (size_t)P;
+	r->next = (r->next + n) % P;
+	*t = r->view;
+	return 0;
 }
 
 int cmd_generate(int argc, char **argv)
@@ -563,7 +617,7 @@ int cmd_generate(int argc, char **argv)
 	if (gen_parse_device(device, &o.where) ||
 	    model_load(argv[0], 1, 1, DSV_DEVICE_CPU, &md))
 		goto fail;
-	if (prompts_rev && gen_reader_open(&rd, prompts_rev, &pid, &np))
+	if (prompts_rev && gen_reader_open(&rd, prompts_rev, 0, &pid, &np))
 		goto fail;
 	if (prompts_rev && !np) {
 		rc = error_msg("'%s' has no records to prompt with", prompts_rev);
@@ -581,14 +635,16 @@ int cmd_generate(int argc, char **argv)
 	    (!rd && gen_next(gen, (const char *const *)one, onelen, np, total,
 			     print_one, &gp)))
 		goto fail;
-	/* A chunk of the version at a time, read over again for -n */
-	for (uint64_t done = 0, k = gen_chunk_samples(gen); rd && done < total;
-	     done += pt.n) {
-		if (gen_reader_next(rd, total - done < k ? total - done : k, &pt))
+	/* A chunk of samples at a time, their prompts read with them (over
+	 * again for -n), or once when the version fits in a chunk */
+	for (uint64_t done = 0, k = gen_chunk_samples(gen), c; rd && done < total;
+	     done += c) {
+		c = total - done < k ? total - done : k;
+		if (gen_reader_next(rd, c, &pt))
 			goto fail;
 		gp.prompts = pt.text;
 		gp.plens = pt.len;
-		if (gen_next(gen, (const char *const *)pt.text, pt.len, pt.n, pt.n,
+		if (gen_next(gen, (const char *const *)pt.text, pt.len, pt.n, c,
 			     print_one, &gp))
 			goto fail;
 	}
@@ -599,7 +655,6 @@ fail:
 out:
 	gen_free(gen);
 	gen_reader_free(rd);
-	gen_texts_free(&pt);
 	model_free(&md);
 	return rc;
 }

@@ -149,7 +149,7 @@ int derive_rephrase(int argc, char **argv)
 		return usage_error(opts, usage, "%s", dsv_error_last());
 	const char *cols[] = {"source", "source_row", "template"};
 	if (gen_parse_device(device, &o.where) || read_template(tpath, &tmpl) ||
-	    gen_reader_open(&rd, argv[0], &in_id, &nrec) ||
+	    gen_reader_open(&rd, argv[0], 1, &in_id, &nrec) ||
 	    model_load(model, 1, 1, DSV_DEVICE_CPU, &md) ||
 	    newtext_start(&rp.nt, "rephrase", DSV_MODE_TRANSFORMATION, output,
 			  message, force, cols, 3) ||
@@ -212,7 +212,6 @@ out:
 	free(tmpl);
 	gen_free(gen);
 	gen_reader_free(rd);
-	gen_texts_free(&src);
 	newtext_free(rp.nt);
 	model_free(&md);
 	return rc;

@@ -32,8 +32,7 @@ struct synth {
 	uint64_t timeouts; /* verifiers killed at it (rejections) */
 	uint64_t empty;    /* empty completions, dropped unverified */
 	int has_prompts;
-	struct gen_texts *pt; /* the chunk's prompts, or all of them */
-	size_t off;           /* the chunk's first prompt in pt */
+	struct gen_texts *pt; /* the chunk's prompts (gen_reader_next) */
 };
 
 static int keep_cand(const struct gen_result *r, void *ctx)
@@ -45,7 +44,7 @@ static int keep_cand(const struct gen_result *r, void *ctx)
 		sy->empty++;
 		return 0;
 	}
-	size_t p = sy->has_prompts ? (sy->off + r->prompt) % sy->pt->n : 0;
+	size_t p = sy->has_prompts ? r->prompt : 0;
 	json_t *o = json_object();
 	json_object_set_new(o, "text", json_stringn(r->text, r->len));
 	if (sy->has_prompts)
@@ -346,8 +345,6 @@ int derive_synth(int argc, char **argv)
 	struct gen_texts pt = {0};
 	struct gen_reader *rd = NULL;
 	struct gen *gen = NULL;
-	const char **ptext = NULL; /* the prompts as gen_next gets them */
-	size_t *plen = NULL;
 	struct synth sy = {0};
 	struct newtext *nt = NULL;
 	struct program_compute pc;
@@ -384,7 +381,7 @@ int derive_synth(int argc, char **argv)
 	sy.has_prompts = prompts_rev != NULL;
 	const char *cols[] = {"sample", "source", "source_row"};
 	if (gen_parse_device(device, &o.where) ||
-	    (prompts_rev && gen_reader_open(&rd, prompts_rev, &pid, &nrec)) ||
+	    (prompts_rev && gen_reader_open(&rd, prompts_rev, 0, &pid, &nrec)) ||
 	    model_load(model, 1, 1, DSV_DEVICE_CPU, &md) ||
 	    newtext_start(&nt, "synth", DSV_MODE_GENERATION, output, message,
 			  force, cols, prompts_rev ? 3 : 1) ||
@@ -401,32 +398,20 @@ int derive_synth(int argc, char **argv)
 		goto fail;
 	uint64_t k = gen_chunk_samples(gen);
 	size_t kc = k < (uint64_t)n ? k : (uint64_t)n;
-	sy.c = calloc(kc, sizeof *sy.c);
-	ptext = calloc(kc, sizeof *ptext);
-	plen = calloc(kc, sizeof *plen);
-	if (!sy.c || !ptext || !plen) {
+	if (!(sy.c = calloc(kc, sizeof *sy.c))) {
 		dsv_error_set(DSV_ENOMEM, "out of memory");
 		goto fail;
 	}
-	/* Prompts that fit in a chunk (a few seeds for many candidates) are
-	 * read once; more are read with the candidates, a chunk at a time
-	 * (over again for n > P), not the version re-read for every chunk */
-	int once = np <= k;
-	if (rd && once && gen_reader_next(rd, np, &pt))
-		goto fail;
-	/* A chunk of candidates at a time: generated, verified, written, freed */
+	/* A chunk of candidates at a time: generated, verified, written,
+	 * freed; the prompts read with them, a chunk at a time (over again
+	 * for n > P), or once when they fit in one (a few seeds for many
+	 * candidates), not the version re-read for every chunk */
 	for (; sy.first < (uint64_t)n; sy.first += sy.n) {
 		sy.n = (uint64_t)n - sy.first < k ? (uint64_t)n - sy.first : k;
-		if (rd && !once && gen_reader_next(rd, sy.n, &pt))
+		if (rd && gen_reader_next(rd, sy.n, &pt))
 			goto fail;
-		/* the chunk's j-th sample takes what gen_next gets as prompt
-		 * j mod pt.n: pt from the chunk's first sample's prompt on */
-		sy.off = once && pt.n ? sy.first % pt.n : 0;
-		for (size_t j = 0; j < pt.n; j++) {
-			ptext[j] = pt.text[(sy.off + j) % pt.n];
-			plen[j] = pt.len[(sy.off + j) % pt.n];
-		}
-		if (gen_next(gen, ptext, plen, pt.n, sy.n, keep_cand, &sy) ||
+		if (gen_next(gen, (const char *const *)pt.text, pt.len, pt.n,
+			     sy.n, keep_cand, &sy) ||
 		    (vcmd && verify_chunk(&sy, vcmd, jobs, &pc)) ||
 		    add_accepted(&sy, nt, nrec, &accepted))
 			goto fail;
@@ -482,11 +467,8 @@ out:
 	for (uint64_t j = 0; sy.c && j < sy.n; j++)
 		free(sy.c[j].json);
 	free(sy.c);
-	free(ptext);
-	free(plen);
 	gen_free(gen);
 	gen_reader_free(rd);
-	gen_texts_free(&pt);
 	newtext_free(nt);
 	model_free(&md);
 	if (synth_signal) /* cleaned up: now die of it, as the caller expects */
