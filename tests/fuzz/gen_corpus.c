@@ -288,23 +288,18 @@ static void column(dsv_store *s, const char *name, dsv_col_type t,
 	/* Rejects: each breaks one rule of the format (store/column.c). */
 	if (strcmp(name, "f32_5"))
 		goto out;
+	static const struct { int at; uint8_t to; const char *name; } breaks[] = {
+		{0, 'X', "bad_magic"},     {8, 2, "version_2"},
+		{12, 9, "unknown_type"},   {60, 1, "reserved_set"},
+		{48, 6, "rows_over_values"},
+	};
 	uint8_t h[64];
-	memcpy(h, secs[0], 64);
 	dsv_section bad[2] = {{h, 64}, sec[1]};
-	h[0] = 'X';
-	put_sections_in("reject", "column", "bad_magic", 0, bad, 2);
-	memcpy(h, secs[0], 64);
-	h[8] = 2;
-	put_sections_in("reject", "column", "version_2", 0, bad, 2);
-	memcpy(h, secs[0], 64);
-	h[12] = 9;
-	put_sections_in("reject", "column", "unknown_type", 0, bad, 2);
-	memcpy(h, secs[0], 64);
-	h[60] = 1;
-	put_sections_in("reject", "column", "reserved_set", 0, bad, 2);
-	memcpy(h, secs[0], 64);
-	h[48] = 6;
-	put_sections_in("reject", "column", "rows_over_values", 0, bad, 2);
+	for (size_t i = 0; i < sizeof breaks / sizeof *breaks; i++) {
+		memcpy(h, secs[0], 64);
+		h[breaks[i].at] = breaks[i].to;
+		put_sections_in("reject", "column", breaks[i].name, 0, bad, 2);
+	}
 	bad[0].len = 63;
 	put_sections_in("reject", "column", "short_header", 0, bad, 2);
 	put_sections_in("reject", "column", "one_section", 0, sec, 1);
@@ -374,11 +369,17 @@ static void classifier_weights(void)
 }
 
 /* CLASSIFIER files as `dsv classifier train` writes them; mode 1. */
+static void classifier_file_n(const char *kind, const char *name,
+			      const char *s, size_t n)
+{
+	dsv_section sec = {s, n};
+	put_sections_in(kind, "classifier", name, 1, &sec, 1);
+}
+
 static void classifier_file(const char *kind, const char *name,
 			    const char *s)
 {
-	dsv_section sec = {s, strlen(s)};
-	put_sections_in(kind, "classifier", name, 1, &sec, 1);
+	classifier_file_n(kind, name, s, strlen(s));
 }
 
 static void classifier_files(void)
@@ -397,6 +398,20 @@ static void classifier_files(void)
 	snprintf(longlabel, sizeof longlabel, "format qclass 1\nweights %s\n"
 		 "label %0128d\n", H1, 0);
 	classifier_file("reject", "file_label_long", longlabel);
+#define CF "format qclass 1\nweights " H1 "\n"
+	classifier_file("reject", "file_format_suffix", "format qclass 1 extra\n"
+			"weights " H1 "\nlabel labels.q\nclasses 2\n");
+	classifier_file("reject", "file_no_label", CF "classes 2\n");
+	classifier_file("reject", "file_no_classes", CF "label labels.q\n");
+	classifier_file("reject", "file_classes_3",
+			CF "label labels.q\nclasses 3\n");
+	classifier_file("reject", "file_label_twice",
+			CF "label labels.q\nlabel other\nclasses 2\n");
+	classifier_file("reject", "file_unknown_key",
+			CF "label labels.q\nclasses 2\nthreshold 0.5\n");
+	static const char nul[] = CF "label labels.q\nclasses 2\n\0weights x\n";
+	classifier_file_n("reject", "file_nul", nul, sizeof nul - 1);
+#undef CF
 }
 
 int main(void)
