@@ -108,8 +108,8 @@ static int stats_run(struct derive_shard *sh, const uint64_t *rows, size_t n,
 	struct dsv_docstats *st = malloc(n * sizeof *st + 1);
 	if (!st)
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
-	int rc = dsv_docstats(base, off, n, st, derive_device(sh->d),
-			      derive_threads(sh->d));
+	int rc = dsv_docstats(base, off, n, DSV_DOCSTATS_ALL, st,
+			      derive_device(sh->d), derive_threads(sh->d));
 	if (rc) {
 		free(st);
 		return dsv_error_set(rc, "docstats: %s", dsv_kernel_error_last());

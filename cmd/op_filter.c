@@ -102,7 +102,11 @@ static int rules_shard(struct derive_shard *sh, struct filter *f)
 		rc = dsv_error_set(DSV_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = dsv_docstats(base, off, n, st, derive_device(sh->d), f->threads))) {
+	unsigned groups = 0;
+	for (int i = 0; i < f->nsets; i++)
+		groups |= dsv_filter_groups(f->sets[i]);
+	if ((rc = dsv_docstats(base, off, n, groups, st, derive_device(sh->d),
+			       f->threads))) {
 		rc = dsv_error_set(rc, "docstats: %s", dsv_kernel_error_last());
 		goto out;
 	}

@@ -185,8 +185,8 @@ FORWARD_BUSY(minhash_cuda,
 	(p, text, off, ndocs, sig, bands))
 FORWARD_BUSY(docstats_cuda,
 	(const uint8_t *text, const uint64_t *off, size_t ndocs,
-	 struct dsv_docstats *out),
-	(text, off, ndocs, out))
+	 unsigned groups, struct dsv_docstats *out),
+	(text, off, ndocs, groups, out))
 FORWARD_BUSY(docstats_basic_cuda,
 	(const uint8_t *text, const uint64_t *off, size_t ndocs,
 	 struct dsv_docstats_basic *out),

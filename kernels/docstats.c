@@ -34,7 +34,7 @@ void dsv_docstats_words(const uint8_t *s, size_t n,
 }
 
 int docstats_cpu(const uint8_t *text, const uint64_t *off, size_t ndocs,
-		 struct dsv_docstats *out, int nthreads)
+		 unsigned groups, struct dsv_docstats *out, int nthreads)
 {
 	int rc = ds_check_batch(text, off, ndocs, out), failed = 0;
 	if (rc)
@@ -45,8 +45,8 @@ int docstats_cpu(const uint8_t *text, const uint64_t *off, size_t ndocs,
 		struct scratch sc = {0};
 #pragma omp for schedule(dynamic, 16)
 		for (size_t i = 0; i < ndocs; i++)
-			if (docstats_doc(text + off[i], off[i + 1] - off[i], &sc,
-					 &out[i]))
+			if (docstats_doc(text + off[i], off[i + 1] - off[i],
+					 groups, &sc, &out[i]))
 				failed = 1;
 		free(sc.w);
 		free(sc.h);
@@ -61,14 +61,15 @@ int docstats_cpu(const uint8_t *text, const uint64_t *off, size_t ndocs,
 }
 
 int dsv_docstats(const uint8_t *text, const uint64_t *off, size_t ndocs,
-		 struct dsv_docstats *out, int device, int nthreads)
+		 unsigned groups, struct dsv_docstats *out, int device,
+		 int nthreads)
 {
 	int d = dsv_device_resolve(device);
 	if (d < 0)
 		return d;
 	if (d == DSV_DEVICE_CUDA)
-		return docstats_cuda(text, off, ndocs, out);
-	return docstats_cpu(text, off, ndocs, out, nthreads);
+		return docstats_cuda(text, off, ndocs, groups, out);
+	return docstats_cpu(text, off, ndocs, groups, out, nthreads);
 }
 
 int docstats_basic_cpu(const uint8_t *text, const uint64_t *off, size_t ndocs,
@@ -98,7 +99,7 @@ int docstats_basic_cpu(const uint8_t *text, const uint64_t *off, size_t ndocs,
 
 #ifndef DSV_HAVE_CUDA
 int docstats_cuda(const uint8_t *text, const uint64_t *off, size_t ndocs,
-		  struct dsv_docstats *out)
+		  unsigned groups, struct dsv_docstats *out)
 {
 	return dsv_kernel_error(DSV_KERNEL_ENOGPU,
 				"docstats: this build has no CUDA support");

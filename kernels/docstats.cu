@@ -86,7 +86,7 @@ cleanup:
  * static and the driver raises the stack limit at launch as needed. */
 __global__ void ds_full_kernel(const uint8_t *text, const uint64_t *off,
 			       const uint32_t *idx, const uint64_t *poff,
-			       uint8_t *pool, uint32_t nd,
+			       uint8_t *pool, uint32_t nd, unsigned groups,
 			       struct dsv_docstats *out, int *failed)
 {
 	uint32_t t = blockIdx.x * blockDim.x + threadIdx.x;
@@ -97,7 +97,7 @@ __global__ void ds_full_kernel(const uint8_t *text, const uint64_t *off,
 	struct scratch sc;
 	struct dsv_docstats st;
 	ds_scratch_carve(&sc, pool + poff[t], n);
-	if (docstats_doc(text + (off[d] - off[0]), n, &sc, &st))
+	if (docstats_doc(text + (off[d] - off[0]), n, groups, &sc, &st))
 		*failed = 1;
 	out[d] = st;
 }
@@ -180,7 +180,8 @@ static int by_len_desc(const void *x, const void *y)
 }
 
 extern "C" int docstats_cuda(const uint8_t *text, const uint64_t *off,
-			     size_t ndocs, struct dsv_docstats *out)
+			     size_t ndocs, unsigned groups,
+			     struct dsv_docstats *out)
 {
 	size_t *cut = NULL, ncut = 0, free_b = 0, total_b = 0;
 	struct ds_len *ord = NULL;
@@ -264,7 +265,8 @@ extern "C" int docstats_cuda(const uint8_t *text, const uint64_t *off,
 		CU(cudaMemcpy(dpoff, hpoff, nd * 8, cudaMemcpyHostToDevice),
 		   "cudaMemcpy pool offsets");
 		ds_full_kernel<<<(unsigned)((nd + 63) / 64), 64>>>(
-			dtext, doff, didx, dpoff, dpool, (uint32_t)nd, dout, dfailed);
+			dtext, doff, didx, dpoff, dpool, (uint32_t)nd, groups,
+			dout, dfailed);
 		CU(cudaGetLastError(), "docstats kernel");
 		CU(cudaMemcpy(out + d0, dout, nd * sizeof *out,
 			      cudaMemcpyDeviceToHost), "cudaMemcpy output");

@@ -49,13 +49,26 @@ struct dsv_docstats {
 	uint64_t c4_javascript_lines, c4_policy_lines;
 };
 
+/* Groups of statistics, for a caller that needs only some (a filter of
+ * one rule set): fields outside the groups asked for are 0. The whole-text
+ * counts (bytes .. ws_words) are always computed; they cost a byte pass. */
+enum {
+	DSV_DOCSTATS_WORDS = 1,      /* words .. stop_mask: the word splitter */
+	DSV_DOCSTATS_LINES = 2,      /* lines, bullet_lines, ellipsis_lines */
+	DSV_DOCSTATS_REPETITION = 4, /* paragraphs .. dup_ngram_chars (+ WORDS) */
+	DSV_DOCSTATS_FINEWEB = 8,    /* fw_* */
+	DSV_DOCSTATS_C4 = 16,        /* c4_* */
+	DSV_DOCSTATS_ALL = 31
+};
+
 /* Gopher's stop words, in stop_mask bit order. */
 extern const char *const dsv_docstats_stop_words[8];
 
-/* All statistics on the CPU (OpenMP over documents, nthreads 0 = default).
- * Returns 0, DSV_KERNEL_EINVAL (bad offsets) or DSV_KERNEL_ENOMEM. */
+/* The statistics of `groups` (DSV_DOCSTATS_*) on the CPU (OpenMP over
+ * documents, nthreads 0 = default). Returns 0, DSV_KERNEL_EINVAL (bad
+ * offsets) or DSV_KERNEL_ENOMEM. */
 int docstats_cpu(const uint8_t *text, const uint64_t *off, size_t ndocs,
-		 struct dsv_docstats *out, int nthreads);
+		 unsigned groups, struct dsv_docstats *out, int nthreads);
 
 /* The CUDA twin of docstats_cpu, byte-identical to it (both run
  * docstats_full_impl.h): one GPU thread per document, so a long document
@@ -64,12 +77,13 @@ int docstats_cpu(const uint8_t *text, const uint64_t *off, size_t ndocs,
  * the free device memory) or DSV_KERNEL_ENOGPU (no device, or a CUDA
  * error, whose text the message keeps). */
 int docstats_cuda(const uint8_t *text, const uint64_t *off, size_t ndocs,
-		  struct dsv_docstats *out);
+		  unsigned groups, struct dsv_docstats *out);
 
 /* docstats_cuda or docstats_cpu, as dsv_device_resolve(device) says; a
  * CUDA request without a device fails with DSV_KERNEL_ENOGPU. */
 int dsv_docstats(const uint8_t *text, const uint64_t *off, size_t ndocs,
-		 struct dsv_docstats *out, int device, int nthreads);
+		 unsigned groups, struct dsv_docstats *out, int device,
+		 int nthreads);
 
 /* The byte-parallel subset, which has a CUDA twin. Field meanings as in
  * struct dsv_docstats. */

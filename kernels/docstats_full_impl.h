@@ -1280,9 +1280,10 @@ DS_FN void fineweb_lines(struct dsv_docstats *d, struct scratch *sc,
 		  &d->fw_dup_line_chars);
 }
 
-/* All statistics of s[0..n) into *d; 0, or -1 when scratch ran short. */
-DS_FN int docstats_doc(const uint8_t *s, size_t n, struct scratch *sc,
-			struct dsv_docstats *d)
+/* The statistics of `groups` (DSV_DOCSTATS_*) of s[0..n) into *d, the
+ * others 0; 0, or -1 when scratch ran short. */
+DS_FN int docstats_doc(const uint8_t *s, size_t n, unsigned groups,
+			struct scratch *sc, struct dsv_docstats *d)
 {
 	struct segs *g = &sc->g;
 #ifdef __CUDACC__
@@ -1303,28 +1304,35 @@ DS_FN int docstats_doc(const uint8_t *s, size_t n, struct scratch *sc,
 	d->ws_words = c[6];
 
 	sc->nw = 0;
-	struct ds_sink words = {DS_SINK_WORDS, sc, NULL};
-	ds_words(s, n, &words);
-	word_stats(d, sc, s);
-	gopher_lines(d, s, n);
-
-	size_t a = 0, b = n;
-	strip(s, &a, &b);
-	split_newlines(s, a, b, 2, g);
-	d->paragraphs = g->n;
-	find_dups(sc, s, (const uint64_t(*)[2])g->v, g->n, &d->dup_paragraphs,
-		  &d->dup_paragraph_chars);
-	split_newlines(s, 0, n, 1, g);
-	d->line_parts = g->n;
-	find_dups(sc, s, (const uint64_t(*)[2])g->v, g->n, &d->dup_lines,
-		  &d->dup_line_chars);
-	if (ngram_prep(sc, s))
-		return -1;
-	for (size_t k = 0; k < 3; k++)
-		d->top_ngram_chars[k] = top_ngram(sc, k + 2);
-	for (size_t k = 0; k < 6; k++)
-		d->dup_ngram_chars[k] = all_dup_ngrams(sc, k + 5);
-	fineweb_lines(d, sc, g, s, n);
+	if (groups & (DSV_DOCSTATS_WORDS | DSV_DOCSTATS_REPETITION)) {
+		struct ds_sink words = {DS_SINK_WORDS, sc, NULL};
+		ds_words(s, n, &words);
+		word_stats(d, sc, s);
+	}
+	if (groups & DSV_DOCSTATS_LINES)
+		gopher_lines(d, s, n);
+	if (groups & DSV_DOCSTATS_REPETITION) {
+		size_t a = 0, b = n;
+		strip(s, &a, &b);
+		split_newlines(s, a, b, 2, g);
+		d->paragraphs = g->n;
+		find_dups(sc, s, (const uint64_t(*)[2])g->v, g->n,
+			  &d->dup_paragraphs, &d->dup_paragraph_chars);
+		split_newlines(s, 0, n, 1, g);
+		d->line_parts = g->n;
+		find_dups(sc, s, (const uint64_t(*)[2])g->v, g->n,
+			  &d->dup_lines, &d->dup_line_chars);
+		if (ngram_prep(sc, s))
+			return -1;
+		for (size_t k = 0; k < 3; k++)
+			d->top_ngram_chars[k] = top_ngram(sc, k + 2);
+		for (size_t k = 0; k < 6; k++)
+			d->dup_ngram_chars[k] = all_dup_ngrams(sc, k + 5);
+	}
+	if (groups & DSV_DOCSTATS_FINEWEB)
+		fineweb_lines(d, sc, g, s, n);
+	if (!(groups & DSV_DOCSTATS_C4))
+		return sc->oom || g->oom ? -1 : 0;
 
 	if (n + 1 > sc->tmpcap) {
 #ifdef __CUDACC__

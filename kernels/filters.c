@@ -195,6 +195,20 @@ static int fineweb(const struct dsv_docstats *s,
 	return 0;
 }
 
+unsigned dsv_filter_groups(int set)
+{
+	switch (set) {
+	case DSV_FILTER_GOPHER_QUALITY:
+		return DSV_DOCSTATS_WORDS | DSV_DOCSTATS_LINES;
+	case DSV_FILTER_GOPHER_REPETITION:
+		return DSV_DOCSTATS_WORDS | DSV_DOCSTATS_REPETITION;
+	case DSV_FILTER_C4: return DSV_DOCSTATS_C4;
+	case DSV_FILTER_FINEWEB:
+		return DSV_DOCSTATS_WORDS | DSV_DOCSTATS_FINEWEB;
+	}
+	return DSV_DOCSTATS_ALL;
+}
+
 int dsv_filter_apply(int set, const struct dsv_docstats *s,
 		     const struct dsv_filter_params *p)
 {

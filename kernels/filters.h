@@ -54,6 +54,8 @@ int dsv_filter_set_parse(const char *name, size_t len);
  * ("gopher_short_doc", ...). Static strings. */
 const char *const *dsv_filter_reasons(int set, size_t *n);
 
+/* The docstats groups (DSV_DOCSTATS_*) the rule set reads. */
+unsigned dsv_filter_groups(int set);
 /* Applies one rule set to one document's statistics: 0 keeps it, k drops it
  * for reason names[k-1] (the first rule that fails, in datatrove's order). */
 int dsv_filter_apply(int set, const struct dsv_docstats *s,

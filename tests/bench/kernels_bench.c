@@ -64,7 +64,7 @@ int main(int argc, char **argv)
 		       "with LSH clustering (%llu pairs)\n",
 		       t, mb / (t1 - t0), mb / (t2 - t0), (unsigned long long)np);
 		t0 = now();
-		if (docstats_cpu(text, off, nd, ds, t))
+		if (docstats_cpu(text, off, nd, DSV_DOCSTATS_ALL, ds, t))
 			return 1;
 		printf("docstats cpu %d thread(s): %.1f MB/s\n", t, mb / (now() - t0));
 	}
@@ -85,7 +85,7 @@ int main(int argc, char **argv)
 		printf("docstats basic cuda: %.2f GB/s\n", mb / 1e3 / (now() - t0));
 		struct dsv_docstats *gds = malloc(nd * sizeof *gds);
 		t0 = now();
-		if (docstats_cuda(text, off, nd, gds))
+		if (docstats_cuda(text, off, nd, DSV_DOCSTATS_ALL, gds))
 			fprintf(stderr, "%s\n", dsv_kernel_error_last());
 		printf("docstats cuda (all statistics): %.1f MB/s, equal to the "
 		       "CPU's: %s\n", mb / (now() - t0),

@@ -5,6 +5,7 @@
  * fixtures/demo/shakespeare.txt, where a device exists. Links only
  * libdsvkernels.a.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +13,13 @@
 
 #include "kernels/device.h"
 #include "kernels/docstats.h"
+#include "kernels/filters.h"
 /* The shared per-document source, for the device scratch bound below. */
 #include "kernels/docstats_full_impl.h"
 #define dsv_error_last dsv_kernel_error_last
 #include "tests/unit/test.h"
+
+enum { ALL = DSV_DOCSTATS_ALL }; /* every statistic */
 #include "tests/unit/kernel_syms.h"
 
 static struct dsv_docstats one(const char *s)
@@ -23,7 +27,7 @@ static struct dsv_docstats one(const char *s)
 	struct dsv_docstats d;
 	uint64_t off[2] = {0, strlen(s)};
 	memset(&d, 0xAB, sizeof d);
-	CHECK_OK(docstats_cpu((const uint8_t *)s, off, 1, &d, 1));
+	CHECK_OK(docstats_cpu((const uint8_t *)s, off, 1, ALL, &d, 1));
 	return d;
 }
 
@@ -132,8 +136,8 @@ static void test_edge_cases(void)
 	free(big);
 	uint64_t off[3] = {0, 4, 2};
 	struct dsv_docstats o[2];
-	CHECK(docstats_cpu((const uint8_t *)"abcd", off, 2, o, 1) ==
-	      DSV_KERNEL_EINVAL);
+	CHECK(docstats_cpu((const uint8_t *)"abcd", off, 2, ALL, o,
+			   1) == DSV_KERNEL_EINVAL);
 }
 
 static uint64_t rnd(uint64_t *s)
@@ -142,6 +146,33 @@ static uint64_t rnd(uint64_t *s)
 	*s ^= *s >> 7;
 	*s ^= *s << 17;
 	return *s;
+}
+
+/* A filter computes only the groups its rule sets read: each set decides
+ * every document as on all the statistics, and no group asked for leaves
+ * the whole-text counts alone. `all` holds every group of the batch. */
+static void check_groups(const uint8_t *text, const uint64_t *off, size_t nd,
+			 const struct dsv_docstats *all)
+{
+	struct dsv_filter_params p;
+	struct dsv_docstats *part = calloc(nd, sizeof *part), base;
+	dsv_filter_params_default(&p);
+	for (int set = 0; set < DSV_FILTER_NSETS; set++) {
+		CHECK_OK(docstats_cpu(text, off, nd, dsv_filter_groups(set),
+				      part, 2));
+		size_t differ = 0;
+		for (size_t i = 0; i < nd; i++)
+			differ += dsv_filter_apply(set, &part[i], &p) !=
+				  dsv_filter_apply(set, &all[i], &p);
+		CHECK(differ == 0);
+	}
+	CHECK_OK(docstats_cpu(text, off, nd, 0, part, 2));
+	for (size_t i = 0; i < nd; i++) {
+		memset(&base, 0, sizeof base);
+		memcpy(&base, &all[i], offsetof(struct dsv_docstats, words));
+		CHECK(!memcmp(&part[i], &base, sizeof base));
+	}
+	free(part);
 }
 
 static void test_threads_and_cuda(void)
@@ -164,9 +195,10 @@ static void test_threads_and_cuda(void)
 		off[i + 1] = len;
 	}
 	struct dsv_docstats *a = calloc(nd, sizeof *a), *b = calloc(nd, sizeof *b);
-	CHECK_OK(docstats_cpu(text, off, nd, a, 1));
-	CHECK_OK(docstats_cpu(text, off, nd, b, 2));
+	CHECK_OK(docstats_cpu(text, off, nd, ALL, a, 1));
+	CHECK_OK(docstats_cpu(text, off, nd, ALL, b, 2));
 	CHECK(!memcmp(a, b, nd * sizeof *a));
+	check_groups(text, off, nd, a);
 	struct dsv_docstats_basic *c = calloc(nd, sizeof *c),
 				  *g = calloc(nd, sizeof *g);
 	CHECK_OK(docstats_basic_cpu(text, off, nd, c, 2));
@@ -291,14 +323,15 @@ static int real_text(struct batch *b, uint64_t *rs)
 
 /* docstats_cuda against docstats_cpu on one batch: every field, every
  * document; the first mismatches are printed. */
-static void compare_cuda(const char *what, const struct batch *b)
+static void compare_cuda(const char *what, const struct batch *b,
+			 unsigned groups)
 {
 	size_t nd = b->nd, nf = sizeof(struct dsv_docstats) / 8;
 	struct dsv_docstats *c = calloc(nd ? nd : 1, sizeof *c);
 	struct dsv_docstats *g = calloc(nd ? nd : 1, sizeof *g);
-	CHECK_OK(docstats_cpu(b->text, b->off, nd, c, 2));
+	CHECK_OK(docstats_cpu(b->text, b->off, nd, groups, c, 2));
 	memset(g, 0xAB, nd * sizeof *g);
-	CHECK_OK(docstats_cuda(b->text, b->off, nd, g));
+	CHECK_OK(docstats_cuda(b->text, b->off, nd, groups, g));
 	size_t bad = 0;
 	for (size_t i = 0; i < nd; i++) {
 		const uint64_t *x = (const uint64_t *)&c[i],
@@ -325,12 +358,12 @@ static void test_cuda_full(void)
 	uint64_t off[2] = {0, 4};
 	struct dsv_docstats d;
 	if (dsv_device_count() <= 0) {
-		CHECK(docstats_cuda((const uint8_t *)"word", off, 1, &d) ==
-		      DSV_KERNEL_ENOGPU);
-		CHECK(dsv_docstats((const uint8_t *)"word", off, 1, &d,
+		CHECK(docstats_cuda((const uint8_t *)"word", off, 1, ALL,
+				    &d) == DSV_KERNEL_ENOGPU);
+		CHECK(dsv_docstats((const uint8_t *)"word", off, 1, ALL, &d,
 				   DSV_DEVICE_CUDA, 1) == DSV_KERNEL_ENOGPU);
-		CHECK_OK(dsv_docstats((const uint8_t *)"word", off, 1, &d,
-				      DSV_DEVICE_AUTO, 1));
+		CHECK_OK(dsv_docstats((const uint8_t *)"word", off, 1, ALL,
+				      &d, DSV_DEVICE_AUTO, 1));
 		CHECK(d.words == 1);
 		SKIP(test_docstats_cuda, "no CUDA device");
 		return;
@@ -338,28 +371,30 @@ static void test_cuda_full(void)
 	uint64_t rs = test_seed() | 1;
 	struct batch b = {0};
 	random_bytes(&b, &rs, 400);
-	compare_cuda("random bytes", &b);
+	compare_cuda("random bytes", &b, ALL);
 	b.nd = b.len = 0;
 	random_words(&b, &rs, 400);
-	compare_cuda("random words", &b);
+	compare_cuda("random words", &b, ALL);
+	compare_cuda("random words, fineweb's groups", &b,
+		     DSV_DOCSTATS_WORDS | DSV_DOCSTATS_FINEWEB);
 	b.nd = b.len = 0;
 	if (real_text(&b, &rs))
-		compare_cuda("shakespeare.txt", &b);
+		compare_cuda("shakespeare.txt", &b, ALL);
 	else
 		printf("  fixtures/demo/shakespeare.txt not found (run from the "
 		       "repository root): real text not compared\n");
 	/* an empty batch, an empty document, and one long document */
 	b.nd = b.len = 0;
-	compare_cuda("no documents", &b);
+	compare_cuda("no documents", &b, ALL);
 	batch_end_doc(&b);
 	for (int i = 0; i < 20000; i++)
 		batch_add(&b, "the same line, again.\n", 22);
 	batch_end_doc(&b);
-	compare_cuda("empty and long", &b);
+	compare_cuda("empty and long", &b, ALL);
 	struct dsv_docstats a;
-	CHECK_OK(dsv_docstats((const uint8_t *)"word", off, 1, &a,
-			      DSV_DEVICE_CUDA, 1));
-	CHECK_OK(docstats_cpu((const uint8_t *)"word", off, 1, &d, 1));
+	CHECK_OK(dsv_docstats((const uint8_t *)"word", off, 1, ALL,
+			      &a, DSV_DEVICE_CUDA, 1));
+	CHECK_OK(docstats_cpu((const uint8_t *)"word", off, 1, ALL, &d, 1));
 	CHECK(!memcmp(&a, &d, sizeof a));
 	free(b.text);
 	free(b.off);
@@ -388,10 +423,10 @@ static int doc_fits_device_scratch(const uint8_t *s, size_t n)
 	sc.pow = malloc(sc.pcap * sizeof *sc.pow);
 	sc.tmpcap = n + 1;
 	sc.tmp = malloc(sc.tmpcap);
-	ok = docstats_doc(s, n, &sc, &d) == 0 && sc.wcap == n + 1 &&
+	ok = docstats_doc(s, n, ALL, &sc, &d) == 0 && sc.wcap == n + 1 &&
 	     sc.g.cap == n + 1 && sc.hcap == ds_map_cap(n + 1) &&
 	     sc.pcap == n + 1 && sc.tmpcap == n + 1;
-	CHECK_OK(docstats_cpu(s, one_off, 1, &ref, 1));
+	CHECK_OK(docstats_cpu(s, one_off, 1, ALL, &ref, 1));
 	ok = ok && !memcmp(&d, &ref, sizeof d);
 	free(sc.w);
 	free(sc.g.v);

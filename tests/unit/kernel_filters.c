@@ -14,6 +14,8 @@
 #define dsv_error_last dsv_kernel_error_last
 #include "tests/unit/test.h"
 
+enum { ALL = DSV_DOCSTATS_ALL }; /* every statistic */
+
 static struct dsv_filter_params P;
 
 static const char *why(int set, const struct dsv_docstats *s)
@@ -193,18 +195,18 @@ static void test_real_text(void)
 		strcat(buf, doc);
 	struct dsv_docstats s;
 	uint64_t off[2] = {0, strlen(buf)};
-	CHECK_OK(docstats_cpu((const uint8_t *)buf, off, 1, &s, 1));
+	CHECK_OK(docstats_cpu((const uint8_t *)buf, off, 1, ALL, &s, 1));
 	EXPECT(DSV_FILTER_GOPHER_QUALITY, s, "keep");
 	/* the same paragraph three times is repetition */
 	EXPECT(DSV_FILTER_GOPHER_REPETITION, s, "duplicated_5_n_grams");
 	const char *shortdoc = "Too short.";
 	off[1] = strlen(shortdoc);
-	CHECK_OK(docstats_cpu((const uint8_t *)shortdoc, off, 1, &s, 1));
+	CHECK_OK(docstats_cpu((const uint8_t *)shortdoc, off, 1, ALL, &s, 1));
 	EXPECT(DSV_FILTER_GOPHER_QUALITY, s, "gopher_short_doc");
 	EXPECT(DSV_FILTER_C4, s, "too_few_sentences");
 	const char *empty = "";
 	off[1] = 0;
-	CHECK_OK(docstats_cpu((const uint8_t *)empty, off, 1, &s, 1));
+	CHECK_OK(docstats_cpu((const uint8_t *)empty, off, 1, ALL, &s, 1));
 	EXPECT(DSV_FILTER_FINEWEB, s, "empty");
 	EXPECT(DSV_FILTER_GOPHER_REPETITION, s, "empty");
 }

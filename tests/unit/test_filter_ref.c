@@ -115,8 +115,8 @@ static void test_agreement(void)
 				missing++;
 				continue;
 			}
-			CHECK(docstats_cpu((const uint8_t *)rec.text, off, 1, &st,
-					   1) == 0);
+			CHECK(docstats_cpu((const uint8_t *)rec.text, off, 1,
+					   DSV_DOCSTATS_ALL, &st, 1) == 0);
 			for (int k = 0; k < DSV_FILTER_NSETS; k++) {
 				size_t nr;
 				const char *const *names = dsv_filter_reasons(k, &nr);
