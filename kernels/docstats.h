@@ -51,11 +51,12 @@ struct dsv_docstats {
 
 /* Groups of statistics, for a caller that needs only some (a filter of
  * one rule set): fields outside the groups asked for are 0. The whole-text
- * counts (bytes .. ws_words) are always computed; they cost a byte pass. */
+ * counts (bytes .. ws_words) are always computed; they cost a byte pass.
+ * REPETITION's n-grams are of words, so it runs the word splitter too. */
 enum {
 	DSV_DOCSTATS_WORDS = 1,      /* words .. stop_mask: the word splitter */
 	DSV_DOCSTATS_LINES = 2,      /* lines, bullet_lines, ellipsis_lines */
-	DSV_DOCSTATS_REPETITION = 4, /* paragraphs .. dup_ngram_chars (+ WORDS) */
+	DSV_DOCSTATS_REPETITION = 4, /* paragraphs .. dup_ngram_chars */
 	DSV_DOCSTATS_FINEWEB = 8,    /* fw_* */
 	DSV_DOCSTATS_C4 = 16,        /* c4_* */
 	DSV_DOCSTATS_ALL = 31
