@@ -32,7 +32,7 @@ static int make_dirs(const char *dir)
 
 int cmd_init(int argc, char **argv)
 {
-	static const char usage[] = "dsv init [DIR]";
+	static const char usage[] = "dsv init [-q] [DIR]";
 	int quiet = 0;
 	const struct option opts[] = {
 		OPT_BOOL('q', "quiet", &quiet, "print nothing"),

@@ -1,6 +1,6 @@
-/* log.c: `dsv log [--graph] [--oneline] [--json] [-n N] [REV]`: the lineage,
- * newest first, as git log shows it, with each artifact's kind, op, records
- * and compute on a line of its own.
+/* log.c: `dsv log [--graph] [--oneline] [--first-parent] [--json] [-n N]
+ * [REV]`: the lineage, newest first, as git log shows it, with each
+ * artifact's kind, op, records and compute on a line of its own.
  */
 #include "cmd/cmd.h"
 
@@ -256,7 +256,8 @@ static json_t *entry_json(const dsv_commit_info *ci, const dsv_artifact *a)
 
 int cmd_log(int argc, char **argv)
 {
-	static const char usage[] = "dsv log [--graph] [--oneline] [--json] [-n N] [REV]";
+	static const char usage[] = "dsv log [--graph] [--oneline] "
+				    "[--first-parent] [--json] [-n N] [REV]";
 	int graph = 0, oneline = 0, json = 0, first_parent = 0;
 	long limit = -1; /* as in git: negative for no limit */
 	const struct option opts[] = {

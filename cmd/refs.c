@@ -47,8 +47,8 @@ static int print_refs(int tags, int json)
 
 int ref_command(int argc, char **argv, int tags)
 {
-	const char *usage = tags ? "dsv tag [--json] | NAME [REV] | -d NAME"
-				 : "dsv branch [--json] | NAME [REV] | -d NAME";
+	const char *usage = tags ? "dsv tag [--json] | NAME [REV] [-f] | -d NAME"
+				 : "dsv branch [--json] | NAME [REV] [-f] | -d NAME";
 	const char *what = tags ? "tag" : "branch";
 	const char *del = NULL;
 	int force = 0, json = 0;

@@ -37,7 +37,7 @@ static int same_manifest(const dsv_manifest *m, const char *text, size_t len)
 
 int cmd_repack(int argc, char **argv)
 {
-	static const char usage[] = "dsv repack [REV] [--branch B] [--sparse]";
+	static const char usage[] = "dsv repack [REV] [--branch B] [--sparse] [-q]";
 	const char *branch = NULL;
 	int sparse = 0, quiet = 0;
 	const struct option opts[] = {

@@ -18,6 +18,20 @@ test_expect_success 'every command answers -h and --help' '
 	done
 '
 
+test_expect_success 'a usage line without [options] names every option' '
+	for c in $(dsv help | sed -n "s/^    \([a-z-]*\) .*/\1/p"); do
+		dsv $c -h >out && u=$(head -1 out) &&
+		case "$u" in *"[options]"*) continue ;; esac &&
+		for o in $(sed -n "s/^ *\(-., \)\{0,1\}--\([a-z-]*\) .*/\2/p" out); do
+			s=$(sed -n "s/^ *-\(.\), --$o .*/\1/p" out)
+			case "$u" in
+			*"--$o"* | *"-$s "* | *"-$s]"*) ;;
+			*) test "$o" = help || { echo "$c: no --$o in: $u"; exit 1; } ;;
+			esac
+		done
+	done
+'
+
 test_expect_success 'an unknown command or option is a usage error (exit 2)' '
 	dsv frobnicate 2>err; test $? -eq 2 && grep -q "not a dsv command" err &&
 	dsv init q && cd q &&
