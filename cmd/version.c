@@ -8,6 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A name that is both a tag and a branch means the tag (git's order), so a
+ * version written with -o NAME hides behind an older tag: say so, as git
+ * does, and how to name the branch. */
+static void warn_ambiguous(const char *rev)
+{
+	int n = (int)strcspn(rev, "~^:@");
+	char ref[DSV_REV_MAX + 16];
+	dsv_aid id;
+	snprintf(ref, sizeof ref, "refs/heads/%.*s", n, rev);
+	if (n == 0 || dsv_lineage_ref_get(the_repo->lineage, ref, &id))
+		return;
+	snprintf(ref, sizeof ref, "refs/tags/%.*s", n, rev);
+	if (dsv_lineage_ref_get(the_repo->lineage, ref, &id) == 0)
+		fprintf(stderr, "dsv: warning: '%.*s' is both a tag and a "
+			"branch: it names the tag ('heads/%.*s' names the "
+			"branch)\n", n, rev, n, rev);
+}
+
 int resolve_rev(const char *rev, dsv_aid *out)
 {
 	if (!rev) {
@@ -17,7 +35,10 @@ int resolve_rev(const char *rev, dsv_aid *out)
 						 "commit FILES -m MSG' first");
 		return rc;
 	}
-	return dsv_lineage_resolve(the_repo->lineage, rev, out);
+	int rc = dsv_lineage_resolve(the_repo->lineage, rev, out);
+	if (rc == 0)
+		warn_ambiguous(rev);
+	return rc;
 }
 
 int load_version(const char *rev, dsv_aid *id, dsv_manifest **m)

@@ -115,6 +115,15 @@ test_expect_success 'revisions: main~1, tags, id prefixes' '
 
 # Versions are multisets: web-b repeats 100 records of web-a, so the
 # appended version holds a second copy of each and 400 records are added.
+test_expect_success 'a name both a tag and a branch means the tag, with a warning' '
+	dsv commit ../web-b.jsonl -b v1 -m "branch v1" -q &&
+	dsv export v1~0 -o ../v1.jsonl 2>err && test_cmp ../web-a.jsonl ../v1.jsonl &&
+	grep -q "warning: .v1. is both a tag and a branch: it names the tag (.heads/v1. names the branch)" err &&
+	dsv export heads/v1 -o ../v1.jsonl 2>err && test_cmp ../web-b.jsonl ../v1.jsonl &&
+	test ! -s err && dsv export main -o /dev/null 2>err && test ! -s err &&
+	dsv branch -d v1
+'
+
 test_expect_success 'diff counts records added and removed by hash' '
 	dsv diff main~1 main >out &&
 	grep -q "^+ 400 records added" out && grep -q "^- 0 records removed" out &&
