@@ -158,6 +158,23 @@ static void print_summary(const struct commit_args *a, const char *branch,
 	printf("; %.2f s\n", c->wall_s);
 }
 
+/* A directory is a common first argument (a corpus is often one): name
+ * the way to commit its files rather than fail on its "format". */
+static int check_not_dirs(char **files, int n)
+{
+	struct stat st;
+	for (int i = 0; i < n; i++) {
+		int len = (int)strlen(files[i]);
+		if (stat(files[i], &st) || !S_ISDIR(st.st_mode))
+			continue;
+		while (len > 0 && files[i][len - 1] == '/')
+			len--;
+		return error_msg("'%s' is a directory: name its files "
+				 "('%.*s/*.jsonl.gz')", files[i], len, files[i]);
+	}
+	return 0;
+}
+
 static uint64_t total_size(char **files, int n)
 {
 	uint64_t total = 0;
@@ -215,6 +232,8 @@ int cmd_commit(int argc, char **argv)
 		return usage_error(opts, usage, "--level must be -7..22 (0: the "
 				   "store's compression.level)");
 	io.level = (int)a.level;
+	if (check_not_dirs(argv, n))
+		return 1;
 
 	s = the_repo->store;
 	l = the_repo->lineage;

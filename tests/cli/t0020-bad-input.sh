@@ -36,6 +36,13 @@ test_expect_success 'a missing file is an error that names it' '
 	test_must_fail dsv commit nosuch.jsonl -m x 2>err && grep -q "nosuch.jsonl" err
 '
 
+test_expect_success 'a directory is an error that says how to name its files' '
+	mkdir -p corpus && cp good.jsonl corpus/ &&
+	test_must_fail dsv commit good.jsonl corpus/ -m x 2>err &&
+	grep -q "error: .corpus/. is a directory: name its files (.corpus/\*.jsonl.gz.)" err &&
+	test "$(git --git-dir .dsv/lineage rev-parse main)" = "$before"
+'
+
 test_expect_success '--skip-bad commits the good records and records the bad ones' '
 	dsv commit --skip-bad bad.jsonl -m skip >out &&
 	grep -q "1 bad records skipped" out &&
