@@ -1,5 +1,5 @@
-/* log.c: `dsv log [--graph] [--oneline] [--first-parent] [--json] [-n N]
- * [REV]`: the lineage, newest first, as git log shows it, with each
+/* log.c: `dsv log [--graph] [--oneline] [--first-parent] [--all] [--json]
+ * [-n N] [REV...]`: the lineage, newest first, as git log shows it, with each
  * artifact's kind, op, records and compute on a line of its own.
  */
 #include "cmd/cmd.h"
@@ -16,13 +16,16 @@ struct decorations {
 	char *head; /* current branch, or NULL */
 };
 
-static void decorations_load(struct decorations *d)
+/* 0, or the error of listing the branches or the tags (what is listed
+ * still decorates) */
+static int decorations_load(struct decorations *d)
 {
 	memset(d, 0, sizeof *d);
-	dsv_lineage_branch_list(the_repo->lineage, &d->br, &d->nb);
-	dsv_lineage_tag_list(the_repo->lineage, &d->tg, &d->nt);
+	int rc = dsv_lineage_branch_list(the_repo->lineage, &d->br, &d->nb);
+	int rt = dsv_lineage_tag_list(the_repo->lineage, &d->tg, &d->nt);
 	if (dsv_lineage_head_branch(the_repo->lineage, &d->head))
 		d->head = NULL;
+	return rc ? rc : rt;
 }
 
 static void decorations_free(struct decorations *d)
@@ -47,6 +50,32 @@ static void decorate(FILE *f, const struct decorations *d, const dsv_aid *id)
 			fprintf(f, "%stag: %s", n++ ? ", " : " (", d->tg[i].name);
 	if (n)
 		fputc(')', f);
+}
+
+/* Where the walk starts: each of the n revisions, every branch and tag
+ * with --all, HEAD when there are neither (an empty repository with --all
+ * has no start: it shows nothing, as git log --all does). */
+static int log_starts(char **revs, int n, int all, const struct decorations *d,
+		      dsv_aid **out, size_t *nout)
+{
+	size_t k = 0, cap = (size_t)n + 1 + (all ? d->nb + d->nt : 0);
+	dsv_aid *s = malloc(cap * sizeof *s);
+	int rc = s ? 0 : dsv_error_set(DSV_ENOMEM, "out of memory");
+	for (int i = 0; !rc && i < n; i++)
+		rc = resolve_rev(revs[i], &s[k++]);
+	for (size_t i = 0; !rc && all && i < d->nb; i++)
+		s[k++] = d->br[i].target;
+	for (size_t i = 0; !rc && all && i < d->nt; i++)
+		s[k++] = d->tg[i].target;
+	if (!rc && !n && !all)
+		rc = resolve_rev(NULL, &s[k++]);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	*out = s;
+	*nout = k;
+	return 0;
 }
 
 /* "dataset commit: 3717 records, 12.3 MiB of text; ingest 0.42 s" */
@@ -257,13 +286,15 @@ static json_t *entry_json(const dsv_commit_info *ci, const dsv_artifact *a)
 int cmd_log(int argc, char **argv)
 {
 	static const char usage[] = "dsv log [--graph] [--oneline] "
-				    "[--first-parent] [--json] [-n N] [REV]";
-	int graph = 0, oneline = 0, json = 0, first_parent = 0;
+				    "[--first-parent] [--all] [--json] [-n N] "
+				    "[REV...]";
+	int graph = 0, oneline = 0, json = 0, first_parent = 0, all = 0;
 	long limit = -1; /* as in git: negative for no limit */
 	const struct option opts[] = {
 		OPT_BOOL(0, "graph", &graph, "draw the lineage as a graph"),
 		OPT_BOOL(0, "oneline", &oneline, "one line per artifact"),
 		OPT_BOOL(0, "first-parent", &first_parent, "follow only primary inputs"),
+		OPT_BOOL(0, "all", &all, "from every branch and tag, not only HEAD or REV"),
 		OPT_INT('n', "max-count", &limit, "n", "show at most n artifacts"),
 		OPT_BOOL(0, "json", &json, "print a JSON array"),
 		OPT_END(),
@@ -271,7 +302,8 @@ int cmd_log(int argc, char **argv)
 	struct decorations d;
 	struct graph g = {0};
 	dsv_walk *w = NULL;
-	dsv_aid start, id;
+	dsv_aid *starts = NULL, id;
+	size_t nstarts = 0;
 	json_t *arr = NULL;
 	long shown = 0;
 	int rc, walked = 0;
@@ -279,15 +311,15 @@ int cmd_log(int argc, char **argv)
 	int n = parse_options(argc, argv, opts, usage);
 	if (n < 0)
 		return PARSE_EXIT(n);
-	if (n > 1)
-		return usage_error(opts, usage, "too many revisions");
-	if (resolve_rev(n ? argv[0] : NULL, &start))
-		return die_error();
 	unsigned flags = (graph ? DSV_WALK_TOPO : 0) |
 			 (first_parent ? DSV_WALK_FIRST_PARENT : 0);
-	if (dsv_walk_new(&w, the_repo->lineage, &start, 1, flags))
+	if ((decorations_load(&d) && all) ||
+	    log_starts(argv, n, all, &d, &starts, &nstarts) ||
+	    dsv_walk_new(&w, the_repo->lineage, starts, nstarts, flags)) {
+		free(starts);
+		decorations_free(&d);
 		return die_error();
-	decorations_load(&d);
+	}
 	if (json)
 		arr = json_array();
 	rc = 0;
@@ -342,5 +374,6 @@ int cmd_log(int argc, char **argv)
 	decorations_free(&d);
 	graph_free(&g);
 	dsv_walk_free(w);
+	free(starts);
 	return rc;
 }

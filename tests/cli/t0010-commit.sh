@@ -153,6 +153,16 @@ test_expect_success 'commit --branch starts a branch from HEAD' '
 	test "$(git --git-dir .dsv/lineage rev-parse books~1)" = "$(git --git-dir .dsv/lineage rev-parse main)"
 '
 
+test_expect_success 'log --all and log REV... walk from every branch and tag, each once' '
+	git --git-dir .dsv/lineage log --format=%h --all | sort >expect &&
+	dsv log --oneline --all | cut -c1-7 | sort >out && test_cmp expect out &&
+	dsv log --oneline main books >out && grep -q "(books) books" out &&
+	test "$(grep -c "web: first crawl" out)" -eq 1 &&
+	dsv log --graph --all >out && grep -q "^\* [0-9a-f]\{7\} (books) books" out &&
+	grep -q "^| \* [0-9a-f]\{7\} (msg) subject" out &&
+	test_must_fail dsv log main nosuch 2>err && grep -q "unknown revision .nosuch." err
+'
+
 test_expect_success 'plain text in line, paragraph and file modes' '
 	printf "one\ntwo\n\nthree\n" >../t.txt &&
 	dsv commit ../t.txt --text-mode line --branch lines -m lines >/dev/null &&
