@@ -1,11 +1,29 @@
-/* diff.c: `dsv diff A B [--records] [--json]`: records added and removed
- * between two versions, by record hash, with counts and text bytes; when B
- * descends from A, which derivation on the way dropped the removed ones,
- * and why. */
+/* diff.c: `dsv diff A B [--records] [--json]` (or A..B): records added and
+ * removed between two versions, by record hash, with counts and text bytes;
+ * when B descends from A, which derivation on the way dropped the removed
+ * ones, and why. */
 #include "cmd/cmd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* git diff's A..B is A B, and a side left out is HEAD; *argc becomes 2.
+ * A...B (from the merge base) is not taken: 0 or -1. */
+static int split_range(char **argv, int *argc)
+{
+	char *dots = *argc == 1 ? strstr(argv[0], "..") : NULL;
+	if (!dots)
+		return 0;
+	if (dots[2] == '.')
+		return -1;
+	*dots = '\0';
+	argv[1] = dots[2] ? dots + 2 : "HEAD";
+	if (!*argv[0])
+		argv[0] = "HEAD";
+	*argc = 2;
+	return 0;
+}
 
 /* "    307 by 3675202 filter: gopher_short_doc 107, too_few_sentences 68",
  * a line per derivation, oldest first (groups come sorted so). */
@@ -88,7 +106,7 @@ static json_t *list_json(const dsv_rhash *h, size_t n, const dsv_drop *why)
 
 int cmd_diff(int argc, char **argv)
 {
-	static const char usage[] = "dsv diff [--records] [--json] A B";
+	static const char usage[] = "dsv diff [--records] [--json] A B | A..B";
 	int records = 0, json = 0;
 	const struct option opts[] = {
 		OPT_BOOL(0, "records", &records, "list the added (+) and removed (-) record hashes"),
@@ -106,6 +124,8 @@ int cmd_diff(int argc, char **argv)
 	int n = parse_options(argc, argv, opts, usage);
 	if (n < 0)
 		return PARSE_EXIT(n);
+	if (split_range(argv, &n))
+		return usage_error(opts, usage, "A...B is not taken: give A B");
 	if (n != 2)
 		return usage_error(opts, usage, "two versions are needed");
 	/* the removed hashes are listed to say why when B descends from A */

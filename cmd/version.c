@@ -38,6 +38,10 @@ int resolve_rev(const char *rev, dsv_aid *out)
 	int rc = dsv_lineage_resolve(the_repo->lineage, rev, out);
 	if (rc == 0)
 		warn_ambiguous(rev);
+	else if (strstr(rev, ".."))
+		rc = dsv_error_set(rc, "'%s' is a range: this command takes "
+				   "versions, not ranges ('dsv diff A B' "
+				   "compares two)", rev);
 	return rc;
 }
 

@@ -132,6 +132,14 @@ test_expect_success 'diff counts records added and removed by hash' '
 	dsv diff --records main~1 main | grep -c "^+ [0-9a-f]\{32\}$" | grep -q "^400$"
 '
 
+test_expect_success 'diff A..B is diff A B; other commands refuse a range, saying so' '
+	dsv diff main~1 main >expect && dsv diff main~1..main >out && test_cmp expect out &&
+	dsv diff main~1.. >out && test_cmp expect out &&
+	dsv diff main~1...main 2>err; test $? -eq 2 && grep -q "A...B is not taken" err &&
+	test_must_fail dsv log main~1..main 2>err &&
+	grep -q "error: .main~1..main. is a range: this command takes versions, not ranges" err
+'
+
 test_expect_success 'show and cat print the artifact and its records' '
 	dsv show main >out && grep -q "\"op\": \"commit\"" out && grep -q "^--- MANIFEST" out &&
 	dsv cat main --limit 3 >out && test $(wc -l <out) -eq 3 &&
