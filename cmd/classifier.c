@@ -509,6 +509,8 @@ int cmd_classifier(int argc, char **argv)
 		       usage);
 		return 0;
 	}
-	fprintf(stderr, "usage: %s\n", usage);
-	return 2;
+	static const struct option none[] = {OPT_END()};
+	if (argc < 2)
+		return usage_error(none, usage, "a subcommand is needed (train)");
+	return usage_error(none, usage, "unknown subcommand '%s'", argv[1]);
 }

@@ -248,7 +248,8 @@ int cmd_tokenizer(int argc, char **argv)
 		return tokenizer_train(argc - 1, argv + 1);
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
 			  strcmp(argv[1], "--help") == 0)) {
-		print_usage(stdout, opts, usage);
+		printf("usage: %s\n\n'dsv tokenizer train -h' for the "
+		       "options\n", usage);
 		return 0;
 	}
 	if (argc < 2)

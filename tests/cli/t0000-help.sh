@@ -32,6 +32,17 @@ test_expect_success 'a usage line without [options] names every option' '
 	done
 '
 
+test_expect_success 'tokenizer and classifier point at their subcommand alike' '
+	dsv init -q sub && cd sub &&
+	for c in tokenizer classifier; do
+		dsv $c -h >out && grep -q "^.dsv $c train -h. for the options" out &&
+		{ dsv $c 2>err; test $? -eq 2; } &&
+		grep -q "^dsv: error: a subcommand is needed (train)" err &&
+		{ dsv $c frob 2>err; test $? -eq 2; } &&
+		grep -q "^dsv: error: unknown subcommand .frob." err || exit 1
+	done
+'
+
 test_expect_success 'an unknown command or option is a usage error (exit 2)' '
 	dsv frobnicate 2>err; test $? -eq 2 && grep -q "not a dsv command" err &&
 	dsv init q && cd q &&
