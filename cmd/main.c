@@ -109,9 +109,12 @@ int cmd_help(int argc, char **argv)
 		list_commands(stdout);
 		return 0;
 	}
+	if (n > 1)
+		return usage_error(opts, usage, "one command at a time");
 	const struct command *c = find_command(argv[0]);
 	if (!c)
-		return error_msg("'%s' is not a dsv command", argv[0]);
+		return usage_error(opts, usage, "'%s' is not a dsv command",
+				   argv[0]);
 	char *hargv[] = {(char *)c->name, "-h", NULL};
 	the_repo = &no_repo;
 	return c->fn(2, hargv);

@@ -45,6 +45,8 @@ test_expect_success 'tokenizer and classifier point at their subcommand alike' '
 
 test_expect_success 'an unknown command or option is a usage error (exit 2)' '
 	dsv frobnicate 2>err; test $? -eq 2 && grep -q "not a dsv command" err &&
+	dsv help frobnicate 2>err; test $? -eq 2 && grep -q "not a dsv command" err &&
+	dsv help log commit 2>err; test $? -eq 2 && grep -q "one command at a time" err &&
 	dsv init q && cd q &&
 	dsv log --frob 2>err; test $? -eq 2 && grep -q "unknown option" err
 '
