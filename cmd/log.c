@@ -78,6 +78,21 @@ static int log_starts(char **revs, int n, int all, const struct decorations *d,
 	return 0;
 }
 
+/* git log's -N: each "-N" before "--" is read as "-nN" (the first `nbuf`
+ * of them; what is longer than a count is left to fail as an option). */
+static void count_option(int argc, char **argv, char (*buf)[24], int nbuf)
+{
+	for (int i = 1; i < argc && nbuf && strcmp(argv[i], "--"); i++) {
+		const char *a = argv[i];
+		size_t d = strspn(a + 1, "0123456789");
+		if (a[0] != '-' || !d || a[1 + d] || d > 20)
+			continue;
+		snprintf(*buf, sizeof *buf, "-n%s", a + 1);
+		argv[i] = *buf++;
+		nbuf--;
+	}
+}
+
 /* "dataset commit: 3717 records, 12.3 MiB of text; ingest 0.42 s" */
 static void describe(FILE *f, const dsv_artifact_summary *a)
 {
@@ -286,7 +301,7 @@ static json_t *entry_json(const dsv_commit_info *ci, const dsv_artifact *a)
 int cmd_log(int argc, char **argv)
 {
 	static const char usage[] = "dsv log [--graph] [--oneline] "
-				    "[--first-parent] [--all] [--json] [-n N] "
+				    "[--first-parent] [--all] [--json] [-n N | -N] "
 				    "[REV...]";
 	int graph = 0, oneline = 0, json = 0, first_parent = 0, all = 0;
 	long limit = -1; /* as in git: negative for no limit */
@@ -308,6 +323,8 @@ int cmd_log(int argc, char **argv)
 	long shown = 0;
 	int rc, walked = 0;
 
+	char counts[4][24];
+	count_option(argc, argv, counts, 4);
 	int n = parse_options(argc, argv, opts, usage);
 	if (n < 0)
 		return PARSE_EXIT(n);

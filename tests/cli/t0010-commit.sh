@@ -96,7 +96,9 @@ test_expect_success 'log shows every version, newest first; --json parses' '
 	head -1 out | grep -q "(HEAD -> main)" &&
 	dsv log --json | python3 -c "import json,sys; d=json.load(sys.stdin); assert len(d)==3 and d[0][\"op\"]==\"commit\"" &&
 	test "$(dsv log --oneline -n 1 | wc -l)" -eq 1 &&
-	dsv log --oneline -n 0 >out && test ! -s out
+	dsv log --oneline -n 0 >out && test ! -s out &&
+	dsv log --oneline -2 >out && test "$(wc -l <out)" -eq 2 &&
+	dsv log --oneline -n 2 >expect && test_cmp expect out
 '
 
 test_expect_success 'log --graph draws the lineage' '
