@@ -188,14 +188,14 @@ static uint64_t total_size(char **files, int n)
 int cmd_commit(int argc, char **argv)
 {
 	static const char usage[] = "dsv commit FILES... -m MSG [options]";
-	struct commit_args a = {.text_field = "text", .text_mode = "file"};
+	struct commit_args a = {.text_field = "text"};
 	const struct option opts[] = {
 		OPT_STRING('m', "message", &a.message, "msg", "the version's message"),
 		OPT_BOOL(0, "append", &a.append, "add to the branch's version instead of replacing it"),
 		OPT_STRING('b', "branch", &a.branch, "name", "commit on this branch (created from HEAD if new)"),
 		OPT_BOOL(0, "skip-bad", &a.skip_bad, "skip bad records, counting them, instead of failing"),
 		OPT_STRING(0, "text-field", &a.text_field, "name", "the JSON field that holds the text (default text)"),
-		OPT_STRING(0, "text-mode", &a.text_mode, "mode", "plain text files: file, line or paragraph"),
+		OPT_STRING(0, "text-mode", &a.text_mode, "mode", "plain text files (and stdin): file, line or paragraph"),
 		OPT_INT(0, "level", &a.level, "n", "zstd level for new objects, -7..22"),
 		OPT_BOOL('q', "quiet", &a.quiet, "print nothing"),
 		OPT_BOOL(0, "json", &a.json, "print the result as JSON"),
@@ -222,8 +222,12 @@ int cmd_commit(int argc, char **argv)
 		return usage_error(opts, usage, "no files to commit");
 	if (!a.message || !*a.message)
 		return usage_error(opts, usage, "a message is required (-m MSG)");
+	/* stdin is JSONL unless a --text-mode says it is text */
 	dsv_ingest_opts io = {.reader = {.text_field = a.text_field,
+					 .stdin_text = a.text_mode != NULL,
 					 .skip_bad = a.skip_bad}};
+	if (!a.text_mode)
+		a.text_mode = "file";
 	if (parse_text_mode(a.text_mode, &io.reader.text_mode))
 		return usage_error(opts, usage, "unknown --text-mode '%s'",
 				   a.text_mode);

@@ -94,6 +94,8 @@ typedef struct {
 	const char *errp;
 } scan;
 
+const char dsv_jsonl_no_field[] = "missing text field";
+
 static inline int fail(scan *s, const char *at, const char *msg)
 {
 	if (!s->err) {
@@ -514,7 +516,7 @@ static int top(scan *s, const char *line, const char *q, const char *field,
 	}
 	*endp = ws(q + 1);
 	if (!tstart)
-		return fail(s, line, "missing text field");
+		return fail(s, line, dsv_jsonl_no_field);
 	size_t off = (size_t)(tstart - line);
 	if (off > OFF_MASK)
 		return fail(s, tstart, "text field starts over 256 MiB into the line");

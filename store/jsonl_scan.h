@@ -35,6 +35,9 @@ int dsv_jsonl_parse(dsv_jsonl_parser *p, const char *line, size_t len,
 		    const char *field, size_t flen);
 void dsv_jsonl_parser_free(dsv_jsonl_parser *p);
 
+/* p->err when the line has no text field (a reader names the field) */
+extern const char dsv_jsonl_no_field[];
+
 /* Offset of the first byte of s[0..n) that is not part of valid UTF-8 (no
  * overlong forms, no surrogates, nothing over U+10FFFF); n when all valid. */
 size_t dsv_utf8_check(const char *s, size_t n);

@@ -378,7 +378,15 @@ static int next_json(dsv_reader *r, dsv_record *rec)
 			continue; /* blank line */
 		if (rc != DSV_EINVAL)
 			return rc;
-		if ((rc = bad(r, r->lineno, r->jp.err_col, r->jp.err)))
+		const char *what = r->jp.err;
+		char msg[160];
+		if (what == dsv_jsonl_no_field) {
+			snprintf(msg, sizeof msg, "no \"%.64s\" field "
+				 "(--text-field names the field that holds "
+				 "the text)", r->field);
+			what = msg;
+		}
+		if ((rc = bad(r, r->lineno, r->jp.err_col, what)))
 			return rc;
 	}
 	return rc;
@@ -508,8 +516,6 @@ static int ends_with(const char *s, size_t n, const char *suf)
 static int kind_of(const char *name)
 {
 	size_t n = strlen(name);
-	if (strcmp(name, "-") == 0)
-		return 0;
 	if (ends_with(name, n, ".gz"))
 		n -= 3;
 	else if (ends_with(name, n, ".zst"))
@@ -541,7 +547,8 @@ static int reader_new(dsv_reader **out, const char *name, size_t block,
 {
 	dsv_reader *r = NULL;
 	const char *field = opts && opts->text_field ? opts->text_field : "text";
-	int kind = kind_of(name);
+	int kind = strcmp(name, "-") ? kind_of(name)
+				     : opts && opts->stdin_text;
 	*out = NULL;
 	if (kind < 0)
 		return dsv_error_set(DSV_EINVAL, "cannot tell the format of '%s' "

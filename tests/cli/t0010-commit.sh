@@ -181,7 +181,11 @@ test_expect_success 'plain text in line, paragraph and file modes' '
 	dsv ls paras --json | python3 -c "import json,sys; assert sum(e[\"kept\"] for e in json.load(sys.stdin)) == 2" &&
 	dsv cat paras --format text >out && printf "one\ntwo\nthree\n" >expect && test_cmp expect out &&
 	dsv commit "$DEMO/shakespeare.txt" --branch play -m play >/dev/null &&
-	dsv export play --format text -o ../play.txt && test_cmp "$DEMO/shakespeare.txt" ../play.txt
+	dsv export play --format text -o ../play.txt && test_cmp "$DEMO/shakespeare.txt" ../play.txt &&
+	printf "one\ntwo\n" | dsv commit - --text-mode line --branch piped -m piped >/dev/null &&
+	dsv export piped --format text >out && printf "one\ntwo\n" >expect && test_cmp expect out &&
+	printf "{\"text\":\"one\"}\n" | dsv commit - --branch pipedjson -m pipedjson >/dev/null &&
+	dsv export pipedjson --format text >out && echo one >expect && test_cmp expect out
 '
 
 test_expect_success '--text-field picks another field' '

@@ -25,6 +25,9 @@ test_expect_success 'after the failure the branch has not moved and fsck passes'
 test_expect_success 'a missing text field, a non-string text, invalid UTF-8' '
 	printf "{\"body\": \"x\"}\n" >a.jsonl &&
 	test_must_fail dsv commit a.jsonl -m x 2>err && grep -q "a.jsonl.:1:" err &&
+	grep -q "no \"text\" field (--text-field names" err &&
+	test_must_fail dsv commit a.jsonl --text-field content -m x 2>err &&
+	grep -q "no \"content\" field" err &&
 	printf "{\"text\": 5}\n" >b.jsonl &&
 	test_must_fail dsv commit b.jsonl -m x 2>err && grep -q "b.jsonl.:1:" err &&
 	printf "{\"text\": \"caf\\351\"}\n" >c.jsonl &&

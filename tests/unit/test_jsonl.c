@@ -327,7 +327,8 @@ static void test_errors(void)
 	} cases[] = {
 		{"{\"text\":\"a\"}\n{\"text\":\"b\" \"x\":1}\n",
 		 "'t.jsonl':2:13: expected ',' or '}'"},
-		{"{\"id\":1}", "'t.jsonl':1:1: missing text field"},
+		{"{\"id\":1}", "'t.jsonl':1:1: no \"text\" field (--text-field names the "
+		 "field that holds the text)"},
 		{"{\"text\":12}", "'t.jsonl':1:9: text field is not a string"},
 		{"{\"text\":\"a\xff\"}", "'t.jsonl':1:11: invalid UTF-8"},
 		{"{\"text\":\"a\xed\xa0\x80\"}", "'t.jsonl':1:11: invalid UTF-8"},
