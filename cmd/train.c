@@ -1287,6 +1287,25 @@ static int setup_run(struct train *t)
 	return 0;
 }
 
+/* Validation records that are training records too are not held out: their
+ * loss flatters the model, and `compare` reads it. Said, not refused (a run
+ * may mean it); a diff reads hash columns only. */
+static int warn_overlap(const struct train *t)
+{
+	dsv_diff d;
+	int rc = dsv_version_diff(the_repo->store, t->vm, t->m, 0, &d);
+	if (rc)
+		return rc;
+	if (d.common)
+		fprintf(stderr, "dsv: warning: %llu of the %llu validation "
+			"records of '%s' are in the training version too: "
+			"their loss is not held out (split first: 'dsv derive "
+			"split')\n", (unsigned long long)d.common,
+			(unsigned long long)d.a_records, t->validrev);
+	dsv_diff_free(&d);
+	return 0;
+}
+
 static int prepare_data(struct train *t)
 {
 	struct tokenize_stats ts;
@@ -1459,6 +1478,8 @@ int cmd_train(int argc, char **argv)
 	if (load_version(argv[0], &t.rev, &t.m) ||
 	    (t.validrev && load_version(t.validrev, &t.valid_aid, &t.vm)) ||
 	    load_tokenizer(t.tokrev, &t.tok_aid, &t.tok_id, &t.bpe))
+		goto fail;
+	if (t.rank == 0 && t.vm && warn_overlap(&t))
 		goto fail;
 	if (setup_model(&t))
 		goto fail;

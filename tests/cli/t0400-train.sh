@@ -70,6 +70,16 @@ test_expect_success 'warmup longer than the run: a note says lr is never reached
 	grep -q "note: warmup_steps = 5 is more than the run.s 3 steps" err
 '
 
+test_expect_success 'validation records that are training records too: a warning' '
+	head -c 20000 train.txt >part.txt &&
+	dsv commit part.txt --text-mode paragraph -m part -b part >/dev/null &&
+	dsv train data --tokenizer tok --config short.conf --valid part -o mo -q 2>err &&
+	n=$(dsv ls part --json | python3 -c "import json,sys; print(sum(e[\"kept\"] for e in json.load(sys.stdin)))") &&
+	grep -q "^dsv: warning: [1-9][0-9]* of the $n validation records of .part. are in the training version too" err &&
+	dsv train data --tokenizer tok --config short.conf --valid valid -o mv -q 2>err &&
+	! grep -q "warning" err
+'
+
 # The weights are stored before the commit that names them, without the
 # lock: an old copy found in the store is made young, or a gc in between
 # could delete it as stale.
