@@ -385,6 +385,11 @@ static int next_json(dsv_reader *r, dsv_record *rec)
 				 "(--text-field names the field that holds "
 				 "the text)", r->field);
 			what = msg;
+		} else if (r->lineno == 1 && r->jp.err_col == 0 &&
+			   line[0] == '[') {
+			what = "a JSON array: records are read as JSON Lines, "
+			       "one object a line (jq -c '.[]' turns the one "
+			       "into the other)";
 		}
 		if ((rc = bad(r, r->lineno, r->jp.err_col, what)))
 			return rc;

@@ -340,7 +340,10 @@ static void test_errors(void)
 		 "'t.jsonl':1:13: duplicate text field"},
 		{"{\"text\":\"a\"} x", "'t.jsonl':1:14: expected end of line "
 				     "after the object"},
-		{"[1]", "'t.jsonl':1:1: expected '{'"},
+		{"{\"text\":\"a\"}\n[1]", "'t.jsonl':2:1: expected '{'"},
+		{"[{\"text\":\"a\"}]", "'t.jsonl':1:1: a JSON array: records "
+		 "are read as JSON Lines, one object a line (jq -c '.[]' "
+		 "turns the one into the other)"},
 		{"\xef\xbb\xbf{\"text\":\"a\"}",
 		 "'t.jsonl':1:1: byte order mark (U+FEFF): JSONL has none"},
 		{"{\"text\":\"a", "'t.jsonl':1:11: unterminated string"},
