@@ -22,6 +22,7 @@ int cmd_ls(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_branch(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
+int cmd_switch(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 int cmd_export(int argc, char **argv);
@@ -53,6 +54,7 @@ static const struct command {
 	{"ls", cmd_ls, NEEDS_REPO, "list a version's shards, records and bytes"},
 	{"status", cmd_status, NEEDS_REPO, "show the current branch and repository size"},
 	{"branch", cmd_branch, NEEDS_REPO, "list, create or delete branches"},
+	{"switch", cmd_switch, NEEDS_REPO, "make a branch the current one"},
 	{"tag", cmd_tag, NEEDS_REPO, "list or create tags"},
 	{"diff", cmd_diff, NEEDS_REPO, "records added and removed between two versions"},
 	{"cat", cmd_cat, NEEDS_REPO, "print a version's first records"},

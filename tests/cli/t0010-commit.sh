@@ -208,6 +208,23 @@ test_expect_success 'status names the branch and version' '
 	dsv status >out && grep -q "On branch main" out && grep -q "1000 records" out
 '
 
+test_expect_success 'switch makes a branch current; -c makes one first' '
+	dsv switch books >out && grep -qx "Switched to branch .books." out &&
+	dsv branch | grep -q "^\* books" && dsv status | grep -q "On branch books" &&
+	dsv log --oneline -1 | grep -q "(HEAD -> books)" &&
+	dsv switch -c from-main main >out &&
+	grep -qx "Switched to a new branch .from-main." out &&
+	test "$(git --git-dir .dsv/lineage rev-parse HEAD)" = "$(git --git-dir .dsv/lineage rev-parse main)" &&
+	test_must_fail dsv switch nosuch 2>err && grep -q "no branch .nosuch." err &&
+	dsv tag sw-tag main && test_must_fail dsv switch sw-tag 2>err &&
+	grep -q "not a branch (.dsv switch -c NEW sw-tag. makes one there)" err &&
+	test_must_fail dsv switch -c books 2>err && grep -q "already exists" err &&
+	{ dsv switch 2>err; test $? -eq 2; } &&
+	dsv switch main >/dev/null && dsv branch -d from-main >/dev/null &&
+	dsv tag -d sw-tag >/dev/null &&
+	dsv status | grep -q "On branch main"
+'
+
 test_expect_success '--json escapes names: a branch named a"b' '
 	dsv commit "$DEMO/web-a.jsonl.gz" -m q -b "a\"b" --json >q.json &&
 	grep -q "\"branch\": \"a\\\\\"b\"" q.json &&
