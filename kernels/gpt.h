@@ -185,6 +185,10 @@ void gpt_free_cpu(dsv_gpt *m);
 int gpt_forward_cpu(dsv_gpt *m, const int *inputs, const int *targets, int B, int T);
 int gpt_backward_cpu(dsv_gpt *m, float scale);
 int gpt_update_cpu(dsv_gpt *m, const dsv_gpt_adamw *opt, int step, float *grad_norm);
+/* Allocates the CPU path's AdamW moments m->m and m->v, zeroed, where they
+ * do not exist yet: at the first update or dsv_gpt_set_moments.
+ * gpt_free_cpu frees them. 0 or DSV_GPT_ENOMEM. */
+int gpt_moments_cpu(dsv_gpt *m);
 int gpt_get_logits_cpu(const dsv_gpt *m, float *host);
 int gpt_get_losses_cpu(const dsv_gpt *m, float *host);
 

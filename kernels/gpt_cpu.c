@@ -675,20 +675,28 @@ VEC static void adamw(float *p, const float *g, float *mm, float *vv, size_t n,
 	}
 }
 
+int gpt_moments_cpu(dsv_gpt *m)
+{
+	if (m->m)
+		return 0;
+	m->m = calloc(m->num_params, sizeof(float));
+	m->v = calloc(m->num_params, sizeof(float));
+	if (!m->m || !m->v) {
+		free(m->m);
+		free(m->v);
+		m->m = m->v = NULL;
+		return dsv_kernel_error(DSV_GPT_ENOMEM, "cannot allocate the "
+				     "AdamW state (%zu MiB)",
+				     (2 * m->num_params * sizeof(float)) >> 20);
+	}
+	return 0;
+}
+
 int gpt_update_cpu(dsv_gpt *m, const dsv_gpt_adamw *o, int step, float *norm_out)
 {
-	if (!m->m) {
-		m->m = calloc(m->num_params, sizeof(float));
-		m->v = calloc(m->num_params, sizeof(float));
-		if (!m->m || !m->v) {
-			free(m->m);
-			free(m->v);
-			m->m = m->v = NULL;
-			return dsv_kernel_error(DSV_GPT_ENOMEM, "cannot allocate the "
-					     "AdamW state (%zu MiB)",
-					     (2 * m->num_params * sizeof(float)) >> 20);
-		}
-	}
+	int rc = gpt_moments_cpu(m);
+	if (rc)
+		return rc;
 	double norm = grad_norm(m->grads, m->num_params);
 	if (norm_out)
 		*norm_out = (float)norm;

@@ -256,19 +256,9 @@ int dsv_gpt_set_moments(dsv_gpt *m, const float *mh, const float *vh)
 {
 	size_t bytes = m->num_params * sizeof(float);
 	if (!m->on_gpu) {
-		/* The CPU path allocates its moments at the first update
-		 * (calloc, freed by gpt_free_cpu); allocate them here alike. */
-		if (!m->m) {
-			m->m = calloc(m->num_params, sizeof(float));
-			m->v = calloc(m->num_params, sizeof(float));
-			if (!m->m || !m->v) {
-				free(m->m);
-				free(m->v);
-				m->m = m->v = NULL;
-				return dsv_kernel_error(DSV_GPT_ENOMEM, "cannot "
-						     "allocate the moments");
-			}
-		}
+		int rc = gpt_moments_cpu(m);
+		if (rc)
+			return rc;
 		memcpy(m->m, mh, bytes);
 		memcpy(m->v, vh, bytes);
 		return 0;
