@@ -222,11 +222,9 @@ static int count_docs(smap *m, uint64_t *total, const uint8_t *text,
 int dsv_bpe_counts_add(dsv_bpe_counts *c, const uint8_t *text,
 		       const uint64_t *off, size_t ndocs, int nthreads)
 {
-	for (size_t d = 0; d < ndocs; d++)
-		if (off[d + 1] < off[d])
-			return dsv_kernel_error(DSV_KERNEL_EINVAL,
-						"bpe: offsets decrease at "
-						"document %zu", d);
+	int rc = dsv_check_docs("bpe", text, off, ndocs, 0);
+	if (rc)
+		return rc;
 	int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
 	if ((size_t)nt > ndocs)
 		nt = ndocs ? (int)ndocs : 1;
@@ -1363,11 +1361,9 @@ int dsv_bpe_encode_batch(const dsv_bpe *b, const uint8_t *text,
 			 uint64_t *tok_off, int nthreads)
 {
 	*ids = NULL;
-	for (size_t d = 0; d < ndocs; d++)
-		if (off[d + 1] < off[d])
-			return dsv_kernel_error(DSV_KERNEL_EINVAL,
-						"bpe: offsets decrease at "
-						"document %zu", d);
+	int rc = dsv_check_docs("bpe", text, off, ndocs, 0);
+	if (rc)
+		return rc;
 	int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
 	/* Blocks of documents of about equal bytes, several per thread so a
 	 * slow block does not hold the others up; each block's tokens go to
