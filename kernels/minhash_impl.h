@@ -59,6 +59,17 @@ DSV_HD uint64_t xx_merge(uint64_t h, uint64_t v)
 	return h * XX_P1 + XX_P4;
 }
 
+/* The final mix, so that every input bit reaches every output bit. */
+DSV_HD uint64_t xx_avalanche(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= XX_P2;
+	h ^= h >> 29;
+	h *= XX_P3;
+	h ^= h >> 32;
+	return h;
+}
+
 DSV_HD uint64_t dsv_xxh64(const uint8_t *p, size_t len, uint64_t seed)
 {
 	const uint8_t *end = p + len;
@@ -99,12 +110,7 @@ DSV_HD uint64_t dsv_xxh64(const uint8_t *p, size_t len, uint64_t seed)
 		h = xx_rotl(h, 11) * XX_P1;
 		p++;
 	}
-	h ^= h >> 33;
-	h *= XX_P2;
-	h ^= h >> 29;
-	h *= XX_P3;
-	h ^= h >> 32;
-	return h;
+	return xx_avalanche(h);
 }
 
 /* ---- (a*x + b) mod 2^61-1, exact: docstats' polynomial n-gram hashes ---- */
@@ -415,12 +421,7 @@ DSV_HD uint64_t mh_shingle(const uint64_t *wh, uint32_t nw, uint32_t ngram,
 		h ^= xx_round(0, wh[i]);
 		h = xx_rotl(h, 27) * XX_P1 + XX_P4;
 	}
-	h ^= h >> 33;
-	h *= XX_P2;
-	h ^= h >> 29;
-	h *= XX_P3;
-	h ^= h >> 32;
-	return h;
+	return xx_avalanche(h);
 }
 
 /* Permutation k of a shingle hash: a_k*h + b_k mod 2^64 with a_k odd
