@@ -1,6 +1,6 @@
 /* cuda_check.cuh: the CUDA and cuBLAS error checks the .cu kernels share,
- * and how a batch of documents goes to the device in chunks. Shall only be
- * included by the .cu files in kernels/. Out of memory is
+ * how a batch of documents goes to the device in chunks, and the launch
+ * and warp helpers. Shall only be included by the .cu files in kernels/. Out of memory is
  * DSV_KERNEL_ENOMEM, every other failure DSV_KERNEL_ENOGPU, with CUDA's own
  * text kept.
  *   CU_RETURN(call, what), BLAS_RETURN(call, what): return the error code.
@@ -39,6 +39,27 @@ static inline int dsv_cuda_fail(cudaError_t e, const char *who,
 						"cublas: %s: %s", what,       \
 						cublasGetStatusString(s_));   \
 	} while (0)
+
+/* Blocks of `threads` threads that cover n elements. */
+static inline unsigned nblocks(size_t n, int threads)
+{
+	return (unsigned)((n + threads - 1) / threads);
+}
+
+/* The sum and the maximum of v over the 32 lanes of a warp, in every lane. */
+__device__ inline float warp_sum(float v)
+{
+	for (int o = 16; o > 0; o >>= 1)
+		v += __shfl_xor_sync(0xffffffffu, v, o);
+	return v;
+}
+
+__device__ inline float warp_max(float v)
+{
+	for (int o = 16; o > 0; o >>= 1)
+		v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+	return v;
+}
 
 /* The end of the chunk of documents that starts at d0 (off[] as the
  * kernels' batches: ndocs+1 byte offsets): documents while their text stays

@@ -28,19 +28,7 @@ struct cuda_gen {
 
 #include "kernels/cuda_check.cuh"
 
-static inline unsigned nblocks(size_t n, int threads)
-{
-	return (unsigned)((n + threads - 1) / threads);
-}
-
 /* ---- kernels ---- */
-
-__device__ inline float warp_sum(float v)
-{
-	for (int o = 16; o > 0; o >>= 1)
-		v += __shfl_xor_sync(0xffffffffu, v, o);
-	return v;
-}
 
 __global__ void embed_k(float *x, const int *tok, const int *pos,
 			const float *wte, const float *wpe, int N, int C)
@@ -134,8 +122,7 @@ __global__ void attend_k(float *y, const float *qkv, const float *bqkv,
 		a[t] = d * scale;
 		mx = fmaxf(mx, a[t]);
 	}
-	for (int o = 16; o > 0; o >>= 1)
-		mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+	mx = warp_max(mx);
 	if (tid % 32 == 0)
 		red[tid / 32] = mx;
 	__syncthreads();

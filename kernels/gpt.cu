@@ -68,50 +68,21 @@ enum { NORM_BLOCKS = 512, LT_PLANS = 64 };
 
 #include "kernels/cuda_check.cuh"
 
-static inline unsigned nblocks(size_t n, int threads)
-{
-	return (unsigned)((n + threads - 1) / threads);
-}
-
 /* ---- elementwise and row kernels ---- */
 
-__device__ inline float warp_sum(float v)
-{
-	for (int o = 16; o > 0; o >>= 1)
-		v += __shfl_xor_sync(0xffffffffu, v, o);
-	return v;
-}
-
-__device__ inline float warp_max(float v)
-{
-	for (int o = 16; o > 0; o >>= 1)
-		v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-	return v;
-}
-
-/* Block-wide sum over blockDim.x (a multiple of 32, at most 1024). */
-__device__ float block_sum(float v, float *sh)
+/* Block-wide reduction over blockDim.x (a multiple of 32, at most 1024) by
+ * warp (warp_sum or warp_max), whose identity is id; sh holds 32 floats. */
+template <float (*warp)(float)>
+__device__ float block_reduce(float v, float *sh, float id)
 {
 	int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-	v = warp_sum(v);
+	v = warp(v);
 	__syncthreads();
 	if (lane == 0)
 		sh[w] = v;
 	__syncthreads();
-	v = lane < nw ? sh[lane] : 0.0f;
-	return warp_sum(v);
-}
-
-__device__ float block_max(float v, float *sh)
-{
-	int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-	v = warp_max(v);
-	__syncthreads();
-	if (lane == 0)
-		sh[w] = v;
-	__syncthreads();
-	v = lane < nw ? sh[lane] : -INFINITY;
-	return warp_max(v);
+	v = lane < nw ? sh[lane] : id;
+	return warp(v);
 }
 
 __global__ void cast_bf16_kernel(bf16 *out, const float *in, size_t n)
@@ -361,11 +332,11 @@ __global__ void crossentropy_forward_kernel(float *losses, float *lse,
 	float mx = -INFINITY;
 	for (int i = threadIdx.x; i < V; i += blockDim.x)
 		mx = fmaxf(mx, z[i]);
-	mx = block_max(mx, sh);
+	mx = block_reduce<warp_max>(mx, sh, -INFINITY);
 	float s = 0.0f;
 	for (int i = threadIdx.x; i < V; i += blockDim.x)
 		s += expf(z[i] - mx);
-	s = block_sum(s, sh);
+	s = block_reduce<warp_sum>(s, sh, 0.0f);
 	if (threadIdx.x == 0) {
 		float l = mx + logf(s);
 		lse[r] = l;
@@ -396,7 +367,7 @@ __global__ void sumsq_kernel(float *partials, const float *g, size_t n)
 	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
 	     i += (size_t)gridDim.x * blockDim.x)
 		s += g[i] * g[i];
-	s = block_sum(s, sh);
+	s = block_reduce<warp_sum>(s, sh, 0.0f);
 	if (threadIdx.x == 0)
 		partials[blockIdx.x] = s;
 }
