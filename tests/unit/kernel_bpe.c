@@ -6,25 +6,16 @@
 #include "kernels/bpe.h"
 #include "kernels/device.h"
 #include "kernels/pretok.h"
+/* test.h's CHECK_OK prints the last error; kernels keep their own. */
+#define dsv_error_last dsv_kernel_error_last
 #include "tests/unit/test.h"
+#include "tests/unit/rnd.h"
 
 #include <stdint.h>
 
-#define KCHECK_OK(call)                                                      \
-	do {                                                                 \
-		int rc_ = (call);                                            \
-		if (rc_ != 0 && test_failed_checks++ < 5)                    \
-			printf("  %s:%d: %s returned %d: %s\n", __FILE__,    \
-			       __LINE__, #call, rc_,                         \
-			       dsv_kernel_error_last());                     \
-	} while (0)
-
-static dsv_bpe *train_on(const char *const *docs, size_t n, uint32_t vocab,
-			 int nthreads)
+/* The n documents back to back (malloc'd), their n+1 offsets into off. */
+static char *concat(const char *const *docs, size_t n, uint64_t *off)
 {
-	dsv_bpe_counts *c = NULL;
-	dsv_bpe *b = NULL;
-	uint64_t *off = malloc((n + 1) * sizeof *off);
 	size_t total = 0;
 	for (size_t i = 0; i < n; i++)
 		total += strlen(docs[i]);
@@ -34,10 +25,20 @@ static dsv_bpe *train_on(const char *const *docs, size_t n, uint32_t vocab,
 		memcpy(text + off[i], docs[i], strlen(docs[i]));
 		off[i + 1] = off[i] + strlen(docs[i]);
 	}
-	KCHECK_OK(dsv_bpe_counts_new(&c));
-	KCHECK_OK(dsv_bpe_counts_add(c, (const uint8_t *)text, off, n,
-				     nthreads));
-	KCHECK_OK(dsv_bpe_train(&b, c, vocab));
+	return text;
+}
+
+static dsv_bpe *train_on(const char *const *docs, size_t n, uint32_t vocab,
+			 int nthreads)
+{
+	dsv_bpe_counts *c = NULL;
+	dsv_bpe *b = NULL;
+	uint64_t *off = malloc((n + 1) * sizeof *off);
+	char *text = concat(docs, n, off);
+	CHECK_OK(dsv_bpe_counts_new(&c));
+	CHECK_OK(dsv_bpe_counts_add(c, (const uint8_t *)text, off, n,
+				    nthreads));
+	CHECK_OK(dsv_bpe_train(&b, c, vocab));
 	dsv_bpe_counts_free(c);
 	free(text);
 	free(off);
@@ -51,7 +52,7 @@ static void test_pretok(void)
 			      "\n", "\n", "I", "'ll", " ", " go", "\t"};
 	dsv_pretok *p = NULL;
 	size_t st, len, k = 0;
-	KCHECK_OK(dsv_pretok_new(&p));
+	CHECK_OK(dsv_pretok_new(&p));
 	if (!p)
 		return;
 	dsv_pretok_begin(p, (const uint8_t *)s, strlen(s));
@@ -99,14 +100,14 @@ static void test_train_by_hand(void)
 	dsv_bpe_encoder *e = NULL;
 	uint32_t *ids = NULL;
 	size_t n = 0, cap = 0;
-	KCHECK_OK(dsv_bpe_encoder_new(&e, b));
-	KCHECK_OK(dsv_bpe_encode(e, (const uint8_t *)"aaabdaaabac", 11, &ids,
-				 &n, &cap));
+	CHECK_OK(dsv_bpe_encoder_new(&e, b));
+	CHECK_OK(dsv_bpe_encode(e, (const uint8_t *)"aaabdaaabac", 11, &ids,
+				&n, &cap));
 	CHECK(n == 3 && ids[0] == 258 && ids[1] == 260 && ids[2] == 259);
 	/* A chunk that is a token is that token. */
 	n = 0;
-	KCHECK_OK(dsv_bpe_encode(e, (const uint8_t *)"daaab", 5, &ids, &n,
-				 &cap));
+	CHECK_OK(dsv_bpe_encode(e, (const uint8_t *)"daaab", 5, &ids, &n,
+				&cap));
 	CHECK(n == 1 && ids[0] == 260);
 	free(ids);
 	dsv_bpe_encoder_free(e);
@@ -115,10 +116,10 @@ static void test_train_by_hand(void)
 	char *txt = NULL, *txt2 = NULL;
 	size_t tl, tl2;
 	dsv_bpe *b2 = NULL;
-	KCHECK_OK(dsv_bpe_format(b, &txt, &tl));
-	KCHECK_OK(dsv_bpe_parse(&b2, txt, tl));
+	CHECK_OK(dsv_bpe_format(b, &txt, &tl));
+	CHECK_OK(dsv_bpe_parse(&b2, txt, tl));
 	if (b2) {
-		KCHECK_OK(dsv_bpe_format(b2, &txt2, &tl2));
+		CHECK_OK(dsv_bpe_format(b2, &txt2, &tl2));
 		CHECK(tl == tl2 && memcmp(txt, txt2, tl) == 0);
 	}
 	CHECK(strstr(txt, "260 100 258 \"daaab\"\n") != NULL);
@@ -136,13 +137,6 @@ static void test_train_by_hand(void)
 	free(bad);
 	free(txt);
 	dsv_bpe_free(b);
-}
-
-static uint64_t rng_state;
-static uint32_t rnd(void)
-{
-	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-	return (uint32_t)(rng_state >> 33);
 }
 
 /* Random text mixing words, digits, punctuation, whitespace and multi-byte
@@ -184,18 +178,18 @@ static void test_round_trip(void)
 		return;
 	CHECK(dsv_bpe_ntokens(b) > 256);
 	dsv_bpe_encoder *e = NULL;
-	KCHECK_OK(dsv_bpe_encoder_new(&e, b));
+	CHECK_OK(dsv_bpe_encoder_new(&e, b));
 	char buf[4096];
 	for (int it = 0; it < 300 && e; it++) {
 		size_t n = random_text(buf, 1 + rnd() % 4000, it % 2);
 		uint32_t *ids = NULL;
 		uint8_t *dec = NULL;
 		size_t ni = 0, ci = 0, nd = 0, cd = 0;
-		KCHECK_OK(dsv_bpe_encode(e, (const uint8_t *)buf, n, &ids, &ni,
-					 &ci));
+		CHECK_OK(dsv_bpe_encode(e, (const uint8_t *)buf, n, &ids, &ni,
+					&ci));
 		for (size_t i = 0; i < ni; i++)
 			CHECK(ids[i] < dsv_bpe_eot(b));
-		KCHECK_OK(dsv_bpe_decode(b, ids, ni, &dec, &nd, &cd));
+		CHECK_OK(dsv_bpe_decode(b, ids, ni, &dec, &nd, &cd));
 		CHECK(nd == n && (n == 0 || memcmp(dec, buf, n) == 0));
 		free(ids);
 		free(dec);
@@ -203,22 +197,14 @@ static void test_round_trip(void)
 	dsv_bpe_encoder_free(e);
 
 	/* The batch encoder on several threads gives the same ids. */
-	size_t total = 0;
 	uint64_t off[NDOCS + 1], toff[NDOCS + 1];
-	for (int i = 0; i < NDOCS; i++)
-		total += strlen(docs[i]);
-	char *all = malloc(total + 1);
-	off[0] = 0;
-	for (int i = 0; i < NDOCS; i++) {
-		memcpy(all + off[i], docs[i], strlen(docs[i]));
-		off[i + 1] = off[i] + strlen(docs[i]);
-	}
+	char *all = concat((const char *const *)docs, NDOCS, off);
 	uint32_t *ids1 = NULL, *ids4 = NULL;
 	uint64_t toff4[NDOCS + 1];
-	KCHECK_OK(dsv_bpe_encode_batch(b, (const uint8_t *)all, off, NDOCS,
-				       &ids1, toff, 1));
-	KCHECK_OK(dsv_bpe_encode_batch(b, (const uint8_t *)all, off, NDOCS,
-				       &ids4, toff4, 4));
+	CHECK_OK(dsv_bpe_encode_batch(b, (const uint8_t *)all, off, NDOCS,
+				      &ids1, toff, 1));
+	CHECK_OK(dsv_bpe_encode_batch(b, (const uint8_t *)all, off, NDOCS,
+				      &ids4, toff4, 4));
 	CHECK(ids1 && ids4 && toff[NDOCS] == toff4[NDOCS] &&
 	      memcmp(toff, toff4, sizeof toff) == 0 &&
 	      memcmp(ids1, ids4, toff[NDOCS] * sizeof *ids1) == 0);
@@ -230,9 +216,9 @@ static void test_round_trip(void)
 	dsv_bpe *b1 = train_on((const char *const *)docs, NDOCS, 600, 1);
 	char *t0 = NULL, *t1 = NULL;
 	size_t l0 = 0, l1 = 0;
-	KCHECK_OK(dsv_bpe_format(b, &t0, &l0));
+	CHECK_OK(dsv_bpe_format(b, &t0, &l0));
 	if (b1)
-		KCHECK_OK(dsv_bpe_format(b1, &t1, &l1));
+		CHECK_OK(dsv_bpe_format(b1, &t1, &l1));
 	CHECK(t0 && t1 && l0 == l1 && memcmp(t0, t1, l0) == 0);
 	free(t0);
 	free(t1);
@@ -250,7 +236,7 @@ static uint32_t *pair_table(const dsv_bpe *b, int V)
 	char *tok = NULL;
 	size_t tl = 0;
 	uint32_t *tab = malloc((size_t)V * V * sizeof *tab);
-	KCHECK_OK(dsv_bpe_format(b, &tok, &tl));
+	CHECK_OK(dsv_bpe_format(b, &tok, &tl));
 	CHECK(tok && tab);
 	if (!tok || !tab) {
 		free(tok);
@@ -302,7 +288,7 @@ static void check_encode_naive(dsv_bpe_encoder *e, const uint32_t *tab, uint32_t
 {
 	uint32_t *ids = NULL;
 	size_t ni = 0, ci = 0;
-	KCHECK_OK(dsv_bpe_encode(e, (const uint8_t *)text, n, &ids, &ni, &ci));
+	CHECK_OK(dsv_bpe_encode(e, (const uint8_t *)text, n, &ids, &ni, &ci));
 	for (size_t j = 0; j < n; j++)
 		want[j] = (uint8_t)text[j];
 	size_t nw = naive_merge(tab, V, want, n);
@@ -326,7 +312,7 @@ static void test_long_chunks(void)
 	uint32_t *tab = b ? pair_table(b, V) : NULL;
 	dsv_bpe_encoder *e = NULL;
 	if (b)
-		KCHECK_OK(dsv_bpe_encoder_new(&e, b));
+		CHECK_OK(dsv_bpe_encoder_new(&e, b));
 	CHECK(tab && e);
 	if (!tab || !e)
 		goto done;
@@ -360,7 +346,7 @@ static void test_long_tokens(void)
 	uint32_t *tab = b ? pair_table(b, V) : NULL;
 	dsv_bpe_encoder *e = NULL;
 	if (b)
-		KCHECK_OK(dsv_bpe_encoder_new(&e, b));
+		CHECK_OK(dsv_bpe_encoder_new(&e, b));
 	CHECK(tab && e);
 	if (!tab || !e)
 		goto done;
@@ -379,10 +365,10 @@ static void test_bad_args(void)
 {
 	dsv_bpe_counts *c = NULL;
 	dsv_bpe *b = NULL;
-	KCHECK_OK(dsv_bpe_counts_new(&c));
+	CHECK_OK(dsv_bpe_counts_new(&c));
 	CHECK(dsv_bpe_train(&b, c, 256) == DSV_KERNEL_EINVAL && !b);
 	/* No text: only the byte tokens and the special. */
-	KCHECK_OK(dsv_bpe_train(&b, c, 1000));
+	CHECK_OK(dsv_bpe_train(&b, c, 1000));
 	CHECK(b && dsv_bpe_vocab_size(b) == 257);
 	uint64_t off[2] = {5, 2};
 	CHECK(dsv_bpe_counts_add(c, (const uint8_t *)"abcdef", off, 1, 1) ==

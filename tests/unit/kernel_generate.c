@@ -7,29 +7,15 @@
 #include "kernels/device.h"
 #include "kernels/generate.h"
 #include "kernels/gpt.h"
+/* test.h's CHECK_OK prints the last error; kernels keep their own. */
+#define dsv_error_last dsv_kernel_error_last
 #include "tests/unit/test.h"
 #include "tests/unit/kernel_syms.h"
+#include "tests/unit/rnd.h"
 
 #include <math.h>
 
-#undef CHECK_OK
-#define CHECK_OK(call)                                                       \
-	do {                                                                 \
-		int rc_ = (call);                                            \
-		if (rc_ != 0 && test_failed_checks++ < 5)                    \
-			printf("  %s:%d: %s returned %d: %s\n", __FILE__,    \
-			       __LINE__, #call, rc_, dsv_kernel_error_last()); \
-	} while (0)
-
 static unsigned long seed;
-static uint64_t rng_state;
-
-static uint32_t rnd(void)
-{
-	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-	return (uint32_t)(rng_state >> 33);
-}
-static float urand(void) { return rnd() / 2147483648.0f; } /* [0,1) */
 
 static const dsv_gpt_config small = {
 	.max_seq_len = 200, .vocab_size = 67, .padded_vocab_size = 128,

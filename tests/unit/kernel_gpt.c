@@ -5,28 +5,14 @@
  */
 #include "kernels/device.h"
 #include "kernels/gpt.h"
+/* test.h's CHECK_OK prints the last error; kernels keep their own. */
+#define dsv_error_last dsv_kernel_error_last
 #include "tests/unit/test.h"
+#include "tests/unit/rnd.h"
 
 #include <math.h>
 
-#undef CHECK_OK
-#define CHECK_OK(call)                                                       \
-	do {                                                                 \
-		int rc_ = (call);                                            \
-		if (rc_ != 0 && test_failed_checks++ < 5)                    \
-			printf("  %s:%d: %s returned %d: %s\n", __FILE__,    \
-			       __LINE__, #call, rc_, dsv_gpt_error_last());  \
-	} while (0)
-
 static unsigned long seed;
-
-static uint64_t rng_state;
-static uint32_t rnd(void)
-{
-	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-	return (uint32_t)(rng_state >> 33);
-}
-static float urand(void) { return rnd() / 2147483648.0f; } /* [0,1) */
 
 /* The tiny grad-check config: V=61 padded to 64, C=16, L=2, NH=2. */
 static const dsv_gpt_config tiny = {
@@ -113,6 +99,17 @@ static void test_sgemm_split(void)
 	}
 }
 
+/* A CPU model of cfg for B x T batches, initialised from the seed; NULL
+ * (a failed check) if it cannot be made. */
+static dsv_gpt *cpu_model(const dsv_gpt_config *cfg, int B, int T)
+{
+	dsv_gpt *m = NULL;
+	CHECK_OK(dsv_gpt_new(&m, cfg, B, T, DSV_GPT_CPU));
+	if (m)
+		CHECK_OK(dsv_gpt_init(m, seed));
+	return m;
+}
+
 static float loss_at(dsv_gpt *m, const int *inp, const int *tgt, int B, int T)
 {
 	dsv_gpt_forward(m, inp, tgt, B, T);
@@ -125,11 +122,9 @@ static float loss_at(dsv_gpt *m, const int *inp, const int *tgt, int B, int T)
  * |fd - an| / max(|fd|, |an|) in L2 over the samples must be < 1e-2. */
 static void gradcheck(const dsv_gpt_config *cfg, int B, int T)
 {
-	dsv_gpt *m = NULL;
-	CHECK_OK(dsv_gpt_new(&m, cfg, B, T, DSV_GPT_CPU));
+	dsv_gpt *m = cpu_model(cfg, B, T);
 	if (!m)
 		return;
-	CHECK_OK(dsv_gpt_init(m, seed));
 	for (size_t i = 0; i < m->offsets[DSV_GPT_WTE] + (size_t)61 * 16; i++)
 		m->params[i] += 0.6f * urand() - 0.3f;
 	for (size_t i = m->offsets[DSV_GPT_WPE]; i < m->num_params; i++)
@@ -200,11 +195,9 @@ static void test_gradcheck_long(void)
 static void test_causal(void)
 {
 	enum { T = 80 };
-	dsv_gpt *m = NULL;
-	CHECK_OK(dsv_gpt_new(&m, &tiny_long, 1, T, DSV_GPT_CPU));
+	dsv_gpt *m = cpu_model(&tiny_long, 1, T);
 	if (!m)
 		return;
-	CHECK_OK(dsv_gpt_init(m, seed));
 	for (size_t i = m->offsets[DSV_GPT_WPE]; i < m->num_params; i++)
 		m->params[i] += 0.6f * urand() - 0.3f;
 	int inp[T], tgt[T];
@@ -259,11 +252,9 @@ static void test_adamw_overfit(void)
 	enum { B = 2, T = 8 };
 	dsv_gpt_config c = tiny;
 	c.channels = 32;
-	dsv_gpt *m = NULL;
-	CHECK_OK(dsv_gpt_new(&m, &c, B, T, DSV_GPT_CPU));
+	dsv_gpt *m = cpu_model(&c, B, T);
 	if (!m)
 		return;
-	CHECK_OK(dsv_gpt_init(m, seed));
 	int inp[B * T], tgt[B * T];
 	random_batch(inp, tgt, B * T, 61);
 	float first = 0, l10 = train(m, inp, tgt, B, T, 10, &adam, &first);
@@ -292,11 +283,9 @@ static void test_adamw_overfit(void)
  * the factor (1 - lr*wd), biases and LayerNorm gains stay. */
 static void test_weight_decay(void)
 {
-	dsv_gpt *m = NULL;
-	CHECK_OK(dsv_gpt_new(&m, &tiny, 1, 8, DSV_GPT_CPU));
+	dsv_gpt *m = cpu_model(&tiny, 1, 8);
 	if (!m)
 		return;
-	CHECK_OK(dsv_gpt_init(m, seed));
 	for (size_t i = 0; i < m->num_params; i++)
 		m->params[i] = 1.0f;
 	dsv_gpt_zero_grad(m);
@@ -326,11 +315,9 @@ static void test_deterministic(void)
 	o.weight_decay = 0.1f;
 	o.grad_clip = 0.5f;
 	for (int run = 0; run < 2; run++) {
-		dsv_gpt *m = NULL;
-		CHECK_OK(dsv_gpt_new(&m, &c, B, T, DSV_GPT_CPU));
+		dsv_gpt *m = cpu_model(&c, B, T);
 		if (!m)
 			return;
-		CHECK_OK(dsv_gpt_init(m, seed));
 		train(m, inp, tgt, B, T, 8, &o, NULL);
 		p[run] = malloc(m->num_params * sizeof(float));
 		dsv_gpt_get_params(m, p[run]);
@@ -348,11 +335,9 @@ static void test_deterministic(void)
 static void test_per_token_loss(void)
 {
 	enum { B = 2, T = 8, V = 61 };
-	dsv_gpt *m = NULL;
-	CHECK_OK(dsv_gpt_new(&m, &tiny, B, T, DSV_GPT_CPU));
+	dsv_gpt *m = cpu_model(&tiny, B, T);
 	if (!m)
 		return;
-	CHECK_OK(dsv_gpt_init(m, seed));
 	int inp[B * T], tgt[B * T];
 	random_batch(inp, tgt, B * T, V);
 	tgt[0] = tgt[9] = tgt[15] = -1;
