@@ -228,6 +228,16 @@ __global__ void bias_add_kernel(float *out, const float *bias, int N, int OC)
 		out[i] += bias[i % OC];
 }
 
+/* Where element i of a [B][NH][T][hs] tensor goes in one laid out
+ * [B][T][..] with rows `row` floats apart: h * hs + e into row b * T + t. */
+__device__ __forceinline__ size_t bt_index(size_t i, int T, int NH, int hs,
+					   size_t row)
+{
+	int e = (int)(i % hs), t = (int)((i / hs) % T);
+	int h = (int)((i / ((size_t)hs * T)) % NH), b = (int)(i / ((size_t)hs * T * NH));
+	return ((size_t)b * T + t) * row + h * hs + e;
+}
+
 /* qkv [B][T][3][NH][hs] <-> q, k, v [B][NH][T][hs]; back adds nothing, it
  * overwrites dqkv. */
 __global__ void permute_kernel(float *q, float *k, float *v, const float *qkv,
@@ -236,10 +246,8 @@ __global__ void permute_kernel(float *q, float *k, float *v, const float *qkv,
 	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
 	if (i >= (size_t)B * NH * T * hs)
 		return;
-	int e = (int)(i % hs), t = (int)((i / hs) % T);
-	int h = (int)((i / ((size_t)hs * T)) % NH), b = (int)(i / ((size_t)hs * T * NH));
 	int C = NH * hs;
-	size_t src = ((size_t)b * T + t) * 3 * C + h * hs + e;
+	size_t src = bt_index(i, T, NH, hs, 3 * (size_t)C);
 	q[i] = qkv[src];
 	k[i] = qkv[src + C];
 	v[i] = qkv[src + 2 * C];
@@ -251,10 +259,8 @@ __global__ void permute_back_kernel(float *dqkv, const float *dq, const float *d
 	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
 	if (i >= (size_t)B * NH * T * hs)
 		return;
-	int e = (int)(i % hs), t = (int)((i / hs) % T);
-	int h = (int)((i / ((size_t)hs * T)) % NH), b = (int)(i / ((size_t)hs * T * NH));
 	int C = NH * hs;
-	size_t dst = ((size_t)b * T + t) * 3 * C + h * hs + e;
+	size_t dst = bt_index(i, T, NH, hs, 3 * (size_t)C);
 	dqkv[dst] = dq[i];
 	dqkv[dst + C] = dk[i];
 	dqkv[dst + 2 * C] = dv[i];
@@ -271,9 +277,7 @@ __global__ void unpermute_kernel(O *out, const float *y, int B, int T, int NH,
 	size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
 	if (i >= (size_t)B * NH * T * hs)
 		return;
-	int e = (int)(i % hs), t = (int)((i / hs) % T);
-	int h = (int)((i / ((size_t)hs * T)) % NH), b = (int)(i / ((size_t)hs * T * NH));
-	size_t o = ((size_t)b * T + t) * NH * hs + h * hs + e;
+	size_t o = bt_index(i, T, NH, hs, (size_t)NH * hs);
 	if (back)
 		put(out + i, y[o]);
 	else
