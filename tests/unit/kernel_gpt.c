@@ -28,6 +28,17 @@ static void random_batch(int *inp, int *tgt, int n, int V)
 	}
 }
 
+/* A and B of a product in [-0.5, 0.5), C in [0, 1). */
+static void random_operands(float *A, int na, float *B, int nb, float *C, int nc)
+{
+	for (int i = 0; i < na; i++)
+		A[i] = urand() - 0.5f;
+	for (int i = 0; i < nb; i++)
+		B[i] = urand() - 0.5f;
+	for (int i = 0; i < nc; i++)
+		C[i] = urand();
+}
+
 static void test_sgemm(void)
 {
 	int M = 70, N = 300, K = 270;
@@ -35,12 +46,8 @@ static void test_sgemm(void)
 	float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
 	for (int ta = 0; ta < 2; ta++)
 		for (int tb = 0; tb < 2; tb++) {
-			for (int i = 0; i < M * K; i++)
-				A[i] = urand() - 0.5f;
-			for (int i = 0; i < K * N; i++)
-				B[i] = urand() - 0.5f;
-			for (int i = 0; i < M * N; i++)
-				C1[i] = C2[i] = urand();
+			random_operands(A, M * K, B, K * N, C1, M * N);
+			memcpy(C2, C1, sizeof(float) * M * N);
 			int lda = ta ? M : K, ldb = tb ? K : N;
 			dsv_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 1.0f, C1, N);
 			dsv_sgemm_ref(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 1.0f, C2, N);
@@ -79,12 +86,9 @@ static void test_sgemm_split(void)
 		float *C3 = malloc(sizeof(float) * M * N);
 		for (int ta = 0; ta < 2; ta++)
 			for (int tb = 0; tb < 2; tb++) {
-				for (int i = 0; i < M * K; i++)
-					A[i] = urand() - 0.5f;
-				for (int i = 0; i < K * N; i++)
-					B[i] = urand() - 0.5f;
-				for (int i = 0; i < M * N; i++)
-					C1[i] = C2[i] = C3[i] = urand();
+				random_operands(A, M * K, B, K * N, C1, M * N);
+				memcpy(C2, C1, sizeof(float) * M * N);
+				memcpy(C3, C1, sizeof(float) * M * N);
 				int lda = ta ? M : K, ldb = tb ? K : N;
 				dsv_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.5f, C1, N);
 				dsv_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.5f, C3, N);
