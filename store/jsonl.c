@@ -349,25 +349,54 @@ static int literal(scan *s, const char **qp, const char *word, size_t n)
 	return 0;
 }
 
-static int object(scan *s, const char **qp, int depth);
-
-static int array(scan *s, const char **qp, int depth)
+/* A member's key at *qp and the ':' after it: *qp moves to the value, and
+ * *kend (unless NULL) to the key's closing quote. */
+static inline int key(scan *s, const char **qp, const char **kend)
 {
+	const char *q = *qp;
+	if (*q != '"')
+		return fail(s, q, "expected '\"' (a key)");
+	if (string_skip(s, &q))
+		return DSV_EINVAL;
+	if (kend)
+		*kend = q - 1;
+	q = ws(q);
+	if (*q != ':')
+		return fail(s, q, "expected ':'");
+	*qp = ws(q + 1);
+	return 0;
+}
+
+/* After a member or an element: 1 at the closing bracket (*qp on it), 0
+ * past a ',' and the white space after it (*qp on the next one), or the
+ * error. */
+static inline int separator(scan *s, const char **qp, char close)
+{
+	const char *q = ws(*qp);
+	if (*q == close) {
+		*qp = q;
+		return 1;
+	}
+	if (*q != ',')
+		return fail(s, q, close == ']' ? "expected ',' or ']'"
+					       : "expected ',' or '}'");
+	*qp = ws(q + 1);
+	return 0;
+}
+
+/* An array or an object, by its opening bracket at *qp. */
+static int container(scan *s, const char **qp, int depth)
+{
+	char close = **qp == '[' ? ']' : '}';
 	const char *q = ws(*qp + 1);
-	if (*q == ']') {
-		*qp = q + 1;
-		return 0;
-	}
-	for (;;) {
-		if (value(s, &q, depth + 1))
+	int rc = *q == close;
+	while (!rc) {
+		if ((close == '}' && key(s, &q, NULL)) || value(s, &q, depth + 1))
 			return DSV_EINVAL;
-		q = ws(q);
-		if (*q == ']')
-			break;
-		if (*q != ',')
-			return fail(s, q, "expected ',' or ']'");
-		q = ws(q + 1);
+		rc = separator(s, &q, close);
 	}
+	if (rc < 0)
+		return rc;
 	*qp = q + 1;
 	return 0;
 }
@@ -377,8 +406,7 @@ static int value(scan *s, const char **qp, int depth)
 	if (depth > DSV_JSONL_MAX_DEPTH)
 		return fail(s, *qp, "nested too deep");
 	switch (**qp) {
-	case '{': return object(s, qp, depth);
-	case '[': return array(s, qp, depth);
+	case '{': case '[': return container(s, qp, depth);
 	case '"': return string_skip(s, qp);
 	case 't': return literal(s, qp, "true", 4);
 	case 'f': return literal(s, qp, "false", 5);
@@ -389,35 +417,6 @@ static int value(scan *s, const char **qp, int depth)
 	default:
 		return fail(s, *qp, "expected a value");
 	}
-}
-
-static int object(scan *s, const char **qp, int depth)
-{
-	const char *q = ws(*qp + 1);
-	if (*q == '}') {
-		*qp = q + 1;
-		return 0;
-	}
-	for (;;) {
-		if (*q != '"')
-			return fail(s, q, "expected '\"' (a key)");
-		if (string_skip(s, &q))
-			return DSV_EINVAL;
-		q = ws(q);
-		if (*q != ':')
-			return fail(s, q, "expected ':'");
-		q = ws(q + 1);
-		if (value(s, &q, depth + 1))
-			return DSV_EINVAL;
-		q = ws(q);
-		if (*q == '}')
-			break;
-		if (*q != ',')
-			return fail(s, q, "expected ',' or '}'");
-		q = ws(q + 1);
-	}
-	*qp = q + 1;
-	return 0;
 }
 
 /* Does the key whose body is [k, kend) name the text field? */
@@ -475,45 +474,33 @@ static int top(scan *s, const char *line, const char *q, const char *field,
 	const char *tstart = NULL, *tend = NULL;
 	style st = {0};
 	q = ws(q + 1);
-	if (*q != '}') {
-		for (;;) {
+	int rc = *q == '}';
+	while (!rc) {
+		const char *k = q + 1, *kend;
+		if (key(s, &q, &kend))
+			return DSV_EINVAL;
+		int is = key_is(s, k, kend, field, flen);
+		if (is < 0)
+			return DSV_ENOMEM;
+		if (is) {
+			if (tstart)
+				return fail(s, k - 1, "duplicate text field");
 			if (*q != '"')
-				return fail(s, q, "expected '\"' (a key)");
-			const char *k = q + 1;
-			if (string_skip(s, &q))
+				return fail(s, q, "text field is not a string");
+			char *o = p->text.buf;
+			tstart = q + 1;
+			tend = string_body(s, tstart, &o, &st);
+			if (!tend)
 				return DSV_EINVAL;
-			int is = key_is(s, k, q - 1, field, flen);
-			if (is < 0)
-				return DSV_ENOMEM;
-			q = ws(q);
-			if (*q != ':')
-				return fail(s, q, "expected ':'");
-			q = ws(q + 1);
-			if (is) {
-				if (tstart)
-					return fail(s, k - 1,
-						    "duplicate text field");
-				if (*q != '"')
-					return fail(s, q,
-						    "text field is not a string");
-				char *o = p->text.buf;
-				tstart = q + 1;
-				tend = string_body(s, tstart, &o, &st);
-				if (!tend)
-					return DSV_EINVAL;
-				p->text.len = (size_t)(o - p->text.buf);
-				q = tend + 1;
-			} else if (value(s, &q, 2)) {
-				return DSV_EINVAL;
-			}
-			q = ws(q);
-			if (*q == '}')
-				break;
-			if (*q != ',')
-				return fail(s, q, "expected ',' or '}'");
-			q = ws(q + 1);
+			p->text.len = (size_t)(o - p->text.buf);
+			q = tend + 1;
+		} else if (value(s, &q, 2)) {
+			return DSV_EINVAL;
 		}
+		rc = separator(s, &q, '}');
 	}
+	if (rc < 0)
+		return rc;
 	*endp = ws(q + 1);
 	if (!tstart)
 		return fail(s, line, dsv_jsonl_no_field);
