@@ -11,17 +11,10 @@
 #include "kernels/device.h"
 #include "kernels/generate.h"
 #include "kernels/gpt.h"
+#include "tests/bench/bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static int fail(const char *what)
 {

@@ -7,18 +7,11 @@
  */
 #include "kernels/device.h"
 #include "kernels/gpt.h"
+#include "tests/bench/bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* H100 SXM dense bf16 peak, the figure llm.c's MFU divides by. */
 #define PEAK_FLOPS 989.4e12

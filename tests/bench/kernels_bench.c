@@ -4,7 +4,6 @@
  * CUDA paths when a device exists. Prints MB/s; asserts nothing.
  *   kernels_bench FILE
  */
-#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,11 +12,7 @@
 #include "kernels/device.h"
 #include "kernels/docstats.h"
 #include "kernels/minhash.h"
-
-static double now(void)
-{
-	return omp_get_wtime();
-}
+#include "tests/bench/bench.h"
 
 int main(int argc, char **argv)
 {
@@ -25,18 +20,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: kernels_bench FILE\n");
 		return 2;
 	}
-	FILE *f = fopen(argv[1], "rb");
-	if (!f) {
-		fprintf(stderr, "cannot open '%s'\n", argv[1]);
+	size_t len;
+	uint8_t *text = (uint8_t *)bench_read_file(argv[1], &len);
+	if (!text)
 		return 1;
-	}
-	fseek(f, 0, SEEK_END);
-	size_t len = (size_t)ftell(f);
-	fseek(f, 0, SEEK_SET);
-	uint8_t *text = malloc(len + 1);
-	if (fread(text, 1, len, f) != len)
-		return 1;
-	fclose(f);
 	size_t nd = 0, cap = 1024;
 	uint64_t *off = malloc(cap * 8);
 	off[0] = 0;

@@ -7,19 +7,12 @@
  * the page cache holds it.
  */
 #include "store/store.h"
+#include "tests/bench/bench.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 int main(int argc, char **argv)
 {
@@ -27,19 +20,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: reader_bench FILE.jsonl\n");
 		return 2;
 	}
-	FILE *f = fopen(argv[1], "rb");
-	if (!f) {
-		perror(argv[1]);
+	size_t n;
+	char *raw = bench_read_file(argv[1], &n);
+	if (!raw)
 		return 1;
-	}
-	fseek(f, 0, SEEK_END);
-	size_t n = (size_t)ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *raw = malloc(n + 1);
-	if (fread(raw, 1, n, f) != n)
-		return 1;
-	fclose(f);
-	raw[n] = 0;
 	double mb = (double)n / 1e6;
 
 	/* 1. the reader, from the file (page cache) */
