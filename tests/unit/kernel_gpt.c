@@ -39,6 +39,15 @@ static void random_operands(float *A, int na, float *B, int nb, float *C, int nc
 		C[i] = urand();
 }
 
+/* The largest |a[i] - b[i]| over n, relative to |b[i]| with rel. */
+static double max_diff(const float *a, const float *b, int n, int rel)
+{
+	double worst = 0;
+	for (int i = 0; i < n; i++)
+		worst = fmax(worst, fabs(a[i] - b[i]) / (rel ? fabs(b[i]) : 1.0));
+	return worst;
+}
+
 static void test_sgemm(void)
 {
 	int M = 70, N = 300, K = 270;
@@ -51,10 +60,7 @@ static void test_sgemm(void)
 			int lda = ta ? M : K, ldb = tb ? K : N;
 			dsv_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 1.0f, C1, N);
 			dsv_sgemm_ref(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 1.0f, C2, N);
-			double worst = 0;
-			for (int i = 0; i < M * N; i++)
-				worst = fmax(worst, fabs(C1[i] - C2[i]));
-			CHECK(worst < 1e-4);
+			CHECK(max_diff(C1, C2, M * N, 0) < 1e-4);
 		}
 	/* against a double-precision product from a zero start */
 	for (int i = 0; i < M * N; i++)
@@ -93,10 +99,7 @@ static void test_sgemm_split(void)
 				dsv_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.5f, C1, N);
 				dsv_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.5f, C3, N);
 				dsv_sgemm_ref(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.5f, C2, N);
-				double worst = 0;
-				for (int i = 0; i < M * N; i++)
-					worst = fmax(worst, fabs(C1[i] - C2[i]));
-				CHECK(worst < 1e-4);
+				CHECK(max_diff(C1, C2, M * N, 0) < 1e-4);
 				CHECK(memcmp(C1, C3, sizeof(float) * M * N) == 0);
 			}
 		free(A); free(B); free(C1); free(C2); free(C3);
@@ -213,18 +216,12 @@ static void test_causal(void)
 	for (int k = 0; k < 2; k++) {
 		CHECK_OK(dsv_gpt_forward(m, inp, tgt, 1, lens[k]));
 		CHECK_OK(dsv_gpt_get_losses(m, part));
-		double worst = 0;
-		for (int t = 0; t < lens[k]; t++)
-			worst = fmax(worst, fabs(part[t] - full[t]) / fabs(full[t]));
-		CHECK(worst < 1e-5);
+		CHECK(max_diff(part, full, lens[k], 1) < 1e-5);
 	}
 	inp[T - 1] = (inp[T - 1] + 1) % 61;
 	CHECK_OK(dsv_gpt_forward(m, inp, tgt, 1, T));
 	CHECK_OK(dsv_gpt_get_losses(m, part));
-	double worst = 0;
-	for (int t = 0; t < T - 1; t++)
-		worst = fmax(worst, fabs(part[t] - full[t]) / fabs(full[t]));
-	CHECK(worst < 1e-5);
+	CHECK(max_diff(part, full, T - 1, 1) < 1e-5);
 	CHECK(part[T - 1] != full[T - 1]);
 	dsv_gpt_free(m);
 }
