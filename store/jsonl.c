@@ -576,6 +576,19 @@ static inline char *put_u(char *o, unsigned v)
 	return o + 6;
 }
 
+/* Where fewer than 32 bytes are left at *o (a 16-byte block or the longest
+ * escape, 12 bytes): grows out by `left` bytes of text more and those 32,
+ * *o and *oend following its buffer. */
+static inline int grow(dsv_buf *out, char **o, char **oend, size_t left)
+{
+	out->len = (size_t)(*o - out->buf);
+	if (dsv_buf_grow(out, left + 32))
+		return DSV_ENOMEM;
+	*o = out->buf + out->len;
+	*oend = out->buf + out->cap;
+	return 0;
+}
+
 /* Escapes t[0..n) onto out in the style `flags` names (docs/records.md). */
 static int escape_text(dsv_buf *out, const char *t, size_t n, uint32_t flags)
 {
@@ -596,13 +609,8 @@ static int escape_text(dsv_buf *out, const char *t, size_t n, uint32_t flags)
 		const __m128i c1f = _mm_set1_epi8(0x1F);
 		const __m128i del = _mm_set1_epi8(0x7F);
 		while (i + 16 <= n) {
-			if (oend - o < 32) {
-				out->len = (size_t)(o - out->buf);
-				if (dsv_buf_grow(out, n - i + 32))
-					return DSV_ENOMEM;
-				o = out->buf + out->len;
-				oend = out->buf + out->cap;
-			}
+			if (oend - o < 32 && grow(out, &o, &oend, n - i))
+				return DSV_ENOMEM;
 			__m128i x = _mm_loadu_si128((const __m128i *)(t + i));
 			_mm_storeu_si128((__m128i *)o, x);
 			__m128i m = _mm_or_si128(
@@ -640,13 +648,8 @@ static int escape_text(dsv_buf *out, const char *t, size_t n, uint32_t flags)
 		}
 		if (i >= n)
 			break;
-		if (oend - o < 32) {
-			out->len = (size_t)(o - out->buf);
-			if (dsv_buf_grow(out, n - i + 32))
-				return DSV_ENOMEM;
-			o = out->buf + out->len;
-			oend = out->buf + out->cap;
-		}
+		if (oend - o < 32 && grow(out, &o, &oend, n - i))
+			return DSV_ENOMEM;
 		unsigned char c = (unsigned char)t[i];
 		if (c < 0x20 || c == '"' || c == '\\' || (slash && c == '/') ||
 		    (ascii && c >= 0x7F)) {
