@@ -296,6 +296,19 @@ static void check_encode_naive(dsv_bpe_encoder *e, const uint32_t *tab, uint32_t
 	free(ids);
 }
 
+/* b's pair table and an encoder of it for check_encode_naive; 0 (a
+ * failed check) when either is missing, b included. */
+static int naive_setup(const dsv_bpe *b, uint32_t V, uint32_t **tab,
+		       dsv_bpe_encoder **e)
+{
+	if (b) {
+		*tab = pair_table(b, V);
+		CHECK_OK(dsv_bpe_encoder_new(e, b));
+	}
+	CHECK(*tab && *e);
+	return *tab && *e;
+}
+
 static void test_long_chunks(void)
 {
 	rng_state = test_seed();
@@ -309,12 +322,9 @@ static void test_long_chunks(void)
 		docs[i][n] = 0;
 	}
 	dsv_bpe *b = train_on((const char *const *)docs, NDOCS, V, 0);
-	uint32_t *tab = b ? pair_table(b, V) : NULL;
+	uint32_t *tab = NULL;
 	dsv_bpe_encoder *e = NULL;
-	if (b)
-		CHECK_OK(dsv_bpe_encoder_new(&e, b));
-	CHECK(tab && e);
-	if (!tab || !e)
+	if (!naive_setup(b, V, &tab, &e))
 		goto done;
 	char buf[6000];
 	uint32_t want[6000];
@@ -343,12 +353,9 @@ static void test_long_tokens(void)
 	run[RUN_LEN] = 0;
 	const char *docs[] = {run, "1111 22 1111"};
 	dsv_bpe *b = train_on(docs, 2, V, 0);
-	uint32_t *tab = b ? pair_table(b, V) : NULL;
+	uint32_t *tab = NULL;
 	dsv_bpe_encoder *e = NULL;
-	if (b)
-		CHECK_OK(dsv_bpe_encoder_new(&e, b));
-	CHECK(tab && e);
-	if (!tab || !e)
+	if (!naive_setup(b, V, &tab, &e))
 		goto done;
 	CHECK(dsv_bpe_ntokens(b) > 256 + 15); /* tokens up to 2^15 bytes */
 	static uint32_t want[25000];
