@@ -445,8 +445,8 @@ enum { DSV_TEXT_FILE, DSV_TEXT_LINE, DSV_TEXT_PARAGRAPH };
 typedef struct {
 	const char *text_field; /* default "text" */
 	int text_mode;          /* for plain text files */
-	int stdin_text;         /* "-" is plain text (text_mode), not JSONL */
 	int skip_bad;           /* skip bad records instead of failing */
+	int stdin_text;         /* "-" is plain text (text_mode), not JSONL */
 } dsv_reader_opts;
 
 typedef struct {

@@ -69,7 +69,7 @@ static int oracle(const char *line, size_t n, json_t **root, const char **t,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	dsv_reader *r = NULL;
-	dsv_reader_opts o = {"text", 0, 1};
+	dsv_reader_opts o = {.text_field = "text", .skip_bad = 1};
 	dsv_record rec;
 	dsv_buf out = {0}, again = {0};
 	size_t lineno = 0;

@@ -80,7 +80,7 @@ static int read_all(const char *name, int mode, int skip_bad, dsv_buf *all,
 		    uint64_t *bad)
 {
 	dsv_reader *r = NULL;
-	dsv_reader_opts o = {NULL, mode, skip_bad};
+	dsv_reader_opts o = {.text_mode = mode, .skip_bad = skip_bad};
 	dsv_record rec;
 	int n = 0, rc;
 	all->len = 0;
@@ -192,7 +192,7 @@ static void test_text_modes(void)
 	/* plain records carry the PLAIN layout and no meta */
 	dsv_reader *r = NULL;
 	dsv_record rec;
-	dsv_reader_opts o = {NULL, DSV_TEXT_LINE, 0};
+	dsv_reader_opts o = {.text_mode = DSV_TEXT_LINE};
 	CHECK_OK(dsv_reader_open(&r, path_of("a.txt"), &o));
 	CHECK(r && dsv_reader_next(r, &rec) == 1 && rec.layout == DSV_LAYOUT_PLAIN &&
 	      rec.meta_len == 0 && rec.line == 1);
@@ -250,7 +250,7 @@ static void test_skip_bad(void)
 	CHECK(strstr(dsv_error_last(), "s.jsonl':2:9: text field is not a "
 				      "string") != NULL);
 	dsv_reader *r = NULL;
-	dsv_reader_opts o = {"text", 0, 1};
+	dsv_reader_opts o = {.text_field = "text", .skip_bad = 1};
 	dsv_record rec;
 	int n = 0;
 	CHECK_OK(dsv_reader_open(&r, path_of("s.jsonl"), &o));
