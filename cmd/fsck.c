@@ -78,12 +78,17 @@ int cmd_fsck(int argc, char **argv)
 			return die_error();
 		dsv_store_unlock(the_repo->store);
 		printf("index rebuilt\n");
-	} else if (oc.unindexed) {
+	} else {
 		/* a cache short of entries is no damage, but sizes and reuse
-		 * go by it */
-		printf("%llu objects are not in the index: 'dsv fsck "
-		       "--rebuild-index' adds them\n",
-		       (unsigned long long)oc.unindexed);
+		 * go by the objects', blame by the records' */
+		if (oc.unindexed)
+			printf("%llu objects are not in the index: 'dsv fsck "
+			       "--rebuild-index' adds them\n",
+			       (unsigned long long)oc.unindexed);
+		if (lc.unindexed)
+			printf("%llu records are not in the records index: "
+			       "'dsv fsck --rebuild-index' adds them\n",
+			       (unsigned long long)lc.unindexed);
 	}
 	if (oc.corrupt || lc.missing || lc.bad) {
 		printf("%llu corrupt objects, %llu missing objects, %llu bad "

@@ -423,6 +423,10 @@ typedef struct {
 	uint64_t versions;       /* of them, dataset versions */
 	uint64_t missing;        /* object references that do not resolve */
 	uint64_t bad;            /* unreadable dsv.json or MANIFEST, bad refs */
+	uint64_t unindexed;      /* rows of shards versions stored (entries
+				    without a selection) whose record hash
+				    the records index lacks: not damage, but
+				    blame reads it (--rebuild-index) */
 	/* Called with each problem found ("artifact 1a2b3c4: MANIFEST:2:
 	 * shard 3fa2... is missing"); may be NULL. */
 	void (*report)(void *ctx, const char *msg);

@@ -287,6 +287,24 @@ int dsv_index_get_record(dsv_store *s, const dsv_rhash *h, dsv_record_loc *out)
 	return rc;
 }
 
+int dsv_index_records_missing(dsv_store *s, const dsv_rhash *hashes, size_t n,
+			      uint64_t *missing)
+{
+	MDB_txn *txn = NULL;
+	int mrc = 0;
+	if (n && (mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)))
+		return mdb_fail(mrc, "cannot begin transaction");
+	for (size_t i = 0; i < n && !mrc; i++) {
+		MDB_val k = {sizeof hashes[i].b, (void *)hashes[i].b}, v;
+		mrc = mdb_get(txn, s->db_records, &k, &v);
+		if (mrc == MDB_NOTFOUND)
+			++*missing, mrc = 0;
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	return mrc ? mdb_fail(mrc, "cannot read record") : 0;
+}
+
 typedef struct {
 	uint64_t prefix; /* the hash's first 8 bytes, big-endian: sorts as memcmp */
 	size_t i;        /* position in the batch */

@@ -427,6 +427,9 @@ int dsv_index_put_object(dsv_store *s, const dsv_oid *id,
 			 const dsv_obj_info *info);
 /* Looks up where a record (by text hash) was first stored. */
 int dsv_index_get_record(dsv_store *s, const dsv_rhash *h, dsv_record_loc *out);
+/* How many of n record hashes have no entry, in one read transaction. */
+int dsv_index_records_missing(dsv_store *s, const dsv_rhash *hashes, size_t n,
+			      uint64_t *missing);
 /* Records first locations for a batch (existing keys are left as they are),
  * in one write transaction. */
 int dsv_index_put_records(dsv_store *s, const dsv_rhash *hashes,
