@@ -1,24 +1,46 @@
 /* fault.c: fault injection for the crash-consistency tests (SQLite's I/O and
  * OOM error loops). DSV_FAULT=<kind>:<n> makes the n-th call of that kind fail;
- * kind is write, fsync, rename, alloc or any. Off, and nearly free, when unset.
+ * kind is write, fsync, rename, alloc or any. kill:<kind>:<n> raises SIGKILL
+ * there instead (a crash: no cleanup runs), and DSV_FAULT=count prints each
+ * kind's count on stderr at exit, so a test knows the range to sweep. Off, and
+ * nearly free, when unset.
  */
 #include "store.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *const kind_names[] = {"write", "fsync", "rename", "alloc"};
 #define NKINDS (sizeof kind_names / sizeof kind_names[0])
 
-static atomic_int configured; /* 0 unread, 1 off, 2 on */
+static atomic_int configured; /* 0 unread, 1 off, 2 on, 3 counting */
 static int fault_kind = -1;   /* -1: any kind */
+static int fault_kill;
 static long fault_at;
 static atomic_long counter;
+static atomic_long counts[NKINDS];
+
+static void print_counts(void)
+{
+	fprintf(stderr, "dsv: fault counts: write %ld fsync %ld rename %ld "
+		"alloc %ld\n", atomic_load(&counts[0]), atomic_load(&counts[1]),
+		atomic_load(&counts[2]), atomic_load(&counts[3]));
+}
 
 static void configure_from(const char *v)
 {
+	if (v && strcmp(v, "count") == 0) {
+		atexit(print_counts);
+		atomic_store(&configured, 3);
+		return;
+	}
+	fault_kill = v && strncmp(v, "kill:", 5) == 0;
+	if (fault_kill)
+		v += 5;
 	const char *colon = v ? strchr(v, ':') : NULL;
 	if (!colon) {
 		atomic_store(&configured, 1);
@@ -43,6 +65,7 @@ static void configure(void)
 void dsv_fault_reset(const char *spec)
 {
 	fault_kind = -1;
+	fault_kill = 0;
 	fault_at = 0;
 	atomic_store(&counter, 0);
 	configure_from(spec);
@@ -55,10 +78,14 @@ int dsv_fault_hit(int kind)
 		configure();
 		c = atomic_load(&configured);
 	}
+	if (c == 3)
+		atomic_fetch_add(&counts[kind], 1);
 	if (c != 2 || (fault_kind >= 0 && fault_kind != kind))
 		return 0;
 	if (atomic_fetch_add(&counter, 1) + 1 != fault_at)
 		return 0;
+	if (fault_kill)
+		raise(SIGKILL);
 	errno = kind == DSV_FAULT_ALLOC ? ENOMEM : EIO;
 	return 1;
 }

@@ -45,7 +45,8 @@ void dsv_error_clear(void);
 /* ---- fault injection (store/fault.c) ----------------------------------- *
  * Tests set DSV_FAULT=<kind>:<n> (kind: write, fsync, rename, alloc, any) to
  * make the n-th such call fail; dsv_fault_hit() is called at each site and
- * returns nonzero when that call must fail. Off unless the variable is set. */
+ * returns nonzero when that call must fail. Off unless the variable is set;
+ * kill:<kind>:<n> (a crash there) and count: see store/fault.c. */
 enum { DSV_FAULT_WRITE, DSV_FAULT_FSYNC, DSV_FAULT_RENAME, DSV_FAULT_ALLOC };
 int dsv_fault_hit(int kind);
 /* Tests only: reconfigures as if DSV_FAULT were `spec` (NULL: off) and restarts
