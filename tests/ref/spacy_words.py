@@ -32,40 +32,54 @@ def fixture_docs(paths):
                     yield f"{os.path.basename(path)}:{i}", text
 
 
-# Pieces of random documents: letters of the scripts spaCy's classes name
-# and of some they do not, and everything its rules look at.
-LETTERS = ("aZéÀßĳŁſƀǅȡɐḀẞ" "ωΣάΆ" "жЖёЁїҐәӘ" "ՎիքարանԱ" "აბგ" "กขคเ"
-           "שלום" "مرحبا" "हिन्दी" "বাংলা" "தமிழ்" "日本語のテキストカー" "한국어"
-           "ａＡ" "ⱡꜣꬰ" "\u0301\u0308")
-PUNCT = ("-–—~,.:;!?¿¡()[]{}<>_#*&'\"`‘’“”«»„‚´" "…。？！，、；：～·।،۔؛٪"
-         "「」『』（）〔〕【】《》〈〉⟦⟧" "/\\|@=+^%§$£€¥฿₽₹°²³µ")
-ICONS = "©®°¦™℃№↑⌚■☀♥✂➔⠁⬛🎉😀👍🇺🇸🏻\u200d\ufe0f"
-DIGITS = "0123456789"
+# Pieces of random documents: words of the scripts spaCy's classes name and
+# of some they do not, and everything its rules look at.
+SCRIPTS = ["abcxyzABCXYZ", "éàßĳŁſƀǅǎǫȡɐḀẞảĐ", "ωΣάΆβ", "жЖёЁїҐәӘўг",
+           "ՎիքարանԱ", "აბგდ", "กขคเ", "שלוםא", "مرحبا۷۸", "हिन्दी", "বাংলা",
+           "தமிழ்", "日本語のテキストカー", "한국어월", "ａＡｚ", "ⱡꜣꬰ",
+           "\u0301\u0308\u200d\u200e"]
+PUNCT = ("-–—~,.:;!?¿¡()[]{}<>_#*&'\"`‘’“”«»„‚´|" "…。？！，、；：～·।،۔؛٪"
+         "「」『』（）〔〕【】《》〈〉⟦⟧" "/\\@=+^%§$£€¥฿₽₹﷼°²³µ")
+ICONS = "©®°¦™℃№↑⌚■☀♥✂➔⠁⬛🎉😀👍🇺🇸🏻\ufe0f"
 WORDS = ["don't", "U.S.", "Calif.", "a.m.", "e.g.", "Mr.", "i.e.", ":)", "'s",
-         "n't", "http://", "https://", "www.", ".com", ".org", "user@",
-         "example", "km", "kg", "m²", "US$", "C$", "--", "---", "...", ".."]
+         "n't", "im", "id", "m.", "''", "http://", "https://", "www.", ".com",
+         ".org", "user@", "example", "km", "kg", "m²", "км", "г", "US$", "C$",
+         "--", "---", "——", "...", "..", "……", "(╯°□°）╯︵┻━┻", ":-)))",
+         "http://10.0.0.1/x", "192.168.1.20", "8.8.8.8:53/", "ftp.example.org",
+         "user@example.com", "www.example.co.uk:8080/p?x=1#f", "a-b.c_d.de",
+         "xn--bcher-kva.ch", "example.COM", "a" * 70 + ".com", "-x.com",
+         "_" * 70, "!" * 140, "." * 40]
+SPACES = [" ", " ", " ", "  ", "\n", "\t", " \n", "\u00a0", "\u3000"]
+
+
+def random_atom(rng):
+    r = rng.random()
+    if r < 0.35:
+        script = rng.choice(SCRIPTS)
+        return "".join(rng.choice(script) for _ in range(rng.randint(1, 5)))
+    if r < 0.6:
+        return "".join(rng.choice(PUNCT) for _ in range(rng.randint(1, 2)))
+    if r < 0.7:
+        return str(rng.randint(0, 10 ** rng.randint(1, 4)))
+    if r < 0.8:
+        return rng.choice(ICONS)
+    return rng.choice(WORDS)
 
 
 def random_docs(n, seed):
     rng = random.Random(seed)
-    pools = [LETTERS, PUNCT, ICONS, DIGITS]
     for k in range(n):
-        parts = []
-        for _ in range(rng.randint(1, 12)):
-            r = rng.random()
-            if r < 0.15:
-                parts.append(rng.choice(WORDS))
-            elif r < 0.3:
-                parts.append(rng.choice(" \n\t\u00a0"))
-            else:
-                pool = rng.choice(pools)
-                parts.append("".join(rng.choice(pool)
-                                     for _ in range(rng.randint(1, 4))))
-        yield f"random:{seed}:{k}", "".join(parts)
+        text = ""
+        for _ in range(rng.randint(1, 6)):
+            text += "".join(random_atom(rng) for _ in range(rng.randint(1, 5)))
+            text += rng.choice(SPACES)
+        yield f"random:{seed}:{k}", text
 
 
 def spacy_words(tokenizer, text):
-    return [t for t in (tok.text.strip() for tok in tokenizer(text)) if t]
+    """The words and their character offsets."""
+    toks = [(t.text.strip(), t.idx) for t in tokenizer(text)]
+    return [w for w, _ in toks if w], [i for w, i in toks if w]
 
 
 def dsv_words(prog, texts):
@@ -103,16 +117,14 @@ def main():
     same = 0
     for (name, text), ours in zip(docs, dsv_words(args.dsv_words,
                                                   [t for _, t in docs])):
-        theirs = spacy_words(tokenizer, text)
+        theirs, at = spacy_words(tokenizer, text)
         if ours == theirs:
             same += 1
             continue
         i = first_diff(theirs, ours)
-        ctx = " ".join(theirs[max(0, i - 3):i])
+        c = at[i] if i < len(at) else len(text)
         print(f"{name}: word {i}: spacy {theirs[i:i + 3]!r} dsv "
-              f"{ours[i:i + 3]!r} after {ctx!r}")
-        if args.random and name.startswith("random:"):
-            print(f"    text {text!r}")
+              f"{ours[i:i + 3]!r} in {text[max(0, c - 30):c + 30]!r}")
     print(f"{same} of {len(docs)} documents split as spaCy splits them "
           f"({100.0 * same / max(len(docs), 1):.2f}%)")
     return 0 if same == len(docs) else 1
