@@ -148,56 +148,38 @@ DS_FN int is_digit(uint32_t c)
 	return c >= '0' && c <= '9';
 }
 
-/* Punctuation spaCy's English prefixes and suffixes split off (LIST_PUNCT,
- * LIST_QUOTES, currency for prefixes); '.', '-', '+', '%' and units have
- * their own rules (find_prefix, find_suffix). */
-DS_FN int is_affix(uint32_t c, int prefix)
+/* ---- spaCy's character classes (kernels/docstats_chars.h) ---- */
+
+#include "kernels/docstats_chars.h"
+
+/* The DS_C_* classes of code point c (0 for a stray byte's 0x110000 | b). */
+DS_FN unsigned ds_class(uint32_t c)
 {
 	if (c < 0x80)
-		return ds_in(prefix ? "\"'([{<*`$#&%=+!?,:;_)]}>"
-				    : "\"')]}>!?,:;_#*&([{<`", c);
-	switch (c) {
-	case 0x201C: case 0x201D: case 0x2018: case 0x2019: case 0xAB:
-	case 0xBB: case 0x201E: case 0x201A: case 0xBF: case 0xA1:
-	case 0x2026: case 0x300C: case 0x300D: case 0x300E: case 0x300F:
-	case 0xFF08: case 0xFF09: case 0x3010: case 0x3011: case 0x300A:
-	case 0x300B: case 0x3008: case 0x3009: case 0x3002: case 0xFF1F:
-	case 0xFF01: case 0xFF0C: case 0x3001: case 0xFF1B: case 0xFF1A:
-	case 0xFF5E: case 0xB7: case 0x2014: case 0x2013: case 0xB4:
-	case 0x964: case 0x60C: case 0x6D4: case 0x61B: case 0x66A:
-	case 0x61F: case 0x3014: case 0x3015: case 0x27E6: case 0x27E7:
-		return 1;
-	case 0xA3: case 0x20AC: case 0xA5: case 0xA7:
-		return prefix;
+		return ds_ascii_class[c];
+	size_t lo = 0, hi = sizeof ds_class_rows / sizeof *ds_class_rows;
+	while (hi - lo > 1) { /* the last row starting at or before c */
+		size_t m = (lo + hi) / 2;
+		if (ds_class_rows[m] >> DS_C_BITS <= c)
+			lo = m;
+		else
+			hi = m;
 	}
-	return 0;
+	return ds_class_rows[lo] & ((1u << DS_C_BITS) - 1);
 }
 
-/* spaCy's LIST_ICONS: symbols of Unicode class So (the blocks web text
- * uses), split off as prefixes, suffixes and infixes. */
-DS_FN int is_icon(uint32_t c)
+DS_FN int is_class(uint32_t c, unsigned cls)
 {
-	return c == 0xA6 || c == 0xA9 || c == 0xAE || c == 0xB0 ||
-	       c == 0xFFFC || c == 0xFFFD || c == 0xFFE4 || c == 0xFFE8 ||
-	       c == 0xFFED || c == 0xFFEE || (c >= 0x3200 && c <= 0x33FF &&
-					      !(c >= 0x3220 && c <= 0x3229)) ||
-	       (c >= 0x2100 && c <= 0x214F && c != 0x2102 && c != 0x2107 &&
-		!(c >= 0x210A && c <= 0x2113) && c != 0x2115 &&
-		!(c >= 0x2119 && c <= 0x211D) && c != 0x2124 && c != 0x2126 &&
-		c != 0x2128 && !(c >= 0x212A && c <= 0x212D) &&
-		!(c >= 0x212F && c <= 0x2139) && !(c >= 0x213C && c <= 0x2149) &&
-		c != 0x214B && c != 0x214E) ||
-	       (c >= 0x2195 && c <= 0x21FF && !(c >= 0x21F4)) ||
-	       (c >= 0x2300 && c <= 0x23FF && !(c >= 0x2308 && c <= 0x230B) &&
-		c != 0x2329 && c != 0x232A && c != 0x237C &&
-		!(c >= 0x239B && c <= 0x23B3) && !(c >= 0x23DC && c <= 0x23E1)) ||
-	       (c >= 0x2500 && c <= 0x25F7 && c != 0x25B7 && c != 0x25C1) ||
-	       (c >= 0x2600 && c <= 0x2767 && c != 0x266F) ||
-	       (c >= 0x2794 && c <= 0x27BF) || (c >= 0x2800 && c <= 0x28FF) ||
-	       (c >= 0x2B00 && c <= 0x2B2F) ||
-	       (c >= 0x1F000 && c <= 0x1F0FF) || (c >= 0x1F110 && c <= 0x1F1AC) ||
-	       (c >= 0x1F300 && c <= 0x1F3FA) || (c >= 0x1F400 && c <= 0x1F6F9) ||
-	       (c >= 0x1F900 && c <= 0x1F9FF);
+	return (ds_class(c) & cls) != 0;
+}
+
+/* Punctuation spaCy's English prefixes and suffixes split off one
+ * character at a time (LIST_PUNCT, LIST_QUOTES, currency for prefixes);
+ * '.', '+', icons and units have their own rules (find_prefix,
+ * find_suffix). */
+DS_FN int is_affix(uint32_t c, int prefix)
+{
+	return is_class(c, prefix ? DS_C_PREFIX : DS_C_SUFFIX);
 }
 
 /* Code point ending at byte b (exclusive), and its start. */
@@ -274,82 +256,6 @@ DS_FN const struct dsv_exc *exc_find(const uint8_t *s, size_t n)
 			hi = m;
 	}
 	return NULL;
-}
-
-/* spaCy's ALPHA_LOWER: lowercase letters and the scripts without case
- * (Arabic, Hebrew, Indic, Korean, Japanese, Chinese, Ethiopic). */
-DS_FN int is_uncased(uint32_t c)
-{
-	return (c >= 0x591 && c <= 0x5F4) || (c >= 0x620 && c <= 0x64A) ||
-	       (c >= 0x66E && c <= 0x6D5) || (c >= 0x6E5 && c <= 0x6FF) ||
-	       (c >= 0x750 && c <= 0x77F) || (c >= 0x8A0 && c <= 0x8BD) ||
-	       (c >= 0x900 && c <= 0x9FF) || (c >= 0xB80 && c <= 0xCFF) ||
-	       (c >= 0xD80 && c <= 0xDFF) || (c >= 0x1100 && c <= 0x11FF) ||
-	       (c >= 0x1200 && c <= 0x137F) || (c >= 0x2E80 && c <= 0x2FFF) ||
-	       (c >= 0x3000 && c <= 0x303F) || (c >= 0x3040 && c <= 0x30FF) ||
-	       (c >= 0x31C0 && c <= 0x31EF) || (c >= 0x3200 && c <= 0x4DBF) ||
-	       (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7AF) ||
-	       (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFB1D && c <= 0xFB4F) ||
-	       (c >= 0xFB50 && c <= 0xFDFB) || (c >= 0xFE70 && c <= 0xFEFC) ||
-	       (c >= 0x20000 && c <= 0x2FA1F);
-}
-
-/* Latin Extended-A alternates upper, lower; the parity flips at 0x139
- * and 0x179, and 0x138, 0x149 and 0x17F are lowercase without a pair. */
-DS_FN int latin_a_lower(uint32_t c)
-{
-	if (c == 0x138 || c == 0x149 || c == 0x17F)
-		return 1;
-	if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E))
-		return !(c & 1);
-	return c & 1;
-}
-
-DS_FN int is_lower(uint32_t c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 0xDF && c <= 0xFF && c != 0xF7) ||
-	       (c >= 0x100 && c <= 0x17F && latin_a_lower(c)) ||
-	       (c >= 0x3B1 && c <= 0x3CE) || (c >= 0x430 && c <= 0x45F) ||
-	       is_uncased(c);
-}
-
-/* spaCy's CONCAT_QUOTES (',' among them). */
-DS_FN int is_quote(uint32_t c)
-{
-	if (c < 0x80)
-		return ds_in("'\"`,", c);
-	switch (c) {
-	case 0x201D: case 0x201C: case 0x2018: case 0xB4: case 0x2019:
-	case 0x201A: case 0x201E: case 0xBB: case 0xAB: case 0x300C:
-	case 0x300D: case 0x300E: case 0x300F: case 0xFF08: case 0xFF09:
-	case 0x3014: case 0x3015: case 0x3010: case 0x3011: case 0x300A:
-	case 0x300B: case 0x3008: case 0x3009: case 0x27E6: case 0x27E7:
-		return 1;
-	}
-	return 0;
-}
-
-/* spaCy's LIST_PUNCT (the PUNCT of its '.' suffix rule). */
-DS_FN int is_list_punct(uint32_t c)
-{
-	if (c < 0x80)
-		return ds_in(",:;!?()[]{}<>_#*&", c);
-	switch (c) {
-	case 0x2026: case 0xBF: case 0x61F: case 0xA1: case 0x3002:
-	case 0xFF1F: case 0xFF01: case 0xFF0C: case 0x3001: case 0xFF1B:
-	case 0xFF1A: case 0xFF5E: case 0xB7: case 0x964: case 0x60C:
-	case 0x6D4: case 0x61B: case 0x66A:
-		return 1;
-	}
-	return 0;
-}
-
-DS_FN int is_upper(uint32_t c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE && c != 0xD7) ||
-	       (c >= 0x100 && c <= 0x17F && !latin_a_lower(c)) ||
-	       (c >= 0x391 && c <= 0x3A9) ||
-	       (c >= 0x400 && c <= 0x42F);
 }
 
 /* ---- per-document scratch: words, segments, a small hash map ---- */
@@ -530,11 +436,28 @@ DS_FN void merge_flush(struct merger *m)
 		merge_one(m);
 }
 
+DS_CONST char *const hyphens[] = {"-", "\xe2\x80\x93", "\xe2\x80\x94", "--",
+				  "---", "\xe2\x80\x94\xe2\x80\x94", "~", NULL};
+
+/* Length of the first of spaCy's HYPHENS, in its order, at s[i..b) and
+ * followed by an ALPHA; 0 if none. */
+DS_FN size_t hyphen_at(const uint8_t *s, size_t i, size_t b)
+{
+	for (int h = 0; hyphens[h]; h++) {
+		size_t n = ds_strlen(hyphens[h]), j = i + n;
+		if (j < b && !ds_memcmp(s + i, hyphens[h], n) &&
+		    is_class(dsv_utf8_next(s, b, &j), DS_C_ALPHA))
+			return n;
+	}
+	return 0;
+}
+
 /* Splits the middle of a chunk at spaCy's English infixes: runs of 2+ dots
- * and '…'; icons; [+-*^] between a digit and a digit or '-'; hyphens and ~
- * between a letter or digit and a letter; ',' between letters; [:<>=/]
- * after a letter or digit before a letter; '.' between a lowercase and an
- * uppercase letter. */
+ * and '…'; icons; [+-*^] between a digit and a digit or '-'; hyphens
+ * (- – — -- --- —— ~) between an ALPHA or digit and an ALPHA; ',' between
+ * ALPHAs; [:<>=/] after an ALPHA or digit before an ALPHA; '.' between an
+ * ALPHA_LOWER or quote and an ALPHA_UPPER or quote. ALPHA is spaCy's
+ * class, not Python's isalpha (no Armenian, Georgian or Thai). */
 DS_FN void split_infix(const uint8_t *s, size_t a, size_t b,
 			struct merger *m)
 {
@@ -549,32 +472,25 @@ DS_FN void split_infix(const uint8_t *s, size_t a, size_t b,
 			while (k < b && s[k] == '.')
 				k++;
 			ilen = k - ci;
-		} else if (c == 0x2026 || is_icon(c)) {
+		} else if (c == 0x2026 || is_class(c, DS_C_ICON)) {
 			ilen = i - ci;
 		} else if (ci > a && i < b) {
 			size_t j = i;
 			uint32_t next = dsv_utf8_next(s, b, &j);
+			int alnum = is_digit(prev) || is_class(prev, DS_C_ALPHA);
 			if ((c == '+' || c == '-' || c == '*' || c == '^') &&
 			    is_digit(prev) && (is_digit(next) || next == '-'))
 				ilen = 1;
-			else if ((c == '-' || c == '~' || c == 0x2013 || c == 0x2014) &&
-				 (is_alpha(prev) || is_digit(prev)) && is_alpha(next))
-				ilen = i - ci;
-			else if (c == '-' && next == '-' && (is_alpha(prev) || is_digit(prev))) {
-				size_t k = i; /* "--" and "---" between letters */
-				while (k < b && s[k] == '-' && k - ci < 3)
-					k++;
-				size_t j2 = k;
-				if (k < b && is_alpha(dsv_utf8_next(s, b, &j2)))
-					ilen = k - ci;
-			} else if (c == ',' && is_alpha(prev) && is_alpha(next))
+			else if (c == '.' && is_class(prev, DS_C_LOWER | DS_C_QUOTE) &&
+				 is_class(next, DS_C_UPPER | DS_C_QUOTE))
 				ilen = 1;
-			else if (ds_in(":<>=/", c) &&
-				 (is_alpha(prev) || is_digit(prev)) &&
-				 is_alpha(next))
+			else if (c == ',' && is_class(prev, DS_C_ALPHA) &&
+				 is_class(next, DS_C_ALPHA))
 				ilen = 1;
-			else if (c == '.' && (is_lower(prev) || is_quote(prev)) &&
-				 (is_upper(next) || is_quote(next)))
+			else if ((c == '-' || c == '~' || c == 0x2013 || c == 0x2014) && alnum)
+				ilen = hyphen_at(s, ci, b);
+			else if (ds_in(":<>=/", c) && alnum &&
+				 is_class(next, DS_C_ALPHA))
 				ilen = 1;
 		}
 		if (ilen) {
@@ -595,7 +511,7 @@ DS_FN void split_infix(const uint8_t *s, size_t a, size_t b,
 
 DS_FN int is_word_char(uint32_t c) /* Python's \w, near enough */
 {
-	return c == '_' || is_digit(c) || is_alpha(c) || is_uncased(c);
+	return c == '_' || is_digit(c) || is_alpha(c);
 }
 
 /* A URL host or label character: [A-Za-z0-9\u00a1-\uffff]. */
@@ -634,7 +550,7 @@ DS_FN int url_rest(const uint8_t *s, size_t p, size_t b)
 	size_t tld_end = i, k = dot, n = 0;
 	while (k < tld_end) {
 		uint32_t c = dsv_utf8_next(s, tld_end, &k);
-		if (!is_lower(c))
+		if (!is_class(c, DS_C_LOWER))
 			return 0;
 		n++;
 	}
@@ -694,21 +610,40 @@ DS_FN size_t find_prefix(const uint8_t *s, size_t a, size_t b)
 	uint32_t c = dsv_utf8_next(s, b, &i);
 	if (c == '+')
 		return i < b && is_digit(s[i]) ? 0 : 1;
-	if (is_affix(c, 1) || is_icon(c) || (c >= 0x20A0 && c <= 0x20BF) ||
-	    c == 0xE3F)
+	if (is_class(c, DS_C_PREFIX | DS_C_ICON)) /* currency among them */
 		return i - a;
 	return 0;
 }
 
-/* spaCy's UNITS (the ASCII ones and a few more), longest first where one
- * ends another. */
-DS_CONST char *const units[] = {
-	"km\xc2\xb2", "km\xc2\xb3", "m\xc2\xb2", "m\xc2\xb3", "dm\xc2\xb2",
-	"dm\xc2\xb3", "cm\xc2\xb2", "cm\xc2\xb3", "mm\xc2\xb2", "mm\xc2\xb3",
-	"\xc2\xb5m", "\xc2\xb5g", "m/s", "km/h", "kmh", "mph", "hPa", "mbar",
-	"km", "dm", "cm", "mm", "ha", "nm", "yd", "in", "ft", "kg", "mg", "lb",
-	"oz", "Pa", "mb", "MB", "kb", "KB", "gb", "GB", "tb", "TB", "m", "g",
-	"t", "T", "G", "M", "K", "%", NULL};
+/* Length of the currency sign ending s[a..b) after a digit (spaCy's
+ * CURRENCY: one character, or US$, C$, A$), 0 if none. */
+DS_FN size_t currency_suffix(const uint8_t *s, size_t a, size_t b, uint32_t c,
+			     uint32_t p, size_t clen)
+{
+	if (c == '$' && (ends_with(s, a, b, "US$") || ends_with(s, a, b, "C$") ||
+			 ends_with(s, a, b, "A$"))) {
+		size_t n = s[b - 2] == 'S' ? 3 : 2;
+		if (b - a > n && is_digit(s[b - n - 1]))
+			return n;
+	}
+	return is_class(c, DS_C_CURRENCY) && is_digit(p) ? clen : 0;
+}
+
+/* Length of the longest of spaCy's UNITS ending s[a..b) after a digit, 0 if
+ * none. */
+DS_FN size_t unit_suffix(const uint8_t *s, size_t a, size_t b)
+{
+	int digit_near = 0; /* cheap test first: a digit close enough */
+	for (size_t j = 1; j <= DS_UNIT_MAX && j < b - a && !digit_near; j++)
+		digit_near = is_digit(s[b - j - 1]);
+	for (int u = 0; digit_near && units[u]; u++) {
+		size_t n = ds_strlen(units[u]);
+		if (b - a > n && ends_with(s, a, b, units[u]) &&
+		    is_digit(s[b - n - 1]))
+			return n;
+	}
+	return 0;
+}
 
 /* Length of spaCy's suffix at the end of s[a..b), 0 if none. Of the
  * suffix rules that match, the one starting first wins (re.search). */
@@ -726,8 +661,10 @@ DS_FN size_t find_suffix(const uint8_t *s, size_t a, size_t b)
 			j--;
 		best = b - j;
 	}
-	if (c == 0x2026 || is_affix(c, 0) || is_icon(c))
+	if (is_class(c, DS_C_SUFFIX | DS_C_ICON))
 		best = best > b - k ? best : b - k;
+	if (c == 0x2026 && p == 0x2026) /* "……" is one suffix, "…" another */
+		best = best > b - k2 ? best : b - k2;
 	if ((c == 's' || c == 'S') && b - a >= 2 && s[b - 2] == '\'')
 		best = best > 2 ? best : 2;
 	if ((c == 's' || c == 'S') && b - a >= 4 && s[b - 4] == 0xe2 &&
@@ -737,24 +674,13 @@ DS_FN size_t find_suffix(const uint8_t *s, size_t a, size_t b)
 		best = best > 1 ? best : 1;
 	if (c == '.' && pp == 0xB0 && ds_in("FfCcKk", p))
 		best = best > 1 ? best : 1;
-	if (c == '.' && (is_digit(p) || is_lower(p) || p == '%' || p == 0xB2 ||
-			 p == '-' || p == '+' || is_list_punct(p) || is_quote(p) ||
-			 (is_upper(p) && is_upper(pp))))
+	if (c == '.' && (is_class(p, DS_C_DOTSUF) ||
+			 (is_class(p, DS_C_UPPER) && is_class(pp, DS_C_UPPER))))
 		best = best > 1 ? best : 1;
-	if (((c >= 0x20A0 && c <= 0x20BF) || c == '$' || c == 0xA3 ||
-	     c == 0xA5 || c == 0xE3F) && is_digit(p))
-		best = best > b - k ? best : b - k;
-	int digit_near = 0; /* a unit follows a digit: at most 5 bytes back */
-	for (size_t j = 1; j <= 6 && j < b - a && !digit_near; j++)
-		digit_near = is_digit(s[b - j - 1]);
-	for (int u = 0; digit_near && units[u]; u++) {
-		size_t n = ds_strlen(units[u]);
-		if (b - a > n && ends_with(s, a, b, units[u]) &&
-		    is_digit(s[b - n - 1])) {
-			best = best > n ? best : n;
-			break;
-		}
-	}
+	size_t n = currency_suffix(s, a, b, c, p, b - k);
+	best = best > n ? best : n;
+	n = unit_suffix(s, a, b);
+	best = best > n ? best : n;
 	return best > b - a ? b - a : best;
 }
 
