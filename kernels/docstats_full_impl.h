@@ -237,10 +237,18 @@ static inline void ds_exc_masks(uint64_t first[256], uint64_t last[256])
 	}
 }
 
+enum { DS_EXC_MAXLEN = 32 }; /* bytes, asserted by gen_spacy_exceptions.py */
+
+/* Can a special case of n bytes (1..63) start with byte f and end with l? */
+DS_FN int exc_maybe(uint8_t f, uint8_t l, size_t n)
+{
+	return n <= DS_EXC_MAXLEN && ((exc_first[f] & exc_last[l]) >> n & 1);
+}
+
 DS_FN const struct dsv_exc *exc_find(const uint8_t *s, size_t n)
 {
 	size_t lo = 0, hi = DS_NEXC;
-	if (n == 0 || n > 32 || !((exc_first[s[0]] & exc_last[s[n - 1]]) >> n & 1))
+	if (n == 0 || !exc_maybe(s[0], s[n - 1], n))
 		return NULL;
 	while (lo < hi) {
 		size_t m = (lo + hi) / 2;
@@ -384,56 +392,120 @@ DS_FN void ds_emit(const struct ds_sink *k, size_t start, size_t len)
 	}
 }
 
-/* spaCy's special-case matcher: tokens of one chunk that together spell a
- * special case ("Calif" "." -> "Calif.", ")" ":" -> "):") are re-joined and
- * split the special case's way. A window of three tokens, longest first. */
+/* spaCy's special-case matcher (Tokenizer._apply_special_cases): a run of
+ * tokens that is the affix split of a special case (")" ":" of "):", "m"
+ * "." of "m.": dsv_exc's m > 0) becomes that special case's tokens. The
+ * matcher sees tokens, not text: a run may cross the single space between
+ * two chunks, and then counts but stays as it is (its text, with the
+ * space, names no special case). Of overlapping runs spaCy keeps the
+ * longest, then the first; a run is dropped when a longer or an earlier
+ * one as long covers its first or last token, whether that one was kept or
+ * not (_filter_special_spans: five quotes keep only their first "''"). So
+ * the verdict on the run at token i needs the runs starting up to ML-1
+ * tokens before it and the tokens up to 2ML-2 after it, which the queue
+ * holds. */
+enum { DS_ML = DSV_EXC_MAXMATCH, DS_MQ = 3 * DSV_EXC_MAXMATCH };
+
 struct merger {
 	const struct ds_sink *out;
 	const uint8_t *s;
-	size_t q[3][2];
-	int n;
+	uint32_t q[DS_MQ][2]; /* start, length of the tokens */
+	int8_t run[DS_MQ];    /* tokens of the longest run at q[i], -1 unknown */
+	uint8_t gap[DS_MQ];   /* q[i] follows a space, not q[i - 1] */
+	int n, cur;	      /* q[0..cur) are out, kept as context */
+	int space;	      /* the next token follows a space */
 };
 
-/* Drops the first k queued tokens. */
-DS_FN void merge_shift(struct merger *m, int k)
+/* Tokens of the longest run starting at q[i] (0: none), from the n queued. */
+DS_FN int merge_run(struct merger *m, int i)
 {
-	m->n -= k;
-	for (int i = 0; i < m->n; i++) {
-		m->q[i][0] = m->q[i + k][0];
-		m->q[i][1] = m->q[i + k][1];
+	if (m->run[i] >= 0)
+		return m->run[i];
+	m->run[i] = 0;
+	uint8_t first = m->s[m->q[i][0]];
+	size_t len = m->q[i][1];
+	for (int k = 2; k <= DS_ML && i + k <= m->n; k++) {
+		const uint32_t *t = m->q[i + k - 1];
+		len += t[1];
+		if (len > DS_EXC_MAXLEN)
+			break;
+		if (!exc_maybe(first, m->s[t[0] + t[1] - 1], len))
+			continue;
+		uint8_t buf[DS_EXC_MAXLEN]; /* the run's text without spaces */
+		for (int j = i, at = 0; j < i + k; j++)
+			for (uint32_t b = 0; b < m->q[j][1]; b++)
+				buf[at++] = m->s[m->q[j][0] + b];
+		const struct dsv_exc *e = exc_find(buf, len);
+		if (e && e->m == k)
+			m->run[i] = (int8_t)k;
 	}
+	return m->run[i];
 }
 
+/* Is the run of k tokens at q[i] kept? */
+DS_FN int merge_kept(struct merger *m, int i, int k)
+{
+	int j0 = i - DS_ML + 1 > 0 ? i - DS_ML + 1 : 0;
+	for (int j = j0; j < i + k; j++) {
+		int r = j == i ? 0 : merge_run(m, j);
+		if (r && (r > k || (r == k && j < i)) &&
+		    ((j <= i && i < j + r) || (j <= i + k - 1 && i + k - 1 < j + r)))
+			return 0;
+	}
+	return 1;
+}
+
+/* Sends out q[cur], or the run starting there split the special case's
+ * way, then drops the context no longer needed. */
 DS_FN void merge_one(struct merger *m)
 {
-	for (int k = m->n; k >= 2; k--) {
-		size_t a = m->q[0][0], len = m->q[k - 1][0] + m->q[k - 1][1] - a;
-		const struct dsv_exc *e = exc_find(m->s + a, len);
-		if (!e)
-			continue;
-		for (int i = 0, at = 0; i < e->n; i++) {
-			ds_emit(m->out, a + (size_t)at, e->piece[i]);
-			at += e->piece[i];
+	int i = m->cur, k = merge_run(m, i), gap = 0;
+	for (int j = i + 1; j < i + k; j++)
+		gap |= m->gap[j];
+	if (k && !gap && merge_kept(m, i, k)) {
+		size_t a = m->q[i][0];
+		const struct dsv_exc *e = exc_find(
+			m->s + a, m->q[i + k - 1][0] + m->q[i + k - 1][1] - a);
+		for (int p = 0, at = 0; p < e->n; p++) {
+			ds_emit(m->out, a + (size_t)at, e->piece[p]);
+			at += e->piece[p];
 		}
-		merge_shift(m, k);
-		return;
+		m->cur += k;
+	} else { /* a run across a space stays as it is */
+		ds_emit(m->out, m->q[i][0], m->q[i][1]);
+		m->cur++;
 	}
-	ds_emit(m->out, m->q[0][0], m->q[0][1]);
-	merge_shift(m, 1);
+	int drop = m->cur - (DS_ML - 1);
+	if (drop > 0) {
+		for (int j = drop; j < m->n; j++) {
+			m->q[j - drop][0] = m->q[j][0];
+			m->q[j - drop][1] = m->q[j][1];
+			m->run[j - drop] = m->run[j];
+			m->gap[j - drop] = m->gap[j];
+		}
+		m->n -= drop;
+		m->cur -= drop;
+	}
 }
 
 DS_FN void merge_push(struct merger *m, size_t start, size_t len)
 {
-	m->q[m->n][0] = start;
-	m->q[m->n][1] = len;
-	if (++m->n == 3)
+	m->q[m->n][0] = (uint32_t)start;
+	m->q[m->n][1] = (uint32_t)len;
+	m->run[m->n] = -1;
+	m->gap[m->n++] = (uint8_t)m->space;
+	m->space = 0;
+	while (m->n - m->cur > 2 * DS_ML - 2)
 		merge_one(m);
 }
 
+/* Sends out what is queued: at the end, or before whitespace other than
+ * one space (a token of spaCy's, which no run crosses). */
 DS_FN void merge_flush(struct merger *m)
 {
-	while (m->n)
+	while (m->cur < m->n)
 		merge_one(m);
+	m->n = m->cur = 0;
 }
 
 DS_CONST char *const hyphens[] = {"-", "\xe2\x80\x93", "\xe2\x80\x94", "--",
@@ -755,8 +827,8 @@ DS_FN void split_chunk(const uint8_t *s, size_t a, size_t b,
 /* The word splitter: each word of s[0..n) to `out`, in order. */
 DS_FN void ds_words(const uint8_t *s, size_t n, const struct ds_sink *out)
 {
-	struct merger m = {out, s, {{0}}, 0};
-	size_t i = 0, start = 0;
+	struct merger m = {out, s, {{0}}, {0}, {0}, 0, 0, 0};
+	size_t i = 0, start = 0, end = 0; /* end: of the last chunk */
 	int in = 0;
 	while (i < n) {
 		size_t ci = i;
@@ -764,17 +836,19 @@ DS_FN void ds_words(const uint8_t *s, size_t n, const struct ds_sink *out)
 		int sp = c < 0x110000 && dsv_is_space(c);
 		if (sp && in) {
 			split_chunk(s, start, ci, &m);
-			merge_flush(&m);
+			end = ci;
 			in = 0;
 		} else if (!sp && !in) {
+			if (ci != end + 1 || s[end] != ' ')
+				merge_flush(&m);
+			m.space = 1;
 			start = ci;
 			in = 1;
 		}
 	}
-	if (in) {
+	if (in)
 		split_chunk(s, start, n, &m);
-		merge_flush(&m);
-	}
+	merge_flush(&m);
 }
 
 /* Clears the map to hold n keys at most; returns its mask or 0 on OOM. */
