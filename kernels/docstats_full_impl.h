@@ -593,21 +593,23 @@ DS_FN int is_host_char(uint32_t c)
 	       (c >= 0xA1 && c <= 0xFFFF);
 }
 
-/* The host, port and path of spaCy's URL_MATCH from s[p..b): one or more
- * "label." then a lowercase top-level label of 2+ letters, an optional
- * ":port" and an optional [/?#] path to the end. */
-DS_FN int url_rest(const uint8_t *s, size_t p, size_t b)
+/* End of the host name of spaCy's URL_MATCH at s[p..b), 0 if none: one or
+ * more "label." (64 characters at most a label) then a lowercase top-level
+ * label of 2+ letters. */
+DS_FN size_t name_host(const uint8_t *s, size_t p, size_t b)
 {
-	size_t i = p, dot = 0, ndots = 0;
+	size_t i = p, dot = 0, ndots = 0, label = 0; /* label: its characters */
 	uint32_t prev = 0;
 	while (i < b) {
 		size_t ci = i;
 		uint32_t c = dsv_utf8_next(s, b, &i);
+		label++;
 		if (c == '.') {
-			if (!is_host_char(prev))
+			if (!is_host_char(prev) || label > 65) /* 64 and the dot */
 				return 0;
 			dot = i;
 			ndots++;
+			label = 0;
 		} else if (c == '_' || c == '-') {
 			if (prev == '.' || ci == p)
 				return 0;
@@ -626,8 +628,40 @@ DS_FN int url_rest(const uint8_t *s, size_t p, size_t b)
 			return 0;
 		n++;
 	}
-	if (n < 2 || n > 63)
+	return n < 2 || n > 63 ? 0 : i;
+}
+
+/* End of the dotted IPv4 host of spaCy's URL_MATCH at s[p..b), 0 if none:
+ * 1-223, 0-255 twice, 1-254, unless private (10., 127., 169.254.,
+ * 192.168., 172.16-31.). Its \d is ASCII here. */
+DS_FN size_t ip_host(const uint8_t *s, size_t p, size_t b)
+{
+	unsigned v[4];
+	size_t i = p, nd[4];
+	for (int o = 0; o < 4; o++) {
+		if (o && (i >= b || s[i++] != '.'))
+			return 0;
+		size_t d = i;
+		v[o] = 0;
+		while (i < b && is_digit(s[i]) && i - d < 4)
+			v[o] = v[o] * 10 + (unsigned)(s[i++] - '0');
+		nd[o] = i - d;
+		int ends = o == 0 || o == 3, zero = nd[o] > 1 && s[d] == '0';
+		if (!nd[o] || nd[o] > 3 || (zero && (ends || nd[o] == 3)) ||
+		    (ends && !v[o]) || v[o] > (o == 0 ? 223u : ends ? 254u : 255u))
+			return 0;
+	}
+	if (v[0] == 10 || v[0] == 127 || (v[0] == 169 && v[1] == 254) ||
+	    (v[0] == 192 && v[1] == 168) ||
+	    (v[0] == 172 && nd[1] == 2 && v[1] >= 16 && v[1] <= 31))
 		return 0;
+	return i;
+}
+
+/* Whether s[i..b) is the rest of a URL after its host: an optional ":port"
+ * (2-5 digits) and an optional [/?#] path. */
+DS_FN int url_tail(const uint8_t *s, size_t i, size_t b)
+{
 	if (i < b && s[i] == ':') {
 		size_t j = i + 1;
 		while (j < b && is_digit(s[j]))
@@ -639,7 +673,17 @@ DS_FN int url_rest(const uint8_t *s, size_t p, size_t b)
 	return i == b || s[i] == '/' || s[i] == '?' || s[i] == '#';
 }
 
-/* spaCy's URL_MATCH over the whole of s[a..b) (IP hosts aside). */
+/* The host, port and path of spaCy's URL_MATCH: the whole of s[p..b). */
+DS_FN int url_rest(const uint8_t *s, size_t p, size_t b)
+{
+	size_t i = ip_host(s, p, b);
+	if (i && url_tail(s, i, b))
+		return 1;
+	i = name_host(s, p, b);
+	return i && url_tail(s, i, b);
+}
+
+/* spaCy's URL_MATCH over the whole of s[a..b). */
 DS_FN int is_url(const uint8_t *s, size_t a, size_t b)
 {
 	size_t p = a;
@@ -758,53 +802,62 @@ DS_FN size_t find_suffix(const uint8_t *s, size_t a, size_t b)
 
 /* One whitespace-free chunk, as spaCy's Tokenizer._split_affixes and
  * _attach_tokens do it: special cases first, then prefixes and suffixes one
- * at a time (a special case left over stops the loop), then infixes. */
+ * at a time (a special case left over stops the loop), then infixes.
+ * Prefixes go out as they are found; suffixes wait, in runs of one length
+ * (any number of "!" is one run), up to DS_MAXSUF runs (the rest of the
+ * chunk then stays in the middle). */
+enum { DS_MAXSUF = 64 };
+
+struct sufs {
+	uint32_t len[DS_MAXSUF], count[DS_MAXSUF]; /* innermost last */
+	int n;
+};
+
+DS_FN void suf_add(struct sufs *f, size_t len)
+{
+	if (f->n && f->len[f->n - 1] == len) {
+		f->count[f->n - 1]++;
+	} else {
+		f->len[f->n] = (uint32_t)len;
+		f->count[f->n++] = 1;
+	}
+}
+
 DS_FN void split_chunk(const uint8_t *s, size_t a, size_t b,
 			struct merger *m)
 {
-	size_t pre[64][2], suf[64][2];
-	int npre = 0, nsuf = 0;
+	struct sufs suf;
 	size_t last = (size_t)-1;
 	const struct dsv_exc *special = NULL;
-	while (b > a && b - a != last && npre < 64 && nsuf < 64) {
+	suf.n = 0;
+	while (b > a && b - a != last && suf.n < DS_MAXSUF) {
 		if ((special = exc_find(s + a, b - a)))
 			break;
 		last = b - a;
 		size_t pl = find_prefix(s, a, b);
 		if (pl && b - a > pl && (special = exc_find(s + a + pl, b - a - pl))) {
-			pre[npre][0] = a;
-			pre[npre++][1] = pl;
+			merge_push(m, a, pl);
 			a += pl;
 			break;
 		}
 		size_t sl = find_suffix(s, a + pl, b);
 		if (sl && b - sl > a && (special = exc_find(s + a, b - a - sl))) {
-			suf[nsuf][0] = b - sl;
-			suf[nsuf++][1] = sl;
+			suf_add(&suf, sl);
 			b -= sl;
 			break;
 		}
-		if (pl && sl && pl + sl <= b - a) {
-			pre[npre][0] = a;
-			pre[npre++][1] = pl;
-			suf[nsuf][0] = b - sl;
-			suf[nsuf++][1] = sl;
+		int both = pl && sl && pl + sl <= b - a;
+		if (pl) {
+			merge_push(m, a, pl);
 			a += pl;
-			b -= sl;
-		} else if (pl) {
-			pre[npre][0] = a;
-			pre[npre++][1] = pl;
-			a += pl;
-		} else if (sl) {
-			suf[nsuf][0] = b - sl;
-			suf[nsuf++][1] = sl;
+		}
+		if (sl && (both || !pl)) {
+			suf_add(&suf, sl);
 			b -= sl;
 		}
 		if (b > a && (special = exc_find(s + a, b - a)))
 			break;
 	}
-	for (int i = 0; i < npre; i++)
-		merge_push(m, pre[i][0], pre[i][1]);
 	if (b > a) {
 		if (special) {
 			size_t at = a;
@@ -818,10 +871,11 @@ DS_FN void split_chunk(const uint8_t *s, size_t a, size_t b,
 			split_infix(s, a, b, m);
 		}
 	}
-	while (nsuf > 0) {
-		nsuf--;
-		merge_push(m, suf[nsuf][0], suf[nsuf][1]);
-	}
+	while (suf.n-- > 0)
+		for (uint32_t r = 0; r < suf.count[suf.n]; r++) {
+			merge_push(m, b, suf.len[suf.n]);
+			b += suf.len[suf.n];
+		}
 }
 
 /* The word splitter: each word of s[0..n) to `out`, in order. */
