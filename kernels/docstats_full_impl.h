@@ -134,6 +134,7 @@ DS_FN int is_alpha(uint32_t c)
 	       (c >= 0x400 && c <= 0x481) || (c >= 0x48A && c <= 0x52F) ||
 	       (c >= 0x531 && c <= 0x587) || (c >= 0x5D0 && c <= 0x5F2) ||
 	       (c >= 0x620 && c <= 0x64A) || (c >= 0x671 && c <= 0x6D3) ||
+	       (c >= 0x780 && c <= 0x7A5) || c == 0x7B1 || /* Thaana */
 	       (c >= 0x904 && c <= 0x939) || (c >= 0x980 && c <= 0xDFF) ||
 	       (c >= 0xE01 && c <= 0xE30) || (c >= 0x10A0 && c <= 0x10FF) ||
 	       (c >= 0x1100 && c <= 0x11FF) || (c >= 0x1E00 && c <= 0x1FFF) ||
@@ -239,7 +240,7 @@ static inline void ds_exc_masks(uint64_t first[256], uint64_t last[256])
 
 enum { DS_EXC_MAXLEN = 32 }; /* bytes, asserted by gen_spacy_exceptions.py */
 
-/* Can a special case of n bytes (1..63) start with byte f and end with l? */
+/* Can a special case of n bytes (n > 0) start with byte f and end with l? */
 DS_FN int exc_maybe(uint8_t f, uint8_t l, size_t n)
 {
 	return n <= DS_EXC_MAXLEN && ((exc_first[f] & exc_last[l]) >> n & 1);

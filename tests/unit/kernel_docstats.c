@@ -126,6 +126,9 @@ static void test_word_splitter_spacy(void)
 	n = 0;
 	dsv_docstats_words((const uint8_t *)buf, 74, on_count, &n);
 	CHECK(n == 72);
+	/* the alpha-word count is Python's isalpha's: Armenian and Thaana
+	 * words are alphabetic though outside spaCy's ALPHA */
+	CHECK(one("\u054e\u056b\u0584 \u078b\u07a8\u0788\u07ac\u0780\u07a8 7").alpha_words == 2);
 }
 
 static void test_gopher_quality_counts(void)
