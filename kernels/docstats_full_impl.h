@@ -213,7 +213,9 @@ enum { DS_NEXC = sizeof dsv_exc / sizeof dsv_exc[0] };
 
 /* A cheap pre-check, as exc_find runs several times per word: bit n of
  * exc_first[c] (exc_last[c]) is set when some special case of n bytes
- * starts (ends) with byte c. Filled by ds_exc_masks before the first
+ * starts (ends) with byte c, and bit DS_RUN_BIT + n too when the
+ * special-case matcher looks for it (m > 0; gen_spacy_exceptions.py
+ * asserts the lengths these bits need). Filled by ds_exc_masks before the first
  * document: on the host inside pthread_once (docstats.c), on the device by
  * docstats.cu, which also uploads the table (docstats_exc.h is generated as
  * host data) and points DS_EXC at it. */
@@ -226,25 +228,27 @@ static uint64_t exc_first[256], exc_last[256];
 #define DS_EXC dsv_exc
 #endif
 
+enum { DS_EXC_MAXLEN = 32, DS_RUN_BIT = 32 }; /* bytes; bit */
+
 /* Host code: computes exc_first and exc_last from dsv_exc. */
 static inline void ds_exc_masks(uint64_t first[256], uint64_t last[256])
 {
 	for (size_t i = 0; i < DS_NEXC; i++) {
 		size_t n = dsv_exc[i].len;
-		if (n > 63)
-			continue;
-		first[(uint8_t)dsv_exc[i].s[0]] |= 1ull << n;
-		last[(uint8_t)dsv_exc[i].s[n - 1]] |= 1ull << n;
+		uint64_t bits = 1ull << n;
+		if (dsv_exc[i].m)
+			bits |= 1ull << (DS_RUN_BIT + n);
+		first[(uint8_t)dsv_exc[i].s[0]] |= bits;
+		last[(uint8_t)dsv_exc[i].s[n - 1]] |= bits;
 	}
 }
-
-enum { DS_EXC_MAXLEN = 32 }; /* bytes, asserted by gen_spacy_exceptions.py */
 
 /* Can a special case of n bytes (n > 0) start with byte f and end with l? */
 DS_FN int exc_maybe(uint8_t f, uint8_t l, size_t n)
 {
 	return n <= DS_EXC_MAXLEN && ((exc_first[f] & exc_last[l]) >> n & 1);
 }
+
 
 DS_FN const struct dsv_exc *exc_find(const uint8_t *s, size_t n)
 {
@@ -404,8 +408,9 @@ DS_FN void ds_emit(const struct ds_sink *k, size_t start, size_t len)
  * not (_filter_special_spans: five quotes keep only their first "''"). So
  * the verdict on the run at token i needs the runs starting up to ML-1
  * tokens before it and the tokens up to 2ML-2 after it, which the queue
- * holds. */
-enum { DS_ML = DSV_EXC_MAXMATCH, DS_MQ = 3 * DSV_EXC_MAXMATCH };
+ * holds (3ML-2 tokens; it is longer, so that it moves its tokens down only
+ * now and then). */
+enum { DS_ML = DSV_EXC_MAXMATCH, DS_MQ = 6 * DSV_EXC_MAXMATCH };
 
 struct merger {
 	const struct ds_sink *out;
@@ -423,14 +428,17 @@ DS_FN int merge_run(struct merger *m, int i)
 	if (m->run[i] >= 0)
 		return m->run[i];
 	m->run[i] = 0;
-	uint8_t first = m->s[m->q[i][0]];
+	/* bit n: the matcher looks for a special case of n bytes starting
+	 * with the run's first byte */
+	uint64_t lens = exc_first[m->s[m->q[i][0]]] >> DS_RUN_BIT;
 	size_t len = m->q[i][1];
 	for (int k = 2; k <= DS_ML && i + k <= m->n; k++) {
 		const uint32_t *t = m->q[i + k - 1];
 		len += t[1];
-		if (len > DS_EXC_MAXLEN)
+		if (len >= 64 - DS_RUN_BIT || !(lens >> len))
 			break;
-		if (!exc_maybe(first, m->s[t[0] + t[1] - 1], len))
+		uint64_t ends = exc_last[m->s[t[0] + t[1] - 1]] >> DS_RUN_BIT;
+		if (!((lens & ends) >> len & 1))
 			continue;
 		uint8_t buf[DS_EXC_MAXLEN]; /* the run's text without spaces */
 		for (int j = i, at = 0; j < i + k; j++)
@@ -457,7 +465,7 @@ DS_FN int merge_kept(struct merger *m, int i, int k)
 }
 
 /* Sends out q[cur], or the run starting there split the special case's
- * way, then drops the context no longer needed. */
+ * way. */
 DS_FN void merge_one(struct merger *m)
 {
 	int i = m->cur, k = merge_run(m, i), gap = 0;
@@ -476,21 +484,26 @@ DS_FN void merge_one(struct merger *m)
 		ds_emit(m->out, m->q[i][0], m->q[i][1]);
 		m->cur++;
 	}
+}
+
+/* Drops the tokens out before the ML-1 that merge_kept looks back at. */
+DS_FN void merge_trim(struct merger *m)
+{
 	int drop = m->cur - (DS_ML - 1);
-	if (drop > 0) {
-		for (int j = drop; j < m->n; j++) {
-			m->q[j - drop][0] = m->q[j][0];
-			m->q[j - drop][1] = m->q[j][1];
-			m->run[j - drop] = m->run[j];
-			m->gap[j - drop] = m->gap[j];
-		}
-		m->n -= drop;
-		m->cur -= drop;
+	for (int j = drop; j < m->n; j++) {
+		m->q[j - drop][0] = m->q[j][0];
+		m->q[j - drop][1] = m->q[j][1];
+		m->run[j - drop] = m->run[j];
+		m->gap[j - drop] = m->gap[j];
 	}
+	m->n -= drop;
+	m->cur -= drop;
 }
 
 DS_FN void merge_push(struct merger *m, size_t start, size_t len)
 {
+	if (m->n == DS_MQ) /* cur >= DS_MQ - (2ML-2) > ML-1: drops some */
+		merge_trim(m);
 	m->q[m->n][0] = (uint32_t)start;
 	m->q[m->n][1] = (uint32_t)len;
 	m->run[m->n] = -1;
@@ -550,7 +563,6 @@ DS_FN void split_infix(const uint8_t *s, size_t a, size_t b,
 		} else if (ci > a && i < b) {
 			size_t j = i;
 			uint32_t next = dsv_utf8_next(s, b, &j);
-			int alnum = is_digit(prev) || is_class(prev, DS_C_ALPHA);
 			if ((c == '+' || c == '-' || c == '*' || c == '^') &&
 			    is_digit(prev) && (is_digit(next) || next == '-'))
 				ilen = 1;
@@ -560,10 +572,11 @@ DS_FN void split_infix(const uint8_t *s, size_t a, size_t b,
 			else if (c == ',' && is_class(prev, DS_C_ALPHA) &&
 				 is_class(next, DS_C_ALPHA))
 				ilen = 1;
-			else if ((c == '-' || c == '~' || c == 0x2013 || c == 0x2014) && alnum)
+			else if ((c == '-' || c == '~' || c == 0x2013 || c == 0x2014) &&
+				 (is_digit(prev) || is_class(prev, DS_C_ALPHA)))
 				ilen = hyphen_at(s, ci, b);
-			else if (ds_in(":<>=/", c) && alnum &&
-				 is_class(next, DS_C_ALPHA))
+			else if (ds_in(":<>=/", c) && is_class(next, DS_C_ALPHA) &&
+				 (is_digit(prev) || is_class(prev, DS_C_ALPHA)))
 				ilen = 1;
 		}
 		if (ilen) {

@@ -36,6 +36,7 @@ for key, toks in rules.items():
     assert len(key.encode()) <= 32, key  # exc_find's bound
     matched = tok.find_prefix(key) or tok.find_infix(key) or tok.find_suffix(key)
     m = len(bare(key)) if matched else 0
+    assert m < 2 or len(key.encode()) < 32, key  # ds_exc_masks' run bits
     rows.append((key.encode(), [len(p.encode()) for p in pieces], m if m > 1 else 0))
 rows.sort()
 maxp = max(len(p) for _, p, _ in rows)
