@@ -716,8 +716,10 @@ DS_FN int is_url(const uint8_t *s, size_t a, size_t b)
 		}
 	if (url_rest(s, p, b))
 		return 1;
-	for (size_t i = b; i > p; i--) /* user@host */
-		if (s[i - 1] == '@' && i - 1 > p && url_rest(s, i, b))
+	/* user@host: the user part is any non-space, the scheme too when
+	 * the regex leaves out its optional scheme */
+	for (size_t i = b; i > a + 1; i--)
+		if (s[i - 1] == '@' && url_rest(s, i, b))
 			return 1;
 	return 0;
 }

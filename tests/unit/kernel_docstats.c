@@ -105,9 +105,11 @@ static void test_word_splitter_spacy(void)
 	expect_words("'' ''x", "''|''|x");
 	expect_words("(\u256f\u00b0\u25a1\u00b0\uff09\u256f\ufe35\u253b\u2501\u253b)",
 		     "(\u256f\u00b0\u25a1\u00b0\uff09\u256f\ufe35\u253b\u2501\u253b|)");
-	/* URLs: a label of 64 characters at most, public IPv4 hosts */
+	/* URLs: a label of 64 characters at most, public IPv4 hosts, a
+	 * user part taking the scheme */
 	expect_words("http://8.8.8.8:53/x 10.0.0.1/x",
 		     "http://8.8.8.8:53/x|10.0.0.1|/|x");
+	expect_words("ab://@example.com/a", "ab://@example.com/a");
 	expect_words("a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p-q-r-s-t-u-v-w-x-y-z-a-b-c-d-e-f-8.jpg.",
 		     "a|-|b|-|c|-|d|-|e|-|f|-|g|-|h|-|i|-|j|-|k|-|l|-|m|-|n|-|o|-|"
 		     "p|-|q|-|r|-|s|-|t|-|u|-|v|-|w|-|x|-|y|-|z|-|a|-|b|-|c|-|d|-|"
