@@ -214,6 +214,7 @@ static int check_one(const dsv_aid *id, void *ctx)
 	struct check_ctx *x = ctx;
 	dsv_artifact *a = NULL;
 	dsv_manifest *m = NULL;
+	int rc = 0;
 	x->c->artifacts++;
 	if (dsv_artifact_read(&a, x->l, id)) {
 		problem(x, &x->c->bad, id, dsv_error_last());
@@ -224,14 +225,14 @@ static int check_one(const dsv_aid *id, void *ctx)
 		if (dsv_dataset_manifest(&m, x->l, id)) {
 			problem(x, &x->c->bad, id, dsv_error_last());
 		} else {
-			for (size_t i = 0; i < m->n; i++) {
+			for (size_t i = 0; i < m->n && !rc; i++) {
 				const dsv_manifest_entry *e = &m->e[i];
 				check_object(x, id, i + 1, "shard", &e->shard,
 					     DSV_OBJ_SHARD, e->rows);
 				if (e->has_sel)
 					check_selection(x, id, i + 1, e);
-				else if (!DSV_ARRAY_GROW(x->stored, x->cap,
-							 x->nstored + 1, 256))
+				else if (!(rc = DSV_ARRAY_GROW(x->stored, x->cap,
+							       x->nstored + 1, 256)))
 					x->stored[x->nstored++] = e->shard;
 				for (size_t k = 0; k < e->ncols; k++)
 					check_object(x, id, i + 1, "column",
@@ -246,7 +247,7 @@ static int check_one(const dsv_aid *id, void *ctx)
 	}
 	dsv_manifest_free(m);
 	dsv_artifact_free(a);
-	return 0;
+	return rc; /* out of memory: the count would be short */
 }
 
 static size_t sort_unique(dsv_oid *ids, size_t n);
