@@ -28,14 +28,20 @@
 /* Unlike minhash_impl.h's DSV_HD, the functions here are device-only under
  * nvcc (docstats.cu has no host use for them, and the tables they read are
  * __device__ data that host code may not touch) and not forced inline (the
- * splitter is large and reached from two places). In C they stay plain
- * static functions, so the CPU path compiles as it did before the split. */
+ * splitter is large and reached from two places). DS_CALL marks the
+ * splitter's few big functions that are called from many places
+ * (merge_push from every token, exc_find from every affix step): inlined
+ * into each other, they made 12 MB of PTX and 8 minutes of cicc per
+ * architecture; called, 0.7 MB and seconds. In C they stay plain static
+ * functions, so the CPU path compiles as it did before the split. */
 #ifdef __CUDACC__
 #define DS_FN static __device__
 #define DS_CONST static __device__ const
+#define DS_CALL static __device__ __noinline__
 #else
 #define DS_FN static
 #define DS_CONST static const
+#define DS_CALL static
 #endif
 
 /* ---- libc stand-ins (libc on the host, where it is fastest) ---- */
@@ -134,6 +140,7 @@ DS_FN int is_alpha(uint32_t c)
 	       (c >= 0x400 && c <= 0x481) || (c >= 0x48A && c <= 0x52F) ||
 	       (c >= 0x531 && c <= 0x587) || (c >= 0x5D0 && c <= 0x5F2) ||
 	       (c >= 0x620 && c <= 0x64A) || (c >= 0x671 && c <= 0x6D3) ||
+	       (c >= 0x780 && c <= 0x7A5) || c == 0x7B1 || /* Thaana */
 	       (c >= 0x904 && c <= 0x939) || (c >= 0x980 && c <= 0xDFF) ||
 	       (c >= 0xE01 && c <= 0xE30) || (c >= 0x10A0 && c <= 0x10FF) ||
 	       (c >= 0x1100 && c <= 0x11FF) || (c >= 0x1E00 && c <= 0x1FFF) ||
@@ -148,56 +155,38 @@ DS_FN int is_digit(uint32_t c)
 	return c >= '0' && c <= '9';
 }
 
-/* Punctuation spaCy's English prefixes and suffixes split off (LIST_PUNCT,
- * LIST_QUOTES, currency for prefixes); '.', '-', '+', '%' and units have
- * their own rules (find_prefix, find_suffix). */
-DS_FN int is_affix(uint32_t c, int prefix)
+/* ---- spaCy's character classes (kernels/docstats_chars.h) ---- */
+
+#include "kernels/docstats_chars.h"
+
+/* The DS_C_* classes of code point c (0 for a stray byte's 0x110000 | b). */
+DS_FN unsigned ds_class(uint32_t c)
 {
 	if (c < 0x80)
-		return ds_in(prefix ? "\"'([{<*`$#&%=+!?,:;_)]}>"
-				    : "\"')]}>!?,:;_#*&([{<`", c);
-	switch (c) {
-	case 0x201C: case 0x201D: case 0x2018: case 0x2019: case 0xAB:
-	case 0xBB: case 0x201E: case 0x201A: case 0xBF: case 0xA1:
-	case 0x2026: case 0x300C: case 0x300D: case 0x300E: case 0x300F:
-	case 0xFF08: case 0xFF09: case 0x3010: case 0x3011: case 0x300A:
-	case 0x300B: case 0x3008: case 0x3009: case 0x3002: case 0xFF1F:
-	case 0xFF01: case 0xFF0C: case 0x3001: case 0xFF1B: case 0xFF1A:
-	case 0xFF5E: case 0xB7: case 0x2014: case 0x2013: case 0xB4:
-	case 0x964: case 0x60C: case 0x6D4: case 0x61B: case 0x66A:
-	case 0x61F: case 0x3014: case 0x3015: case 0x27E6: case 0x27E7:
-		return 1;
-	case 0xA3: case 0x20AC: case 0xA5: case 0xA7:
-		return prefix;
+		return ds_ascii_class[c];
+	size_t lo = 0, hi = sizeof ds_class_rows / sizeof *ds_class_rows;
+	while (hi - lo > 1) { /* the last row starting at or before c */
+		size_t m = (lo + hi) / 2;
+		if (ds_class_rows[m] >> DS_C_BITS <= c)
+			lo = m;
+		else
+			hi = m;
 	}
-	return 0;
+	return ds_class_rows[lo] & ((1u << DS_C_BITS) - 1);
 }
 
-/* spaCy's LIST_ICONS: symbols of Unicode class So (the blocks web text
- * uses), split off as prefixes, suffixes and infixes. */
-DS_FN int is_icon(uint32_t c)
+DS_FN int is_class(uint32_t c, unsigned cls)
 {
-	return c == 0xA6 || c == 0xA9 || c == 0xAE || c == 0xB0 ||
-	       c == 0xFFFC || c == 0xFFFD || c == 0xFFE4 || c == 0xFFE8 ||
-	       c == 0xFFED || c == 0xFFEE || (c >= 0x3200 && c <= 0x33FF &&
-					      !(c >= 0x3220 && c <= 0x3229)) ||
-	       (c >= 0x2100 && c <= 0x214F && c != 0x2102 && c != 0x2107 &&
-		!(c >= 0x210A && c <= 0x2113) && c != 0x2115 &&
-		!(c >= 0x2119 && c <= 0x211D) && c != 0x2124 && c != 0x2126 &&
-		c != 0x2128 && !(c >= 0x212A && c <= 0x212D) &&
-		!(c >= 0x212F && c <= 0x2139) && !(c >= 0x213C && c <= 0x2149) &&
-		c != 0x214B && c != 0x214E) ||
-	       (c >= 0x2195 && c <= 0x21FF && !(c >= 0x21F4)) ||
-	       (c >= 0x2300 && c <= 0x23FF && !(c >= 0x2308 && c <= 0x230B) &&
-		c != 0x2329 && c != 0x232A && c != 0x237C &&
-		!(c >= 0x239B && c <= 0x23B3) && !(c >= 0x23DC && c <= 0x23E1)) ||
-	       (c >= 0x2500 && c <= 0x25F7 && c != 0x25B7 && c != 0x25C1) ||
-	       (c >= 0x2600 && c <= 0x2767 && c != 0x266F) ||
-	       (c >= 0x2794 && c <= 0x27BF) || (c >= 0x2800 && c <= 0x28FF) ||
-	       (c >= 0x2B00 && c <= 0x2B2F) ||
-	       (c >= 0x1F000 && c <= 0x1F0FF) || (c >= 0x1F110 && c <= 0x1F1AC) ||
-	       (c >= 0x1F300 && c <= 0x1F3FA) || (c >= 0x1F400 && c <= 0x1F6F9) ||
-	       (c >= 0x1F900 && c <= 0x1F9FF);
+	return (ds_class(c) & cls) != 0;
+}
+
+/* Punctuation spaCy's English prefixes and suffixes split off one
+ * character at a time (LIST_PUNCT, LIST_QUOTES, currency for prefixes);
+ * '.', '+', icons and units have their own rules (find_prefix,
+ * find_suffix). */
+DS_FN int is_affix(uint32_t c, int prefix)
+{
+	return is_class(c, prefix ? DS_C_PREFIX : DS_C_SUFFIX);
 }
 
 /* Code point ending at byte b (exclusive), and its start. */
@@ -230,7 +219,9 @@ enum { DS_NEXC = sizeof dsv_exc / sizeof dsv_exc[0] };
 
 /* A cheap pre-check, as exc_find runs several times per word: bit n of
  * exc_first[c] (exc_last[c]) is set when some special case of n bytes
- * starts (ends) with byte c. Filled by ds_exc_masks before the first
+ * starts (ends) with byte c, and bit DS_RUN_BIT + n too when the
+ * special-case matcher looks for it (m > 0; gen_spacy_exceptions.py
+ * asserts the lengths these bits need). Filled by ds_exc_masks before the first
  * document: on the host inside pthread_once (docstats.c), on the device by
  * docstats.cu, which also uploads the table (docstats_exc.h is generated as
  * host data) and points DS_EXC at it. */
@@ -243,22 +234,32 @@ static uint64_t exc_first[256], exc_last[256];
 #define DS_EXC dsv_exc
 #endif
 
+enum { DS_EXC_MAXLEN = 32, DS_RUN_BIT = 32 }; /* bytes; bit */
+
 /* Host code: computes exc_first and exc_last from dsv_exc. */
 static inline void ds_exc_masks(uint64_t first[256], uint64_t last[256])
 {
 	for (size_t i = 0; i < DS_NEXC; i++) {
 		size_t n = dsv_exc[i].len;
-		if (n > 63)
-			continue;
-		first[(uint8_t)dsv_exc[i].s[0]] |= 1ull << n;
-		last[(uint8_t)dsv_exc[i].s[n - 1]] |= 1ull << n;
+		uint64_t bits = 1ull << n;
+		if (dsv_exc[i].m)
+			bits |= 1ull << (DS_RUN_BIT + n);
+		first[(uint8_t)dsv_exc[i].s[0]] |= bits;
+		last[(uint8_t)dsv_exc[i].s[n - 1]] |= bits;
 	}
 }
 
-DS_FN const struct dsv_exc *exc_find(const uint8_t *s, size_t n)
+/* Can a special case of n bytes (n > 0) start with byte f and end with l? */
+DS_FN int exc_maybe(uint8_t f, uint8_t l, size_t n)
+{
+	return n <= DS_EXC_MAXLEN && ((exc_first[f] & exc_last[l]) >> n & 1);
+}
+
+
+DS_CALL const struct dsv_exc *exc_find(const uint8_t *s, size_t n)
 {
 	size_t lo = 0, hi = DS_NEXC;
-	if (n == 0 || n > 32 || !((exc_first[s[0]] & exc_last[s[n - 1]]) >> n & 1))
+	if (n == 0 || !exc_maybe(s[0], s[n - 1], n))
 		return NULL;
 	while (lo < hi) {
 		size_t m = (lo + hi) / 2;
@@ -274,82 +275,6 @@ DS_FN const struct dsv_exc *exc_find(const uint8_t *s, size_t n)
 			hi = m;
 	}
 	return NULL;
-}
-
-/* spaCy's ALPHA_LOWER: lowercase letters and the scripts without case
- * (Arabic, Hebrew, Indic, Korean, Japanese, Chinese, Ethiopic). */
-DS_FN int is_uncased(uint32_t c)
-{
-	return (c >= 0x591 && c <= 0x5F4) || (c >= 0x620 && c <= 0x64A) ||
-	       (c >= 0x66E && c <= 0x6D5) || (c >= 0x6E5 && c <= 0x6FF) ||
-	       (c >= 0x750 && c <= 0x77F) || (c >= 0x8A0 && c <= 0x8BD) ||
-	       (c >= 0x900 && c <= 0x9FF) || (c >= 0xB80 && c <= 0xCFF) ||
-	       (c >= 0xD80 && c <= 0xDFF) || (c >= 0x1100 && c <= 0x11FF) ||
-	       (c >= 0x1200 && c <= 0x137F) || (c >= 0x2E80 && c <= 0x2FFF) ||
-	       (c >= 0x3000 && c <= 0x303F) || (c >= 0x3040 && c <= 0x30FF) ||
-	       (c >= 0x31C0 && c <= 0x31EF) || (c >= 0x3200 && c <= 0x4DBF) ||
-	       (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7AF) ||
-	       (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFB1D && c <= 0xFB4F) ||
-	       (c >= 0xFB50 && c <= 0xFDFB) || (c >= 0xFE70 && c <= 0xFEFC) ||
-	       (c >= 0x20000 && c <= 0x2FA1F);
-}
-
-/* Latin Extended-A alternates upper, lower; the parity flips at 0x139
- * and 0x179, and 0x138, 0x149 and 0x17F are lowercase without a pair. */
-DS_FN int latin_a_lower(uint32_t c)
-{
-	if (c == 0x138 || c == 0x149 || c == 0x17F)
-		return 1;
-	if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E))
-		return !(c & 1);
-	return c & 1;
-}
-
-DS_FN int is_lower(uint32_t c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 0xDF && c <= 0xFF && c != 0xF7) ||
-	       (c >= 0x100 && c <= 0x17F && latin_a_lower(c)) ||
-	       (c >= 0x3B1 && c <= 0x3CE) || (c >= 0x430 && c <= 0x45F) ||
-	       is_uncased(c);
-}
-
-/* spaCy's CONCAT_QUOTES (',' among them). */
-DS_FN int is_quote(uint32_t c)
-{
-	if (c < 0x80)
-		return ds_in("'\"`,", c);
-	switch (c) {
-	case 0x201D: case 0x201C: case 0x2018: case 0xB4: case 0x2019:
-	case 0x201A: case 0x201E: case 0xBB: case 0xAB: case 0x300C:
-	case 0x300D: case 0x300E: case 0x300F: case 0xFF08: case 0xFF09:
-	case 0x3014: case 0x3015: case 0x3010: case 0x3011: case 0x300A:
-	case 0x300B: case 0x3008: case 0x3009: case 0x27E6: case 0x27E7:
-		return 1;
-	}
-	return 0;
-}
-
-/* spaCy's LIST_PUNCT (the PUNCT of its '.' suffix rule). */
-DS_FN int is_list_punct(uint32_t c)
-{
-	if (c < 0x80)
-		return ds_in(",:;!?()[]{}<>_#*&", c);
-	switch (c) {
-	case 0x2026: case 0xBF: case 0x61F: case 0xA1: case 0x3002:
-	case 0xFF1F: case 0xFF01: case 0xFF0C: case 0x3001: case 0xFF1B:
-	case 0xFF1A: case 0xFF5E: case 0xB7: case 0x964: case 0x60C:
-	case 0x6D4: case 0x61B: case 0x66A:
-		return 1;
-	}
-	return 0;
-}
-
-DS_FN int is_upper(uint32_t c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE && c != 0xD7) ||
-	       (c >= 0x100 && c <= 0x17F && !latin_a_lower(c)) ||
-	       (c >= 0x391 && c <= 0x3A9) ||
-	       (c >= 0x400 && c <= 0x42F);
 }
 
 /* ---- per-document scratch: words, segments, a small hash map ---- */
@@ -478,64 +403,154 @@ DS_FN void ds_emit(const struct ds_sink *k, size_t start, size_t len)
 	}
 }
 
-/* spaCy's special-case matcher: tokens of one chunk that together spell a
- * special case ("Calif" "." -> "Calif.", ")" ":" -> "):") are re-joined and
- * split the special case's way. A window of three tokens, longest first. */
+/* spaCy's special-case matcher (Tokenizer._apply_special_cases): a run of
+ * tokens that is the affix split of a special case (")" ":" of "):", "m"
+ * "." of "m.": dsv_exc's m > 0) becomes that special case's tokens. The
+ * matcher sees tokens, not text: a run may cross the single space between
+ * two chunks, and then counts but stays as it is (its text, with the
+ * space, names no special case). Of overlapping runs spaCy keeps the
+ * longest, then the first; a run is dropped when a longer or an earlier
+ * one as long covers its first or last token, whether that one was kept or
+ * not (_filter_special_spans: five quotes keep only their first "''"). So
+ * the verdict on the run at token i needs the runs starting up to ML-1
+ * tokens before it and the tokens up to 2ML-2 after it, which the queue
+ * holds (3ML-2 tokens; it is longer, so that it moves its tokens down only
+ * now and then). */
+enum { DS_ML = DSV_EXC_MAXMATCH, DS_MQ = 6 * DSV_EXC_MAXMATCH };
+
 struct merger {
 	const struct ds_sink *out;
 	const uint8_t *s;
-	size_t q[3][2];
-	int n;
+	uint32_t q[DS_MQ][2]; /* start, length of the tokens */
+	int8_t run[DS_MQ];    /* tokens of the longest run at q[i], -1 unknown */
+	uint8_t gap[DS_MQ];   /* q[i] follows a space, not q[i - 1] */
+	int n, cur;	      /* q[0..cur) are out, kept as context */
+	int space;	      /* the next token follows a space */
 };
 
-/* Drops the first k queued tokens. */
-DS_FN void merge_shift(struct merger *m, int k)
+/* Tokens of the longest run starting at q[i] (0: none), from the n queued. */
+DS_FN int merge_run(struct merger *m, int i)
 {
-	m->n -= k;
-	for (int i = 0; i < m->n; i++) {
-		m->q[i][0] = m->q[i + k][0];
-		m->q[i][1] = m->q[i + k][1];
-	}
-}
-
-DS_FN void merge_one(struct merger *m)
-{
-	for (int k = m->n; k >= 2; k--) {
-		size_t a = m->q[0][0], len = m->q[k - 1][0] + m->q[k - 1][1] - a;
-		const struct dsv_exc *e = exc_find(m->s + a, len);
-		if (!e)
+	if (m->run[i] >= 0)
+		return m->run[i];
+	m->run[i] = 0;
+	/* bit n: the matcher looks for a special case of n bytes starting
+	 * with the run's first byte */
+	uint64_t lens = exc_first[m->s[m->q[i][0]]] >> DS_RUN_BIT;
+	size_t len = m->q[i][1];
+	for (int k = 2; k <= DS_ML && i + k <= m->n; k++) {
+		const uint32_t *t = m->q[i + k - 1];
+		len += t[1];
+		if (len >= 64 - DS_RUN_BIT || !(lens >> len))
+			break;
+		uint64_t ends = exc_last[m->s[t[0] + t[1] - 1]] >> DS_RUN_BIT;
+		if (!((lens & ends) >> len & 1))
 			continue;
-		for (int i = 0, at = 0; i < e->n; i++) {
-			ds_emit(m->out, a + (size_t)at, e->piece[i]);
-			at += e->piece[i];
-		}
-		merge_shift(m, k);
-		return;
+		uint8_t buf[DS_EXC_MAXLEN]; /* the run's text without spaces */
+		for (int j = i, at = 0; j < i + k; j++)
+			for (uint32_t b = 0; b < m->q[j][1]; b++)
+				buf[at++] = m->s[m->q[j][0] + b];
+		const struct dsv_exc *e = exc_find(buf, len);
+		if (e && e->m == k)
+			m->run[i] = (int8_t)k;
 	}
-	ds_emit(m->out, m->q[0][0], m->q[0][1]);
-	merge_shift(m, 1);
+	return m->run[i];
 }
 
-DS_FN void merge_push(struct merger *m, size_t start, size_t len)
+/* Is the run of k tokens at q[i] kept? */
+DS_FN int merge_kept(struct merger *m, int i, int k)
 {
-	m->q[m->n][0] = start;
-	m->q[m->n][1] = len;
-	if (++m->n == 3)
+	int j0 = i - DS_ML + 1 > 0 ? i - DS_ML + 1 : 0;
+	for (int j = j0; j < i + k; j++) {
+		int r = j == i ? 0 : merge_run(m, j);
+		if (r && (r > k || (r == k && j < i)) &&
+		    ((j <= i && i < j + r) || (j <= i + k - 1 && i + k - 1 < j + r)))
+			return 0;
+	}
+	return 1;
+}
+
+/* Sends out q[cur], or the run starting there split the special case's
+ * way. */
+DS_CALL void merge_one(struct merger *m)
+{
+	int i = m->cur, k = merge_run(m, i), gap = 0;
+	for (int j = i + 1; j < i + k; j++)
+		gap |= m->gap[j];
+	if (k && !gap && merge_kept(m, i, k)) {
+		size_t a = m->q[i][0];
+		const struct dsv_exc *e = exc_find(
+			m->s + a, m->q[i + k - 1][0] + m->q[i + k - 1][1] - a);
+		for (int p = 0, at = 0; p < e->n; p++) {
+			ds_emit(m->out, a + (size_t)at, e->piece[p]);
+			at += e->piece[p];
+		}
+		m->cur += k;
+	} else { /* a run across a space stays as it is */
+		ds_emit(m->out, m->q[i][0], m->q[i][1]);
+		m->cur++;
+	}
+}
+
+/* Drops the tokens out before the ML-1 that merge_kept looks back at. */
+DS_FN void merge_trim(struct merger *m)
+{
+	int drop = m->cur - (DS_ML - 1);
+	for (int j = drop; j < m->n; j++) {
+		m->q[j - drop][0] = m->q[j][0];
+		m->q[j - drop][1] = m->q[j][1];
+		m->run[j - drop] = m->run[j];
+		m->gap[j - drop] = m->gap[j];
+	}
+	m->n -= drop;
+	m->cur -= drop;
+}
+
+DS_CALL void merge_push(struct merger *m, size_t start, size_t len)
+{
+	if (m->n == DS_MQ) /* cur >= DS_MQ - (2ML-2) > ML-1: drops some */
+		merge_trim(m);
+	m->q[m->n][0] = (uint32_t)start;
+	m->q[m->n][1] = (uint32_t)len;
+	m->run[m->n] = -1;
+	m->gap[m->n++] = (uint8_t)m->space;
+	m->space = 0;
+	while (m->n - m->cur > 2 * DS_ML - 2)
 		merge_one(m);
 }
 
+/* Sends out what is queued: at the end, or before whitespace other than
+ * one space (a token of spaCy's, which no run crosses). */
 DS_FN void merge_flush(struct merger *m)
 {
-	while (m->n)
+	while (m->cur < m->n)
 		merge_one(m);
+	m->n = m->cur = 0;
+}
+
+DS_CONST char *const hyphens[] = {"-", "\xe2\x80\x93", "\xe2\x80\x94", "--",
+				  "---", "\xe2\x80\x94\xe2\x80\x94", "~", NULL};
+
+/* Length of the first of spaCy's HYPHENS, in its order, at s[i..b) and
+ * followed by an ALPHA; 0 if none. */
+DS_FN size_t hyphen_at(const uint8_t *s, size_t i, size_t b)
+{
+	for (int h = 0; hyphens[h]; h++) {
+		size_t n = ds_strlen(hyphens[h]), j = i + n;
+		if (j < b && !ds_memcmp(s + i, hyphens[h], n) &&
+		    is_class(dsv_utf8_next(s, b, &j), DS_C_ALPHA))
+			return n;
+	}
+	return 0;
 }
 
 /* Splits the middle of a chunk at spaCy's English infixes: runs of 2+ dots
- * and '…'; icons; [+-*^] between a digit and a digit or '-'; hyphens and ~
- * between a letter or digit and a letter; ',' between letters; [:<>=/]
- * after a letter or digit before a letter; '.' between a lowercase and an
- * uppercase letter. */
-DS_FN void split_infix(const uint8_t *s, size_t a, size_t b,
+ * and '…'; icons; [+-*^] between a digit and a digit or '-'; hyphens
+ * (- – — -- --- —— ~) between an ALPHA or digit and an ALPHA; ',' between
+ * ALPHAs; [:<>=/] after an ALPHA or digit before an ALPHA; '.' between an
+ * ALPHA_LOWER or quote and an ALPHA_UPPER or quote. ALPHA is spaCy's
+ * class, not Python's isalpha (no Armenian, Georgian or Thai). */
+DS_CALL void split_infix(const uint8_t *s, size_t a, size_t b,
 			struct merger *m)
 {
 	size_t piece = a, i = a;
@@ -549,7 +564,7 @@ DS_FN void split_infix(const uint8_t *s, size_t a, size_t b,
 			while (k < b && s[k] == '.')
 				k++;
 			ilen = k - ci;
-		} else if (c == 0x2026 || is_icon(c)) {
+		} else if (c == 0x2026 || is_class(c, DS_C_ICON)) {
 			ilen = i - ci;
 		} else if (ci > a && i < b) {
 			size_t j = i;
@@ -557,24 +572,17 @@ DS_FN void split_infix(const uint8_t *s, size_t a, size_t b,
 			if ((c == '+' || c == '-' || c == '*' || c == '^') &&
 			    is_digit(prev) && (is_digit(next) || next == '-'))
 				ilen = 1;
+			else if (c == '.' && is_class(prev, DS_C_LOWER | DS_C_QUOTE) &&
+				 is_class(next, DS_C_UPPER | DS_C_QUOTE))
+				ilen = 1;
+			else if (c == ',' && is_class(prev, DS_C_ALPHA) &&
+				 is_class(next, DS_C_ALPHA))
+				ilen = 1;
 			else if ((c == '-' || c == '~' || c == 0x2013 || c == 0x2014) &&
-				 (is_alpha(prev) || is_digit(prev)) && is_alpha(next))
-				ilen = i - ci;
-			else if (c == '-' && next == '-' && (is_alpha(prev) || is_digit(prev))) {
-				size_t k = i; /* "--" and "---" between letters */
-				while (k < b && s[k] == '-' && k - ci < 3)
-					k++;
-				size_t j2 = k;
-				if (k < b && is_alpha(dsv_utf8_next(s, b, &j2)))
-					ilen = k - ci;
-			} else if (c == ',' && is_alpha(prev) && is_alpha(next))
-				ilen = 1;
-			else if (ds_in(":<>=/", c) &&
-				 (is_alpha(prev) || is_digit(prev)) &&
-				 is_alpha(next))
-				ilen = 1;
-			else if (c == '.' && (is_lower(prev) || is_quote(prev)) &&
-				 (is_upper(next) || is_quote(next)))
+				 (is_digit(prev) || is_class(prev, DS_C_ALPHA)))
+				ilen = hyphen_at(s, ci, b);
+			else if (ds_in(":<>=/", c) && is_class(next, DS_C_ALPHA) &&
+				 (is_digit(prev) || is_class(prev, DS_C_ALPHA)))
 				ilen = 1;
 		}
 		if (ilen) {
@@ -595,7 +603,7 @@ DS_FN void split_infix(const uint8_t *s, size_t a, size_t b,
 
 DS_FN int is_word_char(uint32_t c) /* Python's \w, near enough */
 {
-	return c == '_' || is_digit(c) || is_alpha(c) || is_uncased(c);
+	return c == '_' || is_digit(c) || is_alpha(c);
 }
 
 /* A URL host or label character: [A-Za-z0-9\u00a1-\uffff]. */
@@ -605,21 +613,23 @@ DS_FN int is_host_char(uint32_t c)
 	       (c >= 0xA1 && c <= 0xFFFF);
 }
 
-/* The host, port and path of spaCy's URL_MATCH from s[p..b): one or more
- * "label." then a lowercase top-level label of 2+ letters, an optional
- * ":port" and an optional [/?#] path to the end. */
-DS_FN int url_rest(const uint8_t *s, size_t p, size_t b)
+/* End of the host name of spaCy's URL_MATCH at s[p..b), 0 if none: one or
+ * more "label." (64 characters at most a label) then a lowercase top-level
+ * label of 2+ letters. */
+DS_FN size_t name_host(const uint8_t *s, size_t p, size_t b)
 {
-	size_t i = p, dot = 0, ndots = 0;
+	size_t i = p, dot = 0, ndots = 0, label = 0; /* label: its characters */
 	uint32_t prev = 0;
 	while (i < b) {
 		size_t ci = i;
 		uint32_t c = dsv_utf8_next(s, b, &i);
+		label++;
 		if (c == '.') {
-			if (!is_host_char(prev))
+			if (!is_host_char(prev) || label > 65) /* 64 and the dot */
 				return 0;
 			dot = i;
 			ndots++;
+			label = 0;
 		} else if (c == '_' || c == '-') {
 			if (prev == '.' || ci == p)
 				return 0;
@@ -634,12 +644,44 @@ DS_FN int url_rest(const uint8_t *s, size_t p, size_t b)
 	size_t tld_end = i, k = dot, n = 0;
 	while (k < tld_end) {
 		uint32_t c = dsv_utf8_next(s, tld_end, &k);
-		if (!is_lower(c))
+		if (!is_class(c, DS_C_LOWER))
 			return 0;
 		n++;
 	}
-	if (n < 2 || n > 63)
+	return n < 2 || n > 63 ? 0 : i;
+}
+
+/* End of the dotted IPv4 host of spaCy's URL_MATCH at s[p..b), 0 if none:
+ * 1-223, 0-255 twice, 1-254, unless private (10., 127., 169.254.,
+ * 192.168., 172.16-31.). Its \d is ASCII here. */
+DS_FN size_t ip_host(const uint8_t *s, size_t p, size_t b)
+{
+	unsigned v[4];
+	size_t i = p, nd[4];
+	for (int o = 0; o < 4; o++) {
+		if (o && (i >= b || s[i++] != '.'))
+			return 0;
+		size_t d = i;
+		v[o] = 0;
+		while (i < b && is_digit(s[i]) && i - d < 4)
+			v[o] = v[o] * 10 + (unsigned)(s[i++] - '0');
+		nd[o] = i - d;
+		int ends = o == 0 || o == 3, zero = nd[o] > 1 && s[d] == '0';
+		if (!nd[o] || nd[o] > 3 || (zero && (ends || nd[o] == 3)) ||
+		    (ends && !v[o]) || v[o] > (o == 0 ? 223u : ends ? 254u : 255u))
+			return 0;
+	}
+	if (v[0] == 10 || v[0] == 127 || (v[0] == 169 && v[1] == 254) ||
+	    (v[0] == 192 && v[1] == 168) ||
+	    (v[0] == 172 && nd[1] == 2 && v[1] >= 16 && v[1] <= 31))
 		return 0;
+	return i;
+}
+
+/* Whether s[i..b) is the rest of a URL after its host: an optional ":port"
+ * (2-5 digits) and an optional [/?#] path. */
+DS_FN int url_tail(const uint8_t *s, size_t i, size_t b)
+{
 	if (i < b && s[i] == ':') {
 		size_t j = i + 1;
 		while (j < b && is_digit(s[j]))
@@ -651,7 +693,17 @@ DS_FN int url_rest(const uint8_t *s, size_t p, size_t b)
 	return i == b || s[i] == '/' || s[i] == '?' || s[i] == '#';
 }
 
-/* spaCy's URL_MATCH over the whole of s[a..b) (IP hosts aside). */
+/* The host, port and path of spaCy's URL_MATCH: the whole of s[p..b). */
+DS_FN int url_rest(const uint8_t *s, size_t p, size_t b)
+{
+	size_t i = ip_host(s, p, b);
+	if (i && url_tail(s, i, b))
+		return 1;
+	i = name_host(s, p, b);
+	return i && url_tail(s, i, b);
+}
+
+/* spaCy's URL_MATCH over the whole of s[a..b). */
 DS_FN int is_url(const uint8_t *s, size_t a, size_t b)
 {
 	size_t p = a;
@@ -670,8 +722,10 @@ DS_FN int is_url(const uint8_t *s, size_t a, size_t b)
 		}
 	if (url_rest(s, p, b))
 		return 1;
-	for (size_t i = b; i > p; i--) /* user@host */
-		if (s[i - 1] == '@' && i - 1 > p && url_rest(s, i, b))
+	/* user@host: the user part is any non-space, the scheme too when
+	 * the regex leaves out its optional scheme */
+	for (size_t i = b; i > a + 1; i--)
+		if (s[i - 1] == '@' && url_rest(s, i, b))
 			return 1;
 	return 0;
 }
@@ -694,21 +748,40 @@ DS_FN size_t find_prefix(const uint8_t *s, size_t a, size_t b)
 	uint32_t c = dsv_utf8_next(s, b, &i);
 	if (c == '+')
 		return i < b && is_digit(s[i]) ? 0 : 1;
-	if (is_affix(c, 1) || is_icon(c) || (c >= 0x20A0 && c <= 0x20BF) ||
-	    c == 0xE3F)
+	if (is_class(c, DS_C_PREFIX | DS_C_ICON)) /* currency among them */
 		return i - a;
 	return 0;
 }
 
-/* spaCy's UNITS (the ASCII ones and a few more), longest first where one
- * ends another. */
-DS_CONST char *const units[] = {
-	"km\xc2\xb2", "km\xc2\xb3", "m\xc2\xb2", "m\xc2\xb3", "dm\xc2\xb2",
-	"dm\xc2\xb3", "cm\xc2\xb2", "cm\xc2\xb3", "mm\xc2\xb2", "mm\xc2\xb3",
-	"\xc2\xb5m", "\xc2\xb5g", "m/s", "km/h", "kmh", "mph", "hPa", "mbar",
-	"km", "dm", "cm", "mm", "ha", "nm", "yd", "in", "ft", "kg", "mg", "lb",
-	"oz", "Pa", "mb", "MB", "kb", "KB", "gb", "GB", "tb", "TB", "m", "g",
-	"t", "T", "G", "M", "K", "%", NULL};
+/* Length of the currency sign ending s[a..b) after a digit (spaCy's
+ * CURRENCY: one character, or US$, C$, A$), 0 if none. */
+DS_FN size_t currency_suffix(const uint8_t *s, size_t a, size_t b, uint32_t c,
+			     uint32_t p, size_t clen)
+{
+	if (c == '$' && (ends_with(s, a, b, "US$") || ends_with(s, a, b, "C$") ||
+			 ends_with(s, a, b, "A$"))) {
+		size_t n = s[b - 2] == 'S' ? 3 : 2;
+		if (b - a > n && is_digit(s[b - n - 1]))
+			return n;
+	}
+	return is_class(c, DS_C_CURRENCY) && is_digit(p) ? clen : 0;
+}
+
+/* Length of the longest of spaCy's UNITS ending s[a..b) after a digit, 0 if
+ * none. */
+DS_FN size_t unit_suffix(const uint8_t *s, size_t a, size_t b)
+{
+	int digit_near = 0; /* cheap test first: a digit close enough */
+	for (size_t j = 1; j <= DS_UNIT_MAX && j < b - a && !digit_near; j++)
+		digit_near = is_digit(s[b - j - 1]);
+	for (int u = 0; digit_near && units[u]; u++) {
+		size_t n = ds_strlen(units[u]);
+		if (b - a > n && ends_with(s, a, b, units[u]) &&
+		    is_digit(s[b - n - 1]))
+			return n;
+	}
+	return 0;
+}
 
 /* Length of spaCy's suffix at the end of s[a..b), 0 if none. Of the
  * suffix rules that match, the one starting first wins (re.search). */
@@ -726,8 +799,10 @@ DS_FN size_t find_suffix(const uint8_t *s, size_t a, size_t b)
 			j--;
 		best = b - j;
 	}
-	if (c == 0x2026 || is_affix(c, 0) || is_icon(c))
+	if (is_class(c, DS_C_SUFFIX | DS_C_ICON))
 		best = best > b - k ? best : b - k;
+	if (c == 0x2026 && p == 0x2026) /* "……" is one suffix, "…" another */
+		best = best > b - k2 ? best : b - k2;
 	if ((c == 's' || c == 'S') && b - a >= 2 && s[b - 2] == '\'')
 		best = best > 2 ? best : 2;
 	if ((c == 's' || c == 'S') && b - a >= 4 && s[b - 4] == 0xe2 &&
@@ -737,76 +812,74 @@ DS_FN size_t find_suffix(const uint8_t *s, size_t a, size_t b)
 		best = best > 1 ? best : 1;
 	if (c == '.' && pp == 0xB0 && ds_in("FfCcKk", p))
 		best = best > 1 ? best : 1;
-	if (c == '.' && (is_digit(p) || is_lower(p) || p == '%' || p == 0xB2 ||
-			 p == '-' || p == '+' || is_list_punct(p) || is_quote(p) ||
-			 (is_upper(p) && is_upper(pp))))
+	if (c == '.' && (is_class(p, DS_C_DOTSUF) ||
+			 (is_class(p, DS_C_UPPER) && is_class(pp, DS_C_UPPER))))
 		best = best > 1 ? best : 1;
-	if (((c >= 0x20A0 && c <= 0x20BF) || c == '$' || c == 0xA3 ||
-	     c == 0xA5 || c == 0xE3F) && is_digit(p))
-		best = best > b - k ? best : b - k;
-	int digit_near = 0; /* a unit follows a digit: at most 5 bytes back */
-	for (size_t j = 1; j <= 6 && j < b - a && !digit_near; j++)
-		digit_near = is_digit(s[b - j - 1]);
-	for (int u = 0; digit_near && units[u]; u++) {
-		size_t n = ds_strlen(units[u]);
-		if (b - a > n && ends_with(s, a, b, units[u]) &&
-		    is_digit(s[b - n - 1])) {
-			best = best > n ? best : n;
-			break;
-		}
-	}
+	size_t n = currency_suffix(s, a, b, c, p, b - k);
+	best = best > n ? best : n;
+	n = unit_suffix(s, a, b);
+	best = best > n ? best : n;
 	return best > b - a ? b - a : best;
 }
 
 /* One whitespace-free chunk, as spaCy's Tokenizer._split_affixes and
  * _attach_tokens do it: special cases first, then prefixes and suffixes one
- * at a time (a special case left over stops the loop), then infixes. */
-DS_FN void split_chunk(const uint8_t *s, size_t a, size_t b,
+ * at a time (a special case left over stops the loop), then infixes.
+ * Prefixes go out as they are found; suffixes wait, in runs of one length
+ * (any number of "!" is one run), up to DS_MAXSUF runs (the rest of the
+ * chunk then stays in the middle). */
+enum { DS_MAXSUF = 64 };
+
+struct sufs {
+	uint32_t len[DS_MAXSUF], count[DS_MAXSUF]; /* innermost last */
+	int n;
+};
+
+DS_FN void suf_add(struct sufs *f, size_t len)
+{
+	if (f->n && f->len[f->n - 1] == len) {
+		f->count[f->n - 1]++;
+	} else {
+		f->len[f->n] = (uint32_t)len;
+		f->count[f->n++] = 1;
+	}
+}
+
+DS_CALL void split_chunk(const uint8_t *s, size_t a, size_t b,
 			struct merger *m)
 {
-	size_t pre[64][2], suf[64][2];
-	int npre = 0, nsuf = 0;
+	struct sufs suf;
 	size_t last = (size_t)-1;
 	const struct dsv_exc *special = NULL;
-	while (b > a && b - a != last && npre < 64 && nsuf < 64) {
+	suf.n = 0;
+	while (b > a && b - a != last && suf.n < DS_MAXSUF) {
 		if ((special = exc_find(s + a, b - a)))
 			break;
 		last = b - a;
 		size_t pl = find_prefix(s, a, b);
 		if (pl && b - a > pl && (special = exc_find(s + a + pl, b - a - pl))) {
-			pre[npre][0] = a;
-			pre[npre++][1] = pl;
+			merge_push(m, a, pl);
 			a += pl;
 			break;
 		}
 		size_t sl = find_suffix(s, a + pl, b);
 		if (sl && b - sl > a && (special = exc_find(s + a, b - a - sl))) {
-			suf[nsuf][0] = b - sl;
-			suf[nsuf++][1] = sl;
+			suf_add(&suf, sl);
 			b -= sl;
 			break;
 		}
-		if (pl && sl && pl + sl <= b - a) {
-			pre[npre][0] = a;
-			pre[npre++][1] = pl;
-			suf[nsuf][0] = b - sl;
-			suf[nsuf++][1] = sl;
+		int both = pl && sl && pl + sl <= b - a;
+		if (pl) {
+			merge_push(m, a, pl);
 			a += pl;
-			b -= sl;
-		} else if (pl) {
-			pre[npre][0] = a;
-			pre[npre++][1] = pl;
-			a += pl;
-		} else if (sl) {
-			suf[nsuf][0] = b - sl;
-			suf[nsuf++][1] = sl;
+		}
+		if (sl && (both || !pl)) {
+			suf_add(&suf, sl);
 			b -= sl;
 		}
 		if (b > a && (special = exc_find(s + a, b - a)))
 			break;
 	}
-	for (int i = 0; i < npre; i++)
-		merge_push(m, pre[i][0], pre[i][1]);
 	if (b > a) {
 		if (special) {
 			size_t at = a;
@@ -820,17 +893,18 @@ DS_FN void split_chunk(const uint8_t *s, size_t a, size_t b,
 			split_infix(s, a, b, m);
 		}
 	}
-	while (nsuf > 0) {
-		nsuf--;
-		merge_push(m, suf[nsuf][0], suf[nsuf][1]);
-	}
+	while (suf.n-- > 0)
+		for (uint32_t r = 0; r < suf.count[suf.n]; r++) {
+			merge_push(m, b, suf.len[suf.n]);
+			b += suf.len[suf.n];
+		}
 }
 
 /* The word splitter: each word of s[0..n) to `out`, in order. */
 DS_FN void ds_words(const uint8_t *s, size_t n, const struct ds_sink *out)
 {
-	struct merger m = {out, s, {{0}}, 0};
-	size_t i = 0, start = 0;
+	struct merger m = {out, s, {{0}}, {0}, {0}, 0, 0, 0};
+	size_t i = 0, start = 0, end = 0; /* end: of the last chunk */
 	int in = 0;
 	while (i < n) {
 		size_t ci = i;
@@ -838,17 +912,19 @@ DS_FN void ds_words(const uint8_t *s, size_t n, const struct ds_sink *out)
 		int sp = c < 0x110000 && dsv_is_space(c);
 		if (sp && in) {
 			split_chunk(s, start, ci, &m);
-			merge_flush(&m);
+			end = ci;
 			in = 0;
 		} else if (!sp && !in) {
+			if (ci != end + 1 || s[end] != ' ')
+				merge_flush(&m);
+			m.space = 1;
 			start = ci;
 			in = 1;
 		}
 	}
-	if (in) {
+	if (in)
 		split_chunk(s, start, n, &m);
-		merge_flush(&m);
-	}
+	merge_flush(&m);
 }
 
 /* Clears the map to hold n keys at most; returns its mask or 0 on OOM. */

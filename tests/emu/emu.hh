@@ -40,6 +40,10 @@
 #include <string.h>
 #include <type_traits>
 
+/* nvcc's keyword, after the system headers: glibc and libstdc++ spell the
+ * attribute __noinline__ */
+#define __noinline__ __attribute__((noinline))
+
 namespace emu {
 
 [[noreturn]] void fail(const char *fmt, ...);

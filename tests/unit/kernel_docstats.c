@@ -66,6 +66,73 @@ static void test_word_splitter(void)
 	expect_words("日本語のテキスト。", "日本語のテキスト|。");
 }
 
+static void on_count(size_t a, size_t n, void *arg)
+{
+	(*(size_t *)arg)++;
+}
+
+/* Cases dsv once split otherwise than spaCy 3.8 (found on the web fixtures
+ * and random strings by tests/ref/spacy_words.sh); the expected words are
+ * spaCy's blank English tokenizer's. */
+static void test_word_splitter_spacy(void)
+{
+	/* spaCy's ALPHA, not isalpha: no Armenian or Georgian, Persian digits */
+	expect_words("\u054e\u056b\u0584\u056b\u0562\u0561\u057c\u0561\u0580\u0561\u0576-\u056b\u0581",
+		     "\u054e\u056b\u0584\u056b\u0562\u0561\u057c\u0561\u0580\u0561\u0576-\u056b\u0581");
+	expect_words("\u10d0\u10e8\u10e8-\u10e8\u10d8, ok",
+		     "\u10d0\u10e8\u10e8-\u10e8\u10d8|,|ok");
+	expect_words("\u06f7\u06f2\u06f8/sq", "\u06f7\u06f2\u06f8|/|sq");
+	/* ALPHA_LOWER and ALPHA_UPPER before and after '.' */
+	expect_words("\u0430\u045e. \u0417", "\u0430\u045e.|\u0417");
+	expect_words("c\u1ea3. \u0110i", "c\u1ea3|.|\u0110i");
+	expect_words("competen\u021b\u01ce. Osho", "competen\u021b\u01ce|.|Osho");
+	expect_words("\uc774\ub974\ub800\ub2e4.\uc6d4", "\uc774\ub974\ub800\ub2e4|.|\uc6d4");
+	expect_words("\u30ba\u3001S. H.", "\u30ba\u3001S|.|H.");
+	expect_words("shayari|. next", "shayari||.|next");
+	/* hyphens in spaCy's order, suffixes, units and currency */
+	expect_words("\u4e16\u754c\u2014\u2014\u8bfa a\u2014\u2014b",
+		     "\u4e16\u754c|\u2014\u2014|\u8bfa|a|\u2014\u2014|b");
+	expect_words("bet\u2026\u2026\u2026!!", "bet|\u2026|\u2026\u2026|!|!");
+	expect_words("2010\u0433. 7\u043c\u043c 5km\u00b2 3kmh",
+		     "2010|\u0433|.|7|\u043c\u043c|5|km\u00b2|3|kmh");
+	expect_words("5US$ 3C$", "5|US$|3|C$");
+	/* the special-case matcher: only cases with an affix, the longest
+	 * then the first run, runs across one space counted */
+	expect_words("activity id. im. M.", "activity|i|d.|i|m.|M.");
+	expect_words("'''''Galactica", "''|'|'|'|Galactica");
+	expect_words("b:) :)x", "b|:)|:|)|x");
+	expect_words("x :) )x", "x|:)|)|x");
+	expect_words("'' ''x", "''|''|x");
+	expect_words("(\u256f\u00b0\u25a1\u00b0\uff09\u256f\ufe35\u253b\u2501\u253b)",
+		     "(\u256f\u00b0\u25a1\u00b0\uff09\u256f\ufe35\u253b\u2501\u253b|)");
+	/* URLs: a label of 64 characters at most, public IPv4 hosts, a
+	 * user part taking the scheme */
+	expect_words("http://8.8.8.8:53/x 10.0.0.1/x",
+		     "http://8.8.8.8:53/x|10.0.0.1|/|x");
+	expect_words("ab://@example.com/a", "ab://@example.com/a");
+	expect_words("a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p-q-r-s-t-u-v-w-x-y-z-a-b-c-d-e-f-8.jpg.",
+		     "a|-|b|-|c|-|d|-|e|-|f|-|g|-|h|-|i|-|j|-|k|-|l|-|m|-|n|-|o|-|"
+		     "p|-|q|-|r|-|s|-|t|-|u|-|v|-|w|-|x|-|y|-|z|-|a|-|b|-|c|-|d|-|"
+		     "e|-|f-8.jpg|.");
+	/* any number of prefixes and suffixes: "Name:" and 70 '_' are 72
+	 * words, "wow", 70 '!' and '?' too */
+	char buf[80];
+	size_t n = 0;
+	memcpy(buf, "Name:", 5);
+	memset(buf + 5, '_', 70);
+	dsv_docstats_words((const uint8_t *)buf, 75, on_count, &n);
+	CHECK(n == 72);
+	memcpy(buf, "wow", 3);
+	memset(buf + 3, '!', 70);
+	buf[73] = '?';
+	n = 0;
+	dsv_docstats_words((const uint8_t *)buf, 74, on_count, &n);
+	CHECK(n == 72);
+	/* the alpha-word count is Python's isalpha's: Armenian and Thaana
+	 * words are alphabetic though outside spaCy's ALPHA */
+	CHECK(one("\u054e\u056b\u0584 \u078b\u07a8\u0788\u07ac\u0780\u07a8 7").alpha_words == 2);
+}
+
 static void test_gopher_quality_counts(void)
 {
 	struct dsv_docstats d = one("The cat and the dog. # tag...\n"
@@ -489,6 +556,7 @@ static void test_docstats_cuda_symbols(void)
 int main(void)
 {
 	RUN(test_word_splitter);
+	RUN(test_word_splitter_spacy);
 	RUN(test_gopher_quality_counts);
 	RUN(test_repetition_counts);
 	RUN(test_fineweb_c4_counts);
