@@ -446,19 +446,47 @@ static int lock_file(dsv_store *s, const char *path, int op, int *out)
 	return 0;
 }
 
+static void unlock_file(int *fd, int mark)
+{
+	if (*fd < 0)
+		return;
+	if (mark)
+		lock_mark(*fd, 0);
+	flock(*fd, LOCK_UN);
+	close(*fd);
+	*fd = -1;
+}
+
+/* The store lock, taken through `lock.gate`. flock grants a shared lock
+ * whenever only shared holders are in, so writers that keep arriving
+ * would keep gc's exclusive request waiting forever. Whoever wants the lock
+ * alone holds the gate alone while it waits; everyone else passes the
+ * gate (takes it shared and lets go) before asking. A gc waiting for the
+ * lock thus waits for the writers already in, not for the ones that come
+ * after it: they wait at the gate. */
 static int store_lock(dsv_store *s, int op)
 {
-	char *path;
+	char *path = NULL, *gpath = NULL;
+	int gate = -1, rc;
 	if (s->lock_fd >= 0)
 		return s->lock_op == op || op == LOCK_SH ? 0
 		       : dsv_error_set(DSV_EINVAL, "the store lock is held "
 				       "shared: cannot take it alone");
-	if (!(path = path_join(s->dir, "lock")))
-		return DSV_ENOMEM;
-	int rc = lock_file(s, path, op, &s->lock_fd);
-	free(path);
-	if (!rc)
+	if (!(path = path_join(s->dir, "lock")) ||
+	    !(gpath = path_join(s->dir, "lock.gate"))) {
+		rc = DSV_ENOMEM;
+		goto cleanup;
+	}
+	if ((rc = lock_file(s, gpath, op, &gate)))
+		goto cleanup;
+	if (op == LOCK_SH)
+		unlock_file(&gate, 0);
+	if (!(rc = lock_file(s, path, op, &s->lock_fd)))
 		s->lock_op = op;
+cleanup:
+	unlock_file(&gate, op == LOCK_EX);
+	free(gpath);
+	free(path);
 	return rc;
 }
 
@@ -519,17 +547,6 @@ int dsv_store_lock_branch(dsv_store *s, const char *branch)
 		s->nbranch++;
 	free(path);
 	return rc;
-}
-
-static void unlock_file(int *fd, int mark)
-{
-	if (*fd < 0)
-		return;
-	if (mark)
-		lock_mark(*fd, 0);
-	flock(*fd, LOCK_UN);
-	close(*fd);
-	*fd = -1;
 }
 
 void dsv_store_unlock(dsv_store *s)

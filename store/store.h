@@ -124,8 +124,9 @@ const char *dsv_store_config(const dsv_store *s, const char *key);
  * they store their first object until their ref names it, so that many
  * commits, derivations and trainings run side by side; gc takes it alone
  * (dsv_store_lock_exclusive), so that it never judges an object stored but
- * not yet committed unreachable. A process holds it once; unlock releases
- * it and the branch locks. */
+ * not yet committed unreachable; writers that come while gc waits wait for
+ * gc (.dsv/lock.gate, docs/formats.md "Locks"). A process holds it once;
+ * unlock releases it and the branch locks. */
 int dsv_store_lock(dsv_store *s);
 int dsv_store_lock_exclusive(dsv_store *s);
 /* The store lock (shared), then branch `branch`'s own lock, alone

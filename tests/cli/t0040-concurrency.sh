@@ -202,15 +202,25 @@ if command -v flock >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1 &&
 		wait_note gerr "/\.dsv/lock., held by another process\$" &&
 		kill -0 $gpid && kill -0 $dpid
 	'
+	# flock would let this writer in beside the derivation, and the
+	# next, and so on: gc would never run
+	"$DSV" commit b.jsonl -b after-gc -m after-gc -q 2>cerr &
+	cpid=$!
+	test_expect_success 'a writer that comes after gc waits for gc' '
+		wait_note cerr "/\.dsv/lock\.gate., held by process $gpid\$" &&
+		kill -0 $cpid && kill -0 $gpid
+	'
 	open_gate
 	wait $dpid; drc=$?
 	wait $spid; src=$?
 	wait $gpid; grc=$?
+	wait $cpid; crc=$?
 	test_expect_success 'then each lands: the derivation, the refusal, gc' '
 		test $drc = 0 && test ! -s derr &&
 		test $src = 1 && grep -q "branch .gated. already exists" serr &&
-		test $grc = 0 &&
+		test $grc = 0 && test $crc = 0 &&
 		dsv export gated | grep -q THE &&
+		dsv export after-gc >/dev/null &&
 		dsv fsck | grep -q "^ok$"
 	'
 else
