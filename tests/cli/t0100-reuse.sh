@@ -4,8 +4,8 @@
 # for byte; orders and selections pass fsck; a damaged order is caught.
 . "$(dirname "$0")/lib.sh"
 
-python3 "$TOP/../shared/bench/make_corpus.py" --mb 2 -o c1.jsonl 2>/dev/null
-python3 "$TOP/../shared/bench/mutate_corpus.py" c1.jsonl c2.jsonl --seed 7 2>/dev/null
+python3 "$TOP/tests/corpus.py" make --mb 2 -o c1.jsonl 2>/dev/null
+python3 "$TOP/tests/corpus.py" mutate c1.jsonl c2.jsonl --seed 7 2>/dev/null
 # v3: v2 with its records in reverse order, a new record in front, and the
 # first record twice (a record used twice opens a second entry).
 { echo '{"text": "a brand new record", "id": "new"}'; tac c2.jsonl; head -n 1 c2.jsonl; } >c3.jsonl

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 zcat "$DEMO/web-a.jsonl.gz" | head -n 60 >v1.jsonl
-python3 "$TOP/../shared/bench/mutate_corpus.py" v1.jsonl v2.jsonl --share 0.1 --seed 5 2>/dev/null
+python3 "$TOP/tests/corpus.py" mutate v1.jsonl v2.jsonl --share 0.1 --seed 5 2>/dev/null
 zstd -qdc "$DEMO/web-b.jsonl.zst" | head -n 30 >side.jsonl
 mkdir base && cd base && dsv init -q . &&
 	dsv commit -q ../v1.jsonl -m v1 && dsv commit -q ../side.jsonl --branch side -m side &&

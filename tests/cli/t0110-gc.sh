@@ -6,7 +6,7 @@
 
 zcat "$DEMO/web-a.jsonl.gz" >a.jsonl
 zstd -qdc "$DEMO/web-b.jsonl.zst" >b.jsonl
-python3 "$TOP/../shared/bench/mutate_corpus.py" a.jsonl a2.jsonl --seed 3 2>/dev/null
+python3 "$TOP/tests/corpus.py" mutate a.jsonl a2.jsonl --seed 3 2>/dev/null
 dsv init -q repo && cd repo
 dsv commit -q ../a.jsonl -m v1 && dsv commit -q ../a2.jsonl -m v2 && dsv tag v1 main~1
 dsv commit -q ../b.jsonl --branch side -m side

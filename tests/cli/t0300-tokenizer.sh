@@ -4,8 +4,7 @@
 # the .bin export has llm.c's header; bad input is refused.
 . "$(dirname "$0")/lib.sh"
 
-zcat "$FIXTURES/clean/tinyshakespeare.txt.gz" >shake.txt 2>/dev/null ||
-	printf 'First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n' >shake.txt
+cp "$DEMO/shakespeare.txt" shake.txt
 
 test_expect_success 'tokenizer train records a tokenizer artifact' '
 	dsv init . >/dev/null &&
