@@ -129,27 +129,6 @@ DS_FN int is_terminal(uint32_t c)
 	return bsearch_u32(terminal, sizeof terminal / sizeof *terminal, c);
 }
 
-/* str.isalpha() for one code point: letters of the scripts web text uses. */
-DS_FN int is_alpha(uint32_t c)
-{
-	if (c < 0x80)
-		return (c | 32) >= 'a' && (c | 32) <= 'z';
-	return (c >= 0xC0 && c <= 0x24F && c != 0xD7 && c != 0xF7) ||
-	       c == 0xAA || c == 0xB5 || c == 0xBA ||
-	       (c >= 0x370 && c <= 0x3FF && c != 0x37E && c != 0x387) ||
-	       (c >= 0x400 && c <= 0x481) || (c >= 0x48A && c <= 0x52F) ||
-	       (c >= 0x531 && c <= 0x587) || (c >= 0x5D0 && c <= 0x5F2) ||
-	       (c >= 0x620 && c <= 0x64A) || (c >= 0x671 && c <= 0x6D3) ||
-	       (c >= 0x780 && c <= 0x7A5) || c == 0x7B1 || /* Thaana */
-	       (c >= 0x904 && c <= 0x939) || (c >= 0x980 && c <= 0xDFF) ||
-	       (c >= 0xE01 && c <= 0xE30) || (c >= 0x10A0 && c <= 0x10FF) ||
-	       (c >= 0x1100 && c <= 0x11FF) || (c >= 0x1E00 && c <= 0x1FFF) ||
-	       (c >= 0x3041 && c <= 0x3096) || (c >= 0x30A1 && c <= 0x30FA) ||
-	       (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) ||
-	       (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
-	       (c >= 0xFF21 && c <= 0xFF3A) || (c >= 0xFF41 && c <= 0xFF5A);
-}
-
 DS_FN int is_digit(uint32_t c)
 {
 	return c >= '0' && c <= '9';
@@ -178,6 +157,14 @@ DS_FN unsigned ds_class(uint32_t c)
 DS_FN int is_class(uint32_t c, unsigned cls)
 {
 	return (ds_class(c) & cls) != 0;
+}
+
+/* Python's str.isalpha() of one code point (Gopher's alpha words). */
+DS_FN int is_alpha(uint32_t c)
+{
+	if (c < 0x80)
+		return (c | 32) >= 'a' && (c | 32) <= 'z';
+	return is_class(c, DS_C_ISALPHA);
 }
 
 /* Punctuation spaCy's English prefixes and suffixes split off one
@@ -601,9 +588,9 @@ DS_CALL void split_infix(const uint8_t *s, size_t a, size_t b,
 		merge_push(m, piece, b - piece);
 }
 
-DS_FN int is_word_char(uint32_t c) /* Python's \w, near enough */
+DS_FN int is_word_char(uint32_t c) /* Python's \w */
 {
-	return c == '_' || is_digit(c) || is_alpha(c);
+	return is_class(c, DS_C_WORD);
 }
 
 /* A URL host or label character: [A-Za-z0-9\u00a1-\uffff]. */
