@@ -52,6 +52,19 @@ int dsv_obj_load(dsv_store *s, const dsv_oid *id, dsv_obj_type type,
 		 void ***secs, size_t **lens, int *nsecs);
 void dsv_obj_sections_free(void **secs, size_t *lens, int nsecs);
 
+/* object.c: fsyncs the directory `path` (DSV_FAULT=fsync reaches it). */
+int dsv_fsync_dir(const char *path);
+/* object.c: creates the fan-out directory `dir` (".../objects/ab") if it
+ * is missing, and then syncs objects/ so that it survives a crash; `dir`
+ * is changed for a moment and restored. */
+int dsv_obj_mkdir(char *dir);
+
+/* object.c: dsv_obj_verify of the file at `path` (not yet in objects/)
+ * taken as object `id`; rows of the types whose encoding does not hold
+ * them are 0. store/transfer.c checks a copy before it lands. */
+int dsv_obj_verify_file(const char *path, const dsv_oid *id,
+			dsv_obj_info *info);
+
 /* object.c: dsv_obj_read_section into *buf of *cap bytes, which is replaced
  * by a large enough malloc'd buffer (old contents dropped) when NULL or too
  * small; the caller owns *buf in every case. Lets a reader of many objects

@@ -253,7 +253,7 @@ static int write_all(int fd, const void *p, size_t n, const char *path)
 	return 0;
 }
 
-static int fsync_path(const char *path)
+int dsv_fsync_dir(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
 	if (fd < 0)
@@ -263,6 +263,24 @@ static int fsync_path(const char *path)
 		rc = dsv_error_set(DSV_EIO, "cannot sync '%s': %s", path,
 				   strerror(errno));
 	close(fd);
+	return rc;
+}
+
+int dsv_obj_mkdir(char *dir)
+{
+	int rc = 0;
+	if (mkdir(dir, 0777) == 0) {
+		/* A new fan-out directory must survive a crash too: sync
+		 * objects/, naming it by cutting "<objects>/ab" at its slash
+		 * for a moment. */
+		char *slash = dir + strlen(dir) - 3;
+		*slash = '\0';
+		rc = dsv_fsync_dir(dir);
+		*slash = '/';
+	} else if (errno != EEXIST) {
+		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", dir,
+				   strerror(errno));
+	}
 	return rc;
 }
 
@@ -368,21 +386,8 @@ int dsv_obj_write(dsv_store *s, dsv_obj_type type, const dsv_section *secs,
 	}
 	snprintf(dir, n, "%s/objects/%.2s", s->dir, hex);
 	snprintf(tmp, n + 32, "%s/tmp/obj-XXXXXX", s->dir);
-	if (mkdir(dir, 0777) == 0) {
-		/* A new fan-out directory must survive a crash too: sync
-		 * objects/, naming it by cutting "<objects>/ab" at its slash
-		 * for a moment. */
-		char *slash = dir + strlen(dir) - 3;
-		*slash = '\0';
-		rc = fsync_path(dir);
-		*slash = '/';
-		if (rc)
-			goto cleanup;
-	} else if (errno != EEXIST) {
-		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", dir,
-				   strerror(errno));
+	if ((rc = dsv_obj_mkdir(dir)))
 		goto cleanup;
-	}
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
 		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", tmp,
 				   strerror(errno));
@@ -417,7 +422,7 @@ int dsv_obj_write(dsv_store *s, dsv_obj_type type, const dsv_section *secs,
 	renamed = 1;
 	/* The object is complete from here on: a failed directory sync leaves
 	 * a valid file that may not survive a crash, never a partial one. */
-	if ((rc = fsync_path(dir)))
+	if ((rc = dsv_fsync_dir(dir)))
 		goto cleanup;
 	if ((rc = dsv_index_put_object(s, out, &info)))
 		goto cleanup;
@@ -515,10 +520,10 @@ static int parse_header(dsv_obj *o)
 	return 0;
 }
 
-int dsv_obj_open(dsv_obj **out, dsv_store *s, const dsv_oid *id)
+/* Opens the object file at `path` as object `id` and reads its header. */
+static int obj_open_path(dsv_obj **out, const char *path, const dsv_oid *id)
 {
 	dsv_obj *o = NULL;
-	char *path = NULL;
 	struct stat st;
 	int rc = 0;
 
@@ -529,8 +534,6 @@ int dsv_obj_open(dsv_obj **out, dsv_store *s, const dsv_oid *id)
 	o->fd = -1;
 	o->id = *id;
 	dsv_oid_fmt(o->hex, id);
-	if ((rc = dsv_obj_path(s, id, &path)))
-		goto cleanup;
 	if ((o->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		rc = dsv_error_set(errno == ENOENT ? DSV_ENOTFOUND : DSV_EIO,
 				   "object %s: cannot open: %s", o->hex,
@@ -549,6 +552,18 @@ int dsv_obj_open(dsv_obj **out, dsv_store *s, const dsv_oid *id)
 	o = NULL;
 cleanup:
 	dsv_obj_free(o);
+	return rc;
+}
+
+int dsv_obj_open(dsv_obj **out, dsv_store *s, const dsv_oid *id)
+{
+	char *path = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = dsv_obj_path(s, id, &path)))
+		return rc;
+	rc = obj_open_path(out, path, id);
 	free(path);
 	return rc;
 }
@@ -840,20 +855,18 @@ cleanup:
 	return rc;
 }
 
-int dsv_obj_verify(dsv_store *s, const dsv_oid *id, dsv_obj_info *info)
+/* The full check of an open object (taken and freed here); `s` (may be
+ * NULL) gives the rows of types whose encoding does not hold them. */
+static int verify_open(dsv_store *s, dsv_obj *o, dsv_obj_info *info)
 {
-	dsv_obj *o = NULL;
 	void **secs = NULL;
 	size_t *lens = NULL;
 	dsv_shard *sh = NULL;
 	dsv_selection *sel = NULL;
 	dsv_column *col = NULL;
 	dsv_obj_info got = {0};
-	int rc, n = 0;
+	int rc, n = o->nsecs;
 
-	if ((rc = dsv_obj_open(&o, s, id)))
-		goto cleanup;
-	n = o->nsecs;
 	if ((rc = dsv_obj_read_all(o, &secs, &lens)))
 		goto cleanup;
 	got.type = o->type;
@@ -874,7 +887,7 @@ int dsv_obj_verify(dsv_store *s, const dsv_oid *id, dsv_obj_info *info)
 			got.rows = dsv_column_rows(col);
 	} else {
 		dsv_obj_info idx;
-		if (dsv_index_get_object(s, id, &idx) == 0)
+		if (s && dsv_index_get_object(s, &o->id, &idx) == 0)
 			got.rows = idx.rows;
 		dsv_error_clear();
 	}
@@ -893,6 +906,21 @@ cleanup:
 	dsv_column_free(col);
 	dsv_obj_free(o);
 	return rc;
+}
+
+int dsv_obj_verify(dsv_store *s, const dsv_oid *id, dsv_obj_info *info)
+{
+	dsv_obj *o = NULL;
+	int rc = dsv_obj_open(&o, s, id);
+	return rc ? rc : verify_open(s, o, info);
+}
+
+int dsv_obj_verify_file(const char *path, const dsv_oid *id,
+			dsv_obj_info *info)
+{
+	dsv_obj *o = NULL;
+	int rc = obj_open_path(&o, path, id);
+	return rc ? rc : verify_open(NULL, o, info);
 }
 
 int dsv_obj_load(dsv_store *s, const dsv_oid *id, dsv_obj_type type,

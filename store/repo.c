@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,29 @@ cleanup:
 	free(sub);
 	free(cfg);
 	return rc;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag,
+			struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	return (flag == FTW_DP ? rmdir(path) : unlink(path)) ? -1 : 0;
+}
+
+int dsv_store_destroy(const char *dsv_dir)
+{
+	size_t n = strlen(dsv_dir);
+	/* a guard against a caller's mistake costing a user's files */
+	if (n < 4 || strcmp(dsv_dir + n - 4, ".dsv") ||
+	    (n > 4 && dsv_dir[n - 5] != '/'))
+		return dsv_error_set(DSV_EINVAL, "'%s' is not a .dsv directory",
+				     dsv_dir);
+	if (nftw(dsv_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) &&
+	    errno != ENOENT)
+		return dsv_error_set(DSV_EIO, "cannot remove '%s': %s", dsv_dir,
+				     strerror(errno));
+	return 0;
 }
 
 static int config_add(dsv_store *s, const char *k, size_t kl, const char *v,

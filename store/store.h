@@ -103,6 +103,9 @@ typedef struct dsv_store dsv_store;
 /* Creates .dsv/{objects,index,tmp} and .dsv/config under `dsv_dir` (the path of
  * the .dsv directory itself). DSV_EEXISTS if it is already a store. */
 int dsv_store_init(const char *dsv_dir);
+/* Removes the repository at `dsv_dir` (a path ending in ".dsv") and all
+ * it holds: what a failed clone made. */
+int dsv_store_destroy(const char *dsv_dir);
 /* Opens the store at `dsv_dir` (objects and LMDB index). A directory this
  * process cannot write (a read-only mount, or permissions) opens read-only:
  * every read works and dsv_store_writable refuses writes. */
@@ -225,6 +228,34 @@ int dsv_obj_foreach(dsv_store *s, int (*fn)(const dsv_oid *id, void *ctx),
 /* Full check of one object: header, every frame, SHA-256 against the id, and
  * the type's own decoder. */
 int dsv_obj_verify(dsv_store *s, const dsv_oid *id, dsv_obj_info *info);
+
+/* ---- copying objects between stores (store/transfer.c) ------------------ *
+ * What remotes (clone, fetch, push) move: each object's stored file as it
+ * is (header and zstd frames, never recompressed), written to the
+ * destination's tmp/, fsynced, checked against its id there (every frame,
+ * the SHA-256 and the type's decoder, as dsv_obj_verify), renamed into
+ * objects/ and recorded in the destination's index. A damaged source
+ * object fails the copy with DSV_ECORRUPT naming it and never lands. */
+
+/* Copies object `id` from `src` into `dst`: 1 when copied (*bytes: its
+ * stored size), 0 when `dst` has it already (its file is freshened, as
+ * dsv_obj_write does), or an error naming the object (DSV_ENOTFOUND when
+ * `src` lacks it). The caller holds `dst`'s store lock. */
+int dsv_obj_copy(dsv_store *dst, dsv_store *src, const dsv_oid *id,
+		 uint64_t *bytes);
+
+typedef struct {
+	uint64_t objects;       /* asked for */
+	uint64_t present;       /* the destination had them */
+	uint64_t copied, bytes; /* copied, and their stored bytes */
+} dsv_transfer_stats;
+
+/* dsv_obj_copy for each of the n ids in turn; stops at the first error
+ * (the objects copied before it stay, unreferenced until a ref names
+ * them). `progress` (may be NULL) is called with the count done. */
+int dsv_store_transfer(dsv_store *dst, dsv_store *src, const dsv_oid *ids,
+		       size_t n, void (*progress)(void *ctx, uint64_t done),
+		       void *ctx, dsv_transfer_stats *st);
 
 /* ---- shards (store/shard.c) --------------------------------------------- *
  * A shard holds records column by column: text bytes, text offsets (u64,
