@@ -29,27 +29,31 @@ int dsv_dataset_manifest(dsv_manifest **out, dsv_lineage *l,
 	return rc;
 }
 
-/* All branch and tag targets, as walk starting points. */
+/* All branch, tag and remote-tracking ref targets, as walk starting
+ * points: what a fetch brought in is kept and checked like the rest. */
 static int ref_targets(dsv_lineage *l, dsv_aid **out, size_t *n)
 {
-	dsv_refinfo *br = NULL, *tg = NULL;
-	size_t nb = 0, nt = 0;
-	int rc = dsv_lineage_branch_list(l, &br, &nb);
+	dsv_refinfo *r[3] = {NULL, NULL, NULL};
+	size_t nr[3] = {0, 0, 0}, total = 0;
+	int rc = dsv_lineage_branch_list(l, &r[0], &nr[0]);
 	if (!rc)
-		rc = dsv_lineage_tag_list(l, &tg, &nt);
+		rc = dsv_lineage_tag_list(l, &r[1], &nr[1]);
+	if (!rc)
+		rc = dsv_lineage_remote_ref_list(l, &r[2], &nr[2]);
 	*out = NULL;
 	*n = 0;
-	if (!rc && nb + nt) {
-		*out = dsv_malloc((nb + nt) * sizeof **out);
+	for (int k = 0; k < 3; k++)
+		total += nr[k];
+	if (!rc && total) {
+		*out = dsv_malloc(total * sizeof **out);
 		if (!*out)
 			rc = DSV_ENOMEM;
-		for (size_t i = 0; !rc && i < nb; i++)
-			(*out)[(*n)++] = br[i].target;
-		for (size_t i = 0; !rc && i < nt; i++)
-			(*out)[(*n)++] = tg[i].target;
+		for (int k = 0; !rc && k < 3; k++)
+			for (size_t i = 0; i < nr[k]; i++)
+				(*out)[(*n)++] = r[k][i].target;
 	}
-	dsv_refinfo_free(br, nb);
-	dsv_refinfo_free(tg, nt);
+	for (int k = 0; k < 3; k++)
+		dsv_refinfo_free(r[k], nr[k]);
 	/* A detached HEAD keeps what it points at, as in git. */
 	if (!rc) {
 		dsv_aid head;
@@ -560,6 +564,36 @@ int dsv_lineage_reachable(dsv_lineage *l, dsv_oid **out, size_t *n,
 	*ntoks = sort_unique(r.toks, r.ntoks);
 	*toks = r.toks;
 	return 0;
+}
+
+int dsv_lineage_objects_of(dsv_lineage *l, const dsv_aid *commits, size_t n,
+			   dsv_oid **out, size_t *nout)
+{
+	struct reach r = {.l = l};
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = reach_one(&commits[i], &r);
+	free(r.toks);
+	free(r.runs);
+	*out = NULL;
+	*nout = 0;
+	if (rc) {
+		free(r.ids);
+		return rc;
+	}
+	*nout = sort_unique(r.ids, r.n);
+	*out = r.ids;
+	return 0;
+}
+
+int dsv_lineage_index_versions(dsv_lineage *l, dsv_store *s,
+			       const dsv_aid *commits, size_t n)
+{
+	struct check_ctx x = {.l = l, .s = s};
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = index_version(&commits[i], &x);
+	return rc;
 }
 
 /* The index entry of one object from its header alone: gc refreshes the

@@ -153,7 +153,16 @@ typedef struct {
  * releases with dsv_refinfo_free. */
 int dsv_lineage_branch_list(dsv_lineage *l, dsv_refinfo **out, size_t *n);
 int dsv_lineage_tag_list(dsv_lineage *l, dsv_refinfo **out, size_t *n);
+/* The remote-tracking refs (refs/remotes/...) that fetch and push keep,
+ * named "origin/main" (a symbolic one git made, origin/HEAD, is listed with
+ * its target). */
+int dsv_lineage_remote_ref_list(dsv_lineage *l, dsv_refinfo **out, size_t *n);
 void dsv_refinfo_free(dsv_refinfo *r, size_t n);
+/* 1 when commit `a` is `b` or one of its ancestors (a fast-forward from a
+ * to b), 0 when not, or a negative code (DSV_ENOTFOUND: either is not in
+ * the lineage). */
+int dsv_lineage_is_ancestor(dsv_lineage *l, const dsv_aid *a,
+			    const dsv_aid *b);
 
 /* ---- reading commits (lineage/commit.c) ---------------------------------- */
 
@@ -409,8 +418,9 @@ void dsv_audit_free(dsv_audit *a);
 int dsv_dataset_manifest(dsv_manifest **out, dsv_lineage *l,
 			 const dsv_aid *id);
 
-/* Calls `fn` once for every commit any branch or tag reaches (each once),
- * oldest first, so that "first holder" questions have git's answer. */
+/* Calls `fn` once for every commit any branch, tag, remote-tracking ref
+ * (refs/remotes/...) or a detached HEAD reaches (each once), oldest first, so
+ * that "first holder" questions have git's answer. */
 int dsv_lineage_foreach(dsv_lineage *l,
 			int (*fn)(const dsv_aid *id, void *ctx), void *ctx);
 /* The same over the commits `starts` reach (`dsv blame HASH REV`). */
@@ -558,7 +568,7 @@ int dsv_lineage_drops(dsv_lineage *l, dsv_store *s, const dsv_aid *from,
 
 /* ---- reachability and gc (lineage/dataset.c) ----------------------------- *
  * An object is reachable when a tree file of an artifact that a branch, a
- * tag or HEAD reaches names it: every shard, selection, column and order of
+ * tag, a remote-tracking ref or HEAD reaches names it: every shard, selection, column and order of
  * a MANIFEST, and every id listed in an OBJECTS file (one 64-hex id at the
  * start of each line), which is how models, tokenizers and other artifact
  * kinds declare their objects (docs/formats.md, "Garbage collection"). */
@@ -570,10 +580,129 @@ int dsv_lineage_drops(dsv_lineage *l, dsv_store *s, const dsv_aid *from,
 int dsv_lineage_reachable(dsv_lineage *l, dsv_oid **out, size_t *n,
 			  dsv_oid **toks, size_t *ntoks);
 
+/* The store objects that the tree files of the n commits name (as for
+ * reachability, token arrays aside: they are a cache), sorted and unique,
+ * into a malloc'd array the caller frees: what a remote transfer copies. */
+int dsv_lineage_objects_of(dsv_lineage *l, const dsv_aid *commits, size_t n,
+			   dsv_oid **out, size_t *nout);
+
+/* Adds the records of the dataset versions among the n commits to the
+ * `records` index (dsv_version_index), in the order given: oldest first
+ * keeps the first holder right. Other kinds are skipped. */
+int dsv_lineage_index_versions(dsv_lineage *l, dsv_store *s,
+			       const dsv_aid *commits, size_t n);
+
 /* Garbage collection: takes the store lock, computes what is reachable,
  * sweeps the store (dsv_store_gc; o->keep is filled here) and, when objects
  * went, rebuilds the index so it names none of them. */
 int dsv_lineage_gc(dsv_lineage *l, dsv_store *s, dsv_gc_opts *o,
 		   dsv_gc_stats *st);
+
+/* ---- remotes (lineage/remote.c) ------------------------------------------ *
+ * A remote is another dsv repository on a path (a local disk or a shared
+ * filesystem). It is kept in the lineage repository's own git config as
+ * git keeps one (remote.NAME.url, remote.NAME.fetch
+ * "+refs/heads/...:refs/remotes/NAME/..."), so git sees it too; the lineage
+ * moves through libgit2 (fetch) or straight into the remote's odb (push),
+ * the store objects through dsv_store_transfer (docs/remotes.md). */
+
+/* The .dsv directory of the repository at `path` (a directory holding .dsv,
+ * or a .dsv directory itself), made absolute, in a malloc'd *dsv_dir, and
+ * the path a remote's url names (the repository's top directory, or the
+ * .dsv directory when given that) in *url (may be NULL). DSV_ENOTFOUND
+ * saying so when `path` is not a dsv repository. */
+int dsv_remote_resolve(const char *path, char **dsv_dir, char **url);
+
+typedef struct {
+	char *name;
+	char *url;
+} dsv_remote_info;
+
+/* The remotes, sorted by name, into a malloc'd array released with
+ * dsv_remote_info_free. */
+int dsv_remote_list(dsv_lineage *l, dsv_remote_info **out, size_t *n);
+void dsv_remote_info_free(dsv_remote_info *r, size_t n);
+/* Adds remote `name` at `url` (checked and made absolute by
+ * dsv_remote_resolve). DSV_EINVAL for a bad name, DSV_EEXISTS. */
+int dsv_remote_add(dsv_lineage *l, const char *name, const char *url);
+/* Removes remote `name`, its remote-tracking refs and the upstream settings
+ * of branches that track it, as git remote remove does. */
+int dsv_remote_remove(dsv_lineage *l, const char *name);
+/* The url of remote `name`, malloc'd; DSV_ENOTFOUND "no remote 'x'". */
+int dsv_remote_url(dsv_lineage *l, const char *name, char **url);
+
+/* The upstream of local branch `branch` (branch.B.remote and
+ * branch.B.merge): the remote's name and the remote branch's short name,
+ * malloc'd; DSV_ENOTFOUND when it has none. */
+int dsv_branch_upstream(dsv_lineage *l, const char *branch, char **remote,
+			char **rbranch);
+int dsv_branch_set_upstream(dsv_lineage *l, const char *branch,
+			    const char *remote, const char *rbranch);
+/* The remotes that have a remote-tracking ref for branch `name`
+ * (refs/remotes/R/NAME): how many, and the first one's name (malloc'd, NULL
+ * when none) in *remote. */
+int dsv_remote_tracking_find(dsv_lineage *l, const char *name, char **remote,
+			     size_t *count);
+
+enum {
+	DSV_REF_UPTODATE = 0, /* nothing to do */
+	DSV_REF_NEW,          /* created */
+	DSV_REF_FASTFORWARD,  /* moved forward */
+	DSV_REF_FORCED,       /* moved elsewhere (forced) */
+	DSV_REF_REJECTED,     /* left: not a fast-forward, or a tag there */
+};
+
+typedef struct {
+	char *src;     /* the sending side's short name: "main", "v1" */
+	char *dst;     /* the full ref moved: "refs/remotes/origin/main" */
+	int is_tag;
+	int status;    /* DSV_REF_* */
+	int had_old;
+	dsv_aid old_id, new_id;
+	const char *why; /* why rejected: "non-fast-forward", ... (static) */
+} dsv_ref_update;
+
+typedef struct {
+	size_t nrefs;
+	dsv_ref_update *refs;   /* owned */
+	uint64_t commits;       /* lineage commits new to the receiving side */
+	dsv_transfer_stats objects;
+	char *head;             /* fetch: the remote's current branch, or NULL */
+	char *url;              /* the remote's url */
+	char *index_error;      /* the refs moved but indexing failed: why
+				   ('dsv fsck --rebuild-index' repairs it) */
+	size_t rejected;        /* refs of status DSV_REF_REJECTED */
+} dsv_remote_result;
+
+void dsv_remote_result_free(dsv_remote_result *r);
+
+/* Fetches from remote `name` into the lineage `l` and store `s`: the
+ * remote's branches become refs/remotes/NAME/..., forced, and its tags
+ * refs/tags/... (a local tag naming another commit is kept and reported
+ * rejected). Order: the lineage objects are downloaded (git_remote_download),
+ * every store object the new commits reach is copied and verified, and
+ * only then the refs move (compare-and-swap), so a failure leaves no ref
+ * naming what did not arrive; the new versions' records are indexed last.
+ * Holds `s`'s store lock from the first object to the last ref. */
+int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
+		     dsv_remote_result *out);
+
+typedef struct {
+	const char *const *branches; /* local branch names (may be NULL) */
+	size_t nbranches;
+	int tags;                    /* every local tag too */
+	int force;                   /* move non-fast-forward too */
+} dsv_push_opts;
+
+/* Pushes to remote `name`: each branch to the remote branch of the same
+ * name, fast-forward only unless o->force (a ref that is not one is
+ * rejected and left; the others go on, as git does). Order: the remote
+ * store's lock, the store objects the new commits reach copied and
+ * verified, the lineage objects written into the remote's odb, then each
+ * remote ref moved by compare-and-swap, then the remote's index: a push
+ * stopped anywhere leaves the remote's refs old or new and its store
+ * passing fsck. The local refs/remotes/NAME/... follow. */
+int dsv_remote_push(dsv_lineage *l, dsv_store *s, const char *name,
+		    const dsv_push_opts *o, dsv_remote_result *out);
 
 #endif

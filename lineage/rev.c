@@ -749,6 +749,31 @@ int dsv_lineage_tag_list(dsv_lineage *l, dsv_refinfo **out, size_t *n)
 	return ref_list(l, "refs/tags/", out, n);
 }
 
+int dsv_lineage_remote_ref_list(dsv_lineage *l, dsv_refinfo **out, size_t *n)
+{
+	return ref_list(l, "refs/remotes/", out, n);
+}
+
+int dsv_lineage_is_ancestor(dsv_lineage *l, const dsv_aid *a,
+			    const dsv_aid *b)
+{
+	git_oid ga, gb;
+	int rc;
+	if (!dsv_aid_cmp(a, b))
+		return 1;
+	dsv_aid_to_git(&ga, a);
+	dsv_aid_to_git(&gb, b);
+	rc = git_graph_descendant_of(l->repo, &gb, &ga);
+	if (rc < 0) {
+		char ha[DSV_AID_SHORTLEN + 1], hb[DSV_AID_SHORTLEN + 1];
+		dsv_aid_short(ha, a);
+		dsv_aid_short(hb, b);
+		return dsv_git_error(dsv_git_code(rc), "cannot compare %s and "
+				     "%s", ha, hb);
+	}
+	return rc;
+}
+
 void dsv_refinfo_free(dsv_refinfo *r, size_t n)
 {
 	if (!r)
