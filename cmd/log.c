@@ -11,8 +11,8 @@
 
 /* Ref names pointing at each commit, for "(HEAD -> main, tag: v1)". */
 struct decorations {
-	dsv_refinfo *br, *tg;
-	size_t nb, nt;
+	dsv_refinfo *br, *tg, *rm; /* branches, tags, remote-tracking refs */
+	size_t nb, nt, nr;
 	char *head; /* current branch, or NULL */
 };
 
@@ -23,15 +23,17 @@ static int decorations_load(struct decorations *d)
 	memset(d, 0, sizeof *d);
 	int rc = dsv_lineage_branch_list(the_repo->lineage, &d->br, &d->nb);
 	int rt = dsv_lineage_tag_list(the_repo->lineage, &d->tg, &d->nt);
+	int rr = dsv_lineage_remote_ref_list(the_repo->lineage, &d->rm, &d->nr);
 	if (dsv_lineage_head_branch(the_repo->lineage, &d->head))
 		d->head = NULL;
-	return rc ? rc : rt;
+	return rc ? rc : rt ? rt : rr;
 }
 
 static void decorations_free(struct decorations *d)
 {
 	dsv_refinfo_free(d->br, d->nb);
 	dsv_refinfo_free(d->tg, d->nt);
+	dsv_refinfo_free(d->rm, d->nr);
 	free(d->head);
 }
 
@@ -45,6 +47,9 @@ static void decorate(FILE *f, const struct decorations *d, const dsv_aid *id)
 		fprintf(f, "%s%s%s", n++ ? ", " : " (",
 			is_head ? "HEAD -> " : "", d->br[i].name);
 	}
+	for (size_t i = 0; i < d->nr; i++)
+		if (!dsv_aid_cmp(&d->rm[i].target, id))
+			fprintf(f, "%s%s", n++ ? ", " : " (", d->rm[i].name);
 	for (size_t i = 0; i < d->nt; i++)
 		if (!dsv_aid_cmp(&d->tg[i].target, id))
 			fprintf(f, "%stag: %s", n++ ? ", " : " (", d->tg[i].name);
@@ -52,13 +57,13 @@ static void decorate(FILE *f, const struct decorations *d, const dsv_aid *id)
 		fputc(')', f);
 }
 
-/* Where the walk starts: each of the n revisions, every branch and tag
- * with --all, HEAD when there are neither (an empty repository with --all
- * has no start: it shows nothing, as git log --all does). */
+/* Where the walk starts: each of the n revisions, every branch, tag and
+ * remote-tracking ref with --all, HEAD when there are neither (an empty
+ * repository with --all has no start: it shows nothing, as git log --all does). */
 static int log_starts(char **revs, int n, int all, const struct decorations *d,
 		      dsv_aid **out, size_t *nout)
 {
-	size_t k = 0, cap = (size_t)n + 1 + (all ? d->nb + d->nt : 0);
+	size_t k = 0, cap = (size_t)n + 1 + (all ? d->nb + d->nt + d->nr : 0);
 	dsv_aid *s = malloc(cap * sizeof *s);
 	int rc = s ? 0 : dsv_error_set(DSV_ENOMEM, "out of memory");
 	for (int i = 0; !rc && i < n; i++)
@@ -67,6 +72,8 @@ static int log_starts(char **revs, int n, int all, const struct decorations *d,
 		s[k++] = d->br[i].target;
 	for (size_t i = 0; !rc && all && i < d->nt; i++)
 		s[k++] = d->tg[i].target;
+	for (size_t i = 0; !rc && all && i < d->nr; i++)
+		s[k++] = d->rm[i].target;
 	if (!rc && !n && !all)
 		rc = resolve_rev(NULL, &s[k++]);
 	if (rc) {
@@ -309,7 +316,7 @@ int cmd_log(int argc, char **argv)
 		OPT_BOOL(0, "graph", &graph, "draw the lineage as a graph"),
 		OPT_BOOL(0, "oneline", &oneline, "one line per artifact"),
 		OPT_BOOL(0, "first-parent", &first_parent, "follow only primary inputs"),
-		OPT_BOOL(0, "all", &all, "from every branch and tag, not only HEAD or REV"),
+		OPT_BOOL(0, "all", &all, "from every branch, tag and remote-tracking ref, not only HEAD or REV"),
 		OPT_INT('n', "max-count", &limit, "n", "show at most n artifacts"),
 		OPT_BOOL(0, "json", &json, "print a JSON array"),
 		OPT_END(),

@@ -39,6 +39,11 @@ int cmd_eval(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_classifier(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_remote(int argc, char **argv);
+int cmd_clone(int argc, char **argv);
+int cmd_fetch(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_push(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 
 static const struct command {
@@ -72,6 +77,11 @@ static const struct command {
 	{"compare", cmd_compare, NEEDS_REPO, "token-efficiency multiplier k of two models"},
 	{"classifier", cmd_classifier, NEEDS_REPO | WRITES, "train a quality classifier on a version's labels"},
 	{"generate", cmd_generate, NEEDS_REPO, "sample text from a model (KV cache; JSONL out)"},
+	{"clone", cmd_clone, 0, "copy a repository at a path into a new directory"},
+	{"remote", cmd_remote, NEEDS_REPO, "list, add or remove remotes (other repositories)"},
+	{"fetch", cmd_fetch, NEEDS_REPO | WRITES, "copy a remote's versions and objects here"},
+	{"pull", cmd_pull, NEEDS_REPO | WRITES, "fetch, then fast-forward the current branch"},
+	{"push", cmd_push, NEEDS_REPO, "copy versions and objects to a remote and move its branches"},
 	{"help", cmd_help, 0, "show help for a command"},
 };
 
