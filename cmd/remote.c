@@ -536,8 +536,10 @@ int cmd_clone(int argc, char **argv)
 		error_msg("cannot create '%s': %s", dir, strerror(errno));
 		goto cleanup;
 	}
-	if (!quiet && !json)
+	if (!quiet && !json) {
 		printf("Cloning into '%s'...\n", dir);
+		fflush(stdout);
+	}
 	rc = clone_into(dir, url, quiet, json);
 	if (rc && made)
 		rmdir(dir);
