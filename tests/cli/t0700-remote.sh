@@ -159,81 +159,103 @@ open(p, \"wb\").write(b)" "$f" && cd .. &&
 	cp saved "origin/$f"
 '
 
-# ---- a push failed or killed anywhere --------------------------------------
+# ---- a push or a fetch failed or killed anywhere ----------------------------
 
-# r: the remote, c: its clone with a new version on main (new shard, order).
-rm -rf r c && dsv init -q r && (cd r && dsv commit -q ../a.jsonl -m a) &&
-	dsv clone -q r c && (cd c && dsv commit -q ../d.jsonl -m d --append &&
+# r: the remote, c: its clone with a new version on main (new shard, order),
+# f: a clone of r from before c pushes, rn: r after c pushed.
+rm -rf r c f rn && dsv init -q r && (cd r && dsv commit -q ../a.jsonl -m a) &&
+	dsv clone -q r c && dsv clone -q r f &&
+	(cd c && dsv commit -q ../d.jsonl -m d --append &&
 	dsv derive sample main --fraction 0.5 --seed 1 -o s -m s -q) &&
-	cp -a r r0 && cp -a c c0 || exit 1
-old=$(cd r && G rev-parse main) new=$(cd c && G rev-parse main)
-(cd r && dsv export main | cksum) >exp.old
+	cp -a r r0 && cp -a c c0 && cp -a f f0 &&
+	(cd c && dsv push -q origin main s) && cp -a r rn || exit 1
+old=$(cd r0 && G rev-parse main) new=$(cd c && G rev-parse main)
+(cd r0 && dsv export main | cksum) >exp.old
 (cd c && dsv export main | cksum) >exp.new
 
-# Pushes main and s from a fresh copy of c to a fresh copy of r with
-# DSV_FAULT=$1; prints "ok", "failed" or "killed", or what is wrong.
-push_fault() {
-	rm -rf r c && cp -a r0 r && cp -a c0 c || return 1
-	(cd c && DSV_FAULT=$1 "$DSV" push origin main s >/dev/null 2>../err)
+# transfer_fault OP SPEC: from fresh copies, c pushes main and s to r (OP
+# push), or f fetches from r after that push (OP fetch), with DSV_FAULT=SPEC;
+# prints "ok", "failed" or "killed", or what is wrong. The receiving side
+# holds the old or the new main, passes fsck, exports what it holds, and
+# takes the same transfer again after a kill.
+transfer_fault() {
+	rm -rf r c f
+	if [ $1 = push ]; then
+		cp -a r0 r && cp -a c0 c && from=c to=r ref=main &&
+			set -- "$2" push origin main s
+	else
+		cp -a rn r && cp -a f0 f && from=f to=f ref=origin/main &&
+			set -- "$2" fetch origin
+	fi || return 1
+	spec=$1 && shift
+	(cd $from && DSV_FAULT=$spec "$DSV" "$@" >/dev/null 2>../err)
 	rc=$?
-	cd r || return 1
-	now=$(G rev-parse main)
+	cd $to || return 1
+	now=$(G rev-parse $ref)
 	case $rc in
-	0) state=ok; [ "$now" = "$new" ] || { echo "$1: pushed, main not moved"; return 1; } ;;
-	1) state=failed; grep -q "^dsv: error: " ../err || { echo "$1: no error message"; return 1; }
-	   [ "$now" = "$old" ] || { echo "$1: main moved by a failed push"; return 1; }
-	   [ -z "$(ls .dsv/tmp)" ] || { echo "$1: a failure left .dsv/tmp/$(ls .dsv/tmp)"; return 1; } ;;
+	0) state=ok; [ "$now" = "$new" ] || { echo "$spec: done, $ref not moved"; return 1; } ;;
+	1) state=failed; grep -q "^dsv: error: " ../err || { echo "$spec: no error message"; return 1; }
+	   [ "$now" = "$old" ] || { echo "$spec: $ref moved by a failure"; return 1; }
+	   [ -z "$(ls .dsv/tmp)" ] || { echo "$spec: a failure left .dsv/tmp/$(ls .dsv/tmp)"; return 1; } ;;
 	137) state=killed
-	   [ "$now" = "$old" ] || [ "$now" = "$new" ] || { echo "$1: main is $now"; return 1; } ;;
-	*) echo "$1: died with $rc"; cat ../err; return 1 ;;
+	   [ "$now" = "$old" ] || [ "$now" = "$new" ] || { echo "$spec: $ref is $now"; return 1; } ;;
+	*) echo "$spec: died with $rc"; cat ../err; return 1 ;;
 	esac
-	dsv fsck >fsck.out 2>&1 || { echo "$1: fsck failed"; cat fsck.out; return 1; }
+	dsv fsck >fsck.out 2>&1 || { echo "$spec: fsck failed"; cat fsck.out; return 1; }
 	if [ "$now" = "$new" ]; then want=../exp.new; else want=../exp.old; fi
-	dsv export main | cksum | cmp -s - $want || { echo "$1: main exports otherwise"; return 1; }
+	dsv export $ref | cksum | cmp -s - $want || { echo "$spec: $ref exports otherwise"; return 1; }
 	if [ $state = killed ]; then
-		dsv gc --grace 0 >/dev/null 2>&1 && (cd ../c && "$DSV" push -q origin main s) &&
-			[ "$(G rev-parse main)" = "$new" ] && dsv fsck >/dev/null &&
-			dsv export main | cksum | cmp -s - ../exp.new ||
-			{ echo "$1: the push after a kill failed"; return 1; }
+		dsv gc --grace 0 >/dev/null 2>&1 && (cd ../$from && "$DSV" "$@" -q) &&
+			[ "$(G rev-parse $ref)" = "$new" ] && dsv fsck >/dev/null &&
+			dsv export $ref | cksum | cmp -s - ../exp.new ||
+			{ echo "$spec: the transfer after a kill failed"; return 1; }
 	fi
 	cd .. && echo $state
 }
 
-test_expect_success 'a plain push of the sweep base works' '
-	r=$(push_fault "") && test "$r" = ok
-'
-
-for kind in write fsync rename alloc; do
-	test_expect_success "every $kind along a push can fail: the remote is old or new, fsck ok" '
-		n=1 ok_run=0 failures=0
-		while [ $ok_run -lt 2 ] && [ $n -le 200 ]; do
-			r=$(push_fault '$kind':$n) || { echo "$r"; exit 1; }
-			case "$r" in
-			ok) ok_run=$((ok_run + 1)) ;;
-			failed) ok_run=0; failures=$((failures + 1)) ;;
-			*) echo "$r"; exit 1 ;;
-			esac
-			n=$((n + 1))
+for op in push fetch; do
+	test_expect_success "a plain $op of the sweep base works" '
+		r=$(transfer_fault $op "") && test "$r" = ok
+	'
+	for kind in write fsync rename alloc; do
+		# every allocation with DSV_CRASH_FULL=1, else every 5th
+		step=1 && [ $kind = alloc ] && [ -z "$DSV_CRASH_FULL" ] && step=5
+		test_expect_success "every $kind along a $op can fail: old or new, fsck ok" '
+			n=1 ok_run=0 failures=0
+			while [ $ok_run -lt 2 ] && [ $n -le 200 ]; do
+				r=$(transfer_fault $op $kind:$n) || { echo "$r"; exit 1; }
+				case "$r" in
+				ok) ok_run=$((ok_run + 1)) ;;
+				failed) ok_run=0; failures=$((failures + 1)) ;;
+				*) echo "$r"; exit 1 ;;
+				esac
+				n=$((n + step))
+			done
+			echo "  result: $op, $kind: $failures injected failures, all clean"
+			test $failures -gt 0
+		'
+	done
+	rm -rf r c f
+	if [ $op = push ]; then
+		cp -a r0 r && cp -a c0 c &&
+		total=$(cd c && DSV_FAULT=count "$DSV" push origin main s 2>&1 >/dev/null)
+	else
+		cp -a rn r && cp -a f0 f &&
+		total=$(cd f && DSV_FAULT=count "$DSV" fetch origin 2>&1 >/dev/null)
+	fi
+	total=$(echo "$total" | sed -n "s/^dsv: fault counts: write \([0-9]*\) fsync \([0-9]*\) rename \([0-9]*\) alloc \([0-9]*\)$/\1 \2 \3 \4/p")
+	test_expect_success "a $op killed at each write, fsync and rename: old or new, fsck ok, again works" '
+		set -- $total && test -n "$1" && kills=0 &&
+		for kind in write:$1 fsync:$2 rename:$3; do
+			k=${kind%:*} m=${kind#*:} n=1
+			while [ $n -le $m ]; do
+				r=$(transfer_fault $op kill:$k:$n) || { echo "$r"; exit 1; }
+				[ "$r" = killed ] || { echo "kill:$k:$n: $r"; exit 1; }
+				kills=$((kills + 1)) n=$((n + 1))
+			done
 		done
-		echo "  result: '$kind': $failures injected failures, all clean"
-		test $failures -gt 0
+		echo "  result: $op: $kills kills, all clean"
 	'
 done
-
-rm -rf r c && cp -a r0 r && cp -a c0 c
-total=$(cd c && DSV_FAULT=count "$DSV" push origin main s 2>&1 >/dev/null |
-	sed -n "s/^dsv: fault counts: write \([0-9]*\) fsync \([0-9]*\) rename \([0-9]*\) alloc \([0-9]*\)$/\1 \2 \3 \4/p")
-test_expect_success 'a push killed at each write, fsync and rename: old or new, fsck ok, a re-push works' '
-	set -- $total && test -n "$1" && kills=0 &&
-	for kind in write:$1 fsync:$2 rename:$3; do
-		k=${kind%:*} m=${kind#*:} n=1
-		while [ $n -le $m ]; do
-			r=$(push_fault kill:$k:$n) || { echo "$r"; exit 1; }
-			[ "$r" = killed ] || { echo "kill:$k:$n: $r"; exit 1; }
-			kills=$((kills + 1)) n=$((n + 1))
-		done
-	done
-	echo "  result: $kills kills, all clean"
-'
 
 test_done
