@@ -409,6 +409,39 @@ typedef struct {
 int dsv_audit_run(dsv_audit **out, dsv_lineage *l, const dsv_aid *head);
 void dsv_audit_free(dsv_audit *a);
 
+/* ---- the ancestry graph (lineage/ancestry.c) ----------------------------- */
+
+typedef struct {
+	dsv_aid id;
+	size_t nparents;
+	const size_t *parents;  /* indices into the nodes, primary input first */
+	int has_artifact;       /* 0: no valid dsv.json (kind, op unset) */
+	dsv_kind kind;
+	char op[DSV_ARTIFACT_NAME_MAX];
+	int has_compute;
+	dsv_compute compute;
+	int64_t records, text_bytes; /* stats; -1 when absent */
+	/* The commit's full message and author, borrowed from the lineage
+	 * handle: valid until dsv_lineage_free. */
+	const char *message, *author_name, *author_email;
+	int64_t time;           /* author time, seconds since the epoch */
+	int tz_offset;          /* minutes east of UTC */
+} dsv_ancestry_node;
+
+typedef struct {
+	size_t n;
+	dsv_ancestry_node *nodes; /* every ancestor once, the revision itself
+				     first, in dsv_audit_run's row order
+				     (newest first, never a parent before a
+				     child) */
+	size_t *edges;            /* the storage of the nodes' parents */
+} dsv_ancestry;
+
+/* The whole ancestry of `head` as a graph (what dsv report draws).
+ * DSV_ECORRUPT when a parent cannot be read. */
+int dsv_ancestry_open(dsv_ancestry **out, dsv_lineage *l, const dsv_aid *head);
+void dsv_ancestry_free(dsv_ancestry *a);
+
 /* ---- dataset versions (lineage/dataset.c) -------------------------------- *
  * What joins the lineage to the store: a dataset artifact's MANIFEST, the
  * check that everything it names is stored, and the index rebuilt from the
