@@ -13,18 +13,8 @@ static json_t *compute_json(const dsv_compute *c)
 	return dsv_compute_to_json(&o, c) ? json_null() : o;
 }
 
-/* The audited model against a baseline trained with the same recipe on
- * other data: k, tokens the baseline needed over tokens the model needed for
- * the same loss (below 1 when the baseline is the more efficient), and
- * the data share under which the data work paid for itself. */
-struct verdict {
-	const char *baseline;
-	double k, break_even;
-	int under;
-};
-
-static int judge(const char *rev, const char *baseline, const dsv_audit *a,
-		 struct verdict *v)
+int audit_judge(const char *rev, const char *baseline, const dsv_audit *a,
+		struct audit_verdict *v)
 {
 	dsv_compare_result r;
 	if (compare_models(rev, baseline, &r))
@@ -36,7 +26,7 @@ static int judge(const char *rev, const char *baseline, const dsv_audit *a,
 	return 0;
 }
 
-static void print_verdict(const struct verdict *v, const dsv_audit *a)
+static void print_verdict(const struct audit_verdict *v, const dsv_audit *a)
 {
 	printf("against %s: k = %.3f", v->baseline, v->k);
 	if (v->k < 1)
@@ -54,7 +44,7 @@ static void print_verdict(const struct verdict *v, const dsv_audit *a)
 }
 
 static int print_audit_json(const dsv_audit *a, const dsv_aid *head,
-			    const struct verdict *v)
+			    const struct audit_verdict *v)
 {
 	char hex[DSV_AID_HEXLEN + 1];
 	json_t *o = json_object(), *rows = json_array(), *modes = json_object();
@@ -141,7 +131,7 @@ int cmd_audit(int argc, char **argv)
 		OPT_END(),
 	};
 	dsv_audit *a = NULL;
-	struct verdict v;
+	struct audit_verdict v;
 	dsv_aid id;
 	char hex[DSV_AID_HEXLEN + 1];
 	int n = parse_options(argc, argv, opts, usage);
@@ -153,7 +143,7 @@ int cmd_audit(int argc, char **argv)
 	    dsv_audit_run(&a, the_repo->lineage, &id))
 		return die_error();
 	dsv_aid_fmt(hex, &id);
-	if (baseline && judge(n ? argv[0] : hex, baseline, a, &v)) {
+	if (baseline && audit_judge(n ? argv[0] : hex, baseline, a, &v)) {
 		dsv_audit_free(a);
 		return die_error();
 	}

@@ -74,6 +74,23 @@ int require_writable(void);
  * comparable (tokenizers, validation versions or their parts, contexts). */
 int compare_models(const char *a, const char *b, dsv_compare_result *r);
 
+/* ---- the compute audit (cmd/audit.c) ------------------------------------ */
+
+/* The audited model against a baseline trained with the same recipe on
+ * other data: k, tokens the baseline needed over tokens the model needed for
+ * the same loss (below 1 when the baseline is the more efficient), and
+ * the data share under which the data work paid for itself. */
+struct audit_verdict {
+	const char *baseline;
+	double k, break_even;
+	int under;
+};
+
+/* Compares model `rev` with `baseline` (compare_models) and sets a's data
+ * share against the break-even line; -1 with the error set. */
+int audit_judge(const char *rev, const char *baseline, const dsv_audit *a,
+		struct audit_verdict *v);
+
 /* ---- versions (cmd/version.c) ------------------------------------------- */
 
 /* Resolves REV (NULL: HEAD; "" is an error, as in git) to an artifact id. */
@@ -96,6 +113,15 @@ int parse_export_format(const char *s, int *out);
  * standard output), through a temporary file renamed when complete. */
 int export_version(const dsv_manifest *m, int format, uint64_t limit,
 		   const char *path, uint64_t *bytes);
+/* A file written whole or not at all (export, report): out_open gives the
+ * fd to write: standard output for no path or "-", `path` itself when it
+ * exists and is not a regular file (/dev/null, a FIFO), else a temporary
+ * file beside `path` (its name in *tmp; removed if a signal stops the
+ * process). out_finish, given the writer's result rc, closes it and renames
+ * it onto `path`, or removes it when rc is not 0; returns rc or the error
+ * closing or renaming. */
+int out_open(const char *path, char **tmp, int *fd);
+int out_finish(const char *path, char *tmp, int fd, int rc);
 
 /* ---- tokenizers and the token cache (cmd/tokenize.c) ------------------- */
 

@@ -44,7 +44,7 @@ static void out_on_signal(int sig)
  * symlink: a rename would replace the node or the link with a file), else a
  * file beside `path` whose name goes into *tmp (the caller hands both to
  * out_finish; *tmp stays NULL but for the file beside). */
-static int out_open(const char *path, char **tmp, int *fd)
+int out_open(const char *path, char **tmp, int *fd)
 {
 	struct stat st;
 	*tmp = NULL;
@@ -79,7 +79,7 @@ static int out_open(const char *path, char **tmp, int *fd)
 /* Ends what out_open began, given the export's result rc: the file is closed
  * and renamed onto `path` when all went well, removed otherwise; tmp is
  * freed. Returns rc, or the error closing or renaming. */
-static int out_finish(const char *path, char *tmp, int fd, int rc)
+int out_finish(const char *path, char *tmp, int fd, int rc)
 {
 	if (fd != STDOUT_FILENO && close(fd) && !rc)
 		rc = dsv_error_set(DSV_EIO, "cannot write '%s'", path);
