@@ -28,6 +28,7 @@ int cmd_cat(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_repack(int argc, char **argv);
 int cmd_derive(int argc, char **argv);
@@ -68,6 +69,7 @@ static const struct command {
 	{"derive", cmd_derive, NEEDS_REPO | WRITES, "make a derived version: filter, dedup, annotate, ..."},
 	{"blame", cmd_blame, NEEDS_REPO, "which version brought a record in, which derivations dropped it and why"},
 	{"audit", cmd_audit, NEEDS_REPO, "compute spent on a version and its ancestry"},
+	{"report", cmd_report, NEEDS_REPO, "an HTML page: lineage graph, compute by mode, loss curves"},
 	{"gc", cmd_gc, NEEDS_REPO, "delete objects no branch or tag reaches"},
 	{"repack", cmd_repack, NEEDS_REPO | WRITES, "rewrite a version into dense shards"},
 	{"tokenizer", cmd_tokenizer, NEEDS_REPO | WRITES, "train a byte-level BPE tokenizer on a version"},
