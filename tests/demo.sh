@@ -152,4 +152,8 @@ step dsv audit final
 say "verify every object against its id, and the index against the objects"
 step dsv fsck
 
+say "one HTML page on the final mix: its lineage graph, compute by mode, model-edu's loss curves"
+step dsv report final -o report.html
+
 printf '\ndemo repository left in %s\n' "$DEMO"
+printf 'the report: %s/report.html (open it in a browser)\n' "$DEMO"
