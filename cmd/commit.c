@@ -192,7 +192,7 @@ int cmd_commit(int argc, char **argv)
 	const struct option opts[] = {
 		OPT_STRING('m', "message", &a.message, "msg", "the version's message"),
 		OPT_BOOL(0, "append", &a.append, "add to the branch's version instead of replacing it"),
-		OPT_STRING('b', "branch", &a.branch, "name", "commit on this branch (created from HEAD if new)"),
+		OPT_STRING('b', "branch", &a.branch, "name", "commit on this branch; a new one starts a dataset of its own (from HEAD with --append)"),
 		OPT_BOOL(0, "skip-bad", &a.skip_bad, "skip bad records, counting them, instead of failing"),
 		OPT_STRING(0, "text-field", &a.text_field, "name", "the JSON field that holds the text (default text)"),
 		OPT_STRING(0, "text-mode", &a.text_mode, "mode", "plain text files (and stdin): file, line or paragraph"),
@@ -212,7 +212,7 @@ int cmd_commit(int argc, char **argv)
 	dsv_aid old, id;
 	char *branch = NULL, *manifest = NULL, *json = NULL, ref[300];
 	size_t mlen, jlen;
-	int has_old = 0, new_branch = 0, rc = 1;
+	int has_old = 0, new_branch = 0, parent, rc = 1;
 	struct progress *bar = NULL;
 
 	int n = parse_options(argc, argv, opts, usage);
@@ -244,11 +244,17 @@ int cmd_commit(int argc, char **argv)
 	if (target_branch(&a, &branch, &old, &has_old))
 		goto fail;
 	if (!has_old && a.branch) {
-		/* A new branch starts where HEAD is, as after git checkout -b;
-		 * the ref itself is created only by the commit's swap. */
+		/* A new branch: with --append it continues HEAD's version, as
+		 * after git checkout -b, and HEAD is its parent; without, the
+		 * files are a dataset of their own, with no parent (HEAD's
+		 * version was not its input, and audit would count its
+		 * ancestry), but HEAD's version is still the first place
+		 * to look for records it already holds. The ref itself is
+		 * created only by the commit's swap. */
 		has_old = dsv_lineage_head(l, &old) == 0;
 		new_branch = 1;
 	}
+	parent = has_old && (a.append || !new_branch);
 	if (dsv_meter_new(&meter, DSV_MODE_INGEST))
 		goto fail;
 	dsv_meter_start(meter);
@@ -301,7 +307,7 @@ int cmd_commit(int argc, char **argv)
 	dsv_meter_stop(meter);
 	dsv_meter_read(meter, &c);
 	if (dsv_artifact_new(&art, DSV_KIND_DATASET, "commit") ||
-	    (has_old && dsv_artifact_add_input(art, "previous", &old)))
+	    (parent && dsv_artifact_add_input(art, "previous", &old)))
 		goto fail;
 	describe(art, &a, argv, n, &st, dsv_manifest_records(m), &c);
 	if (rs.records_moved)
@@ -315,8 +321,8 @@ int cmd_commit(int argc, char **argv)
 				 {"MANIFEST", manifest, mlen}};
 	snprintf(ref, sizeof ref, "refs/heads/%s", branch);
 	dsv_commit_opts co = {.files = files, .nfiles = 2,
-			      .parents = has_old ? &old : NULL,
-			      .nparents = has_old ? 1 : 0,
+			      .parents = parent ? &old : NULL,
+			      .nparents = parent ? 1 : 0,
 			      .message = a.message, .ref = ref,
 			      .expected = has_old && !new_branch ? &old : NULL};
 	if (dsv_lineage_commit(l, &co, &id))

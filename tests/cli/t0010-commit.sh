@@ -154,13 +154,19 @@ test_expect_success 'show prints the whole message, as log does' '
 	dsv log -n 1 msg >out && grep -qx "    body line" out
 '
 
-test_expect_success 'commit --branch starts a branch from HEAD' '
+test_expect_success 'commit --branch NEW starts a dataset of its own; with --append it continues HEAD' '
 	zcat "$DEMO/books.jsonl.gz" >../books.jsonl &&
 	dsv commit "$DEMO/books.jsonl.gz" --branch books -m books >out &&
 	grep -q "\[books " out && dsv branch | grep -q "^  books" &&
 	dsv branch | grep -q "^\* main" &&
 	dsv export books -o ../b.jsonl && test_cmp ../books.jsonl ../b.jsonl &&
-	test "$(git --git-dir .dsv/lineage rev-parse books~1)" = "$(git --git-dir .dsv/lineage rev-parse main)"
+	test "$(git --git-dir .dsv/lineage rev-list --count books)" = 1 &&
+	! git --git-dir .dsv/lineage show books:dsv.json | grep -q "\"previous\"" &&
+	dsv audit books --json | python3 -c "import json, sys; assert len(json.load(sys.stdin)[\"ancestors\"]) == 1" &&
+	dsv commit "$DEMO/books.jsonl.gz" --append --branch more -m more -q &&
+	test "$(git --git-dir .dsv/lineage rev-parse more~1)" = "$(git --git-dir .dsv/lineage rev-parse main)" &&
+	dsv export more | tail -n 4 | cmp - ../books.jsonl &&
+	dsv branch -d more >/dev/null
 '
 
 test_expect_success 'log --all and log REV... walk from every branch and tag, each once' '
@@ -169,7 +175,7 @@ test_expect_success 'log --all and log REV... walk from every branch and tag, ea
 	dsv log --oneline main books >out && grep -q "(books) books" out &&
 	test "$(grep -c "web: first crawl" out)" -eq 1 &&
 	dsv log --graph --all >out && grep -q "^\* [0-9a-f]\{7\} (books) books" out &&
-	grep -q "^| \* [0-9a-f]\{7\} (msg) subject" out &&
+	grep -q "^\* [0-9a-f]\{7\} (msg) subject" out &&
 	test_must_fail dsv log main nosuch 2>err && grep -q "unknown revision .nosuch." err
 '
 
