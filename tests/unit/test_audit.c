@@ -201,6 +201,76 @@ static void test_flops_share(void)
 	dsv_lineage_free(l);
 }
 
+/* dsv_ancestry_open (dsv report's graph) on the diamond of test_diamond:
+ * the audit's rows in the audit's order, each node's parents the indices
+ * of its commit's parents, primary input first, and the artifact fields. */
+static void test_ancestry(void)
+{
+	dsv_lineage *l = fresh("ancestry");
+	dsv_ancestry *an = NULL;
+	dsv_audit *au = NULL;
+	dsv_aid base, left, right, mix, model, synth, p[2];
+
+	base = art(l, "commit", DSV_MODE_INGEST, 10, 0, NULL, 0);
+	left = art(l, "filter", DSV_MODE_SELECTION, 2, 0, &base, 1);
+	right = art(l, "dedup", DSV_MODE_SELECTION, 3, 0, &base, 1);
+	p[0] = left;
+	p[1] = right;
+	mix = art(l, "mix", DSV_MODE_SELECTION, 1, 0, p, 2);
+	model = art(l, "train", DSV_MODE_TRAINING, 100, 0, &mix, 1);
+	p[0] = base;
+	p[1] = model;
+	synth = art(l, "synth", DSV_MODE_GENERATION, 4, 0, p, 2);
+
+	char path[4300];
+	git_repository *repo = NULL;
+	snprintf(path, sizeof path, "%s/ancestry", dir);
+	CHECK(git_repository_open(&repo, path) == 0);
+	CHECK_OK(dsv_ancestry_open(&an, l, &synth));
+	CHECK_OK(dsv_audit_run(&au, l, &synth));
+	CHECK(an && au && an->n == au->nrows && an->n == 6);
+	for (size_t i = 0; an && au && i < an->n && i < au->nrows; i++) {
+		const dsv_ancestry_node *nd = &an->nodes[i];
+		CHECK(dsv_aid_cmp(&nd->id, &au->rows[i].id) == 0);
+		CHECK(nd->has_artifact && nd->has_compute);
+		CHECK(nd->compute.wall_s == au->rows[i].compute.wall_s);
+		/* art's message is its op (git adds the final newline) */
+		size_t oplen = strlen(nd->op);
+		CHECK(!strncmp(nd->message, nd->op, oplen) &&
+		      !strcmp(nd->message + oplen, "\n"));
+		CHECK(nd->time == 1700000000 && !strcmp(nd->author_name, "T"));
+		/* parents: git's, in order, as indices of nodes */
+		git_commit *c = NULL;
+		git_oid oid;
+		memcpy(oid.id, nd->id.b, sizeof oid.id);
+		CHECK(git_commit_lookup(&c, repo, &oid) == 0);
+		CHECK(c && nd->nparents == git_commit_parentcount(c));
+		for (size_t k = 0; c && k < nd->nparents; k++) {
+			CHECK(nd->parents[k] < an->n && nd->parents[k] != i);
+			CHECK(!memcmp(an->nodes[nd->parents[k]].id.b,
+				      git_commit_parent_id(c, (unsigned)k)->id,
+				      sizeof oid.id));
+		}
+		git_commit_free(c);
+	}
+	CHECK(an && an->nodes[0].nparents == 2 &&
+	      dsv_aid_cmp(&an->nodes[an->nodes[0].parents[0]].id, &base) == 0 &&
+	      dsv_aid_cmp(&an->nodes[an->nodes[0].parents[1]].id, &model) == 0);
+	CHECK(an && an->nodes[0].kind == DSV_KIND_DATASET &&
+	      !strcmp(an->nodes[0].op, "synth"));
+	dsv_ancestry_free(an);
+	dsv_audit_free(au);
+	an = NULL;
+	/* a root alone */
+	CHECK_OK(dsv_ancestry_open(&an, l, &base));
+	CHECK(an && an->n == 1 && an->nodes[0].nparents == 0);
+	dsv_ancestry_free(an);
+	dsv_ancestry_free(NULL);
+	(void)right;
+	git_repository_free(repo);
+	dsv_lineage_free(l);
+}
+
 static double ms_since(struct timespec t0)
 {
 	struct timespec t1;
@@ -285,6 +355,7 @@ int main(void)
 {
 	dir = test_tmpdir();
 	RUN(test_diamond);
+	RUN(test_ancestry);
 	RUN(test_flops_share);
 	RUN(test_10k_chain);
 	if (getenv("DSV_KEEP")) {
