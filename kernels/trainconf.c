@@ -165,6 +165,22 @@ static int set_value(dsv_trainconf *c, const struct key *k, const char *v,
 	}
 	if (!is_number(v))
 		goto bad;
+	/* Plain integers are read as integers: a double rounds past 2^53
+	 * ("max_tokens = 1000000000000000001" became 1e18). */
+	if (k->type != K_DBL && !v[strspn(v + (*v == '-'), "0123456789") +
+				 (*v == '-')]) {
+		long long ll = strtoll(v, &end, 10);
+		if (errno || ll < (long long)k->lo || ll > (long long)k->hi)
+			return dsv_kernel_error(DSV_KERNEL_EINVAL, "%s:%d: %s = "
+						"%s is out of range (%.10g .. "
+						"%.10g)", name, line, k->name,
+						v, k->lo, k->hi);
+		if (k->type == K_INT)
+			*(int *)p = (int)ll;
+		else
+			*(int64_t *)p = ll;
+		return 0;
+	}
 	double d = strtod(v, &end);
 	if (errno || !isfinite(d))
 		goto bad;

@@ -91,6 +91,12 @@ static void test_errors(void)
 	CHECK(c.max_steps == 0 && dsv_trainconf_steps(&c) == 196);
 	CHECK_OK(parse(&c, "max_tokens = 100000\nmax_steps = 7\n"));
 	CHECK(dsv_trainconf_steps(&c) == 7);
+	/* integers past 2^53 are exact; exponents still work */
+	CHECK_OK(parse(&c, "eval_tokens = 9007199254740993\nn_layer = 1e1\n"));
+	CHECK(c.eval_tokens == 9007199254740993LL && c.n_layer == 10);
+	expect_error("max_steps = 99999999999999999999\n",
+		     "c.conf:1: max_steps = 99999999999999999999 is out of range");
+	expect_error("n_layer = -1\n", "c.conf:1: n_layer = -1 is out of range");
 }
 
 /* A comment is skipped whatever its length (a whole line or after a value);
