@@ -167,6 +167,32 @@ struct model {
  * releases everything, also after a failure. */
 int model_load(const char *rev, int B, int T, int where, struct model *out);
 void model_free(struct model *m);
+/* Each document's mean token loss under a model (cmd/doc_loss.c), for
+ * dsv eval and derive annotate --model. A document is encoded with the
+ * model's tokenizer as eot + its tokens and cut into windows of up to T+1
+ * tokens (T the model's context), one batch row each, so a token is
+ * predicted from the earlier tokens of its window only; rows are run
+ * `batch` at a time. doc_loss_new borrows md for the life of *out. */
+struct doc_loss;
+int doc_loss_new(struct doc_loss **out, struct model *md, int batch);
+void doc_loss_free(struct doc_loss *dl);
+/* Encodes and queues a document, the next index (0 after doc_loss_new or
+ * doc_loss_clear); runs the batches it fills. */
+int doc_loss_add(struct doc_loss *dl, const char *text, size_t len);
+/* Runs the last, partial batch: every document queued has its loss. */
+int doc_loss_flush(struct doc_loss *dl);
+/* After doc_loss_flush: the documents queued since the last clear, and
+ * document i's mean loss (NaN when it has no tokens: an empty text). */
+size_t doc_loss_docs(const struct doc_loss *dl);
+double doc_loss_mean(const struct doc_loss *dl, size_t i);
+/* Forgets the documents (after a flush); the totals stay. */
+void doc_loss_clear(struct doc_loss *dl);
+/* The sum of every token loss and the tokens, over all documents. */
+void doc_loss_totals(const struct doc_loss *dl, double *sum, uint64_t *ntok);
+/* Adds to m what the forward passes since the last call used: tokens in,
+ * FLOPs (a third of training's per token), and on a GPU its seconds and
+ * the energy NVML saw. */
+void doc_loss_meter(struct doc_loss *dl, dsv_meter *m);
 /* Bytes of memory available (MemAvailable; $DSV_TRAIN_MEMORY in the
  * tests), 0 when unknown: what train, eval and generation check their
  * allocations against before making them. */

@@ -5,7 +5,6 @@
  */
 #include "cmd/cmd.h"
 #include "cmd/derive.h"
-#include "kernels/gpt.h"
 
 #include <errno.h>
 #include <math.h>
@@ -13,103 +12,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Where each scored record sits in the version. */
 struct doc {
 	size_t entry;
 	uint64_t row;
-	double sum;
-	uint64_t n;
 };
 
 struct evalrun {
 	struct model md;
-	int B, T;
-	int *inputs, *targets;
-	float *losses;
-	size_t *row_doc; /* batch row -> doc */
-	int rows;
-	struct doc *docs;
+	struct doc_loss *dl;
+	struct doc *docs; /* doc i is the doc_loss's document i */
 	size_t ndocs, capdocs;
 	double sum;
 	uint64_t ntok;
 };
 
-static int flush(struct evalrun *e)
-{
-	int rc;
-	if (!e->rows)
-		return 0;
-	if ((rc = dsv_gpt_forward(e->md.g, e->inputs, e->targets, e->rows,
-				  e->T)) ||
-	    (rc = dsv_gpt_get_losses(e->md.g, e->losses)))
-		return dsv_error_set(rc, "%s", dsv_gpt_error_last());
-	for (int r = 0; r < e->rows; r++) {
-		struct doc *d = &e->docs[e->row_doc[r]];
-		for (int i = 0; i < e->T; i++)
-			if (e->targets[r * e->T + i] >= 0) {
-				d->sum += e->losses[r * e->T + i];
-				d->n++;
-				e->sum += e->losses[r * e->T + i];
-				e->ntok++;
-			}
-	}
-	e->rows = 0;
-	return 0;
-}
-
-/* One document: "eot d0 d1 ..." cut into windows of up to T+1 tokens. */
-static int add_doc(struct evalrun *e, const uint32_t *ids, size_t n)
-{
-	size_t d = e->ndocs - 1, len = n + 1;
-	uint32_t eot = dsv_bpe_eot(e->md.bpe);
-	for (size_t off = 0; off + 1 < len; off += (size_t)e->T) {
-		int rc;
-		if (e->rows == e->B && (rc = flush(e)))
-			return rc;
-		int *in = e->inputs + (size_t)e->rows * e->T;
-		int *tg = e->targets + (size_t)e->rows * e->T;
-		for (int i = 0; i < e->T; i++) {
-			size_t p = off + (size_t)i;
-			in[i] = p < len ? (int)(p ? ids[p - 1] : eot) : 0;
-			tg[i] = p + 1 < len ? (int)ids[p] : -1;
-		}
-		e->row_doc[e->rows++] = d;
-	}
-	return 0;
-}
-
 static int run_eval(struct evalrun *e, const dsv_manifest *m)
 {
 	dsv_version_iter *it = NULL;
-	dsv_bpe_encoder *enc = NULL;
 	dsv_version_rec rec;
-	uint32_t *ids = NULL;
-	size_t cap = 0;
 	int rc;
-	if ((rc = dsv_bpe_encoder_new(&enc, e->md.bpe))) {
-		rc = dsv_error_set(rc, "%s", dsv_kernel_error_last());
-		goto cleanup;
-	}
 	if ((rc = dsv_version_iter_new(&it, the_repo->store, m, DSV_SHARD_TEXT)))
 		goto cleanup;
 	while ((rc = dsv_version_iter_next(it, &rec)) == 1) {
-		size_t n = 0;
-		if ((rc = dsv_bpe_encode(enc, (const uint8_t *)rec.text,
-					 rec.text_len, &ids, &n, &cap))) {
-			rc = dsv_error_set(rc, "%s", dsv_kernel_error_last());
-			goto cleanup;
-		}
 		if ((rc = DSV_ARRAY_GROW(e->docs, e->capdocs, e->ndocs + 1,
 					 1024)))
 			goto cleanup;
-		e->docs[e->ndocs++] = (struct doc){rec.entry, rec.row, 0, 0};
-		if ((rc = add_doc(e, ids, n)))
+		e->docs[e->ndocs++] = (struct doc){rec.entry, rec.row};
+		if ((rc = doc_loss_add(e->dl, rec.text, rec.text_len)))
 			goto cleanup;
 	}
 	if (rc == 0)
-		rc = flush(e);
+		rc = doc_loss_flush(e->dl);
+	doc_loss_totals(e->dl, &e->sum, &e->ntok);
 cleanup:
-	free(ids);
-	dsv_bpe_encoder_free(enc);
 	dsv_version_iter_free(it);
 	return rc;
 }
@@ -147,7 +83,7 @@ static int column_manifest(struct evalrun *e, const dsv_manifest *m,
 	for (size_t d = 0; d < e->ndocs; d++) {
 		const struct doc *doc = &e->docs[d];
 		float *v = dsv_column_data(cols[owner[doc->entry]]);
-		v[doc->row] = doc->n ? (float)(doc->sum / (double)doc->n) : NAN;
+		v[doc->row] = (float)doc_loss_mean(e->dl, d);
 	}
 	if ((rc = dsv_manifest_new(&nm)))
 		goto cleanup;
@@ -331,7 +267,6 @@ int cmd_eval(int argc, char **argv)
 	struct evalrun e = {0};
 	dsv_manifest *m = NULL;
 	dsv_meter *meter = NULL;
-	struct nvml nvml = {0};
 	dsv_aid rev, id;
 	int rc = 1;
 
@@ -381,34 +316,16 @@ int cmd_eval(int argc, char **argv)
 		goto fail;
 	if (save && save_weights(&e.md, save))
 		goto fail;
-	if (e.md.g->on_gpu)
-		nvml_start(&nvml);
-	e.B = (int)batch;
-	e.T = e.md.seq_len;
-	size_t BT = (size_t)e.B * e.T;
-	e.inputs = malloc(BT * sizeof *e.inputs);
-	e.targets = malloc(BT * sizeof *e.targets);
-	e.losses = malloc(BT * sizeof *e.losses);
-	e.row_doc = malloc((size_t)e.B * sizeof *e.row_doc);
-	if (!e.inputs || !e.targets || !e.losses || !e.row_doc) {
-		rc = error_msg("out of memory");
-		goto cleanup;
-	}
+	if (doc_loss_new(&e.dl, &e.md, (int)batch))
+		goto fail;
 	if (run_eval(&e, m))
 		goto fail;
 	if (e.ntok == 0) {
 		rc = error_msg("the version '%s' has no tokens to evaluate", argv[1]);
 		goto cleanup;
 	}
-	dsv_meter_add(meter, DSV_METER_TOKENS_IN, e.ntok);
 	dsv_meter_add(meter, DSV_METER_RECORDS_IN, e.ndocs);
-	dsv_meter_add_flops(meter, dsv_gpt_flops_per_token(&e.md.g->cfg, e.T) /
-					   3.0 * (double)e.ntok);
-	if (e.md.g->on_gpu) {
-		dsv_meter_add_gpu(meter, dsv_device_name(),
-				  dsv_gpt_gpu_seconds(e.md.g));
-		dsv_meter_add_energy(meter, nvml_joules(&nvml));
-	}
+	doc_loss_meter(e.dl, meter);
 	if (column && commit_column(&e, &rev, m, column, branch, msg, meter, &id))
 		goto fail;
 	print_result(&e, argv, column ? &id : NULL, column, branch, msg, json,
@@ -418,14 +335,10 @@ int cmd_eval(int argc, char **argv)
 fail:
 	rc = die_error();
 cleanup:
+	doc_loss_free(e.dl);
 	model_free(&e.md);
-	free(e.inputs);
-	free(e.targets);
-	free(e.losses);
-	free(e.row_doc);
 	free(e.docs);
 	dsv_manifest_free(m);
 	dsv_meter_free(meter);
-	nvml_stop(&nvml);
 	return rc;
 }
