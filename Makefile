@@ -207,7 +207,7 @@ test: deps
 # The quick CLI scripts with dsv itself built as B (SANITIZE=...: .ci/run's
 # sanitizer pass). Leaks are not reported: OpenMPI's plugins leak at exit.
 CLI_QUICK := t0000 t0010 t0020 t0030 t0040 t0060 t0100 t0110 t0115 t0220 \
-	     t0230 t0250 t0300 t0310 t0400 t0410 t0420 t0500 t0510
+	     t0230 t0235 t0250 t0300 t0310 t0400 t0410 t0420 t0500 t0510
 cli-test: $(B)/dsv
 	@DSV_BIN=$(abspath $(B)/dsv) ASAN_OPTIONS=detect_leaks=0 B=$(B) \
 		sh tests/run.sh cli $(CLI_QUICK)

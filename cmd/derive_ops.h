@@ -4,7 +4,7 @@
  */
 DERIVE_OP(filter, "keep records that pass heuristic rules or a --where expression")
 DERIVE_OP(dedup, "drop exact (--exact) or near (--fuzzy) duplicate records")
-DERIVE_OP(annotate, "write columns: heuristic statistics (--stats) or a classifier score")
+DERIVE_OP(annotate, "write columns: heuristic statistics (--stats), a classifier score, a perplexity (--model)")
 DERIVE_OP(sample, "a seeded random subset: --fraction F or --n N records")
 DERIVE_OP(mix, "one version from several: A:w B:w ... as repeats or to --records/--tokens")
 DERIVE_OP(split, "two disjoint versions NAME-train and NAME-valid (--valid F)")

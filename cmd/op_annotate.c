@@ -1,11 +1,15 @@
 /* op_annotate.c: `dsv derive annotate REV (--stats | --classifier NAME
- * [--column COL])`: keeps every record and writes columns: the heuristic
- * statistics of kernels/docstats.h (names in docs/kernels.md), or the score
- * of a classifier artifact (kernels/qclass.h, see cmd/classifier.c). The
- * columns are what `filter --where` reads.
+ * [--column COL] | --model MODEL [--column COL] [--batch N])`: keeps every
+ * record and writes columns: the heuristic statistics of kernels/docstats.h
+ * (names in docs/kernels.md), the score of a classifier artifact
+ * (kernels/qclass.h, see cmd/classifier.c), or each record's perplexity
+ * under a model (cmd/doc_loss.c, as dsv eval scores it). The columns are
+ * what `filter --where` reads.
  */
 #include "cmd/derive.h"
 
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +48,11 @@ static const struct {
 
 struct annotate {
 	int stats;
-	const char *classifier, *column;
+	const char *classifier, *model, *column;
+	long batch;
 	struct classifier_model cm;
+	struct model md;
+	struct doc_loss *dl;
 	uint64_t docs;
 };
 
@@ -156,6 +163,33 @@ static int score_run(struct derive_shard *sh, const uint64_t *rows, size_t n,
 	return 0;
 }
 
+/* Perplexity: exp of the record's mean token loss, NaN for a record with
+ * no tokens and for rows the version does not hold (as eval's column).
+ * A shard's records are batched together and flushed at its end, so a
+ * record's value does not depend on the other shards (nor, under mpirun,
+ * on which rank scores it). */
+static int perplexity_run(struct derive_shard *sh, const uint64_t *rows,
+			  size_t n, const uint8_t *base, const uint64_t *off,
+			  void *ctx)
+{
+	struct score_out *o = ctx;
+	struct doc_loss *dl = o->an->dl;
+	int rc = 0;
+	doc_loss_clear(dl);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = doc_loss_add(dl, (const char *)base + off[i],
+				  off[i + 1] - off[i]);
+	if (!rc)
+		rc = doc_loss_flush(dl);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		o->col[rows[i]] = (float)exp(doc_loss_mean(dl, i));
+	o->an->docs += n;
+	doc_loss_meter(dl, derive_meter(sh->d));
+	return 0;
+}
+
 static int annotate_shard(struct derive_shard *sh, void *ctx)
 {
 	struct annotate *an = ctx;
@@ -174,24 +208,88 @@ static int annotate_shard(struct derive_shard *sh, void *ctx)
 	if ((rc = derive_shard_column(sh, an->column, DSV_COL_F32, &col)))
 		return rc;
 	struct score_out o = {dsv_column_data(col), an};
-	return live_rows(sh, score_run, &o);
+	if (!an->model)
+		return live_rows(sh, score_run, &o);
+	for (uint64_t r = 0; r < sh->rows; r++)
+		o.col[r] = NAN;
+	return live_rows(sh, perplexity_run, &o);
+}
+
+/* The forward passes want OpenMP's passive wait, which train_passive_omp
+ * sets by re-executing the process; it is looked for before
+ * parse_options moves the arguments (a "--model" that is the value of
+ * another option only costs that exec). */
+static void passive_omp_for_model(int argc, char **argv)
+{
+	char *args[256];
+	int model = 0;
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		model |= !strncmp(argv[i], "--model", 7);
+	if (!model || argc > 250)
+		return;
+	args[0] = "derive";
+	for (int i = 0; i < argc; i++)
+		args[i + 1] = argv[i];
+	train_passive_omp(argc + 1, args);
+}
+
+/* The input's entries must not hold a column named `name` already: the
+ * new one would replace it (a score under another model, say) without a
+ * word. */
+static int column_free(const struct derive *d, const char *rev,
+		       const char *name)
+{
+	const dsv_manifest *m = derive_input(d);
+	for (size_t i = 0; i < m->n; i++)
+		for (size_t j = 0; j < m->e[i].ncols; j++)
+			if (!strcmp(m->e[i].cols[j].name, name))
+				return dsv_error_set(DSV_EEXISTS, "'%s' has a "
+						     "column '%s' already "
+						     "(name another with "
+						     "--column)", rev, name);
+	return 0;
+}
+
+static int model_start(struct derive *d, struct annotate *an,
+		       const char *rev)
+{
+	char hex[DSV_AID_HEXLEN + 1];
+	int rc;
+	if ((rc = column_free(d, rev, an->column)))
+		return rc;
+	if ((rc = model_load(an->model, (int)an->batch, 0, derive_device(d),
+			     &an->md)))
+		return dsv_error_wrap(rc, "--model '%s'", an->model);
+	if ((rc = doc_loss_new(&an->dl, &an->md, (int)an->batch)) ||
+	    (rc = derive_add_input(d, "model", &an->md.aid)))
+		return rc;
+	json_t *p = derive_params(d);
+	dsv_aid_fmt(hex, &an->md.aid);
+	json_object_set_new(p, "model", json_string(hex));
+	json_object_set_new(p, "column", json_string(an->column));
+	json_object_set_new(p, "batch", json_integer(an->batch));
+	return 0;
 }
 
 int derive_annotate(int argc, char **argv)
 {
 	static const char usage[] = "dsv derive annotate REV -o NAME -m MSG "
-				    "(--stats | --classifier NAME [--column COL])";
+				    "(--stats | --classifier NAME [--column COL] "
+				    "| --model MODEL [--column COL] [--batch N])";
 	struct derive *d = NULL;
-	struct annotate an = {0};
+	struct annotate an = {.batch = LONG_MIN}; /* LONG_MIN: no --batch */
 	int rc = 1;
 
+	passive_omp_for_model(argc, argv);
 	if (derive_new(&d, "annotate"))
 		return die_error();
 	const struct option opts[] = {
 		DERIVE_OPTIONS(d),
 		OPT_BOOL(0, "stats", &an.stats, "heuristic statistics columns (docs/kernels.md)"),
 		OPT_STRING(0, "classifier", &an.classifier, "rev", "score with this classifier artifact"),
-		OPT_STRING(0, "column", &an.column, "name", "the score's column (default quality)"),
+		OPT_STRING(0, "model", &an.model, "rev", "each record's perplexity under this model"),
+		OPT_STRING(0, "column", &an.column, "name", "the column (default quality, perplexity with --model)"),
+		OPT_INT(0, "batch", &an.batch, "n", "with --model: sequences per forward pass (default 8)"),
 		OPT_END(),
 	};
 	int n = parse_options(argc, argv, opts, usage);
@@ -199,16 +297,28 @@ int derive_annotate(int argc, char **argv)
 		rc = PARSE_EXIT(n);
 		goto out;
 	}
-	if (!an.stats == !an.classifier) {
-		rc = usage_error(opts, usage, "give one of --stats or --classifier");
+	if (!!an.stats + !!an.classifier + !!an.model != 1) {
+		rc = usage_error(opts, usage, "give one of --stats, --classifier "
+				 "or --model");
 		goto out;
 	}
-	if (an.column && !an.classifier) {
-		rc = usage_error(opts, usage, "--column goes with --classifier");
+	if (an.column && an.stats) {
+		rc = usage_error(opts, usage, "--column goes with --classifier "
+				 "or --model");
+		goto out;
+	}
+	if (an.batch != LONG_MIN && !an.model) {
+		rc = usage_error(opts, usage, "--batch goes with --model");
+		goto out;
+	}
+	if (an.batch == LONG_MIN)
+		an.batch = 8;
+	if (an.batch < 1 || an.batch > 4096) {
+		rc = usage_error(opts, usage, "--batch must be 1..4096");
 		goto out;
 	}
 	if (!an.column)
-		an.column = "quality";
+		an.column = an.model ? "perplexity" : "quality";
 	if (derive_column_name_check(an.column)) {
 		rc = usage_error(opts, usage, "--column: %s", dsv_error_last());
 		goto out;
@@ -222,6 +332,9 @@ int derive_annotate(int argc, char **argv)
 		for (int i = 0; i < S_NSTATS; i++)
 			json_array_append_new(names, json_string(stat_cols[i].name));
 		json_object_set_new(p, "stats", names);
+	} else if (an.model) {
+		if (model_start(d, &an, argv[0]))
+			goto fail;
 	} else {
 		dsv_aid cid;
 		char hex[DSV_AID_HEXLEN + 1];
@@ -243,6 +356,8 @@ int derive_annotate(int argc, char **argv)
 fail:
 	rc = die_error();
 out:
+	doc_loss_free(an.dl);
+	model_free(&an.md);
 	classifier_model_free(&an.cm);
 	derive_free(d);
 	return rc;

@@ -92,6 +92,20 @@ test_expect_success 'rephrase: the same records on cuda and cpu; the GPU seconds
 		grep -q "\"gpu_s\": [0-9.]*[1-9]"
 '
 
+test_expect_success 'annotate --model: cuda and cpu perplexities keep the same records' '
+	dsv derive sample main --n 24 --seed 5 -o psrc -m psrc -q &&
+	p=$(dsv eval mcpu psrc --json --device cpu | sed -n "s/.*\"perplexity\": \([0-9.]*\)}/\1/p") &&
+	dsv derive annotate psrc --model mcpu --device cpu -o pcpu -m p -q &&
+	gpu derive annotate psrc --model mcpu --device cuda -o pgpu -m p -q &&
+	dsv derive filter pcpu --where "perplexity < $p" -o plcpu -m p >out &&
+	grep -q "kept" out && ! grep -q " 0 of \| 24 of 24 " out &&
+	dsv derive filter pgpu --where "perplexity < $p" -o plgpu -m p -q &&
+	dsv export plcpu >plcpu.jsonl && dsv export plgpu >plgpu.jsonl &&
+	test_cmp plcpu.jsonl plgpu.jsonl &&
+	dsv show pgpu | grep -A 1 "\"name\": \"CUDA emulation on the CPU\"" |
+		grep -q "\"gpu_s\": [0-9.]*[1-9]"
+'
+
 G="git --git-dir .dsv/lineage"
 if command -v mpirun >/dev/null 2>&1 && mpirun --version >/dev/null 2>&1; then
 	test_expect_success 'two ranks, a GPU each (NCCL), train as one rank with the global batch' '
