@@ -210,8 +210,22 @@ test_expect_success 'fsck passes on a healthy repository' '
 	dsv fsck >out && grep -q "^ok$" out
 '
 
-test_expect_success 'status names the branch and version' '
-	dsv status >out && grep -q "On branch main" out && grep -q "1000 records" out
+test_expect_success 'status names the branch and version; --json says the same' '
+	dsv status >out && grep -q "On branch main" out && grep -q "1000 records" out &&
+	dsv status --json | python3 -c "
+import json, subprocess, sys
+d = json.load(sys.stdin)
+head = subprocess.check_output([\"git\", \"--git-dir\", \".dsv/lineage\", \"rev-parse\", \"main\"]).decode().strip()
+assert (d[\"branch\"], d[\"detached\"]) == (\"main\", False), d
+v = d[\"version\"]
+assert v[\"artifact\"] == head and v[\"records\"] == 1000 and v[\"shards\"] >= 1, v
+assert d[\"store\"][\"objects\"] > 0 and d[\"store\"][\"stored_bytes\"] > 0, d" &&
+	test "$(dsv status --json | python3 -c "import json,sys; print(json.load(sys.stdin)[\"version\"][\"summary\"])")" = \
+		"$(git --git-dir .dsv/lineage log -1 --format=%s main)" &&
+	mkdir st-empty && (cd st-empty && dsv init -q && dsv status --json) | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+assert d[\"version\"] is None and d[\"store\"][\"objects\"] == 0, d"
 '
 
 test_expect_success 'switch makes a branch current; -c makes one first' '
