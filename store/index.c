@@ -238,20 +238,31 @@ int dsv_index_get_object(dsv_store *s, const dsv_oid *id, dsv_obj_info *out)
 int dsv_index_put_object(dsv_store *s, const dsv_oid *id,
 			 const dsv_obj_info *info)
 {
-	uint8_t val[OBJ_VAL_LEN] = {0};
-	MDB_val k = {sizeof id->b, (void *)id->b}, v = {sizeof val, val};
+	return dsv_index_put_objects(s, id, info, 1);
+}
+
+int dsv_index_put_objects(dsv_store *s, const dsv_oid *ids,
+			  const dsv_obj_info *infos, size_t n)
+{
 	MDB_txn *txn = NULL;
 	int mrc;
 
-	dsv_put32(val, (uint32_t)info->type);
-	dsv_put64(val + 8, info->raw_size);
-	dsv_put64(val + 16, info->stored_size);
-	dsv_put64(val + 24, info->rows);
+	if (!n)
+		return 0;
 	if ((mrc = mdb_txn_begin(s->env, NULL, 0, &txn)))
 		return mdb_fail(mrc, "cannot begin transaction");
-	if ((mrc = mdb_put(txn, s->db_objects, &k, &v, 0))) {
-		mdb_txn_abort(txn);
-		return mdb_fail(mrc, "cannot record object");
+	for (size_t i = 0; i < n; i++) {
+		uint8_t val[OBJ_VAL_LEN] = {0};
+		MDB_val k = {sizeof ids[i].b, (void *)ids[i].b},
+			v = {sizeof val, val};
+		dsv_put32(val, (uint32_t)infos[i].type);
+		dsv_put64(val + 8, infos[i].raw_size);
+		dsv_put64(val + 16, infos[i].stored_size);
+		dsv_put64(val + 24, infos[i].rows);
+		if ((mrc = mdb_put(txn, s->db_objects, &k, &v, 0))) {
+			mdb_txn_abort(txn);
+			return mdb_fail(mrc, "cannot record object");
+		}
 	}
 	if ((mrc = mdb_txn_commit(txn)))
 		return mdb_fail(mrc, "cannot commit");

@@ -458,6 +458,10 @@ typedef struct {
 int dsv_index_get_object(dsv_store *s, const dsv_oid *id, dsv_obj_info *out);
 int dsv_index_put_object(dsv_store *s, const dsv_oid *id,
 			 const dsv_obj_info *info);
+/* Records n objects in one write transaction (one sync, not n): all or
+ * none of them. */
+int dsv_index_put_objects(dsv_store *s, const dsv_oid *ids,
+			  const dsv_obj_info *infos, size_t n);
 /* Looks up where a record (by text hash) was first stored. */
 int dsv_index_get_record(dsv_store *s, const dsv_rhash *h, dsv_record_loc *out);
 /* How many of n record hashes have no entry, in one read transaction. */
