@@ -449,6 +449,10 @@ char *json_quote(const char *s);
 struct progress;
 struct progress *progress_start(const char *what, uint64_t total);
 void progress_update(struct progress *p, uint64_t done);
+/* For a bar whose total counts items: git's "Receiving objects:  45%
+ * (123/271), 12.3 MiB | 40.1 MiB/s", `bytes` being what the done items
+ * hold. */
+void progress_count(struct progress *p, uint64_t done, uint64_t bytes);
 void progress_done(struct progress *p);
 
 #endif

@@ -112,6 +112,22 @@ void progress_update(struct progress *p, uint64_t done)
 	}
 }
 
+void progress_count(struct progress *p, uint64_t done, uint64_t bytes)
+{
+	if (!p)
+		return;
+	double t = now();
+	if (t - p->last < 0.1)
+		return;
+	p->last = t;
+	char b[32], r[32];
+	fprintf(stderr, "\r%s: %3d%% (%llu/%llu), %s | %s/s\033[K", p->what,
+		p->total ? (int)(100.0 * done / p->total) : 100,
+		(unsigned long long)done, (unsigned long long)p->total,
+		human_bytes(b, (double)bytes),
+		human_bytes(r, bytes / (t - p->start + 1e-9)));
+}
+
 void progress_done(struct progress *p)
 {
 	if (!p)

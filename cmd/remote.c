@@ -203,13 +203,51 @@ int cmd_remote(int argc, char **argv)
 	return usage_error(opts, usage, "unknown subcommand '%s'", sub);
 }
 
+/* ---- the object copy: threads and a progress bar ------------------------- */
+
+#define JOBS_HELP "objects copied at once (default 0: the cores, at most 8)"
+#define JOBS_MAX 256
+
+/* A bar on a terminal, unless -q; started by the first object done. */
+struct bar {
+	const char *what; /* "Receiving objects" */
+	int quiet;
+	struct progress *p;
+};
+
+static void bar_step(void *ctx, const dsv_transfer_stats *st)
+{
+	struct bar *b = ctx;
+	if (!b->p && !b->quiet)
+		b->p = progress_start(b->what, st->objects);
+	progress_count(b->p, st->present + st->copied, st->bytes);
+}
+
+static dsv_transfer_opts transfer_opts(long jobs, struct bar *b)
+{
+	return (dsv_transfer_opts){.jobs = (int)jobs, .progress = bar_step,
+				   .ctx = b};
+}
+
+/* The bar's line erased, before anything else is printed. */
+static void bar_done(struct bar *b)
+{
+	progress_done(b->p);
+	b->p = NULL;
+}
+
 /* ---- dsv fetch ----------------------------------------------------------- */
 
 /* Fetches `remote` and prints what moved; 0 or 1. */
-static int fetch_print(const char *remote, int quiet, int json,
+static int fetch_print(const char *remote, int quiet, int json, long jobs,
 		       dsv_remote_result *r)
 {
-	if (dsv_remote_fetch(the_repo->lineage, the_repo->store, remote, r))
+	struct bar b = {.what = "Receiving objects", .quiet = quiet};
+	dsv_transfer_opts t = transfer_opts(jobs, &b);
+	int rc = dsv_remote_fetch(the_repo->lineage, the_repo->store, remote,
+				  &t, r);
+	bar_done(&b);
+	if (rc)
 		return die_error();
 	if (json) {
 		print_json_result("fetch", remote, r, NULL);
@@ -229,11 +267,13 @@ static int fetch_print(const char *remote, int quiet, int json,
 
 int cmd_fetch(int argc, char **argv)
 {
-	static const char usage[] = "dsv fetch [-q] [--json] [REMOTE]";
+	static const char usage[] = "dsv fetch [-q] [--json] [-j N] [REMOTE]";
 	int quiet = 0, json = 0;
+	long jobs = 0;
 	const struct option opts[] = {
 		OPT_BOOL('q', "quiet", &quiet, "print nothing"),
 		OPT_BOOL(0, "json", &json, "print what moved as JSON"),
+		OPT_INT('j', "jobs", &jobs, "n", JOBS_HELP),
 		OPT_END(),
 	};
 	dsv_remote_result r = {0};
@@ -242,7 +282,9 @@ int cmd_fetch(int argc, char **argv)
 		return PARSE_EXIT(n);
 	if (n > 1)
 		return usage_error(opts, usage, "one remote at a time");
-	int rc = fetch_print(n ? argv[0] : "origin", quiet, json, &r);
+	if (jobs < 0 || jobs > JOBS_MAX)
+		return usage_error(opts, usage, "-j must be 0..%d", JOBS_MAX);
+	int rc = fetch_print(n ? argv[0] : "origin", quiet, json, jobs, &r);
 	dsv_remote_result_free(&r);
 	return rc;
 }
@@ -310,11 +352,14 @@ static int pull_merge(const char *branch, const char *remote,
 
 int cmd_pull(int argc, char **argv)
 {
-	static const char usage[] = "dsv pull [-q] [--json] [REMOTE [BRANCH]]";
+	static const char usage[] = "dsv pull [-q] [--json] [-j N] "
+				    "[REMOTE [BRANCH]]";
 	int quiet = 0, json = 0;
+	long jobs = 0;
 	const struct option opts[] = {
 		OPT_BOOL('q', "quiet", &quiet, "print nothing"),
 		OPT_BOOL(0, "json", &json, "print what the fetch moved as JSON"),
+		OPT_INT('j', "jobs", &jobs, "n", JOBS_HELP),
 		OPT_END(),
 	};
 	dsv_remote_result r = {0};
@@ -324,6 +369,8 @@ int cmd_pull(int argc, char **argv)
 		return PARSE_EXIT(n);
 	if (n > 2)
 		return usage_error(opts, usage, "too many arguments");
+	if (jobs < 0 || jobs > JOBS_MAX)
+		return usage_error(opts, usage, "-j must be 0..%d", JOBS_MAX);
 	if (dsv_lineage_head_branch(the_repo->lineage, &branch))
 		return error_msg("HEAD is not on a branch: 'dsv switch NAME' "
 				 "first");
@@ -335,7 +382,7 @@ int cmd_pull(int argc, char **argv)
 	const char *rbranch = n > 1 ? argv[1]
 			    : up_branch && (!n || !strcmp(remote, up_remote))
 				      ? up_branch : branch;
-	if (fetch_print(remote, quiet, json, &r))
+	if (fetch_print(remote, quiet, json, jobs, &r))
 		goto cleanup;
 	rc = pull_merge(branch, remote, rbranch, quiet, json);
 cleanup:
@@ -351,22 +398,29 @@ cleanup:
 int cmd_push(int argc, char **argv)
 {
 	static const char usage[] = "dsv push [-f] [--tags] [-q] [--json] "
-				    "[REMOTE [BRANCH[:DEST]...]]";
+				    "[-j N] [REMOTE [BRANCH[:DEST]...]]";
 	int force = 0, tags = 0, quiet = 0, json = 0;
+	long jobs = 0;
 	const struct option opts[] = {
 		OPT_BOOL('f', "force", &force, "move remote branches that would not fast-forward"),
 		OPT_BOOL(0, "tags", &tags, "push every tag too"),
 		OPT_BOOL('q', "quiet", &quiet, "print nothing"),
 		OPT_BOOL(0, "json", &json, "print what moved as JSON"),
+		OPT_INT('j', "jobs", &jobs, "n", JOBS_HELP),
 		OPT_END(),
 	};
 	dsv_remote_result r = {0};
+	struct bar b = {.what = "Writing objects"};
 	char *cur = NULL;
 	int n = parse_options(argc, argv, opts, usage), rc = 1;
 	if (n < 0)
 		return PARSE_EXIT(n);
+	if (jobs < 0 || jobs > JOBS_MAX)
+		return usage_error(opts, usage, "-j must be 0..%d", JOBS_MAX);
+	b.quiet = quiet;
 	const char *remote = n ? argv[0] : "origin";
-	dsv_push_opts o = {.tags = tags, .force = force};
+	dsv_push_opts o = {.tags = tags, .force = force,
+			   .transfer = transfer_opts(jobs, &b)};
 	if (n > 1) {
 		o.branches = (const char *const *)argv + 1;
 		o.nbranches = (size_t)n - 1;
@@ -378,8 +432,10 @@ int cmd_push(int argc, char **argv)
 		o.branches = (const char *const *)&cur;
 		o.nbranches = 1;
 	}
-	if (dsv_remote_push(the_repo->lineage, the_repo->store, remote, &o,
-			    &r)) {
+	rc = dsv_remote_push(the_repo->lineage, the_repo->store, remote, &o,
+			     &r);
+	bar_done(&b);
+	if (rc) {
 		rc = die_error();
 		goto cleanup;
 	}
@@ -447,10 +503,13 @@ static char *default_dir(const char *url)
 
 /* Into the new repository at top/.dsv: the remote origin, its fetch, and
  * the remote's current branch made a local one that tracks it. */
-static int clone_into(const char *top, const char *url, int quiet, int json)
+static int clone_into(const char *top, const char *url, int quiet, int json,
+		      long jobs)
 {
 	struct repo r = {0};
 	dsv_remote_result res = {0};
+	struct bar b = {.what = "Receiving objects", .quiet = quiet};
+	dsv_transfer_opts t = transfer_opts(jobs, &b);
 	char *lpath = NULL;
 	int rc = 1;
 	if (asprintf(&r.dir, "%s/.dsv", top) < 0 ||
@@ -463,10 +522,12 @@ static int clone_into(const char *top, const char *url, int quiet, int json)
 	    dsv_store_open(&r.store, r.dir) ||
 	    dsv_lineage_open(&r.lineage, lpath) ||
 	    dsv_remote_add(r.lineage, "origin", url) ||
-	    dsv_remote_fetch(r.lineage, r.store, "origin", &res)) {
+	    dsv_remote_fetch(r.lineage, r.store, "origin", &t, &res)) {
+		bar_done(&b);
 		die_error();
 		goto cleanup;
 	}
+	bar_done(&b);
 	if (res.head) {
 		char ref[600];
 		snprintf(ref, sizeof ref, "refs/remotes/origin/%s", res.head);
@@ -505,11 +566,13 @@ cleanup:
 
 int cmd_clone(int argc, char **argv)
 {
-	static const char usage[] = "dsv clone [-q] [--json] PATH [DIR]";
+	static const char usage[] = "dsv clone [-q] [--json] [-j N] PATH [DIR]";
 	int quiet = 0, json = 0;
+	long jobs = 0;
 	const struct option opts[] = {
 		OPT_BOOL('q', "quiet", &quiet, "print nothing"),
 		OPT_BOOL(0, "json", &json, "print what was copied as JSON"),
+		OPT_INT('j', "jobs", &jobs, "n", JOBS_HELP),
 		OPT_END(),
 	};
 	char *src = NULL, *url = NULL, *dir = NULL;
@@ -519,6 +582,8 @@ int cmd_clone(int argc, char **argv)
 	if (n < 1 || n > 2)
 		return usage_error(opts, usage, n ? "too many arguments"
 						  : "a repository path is needed");
+	if (jobs < 0 || jobs > JOBS_MAX)
+		return usage_error(opts, usage, "-j must be 0..%d", JOBS_MAX);
 	if (dsv_remote_resolve(argv[0], &src, &url))
 		return die_error();
 	if (!(dir = n > 1 ? strdup(argv[1]) : default_dir(url))) {
@@ -540,7 +605,7 @@ int cmd_clone(int argc, char **argv)
 		printf("Cloning into '%s'...\n", dir);
 		fflush(stdout);
 	}
-	rc = clone_into(dir, url, quiet, json);
+	rc = clone_into(dir, url, quiet, json, jobs);
 	if (rc && made)
 		rmdir(dir);
 cleanup:

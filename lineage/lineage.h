@@ -716,15 +716,17 @@ void dsv_remote_result_free(dsv_remote_result *r);
  * every store object the new commits reach is copied and verified, and
  * only then the refs move (compare-and-swap), so a failure leaves no ref
  * naming what did not arrive; the new versions' records are indexed last.
- * Holds `s`'s store lock from the first object to the last ref. */
+ * Holds `s`'s store lock from the first object to the last ref. `t` (may
+ * be NULL) says how the objects are copied (threads, progress). */
 int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
-		     dsv_remote_result *out);
+		     const dsv_transfer_opts *t, dsv_remote_result *out);
 
 typedef struct {
 	const char *const *branches; /* local branch names (may be NULL) */
 	size_t nbranches;
 	int tags;                    /* every local tag too */
 	int force;                   /* move non-fast-forward too */
+	dsv_transfer_opts transfer;  /* how the objects are copied */
 } dsv_push_opts;
 
 /* Pushes to remote `name`: each branch to the remote branch of the same

@@ -540,7 +540,7 @@ static int fetch_plan(git_remote *rem, const char *name, dsv_remote_result *r)
 }
 
 int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
-		     dsv_remote_result *out)
+		     const dsv_transfer_opts *t, dsv_remote_result *out)
 {
 	static char tags_spec[] = "refs/tags/*:refs/tags/*";
 	char heads_spec[600], *specv[] = {heads_spec, tags_spec};
@@ -599,8 +599,7 @@ int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
 	/* then the store objects, each checked on arrival; only when all are
 	 * here may a ref name them */
 	if ((rc = dsv_lineage_objects_of(l, news, nnew, &ids, &nids)) ||
-	    (rc = dsv_store_transfer(s, src, ids, nids, NULL, NULL,
-				     &out->objects)) ||
+	    (rc = dsv_store_transfer(s, src, ids, nids, t, &out->objects)) ||
 	    (rc = move_refs(l, out, "dsv: fetch")))
 		goto cleanup;
 	index_new(l, s, news, nnew, out);
@@ -889,7 +888,7 @@ int dsv_remote_push(dsv_lineage *l, dsv_store *s, const char *name,
 		goto cleanup;
 	out->commits = nnew;
 	if ((rc = dsv_lineage_objects_of(l, news, nnew, &ids, &nids)) ||
-	    (rc = dsv_store_transfer(dst, s, ids, nids, NULL, NULL,
+	    (rc = dsv_store_transfer(dst, s, ids, nids, &o->transfer,
 				     &out->objects)) ||
 	    (rc = lineage_copy(l, rl, news, nnew, out)) ||
 	    (rc = move_refs(rl, out, "dsv: push")))

@@ -232,9 +232,9 @@ int dsv_obj_verify(dsv_store *s, const dsv_oid *id, dsv_obj_info *info);
 /* ---- copying objects between stores (store/transfer.c) ------------------ *
  * What remotes (clone, fetch, push) move: each object's stored file as it
  * is (header and zstd frames, never recompressed), written to the
- * destination's tmp/, fsynced, checked against its id there (every frame,
- * the SHA-256 and the type's decoder, as dsv_obj_verify), renamed into
- * objects/ and recorded in the destination's index. A damaged source
+ * destination's tmp/, checked against its id there (every frame, the
+ * SHA-256 and the type's decoder, as dsv_obj_verify), fsynced, renamed
+ * into objects/ and recorded in the destination's index. A damaged source
  * object fails the copy with DSV_ECORRUPT naming it and never lands. */
 
 /* Copies object `id` from `src` into `dst`: 1 when copied (*bytes: its
@@ -250,12 +250,28 @@ typedef struct {
 	uint64_t copied, bytes; /* copied, and their stored bytes */
 } dsv_transfer_stats;
 
-/* dsv_obj_copy for each of the n ids in turn; stops at the first error
- * (the objects copied before it stay, unreferenced until a ref names
- * them). `progress` (may be NULL) is called with the count done. */
+typedef struct {
+	/* Objects copied at once, each by its own thread; 0: the online
+	 * cores, at most 8. 1 copies them in turn, in the caller's thread,
+	 * in the order given (what DSV_FAULT sweeps need). */
+	int jobs;
+	/* May be NULL. Called after each object (present + copied of
+	 * st->objects), from whichever thread finished it, one call at a
+	 * time; st is valid during the call only. */
+	void (*progress)(void *ctx, const dsv_transfer_stats *st);
+	void *ctx;
+} dsv_transfer_opts;
+
+/* dsv_obj_copy for each of the n ids, o->jobs at a time (o may be NULL);
+ * the index learns the copied objects in one transaction once all are
+ * done. The first error stops the copy (the objects being copied finish)
+ * and is the one returned, naming its object; what landed before it is
+ * indexed and stays, unreferenced until a ref names it. A kill leaves
+ * each landed object whole, indexed or not ('dsv fsck --rebuild-index'
+ * adds it). The caller holds `dst`'s store lock. */
 int dsv_store_transfer(dsv_store *dst, dsv_store *src, const dsv_oid *ids,
-		       size_t n, void (*progress)(void *ctx, uint64_t done),
-		       void *ctx, dsv_transfer_stats *st);
+		       size_t n, const dsv_transfer_opts *o,
+		       dsv_transfer_stats *st);
 
 /* ---- shards (store/shard.c) --------------------------------------------- *
  * A shard holds records column by column: text bytes, text offsets (u64,

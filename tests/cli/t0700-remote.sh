@@ -113,7 +113,9 @@ test_expect_success 'a corrupt object at the source fails the fetch, naming it; 
 import sys; p = sys.argv[1]; b = bytearray(open(p, \"rb\").read()); b[len(b) // 2] ^= 0xff
 open(p, \"wb\").write(b)" "$f" && cd ../clone &&
 	G for-each-ref >refs.before &&
-	test_must_fail dsv fetch 2>err && grep -q "object $id" err && grep -q corrupt err &&
+	test_must_fail dsv fetch 2>err && grep -q "cannot copy object $id: corrupt: " err &&
+	test $(grep -o "$id" err | wc -l) = 1 &&
+	test_must_fail dsv fetch -j 4 2>err4 && test_cmp err err4 &&
 	G for-each-ref >refs.after && test_cmp refs.before refs.after &&
 	test ! -e .dsv/objects/$(echo $id | cut -c1-2)/$(echo $id | cut -c3-) &&
 	test -z "$(ls .dsv/tmp)" && dsv fsck >/dev/null
@@ -159,6 +161,17 @@ open(p, \"wb\").write(b)" "$f" && cd .. &&
 	cp saved "origin/$f"
 '
 
+test_expect_success '-j N: a bad N is refused; -j 1 and --jobs=4 clone the same, no bar off a terminal' '
+	{ dsv clone -j -1 origin jbad 2>err; test $? = 2; } && grep -q "\-j must be 0\.\.256" err &&
+	test ! -e jbad && { dsv clone -j x origin jbad 2>err; test $? = 2; } && test ! -e jbad &&
+	(cd clone && { dsv fetch -j 300 2>../err; test $? = 2; } && { dsv push -j 300 2>../err; test $? = 2; }) &&
+	dsv clone -j 1 origin j1 >/dev/null 2>err1 && dsv clone --jobs=4 origin j4 >/dev/null 2>err4 &&
+	test ! -s err1 && test ! -s err4 &&
+	(cd j1 && find .dsv/objects -type f | sort && G for-each-ref && dsv export main | cksum) >j1.out &&
+	(cd j4 && find .dsv/objects -type f | sort && G for-each-ref && dsv export main | cksum) >j4.out &&
+	test_cmp j1.out j4.out && (cd j4 && dsv fsck >fsck.out && ! grep -q "not in the" fsck.out)
+'
+
 # ---- a push or a fetch failed or killed anywhere ----------------------------
 
 # r: the remote, c: its clone with a new version on main (new shard, order),
@@ -174,18 +187,19 @@ old=$(cd r0 && G rev-parse main) new=$(cd c && G rev-parse main)
 (cd c && dsv export main | cksum) >exp.new
 
 # transfer_fault OP SPEC: from fresh copies, c pushes main and s to r (OP
-# push), or f fetches from r after that push (OP fetch), with DSV_FAULT=SPEC;
-# prints "ok", "failed" or "killed", or what is wrong. The receiving side
-# holds the old or the new main, passes fsck, exports what it holds, and
-# takes the same transfer again after a kill.
+# push), or f fetches from r after that push (OP fetch), with DSV_FAULT=SPEC
+# and -j $J (default 1: the objects in turn, so that the n-th fault is the
+# same one in every run); prints "ok", "failed" or "killed", or what is
+# wrong. The receiving side holds the old or the new main, passes fsck,
+# exports what it holds, and takes the same transfer again after a kill.
 transfer_fault() {
 	rm -rf r c f
 	if [ $1 = push ]; then
 		cp -a r0 r && cp -a c0 c && from=c to=r ref=main &&
-			set -- "$2" push origin main s
+			set -- "$2" push -j ${J:-1} origin main s
 	else
 		cp -a rn r && cp -a f0 f && from=f to=f ref=origin/main &&
-			set -- "$2" fetch origin
+			set -- "$2" fetch -j ${J:-1} origin
 	fi || return 1
 	spec=$1 && shift
 	(cd $from && DSV_FAULT=$spec "$DSV" "$@" >/dev/null 2>../err)
@@ -213,9 +227,19 @@ transfer_fault() {
 	cd .. && echo $state
 }
 
+# what the receiving side of the last transfer_fault holds
+held() {
+	(cd $1 && find .dsv/objects -type f | sort && G for-each-ref &&
+		dsv export $2 | cksum && dsv fsck)
+}
+
 for op in push fetch; do
-	test_expect_success "a plain $op of the sweep base works" '
-		r=$(transfer_fault $op "") && test "$r" = ok
+	test_expect_success "a plain $op of the sweep base works, the same with -j 4 as with -j 1" '
+		r=$(transfer_fault $op "") && test "$r" = ok &&
+		if [ $op = push ]; then held r main; else held f origin/main; fi >held.1 &&
+		r=$(J=4 transfer_fault $op "") && test "$r" = ok &&
+		if [ $op = push ]; then held r main; else held f origin/main; fi >held.4 &&
+		test_cmp held.1 held.4
 	'
 	for kind in write fsync rename alloc; do
 		# every allocation with DSV_CRASH_FULL=1, else every 5th
@@ -238,10 +262,10 @@ for op in push fetch; do
 	rm -rf r c f
 	if [ $op = push ]; then
 		cp -a r0 r && cp -a c0 c &&
-		total=$(cd c && DSV_FAULT=count "$DSV" push origin main s 2>&1 >/dev/null)
+		total=$(cd c && DSV_FAULT=count "$DSV" push -j 1 origin main s 2>&1 >/dev/null)
 	else
 		cp -a rn r && cp -a f0 f &&
-		total=$(cd f && DSV_FAULT=count "$DSV" fetch origin 2>&1 >/dev/null)
+		total=$(cd f && DSV_FAULT=count "$DSV" fetch -j 1 origin 2>&1 >/dev/null)
 	fi
 	total=$(echo "$total" | sed -n "s/^dsv: fault counts: write \([0-9]*\) fsync \([0-9]*\) rename \([0-9]*\) alloc \([0-9]*\)$/\1 \2 \3 \4/p")
 	test_expect_success "a $op killed at each write, fsync and rename: old or new, fsck ok, again works" '

@@ -1,7 +1,9 @@
 /* test_transfer.c: objects copied between stores: the same bytes and index
  * entry at the destination, a second copy skipped, a damaged source object
  * refused by name and never landed, a missing one named, and every write,
- * fsync, rename and allocation of a copy failing cleanly.
+ * fsync, rename and allocation of a copy failing cleanly; several objects
+ * copied by 1 and by 4 threads alike, the progress counted, the first
+ * failure reported and what landed before it indexed.
  */
 #include "scratch.h"
 
@@ -55,7 +57,7 @@ static void test_copy(void)
 	      ia.stored_size == ib.stored_size && bytes == ia.stored_size);
 	CHECK_OK(dsv_obj_verify(b, &id, NULL));
 	CHECK(dsv_obj_copy(b, a, &id, &bytes) == 0);
-	CHECK_OK(dsv_store_transfer(b, a, &id, 1, NULL, NULL, &st));
+	CHECK_OK(dsv_store_transfer(b, a, &id, 1, NULL, &st));
 	CHECK(st.objects == 1 && st.present == 1 && st.copied == 0);
 	CHECK(tmp_files(db) == 0);
 	test_store_drop(a, da);
@@ -128,10 +130,191 @@ static void test_faults(void)
 	test_store_drop(a, da);
 }
 
+#define NOBJ 12
+
+/* NOBJ shards of different sizes at s, their ids in ids. */
+static void make_shards(dsv_store *s, dsv_oid *ids)
+{
+	for (int i = 0; i < NOBJ; i++)
+		make_shard(s, 10 + 7 * i, &ids[i]);
+}
+
+/* Flips a byte in the middle of object id's file at s. */
+static void damage(dsv_store *s, const dsv_oid *id)
+{
+	char *path = NULL;
+	CHECK_OK(dsv_obj_path(s, id, &path));
+	FILE *f = path ? fopen(path, "r+b") : NULL;
+	CHECK(f != NULL);
+	if (f) {
+		fseek(f, 0, SEEK_END);
+		long mid = ftell(f) / 2;
+		fseek(f, mid, SEEK_SET);
+		int c = fgetc(f);
+		fseek(f, mid, SEEK_SET);
+		fputc(c ^ 0xff, f);
+		fclose(f);
+	}
+	free(path);
+}
+
+struct count {
+	uint64_t calls, last_done, last_bytes;
+	int backwards;
+};
+
+static void count_step(void *ctx, const dsv_transfer_stats *st)
+{
+	struct count *c = ctx;
+	uint64_t done = st->present + st->copied;
+	c->backwards |= done != c->last_done + 1 || st->bytes < c->last_bytes;
+	c->calls++;
+	c->last_done = done;
+	c->last_bytes = st->bytes;
+}
+
+/* Every object at b whole and indexed as at a; how many b holds. */
+static int held(dsv_store *a, dsv_store *b, const dsv_oid *ids)
+{
+	int n = 0;
+	for (int i = 0; i < NOBJ; i++) {
+		dsv_obj_info ia, ib;
+		if (!dsv_obj_exists(b, &ids[i]))
+			continue;
+		n++;
+		CHECK_OK(dsv_obj_verify(b, &ids[i], NULL));
+		CHECK_OK(dsv_index_get_object(a, &ids[i], &ia));
+		CHECK_OK(dsv_index_get_object(b, &ids[i], &ib));
+		CHECK(ia.type == ib.type && ia.rows == ib.rows &&
+		      ia.raw_size == ib.raw_size &&
+		      ia.stored_size == ib.stored_size);
+	}
+	return n;
+}
+
+static void test_pool(void)
+{
+	dsv_store *a = NULL;
+	char *da = test_store_new(&a);
+	dsv_oid ids[NOBJ];
+	make_shards(a, ids);
+	uint64_t total = 0;
+	for (int i = 0; i < NOBJ; i++) {
+		dsv_obj_info info;
+		CHECK_OK(dsv_index_get_object(a, &ids[i], &info));
+		total += info.stored_size;
+	}
+	static const int jobs[] = {0, 1, 4}; /* 0: the default */
+	for (size_t j = 0; j < 3; j++) {
+		for (int once = 0; once < 2; once++) {
+			dsv_store *b = NULL;
+			char *db = test_store_new(&b);
+			struct count c = {0};
+			dsv_transfer_opts o = {.jobs = jobs[j],
+					       .progress = count_step,
+					       .ctx = &c};
+			dsv_transfer_stats st;
+			/* the second time, half are there already */
+			if (once)
+				for (int i = 0; i < NOBJ; i += 2)
+					CHECK(dsv_obj_copy(b, a, &ids[i],
+							   &st.bytes) == 1);
+			CHECK_OK(dsv_store_transfer(b, a, ids, NOBJ, &o, &st));
+			CHECK(st.objects == NOBJ &&
+			      st.copied + st.present == NOBJ &&
+			      st.present == (once ? NOBJ / 2 : 0));
+			CHECK(once || st.bytes == total);
+			CHECK(c.calls == NOBJ && c.last_done == NOBJ &&
+			      !c.backwards && c.last_bytes == st.bytes);
+			CHECK(held(a, b, ids) == NOBJ);
+			CHECK(tmp_files(db) == 0);
+			test_store_drop(b, db);
+		}
+	}
+	test_store_drop(a, da);
+}
+
+/* A damaged object among good ones: the error names it (once), it never
+ * lands, and what landed is whole and indexed, by 1 thread and by 4. */
+static void test_pool_failure(void)
+{
+	dsv_store *a = NULL;
+	char *da = test_store_new(&a);
+	char hex[DSV_OID_HEXLEN + 1];
+	dsv_oid ids[NOBJ];
+	make_shards(a, ids);
+	damage(a, &ids[5]);
+	dsv_oid_fmt(hex, &ids[5]);
+	for (int jobs = 1; jobs <= 4; jobs += 3) {
+		dsv_store *b = NULL;
+		char *db = test_store_new(&b);
+		dsv_transfer_opts o = {.jobs = jobs};
+		dsv_transfer_stats st;
+		CHECK(dsv_store_transfer(b, a, ids, NOBJ, &o, &st) ==
+		      DSV_ECORRUPT);
+		const char *m = dsv_error_last(), *at = strstr(m, hex);
+		CHECK(!strncmp(m, "cannot copy object ", 19) && at &&
+		      !strstr(at + 1, hex) && strstr(m, ": corrupt: "));
+		CHECK(!dsv_obj_exists(b, &ids[5]));
+		int n = held(a, b, ids);
+		/* in turn: the five before it, and nothing after it */
+		CHECK(jobs > 1 || n == 5);
+		CHECK(tmp_files(db) == 0);
+		test_store_drop(b, db);
+	}
+	test_store_drop(a, da);
+}
+
+/* Every write, fsync, rename and allocation of a transfer of several
+ * objects fails in turn (one thread: the n-th is the same each run): the
+ * failure is reported, what landed is whole and indexed, tmp/ is clean. */
+static void test_pool_faults(void)
+{
+	static const char *const kinds[] = {"write", "fsync", "rename", "alloc"};
+	dsv_store *a = NULL;
+	char *da = test_store_new(&a);
+	dsv_oid ids[4];
+	for (int i = 0; i < 4; i++)
+		make_shard(a, 20 + i, &ids[i]);
+	for (size_t k = 0; k < 4; k++) {
+		int failed = 0;
+		for (int n = 1; n < 200; n++) {
+			dsv_store *b = NULL;
+			char *db = test_store_new(&b), spec[32];
+			dsv_transfer_opts o = {.jobs = 1};
+			dsv_transfer_stats st;
+			snprintf(spec, sizeof spec, "%s:%d", kinds[k], n);
+			dsv_fault_reset(spec);
+			int rc = dsv_store_transfer(b, a, ids, 4, &o, &st);
+			dsv_fault_reset(NULL);
+			CHECK(rc <= 0);
+			for (int i = 0; i < 4; i++) {
+				dsv_obj_info info;
+				if (!dsv_obj_exists(b, &ids[i]))
+					continue;
+				CHECK_OK(dsv_obj_verify(b, &ids[i], NULL));
+				CHECK_OK(dsv_index_get_object(b, &ids[i],
+							      &info));
+			}
+			CHECK(tmp_files(db) == 0);
+			test_store_drop(b, db);
+			if (rc == 0)
+				break;
+			failed++;
+		}
+		CHECK(failed > 0);
+		printf("  %s: %d failure points\n", kinds[k], failed);
+	}
+	test_store_drop(a, da);
+}
+
 int main(void)
 {
 	RUN(test_copy);
 	RUN(test_corrupt_and_missing);
 	RUN(test_faults);
+	RUN(test_pool);
+	RUN(test_pool_failure);
+	RUN(test_pool_faults);
 	TEST_EXIT();
 }
