@@ -76,14 +76,30 @@ static int copy_failed(int rc, const char *hex)
 	return dsv_error_set(rc, "cannot copy object %s: %s", hex, cause);
 }
 
+/* The index entry of an object `dst` has but its index lacks (a transfer
+ * killed before its index transaction), into *info: 1, or 0 when it has
+ * one or the object does not check out (fsck's to report). */
+static int unindexed(dsv_store *dst, dsv_store *src, const dsv_oid *id,
+		     dsv_obj_info *info)
+{
+	int got = dsv_index_get_object(dst, id, NULL) == DSV_ENOTFOUND &&
+		  dsv_obj_verify(dst, id, info) == 0;
+	dsv_error_clear();
+	if (got && info->type != DSV_OBJ_SHARD &&
+	    info->type != DSV_OBJ_SELECTION && info->type != DSV_OBJ_COLUMN)
+		info->rows = source_rows(src, id);
+	return got;
+}
+
 /* Object `id` from `src` into `dst`, up to its rename and its directory's
  * sync; the index is the caller's. 1 when it landed (*info, *bytes: its
  * stored size), 0 when `dst` has it already (freshened), or an error
- * naming it. *renamed says whether it is in objects/ (whole and checked:
- * after an error too, when its directory's sync failed). `buf` holds
- * COPY_CHUNK bytes. */
+ * naming it. *index_it says whether the caller has an index entry to add
+ * (*info): the object is in objects/, whole and checked, after an error
+ * too when its directory's sync failed, or was there but not indexed.
+ * `buf` holds COPY_CHUNK bytes. */
 static int land(dsv_store *dst, dsv_store *src, const dsv_oid *id, char *buf,
-		dsv_obj_info *info, uint64_t *bytes, int *renamed)
+		dsv_obj_info *info, uint64_t *bytes, int *index_it)
 {
 	char hex[DSV_OID_HEXLEN + 1];
 	char *from = NULL, *path = NULL, *tmp = NULL, *dir = NULL;
@@ -91,7 +107,7 @@ static int land(dsv_store *dst, dsv_store *src, const dsv_oid *id, char *buf,
 	int in = -1, out = -1, rc = 0;
 	uint64_t n = 0;
 
-	*renamed = 0;
+	*index_it = 0;
 	dsv_oid_fmt(hex, id);
 	if ((rc = dsv_obj_path(dst, id, &path)))
 		goto cleanup;
@@ -99,6 +115,7 @@ static int land(dsv_store *dst, dsv_store *src, const dsv_oid *id, char *buf,
 		/* already here: freshened as dsv_obj_write does, so that a gc
 		 * that does not see the ref yet keeps it for the grace time */
 		utimensat(AT_FDCWD, path, NULL, 0);
+		*index_it = unindexed(dst, src, id, info);
 		goto cleanup;
 	}
 	if ((rc = dsv_obj_path(src, id, &from)))
@@ -153,7 +170,7 @@ static int land(dsv_store *dst, dsv_store *src, const dsv_oid *id, char *buf,
 				   tmp, path, strerror(errno));
 		goto cleanup;
 	}
-	*renamed = 1;
+	*index_it = 1;
 	if ((rc = dsv_fsync_dir(dir)))
 		goto cleanup;
 	*bytes = n;
@@ -163,7 +180,7 @@ cleanup:
 		close(in);
 	if (out >= 0)
 		close(out);
-	if (tmp && tmp[0] && !*renamed)
+	if (tmp && tmp[0] && !*index_it)
 		unlink(tmp);
 	if (rc < 0)
 		copy_failed(rc, hex);
@@ -179,13 +196,13 @@ int dsv_obj_copy(dsv_store *dst, dsv_store *src, const dsv_oid *id,
 {
 	char hex[DSV_OID_HEXLEN + 1], *buf = NULL;
 	dsv_obj_info info;
-	int rc, renamed;
+	int rc, index_it;
 
 	dsv_oid_fmt(hex, id);
 	if (!(buf = dsv_malloc(COPY_CHUNK)))
 		return copy_failed(DSV_ENOMEM, hex);
-	rc = land(dst, src, id, buf, &info, bytes, &renamed);
-	if (rc == 1) {
+	rc = land(dst, src, id, buf, &info, bytes, &index_it);
+	if (rc >= 0 && index_it) {
 		int irc = dsv_index_put_object(dst, id, &info);
 		if (irc)
 			rc = copy_failed(irc, hex);
@@ -202,7 +219,8 @@ struct pool {
 	size_t n;
 	const dsv_transfer_opts *o;
 	dsv_obj_info *infos; /* of each object that landed */
-	uint8_t *landed;     /* 1: object i landed here */
+	uint8_t *landed;     /* 1: object i is to be indexed (landed here,
+				or was here unindexed) */
 	pthread_mutex_t lock; /* guards what follows */
 	size_t next;          /* the next object to take */
 	dsv_transfer_stats *st;
@@ -234,12 +252,12 @@ static void *worker(void *arg)
 	while (!p->rc && p->next < p->n) {
 		size_t i = p->next++;
 		uint64_t bytes = 0;
-		int renamed;
+		int index_it;
 		pthread_mutex_unlock(&p->lock);
 		int rc = land(p->dst, p->src, &p->ids[i], buf, &p->infos[i],
-			      &bytes, &renamed);
+			      &bytes, &index_it);
 		pthread_mutex_lock(&p->lock);
-		p->landed[i] = (uint8_t)renamed;
+		p->landed[i] = (uint8_t)index_it;
 		if (rc < 0) {
 			pool_fail(p, rc);
 			break;

@@ -3,7 +3,8 @@
  * refused by name and never landed, a missing one named, and every write,
  * fsync, rename and allocation of a copy failing cleanly; several objects
  * copied by 1 and by 4 threads alike, the progress counted, the first
- * failure reported and what landed before it indexed.
+ * failure reported and what landed before it indexed, and what a killed
+ * transfer left unindexed indexed by the next.
  */
 #include "scratch.h"
 
@@ -234,6 +235,26 @@ static void test_pool(void)
 	test_store_drop(a, da);
 }
 
+/* Objects a killed transfer landed but did not index: the next transfer
+ * indexes them, and counts them present. */
+static void test_pool_reindex(void)
+{
+	dsv_store *a = NULL, *b = NULL;
+	char *da = test_store_new(&a), *db = test_store_new(&b);
+	dsv_oid ids[NOBJ];
+	dsv_transfer_stats st;
+	dsv_transfer_opts o = {.jobs = 2};
+	make_shards(a, ids);
+	CHECK_OK(dsv_store_transfer(b, a, ids, NOBJ, &o, &st));
+	CHECK_OK(dsv_index_clear(b, 0));
+	CHECK(dsv_index_get_object(b, &ids[0], NULL) == DSV_ENOTFOUND);
+	CHECK_OK(dsv_store_transfer(b, a, ids, NOBJ, &o, &st));
+	CHECK(st.present == NOBJ && st.copied == 0);
+	CHECK(held(a, b, ids) == NOBJ);
+	test_store_drop(a, da);
+	test_store_drop(b, db);
+}
+
 /* A damaged object among good ones: the error names it (once), it never
  * lands, and what landed is whole and indexed, by 1 thread and by 4. */
 static void test_pool_failure(void)
@@ -314,6 +335,7 @@ int main(void)
 	RUN(test_corrupt_and_missing);
 	RUN(test_faults);
 	RUN(test_pool);
+	RUN(test_pool_reindex);
 	RUN(test_pool_failure);
 	RUN(test_pool_faults);
 	TEST_EXIT();
