@@ -1,13 +1,15 @@
 #!/bin/sh
 # remote.sh: the remotes benchmark. A corpus from make_corpus.py committed in
 # one repository; `dsv clone` of it beside `cp -a` and `rsync -a` of the same
-# .dsv directory (same machine, same run); then its 1%-changed copy from
+# .dsv directory (same machine, same run), and with one copying thread (-j 1)
+# where the binary has --jobs; then its 1%-changed copy from
 # mutate_corpus.py committed in the clone and pushed back: the push's time
 # and bytes moved beside `rsync -a` of the whole .dsv onto a mirror of the
 # clone as it was before (made by rsync -a, so that rsync's size-and-mtime
 # check skips every file that did not change: its best case).
 #
-#   sh tests/bench/remote.sh          MB=64
+#   sh tests/bench/remote.sh          MB=64 (one 64 MiB shard and 3 small objects)
+#   MB=256 sh tests/bench/remote.sh   4 shards: what the threads share
 #   MB=1024 sh tests/bench/remote.sh  a larger corpus
 set -e
 . "$(dirname "$0")/lib.sh"
@@ -15,6 +17,8 @@ set -e
 MB=${MB:-64}
 W=$BENCH_WORK
 DSV=$BENCH_DSV
+# the steps below run in other directories: BENCH_DSV=build/dsv works too
+case $DSV in /*) ;; *) DSV=$(pwd)/$DSV ;; esac
 unset DSV_DIR
 bench_author
 
@@ -32,7 +36,8 @@ bench_corpus "$MB" "$V1"
 	--share 0.01 && mv "$V2.tmp" "$V2"; }
 
 O=$W/remote-origin
-rm -rf "$O" "$W/remote-clone" "$W/remote-cp" "$W/remote-rsync" "$W/remote-before"
+rm -rf "$O" "$W/remote-clone" "$W/remote-cp" "$W/remote-rsync" "$W/remote-before" \
+	"$W/remote-j1"
 "$DSV" init -q "$O" && (cd "$O" && "$DSV" commit -q "$V1" -m v1)
 STORED=$(bench_size "$O/.dsv")
 echo "origin: $STORED bytes under .dsv"
@@ -43,6 +48,11 @@ echo
 echo "-- a clone of the whole repository"
 bench_time "dsv clone" "$STORED" /dev/null "$DSV" clone -q "$O" "$W/remote-clone"
 TC=$BENCH_SECS
+TJ1=
+if "$DSV" clone -h 2>&1 | grep -q -- --jobs; then
+	bench_time "dsv clone -j 1" "$STORED" /dev/null "$DSV" clone -q -j 1 "$O" "$W/remote-j1"
+	TJ1=$BENCH_SECS
+fi
 mkdir -p "$W/remote-cp" "$W/remote-rsync"
 bench_time "cp -a .dsv" "$STORED" /dev/null cp -a "$O/.dsv" "$W/remote-cp/.dsv"
 TCP=$BENCH_SECS
@@ -77,10 +87,12 @@ bench_table
 echo
 printf '  %-40s %8.3f s  (%sx cp -a, %sx rsync -a)\n' "dsv clone" "$TC" \
 	"$(bench_ratio "$TC" "$TCP")" "$(bench_ratio "$TC" "$TRS")"
+[ -z "$TJ1" ] || printf '  %-40s %8.3f s  (%sx rsync -a; the default takes %sx its time)\n' \
+	"dsv clone -j 1" "$TJ1" "$(bench_ratio "$TJ1" "$TRS")" "$(bench_ratio "$TC" "$TJ1")"
 printf '  %-40s %8.3f s  %s bytes in %s objects, %s commit\n' "dsv push (1%)" "$TP" \
 	"$PUSHED" "$POBJ" "$PCOMMITS"
 printf '  %-40s %8.3f s  %s bytes\n' "rsync -a of the whole .dsv" "$TRP" "$RB"
 printf '  push moved %sx the bytes rsync moved, in %sx its time\n' \
 	"$(bench_ratio "$PUSHED" "$RB")" "$(bench_ratio "$TP" "$TRP")"
-rm -rf "$W/remote-cp" "$W/remote-rsync" "$W/remote-before"
+rm -rf "$W/remote-cp" "$W/remote-rsync" "$W/remote-before" "$W/remote-j1"
 [ "$BENCH_FAILS" = 0 ]
