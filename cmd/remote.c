@@ -206,7 +206,7 @@ int cmd_remote(int argc, char **argv)
 /* ---- the object copy: threads and a progress bar ------------------------- */
 
 #define JOBS_HELP "objects copied at once (default 0: the cores, at most 8)"
-#define JOBS_MAX 256
+#define JOBS_MAX 64 /* dsv_transfer_opts.jobs */
 
 /* A bar on a terminal, unless -q; started by the first object done. */
 struct bar {

@@ -252,8 +252,9 @@ typedef struct {
 
 typedef struct {
 	/* Objects copied at once, each by its own thread; 0: the online
-	 * cores, at most 8. 1 copies them in turn, in the caller's thread,
-	 * in the order given (what DSV_FAULT sweeps need). */
+	 * cores, at most 8; never more than 64 or n. 1 copies them in turn,
+	 * in the caller's thread, in the order given (what DSV_FAULT sweeps
+	 * need). */
 	int jobs;
 	/* May be NULL. Called after each object (present + copied of
 	 * st->objects), from whichever thread finished it, one call at a

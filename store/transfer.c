@@ -20,6 +20,9 @@
  * many (each may hold a large shard's decoded sections while it checks
  * them: about 1.5x its raw size). */
 #define DEFAULT_JOBS 8
+/* and never more than this many: each may hold an LMDB read transaction at
+ * the same time as the others, and LMDB has 126 reader slots by default */
+#define MAX_JOBS 64
 
 /* Copies the open file `in` to `out` (both named for messages). */
 static int copy_fd(int in, const char *from, int out, const char *to,
@@ -281,6 +284,8 @@ static size_t pool_jobs(const dsv_transfer_opts *o, size_t n)
 	long j = o && o->jobs > 0 ? o->jobs : sysconf(_SC_NPROCESSORS_ONLN);
 	if (!(o && o->jobs > 0) && j > DEFAULT_JOBS)
 		j = DEFAULT_JOBS;
+	if (j > MAX_JOBS)
+		j = MAX_JOBS;
 	if (j < 1)
 		j = 1;
 	return (size_t)j < n ? (size_t)j : n;
@@ -320,7 +325,8 @@ int dsv_store_transfer(dsv_store *dst, dsv_store *src, const dsv_oid *ids,
 	st->objects = n;
 	if ((rc = dsv_store_writable(dst)) || !n)
 		return rc;
-	/* everything the end needs is taken before the first object lands */
+	/* everything the end needs is taken before the first object lands
+	 * (and the first dsv_malloc reads DSV_FAULT before a worker can) */
 	if (!(p.infos = dsv_malloc(n * sizeof *p.infos)) ||
 	    !(p.landed = dsv_malloc(n)) ||
 	    !(lids = dsv_malloc(n * sizeof *lids)) ||

@@ -162,9 +162,9 @@ open(p, \"wb\").write(b)" "$f" && cd .. &&
 '
 
 test_expect_success '-j N: a bad N is refused; -j 1 and --jobs=4 clone the same, no bar off a terminal' '
-	{ dsv clone -j -1 origin jbad 2>err; test $? = 2; } && grep -q "\-j must be 0\.\.256" err &&
+	{ dsv clone -j -1 origin jbad 2>err; test $? = 2; } && grep -q "\-j must be 0\.\.64" err &&
 	test ! -e jbad && { dsv clone -j x origin jbad 2>err; test $? = 2; } && test ! -e jbad &&
-	(cd clone && { dsv fetch -j 300 2>../err; test $? = 2; } && { dsv push -j 300 2>../err; test $? = 2; }) &&
+	(cd clone && { dsv fetch -j 65 2>../err; test $? = 2; } && { dsv push -j 65 2>../err; test $? = 2; }) &&
 	dsv clone -j 1 origin j1 >/dev/null 2>err1 && dsv clone --jobs=4 origin j4 >/dev/null 2>err4 &&
 	test ! -s err1 && test ! -s err4 &&
 	(cd j1 && find .dsv/objects -type f | sort && G for-each-ref && dsv export main | cksum) >j1.out &&
