@@ -8,6 +8,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -62,6 +63,10 @@ static void configure(void)
 	configure_from(getenv("DSV_FAULT"));
 }
 
+/* Once, whichever thread comes first (a transfer's workers may): the
+ * others wait until the setting is read. */
+static pthread_once_t configure_once = PTHREAD_ONCE_INIT;
+
 void dsv_fault_reset(const char *spec)
 {
 	fault_kind = -1;
@@ -75,7 +80,7 @@ int dsv_fault_hit(int kind)
 {
 	int c = atomic_load(&configured);
 	if (c == 0) {
-		configure();
+		pthread_once(&configure_once, configure);
 		c = atomic_load(&configured);
 	}
 	if (c == 3)
