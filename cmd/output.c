@@ -91,14 +91,23 @@ struct progress *progress_start(const char *what, uint64_t total)
 	return p;
 }
 
-void progress_update(struct progress *p, uint64_t done)
+/* Whether to draw now (at most ten times a second), and the time. */
+static int progress_due(struct progress *p, double *t)
 {
 	if (!p)
+		return 0;
+	*t = now();
+	if (*t - p->last < 0.1)
+		return 0;
+	p->last = *t;
+	return 1;
+}
+
+void progress_update(struct progress *p, uint64_t done)
+{
+	double t;
+	if (!progress_due(p, &t))
 		return;
-	double t = now();
-	if (t - p->last < 0.1)
-		return;
-	p->last = t;
 	char b[32];
 	double rate = done / (t - p->start + 1e-9);
 	if (p->total) {
@@ -114,12 +123,9 @@ void progress_update(struct progress *p, uint64_t done)
 
 void progress_count(struct progress *p, uint64_t done, uint64_t bytes)
 {
-	if (!p)
+	double t;
+	if (!progress_due(p, &t))
 		return;
-	double t = now();
-	if (t - p->last < 0.1)
-		return;
-	p->last = t;
 	char b[32], r[32];
 	fprintf(stderr, "\r%s: %3d%% (%llu/%llu), %s | %s/s\033[K", p->what,
 		p->total ? (int)(100.0 * done / p->total) : 100,
