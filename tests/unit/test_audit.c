@@ -57,25 +57,34 @@ static dsv_aid art(dsv_lineage *l, const char *op, dsv_mode mode, double wall,
 	return id;
 }
 
+/* base (ingest 10s) <- left (filter 2s), right (dedup 3s);
+ * mix (2 parents, 1s) <- model (train 100s) <- synth (4s, from the
+ * model and from base). ids: base, left, right, mix, model, synth. */
+enum { BASE, LEFT, RIGHT, MIX, MODEL, SYNTH };
+static void diamond(dsv_lineage *l, dsv_aid id[6])
+{
+	dsv_aid p[2];
+	id[BASE] = art(l, "commit", DSV_MODE_INGEST, 10, 0, NULL, 0);
+	id[LEFT] = art(l, "filter", DSV_MODE_SELECTION, 2, 0, &id[BASE], 1);
+	id[RIGHT] = art(l, "dedup", DSV_MODE_SELECTION, 3, 0, &id[BASE], 1);
+	p[0] = id[LEFT];
+	p[1] = id[RIGHT];
+	id[MIX] = art(l, "mix", DSV_MODE_SELECTION, 1, 0, p, 2);
+	id[MODEL] = art(l, "train", DSV_MODE_TRAINING, 100, 0, &id[MIX], 1);
+	p[0] = id[BASE];
+	p[1] = id[MODEL];
+	id[SYNTH] = art(l, "synth", DSV_MODE_GENERATION, 4, 0, p, 2);
+}
+
 static void test_diamond(void)
 {
 	dsv_lineage *l = fresh("diamond");
 	dsv_audit *au = NULL;
-	dsv_aid base, left, right, mix, model, synth, p[2];
+	dsv_aid id[6], synth, mix;
 
-	/* base (ingest 10s) <- left (filter 2s), right (dedup 3s);
-	 * mix (2 parents, 1s) <- model (train 100s) <- synth (4s, from the
-	 * model and from base) */
-	base = art(l, "commit", DSV_MODE_INGEST, 10, 0, NULL, 0);
-	left = art(l, "filter", DSV_MODE_SELECTION, 2, 0, &base, 1);
-	right = art(l, "dedup", DSV_MODE_SELECTION, 3, 0, &base, 1);
-	p[0] = left;
-	p[1] = right;
-	mix = art(l, "mix", DSV_MODE_SELECTION, 1, 0, p, 2);
-	model = art(l, "train", DSV_MODE_TRAINING, 100, 0, &mix, 1);
-	p[0] = base;
-	p[1] = model;
-	synth = art(l, "synth", DSV_MODE_GENERATION, 4, 0, p, 2);
+	diamond(l, id);
+	synth = id[SYNTH];
+	mix = id[MIX];
 
 	CHECK_OK(dsv_audit_run(&au, l, &synth));
 	CHECK(au && au->nrows == 6);
@@ -209,18 +218,12 @@ static void test_ancestry(void)
 	dsv_lineage *l = fresh("ancestry");
 	dsv_ancestry *an = NULL;
 	dsv_audit *au = NULL;
-	dsv_aid base, left, right, mix, model, synth, p[2];
+	dsv_aid id[6], base, model, synth;
 
-	base = art(l, "commit", DSV_MODE_INGEST, 10, 0, NULL, 0);
-	left = art(l, "filter", DSV_MODE_SELECTION, 2, 0, &base, 1);
-	right = art(l, "dedup", DSV_MODE_SELECTION, 3, 0, &base, 1);
-	p[0] = left;
-	p[1] = right;
-	mix = art(l, "mix", DSV_MODE_SELECTION, 1, 0, p, 2);
-	model = art(l, "train", DSV_MODE_TRAINING, 100, 0, &mix, 1);
-	p[0] = base;
-	p[1] = model;
-	synth = art(l, "synth", DSV_MODE_GENERATION, 4, 0, p, 2);
+	diamond(l, id);
+	base = id[BASE];
+	model = id[MODEL];
+	synth = id[SYNTH];
 
 	char path[4300];
 	git_repository *repo = NULL;
@@ -266,7 +269,6 @@ static void test_ancestry(void)
 	CHECK(an && an->n == 1 && an->nodes[0].nparents == 0);
 	dsv_ancestry_free(an);
 	dsv_ancestry_free(NULL);
-	(void)right;
 	git_repository_free(repo);
 	dsv_lineage_free(l);
 }
