@@ -65,16 +65,11 @@ static void test_copy(void)
 	test_store_drop(b, db);
 }
 
-static void test_corrupt_and_missing(void)
+/* Flips a byte in the middle of object id's file at s. */
+static void damage(dsv_store *s, const dsv_oid *id)
 {
-	dsv_store *a = NULL, *b = NULL;
-	char *da = test_store_new(&a), *db = test_store_new(&b), *path = NULL;
-	char hex[DSV_OID_HEXLEN + 1];
-	dsv_oid id, none;
-	uint64_t bytes = 0;
-	make_shard(a, 80, &id);
-	dsv_oid_fmt(hex, &id);
-	CHECK_OK(dsv_obj_path(a, &id, &path));
+	char *path = NULL;
+	CHECK_OK(dsv_obj_path(s, id, &path));
 	FILE *f = path ? fopen(path, "r+b") : NULL;
 	CHECK(f != NULL);
 	if (f) {
@@ -86,13 +81,25 @@ static void test_corrupt_and_missing(void)
 		fputc(c ^ 0xff, f);
 		fclose(f);
 	}
+	free(path);
+}
+
+static void test_corrupt_and_missing(void)
+{
+	dsv_store *a = NULL, *b = NULL;
+	char *da = test_store_new(&a), *db = test_store_new(&b);
+	char hex[DSV_OID_HEXLEN + 1];
+	dsv_oid id, none;
+	uint64_t bytes = 0;
+	make_shard(a, 80, &id);
+	dsv_oid_fmt(hex, &id);
+	damage(a, &id);
 	CHECK(dsv_obj_copy(b, a, &id, &bytes) == DSV_ECORRUPT);
 	CHECK(strstr(dsv_error_last(), hex) != NULL);
 	CHECK(!dsv_obj_exists(b, &id));
 	CHECK(tmp_files(db) == 0);
 	memset(&none, 0x5a, sizeof none);
 	CHECK(dsv_obj_copy(b, a, &none, &bytes) == DSV_ENOTFOUND);
-	free(path);
 	test_store_drop(a, da);
 	test_store_drop(b, db);
 }
@@ -138,25 +145,6 @@ static void make_shards(dsv_store *s, dsv_oid *ids)
 {
 	for (int i = 0; i < NOBJ; i++)
 		make_shard(s, 10 + 7 * i, &ids[i]);
-}
-
-/* Flips a byte in the middle of object id's file at s. */
-static void damage(dsv_store *s, const dsv_oid *id)
-{
-	char *path = NULL;
-	CHECK_OK(dsv_obj_path(s, id, &path));
-	FILE *f = path ? fopen(path, "r+b") : NULL;
-	CHECK(f != NULL);
-	if (f) {
-		fseek(f, 0, SEEK_END);
-		long mid = ftell(f) / 2;
-		fseek(f, mid, SEEK_SET);
-		int c = fgetc(f);
-		fseek(f, mid, SEEK_SET);
-		fputc(c ^ 0xff, f);
-		fclose(f);
-	}
-	free(path);
 }
 
 struct count {
