@@ -268,6 +268,105 @@ static void test_large_frame(void)
 	test_store_drop(s, dsv);
 }
 
+/* A section large enough to be hashed beside its decompression
+ * (store/object.c, PIPE_MIN) between two small ones: verified reads give
+ * the bytes back and check the id; a byte flipped anywhere in its frame
+ * fails read_all with the very message of a plain one-shot read of that
+ * section; the same file taken as another id names what it hashes to; an
+ * allocation failing anywhere along a verify leaves nothing behind. */
+static void test_piped_verify(void)
+{
+	dsv_store *s = NULL;
+	char *dsv = test_store_new(&s), *path = NULL, hex[65];
+	static uint8_t a[6 << 20];
+	fill(a, sizeof a, 11);
+	dsv_section secs[3] = {{"head", 4}, {a, sizeof a}, {"tail", 4}};
+	dsv_oid id, other;
+	int is_new;
+	CHECK_OK(dsv_obj_write(s, DSV_OBJ_BLOB, secs, 3, 0, 1, &id, &is_new));
+	CHECK_OK(dsv_obj_path(s, &id, &path));
+	dsv_oid_fmt(hex, &id);
+
+	dsv_obj *o = NULL;
+	void **all = NULL;
+	size_t *lens = NULL;
+	CHECK_OK(dsv_obj_open(&o, s, &id));
+	CHECK_OK(dsv_obj_read_all(o, &all, &lens));
+	CHECK(all && lens[1] == sizeof a && memcmp(all[1], a, sizeof a) == 0);
+	CHECK(all && lens[2] == 4 && memcmp(all[2], "tail", 4) == 0);
+	for (int i = 0; all && i < 3; i++)
+		free(all[i]);
+	free(all);
+	free(lens);
+	dsv_obj_free(o);
+	o = NULL;
+	CHECK_OK(dsv_obj_verify(s, &id, NULL));
+
+	/* The file under another id: decoded fine, hashes to its own. */
+	char *path2 = NULL, cmd[9000];
+	memset(&other, 0x5a, sizeof other);
+	CHECK_OK(dsv_obj_path(s, &other, &path2));
+	snprintf(cmd, sizeof cmd, "mkdir -p \"$(dirname '%s')\" && cp '%s' '%s'",
+		 path2, path, path2);
+	CHECK(system(cmd) == 0);
+	CHECK(dsv_obj_verify(s, &other, NULL) == DSV_ECORRUPT);
+	CHECK(strstr(dsv_error_last(), hex) != NULL);
+	CHECK(strstr(dsv_error_last(), "content hashes to") != NULL);
+	if (path2)
+		unlink(path2);
+	free(path2);
+
+	struct stat st;
+	CHECK(stat(path, &st) == 0);
+	chmod(path, 0644);
+	/* Frame 1 starts after the header (24 + 3 * 16) and frame 0. */
+	long first = 24 + 3 * 16 + 20, last = (long)st.st_size - 20;
+	unsigned seed = 11;
+	printf("  seed %u\n", seed);
+	for (int k = 0; k < 40; k++) {
+		char serial[1024];
+		void *buf = NULL;
+		size_t len = 0;
+		seed = seed * 1103515245u + 12345u;
+		long off = k < 4 ? last - 2 * k
+				 : first + (long)(seed % (unsigned)(last - first));
+		flip_byte(path, off);
+		CHECK_OK(dsv_obj_open(&o, s, &id));
+		int rc1 = dsv_obj_read_section(o, 1, &buf, &len);
+		snprintf(serial, sizeof serial, "%s", dsv_error_last());
+		dsv_obj_free(o);
+		o = NULL;
+		free(buf);
+		int rc2 = dsv_obj_verify(s, &id, NULL);
+		CHECK(rc2 == DSV_ECORRUPT);
+		if (rc1 != 0) {
+			CHECK(rc1 == rc2);
+			CHECK(strcmp(serial, dsv_error_last()) == 0);
+			if (strcmp(serial, dsv_error_last()) != 0)
+				printf("  offset %ld: '%s' vs '%s'\n", off,
+				       serial, dsv_error_last());
+		}
+		flip_byte(path, off);
+	}
+	CHECK_OK(dsv_obj_verify(s, &id, NULL));
+
+	int failures = 0, n;
+	for (n = 1; n < 100; n++) {
+		char spec[32];
+		snprintf(spec, sizeof spec, "alloc:%d", n);
+		dsv_fault_reset(spec);
+		int rc = dsv_obj_verify(s, &id, NULL);
+		dsv_fault_reset(NULL);
+		if (rc == 0)
+			break;
+		CHECK(rc == DSV_ENOMEM);
+		failures++;
+	}
+	CHECK(failures > 0 && n < 100);
+	free(path);
+	test_store_drop(s, dsv);
+}
+
 /* The tmp/ and objects/ directories after a write that failed: tmp/ is empty
  * and the object is absent, or (directory sync failed after the rename)
  * present and valid. */
@@ -402,6 +501,7 @@ int main(void)
 	RUN(test_foreach_and_level);
 	RUN(test_corruption);
 	RUN(test_large_frame);
+	RUN(test_piped_verify);
 	RUN(test_faults);
 	RUN(test_concurrent);
 	TEST_EXIT();
