@@ -680,6 +680,25 @@ static int decode_frame(dsv_obj *o, int i, const void *src, void *dst,
  * to the hasher (some MiB: a few dozen hand-offs per 64 MiB section). */
 #define PIPE_STEP ((size_t)1 << 20)
 
+/* The hasher pays only on a core that would sit idle: threads decoding a
+ * verified section now (clone's workers verify several objects at once)
+ * each count two, and while they would outnumber the cores, a section is
+ * hashed after its decoding as before. */
+static int verifying;
+static long ncores;
+static pthread_once_t ncores_once = PTHREAD_ONCE_INIT;
+
+static void ncores_init(void)
+{
+	ncores = sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+static int core_to_spare(int busy)
+{
+	pthread_once(&ncores_once, ncores_init);
+	return 2 * (long)busy <= ncores;
+}
+
 /* What the decoder (this thread) and the hasher share: the decoder writes
  * buf[0, ready) before it publishes `ready` under mu, and never touches md
  * until it has joined the hasher. */
@@ -793,6 +812,7 @@ static int read_section(dsv_obj *o, int i, void **buf, size_t *cap,
 {
 	void *src, *map;
 	size_t raw, maplen = 0;
+	int busy = 0;
 
 	*len = 0;
 	if (i < 0 || i >= o->nsecs)
@@ -804,15 +824,21 @@ static int read_section(dsv_obj *o, int i, void **buf, size_t *cap,
 		return rc;
 	if ((rc = check_frame(o, i, src)))
 		goto cleanup;
-	if (md && raw >= PIPE_MIN && decode_frame_piped(o, i, src, *buf, md) == 0) {
-		*len = raw;
-		goto cleanup;
+	if (md && raw >= PIPE_MIN) {
+		busy = __atomic_add_fetch(&verifying, 1, __ATOMIC_RELAXED);
+		if (core_to_spare(busy) &&
+		    decode_frame_piped(o, i, src, *buf, md) == 0) {
+			*len = raw;
+			goto cleanup;
+		}
 	}
 	if ((rc = decode_frame(o, i, src, *buf, len)))
 		goto cleanup;
 	if (md && raw && EVP_DigestUpdate(md, *buf, raw) != 1)
 		rc = dsv_error_set(DSV_ENOMEM, "SHA-256 failed");
 cleanup:
+	if (busy)
+		__atomic_sub_fetch(&verifying, 1, __ATOMIC_RELAXED);
 	if (map)
 		munmap(map, maplen);
 	return rc;
