@@ -8,6 +8,10 @@
 #   MB=64 sh tests/bench/commit.sh      a quick run
 #   HISTORY=10000 sh tests/bench/commit.sh   also build a 10,000-version history
 #                                       through the CLI and time log and audit
+#   EXPORT_ONLY=1 MB=256 sh tests/bench/commit.sh   the reads only: dsv export
+#                                       beside zstd -d and dsv fsck (every object
+#                                       decoded and hashed) beside zstd -d plus
+#                                       openssl's SHA-256; no dvc, one commit
 #
 # Work files (corpus, repositories, the DVC virtualenv) stay in
 # tests/bench/work/ (ignored by git) and are reused by the next run.
@@ -16,6 +20,7 @@ set -e
 
 MB=${MB:-1024}
 HISTORY=${HISTORY:-0}
+EXPORT_ONLY=${EXPORT_ONLY:-0}
 W=$BENCH_WORK
 CORPUS=$W/corpus-${MB}mb.jsonl
 DSV=$BENCH_DSV
@@ -42,16 +47,20 @@ have_dsv=1
 
 echo
 echo "-- baselines"
+if [ "$EXPORT_ONLY" = 0 ]; then
 bench_time "zstd -3 -T0" "$SIZE" /dev/null zstd -3 -T0 -q -c "$CORPUS"
 bench_time "zstd -1 -T1" "$SIZE" /dev/null zstd -1 -T1 -q -c "$CORPUS"
+fi
 bench_time "openssl dgst -sha256" "$SIZE" /dev/null openssl dgst -sha256 "$CORPUS"
-bench_time "sha256sum" "$SIZE" /dev/null sha256sum "$CORPUS"
+[ "$EXPORT_ONLY" = 1 ] || bench_time "sha256sum" "$SIZE" /dev/null sha256sum "$CORPUS"
 [ -f "$CORPUS.zst" ] || zstd -3 -T0 -q -c "$CORPUS" > "$CORPUS.zst"
 bench_time "zstd -d" "$SIZE" /dev/null zstd -d -q -c "$CORPUS.zst"
 
 echo
 echo "-- dvc add (DVC from PyPI; stores the file uncompressed in .dvc/cache)"
-if bench_venv "$W/venv" dvc; then
+if [ "$EXPORT_ONLY" = 1 ]; then
+	echo "  skipped: EXPORT_ONLY=1"
+elif bench_venv "$W/venv" dvc; then
 	D=$W/dvc
 	rm -rf "$D" && mkdir -p "$D"
 	cp "$CORPUS" "$D/corpus.jsonl"   # dvc add works on a file inside its workspace
@@ -68,7 +77,9 @@ fi
 if [ "$have_dsv" = 1 ]; then
 	echo
 	echo "-- dsv ($("$DSV" --version 2>/dev/null || echo "version unknown"))"
-	for lv in default 3; do
+	levels="default 3"
+	[ "$EXPORT_ONLY" = 0 ] || levels=default
+	for lv in $levels; do
 		R=$W/dsv-$lv
 		rm -rf "$R" && "$DSV" init "$R" >/dev/null
 		set -- "$DSV" commit "$CORPUS" -m "bench corpus"
@@ -81,6 +92,9 @@ if [ "$have_dsv" = 1 ]; then
 	done
 	R=$W/dsv-default
 	(cd "$R" && bench_time "dsv export" "$SIZE" /dev/null "$DSV" export main) || true
+	# A verified read of every object: zstd -d and SHA-256 of the same bytes.
+	[ "$EXPORT_ONLY" = 0 ] ||
+		(cd "$R" && bench_time "dsv fsck" "$SIZE" /dev/null "$DSV" fsck) || true
 	# Correctness beside speed: the export should give the corpus back.
 	if (cd "$R" && "$DSV" export main) | cmp -s - "$CORPUS"; then
 		echo "  export round trip: byte-identical to the corpus"
