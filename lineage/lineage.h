@@ -117,6 +117,15 @@ int dsv_lineage_ref_update(dsv_lineage *l, const char *ref,
 			   const dsv_aid *target, const dsv_aid *expected,
 			   const char *logmsg);
 
+/* Deletes a full ref ("refs/heads/x", "refs/tags/v1",
+ * "refs/remotes/origin/x") as git's files backend does (its lock, then
+ * packed-refs.lock; loose file, packed-refs entry and reflog go), when
+ * `expected` is not NULL only if it names `expected`, checked under the
+ * ref's lock: DSV_ECONFLICT "... moved (expected a, found b)". DSV_ENOTFOUND
+ * when it does not exist; DSV_EINVAL for a symbolic ref. */
+int dsv_lineage_ref_delete(dsv_lineage *l, const char *ref,
+			   const dsv_aid *expected);
+
 /* The current branch's short name ("main") in a malloc'd *out, even when the
  * branch is unborn (no commit yet). DSV_ENOTFOUND if HEAD is detached. */
 int dsv_lineage_head_branch(dsv_lineage *l, char **out);

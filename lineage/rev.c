@@ -510,9 +510,34 @@ cleanup:
 	return rc;
 }
 
+/* DSV_ECONFLICT unless the ref's value, hex[0, len) as its file holds it,
+ * is `expected` (NULL: any value will do). */
+static int value_check(const char *label, const char *hex, size_t len,
+		       const dsv_aid *expected)
+{
+	char want[DSV_AID_HEXLEN + 1], found[DSV_AID_SHORTLEN + 1] = "?",
+	     exp[DSV_AID_SHORTLEN + 1];
+	dsv_aid cur;
+
+	if (!expected)
+		return 0;
+	dsv_aid_fmt(want, expected);
+	if (len >= DSV_AID_HEXLEN && !memcmp(hex, want, DSV_AID_HEXLEN))
+		return 0;
+	if (len >= DSV_AID_HEXLEN && dsv_aid_parse(&cur, hex,
+						   DSV_AID_HEXLEN) == 0)
+		dsv_aid_short(found, &cur);
+	dsv_error_clear();
+	dsv_aid_short(exp, expected);
+	return dsv_error_set(DSV_ECONFLICT, "%s moved (expected %s, found %s): "
+			     "nothing was deleted", label, exp, found);
+}
+
 /* Takes `full` out of packed-refs (`path`), whose lock is held: 1 when it
- * was there, 0 when not (packed-refs left alone). */
-static int packed_remove(const char *path, const char *full)
+ * was there, 0 when not (packed-refs left alone); DSV_ECONFLICT when its
+ * value there is not `expected` (NULL: not checked). */
+static int packed_remove(const char *path, const char *full,
+			 const char *label, const dsv_aid *expected)
 {
 	dsv_buf b = {0};
 	size_t at = 0, end = 0;
@@ -522,7 +547,9 @@ static int packed_remove(const char *path, const char *full)
 		rc = 0;
 	else if (rc == 0)
 		rc = packed_find(path, b.buf, b.len, full, &at, &end);
-	if (rc == 1 && packed_write(path, b.buf, b.len, at, end) < 0)
+	if (rc == 1 && value_check(label, b.buf + at, end - at, expected) < 0)
+		rc = dsv_error_code();
+	else if (rc == 1 && packed_write(path, b.buf, b.len, at, end) < 0)
 		rc = dsv_error_code();
 	dsv_buf_free(&b);
 	return rc;
@@ -574,7 +601,10 @@ static void ref_files_free(struct ref_files *f)
 	free(f->plock);
 }
 
-static int ref_delete(dsv_lineage *l, const char *prefix, const char *name)
+/* Deletes prefix+name, when `expected` is not NULL only if it names
+ * `expected` (checked under the ref's lock). */
+static int ref_delete(dsv_lineage *l, const char *prefix, const char *name,
+		      const dsv_aid *expected)
 {
 	char full[512], label[300];
 	struct ref_files f = {0};
@@ -602,10 +632,15 @@ static int ref_delete(dsv_lineage *l, const char *prefix, const char *name)
 		goto cleanup;
 	}
 	is_loose = rc == 0;
+	if (is_loose && (rc = value_check(label, loose.buf, loose.len,
+					  expected)) < 0)
+		goto cleanup;
 	if ((rc = lock_take(f.plock, 0, 1000, "packed-refs")) < 0)
 		goto cleanup;
 	plocked = 1;
-	if ((rc = packed_remove(f.packed, full)) < 0)
+	/* a loose ref's value is its file's; a packed copy is stale */
+	if ((rc = packed_remove(f.packed, full, label,
+				is_loose ? NULL : expected)) < 0)
 		goto cleanup;
 	if (!is_loose && !rc) {
 		rc = DSV_ENOTFOUND;
@@ -629,9 +664,21 @@ cleanup:
 	ref_files_free(&f);
 	dsv_buf_free(&loose);
 	if (rc == DSV_ENOTFOUND)
-		return dsv_error_set(DSV_ENOTFOUND, "no %s '%s'",
-				     prefix[5] == 'h' ? "branch" : "tag", name);
+		return dsv_error_set(DSV_ENOTFOUND, "no %s", label);
 	return rc;
+}
+
+int dsv_lineage_ref_delete(dsv_lineage *l, const char *ref,
+			   const dsv_aid *expected)
+{
+	/* "refs/<kind>/" is the part that always stays */
+	const char *kind = strncmp(ref, "refs/", 5) ? NULL : strchr(ref + 5, '/');
+	char prefix[64];
+
+	if (!kind || kind == ref + 5 || (size_t)(kind - ref) + 1 >= sizeof prefix)
+		return dsv_error_set(DSV_EINVAL, "invalid ref name '%s'", ref);
+	snprintf(prefix, sizeof prefix, "%.*s", (int)(kind - ref) + 1, ref);
+	return ref_delete(l, prefix, kind + 1, expected);
 }
 
 int dsv_lineage_branch_create(dsv_lineage *l, const char *name,
@@ -652,7 +699,7 @@ int dsv_lineage_branch_delete(dsv_lineage *l, const char *name)
 	}
 	free(cur);
 	dsv_error_clear();
-	return ref_delete(l, "refs/heads/", name);
+	return ref_delete(l, "refs/heads/", name, NULL);
 }
 
 int dsv_lineage_tag_create(dsv_lineage *l, const char *name, const char *rev,
@@ -663,7 +710,7 @@ int dsv_lineage_tag_create(dsv_lineage *l, const char *name, const char *rev,
 
 int dsv_lineage_tag_delete(dsv_lineage *l, const char *name)
 {
-	return ref_delete(l, "refs/tags/", name);
+	return ref_delete(l, "refs/tags/", name, NULL);
 }
 
 /* ---- listing ------------------------------------------------------------- */

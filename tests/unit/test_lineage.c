@@ -283,6 +283,44 @@ static void test_delete_packed(void)
 	dsv_lineage_free(l);
 }
 
+/* dsv_lineage_ref_delete: a compare-and-swap, for a loose ref and a
+ * packed one, and for refs outside refs/heads and refs/tags. */
+static void test_delete_cas(void)
+{
+	dsv_lineage *l = open_fresh("delcas");
+	char cmd[4400];
+	dsv_aid c1, c2, r;
+
+	CHECK_OK(dsv_lineage_set_head(l, "main"));
+	CHECK_OK(commit_on(l, "refs/heads/main", NULL, 0, "one", &c1));
+	CHECK_OK(commit_on(l, "refs/heads/main", &c1, 1, "two", &c2));
+	CHECK_OK(dsv_lineage_ref_update(l, "refs/remotes/o/x", &c1, NULL, NULL));
+	CHECK_OK(dsv_lineage_ref_update(l, "refs/heads/y", &c1, NULL, NULL));
+	CHECK(dsv_lineage_ref_delete(l, "refs/remotes/o/x", &c2) ==
+	      DSV_ECONFLICT);
+	CHECK(strstr(dsv_error_last(), "moved (expected") != NULL);
+	CHECK_OK(dsv_lineage_ref_get(l, "refs/remotes/o/x", &r));
+	CHECK_OK(dsv_lineage_ref_delete(l, "refs/remotes/o/x", &c1));
+	CHECK(dsv_lineage_ref_get(l, "refs/remotes/o/x", &r) == DSV_ENOTFOUND);
+	CHECK(dsv_lineage_ref_delete(l, "refs/remotes/o/x", NULL) ==
+	      DSV_ENOTFOUND);
+	CHECK(dsv_lineage_ref_delete(l, "refs", NULL) == DSV_EINVAL);
+	CHECK(dsv_lineage_ref_delete(l, "heads/y", NULL) == DSV_EINVAL);
+	snprintf(cmd, sizeof cmd, "git --git-dir '%s' pack-refs --all "
+		 ">/dev/null 2>&1", repo_path);
+	if (system(cmd) == 0) { /* y now only in packed-refs */
+		CHECK(dsv_lineage_ref_delete(l, "refs/heads/y", &c2) ==
+		      DSV_ECONFLICT);
+		CHECK_OK(dsv_lineage_ref_get(l, "refs/heads/y", &r));
+		CHECK_OK(dsv_lineage_ref_delete(l, "refs/heads/y", &c1));
+		CHECK(dsv_lineage_ref_get(l, "refs/heads/y", &r) ==
+		      DSV_ENOTFOUND);
+	}
+	CHECK_OK(dsv_lineage_ref_get(l, "refs/heads/main", &r));
+	CHECK(dsv_aid_cmp(&r, &c2) == 0);
+	dsv_lineage_free(l);
+}
+
 static void test_cas_sequential(void)
 {
 	dsv_lineage *l = open_fresh("cas1");
@@ -488,6 +526,7 @@ int main(void)
 	RUN(test_commit_and_revparse);
 	RUN(test_branches);
 	RUN(test_delete_packed);
+	RUN(test_delete_cas);
 	RUN(test_cas_sequential);
 	RUN(test_cas_race);
 	RUN(test_walk);
