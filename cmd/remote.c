@@ -19,8 +19,8 @@ static const char *status_name(int st)
 {
 	static const char *const names[] = {"up-to-date", "new",
 					    "fast-forward", "forced",
-					    "rejected"};
-	return st >= 0 && st <= DSV_REF_REJECTED ? names[st] : "unknown";
+					    "rejected", "deleted"};
+	return st >= 0 && st <= DSV_REF_DELETED ? names[st] : "unknown";
 }
 
 /* The ref's name as git shows it on the receiving side. */
@@ -34,6 +34,22 @@ static const char *short_ref(const char *ref)
 	return ref;
 }
 
+/* git's lines for a deletion: a pruned remote-tracking ref
+ * " - [deleted]         (none)     -> origin/x", a remote branch deleted by
+ * a push " - [deleted]         x", one refused " ! [remote rejected] x (why)". */
+static void print_delete(const dsv_ref_update *u)
+{
+	if (u->status == DSV_REF_REJECTED)
+		printf(" ! %-17s %s (%s)\n", u->had_old ? "[remote rejected]"
+							: "[rejected]",
+		       u->src, u->why ? u->why : "rejected");
+	else if (!strncmp(u->dst, "refs/remotes/", 13))
+		printf(" - %-17s %-10s -> %s\n", "[deleted]", "(none)",
+		       short_ref(u->dst));
+	else
+		printf(" - %-17s %s\n", "[deleted]", u->src);
+}
+
 /* git's fetch and push lines: " * [new branch]  main -> origin/main". */
 static void print_updates(const dsv_remote_result *r, int verbose)
 {
@@ -43,6 +59,10 @@ static void print_updates(const dsv_remote_result *r, int verbose)
 		dsv_aid_short(a, &u->old_id);
 		dsv_aid_short(b, &u->new_id);
 		char flag = ' ';
+		if (u->is_delete) {
+			print_delete(u);
+			continue;
+		}
 		switch (u->status) {
 		case DSV_REF_UPTODATE:
 			if (!verbose)
@@ -96,7 +116,10 @@ static void print_json_result(const char *op, const char *remote,
 			printf(", \"old\": null");
 		}
 		dsv_aid_fmt(hex, &u->new_id);
-		printf(", \"new\": \"%s\"", hex);
+		if (u->is_delete)
+			printf(", \"new\": null");
+		else
+			printf(", \"new\": \"%s\"", hex);
 		if (u->why)
 			printf(", \"why\": \"%s\"", u->why);
 		putchar('}');
@@ -113,10 +136,17 @@ static void print_json_result(const char *op, const char *remote,
 	free(qu);
 }
 
-/* "3 lineage commits, 12 objects (4.1 MiB) copied, 2 already there" */
+/* "3 lineage commits, 12 objects (4.1 MiB) copied, 2 already there";
+ * nothing after deletions alone, as git prints nothing there. */
 static void print_summary(const dsv_remote_result *r)
 {
 	char b[32];
+	int other = 0;
+	for (size_t i = 0; i < r->nrefs; i++)
+		other |= !r->refs[i].is_delete &&
+			 r->refs[i].status != DSV_REF_UPTODATE;
+	if (!other && !r->commits && !r->objects.copied)
+		return;
 	printf("%llu lineage commit%s, %llu object%s (%s) copied, %llu "
 	       "already there\n", (unsigned long long)r->commits,
 	       r->commits == 1 ? "" : "s",
@@ -240,12 +270,13 @@ static void bar_done(struct bar *b)
 
 /* Fetches `remote` and prints what moved; 0 or 1. */
 static int fetch_print(const char *remote, int quiet, int json, long jobs,
-		       dsv_remote_result *r)
+		       int prune, dsv_remote_result *r)
 {
 	struct bar b = {.what = "Receiving objects", .quiet = quiet};
-	dsv_transfer_opts t = transfer_opts(jobs, &b);
+	dsv_fetch_opts o = {.transfer = transfer_opts(jobs, &b),
+			    .prune = prune};
 	int rc = dsv_remote_fetch(the_repo->lineage, the_repo->store, remote,
-				  &t, r);
+				  &o, r);
 	bar_done(&b);
 	if (rc)
 		return die_error();
@@ -267,10 +298,15 @@ static int fetch_print(const char *remote, int quiet, int json, long jobs,
 
 int cmd_fetch(int argc, char **argv)
 {
-	static const char usage[] = "dsv fetch [-q] [--json] [-j N] [REMOTE]";
-	int quiet = 0, json = 0;
+	static const char usage[] = "dsv fetch [-p | --no-prune] [-q] [--json] "
+				    "[-j N] [REMOTE]";
+	int quiet = 0, json = 0, prune = 0, no_prune = 0;
 	long jobs = 0;
 	const struct option opts[] = {
+		OPT_BOOL('p', "prune", &prune, "delete remote-tracking refs of "
+			 "branches the remote no longer has"),
+		OPT_BOOL(0, "no-prune", &no_prune, "do not, whatever "
+			 "remote.NAME.prune or fetch.prune say"),
 		OPT_BOOL('q', "quiet", &quiet, "print nothing"),
 		OPT_BOOL(0, "json", &json, "print what moved as JSON"),
 		OPT_INT('j', "jobs", &jobs, "n", JOBS_HELP),
@@ -284,7 +320,11 @@ int cmd_fetch(int argc, char **argv)
 		return usage_error(opts, usage, "one remote at a time");
 	if (jobs < 0 || jobs > JOBS_MAX)
 		return usage_error(opts, usage, "-j must be 0..%d", JOBS_MAX);
-	int rc = fetch_print(n ? argv[0] : "origin", quiet, json, jobs, &r);
+	if (prune && no_prune)
+		return usage_error(opts, usage, "--prune and --no-prune "
+				   "contradict each other");
+	int rc = fetch_print(n ? argv[0] : "origin", quiet, json, jobs,
+			     prune ? 1 : no_prune ? -1 : 0, &r);
 	dsv_remote_result_free(&r);
 	return rc;
 }
@@ -352,11 +392,15 @@ static int pull_merge(const char *branch, const char *remote,
 
 int cmd_pull(int argc, char **argv)
 {
-	static const char usage[] = "dsv pull [-q] [--json] [-j N] "
-				    "[REMOTE [BRANCH]]";
-	int quiet = 0, json = 0;
+	static const char usage[] = "dsv pull [-p | --no-prune] [-q] [--json] "
+				    "[-j N] [REMOTE [BRANCH]]";
+	int quiet = 0, json = 0, prune = 0, no_prune = 0;
 	long jobs = 0;
 	const struct option opts[] = {
+		OPT_BOOL('p', "prune", &prune, "the fetch deletes remote-tracking "
+			 "refs of branches the remote no longer has"),
+		OPT_BOOL(0, "no-prune", &no_prune, "it does not, whatever "
+			 "remote.NAME.prune or fetch.prune say"),
 		OPT_BOOL('q', "quiet", &quiet, "print nothing"),
 		OPT_BOOL(0, "json", &json, "print what the fetch moved as JSON"),
 		OPT_INT('j', "jobs", &jobs, "n", JOBS_HELP),
@@ -369,6 +413,9 @@ int cmd_pull(int argc, char **argv)
 		return PARSE_EXIT(n);
 	if (n > 2)
 		return usage_error(opts, usage, "too many arguments");
+	if (prune && no_prune)
+		return usage_error(opts, usage, "--prune and --no-prune "
+				   "contradict each other");
 	if (jobs < 0 || jobs > JOBS_MAX)
 		return usage_error(opts, usage, "-j must be 0..%d", JOBS_MAX);
 	if (dsv_lineage_head_branch(the_repo->lineage, &branch))
@@ -382,7 +429,8 @@ int cmd_pull(int argc, char **argv)
 	const char *rbranch = n > 1 ? argv[1]
 			    : up_branch && (!n || !strcmp(remote, up_remote))
 				      ? up_branch : branch;
-	if (fetch_print(remote, quiet, json, jobs, &r))
+	if (fetch_print(remote, quiet, json, jobs,
+			prune ? 1 : no_prune ? -1 : 0, &r))
 		goto cleanup;
 	rc = pull_merge(branch, remote, rbranch, quiet, json);
 cleanup:
@@ -395,14 +443,44 @@ cleanup:
 
 /* ---- dsv push ------------------------------------------------------------ */
 
+/* git's errors for the refs a push left; returns 1. */
+static int push_rejected(const dsv_remote_result *r)
+{
+	int behind = 0;
+	for (size_t i = 0; i < r->nrefs; i++) {
+		const dsv_ref_update *u = &r->refs[i];
+		if (u->status != DSV_REF_REJECTED)
+			continue;
+		if (!u->is_delete)
+			behind = 1;
+		else if (!u->had_old)
+			error_msg("unable to delete '%s': remote ref does not "
+				  "exist", u->src);
+		else
+			error_msg("refusing to delete the current branch: %s "
+				  "(by default, deleting the remote's current "
+				  "branch is denied: set receive.denyDeleteCurrent "
+				  "to 'warn' or 'ignore' in the remote's lineage "
+				  "config to allow it)", u->dst);
+	}
+	error_msg("failed to push some refs to '%s'", r->url);
+	if (behind)
+		fprintf(stderr, "hint: the remote holds versions you do not "
+			"have: 'dsv pull' takes them (a fast-forward), or "
+			"'dsv push --force' replaces them\n");
+	return 1;
+}
+
 int cmd_push(int argc, char **argv)
 {
-	static const char usage[] = "dsv push [-f] [--tags] [-q] [--json] "
-				    "[-j N] [REMOTE [BRANCH[:DEST]...]]";
-	int force = 0, tags = 0, quiet = 0, json = 0;
+	static const char usage[] = "dsv push [-f] [--tags] [-d] [-q] [--json] "
+				    "[-j N] [REMOTE [BRANCH[:DEST] | :DEST]...]";
+	int force = 0, tags = 0, quiet = 0, json = 0, del = 0;
 	long jobs = 0;
 	const struct option opts[] = {
 		OPT_BOOL('f', "force", &force, "move remote branches that would not fast-forward"),
+		OPT_BOOL('d', "delete", &del, "delete the remote branches (or "
+			 "tags) named"),
 		OPT_BOOL(0, "tags", &tags, "push every tag too"),
 		OPT_BOOL('q', "quiet", &quiet, "print nothing"),
 		OPT_BOOL(0, "json", &json, "print what moved as JSON"),
@@ -417,9 +495,15 @@ int cmd_push(int argc, char **argv)
 		return PARSE_EXIT(n);
 	if (jobs < 0 || jobs > JOBS_MAX)
 		return usage_error(opts, usage, "-j must be 0..%d", JOBS_MAX);
+	if (del && tags)
+		return usage_error(opts, usage, "--delete is incompatible with "
+				   "--tags");
+	if (del && n < 2)
+		return usage_error(opts, usage, "--delete doesn't make sense "
+				   "without any refs");
 	b.quiet = quiet;
 	const char *remote = n ? argv[0] : "origin";
-	dsv_push_opts o = {.tags = tags, .force = force,
+	dsv_push_opts o = {.tags = tags, .force = force, .del = del,
 			   .transfer = transfer_opts(jobs, &b)};
 	if (n > 1) {
 		o.branches = (const char *const *)argv + 1;
@@ -455,12 +539,8 @@ int cmd_push(int argc, char **argv)
 	}
 	warn_index(&r);
 	rc = 0;
-	if (r.rejected) {
-		rc = error_msg("failed to push some refs to '%s'", r.url);
-		fprintf(stderr, "hint: the remote holds versions you do not "
-			"have: 'dsv pull' takes them (a fast-forward), or "
-			"'dsv push --force' replaces them\n");
-	}
+	if (r.rejected)
+		rc = push_rejected(&r);
 cleanup:
 	dsv_remote_result_free(&r);
 	free(cur);
@@ -502,16 +582,17 @@ static char *default_dir(const char *url)
 }
 
 /* Into the new repository at top/.dsv: the remote origin, its fetch, and
- * the remote's current branch made a local one that tracks it. */
-static int clone_into(const char *top, const char *url, int quiet, int json,
-		      long jobs)
+ * `branch` (NULL: the remote's current branch) made a local one that tracks
+ * it, or HEAD detached at the tag `branch`. */
+static int clone_into(const char *top, const char *url, const char *branch,
+		      int quiet, int json, long jobs)
 {
 	struct repo r = {0};
 	dsv_remote_result res = {0};
 	struct bar b = {.what = "Receiving objects", .quiet = quiet};
-	dsv_transfer_opts t = transfer_opts(jobs, &b);
+	dsv_fetch_opts t = {.transfer = transfer_opts(jobs, &b)};
 	char *lpath = NULL;
-	int rc = 1;
+	int rc = 1, detached = 0;
 	if (asprintf(&r.dir, "%s/.dsv", top) < 0 ||
 	    asprintf(&lpath, "%s/lineage", r.dir) < 0) {
 		r.dir = lpath = NULL;
@@ -528,28 +609,29 @@ static int clone_into(const char *top, const char *url, int quiet, int json,
 		goto cleanup;
 	}
 	bar_done(&b);
-	if (res.head) {
-		char ref[600];
-		snprintf(ref, sizeof ref, "refs/remotes/origin/%s", res.head);
-		if (dsv_lineage_branch_create(r.lineage, res.head, ref, 0) ||
-		    dsv_branch_set_upstream(r.lineage, res.head, "origin",
-					    res.head) ||
-		    dsv_lineage_set_head(r.lineage, res.head)) {
-			die_error();
-			goto cleanup;
-		}
+	if (!branch)
+		branch = res.head;
+	if (branch && dsv_remote_checkout(r.lineage, "origin", branch,
+					  &detached)) {
+		die_error();
+		goto cleanup;
 	}
 	if (json) {
-		char *qh = res.head ? json_quote(res.head) : NULL, extra[600];
-		snprintf(extra, sizeof extra, ", \"branch\": %s",
-			 qh ? qh : "null");
+		char *qh = branch ? json_quote(branch) : NULL, extra[600];
+		snprintf(extra, sizeof extra, ", \"branch\": %s, "
+			 "\"detached\": %s", qh ? qh : "null",
+			 detached ? "true" : "false");
 		print_json_result("clone", "origin", &res, extra);
 		free(qh);
 	} else if (!quiet) {
 		print_summary(&res);
-		if (!res.head)
+		if (!branch)
 			fprintf(stderr, "dsv: warning: you appear to have cloned "
 				"an empty repository\n");
+		if (detached)
+			fprintf(stderr, "note: HEAD is detached at tag '%s' "
+				"('dsv branch NAME' and 'dsv switch NAME' make a "
+				"branch there)\n", branch);
 	}
 	warn_index(&res);
 	rc = 0;
@@ -564,12 +646,50 @@ cleanup:
 	return rc;
 }
 
+/* 0 when the dsv repository at `dsv_dir` has a branch or a tag `name`
+ * (what clone --branch takes), else 1 with git's error printed: checked
+ * before anything is made or copied. */
+static int remote_has(const char *dsv_dir, const char *name)
+{
+	dsv_lineage *rl = NULL;
+	char *lpath = NULL, ref[600];
+	dsv_aid id;
+	int rc = 1;
+	if (asprintf(&lpath, "%s/lineage", dsv_dir) < 0) {
+		lpath = NULL;
+		error_msg("out of memory");
+		goto cleanup;
+	}
+	/* the open starts libgit2, which the name's check uses */
+	if (dsv_lineage_open(&rl, lpath) || dsv_lineage_name_validate(name)) {
+		die_error();
+		goto cleanup;
+	}
+	snprintf(ref, sizeof ref, "refs/heads/%s", name);
+	rc = dsv_lineage_ref_get(rl, ref, &id) != 0;
+	snprintf(ref, sizeof ref, "refs/tags/%s", name);
+	rc = rc && dsv_lineage_ref_get(rl, ref, &id) != 0;
+	dsv_error_clear();
+	if (rc)
+		error_msg("remote branch '%s' not found in upstream 'origin'",
+			  name);
+cleanup:
+	dsv_lineage_free(rl);
+	free(lpath);
+	return rc;
+}
+
 int cmd_clone(int argc, char **argv)
 {
-	static const char usage[] = "dsv clone [-q] [--json] [-j N] PATH [DIR]";
+	static const char usage[] = "dsv clone [-b BRANCH] [-q] [--json] "
+				    "[-j N] PATH [DIR]";
+	const char *branch = NULL;
 	int quiet = 0, json = 0;
 	long jobs = 0;
 	const struct option opts[] = {
+		OPT_STRING('b', "branch", &branch, "name", "check out this "
+			   "branch of the remote (or detach at this tag) "
+			   "instead of its current branch"),
 		OPT_BOOL('q', "quiet", &quiet, "print nothing"),
 		OPT_BOOL(0, "json", &json, "print what was copied as JSON"),
 		OPT_INT('j', "jobs", &jobs, "n", JOBS_HELP),
@@ -586,6 +706,8 @@ int cmd_clone(int argc, char **argv)
 		return usage_error(opts, usage, "-j must be 0..%d", JOBS_MAX);
 	if (dsv_remote_resolve(argv[0], &src, &url))
 		return die_error();
+	if (branch && remote_has(src, branch))
+		goto cleanup;
 	if (!(dir = n > 1 ? strdup(argv[1]) : default_dir(url))) {
 		error_msg("out of memory");
 		goto cleanup;
@@ -605,7 +727,7 @@ int cmd_clone(int argc, char **argv)
 		printf("Cloning into '%s'...\n", dir);
 		fflush(stdout);
 	}
-	rc = clone_into(dir, url, quiet, json, jobs);
+	rc = clone_into(dir, url, branch, quiet, json, jobs);
 	if (rc && made)
 		rmdir(dir);
 cleanup:

@@ -680,6 +680,13 @@ int dsv_branch_upstream(dsv_lineage *l, const char *branch, char **remote,
 			char **rbranch);
 int dsv_branch_set_upstream(dsv_lineage *l, const char *branch,
 			    const char *remote, const char *rbranch);
+/* Makes `name` what a clone has checked out: where remote `remote` has a
+ * branch `name` (refs/remotes/REMOTE/NAME), a local branch there that
+ * tracks it, HEAD on it (*detached = 0); else where a tag `name` exists,
+ * HEAD detached at its commit (*detached = 1), as git clone --branch does.
+ * DSV_ENOTFOUND "remote branch 'x' not found in upstream 'origin'". */
+int dsv_remote_checkout(dsv_lineage *l, const char *remote, const char *name,
+			int *detached);
 /* The remotes that have a remote-tracking ref for branch `name`
  * (refs/remotes/R/NAME): how many, and the first one's name (malloc'd, NULL
  * when none) in *remote. */
@@ -692,12 +699,14 @@ enum {
 	DSV_REF_FASTFORWARD,  /* moved forward */
 	DSV_REF_FORCED,       /* moved elsewhere (forced) */
 	DSV_REF_REJECTED,     /* left: not a fast-forward, or a tag there */
+	DSV_REF_DELETED,      /* deleted (push --delete, fetch --prune) */
 };
 
 typedef struct {
 	char *src;     /* the sending side's short name: "main", "v1" */
 	char *dst;     /* the full ref moved: "refs/remotes/origin/main" */
 	int is_tag;
+	int is_delete; /* push: delete the remote ref dst (new_id unused) */
 	int status;    /* DSV_REF_* */
 	int had_old;
 	dsv_aid old_id, new_id;
@@ -727,14 +736,27 @@ void dsv_remote_result_free(dsv_remote_result *r);
  * naming what did not arrive; the new versions' records are indexed last.
  * Holds `s`'s store lock from the first object to the last ref. `t` (may
  * be NULL) says how the objects are copied (threads, progress). */
+typedef struct {
+	dsv_transfer_opts transfer; /* how the objects are copied */
+	int prune; /* 1: prune, -1: not, 0: as remote.NAME.prune or
+		      fetch.prune say (git's default: not) */
+} dsv_fetch_opts;
+
+/* With pruning, each refs/remotes/NAME/X whose branch X the remote no
+ * longer has is deleted (compare-and-swap against the value read), before
+ * the other refs move, and reported DSV_REF_DELETED; tags are not pruned,
+ * as git's --prune leaves them. `o` may be NULL (defaults). */
 int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
-		     const dsv_transfer_opts *t, dsv_remote_result *out);
+		     const dsv_fetch_opts *o, dsv_remote_result *out);
 
 typedef struct {
 	const char *const *branches; /* local branch names (may be NULL) */
 	size_t nbranches;
 	int tags;                    /* every local tag too */
 	int force;                   /* move non-fast-forward too */
+	int del;                     /* delete each remote ref named in
+					branches (push --delete); a name
+					":B" deletes B in any case */
 	dsv_transfer_opts transfer;  /* how the objects are copied */
 } dsv_push_opts;
 
@@ -746,6 +768,15 @@ typedef struct {
  * remote ref moved by compare-and-swap, then the remote's index: a push
  * stopped anywhere leaves the remote's refs old or new and its store
  * passing fsck. The local refs/remotes/NAME/... follow. */
+/* A deletion ("B", "refs/heads/B", "refs/tags/T") names the remote's
+ * branch B, or its tag B where no branch B exists (DSV_EINVAL when both
+ * do); it is rejected when the remote has no such ref ("remote ref does not
+ * exist") and, as git's receive.denyDeleteCurrent does unless the remote's
+ * lineage config sets it to warn or ignore, when B is the remote's HEAD
+ * ("deletion of the current branch prohibited"). Accepted deletions go
+ * first, each by compare-and-swap against the value read under the lock
+ * (dsv_lineage_ref_delete), and a deleted branch's refs/remotes/NAME/B
+ * goes too. */
 int dsv_remote_push(dsv_lineage *l, dsv_store *s, const char *name,
 		    const dsv_push_opts *o, dsv_remote_result *out);
 

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 /* ---- where a remote is --------------------------------------------------- */
@@ -271,6 +272,38 @@ cleanup:
 	return rc;
 }
 
+int dsv_remote_checkout(dsv_lineage *l, const char *remote, const char *name,
+			int *detached)
+{
+	char ref[600];
+	dsv_aid id;
+	git_oid gid;
+	int rc;
+
+	*detached = 0;
+	if ((rc = dsv_lineage_name_validate(name)))
+		return rc;
+	snprintf(ref, sizeof ref, "refs/remotes/%s/%s", remote, name);
+	if (dsv_lineage_ref_get(l, ref, &id) == 0)
+		return dsv_lineage_branch_create(l, name, ref, 0) ||
+		       dsv_branch_set_upstream(l, name, remote, name) ||
+		       dsv_lineage_set_head(l, name) ? dsv_error_code() : 0;
+	/* a tag: HEAD detached at its commit, as git clone --branch TAG */
+	snprintf(ref, sizeof ref, "refs/tags/%s", name);
+	if (dsv_lineage_ref_get(l, ref, &id) ||
+	    dsv_lineage_resolve(l, ref, &id)) {
+		dsv_error_clear();
+		return dsv_error_set(DSV_ENOTFOUND, "remote branch '%s' not "
+				     "found in upstream '%s'", name, remote);
+	}
+	dsv_aid_to_git(&gid, &id);
+	if (git_repository_set_head_detached(l->repo, &gid) < 0)
+		return dsv_git_error(DSV_EIO, "cannot detach HEAD at tag '%s'",
+				     name);
+	*detached = 1;
+	return 0;
+}
+
 int dsv_remote_tracking_find(dsv_lineage *l, const char *name, char **remote,
 			     size_t *count)
 {
@@ -327,6 +360,30 @@ static int result_add(dsv_remote_result *r, size_t *cap, const char *src,
 		return dsv_error_set(DSV_ENOMEM, "out of memory");
 	}
 	r->nrefs++;
+	return 0;
+}
+
+/* 1 when u sets its ref to u->new_id (a deletion does not). */
+static int moves(const dsv_ref_update *u)
+{
+	return u->status == DSV_REF_NEW || u->status == DSV_REF_FASTFORWARD ||
+	       u->status == DSV_REF_FORCED;
+}
+
+/* A deletion of `dst` (a full ref) that held `old`, added to r. */
+static int result_add_delete(dsv_remote_result *r, size_t *cap,
+			     const char *src, const char *dst, int is_tag,
+			     const dsv_aid *old)
+{
+	git_oid zero = {{0}};
+	int rc = result_add(r, cap, src, dst, is_tag, &zero);
+	if (rc)
+		return rc;
+	dsv_ref_update *u = &r->refs[r->nrefs - 1];
+	u->is_delete = 1;
+	u->status = DSV_REF_DELETED;
+	u->had_old = 1;
+	u->old_id = *old;
 	return 0;
 }
 
@@ -392,8 +449,7 @@ static int new_commits(dsv_lineage *l, const dsv_remote_result *r,
 	for (size_t i = 0; i < r->nrefs; i++) {
 		const dsv_ref_update *u = &r->refs[i];
 		git_object *o = NULL, *c = NULL;
-		if (u->status == DSV_REF_UPTODATE ||
-		    u->status == DSV_REF_REJECTED)
+		if (!moves(u))
 			continue;
 		dsv_aid_to_git(&id, &u->new_id);
 		if (git_object_lookup(&o, l->repo, &id, GIT_OBJECT_ANY) < 0 ||
@@ -443,13 +499,22 @@ cleanup:
 	return rc;
 }
 
-/* Moves each accepted ref of r in `l` by compare-and-swap. */
+/* Deletes each accepted deletion of r in `l`, then moves each accepted
+ * ref, all by compare-and-swap; deletions first, as git prunes before it
+ * updates (a deleted "a" makes room for a new "a/b"). */
 static int move_refs(dsv_lineage *l, dsv_remote_result *r, const char *log)
 {
 	for (size_t i = 0; i < r->nrefs; i++) {
 		dsv_ref_update *u = &r->refs[i];
-		if (u->status == DSV_REF_UPTODATE ||
-		    u->status == DSV_REF_REJECTED)
+		int rc = u->status == DSV_REF_DELETED
+				 ? dsv_lineage_ref_delete(l, u->dst, &u->old_id)
+				 : 0;
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; i < r->nrefs; i++) {
+		dsv_ref_update *u = &r->refs[i];
+		if (!moves(u))
 			continue;
 		int rc = dsv_lineage_ref_update(l, u->dst, &u->new_id,
 						u->had_old ? &u->old_id : NULL,
@@ -512,10 +577,11 @@ cleanup:
 /* The refs the remote advertises that fetch takes: branches to
  * refs/remotes/NAME/..., tags to refs/tags/... (the peeled "^{}" entries
  * of annotated tags are not refs). */
-static int fetch_plan(git_remote *rem, const char *name, dsv_remote_result *r)
+static int fetch_plan(git_remote *rem, const char *name, dsv_remote_result *r,
+		      size_t *cap)
 {
 	const git_remote_head **heads = NULL;
-	size_t nheads = 0, cap = 0;
+	size_t nheads = 0;
 	char dst[1024];
 	int rc = 0;
 
@@ -529,18 +595,46 @@ static int fetch_plan(git_remote *rem, const char *name, dsv_remote_result *r)
 		if (!strncmp(ref, "refs/heads/", 11)) {
 			snprintf(dst, sizeof dst, "refs/remotes/%s/%s", name,
 				 ref + 11);
-			rc = result_add(r, &cap, ref + 11, dst, 0,
+			rc = result_add(r, cap, ref + 11, dst, 0,
 					&heads[i]->oid);
 		} else if (!strncmp(ref, "refs/tags/", 10)) {
-			rc = result_add(r, &cap, ref + 10, ref, 1,
+			rc = result_add(r, cap, ref + 10, ref, 1,
 					&heads[i]->oid);
 		}
 	}
 	return rc;
 }
 
+/* The deletions a prune makes: each refs/remotes/NAME/X (but the
+ * symbolic NAME/HEAD git may have made) that no branch the remote
+ * advertises (r's plan so far) maps to. */
+static int prune_plan(dsv_lineage *l, const char *name, dsv_remote_result *r,
+		      size_t *cap)
+{
+	dsv_refinfo *refs = NULL;
+	size_t nrefs = 0, len = strlen(name), nplan = r->nrefs;
+	char dst[1200];
+	int rc = dsv_lineage_remote_ref_list(l, &refs, &nrefs);
+
+	for (size_t i = 0; i < nrefs && !rc; i++) {
+		const char *n = refs[i].name;
+		int kept = 0;
+		if (strncmp(n, name, len) || n[len] != '/' ||
+		    !strcmp(n + len, "/HEAD"))
+			continue;
+		snprintf(dst, sizeof dst, "refs/remotes/%s", n);
+		for (size_t k = 0; k < nplan && !kept; k++)
+			kept = !r->refs[k].is_tag && !strcmp(r->refs[k].dst, dst);
+		if (!kept)
+			rc = result_add_delete(r, cap, n + len + 1, dst, 0,
+					       &refs[i].target);
+	}
+	dsv_refinfo_free(refs, nrefs);
+	return rc;
+}
+
 int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
-		     const dsv_transfer_opts *t, dsv_remote_result *out)
+		     const dsv_fetch_opts *o, dsv_remote_result *out)
 {
 	static char tags_spec[] = "refs/tags/*:refs/tags/*";
 	char heads_spec[600], *specv[] = {heads_spec, tags_spec};
@@ -551,9 +645,10 @@ int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
 	dsv_store *src = NULL;
 	dsv_aid *news = NULL;
 	dsv_oid *ids = NULL;
-	size_t nnew = 0, nids = 0;
+	size_t nnew = 0, nids = 0, cap = 0;
+	const dsv_transfer_opts *t = o ? &o->transfer : NULL;
 	char *dir = NULL;
-	int rc, locked = 0;
+	int rc, locked = 0, prune = o ? o->prune : 0;
 
 	memset(out, 0, sizeof *out);
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
@@ -570,8 +665,11 @@ int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
 		rc = dsv_git_error(DSV_EIO, "cannot read remote '%s'", name);
 		goto cleanup;
 	}
-	if ((rc = fetch_plan(rem, name, out)))
+	if ((rc = fetch_plan(rem, name, out, &cap)))
 		goto cleanup;
+	/* remote.NAME.prune, else fetch.prune, read when rem was looked up */
+	if (!prune)
+		prune = git_remote_prune_refs(rem) ? 1 : -1;
 	if (git_remote_default_branch(&head, rem) == 0 &&
 	    !strncmp(head.ptr, "refs/heads/", 11) &&
 	    !(out->head = strdup(head.ptr + 11))) {
@@ -593,6 +691,8 @@ int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
 			out->refs[i].why = "would clobber existing tag";
 		out->rejected += out->refs[i].status == DSV_REF_REJECTED;
 	}
+	if (!rc && prune > 0)
+		rc = prune_plan(l, name, out, &cap);
 	if (rc || (rc = new_commits(l, out, NULL, 0, 1, &news, &nnew)))
 		goto cleanup;
 	out->commits = nnew;
@@ -735,8 +835,7 @@ static int lineage_copy(dsv_lineage *l, dsv_lineage *rl, const dsv_aid *news,
 	for (size_t i = 0; i < r->nrefs && !rc; i++) {
 		git_oid id;
 		dsv_aid_to_git(&id, &r->refs[i].new_id);
-		if (r->refs[i].status != DSV_REF_UPTODATE &&
-		    r->refs[i].status != DSV_REF_REJECTED)
+		if (moves(&r->refs[i]))
 			rc = odb_copy(from, to, &id);
 	}
 cleanup:
@@ -745,8 +844,34 @@ cleanup:
 	return rc;
 }
 
-/* The refs a push moves: each branch ("B", or "LOCAL:REMOTE") and, with
- * tags, every tag. */
+/* A deletion of remote ref `b` ("B", "refs/heads/B" or "refs/tags/T"),
+ * its ref found under the remote's lock (push_judge_delete). */
+static int plan_delete(dsv_remote_result *r, size_t *cap, const char *b)
+{
+	int full = !strncmp(b, "refs/heads/", 11) ||
+		   !strncmp(b, "refs/tags/", 10);
+	const char *shortname = !full ? b : b + (b[5] == 'h' ? 11 : 10);
+	char dst[600];
+	git_oid zero = {{0}};
+	int rc;
+
+	if ((rc = dsv_lineage_name_validate(shortname)))
+		return dsv_error_wrap(rc, "cannot delete '%s'", b);
+	if (!full && strlen(b) > 5 && !strncmp(b, "refs/", 5))
+		return dsv_error_set(DSV_EINVAL, "cannot delete '%s': only "
+				     "branches and tags", b);
+	snprintf(dst, sizeof dst, "%s%s", full ? "" : "refs/heads/", b);
+	if ((rc = result_add(r, cap, shortname, dst, full && b[5] == 't',
+			     &zero)))
+		return rc;
+	r->refs[r->nrefs - 1].is_delete = 1;
+	/* "B" alone may still turn out to be a tag */
+	r->refs[r->nrefs - 1].had_old = full ? 1 : 0;
+	return 0;
+}
+
+/* The refs a push moves: each branch ("B", or "LOCAL:REMOTE"), each
+ * deletion (":B", or every name with o->del) and, with tags, every tag. */
 static int push_plan(dsv_lineage *l, const dsv_push_opts *o,
 		     dsv_remote_result *r)
 {
@@ -758,13 +883,18 @@ static int push_plan(dsv_lineage *l, const dsv_push_opts *o,
 	for (size_t i = 0; i < o->nbranches && !rc; i++) {
 		const char *b = o->branches[i], *colon = strchr(b, ':');
 		dsv_aid id;
+		if (o->del && colon)
+			return dsv_error_set(DSV_EINVAL, "--delete only accepts "
+					     "plain target ref names ('%s')",
+					     b);
+		if (o->del || colon == b) {
+			if ((rc = plan_delete(r, &cap, o->del ? b : b + 1)))
+				return rc;
+			continue;
+		}
 		snprintf(src, sizeof src, "%.*s",
 			 (int)(colon ? (size_t)(colon - b) : strlen(b)), b);
 		const char *to = colon ? colon + 1 : src;
-		if (!*src)
-			return dsv_error_set(DSV_EINVAL, "'%s': deleting a "
-					     "remote branch is not supported",
-					     b);
 		if ((rc = dsv_lineage_name_validate(src)) ||
 		    (rc = dsv_lineage_name_validate(to)))
 			return rc;
@@ -790,7 +920,8 @@ static int push_plan(dsv_lineage *l, const dsv_push_opts *o,
 }
 
 /* After a push, refs/remotes/NAME/B names what the remote's B now names,
- * as git's push updates it; a failure here is not the push's. */
+ * as git's push updates it, or is gone with a deleted B; a failure here is
+ * not the push's. */
 static void track_pushed(dsv_lineage *l, const char *name,
 			 const dsv_remote_result *r)
 {
@@ -803,11 +934,89 @@ static void track_pushed(dsv_lineage *l, const char *name,
 		snprintf(ref, sizeof ref, "refs/remotes/%s/%s", name,
 			 u->dst + 11);
 		int had = dsv_lineage_ref_get(l, ref, &cur) == 0;
+		if (u->status == DSV_REF_DELETED) {
+			if (had)
+				dsv_lineage_ref_delete(l, ref, &cur);
+			continue;
+		}
 		if (!had || dsv_aid_cmp(&cur, &u->new_id))
 			dsv_lineage_ref_update(l, ref, &u->new_id,
 					       had ? &cur : NULL, "dsv: push");
 	}
 	dsv_error_clear();
+}
+
+/* 1 when the remote's lineage config lets its current branch be
+ * deleted: receive.denyDeleteCurrent is warn, ignore or false (git's
+ * default, unset, refuses). */
+static int delete_current_allowed(dsv_lineage *rl)
+{
+	git_config *cfg = NULL;
+	char *v = NULL;
+	int yes = 0;
+	if (git_repository_config_snapshot(&cfg, rl->repo) < 0) {
+		git_error_clear();
+		return 0;
+	}
+	if (config_get(cfg, "receive.denyDeleteCurrent", &v) == 0)
+		yes = !strcasecmp(v, "warn") || !strcasecmp(v, "ignore") ||
+		      !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
+		      !strcasecmp(v, "off") || !strcmp(v, "0");
+	dsv_error_clear();
+	free(v);
+	git_config_free(cfg);
+	return yes;
+}
+
+/* Judges deletion u against the remote `rl`, under its lock: which ref
+ * "B" names (its branch, else its tag; both: DSV_EINVAL), its value now
+ * (the compare-and-swap's expected value), and whether it may go. */
+static int judge_delete(dsv_lineage *rl, dsv_ref_update *u)
+{
+	char tag[600], *head = NULL;
+	dsv_aid tid;
+	int rc = dsv_lineage_ref_get(rl, u->dst, &u->old_id);
+
+	if (rc && rc != DSV_ENOTFOUND)
+		return rc;
+	if (!u->had_old) { /* a short name: a branch, or a tag */
+		snprintf(tag, sizeof tag, "refs/tags/%s", u->src);
+		int trc = dsv_lineage_ref_get(rl, tag, &tid);
+		if (trc && trc != DSV_ENOTFOUND)
+			return trc;
+		dsv_error_clear();
+		if (!rc && !trc)
+			return dsv_error_set(DSV_EINVAL, "'%s' matches both a "
+					     "branch and a tag on the remote: "
+					     "name 'refs/heads/%s' or "
+					     "'refs/tags/%s'", u->src, u->src,
+					     u->src);
+		if (rc && !trc) {
+			char *d = strdup(tag);
+			if (!d)
+				return dsv_error_set(DSV_ENOMEM, "out of memory");
+			free(u->dst);
+			u->dst = d;
+			u->is_tag = 1;
+			u->old_id = tid;
+			rc = 0;
+		}
+	}
+	dsv_error_clear();
+	u->had_old = rc == 0;
+	u->status = DSV_REF_REJECTED;
+	if (rc) {
+		u->why = "remote ref does not exist";
+		return 0;
+	}
+	if (!u->is_tag && dsv_lineage_head_branch(rl, &head) == 0 &&
+	    !strcmp(head, u->src) && !delete_current_allowed(rl))
+		u->why = "deletion of the current branch prohibited";
+	else
+		u->status = DSV_REF_DELETED;
+	dsv_error_clear();
+	free(head);
+	return 0;
 }
 
 int dsv_remote_push(dsv_lineage *l, dsv_store *s, const char *name,
@@ -847,6 +1056,10 @@ int dsv_remote_push(dsv_lineage *l, dsv_store *s, const char *name,
 		goto cleanup;
 	for (size_t i = 0; i < out->nrefs && !rc; i++) {
 		dsv_ref_update *u = &out->refs[i];
+		if (u->is_delete) {
+			rc = judge_delete(rl, u);
+			continue;
+		}
 		/* the remote's old value is judged here, where it may be
 		 * unknown (then it is no ancestor: fetch first) */
 		if ((rc = dsv_lineage_ref_get(rl, u->dst, &u->old_id)) ==

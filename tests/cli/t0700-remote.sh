@@ -152,6 +152,108 @@ test_expect_success 'remote add, fetch, remove: its refs go with it; a clone of 
 	(cd dotclone && dsv fsck >/dev/null && dsv remote -v | grep -q "origin/.dsv (fetch)")
 '
 
+# ---- prune, delete, clone --branch ------------------------------------------
+
+# pr: main (HEAD), gone (a sample only it reaches), keep, tag t1; pc, pc2:
+# its clones.
+dsv init -q pr && (cd pr && dsv commit -q ../a.jsonl -m a &&
+	dsv derive sample main --fraction 0.5 --seed 2 -o gone -m gone -q &&
+	dsv commit -q ../b.jsonl -b keep -m keep && dsv tag t1 keep) &&
+	dsv clone -q pr pc && dsv clone -q pr pc2 || exit 1
+
+test_expect_success 'clone --branch: a branch tracked and checked out, a tag detached, unknown: no directory' '
+	dsv clone -q -b keep pr cb && (cd cb && test "$(G symbolic-ref HEAD)" = refs/heads/keep &&
+		test "$(G config branch.keep.merge)" = refs/heads/keep &&
+		test "$(G rev-parse keep)" = "$(cd ../pr && G rev-parse keep)" && dsv fsck >/dev/null) &&
+	dsv clone --branch=t1 pr ct >/dev/null 2>ct.err && grep -q "HEAD is detached at tag .t1." ct.err &&
+	dsv clone --json -b t1 pr ct2 >ct.json && grep -q "\"branch\": \"t1\", \"detached\": true}" ct.json &&
+	(cd ct && test "$(G rev-parse HEAD)" = "$(cd ../pr && G rev-parse t1)" &&
+		test_must_fail G symbolic-ref -q HEAD && dsv status | grep -q "HEAD detached") &&
+	test_must_fail dsv clone -b nope pr cn 2>err &&
+	grep -qx "dsv: error: remote branch .nope. not found in upstream .origin." err && test ! -e cn &&
+	test_must_fail dsv clone -b "a b" pr cn 2>err && grep -q "invalid name" err && test ! -e cn
+'
+
+test_expect_success 'fetch --prune removes only what the remote deleted; gc then frees only what it alone reached' '
+	(cd pr && dsv branch -d gone >/dev/null && dsv gc --grace 0 >/dev/null &&
+		find .dsv/objects -type f | sed "s|.*objects/||" | sort >../pr.objs) &&
+	cd pc && dsv fetch >out && test ! -s out && G rev-parse -q --verify origin/gone >/dev/null &&
+	G for-each-ref | grep -v origin/gone >../refs.want &&
+	dsv fetch --prune >out && grep -qx " - \[deleted\] *(none) *-> origin/gone" out &&
+	G for-each-ref >../refs.got && test_cmp ../refs.want ../refs.got &&
+	find .dsv/objects -type f | sort >../pc.before && dsv gc --grace 0 >/dev/null &&
+	find .dsv/objects -type f | sed "s|.*objects/||" | sort >../pc.objs &&
+	test_cmp ../pr.objs ../pc.objs && test $(wc -l <../pc.before) -gt $(wc -l <../pc.objs) &&
+	dsv fsck >/dev/null && dsv export origin/keep >/dev/null && dsv fetch -p >out && test ! -s out
+'
+
+test_expect_success 'remote.origin.prune and fetch.prune; --no-prune; pull --prune' '
+	(cd pr && dsv branch x1 main && dsv branch x2 main && dsv branch x3 main) && cd pc &&
+	dsv fetch -q && (cd ../pr && dsv branch -d x1 >/dev/null) &&
+	G config remote.origin.prune true && dsv fetch --no-prune -q &&
+	G rev-parse -q --verify origin/x1 >/dev/null && dsv fetch >out && grep -q "(none) *-> origin/x1" out &&
+	G config --unset remote.origin.prune && G config fetch.prune true &&
+	(cd ../pr && dsv branch -d x2 >/dev/null) && dsv fetch --json >f.json &&
+	grep -q "\"ref\": \"refs/remotes/origin/x2\", \"status\": \"deleted\", \"old\": \"[0-9a-f]*\", \"new\": null" f.json &&
+	G config --unset fetch.prune && (cd ../pr && dsv branch -d x3 >/dev/null) &&
+	dsv pull -q && G rev-parse -q --verify origin/x3 >/dev/null &&
+	dsv pull --prune >out && grep -q "(none) *-> origin/x3" out && grep -qx "Already up to date." out &&
+	! G rev-parse -q --verify origin/x3 >/dev/null &&
+	{ dsv fetch -p --no-prune 2>err; test $? = 2; }
+'
+
+test_expect_success 'push --delete and push :B: the remote branch and origin/B go; elsewhere fetch --prune' '
+	cd pc && dsv branch dl main && dsv branch dl2 main && dsv push -q origin dl dl2 &&
+	(cd ../pc2 && dsv fetch -q) && dsv push --delete origin dl >out &&
+	grep -qx "To $top/pr" out && grep -qx " - \[deleted\] *dl" out && test $(wc -l <out) = 2 &&
+	! G rev-parse -q --verify origin/dl >/dev/null && G rev-parse -q --verify dl >/dev/null &&
+	dsv push origin :dl2 >out && grep -qx " - \[deleted\] *dl2" out &&
+	(cd ../pr && test -z "$(G for-each-ref refs/heads/dl refs/heads/dl2)" && dsv fsck >/dev/null) &&
+	cd ../pc2 && dsv fetch --prune >out && grep -q "(none) *-> origin/dl$" out &&
+	grep -q "(none) *-> origin/dl2$" out && test -z "$(G for-each-ref refs/remotes/origin/dl)"
+'
+
+test_expect_success 'push --delete refuses the remote HEAD branch (unless receive.denyDeleteCurrent), a missing ref, an ambiguous one' '
+	cd pc && main=$(cd ../pr && G rev-parse main) &&
+	test_must_fail dsv push origin :main >out 2>err &&
+	grep -qx " ! \[remote rejected\] main (deletion of the current branch prohibited)" out &&
+	grep -q "refusing to delete the current branch: refs/heads/main" err &&
+	grep -q "failed to push some refs" err && test "$(cd ../pr && G rev-parse main)" = "$main" &&
+	G rev-parse -q --verify origin/main >/dev/null &&
+	test_must_fail dsv push -d origin nope >out 2>err &&
+	grep -q "unable to delete .nope.: remote ref does not exist" err &&
+	(cd ../pr && dsv tag keep main) &&
+	test_must_fail dsv push -d origin keep 2>err && grep -q "matches both a branch and a tag" err &&
+	(cd ../pr && G rev-parse -q --verify refs/heads/keep && G rev-parse -q --verify refs/tags/keep) >/dev/null &&
+	dsv push -d origin refs/tags/keep >/dev/null && dsv push -d origin t1 >out && grep -q "\[deleted\] *t1" out &&
+	G rev-parse -q --verify t1 >/dev/null &&
+	(cd ../pr && test -z "$(G tag)" && G rev-parse -q --verify refs/heads/keep >/dev/null) &&
+	cp -a ../pr ../prx && (cd ../prx && G config receive.denyDeleteCurrent ignore) &&
+	dsv remote add x ../prx && dsv push -q x :main && test -z "$(cd ../prx && G for-each-ref refs/heads/main)"
+'
+
+test_expect_success 'push --delete killed at its write, fsync and rename (packed-refs): the branch stays, fsck ok, a lock names itself' '
+	cd pc && for k in write fsync rename; do
+		rm -rf ../pk && cp -a ../pr ../pk && (cd ../pk && G pack-refs --all) &&
+		{ dsv remote remove k 2>/dev/null; dsv remote add k ../pk; } &&
+		{ DSV_FAULT=kill:$k:1 "$DSV" push -d k keep >/dev/null 2>&1; test $? = 137; } &&
+		(cd ../pk && G rev-parse -q --verify refs/heads/keep >/dev/null && dsv fsck >/dev/null) &&
+		test_must_fail dsv push -d k keep 2>err && grep -q "branch .keep. is locked: .*keep.lock. exists" err &&
+		rm -f ../pk/.dsv/lineage/refs/heads/keep.lock ../pk/.dsv/lineage/packed-refs.lock &&
+		dsv push -q -d k keep && (cd ../pk && test -z "$(G for-each-ref refs/heads/keep)" && dsv fsck >/dev/null) ||
+		{ echo "kill:$k:1"; exit 1; }
+	done
+'
+
+test_expect_success 'push --delete: bad input' '
+	cd pc && { dsv push --delete 2>err; test $? = 2; } && grep -q "without any refs" err &&
+	{ dsv push -d --tags origin x 2>err; test $? = 2; } && grep -q "incompatible with --tags" err &&
+	test_must_fail dsv push -d origin main:main 2>err && grep -q "plain target ref names" err &&
+	test_must_fail dsv push origin ":a b" 2>err && grep -q "invalid name" err &&
+	test_must_fail dsv push -d origin refs/remotes/x 2>err && grep -q "only branches and tags" err &&
+	test_must_fail dsv push -d nope x 2>err && grep -q "no remote .nope." err
+'
+
 test_expect_success 'a clone whose fetch fails leaves no directory' '
 	cd origin && f=$(comm -13 ../objs.before ../objs.after | xargs ls -S | head -n 1) &&
 	python3 -c "
