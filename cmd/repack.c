@@ -73,6 +73,8 @@ int cmd_repack(int argc, char **argv)
 		branch = rev;
 	/* Moving the current branch to an older version would be a reset,
 	 * not a repack: a revision that is not a branch needs --branch. */
+	if (!branch && n && resolve_rev(rev, &rev_id))
+		return die_error(); /* "unknown revision 'x'" */
 	if (!branch && n)
 		return usage_error(opts, usage, "'%s' is not a branch: name the "
 				   "branch for the repacked version with "

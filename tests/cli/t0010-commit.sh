@@ -174,8 +174,9 @@ test_expect_success 'log --all and log REV... walk from every branch and tag, ea
 	dsv log --oneline --all | cut -c1-7 | sort >out && test_cmp expect out &&
 	dsv log --oneline main books >out && grep -q "(books) books" out &&
 	test "$(grep -c "web: first crawl" out)" -eq 1 &&
-	dsv log --graph --all >out && grep -q "^\* [0-9a-f]\{7\} (books) books" out &&
-	grep -q "^\* [0-9a-f]\{7\} (msg) subject" out &&
+	dsv log --graph --all >out &&
+	grep -Eq "^(\| )*\* [0-9a-f]{7} \(books\) books" out &&
+	grep -Eq "^(\| )*\* [0-9a-f]{7} \(msg\) subject" out &&
 	test_must_fail dsv log main nosuch 2>err && grep -q "unknown revision .nosuch." err
 '
 

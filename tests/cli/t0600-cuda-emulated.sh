@@ -92,13 +92,16 @@ test_expect_success 'rephrase: the same records on cuda and cpu; the GPU seconds
 		grep -q "\"gpu_s\": [0-9.]*[1-9]"
 '
 
+# 13 short records: the emulated forward passes are slow (24 web records
+# took 220 s here, these about 10 s)
 test_expect_success 'annotate --model: cuda and cpu perplexities keep the same records' '
-	dsv derive sample main --n 24 --seed 5 -o psrc -m psrc -q &&
+	head -c 1200 "$DEMO/shakespeare.txt" >p.txt &&
+	dsv commit p.txt --text-mode paragraph -b psrc -m psrc -q &&
 	p=$(dsv eval mcpu psrc --json --device cpu | sed -n "s/.*\"perplexity\": \([0-9.]*\)}/\1/p") &&
 	dsv derive annotate psrc --model mcpu --device cpu -o pcpu -m p -q &&
 	gpu derive annotate psrc --model mcpu --device cuda -o pgpu -m p -q &&
 	dsv derive filter pcpu --where "perplexity < $p" -o plcpu -m p >out &&
-	grep -q "kept" out && ! grep -q " 0 of \| 24 of 24 " out &&
+	grep -q "kept" out && ! grep -q " 0 of \| 13 of 13 " out &&
 	dsv derive filter pgpu --where "perplexity < $p" -o plgpu -m p -q &&
 	dsv export plcpu >plcpu.jsonl && dsv export plgpu >plgpu.jsonl &&
 	test_cmp plcpu.jsonl plgpu.jsonl &&

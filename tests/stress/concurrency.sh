@@ -151,7 +151,9 @@ w_repack() {
 		i=$((i + 1))
 		run rp repack main -q
 		run rp repack main -b "rp-$i" -q
-		run rp repack c1-1 -q
+		# c1-1 is never deleted, but it may not be made yet
+		git --git-dir .dsv/lineage rev-parse -q --verify refs/heads/c1-1 \
+			>/dev/null && run rp repack c1-1 -q
 	done
 }
 
