@@ -4,15 +4,13 @@ sets with their defaults (English, spaCy word splitter), one TSV line per
 document: file, line (1-based), then one column per rule set ("keep" or the
 reason string). Run by make_datatrove_ref.sh inside its virtualenv.
 """
-import gzip
-import json
-import os
 import sys
 
 from datatrove.data import Document
 from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter,
                                         GopherQualityFilter,
                                         GopherRepetitionFilter)
+from jsonl_docs import jsonl_docs
 
 SETS = [("gopher-quality", GopherQualityFilter),
         ("gopher-repetition", GopherRepetitionFilter),
@@ -35,17 +33,9 @@ def verdict(f, text):
 def main():
     filters = [(name, cls()) for name, cls in SETS]
     print("file\tline\t" + "\t".join(n for n, _ in filters))
-    for path in sys.argv[1:]:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for i, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                text = json.loads(line).get("text")
-                if not isinstance(text, str):
-                    continue
-                cols = [verdict(f, text) for _, f in filters]
-                print(f"{os.path.basename(path)}\t{i}\t" + "\t".join(cols))
+    for name, i, text in jsonl_docs(sys.argv[1:]):
+        cols = [verdict(f, text) for _, f in filters]
+        print(f"{name}\t{i}\t" + "\t".join(cols))
 
 
 if __name__ == "__main__":

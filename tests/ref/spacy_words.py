@@ -10,26 +10,12 @@ where DSV_WORDS is the tests/ref/dsv_words.c program. Exit 1 when a
 document differs.
 """
 import argparse
-import gzip
-import json
-import os
 import random
 import subprocess
 import sys
 
 import spacy
-
-
-def fixture_docs(paths):
-    for path in paths:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for i, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                text = json.loads(line).get("text")
-                if isinstance(text, str):
-                    yield f"{os.path.basename(path)}:{i}", text
+from jsonl_docs import jsonl_docs
 
 
 # Pieces of random documents: words of the scripts spaCy's classes name and
@@ -109,7 +95,7 @@ def main():
     ap.add_argument("--random", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
-    docs = list(fixture_docs(args.files))
+    docs = [(f"{name}:{i}", text) for name, i, text in jsonl_docs(args.files)]
     if args.random:
         print(f"random documents: seed {args.seed}")
         docs += list(random_docs(args.random, args.seed))
