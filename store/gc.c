@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,7 +200,9 @@ static int git2_tmp(const char *dir, const char *name)
 }
 
 /* lineage/packed-refs.new: the packed-refs a ref delete writes (under
- * packed-refs.lock) before its rename, as git does (lineage/rev.c). */
+ * packed-refs.lock) before its rename, as git does (lineage/rev.c). Ref
+ * deletes do not take the store lock, so the sweep of the lineage holds
+ * packed-refs.lock itself (tmp_dirs). */
 static int refs_tmp(const char *dir, const char *name)
 {
 	return !strcmp(name, "packed-refs.new");
@@ -208,12 +211,13 @@ static int refs_tmp(const char *dir, const char *name)
 static const struct {
 	const char *dir; /* under .dsv */
 	tmp_name_fn is_tmp;
+	const char *lock; /* in dir, held over the sweep; NULL: none */
 } tmp_dirs[] = {
-	{"tmp", in_tmp},
-	{"runs", run_tmp},
-	{"lineage/objects", git2_tmp},
-	{"lineage/objects/pack", git2_tmp},
-	{"lineage", refs_tmp},
+	{"tmp", in_tmp, NULL},
+	{"runs", run_tmp, NULL},
+	{"lineage/objects", git2_tmp, NULL},
+	{"lineage/objects/pack", git2_tmp, NULL},
+	{"lineage", refs_tmp, "packed-refs.lock"},
 };
 
 /* The temporary files of directory `sub` of .dsv older than the grace
@@ -267,6 +271,30 @@ static int sweep_tmp(struct sweep *w, const char *sub, tmp_name_fn is_tmp)
 	return rc;
 }
 
+/* sweep_tmp under the lock file `lock` of `sub`, taken as its writers take
+ * it (O_EXCL): when another process holds it, one of them is between its
+ * temporary file's write and rename, and the sweep waits for the next gc.
+ * A dry run only looks, and takes nothing. */
+static int sweep_tmp_locked(struct sweep *w, const char *sub,
+			    tmp_name_fn is_tmp, const char *lock)
+{
+	char path[4400];
+	int fd, rc;
+
+	if (!lock || w->o->dry_run)
+		return sweep_tmp(w, sub, is_tmp);
+	snprintf(path, sizeof path, "%s/%s/%s", dsv_store_dir(w->s), sub, lock);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		       0666)) < 0)
+		return errno == EEXIST || errno == ENOENT
+		       ? 0 : dsv_error_set(DSV_EIO, "cannot create '%s': %s",
+					   path, strerror(errno));
+	close(fd);
+	rc = sweep_tmp(w, sub, is_tmp);
+	unlink(path);
+	return rc;
+}
+
 int dsv_store_gc_lock(dsv_store *s, int dry_run)
 {
 	if (!dry_run)
@@ -282,6 +310,7 @@ int dsv_store_gc(dsv_store *s, const dsv_gc_opts *o, dsv_gc_stats *st)
 	memset(st, 0, sizeof *st);
 	int rc = dsv_obj_foreach(s, sweep_one, &w);
 	for (size_t i = 0; !rc && i < sizeof tmp_dirs / sizeof *tmp_dirs; i++)
-		rc = sweep_tmp(&w, tmp_dirs[i].dir, tmp_dirs[i].is_tmp);
+		rc = sweep_tmp_locked(&w, tmp_dirs[i].dir, tmp_dirs[i].is_tmp,
+				      tmp_dirs[i].lock);
 	return rc;
 }

@@ -78,6 +78,20 @@ test_expect_success 'stale temporary files of train, libgit2 and ref deletes go 
 	dsv fsck | grep -q "^ok$"
 '
 
+# Ref deletes do not take the store lock: a delete holding packed-refs.lock
+# may be between writing packed-refs.new and its rename, so gc leaves the
+# file while the lock is held, and takes the lock itself while it sweeps.
+test_expect_success 'packed-refs.new stays while packed-refs.lock is held' '
+	echo refs >.dsv/lineage/packed-refs.new &&
+	: >.dsv/lineage/packed-refs.lock &&
+	dsv gc --grace 0 >/dev/null &&
+	test -e .dsv/lineage/packed-refs.new &&
+	rm .dsv/lineage/packed-refs.lock &&
+	dsv gc --grace 0 >/dev/null &&
+	test ! -e .dsv/lineage/packed-refs.new &&
+	test ! -e .dsv/lineage/packed-refs.lock
+'
+
 # A dry run deletes nothing: it shares the store lock, so a writer holding
 # it (here flock(1), standing for an hours-long derivation) does not keep it
 # waiting, as it keeps gc itself.
