@@ -53,7 +53,6 @@ struct annotate {
 	struct classifier_model cm;
 	struct model md;
 	struct doc_loss *dl;
-	uint64_t docs;
 };
 
 static float ratio(uint64_t a, uint64_t b)
@@ -83,7 +82,6 @@ static int live_rows(struct derive_shard *sh,
 
 struct stats_out {
 	void *col[S_NSTATS];
-	struct annotate *an;
 };
 
 static void put_stats(struct stats_out *o, uint64_t row,
@@ -123,7 +121,6 @@ static int stats_run(struct derive_shard *sh, const uint64_t *rows, size_t n,
 	}
 	for (size_t i = 0; i < n; i++)
 		put_stats(o, rows[i], &st[i]);
-	o->an->docs += n;
 	free(st);
 	return 0;
 }
@@ -151,7 +148,6 @@ static int score_run(struct derive_shard *sh, const uint64_t *rows, size_t n,
 	}
 	for (size_t i = 0; i < n; i++)
 		o->col[rows[i]] = probs[i * nc + 1];
-	o->an->docs += n;
 	/* fastText's inference: dim adds per hashed feature (about two a
 	 * word and a word about 6 bytes, as classifier train counts them),
 	 * then 2 dim FLOPs per class */
@@ -185,7 +181,6 @@ static int perplexity_run(struct derive_shard *sh, const uint64_t *rows,
 		return rc;
 	for (size_t i = 0; i < n; i++)
 		o->col[rows[i]] = (float)exp(doc_loss_mean(dl, i));
-	o->an->docs += n;
 	doc_loss_meter(dl, derive_meter(sh->d));
 	return 0;
 }
@@ -196,7 +191,7 @@ static int annotate_shard(struct derive_shard *sh, void *ctx)
 	dsv_column *col;
 	int rc;
 	if (an->stats) {
-		struct stats_out o = {.an = an};
+		struct stats_out o;
 		for (int i = 0; i < S_NSTATS; i++) {
 			if ((rc = derive_shard_column(sh, stat_cols[i].name,
 						      stat_cols[i].type, &col)))
@@ -235,7 +230,7 @@ static void passive_omp_for_model(int argc, char **argv)
 
 /* The input's entries must not hold a column named `name` already: the
  * new one would replace it (a score under another model, say) without a
- * word. */
+ * word. --stats is not asked: its columns are the text's, the same again. */
 static int column_free(const struct derive *d, const char *rev,
 		       const char *name)
 {
@@ -338,7 +333,8 @@ int derive_annotate(int argc, char **argv)
 	} else {
 		dsv_aid cid;
 		char hex[DSV_AID_HEXLEN + 1];
-		if (classifier_load(&an.cm, derive_store(d), derive_lineage(d),
+		if (column_free(d, argv[0], an.column) ||
+		    classifier_load(&an.cm, derive_store(d), derive_lineage(d),
 				    an.classifier, &cid) ||
 		    derive_add_input(d, "classifier", &cid))
 			goto fail;
@@ -349,8 +345,6 @@ int derive_annotate(int argc, char **argv)
 	}
 	if (derive_select(d, DSV_SHARD_TEXT, 0, annotate_shard, &an))
 		goto fail;
-	dsv_artifact_stat_int(derive_artifact(d), "records_annotated",
-			      (int64_t)an.docs);
 	rc = derive_commit(d);
 	goto out;
 fail:

@@ -71,6 +71,13 @@ test_expect_success 'annotate --classifier counts the inference FLOPs' '
 	$G show na:dsv.json | grep -q "\"flops\": [1-9]"
 '
 
+test_expect_success 'annotate --classifier refuses to replace a column without a word' '
+	test_must_fail dsv derive annotate na --classifier cn -o x -m x 2>err &&
+	grep -q "^dsv: error: .na. has a column .quality. already (name another with --column)" err &&
+	test_must_fail $G rev-parse --verify -q x &&
+	dsv derive annotate na --classifier cn --column quality2 -o na2 -m na2 -q
+'
+
 test_expect_success 'annotate needs one of --stats, --classifier' '
 	dsv derive annotate small -o x -m x 2>err; test $? -eq 2 &&
 	test_must_fail dsv derive annotate small --classifier small -o x -m x 2>err &&
