@@ -64,8 +64,13 @@ int cmd_fsck(int argc, char **argv)
 	oc.bar = progress_start("checking objects", 0);
 	int rc = dsv_obj_foreach(the_repo->store, check_object, &oc);
 	progress_done(oc.bar);
-	if (rc || dsv_lineage_fsck(the_repo->lineage, the_repo->store, &lc))
+	/* The objects above are checked as listed (gone meanwhile: skipped);
+	 * the artifacts are followed from refs under the store lock, shared,
+	 * so that a gc cannot delete what a ref deleted meanwhile named. */
+	if (rc || dsv_store_lock_read(the_repo->store) ||
+	    dsv_lineage_fsck(the_repo->lineage, the_repo->store, &lc))
 		return die_error();
+	dsv_store_unlock(the_repo->store);
 	printf("%llu objects (%s), %llu artifacts (%llu dataset versions) "
 	       "checked\n", (unsigned long long)oc.objects,
 	       human_bytes(b, (double)oc.bytes),

@@ -299,9 +299,7 @@ int dsv_store_gc_lock(dsv_store *s, int dry_run)
 {
 	if (!dry_run)
 		return dsv_store_lock_exclusive(s);
-	/* A repository this process cannot write has a lock file it cannot
-	 * open to lock: a dry run there reports what it sees without one. */
-	return s->ro_errno ? 0 : dsv_store_lock(s);
+	return dsv_store_lock_read(s);
 }
 
 int dsv_store_gc(dsv_store *s, const dsv_gc_opts *o, dsv_gc_stats *st)

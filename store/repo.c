@@ -524,6 +524,11 @@ int dsv_store_lock_exclusive(dsv_store *s)
 	return store_lock(s, LOCK_EX);
 }
 
+int dsv_store_lock_read(dsv_store *s)
+{
+	return s->ro_errno ? 0 : store_lock(s, LOCK_SH);
+}
+
 int dsv_store_branch_path(const dsv_store *s, const char *dir,
 			  const char *branch, char **out)
 {

@@ -132,6 +132,11 @@ const char *dsv_store_config(const dsv_store *s, const char *key);
  * unlock releases it and the branch locks. */
 int dsv_store_lock(dsv_store *s);
 int dsv_store_lock_exclusive(dsv_store *s);
+/* The lock shared, for a reader that follows refs to objects and must not
+ * have gc delete them under it (an artifact whose ref is deleted meanwhile
+ * turns unreachable); none where the store is read-only (this process
+ * cannot open the lock file, and cannot be beside a gc it could run). */
+int dsv_store_lock_read(dsv_store *s);
 /* The store lock (shared), then branch `branch`'s own lock, alone
  * (flock on .dsv/locks/BRANCH): the writer of a branch holds it from before
  * it reads the branch until its commit moves it, so that two writers of one
@@ -912,10 +917,9 @@ typedef struct {
 } dsv_gc_stats;
 
 /* The store lock gc holds: alone, so that no writer is between storing
- * objects and recording them; for a dry run, which deletes nothing, shared
- * (it waits for a gc under way, then runs beside writers, so its report is
- * a snapshot), and none where the store is read-only. Released by
- * dsv_store_unlock. */
+ * objects and recording them; for a dry run, which deletes nothing,
+ * dsv_store_lock_read's (it waits for a gc under way, then runs beside
+ * writers, so its report is a snapshot). Released by dsv_store_unlock. */
 int dsv_store_gc_lock(dsv_store *s, int dry_run);
 /* Sweeps objects/ and the temporary files of interrupted writes. The caller
  * holds dsv_store_gc_lock and computed `keep` under it. */

@@ -53,8 +53,10 @@ run() {
 	else
 		verdict=BAD
 	fi
-	{ echo "$verdict rc=$rc: dsv $*"; sed 's/^/    /' "$W/msg.$w"; } \
-		>>"$W/log/$w"
+	{ echo "$verdict rc=$rc: dsv $*"; sed 's/^/    /' "$W/msg.$w"
+	  # fsck names its problems on stdout
+	  [ $verdict = BAD ] && tail -n 8 "$W/out.$w" | sed 's/^/    out: /'
+	} >>"$W/log/$w"
 	[ $rc -eq 0 ]
 }
 
@@ -260,5 +262,5 @@ echo "stress: commands run (command, exit status, count):"
 cat cmds.* | sort | uniq -c | awk '{ printf "  %s %s %s", $2, $3, $1 } END { print "" }'
 echo "stress: $nsum versions re-exported; $expected expected failures," \
 	"$bad unexpected"
-grep -h -A6 '^BAD\|^FINAL\|^noise' log/* 2>/dev/null | head -n 80
+grep -h -A14 '^BAD\|^FINAL\|^noise' log/* 2>/dev/null | head -n 80
 [ $bad -eq 0 ] && [ $fail -eq 0 ]
