@@ -433,6 +433,11 @@ int die_error(void);
 int error_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Human sizes: "1.5 MiB"; buf of 32 bytes. */
 const char *human_bytes(char buf[32], double bytes);
+/* `one` when n is 1, else `many`: the noun after a count in human-readable
+ * output ("1 shard", "0 shards", "2 entries"), as git says "1 file
+ * changed". Never for --json or other machine-read output, whose words stay
+ * fixed. Returns one of its arguments. */
+const char *plural(unsigned long long n, const char *one, const char *many);
 /* A commit message on stdout as git log prints it: every line indented by
  * four spaces. */
 void print_message(const char *message);

@@ -137,24 +137,29 @@ static void print_summary(const struct commit_args *a, const char *branch,
 		return;
 	dsv_aid_short(hex, id);
 	printf("[%s %s] %s\n", branch, hex, a->message);
-	printf(" %llu records (%s of text), %llu shards, %llu new objects "
-	       "(%s stored)\n",
+	printf(" %llu %s (%s of text), %llu %s, %llu new %s (%s stored)\n",
 	       (unsigned long long)st->records,
+	       plural(st->records, "record", "records"),
 	       human_bytes(b1, (double)st->text_bytes),
 	       (unsigned long long)st->shards,
+	       plural(st->shards, "shard", "shards"),
 	       (unsigned long long)st->shards_new,
+	       plural(st->shards_new, "object", "objects"),
 	       human_bytes(b2, (double)st->bytes_written));
-	printf(" %llu records already in the repository, %llu reused where "
+	printf(" %llu %s already in the repository, %llu reused where "
 	       "they are stored, %llu stored",
 	       (unsigned long long)st->records_known,
+	       plural(st->records_known, "record", "records"),
 	       (unsigned long long)st->records_reused,
 	       (unsigned long long)st->records_stored);
 	if (records_total != st->records)
-		printf("; %llu records in the version",
-		       (unsigned long long)records_total);
+		printf("; %llu %s in the version",
+		       (unsigned long long)records_total,
+		       plural(records_total, "record", "records"));
 	if (a->skip_bad)
-		printf("; %llu bad records skipped",
-		       (unsigned long long)st->records_bad);
+		printf("; %llu bad %s skipped",
+		       (unsigned long long)st->records_bad,
+		       plural(st->records_bad, "record", "records"));
 	printf("; %.2f s\n", c->wall_s);
 }
 
@@ -341,10 +346,12 @@ int cmd_commit(int argc, char **argv)
 				"--rebuild-index'\n", dsv_error_last());
 	print_summary(&a, branch, &id, &st, dsv_manifest_records(m), &c);
 	if (rs.records_moved && !a.quiet && !a.json)
-		printf(" repacked %llu records of sparse shards (%llu shards "
-		       "were live at once)\n",
+		printf(" repacked %llu %s of sparse shards (%llu %s live "
+		       "at once)\n",
 		       (unsigned long long)rs.records_moved,
-		       (unsigned long long)rs.max_live_before);
+		       plural(rs.records_moved, "record", "records"),
+		       (unsigned long long)rs.max_live_before,
+		       plural(rs.max_live_before, "shard was", "shards were"));
 	rc = 0;
 	goto cleanup;
 fail:

@@ -1,5 +1,6 @@
 /* output.c: how commands talk to the user: errors on stderr in git's form,
- * human-readable sizes, and a progress bar drawn only on a terminal.
+ * human-readable sizes and counts, and a progress bar drawn only on a
+ * terminal.
  */
 #include "cmd/cmd.h"
 
@@ -38,6 +39,11 @@ const char *human_bytes(char buf[32], double bytes)
 	}
 	snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
 	return buf;
+}
+
+const char *plural(unsigned long long n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
 }
 
 void print_message(const char *message)

@@ -48,7 +48,7 @@ test_expect_success 'a directory is an error that says how to name its files' '
 
 test_expect_success '--skip-bad commits the good records and records the bad ones' '
 	dsv commit --skip-bad bad.jsonl -m skip >out &&
-	grep -q "1 bad records skipped" out &&
+	grep -q "1 bad record skipped" out &&
 	git --git-dir .dsv/lineage show main:dsv.json >dj &&
 	grep -q "\"records_bad\": 1" dj && grep -q "bad.jsonl.:6:24" dj &&
 	dsv ls main | grep -q " 8 records"
