@@ -424,9 +424,10 @@ static int select_entry(struct derive *d, size_t i, unsigned cols,
 		goto out;
 	sh.rows = dsv_shard_rows(sh.shard);
 	if (sh.rows != e->rows) {
-		rc = dsv_error_set(DSV_ECORRUPT, "shard has %llu rows, the "
+		rc = dsv_error_set(DSV_ECORRUPT, "shard has %llu %s, the "
 				   "manifest says %llu",
 				   (unsigned long long)sh.rows,
+				   plural(sh.rows, "row", "rows"),
 				   (unsigned long long)e->rows);
 		goto out;
 	}
@@ -684,9 +685,10 @@ static int gather(struct derive *d, int ok, dsv_manifest *mine)
 		if ((rc = merge_rank(d, all[r], lens[r], d->out)))
 			goto out;
 	if (copies(d->out) != copies(d->in))
-		rc = dsv_error_set(DSV_EIO, "the ranks returned %llu entry "
-				   "copies of %llu",
-				   (unsigned long long)copies(d->out),
+		rc = dsv_error_set(DSV_EIO, "the ranks returned %llu %s of "
+				   "%llu", (unsigned long long)copies(d->out),
+				   plural(copies(d->out), "entry copy",
+					  "entry copies"),
 				   (unsigned long long)copies(d->in));
 	else
 		rc = carry_order(d);
@@ -815,24 +817,28 @@ static void print_summary(struct derive *d, const dsv_aid *id,
 	printf("[%s %s] %s\n", d->args.output, hex, d->args.message);
 	/* a mix may repeat its inputs: more out than in is no "kept" */
 	if (d->records_out > d->records_in)
-		printf(" %s: %llu records from %llu (%.2fx), %s of text from "
-		       "%s\n", d->op, (unsigned long long)d->records_out,
+		printf(" %s: %llu %s from %llu (%.2fx), %s of text from %s\n",
+		       d->op, (unsigned long long)d->records_out,
+		       plural(d->records_out, "record", "records"),
 		       (unsigned long long)d->records_in, pct / 100,
 		       human_bytes(b1, (double)d->bytes_out),
 		       human_bytes(b2, (double)d->bytes_in));
 	else
-		printf(" %s: %llu of %llu records kept (%.1f%%), %s of %s of "
+		printf(" %s: %llu of %llu %s kept (%.1f%%), %s of %s of "
 		       "text\n", d->op, (unsigned long long)d->records_out,
-		       (unsigned long long)d->records_in, pct,
+		       (unsigned long long)d->records_in,
+		       plural(d->records_in, "record", "records"), pct,
 		       human_bytes(b1, (double)d->bytes_out),
 		       human_bytes(b2, (double)d->bytes_in));
 	for (int i = 1; i < d->nreasons; i++)
 		if (d->dropped[i].records)
 			printf("   %-32s %llu dropped\n", d->reasons[i],
 			       (unsigned long long)d->dropped[i].records);
-	printf(" %llu new selections, %llu new columns; %.2f s",
+	printf(" %llu new %s, %llu new %s; %.2f s",
 	       (unsigned long long)d->selections_new,
-	       (unsigned long long)d->columns_new, c->wall_s);
+	       plural(d->selections_new, "selection", "selections"),
+	       (unsigned long long)d->columns_new,
+	       plural(d->columns_new, "column", "columns"), c->wall_s);
 	if (d->nranks > 1)
 		printf(" on %d ranks", d->nranks);
 	printf("\n");
