@@ -176,17 +176,22 @@ int cmd_diff(int argc, char **argv)
 		print_json(o, JSON_PRESERVE_ORDER);
 		json_decref(o);
 	} else {
-		printf("%s (%llu records) -> %s (%llu records)\n", ha,
-		       (unsigned long long)d.a_records, hb,
-		       (unsigned long long)d.b_records);
-		printf("+ %llu records added (%s of text)\n",
+		printf("%s (%llu %s) -> %s (%llu %s)\n", ha,
+		       (unsigned long long)d.a_records,
+		       plural(d.a_records, "record", "records"), hb,
+		       (unsigned long long)d.b_records,
+		       plural(d.b_records, "record", "records"));
+		printf("+ %llu %s added (%s of text)\n",
 		       (unsigned long long)d.added,
+		       plural(d.added, "record", "records"),
 		       human_bytes(b1, (double)d.added_bytes));
-		printf("- %llu records removed (%s of text)\n",
+		printf("- %llu %s removed (%s of text)\n",
 		       (unsigned long long)d.removed,
+		       plural(d.removed, "record", "records"),
 		       human_bytes(b1, (double)d.removed_bytes));
 		print_groups(g, ng, unexplained);
-		printf("  %llu records in both\n", (unsigned long long)d.common);
+		printf("  %llu %s in both\n", (unsigned long long)d.common,
+		       plural(d.common, "record", "records"));
 		if (records) {
 			print_list('-', d.removed_list, d.nremoved_list, drops);
 			print_list('+', d.added_list, d.nadded_list, NULL);

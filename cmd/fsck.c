@@ -71,11 +71,14 @@ int cmd_fsck(int argc, char **argv)
 	    dsv_lineage_fsck(the_repo->lineage, the_repo->store, &lc))
 		return die_error();
 	dsv_store_unlock(the_repo->store);
-	printf("%llu objects (%s), %llu artifacts (%llu dataset versions) "
-	       "checked\n", (unsigned long long)oc.objects,
+	printf("%llu %s (%s), %llu %s (%llu dataset %s) checked\n",
+	       (unsigned long long)oc.objects,
+	       plural(oc.objects, "object", "objects"),
 	       human_bytes(b, (double)oc.bytes),
 	       (unsigned long long)lc.artifacts,
-	       (unsigned long long)lc.versions);
+	       plural(lc.artifacts, "artifact", "artifacts"),
+	       (unsigned long long)lc.versions,
+	       plural(lc.versions, "version", "versions"));
 	if (rebuild) {
 		if (dsv_store_lock_exclusive(the_repo->store) ||
 		    dsv_lineage_rebuild_index(the_repo->lineage,
@@ -87,19 +90,26 @@ int cmd_fsck(int argc, char **argv)
 		/* a cache short of entries is no damage, but sizes and reuse
 		 * go by the objects', blame by the records' */
 		if (oc.unindexed)
-			printf("%llu objects are not in the index: 'dsv fsck "
-			       "--rebuild-index' adds them\n",
-			       (unsigned long long)oc.unindexed);
+			printf("%llu %s not in the index: 'dsv fsck "
+			       "--rebuild-index' adds %s\n",
+			       (unsigned long long)oc.unindexed,
+			       plural(oc.unindexed, "object is", "objects are"),
+			       plural(oc.unindexed, "it", "them"));
 		if (lc.unindexed)
-			printf("%llu records are not in the records index: "
-			       "'dsv fsck --rebuild-index' adds them\n",
-			       (unsigned long long)lc.unindexed);
+			printf("%llu %s not in the records index: "
+			       "'dsv fsck --rebuild-index' adds %s\n",
+			       (unsigned long long)lc.unindexed,
+			       plural(lc.unindexed, "record is", "records are"),
+			       plural(lc.unindexed, "it", "them"));
 	}
 	if (oc.corrupt || lc.missing || lc.bad) {
-		printf("%llu corrupt objects, %llu missing objects, %llu bad "
-		       "artifacts\n", (unsigned long long)oc.corrupt,
+		printf("%llu corrupt %s, %llu missing %s, %llu bad %s\n",
+		       (unsigned long long)oc.corrupt,
+		       plural(oc.corrupt, "object", "objects"),
 		       (unsigned long long)lc.missing,
-		       (unsigned long long)lc.bad);
+		       plural(lc.missing, "object", "objects"),
+		       (unsigned long long)lc.bad,
+		       plural(lc.bad, "artifact", "artifacts"));
 		return error_msg("fsck found problems");
 	}
 	printf("ok\n");

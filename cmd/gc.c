@@ -56,14 +56,18 @@ int cmd_gc(int argc, char **argv)
 		       (unsigned long long)st.tmp_bytes, (long long)o.grace_s);
 		return 0;
 	}
-	printf("%s %llu unreachable objects (%s), %llu stale temporary files "
-	       "(%s)\n", dry ? "would delete" : "deleted",
+	printf("%s %llu unreachable %s (%s), %llu stale temporary %s (%s)\n",
+	       dry ? "would delete" : "deleted",
 	       (unsigned long long)st.deleted,
+	       plural(st.deleted, "object", "objects"),
 	       human_bytes(b1, (double)st.deleted_bytes),
 	       (unsigned long long)st.tmp_files,
+	       plural(st.tmp_files, "file", "files"),
 	       human_bytes(b2, (double)st.tmp_bytes));
-	printf("kept %llu reachable objects and %llu unreachable ones younger "
+	printf("kept %llu reachable %s and %llu unreachable %s younger "
 	       "than %llds\n", (unsigned long long)st.kept,
-	       (unsigned long long)st.young, (long long)o.grace_s);
+	       plural(st.kept, "object", "objects"),
+	       (unsigned long long)st.young, plural(st.young, "one", "ones"),
+	       (long long)o.grace_s);
 	return 0;
 }
