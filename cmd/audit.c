@@ -105,7 +105,8 @@ static void print_table(const dsv_audit *a, const dsv_aid *head)
 		if (a->rows[i].has_compute && a->rows[i].compute.mode < DSV_MODE_COUNT)
 			count[a->rows[i].compute.mode]++;
 	dsv_aid_short(hex, head);
-	printf("audit of %s: %zu artifacts in its ancestry", hex, a->nrows);
+	printf("audit of %s: %zu %s in its ancestry", hex, a->nrows,
+	       plural(a->nrows, "artifact", "artifacts"));
 	if (a->nmissing)
 		printf(", %zu without a compute record", a->nmissing);
 	printf("\n\n%-15s %9s %10s %10s %9s %11s %12s %12s\n", "mode",

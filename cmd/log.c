@@ -106,7 +106,8 @@ static void describe(FILE *f, const dsv_artifact_summary *a)
 	char b[32];
 	fprintf(f, "%s %s", dsv_kind_name(a->kind), a->op);
 	if (a->records >= 0)
-		fprintf(f, ": %lld records", (long long)a->records);
+		fprintf(f, ": %lld %s", (long long)a->records,
+			plural(a->records, "record", "records"));
 	if (a->text_bytes >= 0)
 		fprintf(f, ", %s of text", human_bytes(b, (double)a->text_bytes));
 	if (a->has_compute)

@@ -63,9 +63,11 @@ int cmd_ls(int argc, char **argv)
 		print_json(arr, JSON_INDENT(2));
 		json_decref(arr);
 	} else {
-		printf("%zu shards, %llu records (%llu rows stored), %s stored, "
-		       "%s raw\n", m->n, (unsigned long long)kept,
-		       (unsigned long long)rows,
+		printf("%zu %s, %llu %s (%llu %s stored), %s stored, %s raw\n",
+		       m->n, plural(m->n, "shard", "shards"),
+		       (unsigned long long)kept,
+		       plural(kept, "record", "records"),
+		       (unsigned long long)rows, plural(rows, "row", "rows"),
 		       human_bytes(b1, (double)stored),
 		       human_bytes(b2, (double)raw));
 	}

@@ -22,7 +22,8 @@ static void print_manifest(const char *text)
 	for (; *p; p++)
 		more += *p == '\n';
 	if (more)
-		printf("... (%zu more lines)\n", more);
+		printf("... (%zu more %s)\n", more,
+		       plural(more, "line", "lines"));
 }
 
 int cmd_show(int argc, char **argv)

@@ -68,17 +68,19 @@ static void print_text_status(const struct status *s)
 	if (s->ci) {
 		dsv_aid_short(hex, &s->ci->id);
 		printf("version %s: %s", hex, s->ci->summary);
-		if (s->m)
-			printf(" (%llu records in %zu shards)",
-			       (unsigned long long)dsv_manifest_records(s->m),
-			       s->m->n);
+		if (s->m) {
+			uint64_t n = dsv_manifest_records(s->m);
+			printf(" (%llu %s in %zu %s)", (unsigned long long)n,
+			       plural(n, "record", "records"), s->m->n,
+			       plural(s->m->n, "shard", "shards"));
+		}
 		putchar('\n');
 	} else {
 		printf("no versions yet\n");
 	}
 	if (s->have_tally)
-		printf("store: %llu objects, %s\n",
-		       (unsigned long long)s->t.objects,
+		printf("store: %llu %s, %s\n", (unsigned long long)s->t.objects,
+		       plural(s->t.objects, "object", "objects"),
 		       human_bytes(b, (double)s->t.stored));
 }
 
