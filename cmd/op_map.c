@@ -479,8 +479,9 @@ static int newtext_finish_view(struct newtext *nt)
 	    (rc = dsv_vbuild_finish(nt->vb, ids, rows, nt->ndone, tmp, &vs)))
 		goto out;
 	if (tmp->n != nt->nent) {
-		rc = dsv_error_set(DSV_EINVAL, "vbuild made %zu entries for "
-				   "%zu", tmp->n, nt->nent);
+		rc = dsv_error_set(DSV_EINVAL, "vbuild made %zu %s for %zu",
+				   tmp->n, plural(tmp->n, "entry", "entries"),
+				   nt->nent);
 		goto out;
 	}
 	nt->objects_view = vs.objects_new;
@@ -642,20 +643,23 @@ int newtext_commit(struct newtext *nt, int quiet, int json, dsv_aid *out)
 	} else if (!quiet && nt->vb) {
 		dsv_aid_short(hex, out);
 		printf("[%s %s] %s\n", nt->branch, hex, nt->message);
-		printf(" %s: %llu records: %llu unchanged (stored rows reused), "
-		       "%llu new in %llu new shards; %.2f s\n", nt->op,
+		printf(" %s: %llu %s: %llu unchanged (stored rows reused), "
+		       "%llu new in %llu new %s; %.2f s\n", nt->op,
 		       (unsigned long long)nt->records,
+		       plural(nt->records, "record", "records"),
 		       (unsigned long long)nt->reused,
 		       (unsigned long long)(nt->records - nt->reused),
-		       (unsigned long long)nt->ndone, c.wall_s);
+		       (unsigned long long)nt->ndone,
+		       plural(nt->ndone, "shard", "shards"), c.wall_s);
 	} else if (!quiet) {
 		char b[32];
 		dsv_aid_short(hex, out);
 		printf("[%s %s] %s\n", nt->branch, hex, nt->message);
-		printf(" %s: %llu new records (%s of text) in %zu shards; "
-		       "%.2f s\n", nt->op, (unsigned long long)nt->records,
+		printf(" %s: %llu new %s (%s of text) in %zu %s; %.2f s\n",
+		       nt->op, (unsigned long long)nt->records,
+		       plural(nt->records, "record", "records"),
 		       human_bytes(b, (double)nt->text_bytes), nt->m->n,
-		       c.wall_s);
+		       plural(nt->m->n, "shard", "shards"), c.wall_s);
 	}
 out:
 	free(manifest);
@@ -1305,11 +1309,13 @@ static int take_lines(struct map *mp, struct worker *w, struct newtext *nt,
 		n++;
 	if (w->seg_lines + n > want)
 		return dsv_error_set(DSV_EINVAL, "map: the program wrote %llu "
-				     "lines for %llu records (records "
-				     "%llu..%llu): one line per record is the "
-				     "protocol; nothing was committed",
+				     "%s for %llu %s (records %llu..%llu): "
+				     "one line per record is the protocol; "
+				     "nothing was committed",
 				     (unsigned long long)(w->seg_lines + n),
+				     plural(w->seg_lines + n, "line", "lines"),
 				     (unsigned long long)want,
+				     plural(want, "record", "records"),
 				     (unsigned long long)(w->first + w->seg_start + 1),
 				     (unsigned long long)(w->first + w->count));
 	w->seg_lines += n;
@@ -1436,8 +1442,9 @@ static int segment_done(struct map *mp, struct worker *w, struct newtext *nt,
 			 "before answering it", WEXITSTATUS(status));
 	else
 		snprintf(why, sizeof why, "the program ended after %llu of %llu "
-			 "lines, without answering it",
-			 (unsigned long long)lines, (unsigned long long)want);
+			 "%s, without answering it", (unsigned long long)lines,
+			 (unsigned long long)want,
+			 plural(want, "line", "lines"));
 	uint64_t bad = w->seg_start + lines;
 	if ((rc = add_failure(mp, w->first + bad, why)))
 		return rc;
@@ -1775,8 +1782,9 @@ int derive_map(int argc, char **argv)
 	/* --skip-bad is for a few bad records, not a program that never works */
 	if (mp.n && mp.nfail == mp.n) {
 		dsv_error_set(DSV_EINVAL, "map: the program failed on all %llu "
-			      "records (record %llu: %s); nothing committed",
+			      "%s (record %llu: %s); nothing committed",
 			      (unsigned long long)mp.n,
+			      plural(mp.n, "record", "records"),
 			      (unsigned long long)mp.fail[0].pos + 1,
 			      mp.fail[0].reason);
 		goto fail;
@@ -1788,8 +1796,9 @@ int derive_map(int argc, char **argv)
 	if (newtext_commit(nt, mp.quiet, mp.json, &id))
 		goto fail;
 	if (!mp.quiet && !mp.json && (mp.dropped || mp.nfail))
-		printf(" %llu records dropped (blank answers), %zu failed\n",
-		       (unsigned long long)mp.dropped, mp.nfail);
+		printf(" %llu %s dropped (blank answers), %zu failed\n",
+		       (unsigned long long)mp.dropped,
+		       plural(mp.dropped, "record", "records"), mp.nfail);
 	rc = 0;
 	goto out;
 fail:

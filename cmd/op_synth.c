@@ -419,14 +419,17 @@ int derive_synth(int argc, char **argv)
 	gen_free(gen);
 	gen = NULL;
 	if (!accepted && sy.empty == (uint64_t)n) {
-		rc = error_msg("synth: all %ld candidates were empty "
-			       "completions; nothing was committed", n);
+		rc = error_msg("synth: all %ld %s; nothing was committed", n,
+			       plural(n, "candidate was an empty completion",
+				      "candidates were empty completions"));
 		goto out;
 	}
 	if (!accepted) {
-		rc = error_msg("synth: the verifier accepted none of %ld "
-			       "candidates (%llu empty, not verified); nothing "
-			       "was committed", n, (unsigned long long)sy.empty);
+		rc = error_msg("synth: the verifier accepted none of %ld %s "
+			       "(%llu empty, not verified); nothing was "
+			       "committed", n,
+			       plural(n, "candidate", "candidates"),
+			       (unsigned long long)sy.empty);
 		goto out;
 	}
 	dsv_artifact *a = newtext_artifact(nt);
@@ -452,11 +455,14 @@ int derive_synth(int argc, char **argv)
 	if (newtext_commit(nt, quiet, json, &id))
 		goto fail;
 	if (!quiet && !json) {
-		printf(" %llu of %ld candidates accepted (%.1f%%)",
-		       (unsigned long long)accepted, n, 100.0 * accepted / n);
+		printf(" %llu of %ld %s accepted (%.1f%%)",
+		       (unsigned long long)accepted, n,
+		       plural(n, "candidate", "candidates"),
+		       100.0 * accepted / n);
 		if (sy.empty)
-			printf("; %llu empty completions dropped",
-			       (unsigned long long)sy.empty);
+			printf("; %llu empty %s dropped",
+			       (unsigned long long)sy.empty,
+			       plural(sy.empty, "completion", "completions"));
 		putchar('\n');
 	}
 	rc = 0;
