@@ -235,13 +235,16 @@ static void print_result(const struct evalrun *e, char **argv,
 		dsv_aid_short(hex, id);
 		printf("[%s %s] %s\n", branch, hex, msg);
 		printf(" eval: column '%s' (each record's mean loss under "
-		       "'%s') on %zu records of '%s'\n ", column, argv[0],
-		       e->ndocs, argv[1]);
+		       "'%s') on %zu %s of '%s'\n ", column, argv[0],
+		       e->ndocs, plural(e->ndocs, "record", "records"),
+		       argv[1]);
 	} else {
-		printf("%zu records, ", e->ndocs);
+		printf("%zu %s, ", e->ndocs,
+		       plural(e->ndocs, "record", "records"));
 	}
-	printf("%llu tokens: loss %.4f, perplexity %.3f\n",
-	       (unsigned long long)e->ntok, mean, exp(mean));
+	printf("%llu %s: loss %.4f, perplexity %.3f\n",
+	       (unsigned long long)e->ntok, plural(e->ntok, "token", "tokens"),
+	       mean, exp(mean));
 }
 
 int cmd_eval(int argc, char **argv)

@@ -148,13 +148,16 @@ int cmd_repack(int argc, char **argv)
 	if (!quiet) {
 		dsv_aid_short(hex, &id);
 		printf("[%s %s] %s\n", branch, hex, msg);
-		printf(" %llu records, %llu rewritten into dense shards; %llu "
-		       "entries -> %llu; %llu new objects (%s stored); %.2f s\n",
+		printf(" %llu %s, %llu rewritten into dense shards; %llu %s "
+		       "-> %llu; %llu new %s (%s stored); %.2f s\n",
 		       (unsigned long long)rs.records,
+		       plural(rs.records, "record", "records"),
 		       (unsigned long long)rs.records_moved,
 		       (unsigned long long)rs.entries_before,
+		       plural(rs.entries_before, "entry", "entries"),
 		       (unsigned long long)rs.entries_after,
 		       (unsigned long long)rs.objects_new,
+		       plural(rs.objects_new, "object", "objects"),
 		       human_bytes(b1, (double)rs.bytes_written), c.wall_s);
 	}
 	rc = 0;

@@ -208,17 +208,21 @@ int cmd_tokenize(int argc, char **argv)
 		       (unsigned long long)st.tokens,
 		       (unsigned long long)st.text_bytes, secs);
 	} else if (!quiet) {
-		printf("tokenizer %.12s: %llu shards, %llu from the cache, "
-		       "%llu new objects\n", hex,
+		printf("tokenizer %.12s: %llu %s, %llu from the cache, "
+		       "%llu new %s\n", hex,
 		       (unsigned long long)st.shards,
+		       plural(st.shards, "shard", "shards"),
 		       (unsigned long long)st.shards_cached,
-		       (unsigned long long)st.shards_new);
+		       (unsigned long long)st.shards_new,
+		       plural(st.shards_new, "object", "objects"));
 		if (st.shards_encoded)
-			printf(" encoded %llu records, %s of text, into %llu "
-			       "tokens in %.2f s (%.1f MB/s)\n",
+			printf(" encoded %llu %s, %s of text, into %llu %s in "
+			       "%.2f s (%.1f MB/s)\n",
 			       (unsigned long long)st.rows,
+			       plural(st.rows, "record", "records"),
 			       human_bytes(b1, (double)st.text_bytes),
-			       (unsigned long long)st.tokens, secs,
+			       (unsigned long long)st.tokens,
+			       plural(st.tokens, "token", "tokens"), secs,
 			       secs > 0 ? st.text_bytes / 1e6 / secs : 0.0);
 	}
 	rc = 0;

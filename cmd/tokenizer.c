@@ -210,14 +210,17 @@ static int tokenizer_train(int argc, char **argv)
 	} else if (!quiet) {
 		dsv_aid_short(ahex, &id);
 		printf("[%s %s] %s\n", name, ahex, message);
-		printf(" vocab %u (%u merges, <|endoftext|> = %u), tokenizer "
-		       "id %.12s\n", dsv_bpe_vocab_size(b),
-		       dsv_bpe_ntokens(b) - 256, dsv_bpe_eot(b), hex);
-		printf(" %llu records, %s of text, %llu distinct chunks; "
-		       "%.2f s\n", (unsigned long long)records,
+		unsigned merges = dsv_bpe_ntokens(b) - 256;
+		uint64_t chunks = dsv_bpe_counts_unique(counts);
+		printf(" vocab %u (%u %s, <|endoftext|> = %u), tokenizer "
+		       "id %.12s\n", dsv_bpe_vocab_size(b), merges,
+		       plural(merges, "merge", "merges"), dsv_bpe_eot(b), hex);
+		printf(" %llu %s, %s of text, %llu distinct %s; %.2f s\n",
+		       (unsigned long long)records,
+		       plural(records, "record", "records"),
 		       human_bytes(b1, (double)bytes),
-		       (unsigned long long)dsv_bpe_counts_unique(counts),
-		       c.wall_s);
+		       (unsigned long long)chunks,
+		       plural(chunks, "chunk", "chunks"), c.wall_s);
 	}
 	rc = 0;
 	goto cleanup;
