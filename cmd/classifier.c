@@ -278,7 +278,9 @@ static int train(const struct train_args *a, dsv_store *s,
 		res->positives += all->label[i];
 	if (res->ntrain == 0) {
 		rc = dsv_error_set(DSV_EINVAL, "no records left to train on "
-				   "(%zu records, --valid %g)", all->n, a->valid);
+				   "(%zu %s, --valid %g)", all->n,
+				   plural(all->n, "record", "records"),
+				   a->valid);
 		goto out;
 	}
 	if ((rc = subset(all, idx, res->nvalid, &va)) ||
@@ -477,8 +479,9 @@ static int classifier_train(int argc, char **argv)
 	} else if (!a.quiet) {
 		dsv_aid_short(hex, &id);
 		printf("[%s %s] %s\n", a.output, hex, co.message);
-		printf(" classifier on %zu records (%zu positive): %zu train, "
-		       "%zu held out (seed %llu)\n", ex.n, res.positives,
+		printf(" classifier on %zu %s (%zu positive): %zu train, "
+		       "%zu held out (seed %llu)\n", ex.n,
+		       plural(ex.n, "record", "records"), res.positives,
 		       res.ntrain, res.nvalid, (unsigned long long)a.seed);
 		if (res.nvalid)
 			printf(" held-out accuracy %.3f, ROC AUC %.3f; %.2f s\n",

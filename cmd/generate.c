@@ -119,9 +119,10 @@ static int check_memory(const struct gen *g, int T)
 	double avail = mem_available();
 	if (avail > 0 && need > avail)
 		return dsv_error_set(DSV_ENOMEM, "generation does not fit: %d "
-				     "sequences of %d positions need %.0f bytes "
+				     "%s of %d positions need %.0f bytes "
 				     "(%.2f GiB) and %.0f bytes are available "
-				     "(lower --batch)", B, T, need,
+				     "(lower --batch)", B,
+				     plural(B, "sequence", "sequences"), T, need,
 				     need / 1073741824.0, avail);
 	return 0;
 }
@@ -326,9 +327,10 @@ int gen_next(struct gen *g, const char *const *prompts, const size_t *plens,
 	int last = first + nsamples == g->nsamples, maxp = 0, rc = 0;
 	if (first + nsamples > g->nsamples || (!last && nsamples % g->B))
 		return dsv_error_set(DSV_EINVAL, "generation: a chunk of %llu "
-				     "samples after %llu of %llu is not whole "
+				     "%s after %llu of %llu is not whole "
 				     "batches of %d",
 				     (unsigned long long)nsamples,
+				     plural(nsamples, "sample", "samples"),
 				     (unsigned long long)first,
 				     (unsigned long long)g->nsamples, g->B);
 	uint32_t **ptok = calloc(np, sizeof *ptok);
@@ -355,11 +357,13 @@ int gen_next(struct gen *g, const char *const *prompts, const size_t *plens,
 	 * every prompt has had its first sample: with all of them in one
 	 * chunk, before it runs. */
 	if ((last || first + np >= g->nprompts) && g->cut && !g->warned) {
-		fprintf(stderr, "dsv: warning: %zu of %llu prompts keep only "
-			"their last %d token%s (context %d, --max-tokens %d)\n",
-			g->cut, (unsigned long long)(g->nprompts ? g->nprompts : 1),
-			g->keep, g->keep == 1 ? "" : "s", cfg->max_seq_len,
-			g->o.max_tokens);
+		uint64_t n = g->nprompts ? g->nprompts : 1;
+		fprintf(stderr, "dsv: warning: %zu of %llu %s %s last %d %s "
+			"(context %d, --max-tokens %d)\n", g->cut,
+			(unsigned long long)n, plural(n, "prompt", "prompts"),
+			plural(g->cut, "keeps only its", "keep only their"),
+			g->keep, plural(g->keep, "token", "tokens"),
+			cfg->max_seq_len, g->o.max_tokens);
 		g->warned = 1;
 	}
 	int T = maxp + g->maxnew;

@@ -53,7 +53,7 @@ test_expect_success 'a top-p too small for floats keeps the likeliest token' '
 test_expect_success 'a prompt cut to the context is said; --max-tokens past it stops at context' '
 	long=$(printf "word %.0s" $(seq 200)) &&
 	dsv generate tiny --prompt "$long" --max-tokens 10 --seed 1 >l1.jsonl 2>err &&
-	grep -q "warning: 1 of 1 prompts keep only their last 54 tokens (context 64, --max-tokens 10)" err &&
+	grep -q "warning: 1 of 1 prompt keeps only its last 54 tokens (context 64, --max-tokens 10)" err &&
 	dsv generate tiny --prompt "a" --max-tokens 200 --temperature 0 >l2.jsonl 2>err &&
 	grep -q "last 1 token (context 64, --max-tokens 200)" err &&
 	! grep -q "\"stop\":\"length\"" l2.jsonl &&
@@ -94,7 +94,7 @@ test_expect_success 'memory is checked before the first chunk, for the longest p
 	load=$(sed -n "s/.*it needs \([0-9]*\) bytes.*/\1/p" err) &&
 	test_must_fail env DSV_TRAIN_MEMORY=$load "$DSV" generate tiny \
 		--prompts sl --batch 1 --max-tokens 4 2>err &&
-	need=$(sed -n "s/.*1 sequences of 64 positions need \([0-9]*\) bytes.*/\1/p" err) &&
+	need=$(sed -n "s/.*1 sequence of 64 positions need \([0-9]*\) bytes.*/\1/p" err) &&
 	test -n "$need" &&
 	# the first chunk (prompt "a") would fit, the second not: no sample
 	test_must_fail env DSV_TRAIN_MEMORY=$((need - 1)) DSV_GEN_CHUNK_SAMPLES=1 \
@@ -102,7 +102,7 @@ test_expect_success 'memory is checked before the first chunk, for the longest p
 	test ! -s out && grep -q "generation does not fit" err &&
 	DSV_TRAIN_MEMORY=$need DSV_GEN_CHUNK_SAMPLES=1 dsv generate tiny \
 		--prompts sl --batch 1 --max-tokens 4 >out 2>err &&
-	test "$(wc -l <out)" -eq 2 && grep -q "1 of 2 prompts keep only" err
+	test "$(wc -l <out)" -eq 2 && grep -q "1 of 2 prompts keeps only its" err
 '
 
 test_expect_success 'a model with a context of one token: a clear error' '
