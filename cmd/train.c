@@ -185,9 +185,10 @@ static int stream_too_short(const struct stream *st)
 {
 	uint64_t docs, tokens;
 	dsv_tokens_loader_stats(st->ld, &docs, &tokens);
-	return dsv_error_set(DSV_EINVAL, "the version has %llu tokens, fewer "
+	return dsv_error_set(DSV_EINVAL, "the version has %llu %s, fewer "
 			     "than one batch (%zu = batch_size * seq_len + 1)",
-			     (unsigned long long)(docs + tokens), st->need);
+			     (unsigned long long)(docs + tokens),
+			     plural(docs + tokens, "token", "tokens"), st->need);
 }
 
 /* The next window of world*BT+1 tokens; rank r takes tokens
@@ -1298,10 +1299,13 @@ static int warn_overlap(const struct train *t)
 		return rc;
 	if (d.common)
 		fprintf(stderr, "dsv: warning: %llu of the %llu validation "
-			"records of '%s' are in the training version too: "
-			"their loss is not held out (split first: 'dsv derive "
-			"split')\n", (unsigned long long)d.common,
-			(unsigned long long)d.a_records, t->validrev);
+			"%s of '%s' %s in the training version too: %s loss "
+			"is not held out (split first: 'dsv derive split')\n",
+			(unsigned long long)d.common,
+			(unsigned long long)d.a_records,
+			plural(d.a_records, "record", "records"), t->validrev,
+			plural(d.common, "is", "are"),
+			plural(d.common, "its", "their"));
 	dsv_diff_free(&d);
 	return 0;
 }
@@ -1321,8 +1325,9 @@ static int prepare_data(struct train *t)
 			return rc;
 		if (t->nval < 2)
 			return dsv_error_set(DSV_EINVAL, "the validation version "
-					     "'%s' is empty (%zu tokens)",
-					     t->validrev, t->nval);
+					     "'%s' is empty (%zu %s)",
+					     t->validrev, t->nval,
+					     plural(t->nval, "token", "tokens"));
 	}
 	t->st.m = t->m;
 	t->st.tok = t->tok_id;
@@ -1375,9 +1380,10 @@ static void print_result(const struct train *t, const dsv_aid *id,
 	if (t->quiet)
 		return;
 	dsv_aid_short(hex, id);
-	printf("[%s %s] model: %lld steps, %llu tokens, %zu parameters\n",
+	printf("[%s %s] model: %lld %s, %llu %s, %zu parameters\n",
 	       t->output, hex, (long long)t->step,
-	       (unsigned long long)t->tokens, t->g->num_params);
+	       plural(t->step, "step", "steps"), (unsigned long long)t->tokens,
+	       plural(t->tokens, "token", "tokens"), t->g->num_params);
 	printf(" train loss %.4f", tl);
 	if (!isnan(vl))
 		printf(", val loss %.4f", vl);
@@ -1473,8 +1479,10 @@ int cmd_train(int argc, char **argv)
 		goto fail;
 	if (t.rank == 0 && t.cfg.warmup_steps > dsv_trainconf_steps(&t.cfg))
 		fprintf(stderr, "dsv: note: warmup_steps = %d is more than the "
-			"run's %lld steps: the learning rate never reaches lr\n",
-			t.cfg.warmup_steps, (long long)dsv_trainconf_steps(&t.cfg));
+			"run's %lld %s: the learning rate never reaches lr\n",
+			t.cfg.warmup_steps,
+			(long long)dsv_trainconf_steps(&t.cfg),
+			plural(dsv_trainconf_steps(&t.cfg), "step", "steps"));
 	if (load_version(argv[0], &t.rev, &t.m) ||
 	    (t.validrev && load_version(t.validrev, &t.valid_aid, &t.vm)) ||
 	    load_tokenizer(t.tokrev, &t.tok_aid, &t.tok_id, &t.bpe))
