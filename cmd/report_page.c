@@ -185,8 +185,9 @@ static void header(FILE *f, const struct report *r)
 	else if (r->head)
 		stats(f, r->head);
 	dt(f, "ancestry");
-	fprintf(f, "%zu artifacts, %zu models</dd>\n</dl></header>\n",
-		r->anc->n, r->nmodels);
+	fprintf(f, "%zu %s, %zu %s</dd>\n</dl></header>\n", r->anc->n,
+		plural(r->anc->n, "artifact", "artifacts"), r->nmodels,
+		plural(r->nmodels, "model", "models"));
 }
 
 static void mode_legend(FILE *f)
