@@ -186,9 +186,9 @@ int cmd_report(int argc, char **argv)
 	    build_page(&r, &page, &len) || write_page(out, page, len))
 		goto fail;
 	if (!quiet && strcmp(out, "-")) {
-		printf("report of %.7s (%zu artifact%s, %zu model%s) written to ",
-		       hex, anc->n, anc->n == 1 ? "" : "s", r.nmodels,
-		       r.nmodels == 1 ? "" : "s");
+		printf("report of %.7s (%zu %s, %zu %s) written to ", hex,
+		       anc->n, plural(anc->n, "artifact", "artifacts"),
+		       r.nmodels, plural(r.nmodels, "model", "models"));
 		fputs(out, stdout);
 		putchar('\n');
 	}

@@ -269,9 +269,9 @@ static void compute(FILE *f, const struct report *r)
 	fprintf(f, "\">%.1f%%</b> of data plus training compute.", 100 *
 		a->training_share);
 	if (a->nmissing)
-		fprintf(f, " %zu artifact%s without a compute record %s not "
-			"counted.", a->nmissing, a->nmissing == 1 ? "" : "s",
-			a->nmissing == 1 ? "is" : "are");
+		fprintf(f, " %zu %s without a compute record %s not counted.",
+			a->nmissing, plural(a->nmissing, "artifact", "artifacts"),
+			plural(a->nmissing, "is", "are"));
 	fputs("</p>\n", f);
 	if (r->verdict) {
 		const struct audit_verdict *v = r->verdict;
@@ -384,13 +384,13 @@ int report_page(FILE *f, const struct report *r)
 	html_text(f, r->rev ? r->rev : "HEAD", -1, 0);
 	fprintf(f, "</title>\n<style>%s</style>\n</head>\n<body>\n", style);
 	header(f, r);
-	fprintf(f, "<section id=\"lineage\"><h2>Lineage</h2>\n<p>%zu artifact%s, "
+	fprintf(f, "<section id=\"lineage\"><h2>Lineage</h2>\n<p>%zu %s, "
 		"oldest at the top; each box is one artifact (short id, kind, op "
 		"and refs), coloured by its compute mode; an arrow runs from each "
 		"input to what was made from it, solid from the primary input, "
 		"dashed from the others. The report's revision has a black "
 		"frame; a box links to its row below.</p>\n", r->anc->n,
-		r->anc->n == 1 ? "" : "s");
+		plural(r->anc->n, "artifact", "artifacts"));
 	mode_legend(f);
 	fputs("<div class=\"scroll\">\n", f);
 	if ((rc = report_graph(f, r)))

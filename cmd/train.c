@@ -960,9 +960,9 @@ static int dp_start(struct train *t)
 		if (local >= ndev)
 			return dsv_error_set(DSV_ENOGPU, "rank %d is rank %d on "
 					     "its machine, which has %d CUDA "
-					     "device%s: one rank per GPU",
+					     "%s: one rank per GPU",
 					     t->rank, local, ndev,
-					     ndev == 1 ? "" : "s");
+					     plural(ndev, "device", "devices"));
 		return dsv_error_set(DSV_ENOGPU, "another rank has no GPU of "
 				     "its own");
 	}
