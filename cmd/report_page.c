@@ -172,7 +172,8 @@ static void header(FILE *f, const struct report *r)
 	    (n->records >= 0 || n->text_bytes >= 0)) {
 		dt(f, "size");
 		if (n->records >= 0)
-			fprintf(f, "%s records", fmt_count(b, (double)n->records));
+			fprintf(f, "%s %s", fmt_count(b, (double)n->records),
+				plural(n->records, "record", "records"));
 		if (n->text_bytes >= 0) {
 			char hb[32];
 			fprintf(f, "%s%s of text", n->records >= 0 ? ", " : "",
