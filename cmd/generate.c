@@ -122,7 +122,8 @@ static int check_memory(const struct gen *g, int T)
 				     "%s of %d positions need %.0f bytes "
 				     "(%.2f GiB) and %.0f bytes are available "
 				     "(lower --batch)", B,
-				     plural(B, "sequence", "sequences"), T, need,
+				     plural(B, "sequence", "sequences"), T,
+				     need,
 				     need / 1073741824.0, avail);
 	return 0;
 }

@@ -271,7 +271,8 @@ static void compute(FILE *f, const struct report *r)
 		a->training_share);
 	if (a->nmissing)
 		fprintf(f, " %zu %s without a compute record %s not counted.",
-			a->nmissing, plural(a->nmissing, "artifact", "artifacts"),
+			a->nmissing,
+			plural(a->nmissing, "artifact", "artifacts"),
 			plural(a->nmissing, "is", "are"));
 	fputs("</p>\n", f);
 	if (r->verdict) {

@@ -188,7 +188,8 @@ static int stream_too_short(const struct stream *st)
 	return dsv_error_set(DSV_EINVAL, "the version has %llu %s, fewer "
 			     "than one batch (%zu = batch_size * seq_len + 1)",
 			     (unsigned long long)(docs + tokens),
-			     plural(docs + tokens, "token", "tokens"), st->need);
+			     plural(docs + tokens, "token", "tokens"),
+			     st->need);
 }
 
 /* The next window of world*BT+1 tokens; rank r takes tokens
@@ -1327,7 +1328,8 @@ static int prepare_data(struct train *t)
 			return dsv_error_set(DSV_EINVAL, "the validation version "
 					     "'%s' is empty (%zu %s)",
 					     t->validrev, t->nval,
-					     plural(t->nval, "token", "tokens"));
+					     plural(t->nval, "token",
+						    "tokens"));
 	}
 	t->st.m = t->m;
 	t->st.tok = t->tok_id;
