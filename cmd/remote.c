@@ -34,25 +34,32 @@ static const char *short_ref(const char *ref)
 	return ref;
 }
 
-/* git's lines for a deletion: a pruned remote-tracking ref
- * " - [deleted]         (none)     -> origin/x", a remote branch deleted by
- * a push " - [deleted]         x", one refused " ! [remote rejected] x (why)". */
-static void print_delete(const dsv_ref_update *u)
+/* git's lines for a deletion: a ref pruned by a fetch (a remote-tracking
+ * ref or a tag) " - [deleted]         (none)     -> origin/x", a remote
+ * branch deleted by a push " - [deleted]         x", one refused
+ * " ! [remote rejected] x (why)". */
+static void print_delete(const dsv_ref_update *u, int fetch)
 {
 	if (u->status == DSV_REF_REJECTED)
 		printf(" ! %-17s %s (%s)\n", u->had_old ? "[remote rejected]"
 							: "[rejected]",
 		       u->src, u->why ? u->why : "rejected");
-	else if (!strncmp(u->dst, "refs/remotes/", 13))
+	else if (fetch)
 		printf(" - %-17s %-10s -> %s\n", "[deleted]", "(none)",
 		       short_ref(u->dst));
 	else
 		printf(" - %-17s %s\n", "[deleted]", u->src);
 }
 
-/* git's fetch and push lines: " * [new branch]  main -> origin/main". */
-static void print_updates(const dsv_remote_result *r, int verbose)
+/* git's fetch and push lines: " * [new branch]  main -> origin/main". A
+ * fetch's prunes come first, as git prunes (and prints) before it
+ * updates; a push's deletions keep their place among the refs named. */
+static void print_updates(const dsv_remote_result *r, int verbose, int fetch)
 {
+	if (fetch)
+		for (size_t i = 0; i < r->nrefs; i++)
+			if (r->refs[i].is_delete)
+				print_delete(&r->refs[i], 1);
 	for (size_t i = 0; i < r->nrefs; i++) {
 		const dsv_ref_update *u = &r->refs[i];
 		char a[DSV_AID_SHORTLEN + 1], b[DSV_AID_SHORTLEN + 1], what[40];
@@ -60,7 +67,8 @@ static void print_updates(const dsv_remote_result *r, int verbose)
 		dsv_aid_short(b, &u->new_id);
 		char flag = ' ';
 		if (u->is_delete) {
-			print_delete(u);
+			if (!fetch)
+				print_delete(u, 0);
 			continue;
 		}
 		switch (u->status) {
@@ -266,15 +274,16 @@ static void bar_done(struct bar *b)
 	b->p = NULL;
 }
 
+
 /* ---- dsv fetch ----------------------------------------------------------- */
 
 /* Fetches `remote` and prints what moved; 0 or 1. */
 static int fetch_print(const char *remote, int quiet, int json, long jobs,
-		       int prune, dsv_remote_result *r)
+		       int prune, int prune_tags, dsv_remote_result *r)
 {
 	struct bar b = {.what = "Receiving objects", .quiet = quiet};
 	dsv_fetch_opts o = {.transfer = transfer_opts(jobs, &b),
-			    .prune = prune};
+			    .prune = prune, .prune_tags = prune_tags};
 	int rc = dsv_remote_fetch(the_repo->lineage, the_repo->store, remote,
 				  &o, r);
 	bar_done(&b);
@@ -288,7 +297,7 @@ static int fetch_print(const char *remote, int quiet, int json, long jobs,
 			moved |= r->refs[i].status != DSV_REF_UPTODATE;
 		if (moved) {
 			printf("From %s\n", r->url);
-			print_updates(r, 0);
+			print_updates(r, 0, 1);
 			print_summary(r);
 		}
 	}
@@ -298,15 +307,22 @@ static int fetch_print(const char *remote, int quiet, int json, long jobs,
 
 int cmd_fetch(int argc, char **argv)
 {
-	static const char usage[] = "dsv fetch [-p | --no-prune] [-q] [--json] "
-				    "[-j N] [REMOTE]";
-	int quiet = 0, json = 0, prune = 0, no_prune = 0;
+	static const char usage[] = "dsv fetch [-p | --no-prune] [-P | "
+				    "--no-prune-tags] [-q] [--json] [-j N] "
+				    "[REMOTE]";
+	int quiet = 0, json = 0, prune = 0, no_prune = 0, prune_tags = 0,
+	    no_prune_tags = 0;
 	long jobs = 0;
 	const struct option opts[] = {
 		OPT_BOOL('p', "prune", &prune, "delete remote-tracking refs of "
 			 "branches the remote no longer has"),
 		OPT_BOOL(0, "no-prune", &no_prune, "do not, whatever "
 			 "remote.NAME.prune or fetch.prune say"),
+		OPT_BOOL('P', "prune-tags", &prune_tags, "with pruning, delete "
+			 "local tags the remote does not have too (those made "
+			 "here included)"),
+		OPT_BOOL(0, "no-prune-tags", &no_prune_tags, "do not, whatever "
+			 "remote.NAME.pruneTags or fetch.pruneTags say"),
 		OPT_BOOL('q', "quiet", &quiet, "print nothing"),
 		OPT_BOOL(0, "json", &json, "print what moved as JSON"),
 		OPT_INT('j', "jobs", &jobs, "n", JOBS_HELP),
@@ -323,8 +339,12 @@ int cmd_fetch(int argc, char **argv)
 	if (prune && no_prune)
 		return usage_error(opts, usage, "--prune and --no-prune "
 				   "contradict each other");
+	if (prune_tags && no_prune_tags)
+		return usage_error(opts, usage, "--prune-tags and "
+				   "--no-prune-tags contradict each other");
 	int rc = fetch_print(n ? argv[0] : "origin", quiet, json, jobs,
-			     prune ? 1 : no_prune ? -1 : 0, &r);
+			     prune ? 1 : no_prune ? -1 : 0,
+			     prune_tags ? 1 : no_prune_tags ? -1 : 0, &r);
 	dsv_remote_result_free(&r);
 	return rc;
 }
@@ -430,7 +450,7 @@ int cmd_pull(int argc, char **argv)
 			    : up_branch && (!n || !strcmp(remote, up_remote))
 				      ? up_branch : branch;
 	if (fetch_print(remote, quiet, json, jobs,
-			prune ? 1 : no_prune ? -1 : 0, &r))
+			prune ? 1 : no_prune ? -1 : 0, 0, &r))
 		goto cleanup;
 	rc = pull_merge(branch, remote, rbranch, quiet, json);
 cleanup:
@@ -531,7 +551,7 @@ int cmd_push(int argc, char **argv)
 			moved |= r.refs[i].status != DSV_REF_UPTODATE;
 		if (moved) {
 			printf("To %s\n", r.url);
-			print_updates(&r, 0);
+			print_updates(&r, 0, 0);
 			print_summary(&r);
 		} else {
 			printf("Everything up-to-date\n");

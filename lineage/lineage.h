@@ -740,12 +740,17 @@ typedef struct {
 	dsv_transfer_opts transfer; /* how the objects are copied */
 	int prune; /* 1: prune, -1: not, 0: as remote.NAME.prune or
 		      fetch.prune say (git's default: not) */
+	int prune_tags; /* 1: prune tags too, -1: not, 0: as
+			   remote.NAME.pruneTags or fetch.pruneTags say */
 } dsv_fetch_opts;
 
 /* With pruning, each refs/remotes/NAME/X whose branch X the remote no
  * longer has is deleted (compare-and-swap against the value read), before
- * the other refs move, and reported DSV_REF_DELETED; tags are not pruned,
- * as git's --prune leaves them. `o` may be NULL (defaults). */
+ * the other refs move, and reported DSV_REF_DELETED. With pruning and
+ * prune_tags, so is each local tag the remote does not have, made here or
+ * not, as git's --prune --prune-tags deletes it; prune_tags alone prunes
+ * nothing (git's -P without -p). A bad boolean in either config key is
+ * DSV_EINVAL naming it. `o` may be NULL (defaults). */
 int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
 		     const dsv_fetch_opts *o, dsv_remote_result *out);
 

@@ -633,6 +633,85 @@ static int prune_plan(dsv_lineage *l, const char *name, dsv_remote_result *r,
 	return rc;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The deletions a prune of tags makes: each local tag, by name, that the
+ * remote does not advertise (the first nplan entries of r, its plan), made
+ * here or fetched, as git's refs/tags/...:refs/tags/... refspec with
+ * --prune deletes it. Each deletion expects the ref's own value (an
+ * annotated tag's object, not its commit): dsv_lineage_ref_delete's
+ * compare-and-swap then refuses a tag moved meanwhile. */
+static int prune_tags_plan(dsv_lineage *l, dsv_remote_result *r,
+			   size_t nplan, size_t *cap)
+{
+	git_strarray names = {0};
+	int rc = 0;
+
+	if (git_reference_list(&names, l->repo) < 0)
+		return dsv_git_error(DSV_EIO, "cannot list the tags");
+	/* in name order, as git prints its prunes */
+	if (names.count)
+		qsort(names.strings, names.count, sizeof *names.strings,
+		      cmp_str);
+	for (size_t i = 0; i < names.count && !rc; i++) {
+		const char *n = names.strings[i];
+		git_reference *ref = NULL;
+		int kept = 0;
+		if (strncmp(n, "refs/tags/", 10))
+			continue;
+		for (size_t k = 0; k < nplan && !kept; k++)
+			kept = r->refs[k].is_tag && !strcmp(r->refs[k].dst, n);
+		if (kept)
+			continue;
+		if (git_reference_lookup(&ref, l->repo, n) < 0) {
+			/* deleted since it was listed: nothing to prune */
+			git_error_clear();
+			continue;
+		}
+		/* a symbolic tag names another ref, which is not this one's
+		 * to delete; dsv makes none */
+		if (git_reference_type(ref) == GIT_REFERENCE_DIRECT) {
+			dsv_aid old;
+			dsv_aid_from_git(&old, git_reference_target(ref));
+			rc = result_add_delete(r, cap, n + 10, n, 1, &old);
+		}
+		git_reference_free(ref);
+	}
+	git_strarray_dispose(&names);
+	return rc;
+}
+
+/* remote.NAME.pruneTags, else fetch.pruneTags: 1 or -1 (-1 too when
+ * neither is set, git's default); DSV_EINVAL when the one read is not a
+ * boolean, as git refuses it. */
+static int prune_tags_config(dsv_lineage *l, const char *name, int *out)
+{
+	git_config *cfg = NULL;
+	char key[512];
+	const char *keys[] = {key, "fetch.pruneTags"};
+	int rc = 0, v = 0, grc = GIT_ENOTFOUND;
+
+	*out = -1;
+	if (git_repository_config_snapshot(&cfg, l->repo) < 0)
+		return dsv_git_error(DSV_EIO, "cannot read the lineage config");
+	snprintf(key, sizeof key, "remote.%s.pruneTags", name);
+	for (size_t i = 0; i < 2 && grc == GIT_ENOTFOUND; i++) {
+		grc = git_config_get_bool(&v, cfg, keys[i]);
+		if (grc == GIT_ENOTFOUND)
+			git_error_clear();
+		else if (grc < 0)
+			rc = dsv_git_error(DSV_EINVAL, "bad value for '%s' in the "
+					   "lineage config", keys[i]);
+		else
+			*out = v ? 1 : -1;
+	}
+	git_config_free(cfg);
+	return rc;
+}
+
 int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
 		     const dsv_fetch_opts *o, dsv_remote_result *out)
 {
@@ -645,16 +724,19 @@ int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
 	dsv_store *src = NULL;
 	dsv_aid *news = NULL;
 	dsv_oid *ids = NULL;
-	size_t nnew = 0, nids = 0, cap = 0;
+	size_t nnew = 0, nids = 0, cap = 0, nplan;
 	const dsv_transfer_opts *t = o ? &o->transfer : NULL;
 	char *dir = NULL;
-	int rc, locked = 0, prune = o ? o->prune : 0;
+	int rc, locked = 0, prune = o ? o->prune : 0,
+		prune_tags = o ? o->prune_tags : 0;
 
 	memset(out, 0, sizeof *out);
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	snprintf(heads_spec, sizeof heads_spec,
 		 "+refs/heads/*:refs/remotes/%s/*", name);
 	if ((rc = remote_open(&rem, l, name, &dir, &out->url)))
+		goto cleanup;
+	if (!prune_tags && (rc = prune_tags_config(l, name, &prune_tags)))
 		goto cleanup;
 	if ((rc = dsv_store_open(&src, dir)) || (rc = dsv_store_writable(s)))
 		goto cleanup;
@@ -667,6 +749,7 @@ int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
 	}
 	if ((rc = fetch_plan(rem, name, out, &cap)))
 		goto cleanup;
+	nplan = out->nrefs;
 	/* remote.NAME.prune, else fetch.prune, read when rem was looked up */
 	if (!prune)
 		prune = git_remote_prune_refs(rem) ? 1 : -1;
@@ -693,6 +776,10 @@ int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
 	}
 	if (!rc && prune > 0)
 		rc = prune_plan(l, name, out, &cap);
+	/* git's --prune-tags adds the tags' refspec to what --prune prunes:
+	 * without pruning it prunes nothing */
+	if (!rc && prune > 0 && prune_tags > 0)
+		rc = prune_tags_plan(l, out, nplan, &cap);
 	if (rc || (rc = new_commits(l, out, NULL, 0, 1, &news, &nnew)))
 		goto cleanup;
 	out->commits = nnew;

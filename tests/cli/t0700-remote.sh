@@ -254,6 +254,64 @@ test_expect_success 'push --delete: bad input' '
 	test_must_fail dsv push -d nope x 2>err && grep -q "no remote .nope." err
 '
 
+# ---- fetch --prune-tags ---------------------------------------------------
+
+# pt: main, tags k1 (kept) and d1..d4 (deleted there, one by one); ptc: its
+# clone, with a tag of its own.
+dsv init -q pt && (cd pt && dsv commit -q ../a.jsonl -m a &&
+	for t in k1 d1 d2 d3 d4; do dsv tag $t main || exit 1; done) &&
+	dsv clone -q pt ptc && (cd ptc && dsv tag mine main) || exit 1
+
+test_expect_success 'fetch -p -P deletes the tags the remote lacks (ours too), as git prints it; -P or -p alone do not' '
+	(cd pt && dsv tag -d d1 >/dev/null) && cd ptc &&
+	dsv fetch >out && test ! -s out && dsv fetch -P >out && test ! -s out &&
+	dsv fetch --prune >out && test ! -s out && dsv fetch --prune-tags -q &&
+	G rev-parse -q --verify d1 >/dev/null && G rev-parse -q --verify mine >/dev/null &&
+	G for-each-ref | grep -v "refs/tags/d1$\|refs/tags/mine$" >../refs.want &&
+	dsv fetch -p -P >out && printf "From %s\n%s\n%s\n" "$top/pt" \
+		" - [deleted]         (none)     -> d1" \
+		" - [deleted]         (none)     -> mine" >expect &&
+	test_cmp expect out && G for-each-ref >../refs.got && test_cmp ../refs.want ../refs.got &&
+	test "$(G rev-parse k1)" = "$(cd ../pt && G rev-parse k1)" &&
+	dsv fetch -p -P >out && test ! -s out && dsv fsck >/dev/null
+'
+
+test_expect_success 'remote.NAME.pruneTags and fetch.pruneTags, with pruning only; --no-prune and --no-prune-tags win; --json; pull' '
+	(cd pt && dsv tag -d d2 >/dev/null) && cd ptc &&
+	G config remote.origin.pruneTags true && dsv fetch -q &&
+	G rev-parse -q --verify d2 >/dev/null && G config remote.origin.prune true &&
+	dsv fetch --no-prune -q && G rev-parse -q --verify d2 >/dev/null &&
+	dsv fetch --no-prune-tags -q && G rev-parse -q --verify d2 >/dev/null &&
+	dsv fetch -P --no-prune -q && G rev-parse -q --verify d2 >/dev/null &&
+	dsv fetch >out && grep -qx " - \[deleted\] *(none) *-> d2" out &&
+	! G rev-parse -q --verify d2 >/dev/null &&
+	G config --unset remote.origin.pruneTags && G config --unset remote.origin.prune &&
+	G config fetch.pruneTags true && G config fetch.prune true &&
+	(cd ../pt && dsv tag -d d3 >/dev/null) && G config remote.origin.pruneTags false &&
+	dsv fetch -q && G rev-parse -q --verify d3 >/dev/null &&
+	G config --unset remote.origin.pruneTags && dsv fetch --json >f.json &&
+	grep -q "\"src\": \"d3\", \"ref\": \"refs/tags/d3\", \"status\": \"deleted\", \"old\": \"[0-9a-f]*\", \"new\": null" f.json &&
+	python3 -c "import json; json.load(open(\"f.json\"))" &&
+	(cd ../pt && dsv tag -d d4 >/dev/null) && dsv pull -q &&
+	! G rev-parse -q --verify d4 >/dev/null && G rev-parse -q --verify k1 >/dev/null &&
+	G config fetch.pruneTags maybe && dsv tag d5 main && G for-each-ref >../refs.before &&
+	test_must_fail dsv fetch 2>err &&
+	grep -q "bad value for .fetch.pruneTags. in the lineage config: .*maybe" err &&
+	G for-each-ref >../refs.after && test_cmp ../refs.before ../refs.after &&
+	G config --unset fetch.pruneTags && G config --unset fetch.prune &&
+	{ dsv fetch -P --no-prune-tags 2>err; test $? = 2; } && grep -q "contradict" err
+'
+
+test_expect_success 'fetch -p -P: an annotated tag goes by its own id; a tag the remote moved is not clobbered' '
+	cd ptc && GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t G tag -a ann -m ann main &&
+	(cd ../pt && dsv commit -q ../b.jsonl -m b --append && dsv tag -f k1 main) &&
+	dsv fetch -p -P >out && grep -qx " - \[deleted\] *(none) *-> ann" out &&
+	grep -qx " - \[deleted\] *(none) *-> d5" out &&
+	grep -q "! \[rejected\] *k1 -> k1 (would clobber existing tag)" out &&
+	test -z "$(G for-each-ref refs/tags/ann refs/tags/d5)" &&
+	test "$(G rev-parse k1)" != "$(cd ../pt && G rev-parse k1)" && dsv fsck >/dev/null
+'
+
 test_expect_success 'a clone whose fetch fails leaves no directory' '
 	cd origin && f=$(comm -13 ../objs.before ../objs.after | xargs ls -S | head -n 1) &&
 	python3 -c "
