@@ -246,10 +246,12 @@ int cmd_remote(int argc, char **argv)
 #define JOBS_HELP "objects copied at once (default 0: the cores, at most 8)"
 #define JOBS_MAX 64 /* dsv_transfer_opts.jobs */
 
-/* A bar on a terminal, unless -q; started by the first object done. */
+/* A bar on a terminal, unless -q or --json; started by the first object
+ * done. */
 struct bar {
 	const char *what; /* "Receiving objects" */
 	int quiet;
+	int over; /* the lineage's bar: its download is done */
 	struct progress *p;
 };
 
@@ -274,6 +276,34 @@ static void bar_done(struct bar *b)
 	b->p = NULL;
 }
 
+/* A fetch's first phase, the lineage objects through libgit2: its own
+ * bar, "Receiving lineage: 40% (2000/5000), 1.2 MiB | 3.4 MiB/s", erased
+ * once the last one is here (the store objects' bar comes next; libgit2
+ * goes on reporting while it resolves deltas, which is not drawn). */
+static void lineage_step(void *ctx, const dsv_fetch_progress *st)
+{
+	struct bar *b = ctx;
+	if (b->over || !st->objects)
+		return;
+	if (!b->p && !b->quiet)
+		b->p = progress_start(b->what, st->objects);
+	progress_count(b->p, st->received, st->bytes);
+	if (st->received >= st->objects) {
+		bar_done(b);
+		b->over = 1;
+	}
+}
+
+/* A fetch's options: both bars, pruning as asked (1, -1, 0: the config). */
+static dsv_fetch_opts fetch_opts(long jobs, struct bar *objects,
+				 struct bar *lineage, int prune,
+				 int prune_tags)
+{
+	return (dsv_fetch_opts){.transfer = transfer_opts(jobs, objects),
+				.prune = prune, .prune_tags = prune_tags,
+				.lineage_progress = lineage_step,
+				.lineage_ctx = lineage};
+}
 
 /* ---- dsv fetch ----------------------------------------------------------- */
 
@@ -281,11 +311,12 @@ static void bar_done(struct bar *b)
 static int fetch_print(const char *remote, int quiet, int json, long jobs,
 		       int prune, int prune_tags, dsv_remote_result *r)
 {
-	struct bar b = {.what = "Receiving objects", .quiet = quiet};
-	dsv_fetch_opts o = {.transfer = transfer_opts(jobs, &b),
-			    .prune = prune, .prune_tags = prune_tags};
+	struct bar b = {.what = "Receiving objects", .quiet = quiet || json},
+		   lb = {.what = "Receiving lineage", .quiet = quiet || json};
+	dsv_fetch_opts o = fetch_opts(jobs, &b, &lb, prune, prune_tags);
 	int rc = dsv_remote_fetch(the_repo->lineage, the_repo->store, remote,
 				  &o, r);
+	bar_done(&lb);
 	bar_done(&b);
 	if (rc)
 		return die_error();
@@ -521,7 +552,7 @@ int cmd_push(int argc, char **argv)
 	if (del && n < 2)
 		return usage_error(opts, usage, "--delete doesn't make sense "
 				   "without any refs");
-	b.quiet = quiet;
+	b.quiet = quiet || json;
 	const char *remote = n ? argv[0] : "origin";
 	dsv_push_opts o = {.tags = tags, .force = force, .del = del,
 			   .transfer = transfer_opts(jobs, &b)};
@@ -609,8 +640,9 @@ static int clone_into(const char *top, const char *url, const char *branch,
 {
 	struct repo r = {0};
 	dsv_remote_result res = {0};
-	struct bar b = {.what = "Receiving objects", .quiet = quiet};
-	dsv_fetch_opts t = {.transfer = transfer_opts(jobs, &b)};
+	struct bar b = {.what = "Receiving objects", .quiet = quiet || json},
+		   lb = {.what = "Receiving lineage", .quiet = quiet || json};
+	dsv_fetch_opts t = fetch_opts(jobs, &b, &lb, 0, 0);
 	char *lpath = NULL;
 	int rc = 1, detached = 0;
 	if (asprintf(&r.dir, "%s/.dsv", top) < 0 ||
@@ -624,10 +656,12 @@ static int clone_into(const char *top, const char *url, const char *branch,
 	    dsv_lineage_open(&r.lineage, lpath) ||
 	    dsv_remote_add(r.lineage, "origin", url) ||
 	    dsv_remote_fetch(r.lineage, r.store, "origin", &t, &res)) {
+		bar_done(&lb);
 		bar_done(&b);
 		die_error();
 		goto cleanup;
 	}
+	bar_done(&lb);
 	bar_done(&b);
 	if (!branch)
 		branch = res.head;

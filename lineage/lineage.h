@@ -727,6 +727,14 @@ typedef struct {
 
 void dsv_remote_result_free(dsv_remote_result *r);
 
+/* How far a fetch's lineage download is (dsv_fetch_opts.lineage_progress). */
+typedef struct {
+	uint64_t objects;  /* lineage objects the remote sends (0: not known
+			      yet) */
+	uint64_t received; /* of them, here so far */
+	uint64_t bytes;    /* bytes received so far */
+} dsv_fetch_progress;
+
 /* Fetches from remote `name` into the lineage `l` and store `s`: the
  * remote's branches become refs/remotes/NAME/..., forced, and its tags
  * refs/tags/... (a local tag naming another commit is kept and reported
@@ -742,6 +750,11 @@ typedef struct {
 		      fetch.prune say (git's default: not) */
 	int prune_tags; /* 1: prune tags too, -1: not, 0: as
 			   remote.NAME.pruneTags or fetch.pruneTags say */
+	/* May be NULL. Called as the lineage objects arrive (libgit2's
+	 * transfer_progress), before any store object is copied, in the
+	 * caller's thread; p is valid during the call only. */
+	void (*lineage_progress)(void *ctx, const dsv_fetch_progress *p);
+	void *lineage_ctx;
 } dsv_fetch_opts;
 
 /* With pruning, each refs/remotes/NAME/X whose branch X the remote no

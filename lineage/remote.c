@@ -712,6 +712,22 @@ static int prune_tags_config(dsv_lineage *l, const char *name, int *out)
 	return rc;
 }
 
+/* libgit2's transfer_progress, handed on to the caller's callback. */
+struct lineage_bar {
+	void (*fn)(void *ctx, const dsv_fetch_progress *p);
+	void *ctx;
+};
+
+static int lineage_step(const git_indexer_progress *st, void *payload)
+{
+	const struct lineage_bar *b = payload;
+	dsv_fetch_progress p = {.objects = st->total_objects,
+				.received = st->received_objects,
+				.bytes = st->received_bytes};
+	b->fn(b->ctx, &p);
+	return 0;
+}
+
 int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
 		     const dsv_fetch_opts *o, dsv_remote_result *out)
 {
@@ -724,14 +740,20 @@ int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
 	dsv_store *src = NULL;
 	dsv_aid *news = NULL;
 	dsv_oid *ids = NULL;
-	size_t nnew = 0, nids = 0, cap = 0, nplan;
+	size_t nnew = 0, nids = 0, cap = 0, nplan = 0;
 	const dsv_transfer_opts *t = o ? &o->transfer : NULL;
+	struct lineage_bar bar = {o ? o->lineage_progress : NULL,
+				  o ? o->lineage_ctx : NULL};
 	char *dir = NULL;
 	int rc, locked = 0, prune = o ? o->prune : 0,
 		prune_tags = o ? o->prune_tags : 0;
 
 	memset(out, 0, sizeof *out);
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+	if (bar.fn) {
+		fo.callbacks.transfer_progress = lineage_step;
+		fo.callbacks.payload = &bar;
+	}
 	snprintf(heads_spec, sizeof heads_spec,
 		 "+refs/heads/*:refs/remotes/%s/*", name);
 	if ((rc = remote_open(&rem, l, name, &dir, &out->url)))
@@ -743,7 +765,10 @@ int dsv_remote_fetch(dsv_lineage *l, dsv_store *s, const char *name,
 	if ((rc = dsv_store_lock(s)))
 		goto cleanup;
 	locked = 1;
-	if (git_remote_connect(rem, GIT_DIRECTION_FETCH, NULL, NULL, NULL) < 0) {
+	/* the callbacks given to the connect too: libgit2 versions differ
+	 * in which of the two the local transport's download reports to */
+	if (git_remote_connect(rem, GIT_DIRECTION_FETCH, &fo.callbacks, NULL,
+			       NULL) < 0) {
 		rc = dsv_git_error(DSV_EIO, "cannot read remote '%s'", name);
 		goto cleanup;
 	}

@@ -312,6 +312,28 @@ test_expect_success 'fetch -p -P: an annotated tag goes by its own id; a tag the
 	test "$(G rev-parse k1)" != "$(cd ../pt && G rev-parse k1)" && dsv fsck >/dev/null
 '
 
+# The bars' lines: each bar started on a terminal ends erasing its line
+# ("\r\033[K"), whether or not it drew (it draws at most every 0.1 s), so
+# counting those counts the bars, with no timing involved.
+if command -v script >/dev/null 2>&1; then
+	test_expect_success 'a terminal gets a bar for the lineage and one for the objects; -q and --json none' '
+		script -qec "\"$DSV\" clone pt tty1" /dev/null >tty.out 2>&1 &&
+		bars() { python3 -c "import sys; print(open(sys.argv[1], \"rb\").read().count(b\"\\r\\x1b[K\"))" "$1"; } &&
+		test "$(bars tty.out)" = 2 &&
+		script -qec "\"$DSV\" clone -q pt tty2" /dev/null >tty.out 2>&1 && test ! -s tty.out &&
+		script -qec "\"$DSV\" clone --json pt tty3" /dev/null >tty.out 2>&1 &&
+		test "$(bars tty.out)" = 0 && tr -d "\r" <tty.out | python3 -c "import json, sys; json.load(sys.stdin)" &&
+		(cd pt && dsv commit -q ../c.jsonl -m c --append) && cd tty1 &&
+		script -qec "\"$DSV\" fetch" /dev/null >../tty.out 2>&1 && test "$(bars ../tty.out)" = 2 &&
+		(cd ../pt && dsv commit -q ../d.jsonl -m d --append) &&
+		script -qec "\"$DSV\" fetch -q" /dev/null >../tty.out 2>&1 && test ! -s ../tty.out &&
+		(cd ../pt && dsv commit -q ../e.jsonl -m e --append) &&
+		dsv fetch >out 2>err && test ! -s err && grep -q "^1 lineage commit, " out
+	'
+else
+	test_skip 'a terminal gets a bar for the lineage and one for the objects; -q and --json none' 'no script(1)'
+fi
+
 test_expect_success 'a clone whose fetch fails leaves no directory' '
 	cd origin && f=$(comm -13 ../objs.before ../objs.after | xargs ls -S | head -n 1) &&
 	python3 -c "
