@@ -35,31 +35,53 @@ static const char *short_ref(const char *ref)
 }
 
 /* git's lines for a deletion: a ref pruned by a fetch (a remote-tracking
- * ref or a tag) " - [deleted]         (none)     -> origin/x", a remote
- * branch deleted by a push " - [deleted]         x", one refused
- * " ! [remote rejected] x (why)". */
-static void print_delete(const dsv_ref_update *u, int fetch)
+ * ref or a tag) " - [deleted]         (none)     -> origin/x" (the source
+ * column `width` wide), a remote branch deleted by a push
+ * " - [deleted]         x", one refused " ! [remote rejected] x (why)". */
+static void print_delete(const dsv_ref_update *u, int fetch, int width)
 {
 	if (u->status == DSV_REF_REJECTED)
 		printf(" ! %-17s %s (%s)\n", u->had_old ? "[remote rejected]"
 							: "[rejected]",
 		       u->src, u->why ? u->why : "rejected");
 	else if (fetch)
-		printf(" - %-17s %-10s -> %s\n", "[deleted]", "(none)",
+		printf(" - %-17s %-*s -> %s\n", "[deleted]", width, "(none)",
 		       short_ref(u->dst));
 	else
 		printf(" - %-17s %s\n", "[deleted]", u->src);
 }
 
-/* git's fetch and push lines: " * [new branch]  main -> origin/main". A
- * fetch's prunes come first, as git prunes (and prints) before it
- * updates; a push's deletions keep their place among the refs named. */
+/* The width of a fetch's source column, as git's fetch.c reckons it off a
+ * terminal (adjust_refcol_width): the longest source name of the lines
+ * shown, at least 10, leaving out a name whose line would not fit in 80
+ * columns. */
+static int refcol_width(const dsv_remote_result *r, int verbose)
+{
+	int width = 10;
+	for (size_t i = 0; i < r->nrefs; i++) {
+		const dsv_ref_update *u = &r->refs[i];
+		if (u->is_delete || (u->status == DSV_REF_UPTODATE && !verbose))
+			continue;
+		int rlen = (int)strlen(u->src);
+		int len = 21 + rlen + 4 + (int)strlen(short_ref(u->dst));
+		if (len < 80 && rlen > width)
+			width = rlen;
+	}
+	return width;
+}
+
+/* git's fetch and push lines: " * [new branch]      main       ->
+ * origin/main  (why)" for a fetch, whose source column is padded and the
+ * reason two spaces off; "main -> main (why)" for a push. A fetch's prunes
+ * come first, as git prunes (and prints) before it updates; a push's
+ * deletions keep their place among the refs named. */
 static void print_updates(const dsv_remote_result *r, int verbose, int fetch)
 {
+	int width = fetch ? refcol_width(r, verbose) : 0;
 	if (fetch)
 		for (size_t i = 0; i < r->nrefs; i++)
 			if (r->refs[i].is_delete)
-				print_delete(&r->refs[i], 1);
+				print_delete(&r->refs[i], 1, width);
 	for (size_t i = 0; i < r->nrefs; i++) {
 		const dsv_ref_update *u = &r->refs[i];
 		char a[DSV_AID_SHORTLEN + 1], b[DSV_AID_SHORTLEN + 1], what[40];
@@ -68,7 +90,7 @@ static void print_updates(const dsv_remote_result *r, int verbose, int fetch)
 		char flag = ' ';
 		if (u->is_delete) {
 			if (!fetch)
-				print_delete(u, 0);
+				print_delete(u, 0, 0);
 			continue;
 		}
 		switch (u->status) {
@@ -94,12 +116,12 @@ static void print_updates(const dsv_remote_result *r, int verbose, int fetch)
 			flag = '!';
 			snprintf(what, sizeof what, "[rejected]");
 		}
-		printf(" %c %-17s %s -> %s", flag, what, u->src,
+		printf(" %c %-17s %-*s -> %s", flag, what, width, u->src,
 		       short_ref(u->dst));
-		if (u->status == DSV_REF_FORCED)
-			printf("  (forced update)");
-		else if (u->why)
-			printf(" (%s)", u->why);
+		if (u->status == DSV_REF_FORCED || u->why)
+			printf("%s(%s)", fetch ? "  " : " ",
+			       u->status == DSV_REF_FORCED ? "forced update"
+							   : u->why);
 		putchar('\n');
 	}
 }

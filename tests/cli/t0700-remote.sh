@@ -83,7 +83,7 @@ test_expect_success 'diverged: pull and push refused, nothing changed; push --fo
 	test_must_fail dsv push 2>err >out && grep -q "! \[rejected\] *main -> main (non-fast-forward)" out &&
 	grep -q "failed to push some refs" err &&
 	test "$(cd ../origin && G rev-parse main)" = "$theirs" &&
-	dsv push --force >out && grep -q "+ .*main -> main  (forced update)" out &&
+	dsv push --force >out && grep -q "+ .*main -> main (forced update)$" out &&
 	test "$(cd ../origin && G rev-parse main)" = "$mine" &&
 	(cd ../origin && dsv fsck >/dev/null && dsv export main) | cmp -s - "$(dsv export main >../m2.jsonl && echo ../m2.jsonl)"
 '
@@ -92,8 +92,8 @@ test_expect_success 'tags: push --tags, fetched tags, a local tag is not clobber
 	cd clone && dsv tag v2 half && dsv push --tags >out && grep -q "\* \[new tag\] *v2 -> v2" out &&
 	(cd ../origin && test "$(G rev-parse v2)" = "$(cd ../clone && G rev-parse v2)" &&
 		dsv tag v3 long && dsv tag -f v1 long) &&
-	dsv fetch >out && grep -q "\* \[new tag\] *v3 -> v3" out &&
-	grep -q "! \[rejected\] *v1 -> v1 (would clobber existing tag)" out &&
+	dsv fetch >out && grep -qx " \* \[new tag\]         v3         -> v3" out &&
+	grep -qx " ! \[rejected\]        v1         -> v1  (would clobber existing tag)" out &&
 	test "$(G rev-parse v1)" != "$(G rev-parse long)" &&
 	test_must_fail dsv push --tags 2>err >out && grep -q "v1 -> v1 (already exists)" out
 '
@@ -172,6 +172,17 @@ test_expect_success 'clone --branch: a branch tracked and checked out, a tag det
 	test_must_fail dsv clone -b nope pr cn 2>err &&
 	grep -qx "dsv: error: remote branch .nope. not found in upstream .origin." err && test ! -e cn &&
 	test_must_fail dsv clone -b "a b" pr cn 2>err && grep -q "invalid name" err && test ! -e cn
+'
+
+# git fetch pads the source column to its longest name (at least 10), off
+# a terminal leaving out one whose line would pass 80 columns
+test_expect_success 'fetch lines are laid out as git lays them out' '
+	(cd origin && dsv branch a-longer-name half && dsv branch b half &&
+		dsv branch this-name-is-far-too-long-to-be-counted-in-git-s-widths half) &&
+	cd clone && dsv fetch >out &&
+	grep -qx " \* \[new branch\]      a-longer-name -> origin/a-longer-name" out &&
+	grep -qx " \* \[new branch\]      b             -> origin/b" out &&
+	grep -qx " \* \[new branch\]      this-name-is-far-too-long-to-be-counted-in-git-s-widths -> origin/this-name-is-far-too-long-to-be-counted-in-git-s-widths" out
 '
 
 test_expect_success 'fetch --prune removes only what the remote deleted; gc then frees only what it alone reached' '
@@ -307,7 +318,7 @@ test_expect_success 'fetch -p -P: an annotated tag goes by its own id; a tag the
 	(cd ../pt && dsv commit -q ../b.jsonl -m b --append && dsv tag -f k1 main) &&
 	dsv fetch -p -P >out && grep -qx " - \[deleted\] *(none) *-> ann" out &&
 	grep -qx " - \[deleted\] *(none) *-> d5" out &&
-	grep -q "! \[rejected\] *k1 -> k1 (would clobber existing tag)" out &&
+	grep -qx " ! \[rejected\]        k1         -> k1  (would clobber existing tag)" out &&
 	test -z "$(G for-each-ref refs/tags/ann refs/tags/d5)" &&
 	test "$(G rev-parse k1)" != "$(cd ../pt && G rev-parse k1)" && dsv fsck >/dev/null
 '
