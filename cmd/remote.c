@@ -177,11 +177,11 @@ static void print_summary(const dsv_remote_result *r)
 			 r->refs[i].status != DSV_REF_UPTODATE;
 	if (!other && !r->commits && !r->objects.copied)
 		return;
-	printf("%llu lineage commit%s, %llu object%s (%s) copied, %llu "
-	       "already there\n", (unsigned long long)r->commits,
-	       r->commits == 1 ? "" : "s",
+	printf("%llu lineage %s, %llu %s (%s) copied, %llu already there\n",
+	       (unsigned long long)r->commits,
+	       plural(r->commits, "commit", "commits"),
 	       (unsigned long long)r->objects.copied,
-	       r->objects.copied == 1 ? "" : "s",
+	       plural(r->objects.copied, "object", "objects"),
 	       human_bytes(b, (double)r->objects.bytes),
 	       (unsigned long long)r->objects.present);
 }
