@@ -366,6 +366,27 @@ uint32_t dsv_shard_layout(const dsv_shard *sh, uint64_t row);
 /* Length of a row's text; works when DSV_SHARD_TEXT or DSV_SHARD_HASH was
  * asked for (the text offsets are decoded with either). */
 uint64_t dsv_shard_text_len(const dsv_shard *sh, uint64_t row);
+/* The rows of shard `id` whose record hash is `h`, in row order, from its
+ * header and hash column alone (16 bytes a row: no text, no offsets),
+ * checked by the zstd frame checksum like a partial dsv_shard_open. On
+ * success *rows is malloc'd for the caller (NULL when *n is 0). Safe to
+ * call from several threads at once. */
+int dsv_shard_find(dsv_store *s, const dsv_oid *id, const dsv_rhash *h,
+		   uint64_t **rows, size_t *n);
+
+/* What dsv_shards_find found in one shard: the rows holding the hash. */
+typedef struct {
+	uint64_t *rows; /* malloc'd; NULL when n is 0 */
+	size_t n;
+} dsv_shard_hits;
+
+/* dsv_shard_find over n shards, read by a few threads at once (store/find.c).
+ * On success *hits is an array of n, hits[i] for ids[i], which the caller
+ * frees with dsv_shard_hits_free. On failure nothing is handed out, and the
+ * error is that of the first shard in ids that failed. */
+int dsv_shards_find(dsv_store *s, const dsv_oid *ids, size_t n,
+		    const dsv_rhash *h, dsv_shard_hits **hits);
+void dsv_shard_hits_free(dsv_shard_hits *hits, size_t n); /* NULL is fine */
 
 /* ---- selections (store/selection.c) ------------------------------------ *
  * A bitmap over one shard's rows: which rows a version keeps. */
