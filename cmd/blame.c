@@ -46,10 +46,26 @@ struct table {
 	size_t used, mask;
 };
 
+/* A dataset version to judge, with its manifest when it was kept from the
+ * walk that listed the shards to read. */
+struct version {
+	dsv_aid id;
+	dsv_manifest *m; /* NULL: read again when judged */
+};
+
+/* Manifests kept between the walk and the judging, in entries (about 200
+ * bytes each with a column or two): a long history of many shards reads
+ * the rest twice rather than hold them all. */
+#define KEEP_ENTRIES ((size_t)1 << 18)
+
 struct blame {
 	dsv_rhash hash;
 	int json, all;
 	struct table shards, versions;
+	struct version *v; /* the dataset versions, oldest first */
+	size_t nv, vcap, kept;
+	dsv_oid *ids;      /* the distinct shards they name, as first named */
+	size_t nids, idcap;
 	json_t *rows;
 	size_t held, added, dropped, not_kept;
 };
@@ -107,34 +123,18 @@ static void table_free(struct table *t)
 	free(t->slot);
 }
 
-/* The rows of shard `id` that hold the record: its hash column (no text)
- * is read once, however many versions name the shard. *out is valid until
- * the next call. */
+/* The rows of shard `id` that hold the record, found by find_copies before
+ * any version is judged; *out is valid until the table grows, which it no
+ * longer does then. */
 static int shard_rows(struct blame *b, const dsv_oid *id,
 		      const struct known **out)
 {
-	struct known *k = table_get(&b->shards, id->b, sizeof id->b);
-	dsv_shard *sh = NULL;
-	uint64_t *rows = NULL;
-	size_t n = 0, cap = 0;
-	if ((*out = k))
+	char hex[DSV_OID_HEXLEN + 1];
+	if ((*out = table_get(&b->shards, id->b, sizeof id->b)))
 		return 0;
-	int rc = dsv_shard_open(&sh, the_repo->store, id, DSV_SHARD_HASH);
-	for (uint64_t r = 0; !rc && r < dsv_shard_rows(sh); r++)
-		if (!memcmp(dsv_shard_hash(sh, r), &b->hash, sizeof b->hash) &&
-		    !(rc = DSV_ARRAY_GROW(rows, cap, n + 1, 4)))
-			rows[n++] = r;
-	dsv_shard_free(sh);
-	if (!rc)
-		rc = table_add(&b->shards, id->b, sizeof id->b, &k);
-	if (rc) {
-		free(rows);
-		return rc;
-	}
-	k->rows = rows;
-	k->nrows = n;
-	*out = k;
-	return 0;
+	/* find_copies saw every manifest this walk judges */
+	dsv_oid_fmt(hex, id);
+	return dsv_error_set(DSV_EINVAL, "shard %s was not read", hex);
 }
 
 /* What the version with manifest m did with the record: HOLDS when it keeps
@@ -222,25 +222,83 @@ static void print_verdict(struct blame *b, const dsv_aid *id,
 	       detail, *detail ? "  " : "", ci->summary);
 }
 
-/* Versions come oldest first, so a version's inputs were judged before it:
- * one that holds the record while none of its inputs did brought it in. */
-static int blame_one(const dsv_aid *id, void *ctx)
+/* Lists a dataset version to judge (models, tokenizers: nothing to say)
+ * and the shards its manifest names that no earlier one did. */
+static int collect(const dsv_aid *id, void *ctx)
 {
 	struct blame *b = ctx;
 	dsv_lineage *l = the_repo->lineage;
 	dsv_artifact *a = NULL;
 	dsv_manifest *m = NULL;
+	struct known *k;
+	int rc = 0;
+
+	if (dsv_artifact_read(&a, l, id) || a->kind != DSV_KIND_DATASET ||
+	    dsv_dataset_manifest(&m, l, id)) {
+		dsv_error_clear();
+		goto out;
+	}
+	for (size_t i = 0; i < m->n && !rc; i++) {
+		const dsv_oid *sh = &m->e[i].shard;
+		if (table_get(&b->shards, sh->b, sizeof sh->b))
+			continue;
+		if (!(rc = DSV_ARRAY_GROW(b->ids, b->idcap, b->nids + 1, 64)) &&
+		    !(rc = table_add(&b->shards, sh->b, sizeof sh->b, &k)))
+			b->ids[b->nids++] = *sh;
+	}
+	if (rc || (rc = DSV_ARRAY_GROW(b->v, b->vcap, b->nv + 1, 64)))
+		goto out;
+	b->v[b->nv] = (struct version){*id, NULL};
+	if (b->kept + m->n <= KEEP_ENTRIES) {
+		b->kept += m->n;
+		b->v[b->nv].m = m;
+		m = NULL;
+	}
+	b->nv++;
+out:
+	dsv_manifest_free(m);
+	dsv_artifact_free(a);
+	return rc;
+}
+
+/* Reads the hash column of every shard collect listed, side by side, once
+ * each however many versions name it, and notes the rows holding the
+ * record: the records index knows only the first copy. */
+static int find_copies(struct blame *b)
+{
+	dsv_shard_hits *hits = NULL;
+	int rc = dsv_shards_find(the_repo->store, b->ids, b->nids, &b->hash,
+				 &hits);
+	for (size_t i = 0; !rc && i < b->nids; i++) {
+		struct known *k = table_get(&b->shards, b->ids[i].b,
+					    sizeof b->ids[i].b);
+		k->rows = hits[i].rows;
+		k->nrows = hits[i].n;
+		hits[i].rows = NULL;
+	}
+	dsv_shard_hits_free(hits, b->nids);
+	return rc;
+}
+
+/* Versions come oldest first, so a version's inputs were judged before it:
+ * one that holds the record while none of its inputs did brought it in. */
+static int blame_one(struct blame *b, struct version *ver)
+{
+	const dsv_aid *id = &ver->id;
+	dsv_lineage *l = the_repo->lineage;
+	dsv_artifact *a = NULL;
 	dsv_commit_info *ci = NULL;
 	struct verdict vd = {0};
 	struct known *k;
 	int rc = 0, in_input = 0;
 
-	if (dsv_artifact_read(&a, l, id) || a->kind != DSV_KIND_DATASET ||
-	    dsv_dataset_manifest(&m, l, id)) {
-		dsv_error_clear(); /* models, tokenizers: nothing to say */
+	if (dsv_artifact_read(&a, l, id) ||
+	    (!ver->m && dsv_dataset_manifest(&ver->m, l, id))) {
+		dsv_error_clear(); /* as collect would have: not listed */
 		goto out;
 	}
-	if ((rc = judge(b, m, &vd)) || (rc = dsv_commit_info_open(&ci, l, id)))
+	if ((rc = judge(b, ver->m, &vd)) ||
+	    (rc = dsv_commit_info_open(&ci, l, id)))
 		goto out;
 	for (size_t i = 0; i < ci->nparents; i++)
 		in_input |= !!table_get(&b->versions, ci->parents[i].b,
@@ -265,8 +323,18 @@ static int blame_one(const dsv_aid *id, void *ctx)
 		print_verdict(b, id, a, ci, &vd);
 out:
 	dsv_commit_info_free(ci);
-	dsv_manifest_free(m);
+	dsv_manifest_free(ver->m);
+	ver->m = NULL;
 	dsv_artifact_free(a);
+	return rc;
+}
+
+/* Judges the listed versions in turn, printing as it goes. */
+static int judge_all(struct blame *b)
+{
+	int rc = find_copies(b);
+	for (size_t i = 0; !rc && i < b->nv; i++)
+		rc = blame_one(b, &b->v[i]);
 	return rc;
 }
 
@@ -308,8 +376,14 @@ int cmd_blame(int argc, char **argv)
 		printf("record %s: first stored by %.7s (shard %.12s, row %llu)\n",
 		       argv[0], first, shard, (unsigned long long)loc.row);
 	rc = n == 2 ? dsv_lineage_foreach_from(the_repo->lineage, &rev, 1,
-					       blame_one, &b)
-		    : dsv_lineage_foreach(the_repo->lineage, blame_one, &b);
+					       collect, &b)
+		    : dsv_lineage_foreach(the_repo->lineage, collect, &b);
+	if (!rc)
+		rc = judge_all(&b);
+	for (size_t i = 0; i < b.nv; i++)
+		dsv_manifest_free(b.v[i].m);
+	free(b.v);
+	free(b.ids);
 	table_free(&b.shards);
 	table_free(&b.versions);
 	if (rc) {
