@@ -233,11 +233,17 @@ static int collect(const dsv_aid *id, void *ctx)
 	struct known *k;
 	int rc = 0;
 
-	if (dsv_artifact_read(&a, l, id) || a->kind != DSV_KIND_DATASET ||
-	    dsv_dataset_manifest(&m, l, id)) {
+	/* A commit without dsv.json or of another kind has nothing to say;
+	 * a version that cannot be read (out of memory, a damaged object)
+	 * must fail the command, not be passed over as if it said nothing. */
+	rc = dsv_artifact_read(&a, l, id);
+	if (rc == DSV_ENOTFOUND || (!rc && a->kind != DSV_KIND_DATASET)) {
 		dsv_error_clear();
+		rc = 0;
 		goto out;
 	}
+	if (rc || (rc = dsv_dataset_manifest(&m, l, id)))
+		goto out;
 	for (size_t i = 0; i < m->n && !rc; i++) {
 		const dsv_oid *sh = &m->e[i].shard;
 		if (table_get(&b->shards, sh->b, sizeof sh->b))
@@ -292,12 +298,9 @@ static int blame_one(struct blame *b, struct version *ver)
 	struct known *k;
 	int rc = 0, in_input = 0;
 
-	if (dsv_artifact_read(&a, l, id) ||
-	    (!ver->m && dsv_dataset_manifest(&ver->m, l, id))) {
-		dsv_error_clear(); /* as collect would have: not listed */
-		goto out;
-	}
-	if ((rc = judge(b, ver->m, &vd)) ||
+	if ((rc = dsv_artifact_read(&a, l, id)) ||
+	    (!ver->m && (rc = dsv_dataset_manifest(&ver->m, l, id))) ||
+	    (rc = judge(b, ver->m, &vd)) ||
 	    (rc = dsv_commit_info_open(&ci, l, id)))
 		goto out;
 	for (size_t i = 0; i < ci->nparents; i++)

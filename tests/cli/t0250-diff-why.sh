@@ -142,4 +142,36 @@ assert d[\"versions\"][1][\"shard\"].startswith(\"$(shard again)\")" &&
 	test_must_fail dsv blame $r back main 2>err && grep -q "at most one revision" err
 '
 
+# blame reads every hash column before it judges a version: a failure there
+# or in reading a version must fail the command with its message, never
+# pass a version over and print a verdict the history does not support.
+test_expect_success 'blame: every allocation failure fails cleanly or changes nothing' '
+	r=$(dsv diff --records story beta | sed -n "s/^- \([0-9a-f]\{32\}\).*/\1/p") &&
+	dsv blame $r >expect &&
+	n=$(DSV_FAULT=count "$DSV" blame $r 2>&1 >/dev/null |
+		sed -n "s/.* alloc \([0-9]*\)$/\1/p") &&
+	test "$n" -gt 0 && i=1 failures=0 &&
+	while [ $i -le $n ]; do
+		if DSV_FAULT=alloc:$i "$DSV" blame $r >out 2>err; then
+			test_cmp expect out || { echo "alloc:$i: other output"; exit 1; }
+		else
+			grep -q "^dsv: error: " err || { echo "alloc:$i: no message"; cat err; exit 1; }
+			failures=$((failures + 1))
+		fi
+		i=$((i + 1))
+	done &&
+	echo "  result: $failures of $n injected failures failed blame, all with a message" &&
+	test $failures -gt 0
+'
+
+test_expect_success 'blame: a damaged shard fails it, naming the object' '
+	r=$(dsv diff --records story beta | sed -n "s/^- \([0-9a-f]\{32\}\).*/\1/p") &&
+	id=$($G show back:MANIFEST | sed -n "2s/^shard \([0-9a-f]\{64\}\).*/\1/p") &&
+	rm -rf ../damaged && cp -R . ../damaged && cd ../damaged &&
+	f=.dsv/objects/$(echo $id | cut -c1-2)/$(echo $id | cut -c3-) &&
+	chmod u+w $f && head -c 100 $f >$f.part && mv $f.part $f &&
+	test_must_fail dsv blame $r >out 2>err && grep -q "$id" err &&
+	dsv blame $r story >out && grep -q " story$" out
+'
+
 test_done
