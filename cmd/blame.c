@@ -46,16 +46,17 @@ struct table {
 	size_t used, mask;
 };
 
-/* A dataset version to judge, with its manifest when it was kept from the
- * walk that listed the shards to read. */
+/* A dataset version to judge, with its dsv.json and manifest when they
+ * were kept from the walk that listed the shards to read. */
 struct version {
 	dsv_aid id;
-	dsv_manifest *m; /* NULL: read again when judged */
+	dsv_artifact *a; /* both NULL: read again when judged */
+	dsv_manifest *m;
 };
 
-/* Manifests kept between the walk and the judging, in entries (about 200
- * bytes each with a column or two): a long history of many shards reads
- * the rest twice rather than hold them all. */
+/* Manifests (and dsv.json) kept between the walk and the judging, in
+ * manifest entries (about 200 bytes each with a column or two): a long
+ * history of many shards reads the rest twice rather than hold them all. */
 #define KEEP_ENTRIES ((size_t)1 << 18)
 
 struct blame {
@@ -254,10 +255,12 @@ static int collect(const dsv_aid *id, void *ctx)
 	}
 	if (rc || (rc = DSV_ARRAY_GROW(b->v, b->vcap, b->nv + 1, 64)))
 		goto out;
-	b->v[b->nv] = (struct version){*id, NULL};
+	b->v[b->nv] = (struct version){*id, NULL, NULL};
 	if (b->kept + m->n <= KEEP_ENTRIES) {
 		b->kept += m->n;
+		b->v[b->nv].a = a;
 		b->v[b->nv].m = m;
+		a = NULL;
 		m = NULL;
 	}
 	b->nv++;
@@ -292,13 +295,12 @@ static int blame_one(struct blame *b, struct version *ver)
 {
 	const dsv_aid *id = &ver->id;
 	dsv_lineage *l = the_repo->lineage;
-	dsv_artifact *a = NULL;
 	dsv_commit_info *ci = NULL;
 	struct verdict vd = {0};
 	struct known *k;
 	int rc = 0, in_input = 0;
 
-	if ((rc = dsv_artifact_read(&a, l, id)) ||
+	if ((!ver->a && (rc = dsv_artifact_read(&ver->a, l, id))) ||
 	    (!ver->m && (rc = dsv_dataset_manifest(&ver->m, l, id))) ||
 	    (rc = judge(b, ver->m, &vd)) ||
 	    (rc = dsv_commit_info_open(&ci, l, id)))
@@ -312,7 +314,7 @@ static int blame_one(struct blame *b, struct version *ver)
 	/* A version that drops nothing itself (a mix) carries its inputs'
 	 * reason columns: what they dropped is not its doing. */
 	if (vd.v == DROPPED &&
-	    !json_is_object(json_object_get(a->stats, "reason_codes")))
+	    !json_is_object(json_object_get(ver->a->stats, "reason_codes")))
 		vd.v = NONE;
 	if (vd.v == HOLDS && !in_input)
 		vd.v = ADDED;
@@ -323,12 +325,13 @@ static int blame_one(struct blame *b, struct version *ver)
 	b->dropped += vd.v == DROPPED;
 	b->not_kept += vd.v == NOT_KEPT;
 	if (vd.v != NONE || b->all)
-		print_verdict(b, id, a, ci, &vd);
+		print_verdict(b, id, ver->a, ci, &vd);
 out:
 	dsv_commit_info_free(ci);
 	dsv_manifest_free(ver->m);
+	dsv_artifact_free(ver->a);
 	ver->m = NULL;
-	dsv_artifact_free(a);
+	ver->a = NULL;
 	return rc;
 }
 
@@ -383,8 +386,10 @@ int cmd_blame(int argc, char **argv)
 		    : dsv_lineage_foreach(the_repo->lineage, collect, &b);
 	if (!rc)
 		rc = judge_all(&b);
-	for (size_t i = 0; i < b.nv; i++)
+	for (size_t i = 0; i < b.nv; i++) {
 		dsv_manifest_free(b.v[i].m);
+		dsv_artifact_free(b.v[i].a);
+	}
 	free(b.v);
 	free(b.ids);
 	table_free(&b.shards);
