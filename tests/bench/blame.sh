@@ -30,7 +30,7 @@ unset DSV_DIR
 bench_author
 
 mkdir -p "$W"
-bench_begin "blame-${MB}mb-$N"
+bench_begin "blame-${MB}mb-$N-short$SHORT"
 echo "== dsv blame benchmark: $N successive 1% versions of a $MB MiB corpus, with derivations"
 bench_env
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
