@@ -354,7 +354,7 @@ int cmd_blame(int argc, char **argv)
 		OPT_BOOL(0, "json", &b.json, "print the result as JSON"),
 		OPT_END(),
 	};
-	char shard[DSV_OID_HEXLEN + 1], first[DSV_AID_HEXLEN + 1];
+	char shard[DSV_OID_HEXLEN + 1], first[DSV_AID_HEXLEN + 1], record[33];
 	dsv_record_loc loc;
 	dsv_aid rev;
 	int n = parse_options(argc, argv, opts, usage);
@@ -363,15 +363,17 @@ int cmd_blame(int argc, char **argv)
 	if (n != 1 && n != 2)
 		return usage_error(opts, usage, "give one record hash and at "
 				   "most one revision");
-	if (dsv_rhash_parse(&b.hash, argv[0], strlen(argv[0])))
-		return error_msg("'%s' is not a record hash (32 hex digits)",
-				 argv[0]);
-	int rc = dsv_index_get_record(the_repo->store, &b.hash, &loc);
+	/* a prefix, as git takes a short id: the records index says whose */
+	int rc = dsv_index_find_record(the_repo->store, argv[0],
+				       strlen(argv[0]), &b.hash);
+	if (!rc)
+		rc = dsv_index_get_record(the_repo->store, &b.hash, &loc);
 	if (rc == DSV_ENOTFOUND)
 		return error_msg("record %s is in no version of this "
 				 "repository", argv[0]);
 	if (rc || (n == 2 && resolve_rev(argv[1], &rev)))
 		return die_error();
+	dsv_rhash_fmt(record, &b.hash);
 	dsv_oid_fmt(shard, &loc.shard);
 	dsv_aid first_id;
 	memcpy(first_id.b, loc.commit, sizeof first_id.b);
@@ -380,7 +382,7 @@ int cmd_blame(int argc, char **argv)
 		b.rows = json_array();
 	else
 		printf("record %s: first stored by %.7s (shard %.12s, row %llu)\n",
-		       argv[0], first, shard, (unsigned long long)loc.row);
+		       record, first, shard, (unsigned long long)loc.row);
 	rc = n == 2 ? dsv_lineage_foreach_from(the_repo->lineage, &rev, 1,
 					       collect, &b)
 		    : dsv_lineage_foreach(the_repo->lineage, collect, &b);
@@ -399,16 +401,17 @@ int cmd_blame(int argc, char **argv)
 		return die_error();
 	}
 	if (b.json) {
-		json_t *o = json_pack("{sssssIso}", "record", argv[0],
+		json_t *o = json_pack("{sssssIso}", "record", record,
 				      "first_artifact", first, "row",
 				      (json_int_t)loc.row, "versions", b.rows);
 		json_object_set_new(o, "shard", json_string(shard));
 		print_json(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		json_decref(o);
 	} else {
-		printf("%zu versions hold it (%zu added it), %zu dropped it, "
-		       "%zu did not keep it\n", b.held, b.added, b.dropped,
-		       b.not_kept);
+		printf("%zu %s it (%zu added it), %zu dropped it, %zu did "
+		       "not keep it\n", b.held,
+		       plural(b.held, "version holds", "versions hold"),
+		       b.added, b.dropped, b.not_kept);
 	}
 	return 0;
 }

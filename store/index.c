@@ -298,6 +298,73 @@ int dsv_index_get_record(dsv_store *s, const dsv_rhash *h, dsv_record_loc *out)
 	return rc;
 }
 
+/* 1 when the first `nibbles` hex digits of key k are those of prefix p. */
+static int nibbles_match(const uint8_t *k, const uint8_t *p, size_t nibbles)
+{
+	size_t whole = nibbles / 2;
+	return !memcmp(k, p, whole) &&
+	       (nibbles % 2 == 0 || (k[whole] & 0xf0) == p[whole]);
+}
+
+int dsv_index_find_record(dsv_store *s, const char *hex, size_t len,
+			  dsv_rhash *out)
+{
+	uint8_t key[sizeof out->b] = {0};
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k = {sizeof key, key}, v;
+	dsv_rhash found[2];
+	int mrc, rc = 0, n = 0;
+
+	if (len < 4 || len > 2 * sizeof key)
+		return dsv_error_set(DSV_EINVAL, "'%.*s' is not a record hash "
+				     "(4 to 32 hex digits)",
+				     (int)(len > 80 ? 80 : len), hex);
+	for (size_t i = 0; i < len; i++) {
+		int c = (unsigned char)hex[i], d = c >= '0' && c <= '9' ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10
+			: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		if (d < 0)
+			return dsv_error_set(DSV_EINVAL, "'%.*s' is not a record "
+					     "hash: not a hex digit at %zu",
+					     (int)len, hex, i);
+		key[i / 2] |= (uint8_t)(i % 2 ? d : d << 4);
+	}
+	if ((mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)))
+		return mdb_fail(mrc, "cannot begin transaction");
+	if ((mrc = mdb_cursor_open(txn, s->db_records, &cur))) {
+		rc = mdb_fail(mrc, "cannot open cursor");
+		goto cleanup;
+	}
+	/* keys sort as their hex does: the first at or after the prefix
+	 * padded with zeros is the first that may start with it */
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	     !mrc && n < 2 && k.mv_size == sizeof key &&
+	     nibbles_match(k.mv_data, key, len);
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		memcpy(found[n++].b, k.mv_data, sizeof key);
+	if (mrc && mrc != MDB_NOTFOUND) {
+		rc = mdb_fail(mrc, "cannot read the records index");
+	} else if (n == 0) {
+		rc = dsv_error_set(DSV_ENOTFOUND, "index: no record %.*s",
+				   (int)len, hex);
+	} else if (n == 2) {
+		char a[33], b[33];
+		dsv_rhash_fmt(a, &found[0]);
+		dsv_rhash_fmt(b, &found[1]);
+		rc = dsv_error_set(DSV_EINVAL, "record hash %.*s is ambiguous: "
+				   "%s and %s (at least) start so; give more "
+				   "digits", (int)len, hex, a, b);
+	} else {
+		*out = found[0];
+	}
+cleanup:
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
 int dsv_index_records_missing(dsv_store *s, const dsv_rhash *hashes, size_t n,
 			      uint64_t *missing)
 {

@@ -507,6 +507,12 @@ int dsv_index_put_objects(dsv_store *s, const dsv_oid *ids,
 			  const dsv_obj_info *infos, size_t n);
 /* Looks up where a record (by text hash) was first stored. */
 int dsv_index_get_record(dsv_store *s, const dsv_rhash *h, dsv_record_loc *out);
+/* The record hash that hex[0, len) (4 to 32 hex digits) starts, as git
+ * takes a short id: DSV_ENOTFOUND when no record in the records index
+ * starts so, DSV_EINVAL when hex is not such a prefix or is ambiguous (the
+ * message names two records it fits). */
+int dsv_index_find_record(dsv_store *s, const char *hex, size_t len,
+			  dsv_rhash *out);
 /* How many of n record hashes have no entry, in one read transaction. */
 int dsv_index_records_missing(dsv_store *s, const dsv_rhash *hashes, size_t n,
 			      uint64_t *missing);

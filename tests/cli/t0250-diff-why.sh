@@ -142,6 +142,21 @@ assert d[\"versions\"][1][\"shard\"].startswith(\"$(shard again)\")" &&
 	test_must_fail dsv blame $r back main 2>err && grep -q "at most one revision" err
 '
 
+# A record hash may be shortened, as git takes a short id, to 4 digits or
+# more that only one record of the records index starts with.
+test_expect_success 'blame: a record hash by its prefix; an ambiguous one is named' '
+	seq 1 1500 | sed "s/.*/{\"text\":\"rec &\"}/" >many.jsonl &&
+	dsv commit many.jsonl -b many -m many -q &&
+	dsv diff --records story many | sed -n "s/^+ \([0-9a-f]\{32\}\).*/\1/p" >hashes &&
+	h=$(head -n 1 hashes) && dsv blame $h >expect &&
+	dsv blame $(echo $h | cut -c1-10) >out && test_cmp expect out &&
+	dsv blame --json $(echo $h | cut -c1-12) | grep -q "\"record\": \"$h\"" &&
+	p=$(cut -c1-4 hashes | sort | uniq -d | head -n 1) && test -n "$p" &&
+	test_must_fail dsv blame $p 2>err &&
+	grep -q "^dsv: error: record hash $p is ambiguous: $p[0-9a-f]\{28\} and $p[0-9a-f]\{28\}" err &&
+	test_must_fail dsv blame 0c1 2>err && grep -q "4 to 32 hex digits" err
+'
+
 # blame reads every hash column before it judges a version: a failure there
 # or in reading a version must fail the command with its message, never
 # pass a version over and print a verdict the history does not support.
