@@ -84,10 +84,9 @@ int classifier_load(struct classifier_model *cm, dsv_store *s,
 		goto out;
 	if (!(rc = model_from_sections(&cm->model, secs, lens, nsecs)) &&
 	    cm->model->h.nclasses != 2)
-		rc = dsv_error_set(DSV_ECORRUPT, "classifier weights: %u %s, "
-				   "CLASSIFIER says 2", cm->model->h.nclasses,
-				   plural(cm->model->h.nclasses, "class",
-					  "classes"));
+		rc = dsv_error_set(DSV_ECORRUPT, "classifier weights: classes "
+				   "%u, where CLASSIFIER says 2",
+				   cm->model->h.nclasses);
 out:
 	if (rc)
 		dsv_error_wrap(rc, "classifier '%s'", rev);
