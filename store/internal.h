@@ -59,6 +59,14 @@ int dsv_fsync_dir(const char *path);
  * is changed for a moment and restored. */
 int dsv_obj_mkdir(char *dir);
 
+/* object.c: an object's staging file, .dsv/tmp/obj-XXXXXX with the
+ * store's file mode, open in *fd, and the fan-out directory `hex` lands in
+ * (*dir, not created here): both paths malloc'd, the caller's, who renames
+ * the file into place or unlinks it. On an error nothing is left and all
+ * three are NULL and -1. */
+int dsv_obj_stage(dsv_store *s, const char *hex, char **dir, char **tmp,
+		  int *fd);
+
 /* object.c: dsv_obj_verify of the file at `path` (not yet in objects/)
  * taken as object `id`; rows of the types whose encoding does not hold
  * them are 0. store/transfer.c checks a copy before it lands. */

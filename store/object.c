@@ -286,6 +286,43 @@ int dsv_obj_mkdir(char *dir)
 	return rc;
 }
 
+int dsv_obj_stage(dsv_store *s, const char *hex, char **dir, char **tmp,
+		  int *fd)
+{
+	size_t n = strlen(s->dir) + sizeof "/objects/ab";
+	int rc = 0;
+
+	*tmp = NULL;
+	*fd = -1;
+	if (!(*dir = dsv_malloc(n)) || !(*tmp = dsv_malloc(n + 32))) {
+		rc = DSV_ENOMEM;
+		goto fail;
+	}
+	snprintf(*dir, n, "%s/objects/%.2s", s->dir, hex);
+	snprintf(*tmp, n + 32, "%s/tmp/obj-XXXXXX", s->dir);
+	if ((*fd = mkostemp(*tmp, O_CLOEXEC)) < 0) {
+		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", *tmp,
+				   strerror(errno));
+		goto fail;
+	}
+	/* mkostemp makes it 0600: an object is for everyone the umask lets
+	 * read the repository, like any file we create */
+	if (fchmod(*fd, s->file_mode)) {
+		rc = dsv_error_set(DSV_EIO, "cannot chmod '%s': %s", *tmp,
+				   strerror(errno));
+		close(*fd);
+		unlink(*tmp);
+		goto fail;
+	}
+	return 0;
+fail:
+	*fd = -1;
+	free(*dir);
+	free(*tmp);
+	*dir = *tmp = NULL;
+	return rc;
+}
+
 /* Makes sure the index knows an object that is already on disk. */
 static int index_existing(dsv_store *s, const dsv_oid *id, dsv_obj_type type,
 			  const dsv_section *secs, int nsecs, uint64_t rows,
@@ -316,7 +353,6 @@ int dsv_obj_write(dsv_store *s, dsv_obj_type type, const dsv_section *secs,
 	dsv_obj_info info = {type, 0, 0, rows};
 	struct stat st;
 	int fd = -1, rc = 0, renamed = 0;
-	size_t n;
 
 	if (is_new)
 		*is_new = 0;
@@ -381,28 +417,9 @@ int dsv_obj_write(dsv_store *s, dsv_obj_type type, const dsv_section *secs,
 		info.stored_size += flen[i];
 	}
 
-	n = strlen(s->dir) + sizeof "/objects/ab";
-	if (!(dir = dsv_malloc(n)) || !(tmp = dsv_malloc(n + 32))) {
-		rc = DSV_ENOMEM;
+	if ((rc = dsv_obj_stage(s, hex, &dir, &tmp, &fd)) ||
+	    (rc = dsv_obj_mkdir(dir)))
 		goto cleanup;
-	}
-	snprintf(dir, n, "%s/objects/%.2s", s->dir, hex);
-	snprintf(tmp, n + 32, "%s/tmp/obj-XXXXXX", s->dir);
-	if ((rc = dsv_obj_mkdir(dir)))
-		goto cleanup;
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", tmp,
-				   strerror(errno));
-		tmp[0] = '\0';
-		goto cleanup;
-	}
-	/* mkostemp makes it 0600: an object is for everyone the umask lets
-	 * read the repository, like any file we create */
-	if (fchmod(fd, s->file_mode)) {
-		rc = dsv_error_set(DSV_EIO, "cannot chmod '%s': %s", tmp,
-				   strerror(errno));
-		goto cleanup;
-	}
 	if ((rc = write_all(fd, hdr, OBJ_HEADER_SIZE(nsecs), tmp)))
 		goto cleanup;
 	for (int i = 0; i < nsecs; i++)

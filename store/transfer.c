@@ -129,25 +129,8 @@ static int land(dsv_store *dst, dsv_store *src, const dsv_oid *id, char *buf,
 				   strerror(errno));
 		goto cleanup;
 	}
-	size_t len = strlen(dst->dir) + sizeof "/objects/ab";
-	if (!(dir = dsv_malloc(len)) || !(tmp = dsv_malloc(len + 32))) {
-		rc = DSV_ENOMEM;
-		goto cleanup;
-	}
-	snprintf(dir, len, "%s/objects/%.2s", dst->dir, hex);
-	snprintf(tmp, len + 32, "%s/tmp/obj-XXXXXX", dst->dir);
-	if ((out = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		rc = dsv_error_set(DSV_EIO, "cannot create '%s': %s", tmp,
-				   strerror(errno));
-		tmp[0] = '\0';
-		goto cleanup;
-	}
-	if (fchmod(out, dst->file_mode)) {
-		rc = dsv_error_set(DSV_EIO, "cannot chmod '%s': %s", tmp,
-				   strerror(errno));
-		goto cleanup;
-	}
-	if ((rc = copy_fd(in, from, out, tmp, buf, &n)))
+	if ((rc = dsv_obj_stage(dst, hex, &dir, &tmp, &out)) ||
+	    (rc = copy_fd(in, from, out, tmp, buf, &n)))
 		goto cleanup;
 	/* The check comes before the fsync: the pages go to the disk while
 	 * it runs (started here; a hint, so its failure is no error), and
